@@ -1,0 +1,229 @@
+#!/usr/bin/env node
+// typedns [-conf FILE] [-dns.port PORT|-p PORT] [-pidfile FILE] [-plugin MODULE]... [-plugins] [-quiet] [-version]
+// typedns check [-conf FILE]
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
+import { builtinPlugins } from '../plugins/order.js';
+import { PluginRegistry } from './plugin/registry.js';
+import { ConfigErrors, DnsServer, parseConfig, VERSION } from './server/instance.js';
+import { CorefileError } from './corefile/lexer.js';
+import { createLogger, flushLogs } from './observe/log.js';
+import { TypednsError } from './plugin/errors.js';
+
+export const DEFAULT_COREFILE = '.:53 {\n    whoami\n    log\n}\n';
+
+export interface CliOptions {
+  conf?: string;
+  port?: number;
+  pidfile?: string;
+  plugins: string[];
+  listPlugins: boolean;
+  quiet: boolean;
+  version: boolean;
+  check: boolean;
+  pluginsFile?: string;
+}
+
+export function parseArgs(argv: string[]): CliOptions {
+  const o: CliOptions = { plugins: [], listPlugins: false, quiet: false, version: false, check: false };
+  let i = 0;
+  if (argv[0] === 'check') {
+    o.check = true;
+    i = 1;
+  }
+  const need = (flag: string): string => {
+    const v = argv[++i];
+    if (v === undefined) throw new Error(`flag needs an argument: ${flag}`);
+    return v;
+  };
+  for (; i < argv.length; i++) {
+    const raw = argv[i]!;
+    const [flag, inline] = raw.startsWith('-') && raw.includes('=') ? [raw.slice(0, raw.indexOf('=')), raw.slice(raw.indexOf('=') + 1)] : [raw, undefined];
+    const val = (): string => inline ?? need(flag);
+    switch (flag.replace(/^--/, '-')) {
+      case '-conf':
+        o.conf = val();
+        break;
+      case '-dns.port':
+      case '-p': {
+        const v = val();
+        if (!/^\d+$/.test(v) || Number(v) > 65535) throw new Error(`invalid port '${v}'`);
+        o.port = Number(v);
+        break;
+      }
+      case '-pidfile':
+        o.pidfile = val();
+        break;
+      case '-plugin':
+        o.plugins.push(val());
+        break;
+      case '-plugins-config':
+        o.pluginsFile = val();
+        break;
+      case '-plugins':
+        o.listPlugins = true;
+        break;
+      case '-quiet':
+        o.quiet = true;
+        break;
+      case '-version':
+        o.version = true;
+        break;
+      default:
+        if (raw.startsWith('-')) throw new Error(`flag provided but not defined: ${raw}`);
+        throw new Error(`extra command line arguments: ${argv.slice(i).join(' ')}`);
+    }
+  }
+  return o;
+}
+
+/** Load external plugin modules (a path or an installed package name) into the registry. */
+export async function loadPlugins(registry: PluginRegistry, specs: string[], base = process.cwd()): Promise<void> {
+  const req = createRequire(path.join(base, 'noop.js'));
+  for (const spec of specs) {
+    let url: string;
+    if (spec.startsWith('.') || path.isAbsolute(spec)) url = pathToFileURL(path.resolve(base, spec)).href;
+    else {
+      try {
+        url = pathToFileURL(req.resolve(spec)).href;
+      } catch {
+        url = spec; // let import() resolve it (ESM-only packages)
+      }
+    }
+    let mod: { default?: unknown; plugin?: unknown };
+    try {
+      mod = (await import(url)) as { default?: unknown };
+    } catch (e) {
+      throw new TypednsError('TDNS_ERR_PLUGIN_LOAD', `could not load plugin module '${spec}': ${(e as Error).message}`, { cause: e });
+    }
+    const def = (mod.default ?? mod.plugin) as Parameters<PluginRegistry['add']>[0];
+    registry.add(def, spec);
+  }
+}
+
+/** Plugin modules from an optional config file: one per line, or a YAML/JSON list under `plugins:`. */
+export function readPluginsFile(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const t = text.trim();
+  if (t.startsWith('{') || t.startsWith('[')) {
+    const j = JSON.parse(t) as string[] | { plugins?: string[] };
+    return Array.isArray(j) ? j : (j.plugins ?? []);
+  }
+  return text
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim().replace(/^-\s*/, ''))
+    .filter((l) => l !== '' && l !== 'plugins:');
+}
+
+function loadCorefile(o: CliOptions): { text: string; file: string } {
+  if (o.conf !== undefined) {
+    if (o.conf === 'stdin') return { text: readFileSync(0, 'utf8'), file: 'stdin' };
+    return { text: readFileSync(o.conf, 'utf8'), file: o.conf };
+  }
+  if (existsSync('Corefile')) return { text: readFileSync('Corefile', 'utf8'), file: 'Corefile' };
+  return { text: DEFAULT_COREFILE, file: 'Corefile' };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: CliOptions;
+  try {
+    o = parseArgs(argv);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 2;
+  }
+  if (o.version) {
+    process.stdout.write(`typedns-${VERSION}\nnode/${process.versions.node} ${process.platform}/${process.arch}\n`);
+    return 0;
+  }
+  const registry = new PluginRegistry(builtinPlugins);
+  try {
+    const specs = [...(o.pluginsFile ? readPluginsFile(o.pluginsFile) : []), ...o.plugins];
+    await loadPlugins(registry, specs, o.pluginsFile ? path.dirname(path.resolve(o.pluginsFile)) : process.cwd());
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 1;
+  }
+  if (o.listPlugins) {
+    process.stdout.write('Server types:\n  dns\n\nDNS plugins (in chain order):\n');
+    for (const d of registry.ordered) {
+      const from = registry.origin.get(d.name);
+      process.stdout.write(`  dns.${d.name}${from ? `  (external: ${from})` : ''}\n`);
+    }
+    return 0;
+  }
+  let src: { text: string; file: string };
+  try {
+    src = loadCorefile(o);
+  } catch (e) {
+    process.stderr.write(`could not read Corefile: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const port = o.port ?? 53;
+  if (o.check) {
+    try {
+      parseConfig(src, registry, port);
+    } catch (e) {
+      const errs = e instanceof ConfigErrors ? e.errors : e instanceof CorefileError ? [e] : undefined;
+      if (errs === undefined) throw e;
+      for (const err of errs) process.stderr.write(`${err.short}\n`);
+      return 1;
+    }
+    process.stdout.write(`${src.file}: OK\n`);
+    return 0;
+  }
+  const log = createLogger();
+  const server = new DnsServer({ registry, defaultPort: port, log, quiet: o.quiet });
+  try {
+    await server.start(src);
+  } catch (e) {
+    const errs = e instanceof ConfigErrors ? e.errors.map((x) => x.message) : [(e as Error).message];
+    for (const m of errs) process.stderr.write(`${m}\n`);
+    flushLogs();
+    return 1;
+  }
+  if (!o.quiet) for (const line of server.banner()) process.stdout.write(`${line}\n`);
+  if (o.pidfile) writeFileSync(o.pidfile, `${process.pid}\n`);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (sig: string): void => {
+      if (stopping) {
+        if (sig === 'SIGINT') process.exit(1);
+        return;
+      }
+      stopping = true;
+      log.info(`${sig}: shutting down`);
+      void server.stop(5000).then(() => {
+        if (o.pidfile) {
+          try {
+            unlinkSync(o.pidfile);
+          } catch {
+            // already gone
+          }
+        }
+        flushLogs();
+        resolve(0);
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGUSR1', () => void server.reload('SIGUSR1'));
+    process.on('SIGHUP', () => {});
+  });
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (isMain) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      flushLogs();
+      process.exit(code);
+    },
+    (e: unknown) => {
+      process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

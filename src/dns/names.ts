@@ -1,0 +1,105 @@
+// Domain name helpers: presentation ⇄ wire, label walks, reverse names.
+import net from 'node:net';
+import { ipBytes } from '../corefile/keys.js';
+
+/** Lower-case and fully qualify. */
+export function fqdn(name: string): string {
+  const n = name.toLowerCase();
+  return n.endsWith('.') ? n : n + '.';
+}
+
+/** Split a presentation name into raw label byte arrays, honouring \. and \DDD escapes. */
+export function nameLabels(name: string): Uint8Array[] {
+  const labels: Uint8Array[] = [];
+  if (name === '.' || name === '') return labels;
+  let cur: number[] = [];
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x5c && i + 1 < name.length) {
+      const d = name.slice(i + 1, i + 4);
+      if (/^\d{3}$/.test(d)) {
+        cur.push(Number(d) & 0xff);
+        i += 3;
+      } else {
+        cur.push(name.charCodeAt(i + 1));
+        i += 1;
+      }
+      continue;
+    }
+    if (c === 0x2e) {
+      labels.push(Uint8Array.from(cur));
+      cur = [];
+      continue;
+    }
+    cur.push(c & 0xff);
+  }
+  if (cur.length) labels.push(Uint8Array.from(cur));
+  return labels;
+}
+
+/** Uncompressed wire form of a presentation name. */
+export function encodeName(name: string): Uint8Array {
+  const labels = nameLabels(name);
+  let len = 1;
+  for (const l of labels) len += l.length + 1;
+  const out = new Uint8Array(len);
+  let p = 0;
+  for (const l of labels) {
+    if (l.length > 63) throw new Error(`label too long in '${name}'`);
+    out[p++] = l.length;
+    out.set(l, p);
+    p += l.length;
+  }
+  out[p] = 0;
+  if (len > 255) throw new Error(`name too long: '${name}'`);
+  return out;
+}
+
+/** The parent of a name ("a.b.c." → "b.c.", "c." → ".", "." → undefined). Escaped dots are respected. */
+export function parentName(name: string): string | undefined {
+  if (name === '.' || name === '') return undefined;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x5c) {
+      i++;
+      continue;
+    }
+    if (c === 0x2e) return i + 1 >= name.length ? '.' : name.slice(i + 1);
+  }
+  return '.';
+}
+
+/** True if `name` equals `zone` or is below it (both lower-case FQDNs). */
+export function isSubdomain(name: string, zone: string): boolean {
+  if (zone === '.') return true;
+  if (name.length < zone.length) return false;
+  if (name.length === zone.length) return name === zone;
+  return name.endsWith(zone) && name.charCodeAt(name.length - zone.length - 1) === 0x2e && !isEscapedDot(name, name.length - zone.length - 1);
+}
+
+function isEscapedDot(name: string, at: number): boolean {
+  let n = 0;
+  for (let i = at - 1; i >= 0 && name.charCodeAt(i) === 0x5c; i--) n++;
+  return n % 2 === 1;
+}
+
+/** Number of labels ("a.b." → 2, "." → 0). */
+export function countLabels(name: string): number {
+  let n = 0;
+  let cur: string | undefined = name;
+  while ((cur = parentName(cur)) !== undefined) n++;
+  return n;
+}
+
+/** The reverse lookup name for an IP ("10.0.0.1" → "1.0.0.10.in-addr.arpa."). */
+export function reverseName(ip: string): string {
+  if (net.isIPv4(ip)) return ip.split('.').reverse().join('.') + '.in-addr.arpa.';
+  const b = ipBytes(ip);
+  const nib: string[] = [];
+  for (let i = 15; i >= 0; i--) {
+    nib.push((b[i]! & 0xf).toString(16), (b[i]! >> 4).toString(16));
+  }
+  return nib.join('.') + '.ip6.arpa.';
+}
+
+export { reverseToIp } from '../corefile/keys.js';

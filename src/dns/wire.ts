@@ -1,0 +1,279 @@
+// Wire-level reading and writing of the parts of a message the hot path needs: the header, the
+// question and the OPT record. A query is answered without a full dns-packet decode unless a
+// plugin asks for `req.msg`, and empty replies (REFUSED, SERVFAIL, …) are built by copying the
+// question bytes.
+import { FLAG, QTYPE } from './constants.js';
+
+export const enum Parse {
+  OK = 0,
+  /** Not even a header: drop silently. */
+  DROP = 1,
+  FORMERR = 2,
+  NOTIMP = 3,
+  BADVERS = 4,
+  /** A response (QR=1) sent to us: ignore. */
+  IGNORE = 5,
+}
+
+/** The parts of a query read straight from the wire. Reused fields, no per-query allocation beyond the names. */
+export class QueryHead {
+  id = 0;
+  flags = 0;
+  opcode = 0;
+  qname = '';
+  name = '';
+  qtype = 0;
+  qclass = 0;
+  /** Offset just past the question (12 when there is none). */
+  questionEnd = 12;
+  edns = false;
+  bufsize = 0;
+  do = false;
+  ednsVersion = 0;
+}
+
+const HEX = '0123456789';
+
+/**
+ * Read a domain name at `off`. Returns the offset after the name (in the original position,
+ * not following pointers), or -1 when malformed. Sets `nameOut[0]` (as written) and `nameOut[1]` (lower case).
+ */
+export function readName(buf: Uint8Array, off: number, nameOut: [string, string]): number {
+  let pos = off;
+  let end = -1;
+  let hops = 0;
+  let total = 0;
+  let text = '';
+  let lower = '';
+  let hasUpper = false;
+  const len = buf.length;
+  for (;;) {
+    if (pos >= len) return -1;
+    const l = buf[pos]!;
+    if (l === 0) {
+      if (end < 0) end = pos + 1;
+      break;
+    }
+    const kind = l & 0xc0;
+    if (kind === 0xc0) {
+      if (pos + 1 >= len) return -1;
+      const ptr = ((l & 0x3f) << 8) | buf[pos + 1]!;
+      if (end < 0) end = pos + 2;
+      if (++hops > 126 || ptr >= pos) return -1; // pointers must go backwards: no loops
+      pos = ptr;
+      continue;
+    }
+    if (kind !== 0) return -1;
+    if (pos + 1 + l > len) return -1;
+    total += l + 1;
+    if (total > 254) return -1;
+    for (let i = pos + 1; i <= pos + l; i++) {
+      const c = buf[i]!;
+      if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f || c === 0x2a) {
+        const ch = String.fromCharCode(c);
+        text += ch;
+        lower += ch;
+      } else if (c >= 0x41 && c <= 0x5a) {
+        hasUpper = true;
+        text += String.fromCharCode(c);
+        lower += String.fromCharCode(c + 32);
+      } else {
+        // escape as zone-file presentation: \. \\ or \DDD
+        let esc: string;
+        if (c === 0x2e || c === 0x5c || c === 0x22 || c === 0x28 || c === 0x29 || c === 0x3b || c === 0x40 || c === 0x24) esc = '\\' + String.fromCharCode(c);
+        else if (c > 0x20 && c < 0x7f) esc = String.fromCharCode(c);
+        else esc = '\\' + HEX[(c / 100) | 0] + HEX[((c / 10) | 0) % 10] + HEX[c % 10];
+        text += esc;
+        lower += esc;
+      }
+    }
+    text += '.';
+    lower += '.';
+    pos += l + 1;
+  }
+  if (text === '') {
+    text = '.';
+    lower = '.';
+  }
+  nameOut[0] = text;
+  nameOut[1] = hasUpper ? lower : text;
+  return end;
+}
+
+const nameTmp: [string, string] = ['', ''];
+
+/** Skip a name without decoding it; -1 if malformed. */
+function skipName(buf: Uint8Array, off: number): number {
+  let pos = off;
+  const len = buf.length;
+  for (;;) {
+    if (pos >= len) return -1;
+    const l = buf[pos]!;
+    if (l === 0) return pos + 1;
+    if ((l & 0xc0) === 0xc0) return pos + 2 <= len ? pos + 2 : -1;
+    if ((l & 0xc0) !== 0) return -1;
+    pos += l + 1;
+  }
+}
+
+/** Skip one resource record; returns the offset after it or -1. */
+function skipRR(buf: Uint8Array, off: number): number {
+  const p = skipName(buf, off);
+  if (p < 0 || p + 10 > buf.length) return -1;
+  const rdlen = (buf[p + 8]! << 8) | buf[p + 9]!;
+  const end = p + 10 + rdlen;
+  return end > buf.length ? -1 : end;
+}
+
+/** Parse a query's header, question and OPT into `h`. */
+export function parseQuery(buf: Uint8Array, h: QueryHead): Parse {
+  if (buf.length < 12) return Parse.DROP;
+  h.id = (buf[0]! << 8) | buf[1]!;
+  const flags = (buf[2]! << 8) | buf[3]!;
+  h.flags = flags;
+  h.opcode = (flags >> 11) & 0xf;
+  h.questionEnd = 12;
+  h.edns = false;
+  h.bufsize = 0;
+  h.do = false;
+  h.ednsVersion = 0;
+  h.qname = '';
+  h.name = '';
+  h.qtype = 0;
+  h.qclass = 0;
+  if (flags & FLAG.QR) return Parse.IGNORE;
+  const qd = (buf[4]! << 8) | buf[5]!;
+  const an = (buf[6]! << 8) | buf[7]!;
+  const ns = (buf[8]! << 8) | buf[9]!;
+  const ar = (buf[10]! << 8) | buf[11]!;
+  // The question is read even for other opcodes, so NOTIMP can echo it.
+  let pos = 12;
+  if (qd === 1) {
+    const p = readName(buf, 12, nameTmp);
+    if (p < 0 || p + 4 > buf.length) return Parse.FORMERR;
+    h.qname = nameTmp[0];
+    h.name = nameTmp[1];
+    h.qtype = (buf[p]! << 8) | buf[p + 1]!;
+    h.qclass = (buf[p + 2]! << 8) | buf[p + 3]!;
+    pos = p + 4;
+    h.questionEnd = pos;
+  }
+  if (h.opcode !== 0) return Parse.NOTIMP;
+  if (qd !== 1 || (flags & FLAG.Z) !== 0 || an > 1 || ns > 1 || ar > 2) return Parse.FORMERR;
+  if (ar === 0) return Parse.OK;
+  for (let i = 0; i < an + ns; i++) {
+    pos = skipRR(buf, pos);
+    if (pos < 0) return Parse.FORMERR;
+  }
+  let sawOpt = false;
+  for (let i = 0; i < ar; i++) {
+    const start = pos;
+    const p = skipName(buf, pos);
+    if (p < 0 || p + 10 > buf.length) return Parse.FORMERR;
+    const type = (buf[p]! << 8) | buf[p + 1]!;
+    const rdlen = (buf[p + 8]! << 8) | buf[p + 9]!;
+    if (p + 10 + rdlen > buf.length) return Parse.FORMERR;
+    if (type === QTYPE.OPT) {
+      if (sawOpt || p !== start + 1 || buf[start] !== 0) return Parse.FORMERR; // one OPT, owned by the root
+      sawOpt = true;
+      h.edns = true;
+      h.bufsize = (buf[p + 2]! << 8) | buf[p + 3]!;
+      h.ednsVersion = buf[p + 5]!;
+      h.do = (buf[p + 6]! & 0x80) !== 0;
+      // options must be well-formed
+      let o = p + 10;
+      const oend = o + rdlen;
+      while (o < oend) {
+        if (o + 4 > oend) return Parse.FORMERR;
+        const olen = (buf[o + 2]! << 8) | buf[o + 3]!;
+        o += 4 + olen;
+        if (o > oend) return Parse.FORMERR;
+      }
+    }
+    pos = p + 10 + rdlen;
+  }
+  if (h.edns && h.ednsVersion !== 0) return Parse.BADVERS;
+  return Parse.OK;
+}
+
+/** The size our OPT advertises. */
+export const OUR_UDP_SIZE = 1232;
+
+/**
+ * An empty reply to the query in `q`: its header (ID, opcode, RD, CD), its question if it has one,
+ * the given rcode and flags, and an OPT when the query had one (carrying the extended rcode bits).
+ */
+export function emptyReply(q: Uint8Array, questionEnd: number, rcode: number, extraFlags: number, edns: boolean, doBit: boolean): Buffer {
+  const qlen = questionEnd - 12;
+  const optLen = edns ? 11 : 0;
+  const out = Buffer.allocUnsafe(12 + qlen + optLen);
+  out[0] = q[0]!;
+  out[1] = q[1]!;
+  const reqFlags = (q[2]! << 8) | q[3]!;
+  const flags = FLAG.QR | (reqFlags & (0x7800 | FLAG.RD | FLAG.CD)) | extraFlags | (rcode & 0xf);
+  out[2] = flags >> 8;
+  out[3] = flags & 0xff;
+  out[4] = 0;
+  out[5] = qlen > 0 ? 1 : 0;
+  out[6] = 0;
+  out[7] = 0;
+  out[8] = 0;
+  out[9] = 0;
+  out[10] = 0;
+  out[11] = edns ? 1 : 0;
+  if (qlen > 0) out.set(q.subarray(12, questionEnd), 12);
+  if (edns) writeOpt(out, 12 + qlen, rcode >> 4, doBit);
+  return out;
+}
+
+/** Write an 11-byte OPT record with our UDP size at `off`. */
+export function writeOpt(out: Uint8Array, off: number, extRcode: number, doBit: boolean): void {
+  out[off] = 0; // root
+  out[off + 1] = 0;
+  out[off + 2] = QTYPE.OPT;
+  out[off + 3] = OUR_UDP_SIZE >> 8;
+  out[off + 4] = OUR_UDP_SIZE & 0xff;
+  out[off + 5] = extRcode & 0xff;
+  out[off + 6] = 0; // version
+  out[off + 7] = doBit ? 0x80 : 0;
+  out[off + 8] = 0;
+  out[off + 9] = 0; // rdlen
+  out[off + 10] = 0;
+}
+
+/** Set the ID of a wire message in place. */
+export function setId(buf: Uint8Array, id: number): void {
+  buf[0] = id >> 8;
+  buf[1] = id & 0xff;
+}
+
+/** Read the rcode (with the extended bits from OPT if present) and flags of a wire reply cheaply. */
+export function replyRcode(buf: Uint8Array): number {
+  if (buf.length < 12) return -1;
+  let rcode = buf[3]! & 0xf;
+  const ar = (buf[10]! << 8) | buf[11]!;
+  if (ar === 0) return rcode;
+  // find OPT: walk the sections
+  const qd = (buf[4]! << 8) | buf[5]!;
+  let pos = 12;
+  for (let i = 0; i < qd; i++) {
+    pos = skipName(buf, pos);
+    if (pos < 0) return rcode;
+    pos += 4;
+  }
+  const n = ((buf[6]! << 8) | buf[7]!) + ((buf[8]! << 8) | buf[9]!);
+  for (let i = 0; i < n; i++) {
+    pos = skipRR(buf, pos);
+    if (pos < 0) return rcode;
+  }
+  for (let i = 0; i < ar; i++) {
+    const p = skipName(buf, pos);
+    if (p < 0 || p + 10 > buf.length) return rcode;
+    if (((buf[p]! << 8) | buf[p + 1]!) === QTYPE.OPT) {
+      rcode |= buf[p + 4]! << 4;
+      return rcode;
+    }
+    pos = p + 10 + ((buf[p + 8]! << 8) | buf[p + 9]!);
+  }
+  return rcode;
+}

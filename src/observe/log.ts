@@ -1,0 +1,78 @@
+// Logging: CoreDNS-style text lines ("[INFO] plugin/reload: …") written through pino's
+// sonic-boom destination, so a log call formats one string and hands it to a buffered,
+// asynchronous writer: no I/O on the query path. Disabled levels are no-op functions (pino's
+// levels.js idea), so a `debug()` costs an empty call unless the debug plugin is on.
+import pino from 'pino';
+
+export interface Logger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+  /** A logger whose lines start with "plugin/<name>: ". */
+  child(name: string): Logger;
+}
+
+export type LogSink = (line: string) => void;
+
+const noop = (): void => {};
+
+let destination: ReturnType<typeof pino.destination> | undefined;
+function stdoutSink(): LogSink {
+  destination ??= pino.destination({ dest: 1, sync: false, minLength: 0 });
+  const d = destination;
+  return (line) => {
+    d.write(line + '\n');
+  };
+}
+
+/** Flush buffered log lines (at shutdown). */
+export function flushLogs(): void {
+  try {
+    destination?.flushSync();
+  } catch {
+    // not ready yet or already closed: nothing to flush
+  }
+}
+
+export class TextLogger implements Logger {
+  debug: (msg: string) => void;
+  constructor(
+    private readonly sink: LogSink,
+    private readonly prefix = '',
+    readonly debugEnabled = false,
+  ) {
+    this.debug = debugEnabled ? (msg) => this.sink(`[DEBUG] ${this.prefix}${msg}`) : noop;
+  }
+  info(msg: string): void {
+    this.sink(`[INFO] ${this.prefix}${msg}`);
+  }
+  warn(msg: string): void {
+    this.sink(`[WARNING] ${this.prefix}${msg}`);
+  }
+  error(msg: string): void {
+    this.sink(`[ERROR] ${this.prefix}${msg}`);
+  }
+  child(name: string): Logger {
+    return new TextLogger(this.sink, `plugin/${name}: `, this.debugEnabled);
+  }
+  withDebug(on: boolean): TextLogger {
+    return new TextLogger(this.sink, this.prefix, on);
+  }
+  /** The raw sink, for plugins that write their own lines (log). */
+  get raw(): LogSink {
+    return this.sink;
+  }
+}
+
+export function createLogger(sink?: LogSink): TextLogger {
+  return new TextLogger(sink ?? stdoutSink());
+}
+
+/** A logger that keeps lines in memory (tests). */
+export function memoryLogger(): TextLogger & { lines: string[] } {
+  const lines: string[] = [];
+  const l = new TextLogger((s) => lines.push(s)) as TextLogger & { lines: string[] };
+  l.lines = lines;
+  return l;
+}

@@ -1,0 +1,31 @@
+// "typedns/plugin": the public API for plugin authors. The built-in plugins import only this.
+export { definePlugin } from './types.js';
+export type {
+  Client,
+  ListenSettings,
+  MaybePromise,
+  Message,
+  Next,
+  Plugin,
+  PluginDefinition,
+  ProcessState,
+  Rcode,
+  Request,
+  ResponseWriter,
+  SetupContext,
+  Slot,
+} from './types.js';
+export { Dispenser, parseDuration } from '../corefile/dispenser.js';
+export { CorefileError, type Token } from '../corefile/lexer.js';
+export { Fall } from './fall.js';
+export { Zones } from './zones.js';
+export { WrappedWriter } from './wrapped-writer.js';
+export { TypednsError, pluginError } from './errors.js';
+export { API_VERSION } from './registry.js';
+export { reply, negative, rcodeOf, rr, rrText, type RR, type ReplyOptions } from '../dns/message.js';
+export { RCODE, QTYPE, QCLASS, FLAG, typeName, typeFromName, rcodeName, rcodeFromName, className } from '../dns/constants.js';
+export { fqdn, isSubdomain, parentName, countLabels, reverseName, reverseToIp, encodeName } from '../dns/names.js';
+export { parseCidr, cidrContains, type Cidr } from '../corefile/keys.js';
+export { emptyReply, setId, replyRcode, OUR_UDP_SIZE } from '../dns/wire.js';
+export type { Logger } from '../observe/log.js';
+export type { Metrics, Counter, Gauge, Histogram } from '../observe/metrics.js';

@@ -1,0 +1,166 @@
+// The plugin API. Re-exported as "typedns/plugin"; the built-in plugins use nothing else.
+import type { Packet } from 'dns-packet';
+import type { Dispenser } from '../corefile/dispenser.js';
+import type { Logger } from '../observe/log.js';
+import type { Metrics } from '../observe/metrics.js';
+
+/** A DNS message as dns-packet decodes and encodes it. */
+export type Message = Packet;
+
+/** 0 NOERROR · 1 FORMERR · 2 SERVFAIL · 3 NXDOMAIN · 4 NOTIMP · 5 REFUSED. */
+export type Rcode = number;
+
+/** Answer synchronously when the answer is in memory: no promise per hop. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** Bound once per chain position when the block is compiled; never undefined. */
+export type Next = (req: Request, w: ResponseWriter) => MaybePromise<Rcode>;
+
+export interface Client {
+  readonly ip: string;
+  readonly port: number;
+  readonly family: 4 | 6;
+}
+
+/** One per query; fixed shape; the full message is decoded lazily, on first access of `msg`. */
+export interface Request {
+  /** Lower-cased fully qualified query name, with the trailing dot ("example.org."). */
+  readonly name: string;
+  /** The query name as the client spelled it (case preserved). */
+  readonly qname: string;
+  readonly qtype: number;
+  readonly qclass: number;
+  /** Query ID. */
+  readonly id: number;
+  /** The zone (server block key) this query was routed to. */
+  readonly zone: string;
+  readonly transport: 'udp' | 'tcp';
+  readonly client: Client;
+  /** Local address and port the query arrived on. */
+  readonly local: { readonly ip: string; readonly port: number };
+  /** EDNS0 present in the request. */
+  readonly edns: boolean;
+  /** EDNS0 DO bit. */
+  readonly do: boolean;
+  /** CD (checking disabled) header bit. */
+  readonly cd: boolean;
+  /** RD (recursion desired) header bit. */
+  readonly rd: boolean;
+  /** The largest reply the client accepts: 512 without EDNS over UDP, the advertised size with it, 65535 over TCP. */
+  readonly size: number;
+  /** The request's UDP buffer size as advertised (0 without EDNS). */
+  readonly bufsize: number;
+  /** The request's wire bytes. Do not mutate. */
+  readonly wire: Uint8Array;
+  /** Byte offset just past the question section in `wire`. */
+  readonly questionEnd: number;
+  /** The full request, decoded on first access only, then memoised. Treat it as read-only. */
+  readonly msg: Message;
+  /** Time the query was received (performance.now() milliseconds). */
+  readonly start: number;
+  /** A copy of this request asking another question (rewrite, autopath). Never mutate `req`. */
+  withQuestion(name: string, qtype: number, qclass?: number): Request;
+}
+
+export interface ResponseWriter {
+  /**
+   * Send the reply. A Message is encoded, fitted to the client's size (TC set if it does not fit)
+   * and given the request's ID and question. A Uint8Array is sent as wire bytes (a cache hit):
+   * the ID must already be the request's.
+   */
+  write(res: Message | Uint8Array): void;
+  /** True once a reply was written on this writer or one it wraps. */
+  readonly written: boolean;
+  /** Rcode of the reply written (extended rcode included), or -1 before a write. */
+  readonly rcode: number;
+  /** Size in bytes of the reply written, or 0. */
+  readonly length: number;
+  /** Header flags of the reply written (the 16-bit flags word), or 0. */
+  readonly flags: number;
+  /** Number of records in the answer section of the reply written, or 0. */
+  readonly answers: number;
+}
+
+/** One instance per server block. */
+export interface Plugin {
+  /** Handle the query, or pass it on with `next(req, w)`. A plugin without serve is not in the chain. */
+  serve?(req: Request, w: ResponseWriter, next: Next): MaybePromise<Rcode>;
+  /** Polled by `ready`: true when the plugin can answer correctly. */
+  ready?(): boolean;
+  /** Called when this config generation is replaced (reload) or the server stops. */
+  close?(): MaybePromise<void>;
+}
+
+/** Per-query private state for one plugin: a slot on the request object, not a new property. */
+export interface Slot<T> {
+  get(req: Request): T | undefined;
+  set(req: Request, value: T): void;
+}
+
+/** Listen settings a plugin (bind) may give its server block before sockets are bound. */
+export interface ListenSettings {
+  /** Addresses to listen on; empty means all interfaces. */
+  addresses: string[];
+  /** Address filters to exclude (bind's `except`). */
+  except: string[];
+}
+
+/** State that outlives a config generation: kept across reloads for the life of the process. */
+export interface ProcessState {
+  /** Get a process-wide value by key, creating it on first use (e.g. one HTTP listener per address). */
+  shared<T>(key: string, create: () => T): T;
+  /** Every plugin of the current generation that implements ready(), by name. */
+  readonly readiness: ReadonlyArray<{ readonly name: string; ready(): boolean }>;
+  /** True while the process shuts down (lameduck). */
+  readonly shuttingDown: boolean;
+  /** Ask for a reload of the configuration (the reload plugin, SIGUSR1). */
+  reload(reason: string): Promise<boolean>;
+  /** The typedns version. */
+  readonly version: string;
+}
+
+export interface SetupContext {
+  /** The directive's name. */
+  readonly name: string;
+  /** This block's zones (keys), normalised. */
+  readonly zones: readonly string[];
+  /** This block's keys as written ("dns://.:53"), with their ports. */
+  readonly server: { readonly keys: readonly string[]; readonly port: number; readonly label: string };
+  /** "plugin/<name>: …"; debug() is a no-op unless the debug plugin is on. */
+  readonly log: Logger;
+  /** Families named coredns_<name>_*; they survive reload. */
+  readonly metrics: Metrics;
+  /** Per-query private state. */
+  slot<T>(): Slot<T>;
+  /** Run after every plugin of the generation is set up, before sockets are bound. */
+  onStartup(fn: () => MaybePromise<void>): void;
+  /** Run when the generation stops (reload or shutdown). */
+  onShutdown(fn: () => MaybePromise<void>): void;
+  /** Another plugin in this block (as set up so far), by directive name. */
+  plugin<P extends Plugin>(name: string): P | undefined;
+  /** Names of the plugins in this block's chain, in order. */
+  readonly chain: readonly string[];
+  /** The block's listen settings (bind changes them). */
+  readonly listen: ListenSettings;
+  /** Process-wide state. */
+  readonly process: ProcessState;
+  /** Directory of the Corefile, for relative paths. */
+  readonly root: string;
+}
+
+export interface PluginDefinition<C = unknown> {
+  /** The Corefile directive. */
+  readonly name: string;
+  /** Semver range of typedns/plugin this plugin was written for, e.g. "^1". */
+  readonly api: string;
+  /** One stanza per block (CoreDNS's plugin.ErrOnce). */
+  readonly once?: boolean;
+  /** External modules only; built-ins take their place from plugins/order.ts. */
+  readonly position?: { readonly before: string } | { readonly after: string };
+  /** Pure: the directive's tokens → a typed config. Throw d.err(…) on bad input. No I/O besides reading files named by the config. */
+  parse(d: Dispenser, zones: readonly string[]): C;
+  /** Side effects (timers, watches, sockets) live here. */
+  setup(config: C, ctx: SetupContext): MaybePromise<Plugin>;
+}
+
+export const definePlugin = <C>(def: PluginDefinition<C>): PluginDefinition<C> => def;

@@ -1,0 +1,472 @@
+// A config generation and the process that runs generations.
+//
+// load(): parse every block → parse every directive (pure) → set every plugin up → compile the
+// chains → run onStartup → bind the listeners the new generation needs → swap the route tables
+// atomically → stop the old generation. Listeners on an address:port that both generations use
+// are kept, so a reload drops no query. Any failure before the swap closes what the new
+// generation opened and leaves the old one serving.
+import path from 'node:path';
+import net from 'node:net';
+import { parseCorefile, parseCorefileFile, type ServerBlock } from '../corefile/parser.js';
+import { CorefileError, type Token } from '../corefile/lexer.js';
+import { Dispenser } from '../corefile/dispenser.js';
+import { checkDuplicates, parseKeys, type Cidr, type ZoneKey } from '../corefile/keys.js';
+import type { ListenSettings, MaybePromise, Plugin, PluginDefinition, ProcessState, SetupContext } from '../plugin/types.js';
+import { compileChain } from '../plugin/chain.js';
+import type { PluginRegistry } from '../plugin/registry.js';
+import { pluginError, TypednsError } from '../plugin/errors.js';
+import { newSlot } from '../request/request.js';
+import { createLogger, type TextLogger } from '../observe/log.js';
+import { MetricsRegistry, type Counter } from '../observe/metrics.js';
+import { RouteTable, type Block } from './route.js';
+import { UdpListener } from './udp.js';
+import { DEFAULT_TCP, TcpListener, type TcpOptions } from './tcp.js';
+import type { ServeContext } from './serve.js';
+
+export const VERSION = '0.1.0';
+
+export interface CorefileSource {
+  /** Corefile text. */
+  text: string;
+  /** The file name used in errors, and whose directory is the root for relative paths. */
+  file: string;
+}
+
+export interface ParsedDirective {
+  readonly def: PluginDefinition<unknown>;
+  readonly config: unknown;
+  readonly token: Token;
+}
+
+export interface ParsedBlock {
+  readonly block: ServerBlock;
+  readonly keys: ZoneKey[];
+  readonly directives: ParsedDirective[];
+}
+
+export interface ParsedConfig {
+  readonly blocks: ParsedBlock[];
+  readonly files: string[];
+}
+
+/** Parse a Corefile and run every plugin's pure parse. Collects every error it can. */
+export function parseConfig(src: CorefileSource, registry: PluginRegistry, defaultPort: number, env?: Record<string, string | undefined>): ParsedConfig {
+  const res = parseCorefile(src.text, src.file, { isDirective: (n) => registry.has(n), ...(env ? { env } : {}) });
+  return compileParsed(res.blocks, res.files, registry, defaultPort);
+}
+
+export function parseConfigFile(file: string, registry: PluginRegistry, defaultPort: number): ParsedConfig {
+  const res = parseCorefileFile(file, { isDirective: (n) => registry.has(n) });
+  return compileParsed(res.blocks, res.files, registry, defaultPort);
+}
+
+export class ConfigErrors extends Error {
+  readonly code = 'TDNS_ERR_COREFILE';
+  constructor(readonly errors: CorefileError[]) {
+    super(errors.map((e) => e.message).join('\n'));
+    this.name = 'ConfigErrors';
+  }
+}
+
+function compileParsed(blocks: ServerBlock[], files: string[], registry: PluginRegistry, defaultPort: number): ParsedConfig {
+  const errors: CorefileError[] = [];
+  const out: ParsedBlock[] = [];
+  const keyed: Array<{ block: ServerBlock; keys: ZoneKey[] }> = [];
+  for (const block of blocks) {
+    let keys: ZoneKey[];
+    try {
+      keys = parseKeys(block, defaultPort);
+    } catch (e) {
+      if (e instanceof CorefileError) {
+        errors.push(e);
+        continue;
+      }
+      throw e;
+    }
+    keyed.push({ block, keys });
+    const zones = [...new Set(keys.map((k) => k.zone))];
+    const directives: ParsedDirective[] = [];
+    for (const def of registry.ordered) {
+      const tokens = block.directives.get(def.name);
+      if (tokens === undefined) continue;
+      const starts = block.starts.get(def.name)!;
+      if (def.once && starts.length > 1) {
+        const t = starts[1]!;
+        errors.push(new CorefileError(t.file, t.line, `plugin/${def.name}: this plugin can only be used once per Server Block`));
+        continue;
+      }
+      try {
+        const config = def.parse(new Dispenser(tokens, def.name), zones);
+        directives.push({ def, config, token: starts[0]! });
+      } catch (e) {
+        if (e instanceof CorefileError) errors.push(e);
+        else {
+          const t = starts[0]!;
+          errors.push(new CorefileError(t.file, t.line, `plugin/${def.name}: ${e instanceof Error ? e.message : String(e)}`));
+        }
+      }
+    }
+    out.push({ block, keys, directives });
+  }
+  try {
+    checkDuplicates(keyed);
+  } catch (e) {
+    if (e instanceof CorefileError) errors.push(e);
+    else throw e;
+  }
+  if (errors.length > 0) throw new ConfigErrors(errors);
+  return { blocks: out, files };
+}
+
+interface BlockRuntime extends Block {
+  readonly listen: ListenSettings;
+}
+
+/** One config generation: set-up plugins, compiled chains, lifecycle hooks. */
+export class Generation {
+  readonly blocks: BlockRuntime[] = [];
+  private readonly startup: Array<() => MaybePromise<void>> = [];
+  private readonly shutdown: Array<() => MaybePromise<void>> = [];
+  readonly readiness: Array<{ name: string; ready(): boolean }> = [];
+  private stopped = false;
+
+  constructor(
+    readonly parsed: ParsedConfig,
+    readonly root: string,
+  ) {}
+
+  async setup(proc: ProcessState, log: TextLogger, metrics: MetricsRegistry, debug: boolean): Promise<void> {
+    const debugOn = (pb: ParsedBlock): boolean => debug || pb.directives.some((d) => d.def.name === 'debug');
+    for (const pb of this.parsed.blocks) {
+      const zones = [...new Set(pb.keys.map((k) => k.zone))];
+      const port = pb.keys[0]?.port ?? 53;
+      const listen: ListenSettings = { addresses: [], except: [] };
+      const plugins: Array<{ name: string; plugin: Plugin }> = [];
+      const chainNames = pb.directives.map((d) => d.def.name);
+      const blockLog = log.withDebug(debugOn(pb));
+      const keysText = pb.block.keys.map((k) => k.text);
+      const filters = new Map<string, Cidr>();
+      for (const k of pb.keys) if (k.filter) filters.set(k.zone, k.filter);
+      const serverLabel = { value: `dns://:${port}` };
+      for (const d of pb.directives) {
+        const ctx: SetupContext = {
+          name: d.def.name,
+          zones,
+          server: {
+            keys: keysText,
+            port,
+            get label() {
+              return serverLabel.value;
+            },
+          },
+          log: blockLog.child(d.def.name),
+          metrics: metrics.scoped(d.def.name),
+          slot: () => newSlot(),
+          onStartup: (fn) => this.startup.push(fn),
+          onShutdown: (fn) => this.shutdown.push(fn),
+          plugin: <P extends Plugin>(name: string) => plugins.find((p) => p.name === name)?.plugin as P | undefined,
+          chain: chainNames,
+          listen,
+          process: proc,
+          root: this.root,
+        };
+        let plugin: Plugin;
+        try {
+          plugin = await d.def.setup(d.config, ctx);
+        } catch (e) {
+          if (e instanceof CorefileError) throw e;
+          const err = pluginError(d.def.name, e);
+          throw new CorefileError(d.token.file, d.token.line, err.message);
+        }
+        plugins.push({ name: d.def.name, plugin });
+        if (plugin.close) {
+          const p = plugin;
+          this.shutdown.push(() => p.close!());
+        }
+        if (typeof plugin.ready === 'function') {
+          const p = plugin;
+          this.readiness.push({ name: d.def.name, ready: () => p.ready!() });
+        }
+      }
+      if (listen.addresses.length === 1) serverLabel.value = `dns://${listen.addresses[0]}:${port}`;
+      const entry = plugins.some((p) => p.plugin.serve) ? compileChain(plugins, blockLog) : undefined;
+      this.blocks.push({ label: serverLabel.value, zones, port, entry, plugins, filters, listen });
+    }
+  }
+
+  async start(): Promise<void> {
+    for (const fn of this.startup) await fn();
+  }
+
+  /** Stop: shutdown hooks and plugin close, each once; errors are logged by the caller. */
+  async stop(log?: TextLogger): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const fn of this.shutdown) {
+      try {
+        await fn();
+      } catch (e) {
+        log?.error(`shutdown: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Every address:port this generation listens on, with the blocks each serves. */
+  listeners(): Map<string, { host: string; port: number; table: RouteTable }> {
+    const m = new Map<string, { host: string; port: number; table: RouteTable }>();
+    for (const b of this.blocks) {
+      const hosts = b.listen.addresses.length > 0 ? b.listen.addresses : [ANY_HOST];
+      for (const host of hosts) {
+        const key = `${host}|${b.port}`;
+        let l = m.get(key);
+        if (l === undefined) m.set(key, (l = { host, port: b.port, table: new RouteTable() }));
+        for (const z of b.zones) l.table.add(z, b);
+      }
+    }
+    return m;
+  }
+}
+
+/** Marker for "all interfaces": resolved to :: (dual-stack) or 0.0.0.0 at bind time. */
+export const ANY_HOST = '*';
+
+interface LiveListener {
+  readonly key: string;
+  readonly host: string;
+  /** The port asked for (0 = ephemeral). */
+  readonly port: number;
+  readonly ctx: ServeContext;
+  readonly udp: UdpListener[];
+  readonly tcp: TcpListener[];
+  boundPort: number;
+}
+
+export interface ServerOptions {
+  registry: PluginRegistry;
+  /** -dns.port */
+  defaultPort?: number;
+  log?: TextLogger;
+  metrics?: MetricsRegistry;
+  tcp?: Partial<TcpOptions>;
+  debug?: boolean;
+  quiet?: boolean;
+}
+
+/** The process: the current generation, the listeners, and what outlives reloads. */
+export class DnsServer implements ProcessState {
+  readonly registry: PluginRegistry;
+  readonly log: TextLogger;
+  readonly metrics: MetricsRegistry;
+  readonly defaultPort: number;
+  private readonly sharedState = new Map<string, unknown>();
+  private readonly listenersByKey = new Map<string, LiveListener>();
+  private gen: Generation | undefined;
+  private source: CorefileSource | undefined;
+  private loading: Promise<boolean> = Promise.resolve(true);
+  private readonly panics: Counter;
+  private readonly tcpOpts: TcpOptions;
+  shuttingDown = false;
+  readonly version = VERSION;
+  /** Files of the current config (Corefile and imports). */
+  files: string[] = [];
+
+  constructor(private readonly opts: ServerOptions) {
+    this.registry = opts.registry;
+    this.log = opts.log ?? createLogger();
+    this.metrics = opts.metrics ?? new MetricsRegistry();
+    this.defaultPort = opts.defaultPort ?? 53;
+    this.panics = this.metrics.counter('coredns_panics_total', 'A metrics that counts the number of panics.');
+    this.tcpOpts = { ...DEFAULT_TCP, ...opts.tcp };
+  }
+
+  shared<T>(key: string, create: () => T): T {
+    if (!this.sharedState.has(key)) this.sharedState.set(key, create());
+    return this.sharedState.get(key) as T;
+  }
+
+  get readiness(): ReadonlyArray<{ name: string; ready(): boolean }> {
+    return this.gen?.readiness ?? [];
+  }
+
+  get generation(): Generation | undefined {
+    return this.gen;
+  }
+
+  /** Start with a Corefile. Throws (ConfigErrors, CorefileError, listen errors) and binds nothing on failure. */
+  async start(src: CorefileSource): Promise<void> {
+    await this.apply(src);
+  }
+
+  /** Reload from the current source's file (re-read) or the given source. Keeps the old config on any error. */
+  reload(reason: string, src?: CorefileSource): Promise<boolean> {
+    this.loading = this.loading.then(async () => {
+      let next = src;
+      try {
+        if (next === undefined) {
+          if (this.source === undefined) return false;
+          const { readFileSync } = await import('node:fs');
+          next = { file: this.source.file, text: readFileSync(this.source.file, 'utf8') };
+        }
+        await this.apply(next);
+        this.log.info(`Reloading complete (${reason})`);
+        return true;
+      } catch (e) {
+        this.metrics.counter('coredns_reload_failed_total', 'Counter of the number of failed reload attempts.').inc();
+        this.log.error(`Reload failed (${reason}), keeping the running configuration: ${(e as Error).message}`);
+        return false;
+      }
+    });
+    return this.loading;
+  }
+
+  private async apply(src: CorefileSource): Promise<void> {
+    const parsed = parseConfig(src, this.registry, this.defaultPort);
+    const gen = new Generation(parsed, path.dirname(path.resolve(src.file)));
+    try {
+      await gen.setup(this, this.log, this.metrics, this.opts.debug ?? false);
+      await gen.start();
+    } catch (e) {
+      await gen.stop(this.log);
+      throw e;
+    }
+    // Bind what is new; keep what both generations use.
+    const wanted = gen.listeners();
+    const opened: LiveListener[] = [];
+    try {
+      for (const [key, w] of wanted) {
+        if (this.listenersByKey.has(key) && w.port !== 0) continue;
+        opened.push(await this.bind(key, w.host, w.port, w.table));
+      }
+    } catch (e) {
+      for (const l of opened) await this.closeListener(l, 0);
+      await gen.stop(this.log);
+      throw e;
+    }
+    // Swap.
+    for (const [key, w] of wanted) {
+      const live = this.listenersByKey.get(key);
+      if (live && !opened.includes(live)) live.ctx.table = w.table;
+    }
+    for (const l of opened) this.listenersByKey.set(l.key + (l.port === 0 ? `#${l.boundPort}` : ''), l);
+    const old = this.gen;
+    this.gen = gen;
+    this.source = src;
+    this.files = parsed.files;
+    // Close listeners the new generation does not use.
+    for (const [key, l] of this.listenersByKey) {
+      const base = key.split('#')[0]!;
+      if (!wanted.has(base) || (l.port === 0 && !opened.includes(l))) {
+        this.listenersByKey.delete(key);
+        await this.closeListener(l, 0);
+      }
+    }
+    if (old) await old.stop(this.log);
+  }
+
+  private async bind(key: string, host: string, port: number, table: RouteTable): Promise<LiveListener> {
+    const ctx: ServeContext = { table, log: this.log, panics: this.panics, inflight: 0 };
+    const hosts = host === ANY_HOST ? await anyHosts() : [host];
+    const live: LiveListener = { key, host, port, ctx, udp: [], tcp: [], boundPort: port };
+    try {
+      let p = port;
+      for (const h of hosts) {
+        // With port 0, UDP picks a port and TCP takes the same one (retrying if it is taken).
+        for (let attempt = 0; ; attempt++) {
+          const u = new UdpListener(h, p, ctx);
+          const got = await u.listen();
+          const t = new TcpListener(h, got, ctx, this.tcpOpts);
+          try {
+            await t.listen(got);
+          } catch (e) {
+            await u.close();
+            if (p === 0 && attempt < 10) continue;
+            throw e;
+          }
+          live.udp.push(u);
+          live.tcp.push(t);
+          p = got;
+          break;
+        }
+      }
+      live.boundPort = p;
+    } catch (e) {
+      await this.closeListener(live, 0);
+      const err = e as NodeJS.ErrnoException;
+      throw new TypednsError('TDNS_ERR_LISTEN', `listen ${host === ANY_HOST ? '' : host}:${port}: ${err.code ?? ''} ${err.message}`.trim(), { cause: e });
+    }
+    return live;
+  }
+
+  private async closeListener(l: LiveListener, grace: number): Promise<void> {
+    await Promise.all([...l.udp.map((u) => u.close()), ...l.tcp.map((t) => t.close(grace))]);
+  }
+
+  /** The bound addresses, e.g. for tests using port 0. */
+  addresses(): Array<{ host: string; port: number; udp: string[]; tcp: string[] }> {
+    return [...this.listenersByKey.values()].map((l) => ({
+      host: l.host,
+      port: l.boundPort,
+      udp: l.udp.map((u) => `${u.address.ip}:${u.address.port}`),
+      tcp: l.tcp.map((t) => `${t.local.ip}:${t.local.port}`),
+    }));
+  }
+
+  /** The port the first listener bound (tests). */
+  get port(): number {
+    return [...this.listenersByKey.values()][0]?.boundPort ?? 0;
+  }
+
+  inflight(): number {
+    let n = 0;
+    for (const l of this.listenersByKey.values()) n += l.ctx.inflight;
+    return n;
+  }
+
+  /** Lines CoreDNS prints at start: each zone and port, then the version. */
+  banner(): string[] {
+    const out: string[] = [];
+    for (const b of this.gen?.blocks ?? []) {
+      const hosts = b.listen.addresses.length ? b.listen.addresses : [''];
+      for (const z of b.zones) for (const h of hosts) out.push(`${z}:${b.port}${h ? ` on ${h}` : ''}`);
+    }
+    out.push(`typedns-${VERSION}`);
+    out.push(`node/${process.versions.node}`);
+    return out;
+  }
+
+  /** Graceful stop: stop accepting, wait for in-flight queries (up to `grace` ms), stop plugins. */
+  async stop(grace = 5000): Promise<void> {
+    this.shuttingDown = true;
+    const deadline = Date.now() + grace;
+    while (this.inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const ls = [...this.listenersByKey.values()];
+    this.listenersByKey.clear();
+    await Promise.all(ls.map((l) => this.closeListener(l, 0)));
+    await this.gen?.stop(this.log);
+    this.gen = undefined;
+    for (const v of this.sharedState.values()) {
+      const c = (v as { close?: () => unknown } | null)?.close;
+      if (typeof c === 'function') {
+        try {
+          await c.call(v);
+        } catch {
+          // best effort
+        }
+      }
+    }
+    this.sharedState.clear();
+  }
+}
+
+let anyCache: string[] | undefined;
+/** All interfaces: "::" when the host has IPv6 (dual-stack sockets), else "0.0.0.0". */
+async function anyHosts(): Promise<string[]> {
+  if (anyCache) return anyCache;
+  const ok = await new Promise<boolean>((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ host: '::', port: 0 }, () => s.close(() => resolve(true)));
+  });
+  anyCache = ok ? ['::'] : ['0.0.0.0'];
+  return anyCache;
+}

@@ -1,0 +1,69 @@
+// UDP listener: one node:dgram socket per address:port.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { Client } from '../plugin/types.js';
+import type { CoreWriter, Sender } from '../request/writer.js';
+import type { LocalAddr } from '../request/request.js';
+import { serveQuery, type ServeContext } from './serve.js';
+
+export class UdpListener implements Sender {
+  private socket: dgram.Socket | undefined;
+  private local: LocalAddr = { ip: '', port: 0 };
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    private readonly ctx: ServeContext,
+  ) {}
+
+  listen(): Promise<number> {
+    const type = net.isIPv6(this.host) ? 'udp6' : 'udp4';
+    const s = dgram.createSocket({ type, reuseAddr: false, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    this.socket = s;
+    return new Promise((resolve, reject) => {
+      const onErr = (e: Error): void => reject(e);
+      s.once('error', onErr);
+      s.bind({ port: this.port, address: this.host, exclusive: false }, () => {
+        s.off('error', onErr);
+        s.on('error', (e) => this.ctx.log.error(`udp ${this.host}:${this.port}: ${e.message}`));
+        const a = s.address();
+        this.local = { ip: a.address, port: a.port };
+        s.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+        resolve(a.port);
+      });
+    });
+  }
+
+  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const client: Client = { ip: rinfo.address, port: rinfo.port, family: rinfo.family === 'IPv6' ? 6 : 4 };
+    serveQuery(this.ctx, msg, client, this.local, 'udp', this);
+  }
+
+  send(buf: Uint8Array, w: CoreWriter): void {
+    const s = this.socket;
+    if (s === undefined) return;
+    const c = w.req.client;
+    try {
+      s.send(buf, c.port, c.ip);
+    } catch {
+      // socket closed during shutdown
+    }
+  }
+
+  get address(): { ip: string; port: number } {
+    return this.local;
+  }
+
+  close(): Promise<void> {
+    const s = this.socket;
+    this.socket = undefined;
+    if (s === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      try {
+        s.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  }
+}

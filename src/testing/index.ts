@@ -1,0 +1,108 @@
+// "typedns/testing": the helpers the built-in plugins' tests use, for plugin authors too.
+//   dispense('hosts { ttl 5 }')   Recorder   fakeRequest('a.example.org.', 'A')
+//   nextReturning(RCODE.NXDOMAIN)  sortAndCheck(msg, case)  startServer(corefile)  query(port, name, type)
+import dnsPacket, { type DecodedPacket } from 'dns-packet';
+import { Dispenser } from '../corefile/dispenser.js';
+import type { Message, Next, PluginDefinition, Rcode, Request, ResponseWriter } from '../plugin/types.js';
+import { DnsRequest } from '../request/request.js';
+import { CoreWriter } from '../request/writer.js';
+import { Parse, parseQuery, QueryHead } from '../dns/wire.js';
+import { buildQuery, query, type QueryOptions, type QueryResult } from './client.js';
+import { DnsServer } from '../server/instance.js';
+import { PluginRegistry } from '../plugin/registry.js';
+import { memoryLogger, type TextLogger } from '../observe/log.js';
+import { MetricsRegistry } from '../observe/metrics.js';
+import { builtinPlugins } from '../../plugins/order.js';
+
+export { query, exchangeRaw, buildQuery, rcodeOfWire } from './client.js';
+export type { QueryOptions, QueryResult } from './client.js';
+export { sortAndCheck, type Case } from './check.js';
+export { rr, rrText, reply } from '../dns/message.js';
+
+/** A dispenser over a Corefile snippet: `dispense('hosts { ttl 5 }')`. */
+export function dispense(text: string, file = 'Testfile'): Dispenser {
+  return Dispenser.from(text, file);
+}
+
+/** Run a plugin definition's parse on a snippet. */
+export function parsePlugin<C>(def: PluginDefinition<C>, text: string, zones: readonly string[] = ['.']): C {
+  return def.parse(dispense(text), zones);
+}
+
+/** A request as the server would build it, for unit tests of serve(). */
+export function fakeRequest(name: string, type: string, o: QueryOptions & { transport?: 'udp' | 'tcp'; client?: string; zone?: string } = {}): DnsRequest {
+  const wire = buildQuery(name, type, o);
+  const h = new QueryHead();
+  if (parseQuery(wire, h) !== Parse.OK) throw new Error('fakeRequest: bad query');
+  const ip = o.client ?? '10.240.0.1';
+  return new DnsRequest(wire, h.id, h.qname, h.name, h.qtype, h.qclass, h.questionEnd, o.zone ?? '.', o.transport ?? 'udp', { ip, port: 40212, family: ip.includes(':') ? 6 : 4 }, { ip: '127.0.0.1', port: 53 }, h.edns, h.bufsize, h.do, h.flags, performance.now());
+}
+
+/** A writer that records what was written (CoreDNS's dnstest.Recorder). */
+export class Recorder implements ResponseWriter {
+  private readonly core: CoreWriter;
+  wire: Buffer | undefined;
+  constructor(readonly req: Request = fakeRequest('example.org.', 'A')) {
+    this.core = new CoreWriter(req as DnsRequest, { send: (buf) => (this.wire = Buffer.from(buf)) });
+  }
+  write(res: Message | Uint8Array): void {
+    this.core.write(res);
+  }
+  get written(): boolean {
+    return this.core.written;
+  }
+  get rcode(): number {
+    return this.core.rcode;
+  }
+  get length(): number {
+    return this.core.length;
+  }
+  get flags(): number {
+    return this.core.flags;
+  }
+  get answers(): number {
+    return this.core.answers;
+  }
+  /** The reply as the client would decode it. */
+  get msg(): DecodedPacket | undefined {
+    return this.wire === undefined ? undefined : dnsPacket.decode(this.wire);
+  }
+}
+
+/** A next plugin that returns `rcode` without writing (CoreDNS's test.NextHandler). */
+export function nextReturning(rcode: Rcode): Next & { calls: number } {
+  const f = ((_req: Request, _w: ResponseWriter) => {
+    f.calls++;
+    return rcode;
+  }) as Next & { calls: number };
+  f.calls = 0;
+  return f;
+}
+
+export interface TestServer {
+  server: DnsServer;
+  port: number;
+  log: TextLogger & { lines: string[] };
+  metrics: MetricsRegistry;
+  query(name: string, type: string, o?: QueryOptions): Promise<QueryResult>;
+  close(): Promise<void>;
+}
+
+/** Start a server on 127.0.0.1 from a Corefile string (use port 0 in keys for an ephemeral port). */
+export async function startServer(corefile: string, o: { plugins?: PluginDefinition<any>[]; file?: string; defaultPort?: number } = {}): Promise<TestServer> {
+  const registry = new PluginRegistry(builtinPlugins);
+  for (const p of o.plugins ?? []) registry.add(p);
+  const log = memoryLogger();
+  const metrics = new MetricsRegistry();
+  const server = new DnsServer({ registry, log, metrics, defaultPort: o.defaultPort ?? 0, quiet: true });
+  await server.start({ text: corefile, file: o.file ?? 'Corefile' });
+  const port = server.port;
+  return {
+    server,
+    port,
+    log,
+    metrics,
+    query: (name, type, qo) => query(port, name, type, { host: '127.0.0.1', ...qo }),
+    close: () => server.stop(0),
+  };
+}
