@@ -2,6 +2,8 @@
 // feels the effects of every plugin after it; it must not care what the plugins before it do.
 // The order in the Corefile does not matter. External plugins (-plugin) are placed with
 // before/after one of these names.
+//
+// To add a plugin: one import and one array entry, at its place, with a comment on why there.
 import type { PluginDefinition } from '../src/plugin/types.js';
 import bind from './bind/index.js';
 import errors from './errors/index.js';
@@ -9,8 +11,23 @@ import log from './log/index.js';
 import whoami from './whoami/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
+  // reload      — watches the Corefile; not in the chain
   bind, //        listen addresses; not in the chain
-  errors, //      logs what everything below throws: first of the wrappers
+  // debug       — turns on debug logging for the block
+  // ready       — /ready from every plugin's ready(); not in the chain
+  // health      — /health; not in the chain
+  // prometheus  — measures everything below: first in the chain
+  errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered
+  // loadbalance — shuffles the answers produced below it
+  // rewrite     — before acl and cache: both see the rewritten name (CVE-2026-26017 order)
+  // acl         — allow/block/filter/drop by client and type
+  // cache       — above every data plugin
+  // template    — answers from templates
+  // hosts       — /etc/hosts
+  // kubernetes  — the cluster
+  // file        — authoritative zone files
+  // loop        — just above forward: sees its own probe come back
+  // forward     — everything else goes upstream
   whoami, //      a responder of last resort: answers everything it sees
 ];
