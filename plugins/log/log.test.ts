@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePlugin, startServer, type TestServer } from '../../src/testing/index.js';
+import log, { COMMON } from './index.js';
+
+describe('log parse', () => {
+  it('defaults to every name and the common format', () => {
+    expect(parsePlugin(log, 'log')).toEqual({ rules: [{ names: ['.'], format: COMMON, classes: ['all'] }] });
+  });
+  it('takes names, a format and classes', () => {
+    const c = parsePlugin(log, 'log example.org example.net "{type} {name}" {\n class denial error\n}');
+    expect(c.rules[0]).toEqual({ names: ['example.org.', 'example.net.'], format: '{type} {name}', classes: ['denial', 'error'] });
+  });
+  it('rejects a bad class with file:line', () => {
+    expect(() => parsePlugin(log, 'log {\n class nope\n}')).toThrow(/Testfile:2 .*invalid class 'nope'/);
+    expect(() => parsePlugin(log, 'log {\n klass all\n}')).toThrow(/unknown property 'klass'/);
+  });
+});
+
+describe('log through a server', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startServer('.:0 {\n bind 127.0.0.1\n log\n whoami\n}');
+  });
+  afterAll(() => srv.close());
+
+  it('writes CoreDNS common log lines', async () => {
+    const r = await srv.query('Example.ORG', 'A', { edns: 4096, id: 4321 });
+    expect(r.rcode).toBe(0);
+    await waitFor(() => srv.log.lines.some((l) => l.includes('4321')));
+    const line = srv.log.lines.find((l) => l.includes('4321'))!;
+    expect(line).toMatch(/^\[INFO\] 127\.0\.0\.1:\d+ - 4321 "A IN Example\.ORG\. udp \d+ false 4096" NOERROR qr,aa,rd \d+ \d+\.\d+s$/);
+  });
+});
+
+describe('log class filter', () => {
+  it('logs only the classes asked for', async () => {
+    const srv = await startServer('example.org:0 {\n bind 127.0.0.1\n log . "{name} {rcode}" {\n  class error\n }\n}');
+    try {
+      // a block without a responder: log sees SERVFAIL (no next plugin) → class error
+      const r = await srv.query('a.example.org', 'A');
+      expect(r.rcode).toBe(2);
+      await waitFor(() => srv.log.lines.length > 0);
+      expect(srv.log.lines).toContain('[INFO] a.example.org. SERVFAIL');
+    } finally {
+      await srv.close();
+    }
+    const srv2 = await startServer('.:0 {\n bind 127.0.0.1\n log . "{name} {rcode}" {\n  class denial\n }\n whoami\n}');
+    try {
+      await srv2.query('b.example.org', 'A');
+      await new Promise((r) => setTimeout(r, 50));
+      // whoami's reply has no answers: NODATA counts as denial
+      expect(srv2.log.lines).toContain('[INFO] b.example.org. NOERROR');
+    } finally {
+      await srv2.close();
+    }
+  });
+});
+
+async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
