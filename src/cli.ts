@@ -175,7 +175,16 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger();
-  const server = new DnsServer({ registry, defaultPort: port, log, quiet: o.quiet });
+  const server = new DnsServer({
+    registry,
+    defaultPort: port,
+    log,
+    quiet: o.quiet,
+    onFatal: () => {
+      flushLogs();
+      process.exit(1);
+    },
+  });
   try {
     await server.start(src);
   } catch (e) {

@@ -1,6 +1,7 @@
 // "typedns/plugin": the public API for plugin authors. The built-in plugins import only this.
 export { definePlugin } from './types.js';
 export type {
+  BoundAddress,
   Client,
   ListenSettings,
   MaybePromise,

@@ -117,6 +117,16 @@ export interface ProcessState {
   reload(reason: string): Promise<boolean>;
   /** The typedns version. */
   readonly version: string;
+  /** Files of the running configuration: the Corefile and every file it imports (the reload plugin hashes them). */
+  readonly files: readonly string[];
+  /** A fatal condition (loop detected): log "[FATAL] msg" and end the process (the CLI exits 1; embedders choose). */
+  fatal(msg: string): void;
+}
+
+/** A socket address the block listens on, once bound. */
+export interface BoundAddress {
+  readonly ip: string;
+  readonly port: number;
 }
 
 export interface SetupContext {
@@ -136,6 +146,10 @@ export interface SetupContext {
   onStartup(fn: () => MaybePromise<void>): void;
   /** Run when the generation stops (reload or shutdown). */
   onShutdown(fn: () => MaybePromise<void>): void;
+  /** Run once the generation's sockets are bound and it serves, with this block's bound UDP addresses (loop). */
+  onListening(fn: (addrs: readonly BoundAddress[]) => MaybePromise<void>): void;
+  /** On shutdown, keep serving for `ms` before closing the listeners (health's lameduck); the longest asked wins. */
+  lameduck(ms: number): void;
   /** Another plugin in this block (as set up so far), by directive name. */
   plugin<P extends Plugin>(name: string): P | undefined;
   /** Names of the plugins in this block's chain, in order. */

@@ -11,7 +11,7 @@ import { parseCorefile, parseCorefileFile, type ServerBlock } from '../corefile/
 import { CorefileError, type Token } from '../corefile/lexer.js';
 import { Dispenser } from '../corefile/dispenser.js';
 import { checkDuplicates, parseKeys, type Cidr, type ZoneKey } from '../corefile/keys.js';
-import type { ListenSettings, MaybePromise, Plugin, PluginDefinition, ProcessState, SetupContext } from '../plugin/types.js';
+import type { BoundAddress, ListenSettings, MaybePromise, Plugin, PluginDefinition, ProcessState, SetupContext } from '../plugin/types.js';
 import { compileChain } from '../plugin/chain.js';
 import type { PluginRegistry } from '../plugin/registry.js';
 import { pluginError, TypednsError } from '../plugin/errors.js';
@@ -128,6 +128,10 @@ export class Generation {
   private readonly startup: Array<() => MaybePromise<void>> = [];
   private readonly shutdown: Array<() => MaybePromise<void>> = [];
   readonly readiness: Array<{ name: string; ready(): boolean }> = [];
+  /** onListening hooks, with the index of the block that asked. */
+  readonly listening: Array<{ block: number; fn: (addrs: readonly BoundAddress[]) => MaybePromise<void> }> = [];
+  /** Milliseconds to keep serving on shutdown before closing listeners (health's lameduck). */
+  lameduck = 0;
   private stopped = false;
 
   constructor(
@@ -148,6 +152,7 @@ export class Generation {
       const filters = new Map<string, Cidr>();
       for (const k of pb.keys) if (k.filter) filters.set(k.zone, k.filter);
       const serverLabel = { value: `dns://:${port}` };
+      const blockIndex = this.blocks.length;
       for (const d of pb.directives) {
         const ctx: SetupContext = {
           name: d.def.name,
@@ -164,6 +169,10 @@ export class Generation {
           slot: () => newSlot(),
           onStartup: (fn) => this.startup.push(fn),
           onShutdown: (fn) => this.shutdown.push(fn),
+          onListening: (fn) => this.listening.push({ block: blockIndex, fn }),
+          lameduck: (ms) => {
+            this.lameduck = Math.max(this.lameduck, ms);
+          },
           plugin: <P extends Plugin>(name: string) => plugins.find((p) => p.name === name)?.plugin as P | undefined,
           chain: chainNames,
           listen,
@@ -250,6 +259,8 @@ export interface ServerOptions {
   tcp?: Partial<TcpOptions>;
   debug?: boolean;
   quiet?: boolean;
+  /** Called after a plugin reported a fatal condition (default: stop the server). */
+  onFatal?: (msg: string) => void;
 }
 
 /** The process: the current generation, the listeners, and what outlives reloads. */
@@ -342,6 +353,14 @@ export class DnsServer implements ProcessState {
       await gen.stop(this.log);
       throw e;
     }
+    const liveFor = (key: string): LiveListener | undefined => opened.find((l) => l.key === key) ?? this.listenersByKey.get(key);
+    const bound = gen.blocks.map((b) => {
+      const out: BoundAddress[] = [];
+      for (const host of b.listen.addresses.length > 0 ? b.listen.addresses : [ANY_HOST]) {
+        for (const u of liveFor(`${host}|${b.port}`)?.udp ?? []) out.push({ ip: u.address.ip, port: u.address.port });
+      }
+      return out;
+    });
     // Swap.
     for (const [key, w] of wanted) {
       const live = this.listenersByKey.get(key);
@@ -361,6 +380,25 @@ export class DnsServer implements ProcessState {
       }
     }
     if (old) await old.stop(this.log);
+    for (const h of gen.listening) {
+      try {
+        await h.fn(bound[h.block] ?? []);
+      } catch (e) {
+        this.log.error(`listening hook: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Set when a plugin reported a fatal condition (see fatal()). */
+  fatalMessage: string | undefined;
+
+  /** A fatal condition: log it, then run the embedder's onFatal (the CLI exits 1), or stop serving. */
+  fatal(msg: string): void {
+    if (this.fatalMessage !== undefined) return;
+    this.fatalMessage = msg;
+    this.log.raw(`[FATAL] ${msg}`);
+    if (this.opts.onFatal) this.opts.onFatal(msg);
+    else void this.stop(0);
   }
 
   private async bind(key: string, host: string, port: number, table: RouteTable): Promise<LiveListener> {
@@ -435,8 +473,21 @@ export class DnsServer implements ProcessState {
   }
 
   /** Graceful stop: stop accepting, wait for in-flight queries (up to `grace` ms), stop plugins. */
-  async stop(grace = 5000): Promise<void> {
+  stop(grace = 5000): Promise<void> {
+    this.stopping ??= this.doStop(grace);
+    return this.stopping;
+  }
+
+  private stopping: Promise<void> | undefined;
+
+  private async doStop(grace: number): Promise<void> {
     this.shuttingDown = true;
+    const lameduck = this.gen?.lameduck ?? 0;
+    if (lameduck > 0) {
+      // Keep answering (ready says "Shutting down", so the Service stops sending new clients here).
+      this.log.info(`Going into lameduck mode for ${lameduck / 1000}s`);
+      await new Promise((r) => setTimeout(r, lameduck));
+    }
     const deadline = Date.now() + grace;
     while (this.inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     const ls = [...this.listenersByKey.values()];
