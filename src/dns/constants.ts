@@ -15,6 +15,12 @@ export const RCODE = {
   BADVERS: 16,
 } as const;
 
+/**
+ * Return this from serve() to send no reply at all (the acl plugin's `drop`): the core writes
+ * nothing when the chain returns DROP without writing. Not an rcode.
+ */
+export const DROP = -1;
+
 export const QTYPE = {
   A: 1,
   NS: 2,

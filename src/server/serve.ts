@@ -3,7 +3,7 @@
 // empty reply with the returned rcode when the chain wrote nothing.
 import { performance } from 'node:perf_hooks';
 import type { Client, MaybePromise, Rcode } from '../plugin/types.js';
-import { FLAG, QCLASS, RCODE } from '../dns/constants.js';
+import { DROP, FLAG, QCLASS, RCODE } from '../dns/constants.js';
 import { emptyReply, Parse, parseQuery, QueryHead } from '../dns/wire.js';
 import { DnsRequest, type LocalAddr } from '../request/request.js';
 import { CoreWriter, type Sender } from '../request/writer.js';
@@ -76,7 +76,7 @@ export function serveQuery(ctx: ServeContext, buf: Buffer, client: Client, local
 }
 
 function finish(req: DnsRequest, w: CoreWriter, rc: Rcode): void {
-  if (w.written) return;
+  if (w.written || rc === DROP) return; // DROP: the chain asked for no reply at all
   const rcode = typeof rc === 'number' && rc >= 0 && rc < 4096 ? rc : RCODE.SERVFAIL;
   w.write(emptyReply(req.wire, req.questionEnd, rcode, 0, req.edns || rcode > 15, req.do));
 }
