@@ -12,7 +12,8 @@ import { CorefileError } from './corefile/lexer.js';
 import { createLogger, flushLogs } from './observe/log.js';
 import { TypednsError } from './plugin/errors.js';
 
-export const DEFAULT_COREFILE = '.:53 {\n    whoami\n    log\n}\n';
+/** CoreDNS's built-in default: every name, on the -dns.port port. */
+export const DEFAULT_COREFILE = '. {\n    whoami\n    log\n}\n';
 
 export interface CliOptions {
   conf?: string;
@@ -193,8 +194,8 @@ export async function main(argv: string[]): Promise<number> {
     flushLogs();
     return 1;
   }
-  if (!o.quiet) for (const line of server.banner()) process.stdout.write(`${line}\n`);
   if (o.pidfile) writeFileSync(o.pidfile, `${process.pid}\n`);
+  if (!o.quiet) for (const line of server.banner()) process.stdout.write(`${line}\n`);
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (sig: string): void => {
