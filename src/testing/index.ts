@@ -3,8 +3,8 @@
 //   nextReturning(RCODE.NXDOMAIN)  sortAndCheck(msg, case)  startServer(corefile)  query(port, name, type)
 import dnsPacket, { type DecodedPacket } from 'dns-packet';
 import { Dispenser } from '../corefile/dispenser.js';
-import type { Message, Next, PluginDefinition, Rcode, Request, ResponseWriter } from '../plugin/types.js';
-import { DnsRequest } from '../request/request.js';
+import type { Message, Next, Plugin, PluginDefinition, Rcode, Request, ResponseWriter, SetupContext } from '../plugin/types.js';
+import { DnsRequest, newSlot } from '../request/request.js';
 import { CoreWriter } from '../request/writer.js';
 import { Parse, parseQuery, QueryHead } from '../dns/wire.js';
 import { buildQuery, query, type QueryOptions, type QueryResult } from './client.js';
@@ -27,6 +27,67 @@ export function dispense(text: string, file = 'Testfile'): Dispenser {
 /** Run a plugin definition's parse on a snippet. */
 export function parsePlugin<C>(def: PluginDefinition<C>, text: string, zones: readonly string[] = ['.']): C {
   return def.parse(dispense(text), zones);
+}
+
+/**
+ * A SetupContext for unit tests of setup() and serve() without a server: log lines go to
+ * `ctx.log.lines`, metrics to a fresh registry (`ctx.metrics.registry`). onStartup/onShutdown
+ * hooks are collected in `ctx.startup`/`ctx.shutdown` for the test to run.
+ */
+export function testContext(
+  name: string,
+  o: { zones?: readonly string[]; port?: number; debug?: boolean; plugins?: Record<string, Plugin> } = {},
+): SetupContext & { log: TextLogger & { lines: string[] }; startup: Array<() => unknown>; shutdown: Array<() => unknown> } {
+  const mem = memoryLogger();
+  const log = Object.assign(mem.withDebug(o.debug ?? false).child(name), { lines: mem.lines }) as unknown as TextLogger & { lines: string[] };
+  const metrics = new MetricsRegistry();
+  const port = o.port ?? 53;
+  const startup: Array<() => unknown> = [];
+  const shutdown: Array<() => unknown> = [];
+  const shared = new Map<string, unknown>();
+  return {
+    name,
+    zones: o.zones ?? ['.'],
+    server: { keys: (o.zones ?? ['.']).map((z) => `${z}:${port}`), port, label: `dns://:${port}` },
+    log,
+    metrics: metrics.scoped(name),
+    slot: () => newSlot(),
+    onStartup: (fn) => void startup.push(fn),
+    onShutdown: (fn) => void shutdown.push(fn),
+    onListening: (fn) => void startup.push(() => fn([{ ip: '127.0.0.1', port }])),
+    lameduck: () => {},
+    plugin: <P extends Plugin>(n: string) => o.plugins?.[n] as P | undefined,
+    chain: [name],
+    listen: { addresses: [], except: [] },
+    process: {
+      shared: <T>(key: string, create: () => T): T => {
+        if (!shared.has(key)) shared.set(key, create());
+        return shared.get(key) as T;
+      },
+      readiness: [],
+      shuttingDown: false,
+      reload: async () => false,
+      version: 'test',
+      files: [],
+      fatal: (msg: string) => {
+        throw new Error(`fatal: ${msg}`);
+      },
+    },
+    root: process.cwd(),
+    startup,
+    shutdown,
+  };
+}
+
+/** parse + setup of a definition on a snippet, with a testContext: `await setupPlugin(def, 'hosts { … }')`. */
+export async function setupPlugin<C>(
+  def: PluginDefinition<C>,
+  text: string,
+  zones: readonly string[] = ['.'],
+): Promise<{ plugin: Plugin; config: C; ctx: ReturnType<typeof testContext> }> {
+  const config = parsePlugin(def, text, zones);
+  const ctx = testContext(def.name, { zones });
+  return { plugin: await def.setup(config, ctx), config, ctx };
 }
 
 /** A request as the server would build it, for unit tests of serve(). */

@@ -1,0 +1,84 @@
+// Build the repository's package (dist/) once for the tests that run the real CLI or load
+// typedns through its package exports. Several test files may ask at the same time: a lock
+// directory serialises them, and a build is skipped when dist/ is newer than every source file.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const STAMP = path.join(ROOT, 'dist', '.build-stamp');
+const LOCK = path.join(ROOT, 'dist', '.build-lock');
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      if (e.name !== 'node_modules') newest = Math.max(newest, newestSource(p));
+    } else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function fresh(): boolean {
+  if (!existsSync(STAMP) || !existsSync(path.join(ROOT, 'dist/src/cli.js'))) return false;
+  const built = statSync(STAMP).mtimeMs;
+  return newestSource(path.join(ROOT, 'src')) < built && newestSource(path.join(ROOT, 'plugins')) < built;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Run `tsc -p tsconfig.build.json` unless dist/ is up to date. */
+export async function ensureBuilt(): Promise<void> {
+  if (fresh()) return;
+  mkdirSync(path.join(ROOT, 'dist'), { recursive: true });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      break;
+    } catch {
+      // a stale lock (a killed run) is broken after 30 s
+      try {
+        if (Date.now() - statSync(LOCK).mtimeMs > 30_000) rmSync(LOCK, { recursive: true, force: true });
+      } catch {
+        // gone meanwhile
+      }
+      if (Date.now() > deadline) throw new Error('ensureBuilt: timed out waiting for another build');
+      await sleep(100);
+    }
+  }
+  try {
+    if (fresh()) return;
+    const started = Date.now();
+    try {
+      execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'pipe' });
+    } catch (e) {
+      // tsc still emits when some file has a type error (another plugin being written); only a
+      // missing output is fatal.
+      if (!existsSync(path.join(ROOT, 'dist/src/cli.js'))) throw e;
+    }
+    writeFileSync(STAMP, String(started));
+    // the stamp must not be newer than a source edited during the build
+    const t = new Date(started);
+    utimesSync(STAMP, t, t);
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Make `import 'typedns/…'` resolve from `dir` as it does in a project that installed typedns:
+ * `dir/node_modules/typedns` → the repository root (what `npm install` does for a file: dependency).
+ */
+export function linkTypedns(dir: string): void {
+  const link = path.join(dir, 'node_modules', 'typedns');
+  if (existsSync(path.join(link, 'package.json'))) return;
+  mkdirSync(path.dirname(link), { recursive: true });
+  try {
+    symlinkSync(ROOT, link, 'dir');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+}
