@@ -1,6 +1,7 @@
-// Build the repository's package (dist/) once for the tests that run the real CLI or load
+// Build the repository's package (dist/) for the tests that run the real CLI or load
 // typedns through its package exports. Several test files may ask at the same time: a lock
-// directory serialises them, and a build is skipped when dist/ is newer than every source file.
+// directory serialises them, and a build is skipped when dist/ is newer than every source file
+// (vitest's globalSetup, test/support/global-setup.ts, normally built it already).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -22,8 +23,10 @@ function newestSource(dir: string): number {
 }
 
 function fresh(): boolean {
-  if (!existsSync(STAMP) || !existsSync(path.join(ROOT, 'dist/src/cli.js'))) return false;
-  const built = statSync(STAMP).mtimeMs;
+  // tsc rewrites every output, so the CLI's mtime is the last build's (or the stamp, if later)
+  const cli = path.join(ROOT, 'dist/src/cli.js');
+  if (!existsSync(cli)) return false;
+  const built = Math.max(statSync(cli).mtimeMs, existsSync(STAMP) ? statSync(STAMP).mtimeMs : 0);
   return newestSource(path.join(ROOT, 'src')) < built && newestSource(path.join(ROOT, 'plugins')) < built;
 }
 
