@@ -454,6 +454,13 @@ export class DnsServer implements ProcessState {
     return [...this.listenersByKey.values()][0]?.boundPort ?? 0;
   }
 
+  /** Open TCP connections across listeners. */
+  tcpConnections(): number {
+    let n = 0;
+    for (const l of this.listenersByKey.values()) for (const t of l.tcp) n += t.connections;
+    return n;
+  }
+
   inflight(): number {
     let n = 0;
     for (const l of this.listenersByKey.values()) n += l.ctx.inflight;

@@ -9,6 +9,7 @@ import { CoreWriter } from '../request/writer.js';
 import { Parse, parseQuery, QueryHead } from '../dns/wire.js';
 import { buildQuery, query, type QueryOptions, type QueryResult } from './client.js';
 import { DnsServer } from '../server/instance.js';
+import type { TcpOptions } from '../server/tcp.js';
 import { PluginRegistry } from '../plugin/registry.js';
 import { memoryLogger, type TextLogger } from '../observe/log.js';
 import { MetricsRegistry } from '../observe/metrics.js';
@@ -150,12 +151,15 @@ export interface TestServer {
 }
 
 /** Start a server on 127.0.0.1 from a Corefile string (use port 0 in keys for an ephemeral port). */
-export async function startServer(corefile: string, o: { plugins?: PluginDefinition<any>[]; file?: string; defaultPort?: number } = {}): Promise<TestServer> {
+export async function startServer(
+  corefile: string,
+  o: { plugins?: PluginDefinition<any>[]; file?: string; defaultPort?: number; tcp?: Partial<TcpOptions> } = {},
+): Promise<TestServer> {
   const registry = new PluginRegistry(builtinPlugins);
   for (const p of o.plugins ?? []) registry.add(p);
   const log = memoryLogger();
   const metrics = new MetricsRegistry();
-  const server = new DnsServer({ registry, log, metrics, defaultPort: o.defaultPort ?? 0, quiet: true });
+  const server = new DnsServer({ registry, log, metrics, defaultPort: o.defaultPort ?? 0, quiet: true, ...(o.tcp ? { tcp: o.tcp } : {}) });
   await server.start({ text: corefile, file: o.file ?? 'Corefile' });
   const port = server.port;
   return {
