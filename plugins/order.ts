@@ -7,6 +7,8 @@
 import type { PluginDefinition } from '../src/plugin/types.js';
 import bind from './bind/index.js';
 import errors from './errors/index.js';
+import file from './file/index.js';
+import hosts from './hosts/index.js';
 import log from './log/index.js';
 import whoami from './whoami/index.js';
 
@@ -24,9 +26,9 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   // acl         — allow/block/filter/drop by client and type
   // cache       — above every data plugin
   // template    — answers from templates
-  // hosts       — /etc/hosts
+  hosts, //       /etc/hosts
   // kubernetes  — the cluster
-  // file        — authoritative zone files
+  file, //        authoritative zone files
   // loop        — just above forward: sees its own probe come back
   // forward     — everything else goes upstream
   whoami, //      a responder of last resort: answers everything it sees

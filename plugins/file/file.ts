@@ -1,0 +1,96 @@
+// The file handler: the longest of its zones containing the query name answers from memory
+// (synchronously); names outside every zone go to the next plugin. Each zone file is re-read at
+// its reload interval and swapped in when the SOA serial changed.
+import fs from 'node:fs';
+import path from 'node:path';
+import { CorefileError, FLAG, isSubdomain, type Logger, type Message, type Plugin } from '../../src/plugin/api.js';
+import type { FileConfig, FileStanza } from './setup.js';
+import { Zone } from './zone.js';
+import { parseZone } from './zonefile.js';
+
+interface Served {
+  readonly origin: string;
+  zone: Zone;
+  readonly stanza: FileStanza;
+}
+
+/** Read and parse `file` for each origin. Throws an Error whose message is "file:line: reason". */
+export function loadZones(file: string, shown: string, origins: readonly string[]): Zone[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read zone file '${shown}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return origins.map((o) => {
+    try {
+      return new Zone(o, parseZone(text, o, shown));
+    } catch (e) {
+      if (e instanceof CorefileError) throw new Error(e.short);
+      throw e;
+    }
+  });
+}
+
+export function createFile(cfg: FileConfig, root: string, log: Logger): Plugin {
+  const served: Served[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  for (const st of cfg.stanzas) {
+    const file = path.isAbsolute(st.path) ? st.path : path.join(root, st.path);
+    const zones = loadZones(file, st.path, st.origins);
+    const mine = zones.map((zone, i) => ({ origin: st.origins[i]!, zone, stanza: st }));
+    served.push(...mine);
+    if (st.reload > 0) {
+      let busy = false;
+      const t = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        fs.promises
+          .readFile(file, 'utf8')
+          .then((text) => {
+            for (const s of mine) {
+              let z: Zone;
+              try {
+                z = new Zone(s.origin, parseZone(text, s.origin, st.path));
+              } catch (e) {
+                log.error(`failed to reload zone '${s.origin}' from '${st.path}': ${e instanceof CorefileError ? e.short : (e as Error).message}`);
+                continue;
+              }
+              if (z.serial !== s.zone.serial) {
+                s.zone = z;
+                log.info(`successfully reloaded zone '${s.origin}' from '${st.path}' with serial ${z.serial}`);
+              }
+            }
+          })
+          .catch((e: unknown) => log.error(`failed to read zone file '${st.path}': ${(e as Error).message}`))
+          .finally(() => (busy = false));
+      }, st.reload);
+      t.unref();
+      timers.push(t);
+    }
+  }
+  // Longest origin first, so the first match is the most specific zone.
+  served.sort((a, b) => b.origin.length - a.origin.length);
+
+  return {
+    serve(req, w, next) {
+      const name = req.name;
+      let s: Served | undefined;
+      for (const x of served) {
+        if (isSubdomain(name, x.origin)) {
+          s = x;
+          break;
+        }
+      }
+      if (s === undefined) return next(req, w);
+      const r = s.zone.lookup(name, req.qtype);
+      if (r.rcode === 3 && r.answers.length === 0 && s.stanza.fall.through(name)) return next(req, w);
+      const m: Message = { type: 'response', flags: (r.aa ? FLAG.AA : 0) | r.rcode, answers: r.answers, authorities: r.authorities, additionals: r.additionals };
+      w.write(m);
+      return r.rcode;
+    },
+    close() {
+      for (const t of timers) clearInterval(t);
+    },
+  };
+}

@@ -1,0 +1,114 @@
+// The hosts handler: names outside the plugin's zones go to the next plugin (PTR queries are
+// answered for any reverse name the data knows); known names get authoritative A/AAAA answers or
+// NODATA; unknown names fall through if configured, else get NXDOMAIN. Answers come from
+// records built at (re)load time, synchronously.
+import fs from 'node:fs';
+import path from 'node:path';
+import { FLAG, RCODE, type Gauge, type Logger, type Plugin } from '../../src/plugin/api.js';
+import { buildIndex, emptyHosts, parseHosts, type HostsData, type HostsIndex } from './hostsfile.js';
+import type { HostsConfig } from './setup.js';
+
+const A = 1;
+const AAAA = 28;
+const PTR = 12;
+
+export interface HostsMetrics {
+  entries: Gauge;
+  reloadTimestamp: Gauge;
+}
+
+/** What the handler answers for a name that neither exists nor falls through. */
+export const NOT_FOUND = RCODE.NXDOMAIN;
+
+export interface HostsPlugin extends Plugin {
+  /** The current index (tests, other plugins). */
+  readonly index: HostsIndex;
+}
+
+export function createHosts(cfg: HostsConfig, root: string, log: Logger, metrics: HostsMetrics): HostsPlugin {
+  const file = path.isAbsolute(cfg.path) ? cfg.path : path.join(root, cfg.path);
+  const accept = (name: string): boolean => cfg.zones.match(name) !== undefined;
+  const inline = parseHosts(cfg.inline.join('\n'), accept);
+  let fileData: HostsData = emptyHosts();
+  let stamp = '';
+
+  const statStamp = (st: fs.Stats): string => `${st.mtimeMs}:${st.size}:${st.ino}`;
+  try {
+    const st = fs.statSync(file);
+    fileData = parseHosts(fs.readFileSync(file, 'utf8'), accept);
+    stamp = statStamp(st);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw new Error(`cannot read hosts file '${cfg.path}': ${code ?? (e as Error).message}`);
+    log.warn(`file does not exist: ${cfg.path}`);
+  }
+  let index = buildIndex(inline, fileData, cfg.ttl, cfg.reverse);
+  const published = (): void => {
+    metrics.entries.set(index.entries);
+    metrics.reloadTimestamp.set(Date.now() / 1000);
+  };
+  published();
+
+  let timer: NodeJS.Timeout | undefined;
+  if (cfg.reload > 0) {
+    let busy = false;
+    timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      (async () => {
+        let st: fs.Stats;
+        try {
+          st = await fs.promises.stat(file);
+        } catch {
+          // A deleted file keeps serving what it last held, and the inline entries.
+          return;
+        }
+        const s = statStamp(st);
+        if (s === stamp) return;
+        const text = await fs.promises.readFile(file, 'utf8');
+        fileData = parseHosts(text, accept);
+        stamp = s;
+        index = buildIndex(inline, fileData, cfg.ttl, cfg.reverse);
+        published();
+        log.debug(`reloaded ${cfg.path}: ${index.entries} entries`);
+      })()
+        .catch((e: unknown) => log.error(`failed to reload ${cfg.path}: ${(e as Error).message}`))
+        .finally(() => (busy = false));
+    }, cfg.reload);
+    timer.unref();
+  }
+
+  return {
+    get index() {
+      return index;
+    },
+    serve(req, w, next) {
+      const name = req.name;
+      const qtype = req.qtype;
+      if (qtype === PTR) {
+        // Reverse names need not be in the plugin's zones; an unknown address always goes on.
+        const recs = index.ptr.get(name);
+        if (recs === undefined) return next(req, w);
+        w.write({ type: 'response', flags: FLAG.AA, answers: recs, authorities: [], additionals: [] });
+        return RCODE.NOERROR;
+      }
+      if (cfg.zones.match(name) === undefined) return next(req, w);
+      const recs = qtype === A ? index.a.get(name) : qtype === AAAA ? index.aaaa.get(name) : undefined;
+      if (recs !== undefined) {
+        w.write({ type: 'response', flags: FLAG.AA, answers: recs, authorities: [], additionals: [] });
+        return RCODE.NOERROR;
+      }
+      if (index.names.has(name)) {
+        // The name exists with other records: authoritative NODATA.
+        w.write({ type: 'response', flags: FLAG.AA, answers: [], authorities: [], additionals: [] });
+        return RCODE.NOERROR;
+      }
+      if (cfg.fall.through(name)) return next(req, w);
+      w.write({ type: 'response', flags: FLAG.AA | NOT_FOUND, answers: [], authorities: [], additionals: [] });
+      return NOT_FOUND;
+    },
+    close() {
+      if (timer !== undefined) clearInterval(timer);
+    },
+  };
+}
