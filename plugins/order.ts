@@ -6,6 +6,12 @@
 // To add a plugin: one import and one array entry, at its place, with a comment on why there.
 import type { PluginDefinition } from '../src/plugin/types.js';
 import bind from './bind/index.js';
+import debug from './debug/index.js';
+import health from './health/index.js';
+import loop from './loop/index.js';
+import prometheus from './prometheus/index.js';
+import ready from './ready/index.js';
+import reload from './reload/index.js';
 import errors from './errors/index.js';
 import file from './file/index.js';
 import hosts from './hosts/index.js';
@@ -13,12 +19,12 @@ import log from './log/index.js';
 import whoami from './whoami/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
-  // reload      — watches the Corefile; not in the chain
+  reload, //      watches the Corefile; not in the chain
   bind, //        listen addresses; not in the chain
-  // debug       — turns on debug logging for the block
-  // ready       — /ready from every plugin's ready(); not in the chain
-  // health      — /health; not in the chain
-  // prometheus  — measures everything below: first in the chain
+  debug, //       turns on debug logging for the block; not in the chain
+  ready, //       /ready from every plugin's ready(); not in the chain
+  health, //      /health; not in the chain
+  prometheus, //  measures everything below: first in the chain
   errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered
   // loadbalance — shuffles the answers produced below it
@@ -29,7 +35,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   hosts, //       /etc/hosts
   // kubernetes  — the cluster
   file, //        authoritative zone files
-  // loop        — just above forward: sees its own probe come back
+  loop, //        just above forward: sees its own probe come back
   // forward     — everything else goes upstream
   whoami, //      a responder of last resort: answers everything it sees
 ];

@@ -1,0 +1,144 @@
+// Process-wide HTTP listeners for health, ready and prometheus: one server per address, kept in
+// ctx.process.shared so it survives reloads (the new generation takes the route over before the
+// old one lets go, so a reload never closes the port). Each route has a reference count: the
+// listener closes when the last generation using it goes away (or the process stops).
+import http from 'node:http';
+import net from 'node:net';
+import type { Dispenser, ProcessState } from '../../src/plugin/api.js';
+
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+interface Route {
+  handler: Handler;
+  owner: object;
+}
+
+interface Entry {
+  readonly server: http.Server;
+  readonly routes: Map<string, Route>;
+  refs: number;
+  /** host:port actually bound, usable as a URL authority for self-checks. */
+  url: string;
+  port: number;
+}
+
+/** A route held by one plugin instance. */
+export interface HttpHandle {
+  /** http://host:port of the listener (loopback when it listens on all interfaces). */
+  readonly url: string;
+  readonly port: number;
+  /** True while this handle's handler is the one serving its path. */
+  owns(): boolean;
+  /** Drop the route (if still ours) and the listener when nobody uses it any more. */
+  release(): Promise<void>;
+}
+
+/** Parse "[HOST]:PORT" (":8080", "localhost:9153", "[::1]:8080", "127.0.0.1:0"). */
+export function parseAddress(addr: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(addr);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  const host = m[1] ?? m[2] ?? '';
+  if (m[1] !== undefined && !net.isIPv6(host)) return undefined;
+  return { host, port };
+}
+
+/** Read an optional ADDRESS argument in a plugin's parse, defaulting to `def`. */
+export function addressArg(d: Dispenser, def: string): string {
+  const args = d.remainingArgs();
+  if (args.length > 1) throw d.argErr();
+  const addr = args[0] ?? def;
+  if (parseAddress(addr) === undefined) throw d.err(`invalid address '${addr}', expected [HOST]:PORT`);
+  return addr;
+}
+
+class HttpListeners {
+  private readonly byAddr = new Map<string, Promise<Entry>>();
+
+  async acquire(addr: string, path: string, handler: Handler): Promise<HttpHandle> {
+    let p = this.byAddr.get(addr);
+    if (p === undefined) {
+      p = open(addr);
+      this.byAddr.set(addr, p);
+      p.catch(() => this.byAddr.delete(addr));
+    }
+    const entry = await p;
+    const owner = {};
+    entry.routes.set(path, { handler, owner });
+    entry.refs++;
+    let released = false;
+    return {
+      url: entry.url,
+      port: entry.port,
+      owns: () => entry.routes.get(path)?.owner === owner,
+      release: async () => {
+        if (released) return;
+        released = true;
+        if (entry.routes.get(path)?.owner === owner) entry.routes.delete(path);
+        if (--entry.refs > 0) return;
+        if (this.byAddr.get(addr) === p) this.byAddr.delete(addr);
+        await closeServer(entry.server);
+      },
+    };
+  }
+
+  /** Process stop: close every listener. */
+  async close(): Promise<void> {
+    const all = [...this.byAddr.values()];
+    this.byAddr.clear();
+    await Promise.all(all.map(async (p) => closeServer((await p).server).catch(() => undefined)));
+  }
+}
+
+function open(addr: string): Promise<Entry> {
+  const a = parseAddress(addr);
+  if (a === undefined) return Promise.reject(new Error(`invalid address '${addr}'`));
+  const routes = new Map<string, Route>();
+  const server = http.createServer((req, res) => {
+    const q = req.url ?? '/';
+    const path = q.includes('?') ? q.slice(0, q.indexOf('?')) : q;
+    const r = routes.get(path);
+    if (r === undefined) {
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('404 page not found\n');
+      return;
+    }
+    try {
+      r.handler(req, res);
+    } catch (e) {
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end(`${(e as Error).message}\n`);
+    }
+  });
+  server.keepAliveTimeout = 5000;
+  return new Promise((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`listen tcp ${addr}: ${e.code ?? e.message}`)));
+    server.listen({ host: a.host === '' ? undefined : a.host, port: a.port }, () => {
+      server.removeAllListeners('error');
+      server.on('error', () => {});
+      const bound = server.address() as net.AddressInfo;
+      const ip = bound.address === '::' || bound.address === '0.0.0.0' ? '127.0.0.1' : bound.address;
+      const url = `http://${net.isIPv6(ip) ? `[${ip}]` : ip}:${bound.port}`;
+      server.unref();
+      resolve({ server, routes, refs: 0, url, port: bound.port });
+    });
+  });
+}
+
+function closeServer(s: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    s.close(() => resolve());
+    s.closeAllConnections();
+  });
+}
+
+/** The process-wide HTTP listeners (closed by the server when the process stops). */
+export function httpListeners(proc: ProcessState): HttpListeners {
+  return proc.shared('typedns/http-listeners', () => new HttpListeners());
+}
+
+/** Write a plain-text reply. */
+export function text(res: http.ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
