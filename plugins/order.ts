@@ -15,7 +15,9 @@ import reload from './reload/index.js';
 import errors from './errors/index.js';
 import file from './file/index.js';
 import hosts from './hosts/index.js';
+import forward from './forward/index.js';
 import log from './log/index.js';
+import rewrite from './rewrite/index.js';
 import whoami from './whoami/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
@@ -28,7 +30,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered
   // loadbalance — shuffles the answers produced below it
-  // rewrite     — before acl and cache: both see the rewritten name (CVE-2026-26017 order)
+  rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   // acl         — allow/block/filter/drop by client and type
   // cache       — above every data plugin
   // template    — answers from templates
@@ -36,6 +38,6 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   // kubernetes  — the cluster
   file, //        authoritative zone files
   loop, //        just above forward: sees its own probe come back
-  // forward     — everything else goes upstream
+  forward, //    everything else goes upstream
   whoami, //      a responder of last resort: answers everything it sees
 ];

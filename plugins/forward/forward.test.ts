@@ -1,0 +1,335 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { dispense, startServer, type TestServer } from '../../src/testing/index.js';
+import { startUpstream, type Upstream } from '../../test/support/upstream.js';
+import forward from './index.js';
+import { hostPort, resolvConf } from './setup.js';
+import { sameQuestion } from './proxy.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function upstream(): Promise<Upstream> {
+  const up = await startUpstream();
+  cleanups.push(() => up.stop());
+  return up;
+}
+
+async function server(corefile: string): Promise<TestServer> {
+  const s = await startServer(corefile);
+  cleanups.push(() => s.close());
+  return s;
+}
+
+const answers = (r: { msg: { answers?: Array<{ type: string; data?: unknown }> } }): string[] =>
+  (r.msg.answers ?? []).filter((a) => a.type !== 'OPT').map((a) => `${a.type} ${String(a.data)}`);
+
+async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('forward: parse', () => {
+  it('parses the full option set', () => {
+    const cfg = forward.parse(
+      dispense(`forward example.org 127.0.0.1:5300 dns://10.0.0.1 [::1]:53 {
+        except a.example.org b.example.org
+        force_tcp
+        prefer_udp
+        expire 20s
+        max_idle_conns 5
+        max_fails 3
+        tls cert.pem key.pem ca.pem
+        tls_servername dns.example.net
+        policy round_robin
+        health_check 2s no_rec domain example.net
+        max_concurrent 1000
+        next NXDOMAIN SERVFAIL
+        failover SERVFAIL REFUSED
+        failfast_all_unhealthy_upstreams
+      }`),
+      ['.'],
+    );
+    const f = cfg.forwarders[0]!;
+    expect(f.from).toBe('example.org.');
+    expect(f.to.map((t) => t.label)).toEqual(['127.0.0.1:5300', '10.0.0.1:53', '[::1]:53']);
+    expect(f.except).toEqual(['a.example.org.', 'b.example.org.']);
+    expect(f).toMatchObject({
+      forceTcp: true,
+      preferUdp: true,
+      expire: 20000,
+      maxIdleConns: 5,
+      maxFails: 3,
+      tls: { cert: 'cert.pem', key: 'key.pem', ca: 'ca.pem' },
+      tlsServername: 'dns.example.net',
+      policy: 'round_robin',
+      healthCheck: { interval: 2000, recursionDesired: false, domain: 'example.net.' },
+      maxConcurrent: 1000,
+      next: [3, 2],
+      failover: [2, 5],
+      failfastAllUnhealthy: true,
+    });
+  });
+
+  it('parses `forward . /etc/resolv.conf { max_concurrent 1000 }` (parse only, nothing is sent)', () => {
+    if (!existsSync('/etc/resolv.conf')) return;
+    const cfg = forward.parse(dispense('forward . /etc/resolv.conf {\n max_concurrent 1000\n}'), ['.']);
+    expect(cfg.forwarders[0]!.maxConcurrent).toBe(1000);
+    expect(cfg.forwarders[0]!.to.length).toBeGreaterThan(0);
+  });
+
+  it('reads nameserver lines from a resolv.conf-style file', () => {
+    expect(resolvConf('# c\nsearch x\nnameserver 10.0.0.1\nnameserver fe80::1%eth0\noptions ndots:5\n').map((a) => a.label)).toEqual(['10.0.0.1:53', '[fe80::1]:53']);
+    expect(hostPort('example.com')).toBeUndefined();
+    expect(hostPort('1.2.3.4:99')?.port).toBe(99);
+  });
+
+  it.each([
+    ['forward', 'Testfile:1 - Error during parsing: plugin/forward: wrong argument count'],
+    ['forward .', 'wrong argument count'],
+    ['forward . 127.0.0.1 {\n bogus\n}', 'Testfile:2 - Error during parsing: plugin/forward: unknown property \'bogus\''],
+    ['forward . 127.0.0.1 {\n expire soon\n}', "Testfile:2 - Error during parsing: plugin/forward: invalid duration 'soon'"],
+    ['forward . 127.0.0.1 {\n max_fails\n}', 'Testfile:2'],
+    ['forward . 127.0.0.1 {\n force_tcp yes\n}', 'Testfile:2'],
+    ['forward . 127.0.0.1 {\n policy fastest\n}', "unknown policy 'fastest'"],
+    ['forward . 127.0.0.1 {\n failover NOERROR\n}', 'NOERROR cannot be used'],
+    ['forward . 127.0.0.1 {\n next BOGUS\n}', "unknown rcode 'BOGUS'"],
+    ['forward . 127.0.0.1 {\n health_check 1s maybe\n}', "unknown argument 'maybe'"],
+    ['forward . tls://9.9.9.9', 'DNS-over-TLS'],
+    ['forward . no-such-host.example', 'not an IP address or file'],
+    [`forward . ${Array.from({ length: 16 }, (_, i) => `10.0.0.${i + 1}`).join(' ')}`, 'more than 15 upstreams'],
+  ])('rejects %j', (text, msg) => {
+    expect(() => forward.parse(dispense(text), ['.'])).toThrow(msg);
+  });
+
+  it('compares questions case-insensitively', () => {
+    const q = Buffer.from([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0x61, 0, 0, 1, 0, 1]);
+    const r = Buffer.from(q);
+    r[13] = 0x41;
+    expect(sameQuestion(r, q, q.length)).toBe(true);
+    r[16] = 28;
+    expect(sameQuestion(r, q, q.length)).toBe(false);
+  });
+});
+
+describe('forward: through real sockets', () => {
+  it('forwards a query and returns the upstream answer with the client ID', async () => {
+    const up = await upstream();
+    up.answer('a.example.org.', 'A', ['a.example.org. 30 IN A 10.0.0.1']);
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${up.addr}\n}`);
+    const r = await s.query('A.Example.org.', 'A', { id: 4242 });
+    expect(r.rcode).toBe(0);
+    expect(r.msg.id).toBe(4242);
+    expect(r.msg.questions?.[0]?.name).toBe('A.Example.org');
+    expect(answers(r)).toEqual(['A 10.0.0.1']);
+    // upstream saw a fresh ID, not the client's
+    expect(up.queries[0]!.id).not.toBe(4242);
+    // TCP client → TCP upstream
+    const t = await s.query('a.example.org.', 'A', { tcp: true });
+    expect(answers(t)).toEqual(['A 10.0.0.1']);
+    expect(up.count.tcp).toBe(1);
+    // sockets are reused: many queries, one UDP connection miss
+    await Promise.all(Array.from({ length: 20 }, () => s.query('a.example.org.', 'A')));
+    const m = await s.metrics.registry.getSingleMetricAsString('coredns_proxy_conn_cache_misses_total');
+    expect(m).toMatch(new RegExp(`proto="udp",?\\}? 1\\b|proto="udp"} 1`));
+    const d = await s.metrics.registry.getSingleMetricAsString('coredns_proxy_request_duration_seconds');
+    expect(d).toContain(`to="${up.addr}"`);
+    expect(d).toContain('rcode="NOERROR"');
+  });
+
+  it('retries over TCP when the UDP reply is truncated', async () => {
+    const up = await upstream();
+    up.answer('big.example.org.', 'A', ['big.example.org. 30 IN A 10.0.0.7']);
+    up.truncateUdp = true;
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${up.addr}\n}`);
+    const r = await s.query('big.example.org.', 'A');
+    expect(answers(r)).toEqual(['A 10.0.0.7']);
+    expect((r.msg.flags ?? 0) & 0x200).toBe(0);
+    expect(up.count.udp).toBe(1);
+    expect(up.count.tcp).toBe(1);
+  });
+
+  it('drops spoofed replies (wrong ID, wrong question) and accepts the real one', async () => {
+    const up = await upstream();
+    up.answer('s.example.org.', 'A', ['s.example.org. 30 IN A 10.0.0.2']);
+    up.fault = 'spoof-first';
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${up.addr}\n}`);
+    const r = await s.query('s.example.org.', 'A');
+    expect(answers(r)).toEqual(['A 10.0.0.2']);
+    const rt = await s.query('s.example.org.', 'A', { tcp: true });
+    expect(answers(rt)).toEqual(['A 10.0.0.2']);
+  });
+
+  it.each(['wrong-id', 'wrong-question', 'garbage'] as const)('a reply with %s alone is never accepted: SERVFAIL after the timeout', async (fault) => {
+    const up = await upstream();
+    up.answer('x.example.org.', 'A', ['x.example.org. 30 IN A 10.0.0.3']);
+    up.fault = fault;
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${up.addr} {\n read_timeout 200ms\n max_fails 0\n }\n}`);
+    const t0 = Date.now();
+    const r = await s.query('x.example.org.', 'A', { timeout: 6000 });
+    expect(r.rcode).toBe(2);
+    expect(answers(r)).toEqual([]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(350); // two attempts of 200 ms
+    expect(up.count.udp).toBe(2);
+  });
+
+  it('moves to the next upstream when one drops queries, then skips it once the health check marks it down', async () => {
+    const bad = await upstream();
+    const good = await upstream();
+    bad.fault = 'drop';
+    good.answer('h.example.org.', 'A', ['h.example.org. 30 IN A 10.0.0.4']);
+    bad.answer('h.example.org.', 'A', ['h.example.org. 30 IN A 10.6.6.6']);
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${bad.addr} ${good.addr} {\n policy sequential\n read_timeout 300ms\n health_check 100ms\n }\n}`);
+    const r = await s.query('h.example.org.', 'A', { timeout: 5000 });
+    expect(answers(r)).toEqual(['A 10.0.0.4']);
+    // probes (. IN NS) time out → after max_fails (2) the bad upstream is down and skipped
+    await waitFor(() => bad.seen('.', 'NS') >= 2);
+    await new Promise((r2) => setTimeout(r2, 400));
+    const before = bad.seen('h.example.org.');
+    const t0 = Date.now();
+    const r2 = await s.query('h.example.org.', 'A');
+    expect(answers(r2)).toEqual(['A 10.0.0.4']);
+    expect(Date.now() - t0).toBeLessThan(250);
+    expect(bad.seen('h.example.org.')).toBe(before);
+    const hc = await s.metrics.registry.getSingleMetricAsString('coredns_proxy_healthcheck_failures_total');
+    expect(hc).toContain(`to="${bad.addr}"`);
+    // it comes back: probes get an answer, the upstream is used again
+    const probes = bad.seen('.', 'NS');
+    bad.fault = 'none';
+    await waitFor(() => bad.seen('.', 'NS') > probes);
+    await new Promise((r3) => setTimeout(r3, 50));
+    expect(answers(await s.query('h.example.org.', 'A'))).toEqual(['A 10.6.6.6']);
+    expect(bad.seen('h.example.org.')).toBe(before + 1);
+  });
+
+  it('fails over fast to the next upstream when one is stopped (port unreachable)', async () => {
+    const a = await upstream();
+    const b = await upstream();
+    a.answer('f.example.org.', 'A', ['f.example.org. 30 IN A 10.0.0.5']);
+    b.answer('f.example.org.', 'A', ['f.example.org. 30 IN A 10.0.0.5']);
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${a.addr} ${b.addr} {\n policy sequential\n }\n}`);
+    expect(answers(await s.query('f.example.org.', 'A'))).toEqual(['A 10.0.0.5']);
+    await a.stop();
+    const t0 = Date.now();
+    expect(answers(await s.query('f.example.org.', 'A'))).toEqual(['A 10.0.0.5']);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    // restart on the same port: it answers again
+    await a.start();
+    b.fault = 'drop';
+    const r = await s.query('f.example.org.', 'A', { timeout: 6000 });
+    expect(answers(r)).toEqual(['A 10.0.0.5']);
+  });
+
+  it('answers SERVFAIL within the overall timeout when every upstream fails', async () => {
+    const a = await upstream();
+    const b = await upstream();
+    a.fault = 'drop';
+    b.fault = 'drop';
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${a.addr} ${b.addr}\n}`);
+    const t0 = Date.now();
+    const r = await s.query('dead.example.org.', 'A', { timeout: 8000 });
+    const took = Date.now() - t0;
+    expect(r.rcode).toBe(2);
+    expect(took).toBeGreaterThanOrEqual(3900); // 2 s read timeout per attempt
+    expect(took).toBeLessThan(6000); // 5 s overall
+    expect(a.count.total + b.count.total).toBeGreaterThanOrEqual(2);
+  }, 15000);
+
+  it('failfast_all_unhealthy_upstreams: SERVFAIL at once when every upstream is down', async () => {
+    const a = await upstream();
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${a.addr} {\n health_check 50ms\n failfast_all_unhealthy_upstreams\n max_fails 1\n }\n}`);
+    await a.stop();
+    expect((await s.query('ff.example.org.', 'A')).rcode).toBe(2);
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    expect((await s.query('ff.example.org.', 'A')).rcode).toBe(2);
+    expect(Date.now() - t0).toBeLessThan(200);
+  });
+
+  it('answers REFUSED past max_concurrent and counts the rejects', async () => {
+    const up = await upstream();
+    up.answer('slow.example.org.', 'A', ['slow.example.org. 30 IN A 10.0.0.6']);
+    up.delay = 400;
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${up.addr} {\n max_concurrent 2\n }\n}`);
+    const rs = await Promise.all(Array.from({ length: 5 }, () => s.query('slow.example.org.', 'A')));
+    const codes = rs.map((r) => r.rcode).sort();
+    expect(codes).toEqual([0, 0, 5, 5, 5]);
+    const m = await s.metrics.registry.getSingleMetricAsString('coredns_forward_max_concurrent_rejects_total');
+    expect(m).toMatch(/coredns_forward_max_concurrent_rejects_total 3/);
+  });
+
+  it('uses a temp resolv.conf file pointing at the test upstream', async () => {
+    const up = await upstream();
+    up.answer('r.example.org.', 'TXT', ['r.example.org. 30 IN TXT "from-resolv"']);
+    const dir = mkdtempSync(path.join(tmpdir(), 'fwd-'));
+    const file = path.join(dir, 'resolv.conf');
+    writeFileSync(file, `search example.org\nnameserver 127.0.0.1\noptions ndots:5\n`);
+    const cfg = forward.parse(dispense(`forward . ${file}`), ['.']);
+    expect(cfg.forwarders[0]!.to.map((t) => t.label)).toEqual(['127.0.0.1:53']);
+    // a real exchange through the file: its nameserver line names our upstream (IP:port is accepted)
+    writeFileSync(file, `nameserver ${up.addr}\n`);
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${file}\n}`);
+    const r = await s.query('r.example.org.', 'TXT', { timeout: 5000 });
+    expect(r.rcode).toBe(0);
+    expect(up.seen('r.example.org.')).toBe(1);
+  });
+
+  it('two forward lines for different zones each handle their zone; except goes to the next plugin', async () => {
+    const a = await upstream();
+    const b = await upstream();
+    a.answer('x.lab.example.org.', 'A', ['x.lab.example.org. 30 IN A 10.1.0.1']);
+    b.answer('y.example.org.', 'A', ['y.example.org. 30 IN A 10.2.0.1']);
+    b.answer('x.lab.example.org.', 'A', ['x.lab.example.org. 30 IN A 10.2.0.9']);
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward example.org ${b.addr} {\n except skip.example.org\n }\n forward lab.example.org ${a.addr}\n whoami\n}`);
+    expect(answers(await s.query('x.lab.example.org.', 'A'))).toEqual(['A 10.1.0.1']);
+    expect(answers(await s.query('y.example.org.', 'A'))).toEqual(['A 10.2.0.1']);
+    // neither zone, and the excepted name: whoami answers (A of the client in additional)
+    const w = await s.query('other.test.', 'A');
+    expect(w.msg.additionals?.some((x) => x.type === 'A')).toBe(true);
+    const e = await s.query('skip.example.org.', 'A');
+    expect(e.msg.additionals?.some((x) => x.type === 'A')).toBe(true);
+    expect(b.seen('skip.example.org.')).toBe(0);
+  });
+
+  it('next RCODE hands the query to the following forward; failover tries the next upstream', async () => {
+    const a = await upstream();
+    const b = await upstream();
+    b.answer('n.example.org.', 'A', ['n.example.org. 30 IN A 10.3.0.1']);
+    // a answers NXDOMAIN for everything by default
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${a.addr} {\n next NXDOMAIN\n }\n forward . ${b.addr}\n}`);
+    expect(answers(await s.query('n.example.org.', 'A'))).toEqual(['A 10.3.0.1']);
+    expect(a.seen('n.example.org.')).toBe(1);
+
+    const c = await upstream();
+    const d = await upstream();
+    c.fault = 'servfail';
+    d.answer('fo.example.org.', 'A', ['fo.example.org. 30 IN A 10.4.0.1']);
+    const s2 = await server(`.:0 {\n bind 127.0.0.1\n forward . ${c.addr} ${d.addr} {\n policy sequential\n failover SERVFAIL\n }\n}`);
+    expect(answers(await s2.query('fo.example.org.', 'A'))).toEqual(['A 10.4.0.1']);
+    // without failover the SERVFAIL is returned as is
+    const s3 = await server(`.:0 {\n bind 127.0.0.1\n forward . ${c.addr} ${d.addr} {\n policy sequential\n }\n}`);
+    expect((await s3.query('fo.example.org.', 'A')).rcode).toBe(2);
+  });
+
+  it('force_tcp sends over TCP even for UDP clients and reuses the connection', async () => {
+    const up = await upstream();
+    up.answer('t.example.org.', 'A', ['t.example.org. 30 IN A 10.5.0.1']);
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${up.addr} {\n force_tcp\n }\n}`);
+    for (let i = 0; i < 3; i++) expect(answers(await s.query('t.example.org.', 'A'))).toEqual(['A 10.5.0.1']);
+    expect(up.count.udp).toBe(0);
+    expect(up.count.tcp).toBe(3);
+    const hits = await s.metrics.registry.getSingleMetricAsString('coredns_proxy_conn_cache_hits_total');
+    expect(hits).toMatch(/proto="tcp"} 2/);
+    // the upstream restarts and closes our cached connection: the next query still works
+    await up.stop();
+    await up.start();
+    expect(answers(await s.query('t.example.org.', 'A'))).toEqual(['A 10.5.0.1']);
+  });
+});

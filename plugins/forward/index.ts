@@ -1,0 +1,228 @@
+// forward: proxies queries to upstream resolvers over UDP/TCP, with reused sockets, reply
+// validation, in-band health checks, policies, max_concurrent, next/failover. Several
+// `forward` lines in one block are held by one plugin instance: a query goes to the forwarder
+// with the longest matching FROM (Corefile order breaks ties), and `next RCODE` hands it to the
+// following matching forwarder in Corefile order.
+import { performance } from 'node:perf_hooks';
+import { definePlugin, isSubdomain, rcodeName, replyRcode, setId, RCODE, FLAG } from '../../src/plugin/api.js';
+import type { Histogram, Next, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
+import { parseForward, type ForwardConfig, type ForwarderConfig } from './setup.js';
+import { ExchangeError, Proxy, type Inc } from './proxy.js';
+
+export type { ForwardConfig, ForwarderConfig } from './setup.js';
+
+/** CoreDNS's defaultTimeout: the whole forwarding attempt for one query. */
+const OVERALL_TIMEOUT = 5000;
+/** Health probes wait at most this long for a reply. */
+const HC_TIMEOUT = 1000;
+
+const BUCKETS = Array.from({ length: 16 }, (_, i) => 0.00025 * 2 ** i);
+
+class Forwarder {
+  inflight = 0;
+  private rr = 0;
+  readonly attemptsCap: number;
+  /** Histogram children per proxy, per rcode (bound lazily, reused). */
+  private readonly durations: Array<Array<ReturnType<Histogram['labels']> | undefined>>;
+
+  constructor(
+    readonly cfg: ForwarderConfig,
+    readonly proxies: Proxy[],
+    private readonly hist: Histogram,
+    private readonly broken: Inc,
+  ) {
+    this.attemptsCap = cfg.maxConnectAttempts < 0 ? 2 * proxies.length : cfg.maxConnectAttempts;
+    this.durations = proxies.map(() => []);
+  }
+
+  match(name: string): boolean {
+    if (!isSubdomain(name, this.cfg.from)) return false;
+    for (const e of this.cfg.except) if (isSubdomain(name, e)) return false;
+    return true;
+  }
+
+  /** Upstreams in the order this query tries them. */
+  list(): Proxy[] {
+    const p = this.proxies;
+    const n = p.length;
+    if (n === 1) return p;
+    switch (this.cfg.policy) {
+      case 'sequential':
+        return p;
+      case 'round_robin': {
+        const start = this.rr++ % n;
+        return start === 0 ? p : [...p.slice(start), ...p.slice(0, start)];
+      }
+      default: {
+        const out = p.slice();
+        for (let i = n - 1; i > 0; i--) {
+          const j = Math.floor(Math.random() * (i + 1));
+          const t = out[i]!;
+          out[i] = out[j]!;
+          out[j] = t;
+        }
+        return out;
+      }
+    }
+  }
+
+  private observe(p: Proxy, rcode: number, seconds: number): void {
+    const idx = this.proxies.indexOf(p);
+    const row = this.durations[idx]!;
+    let child = row[rcode];
+    if (child === undefined) {
+      child = this.hist.labels('forward', p.addr.label, rcodeName(rcode));
+      row[rcode] = child;
+    }
+    child.observe(seconds);
+  }
+
+  /** Forward `req`: the upstream's reply bytes, or undefined when every attempt failed. */
+  async resolve(req: Request): Promise<Buffer | undefined> {
+    const cfg = this.cfg;
+    const query = Buffer.from(req.wire);
+    const qEnd = req.questionEnd;
+    const proto: 'udp' | 'tcp' = cfg.forceTcp ? 'tcp' : cfg.preferUdp ? 'udp' : req.transport;
+    const deadline = performance.now() + OVERALL_TIMEOUT;
+    const list = this.list();
+    let last: Buffer | undefined;
+    let fails = 0;
+    let attempts = 0;
+    let i = 0;
+    while (performance.now() < deadline) {
+      if (i >= list.length) {
+        if (last !== undefined) break; // every upstream answered with a failover rcode
+        i = 0;
+        fails = 0;
+      }
+      let p = list[i++]!;
+      if (p.down(cfg.maxFails)) {
+        fails++;
+        if (fails < list.length) continue;
+        // Every upstream is down: assume health checking is broken.
+        if (cfg.failfastAllUnhealthy) return undefined;
+        p = this.proxies[Math.floor(Math.random() * this.proxies.length)]!;
+        this.broken.inc();
+      }
+      if (this.attemptsCap > 0 && attempts >= this.attemptsCap) break;
+      attempts++;
+      const t0 = performance.now();
+      const timeout = Math.max(1, Math.min(cfg.readTimeout, deadline - t0));
+      let reply: Buffer;
+      try {
+        reply = await p.exchange(query, qEnd, proto, timeout);
+        if (proto === 'udp' && (reply[2]! & (FLAG.TC >> 8)) !== 0 && !cfg.forceTcp) {
+          // Truncated over UDP: ask again over TCP for the whole answer.
+          reply = await p.exchange(query, qEnd, 'tcp', Math.max(1, Math.min(cfg.readTimeout, deadline - performance.now())));
+        }
+      } catch (e) {
+        if (!(e instanceof ExchangeError)) throw e;
+        if (cfg.maxFails !== 0) p.healthcheck();
+        continue;
+      }
+      const rcode = replyRcode(reply);
+      this.observe(p, rcode, (performance.now() - t0) / 1000);
+      if (cfg.failover.length > 0 && cfg.failover.includes(rcode)) {
+        last = reply;
+        if (i < list.length) continue;
+        break;
+      }
+      return reply;
+    }
+    return last;
+  }
+
+  close(): void {
+    for (const p of this.proxies) p.close();
+  }
+}
+
+export default definePlugin<ForwardConfig>({
+  name: 'forward',
+  api: '^1',
+  parse: parseForward,
+  setup(cfg, ctx) {
+    const hist = ctx.metrics.family.histogram(
+      'coredns_proxy_request_duration_seconds',
+      'Histogram of the time each request took.',
+      ['proxy_name', 'to', 'rcode'],
+      BUCKETS,
+    );
+    const hcFail = ctx.metrics.family.counter('coredns_proxy_healthcheck_failures_total', 'Counter of the number of failed healthchecks.', ['proxy_name', 'to', 'rcode']);
+    const hits = ctx.metrics.family.counter('coredns_proxy_conn_cache_hits_total', 'Counter of connection cache hits per upstream and protocol.', ['proxy_name', 'to', 'proto']);
+    const misses = ctx.metrics.family.counter('coredns_proxy_conn_cache_misses_total', 'Counter of connection cache misses per upstream and protocol.', ['proxy_name', 'to', 'proto']);
+    const broken = ctx.metrics.counter('healthcheck_broken_total', 'Counter of the number of complete failures of the healthchecks.').labels();
+    const rejects = ctx.metrics.counter('max_concurrent_rejects_total', 'Counter of the number of queries rejected because the concurrent queries were at maximum.').labels();
+    const forwarders = cfg.forwarders.map((f) => {
+      const proxies = f.to.map(
+        (addr) =>
+          new Proxy(addr, {
+            expire: f.expire,
+            maxIdleConns: f.maxIdleConns,
+            healthCheck: f.healthCheck,
+            hcTcp: f.forceTcp,
+            hcTimeout: Math.min(HC_TIMEOUT, f.readTimeout),
+            connHits: { udp: hits.labels('forward', addr.label, 'udp'), tcp: hits.labels('forward', addr.label, 'tcp') },
+            connMisses: { udp: misses.labels('forward', addr.label, 'udp'), tcp: misses.labels('forward', addr.label, 'tcp') },
+            hcFailures: hcFail.labels('forward', addr.label, ''),
+            log: ctx.log,
+          }),
+      );
+      return new Forwarder(f, proxies, hist, broken);
+    });
+
+    // The forwarder for a name: longest FROM that matches (and whose except does not), first in Corefile order on ties.
+    const pick = (name: string, after: number): number => {
+      let best = -1;
+      for (let i = after + 1; i < forwarders.length; i++) {
+        const f = forwarders[i]!;
+        if (!f.match(name)) continue;
+        if (after >= 0) return i; // `next`: the following matching forwarder in Corefile order
+        if (best < 0 || f.cfg.from.length > forwarders[best]!.cfg.from.length) best = i;
+      }
+      return best;
+    };
+
+    const run = async (idx: number, req: Request, w: ResponseWriter): Promise<Rcode> => {
+      for (;;) {
+        const f = forwarders[idx]!;
+        if (f.cfg.maxConcurrent > 0 && f.inflight >= f.cfg.maxConcurrent) {
+          rejects.inc();
+          return RCODE.REFUSED;
+        }
+        f.inflight++;
+        let reply: Buffer | undefined;
+        try {
+          reply = await f.resolve(req);
+        } finally {
+          f.inflight--;
+        }
+        if (reply === undefined) return RCODE.SERVFAIL;
+        const rcode = replyRcode(reply);
+        if (f.cfg.next.length > 0 && f.cfg.next.includes(rcode)) {
+          const n = pick(req.name, idx);
+          if (n >= 0) {
+            idx = n;
+            continue;
+          }
+        }
+        setId(reply, req.id);
+        // Same question (validated), maybe another case: give the client its own spelling back.
+        reply.set(req.wire.subarray(12, req.questionEnd), 12);
+        w.write(reply);
+        return rcode;
+      }
+    };
+
+    return {
+      serve(req: Request, w: ResponseWriter, next: Next) {
+        const idx = pick(req.name, -1);
+        if (idx < 0) return next(req, w);
+        return run(idx, req, w);
+      },
+      close() {
+        for (const f of forwarders) f.close();
+      },
+    };
+  },
+});

@@ -1,0 +1,414 @@
+// One upstream: long-lived connected UDP sockets with an ID → pending map, a pool of reused TCP
+// connections (closed after `expire` idle), reply validation (ID and question must match the
+// query, else the reply is dropped and we keep waiting: anti-spoofing), and the in-band health
+// check (probe `. IN NS` every interval until any reply comes back).
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { randomFillSync } from 'node:crypto';
+import type { UpstreamAddr } from './setup.js';
+
+export class ExchangeError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'timeout' | 'network' | 'closed' | 'malformed',
+  ) {
+    super(message);
+  }
+}
+
+// ---- random IDs: crypto bytes fetched in batches (one randomFillSync per 2048 IDs) ----
+const idPool = Buffer.allocUnsafe(4096);
+let idPos = idPool.length;
+export function randomId(): number {
+  if (idPos >= idPool.length) {
+    randomFillSync(idPool);
+    idPos = 0;
+  }
+  const id = (idPool[idPos]! << 8) | idPool[idPos + 1]!;
+  idPos += 2;
+  return id;
+}
+
+// ---- wire checks ----
+
+function skipName(buf: Uint8Array, off: number): number {
+  let pos = off;
+  for (;;) {
+    if (pos >= buf.length) return -1;
+    const l = buf[pos]!;
+    if (l === 0) return pos + 1;
+    if ((l & 0xc0) === 0xc0) return pos + 2 <= buf.length ? pos + 2 : -1;
+    if ((l & 0xc0) !== 0) return -1;
+    pos += l + 1;
+  }
+}
+
+/** True when `reply`'s question equals the query's question (names compared case-insensitively). */
+export function sameQuestion(reply: Uint8Array, query: Uint8Array, qEnd: number): boolean {
+  if (reply.length < qEnd || reply[4] !== 0 || reply[5] !== 1) return false;
+  for (let i = 12; i < qEnd; i++) {
+    let a = reply[i]!;
+    let b = query[i]!;
+    if (a === b) continue;
+    if (a >= 0x41 && a <= 0x5a) a += 32;
+    if (b >= 0x41 && b <= 0x5a) b += 32;
+    if (a !== b) return false;
+  }
+  return true;
+}
+
+/** True when every record of the reply after the question is well-formed. */
+export function wellFormed(buf: Uint8Array, qEnd: number): boolean {
+  const n = ((buf[6]! << 8) | buf[7]!) + ((buf[8]! << 8) | buf[9]!) + ((buf[10]! << 8) | buf[11]!);
+  let pos = qEnd;
+  for (let i = 0; i < n; i++) {
+    const p = skipName(buf, pos);
+    if (p < 0 || p + 10 > buf.length) return false;
+    pos = p + 10 + ((buf[p + 8]! << 8) | buf[p + 9]!);
+    if (pos > buf.length) return false;
+  }
+  return true;
+}
+
+interface Pending {
+  query: Uint8Array;
+  qEnd: number;
+  resolve(b: Buffer): void;
+  reject(e: ExchangeError): void;
+  timer: NodeJS.Timeout;
+}
+
+/** Check a reply against a pending query: undefined = not ours (drop, keep waiting); Error = ours but broken. */
+function check(msg: Buffer, p: Pending): Buffer | ExchangeError | undefined {
+  if (msg.length < 12 || (msg[2]! & 0x80) === 0) return undefined;
+  if (!sameQuestion(msg, p.query, p.qEnd)) return undefined;
+  if (!wellFormed(msg, p.qEnd)) return new ExchangeError('malformed reply', 'malformed');
+  return msg;
+}
+
+const MAX_PENDING_PER_SOCKET = 8192;
+
+class UdpConn {
+  readonly sock: dgram.Socket;
+  readonly pending = new Map<number, Pending>();
+  private ready: Promise<void>;
+  closed = false;
+
+  constructor(addr: UpstreamAddr) {
+    this.sock = dgram.createSocket(net.isIPv6(addr.host) ? 'udp6' : 'udp4');
+    this.ready = new Promise<void>((resolve) => {
+      this.sock.connect(addr.port, addr.host, () => resolve());
+    });
+    this.sock.on('message', (msg) => {
+      if (msg.length < 12) return;
+      const id = (msg[0]! << 8) | msg[1]!;
+      const p = this.pending.get(id);
+      if (p === undefined) return; // unknown ID: late, or forged
+      const r = check(msg, p);
+      if (r === undefined) return; // wrong question: forged, keep waiting
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      if (r instanceof ExchangeError) p.reject(r);
+      else p.resolve(r);
+    });
+    // A connected socket reports ICMP port unreachable as ECONNREFUSED: every query pending on
+    // this socket went to the same dead port, so fail them now instead of waiting for timeouts.
+    this.sock.on('error', (e: NodeJS.ErrnoException) => {
+      this.failAll(new ExchangeError(`udp: ${e.code ?? e.message}`, 'network'));
+    });
+  }
+
+  failAll(e: ExchangeError): void {
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(e);
+    }
+  }
+
+  exchange(query: Buffer, qEnd: number, timeout: number): Promise<Buffer> {
+    let id = randomId();
+    for (let i = 0; this.pending.has(id) && i < 16; i++) id = randomId();
+    query[0] = id >> 8;
+    query[1] = id & 0xff;
+    const q = Buffer.from(query); // our own copy: the caller may re-ID its buffer for another attempt
+    return new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ExchangeError('i/o timeout', 'timeout'));
+      }, timeout);
+      this.pending.set(id, { query: q, qEnd, resolve, reject, timer });
+      const send = (): void => {
+        if (this.closed) return;
+        this.sock.send(q, (err) => {
+          if (err && this.pending.get(id)?.query === q) {
+            this.pending.delete(id);
+            clearTimeout(timer);
+            reject(new ExchangeError(`udp send: ${err.message}`, 'network'));
+          }
+        });
+      };
+      void this.ready.then(send);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.failAll(new ExchangeError('upstream closed', 'closed'));
+    try {
+      this.sock.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+class TcpConn {
+  private acc: Buffer = Buffer.alloc(0);
+  current: Pending | null = null;
+  closed = false;
+  used = 0;
+  idleTimer: NodeJS.Timeout | null = null;
+  readonly connected: Promise<void>;
+
+  constructor(
+    readonly sock: net.Socket,
+    onClose: (c: TcpConn) => void,
+  ) {
+    this.connected = new Promise<void>((resolve, reject) => {
+      sock.once('connect', () => resolve());
+      sock.once('error', (e) => reject(new ExchangeError(`tcp: ${(e as NodeJS.ErrnoException).code ?? e.message}`, 'network')));
+    });
+    this.connected.catch(() => {});
+    sock.setNoDelay(true);
+    sock.on('data', (d) => this.data(d));
+    sock.on('error', () => {});
+    sock.on('close', () => {
+      this.closed = true;
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      const p = this.current;
+      this.current = null;
+      if (p) {
+        clearTimeout(p.timer);
+        p.reject(new ExchangeError('tcp: connection closed', 'closed'));
+      }
+      onClose(this);
+    });
+  }
+
+  private data(d: Buffer): void {
+    this.acc = this.acc.length === 0 ? d : Buffer.concat([this.acc, d]);
+    while (this.acc.length >= 2) {
+      const len = this.acc.readUInt16BE(0);
+      if (this.acc.length < 2 + len) return;
+      const msg = Buffer.from(this.acc.subarray(2, 2 + len));
+      this.acc = this.acc.subarray(2 + len);
+      const p = this.current;
+      if (p === null || len < 12 || msg[0] !== p.query[0] || msg[1] !== p.query[1]) continue;
+      const r = check(msg, p);
+      if (r === undefined) continue;
+      this.current = null;
+      clearTimeout(p.timer);
+      if (r instanceof ExchangeError) p.reject(r);
+      else p.resolve(r);
+    }
+  }
+
+  exchange(query: Buffer, qEnd: number, timeout: number): Promise<Buffer> {
+    const id = randomId();
+    query[0] = id >> 8;
+    query[1] = id & 0xff;
+    const q = Buffer.from(query);
+    return new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.current = null;
+        this.sock.destroy();
+        reject(new ExchangeError('i/o timeout', 'timeout'));
+      }, timeout);
+      this.current = { query: q, qEnd, resolve, reject, timer };
+      const len = Buffer.allocUnsafe(2);
+      len.writeUInt16BE(q.length);
+      this.connected.then(
+        () => {
+          if (!this.closed) this.sock.write(Buffer.concat([len, q]));
+        },
+        (e: ExchangeError) => {
+          if (this.current?.query === q) {
+            this.current = null;
+            clearTimeout(timer);
+            reject(e);
+          }
+        },
+      );
+    });
+  }
+}
+
+/** A bound metric child. */
+export interface Inc {
+  inc(): void;
+}
+
+export interface ProxyOptions {
+  expire: number;
+  maxIdleConns: number;
+  healthCheck: { interval: number; recursionDesired: boolean; domain: string };
+  /** Health probes over TCP (force_tcp). */
+  hcTcp: boolean;
+  hcTimeout: number;
+  connHits: { udp: Inc; tcp: Inc };
+  connMisses: { udp: Inc; tcp: Inc };
+  hcFailures: Inc;
+  log: { debug(m: string): void };
+}
+
+export class Proxy {
+  /** Consecutive failed health probes. */
+  fails = 0;
+  private checking = false;
+  private hcTimer: NodeJS.Timeout | null = null;
+  private udp: UdpConn[] = [];
+  private idle: TcpConn[] = [];
+  private readonly live = new Set<TcpConn>();
+  private closed = false;
+
+  constructor(
+    readonly addr: UpstreamAddr,
+    private readonly o: ProxyOptions,
+  ) {}
+
+  /** Down after max_fails consecutive failed probes; never with max_fails 0. */
+  down(maxFails: number): boolean {
+    return maxFails > 0 && this.fails >= maxFails;
+  }
+
+  exchange(query: Buffer, qEnd: number, proto: 'udp' | 'tcp', timeout: number): Promise<Buffer> {
+    if (this.closed) return Promise.reject(new ExchangeError('upstream closed', 'closed'));
+    return proto === 'udp' ? this.udpConn().exchange(query, qEnd, timeout) : this.tcpExchange(query, qEnd, timeout, true);
+  }
+
+  private udpConn(): UdpConn {
+    for (const c of this.udp) {
+      if (c.pending.size < MAX_PENDING_PER_SOCKET) {
+        this.o.connHits.udp.inc();
+        return c;
+      }
+    }
+    this.o.connMisses.udp.inc();
+    const c = new UdpConn(this.addr);
+    this.udp.push(c);
+    return c;
+  }
+
+  private takeTcp(): TcpConn {
+    const now = Date.now();
+    while (this.idle.length > 0) {
+      const c = this.idle.pop()!;
+      if (c.idleTimer) clearTimeout(c.idleTimer);
+      c.idleTimer = null;
+      if (c.closed || now - c.used >= this.o.expire) {
+        c.sock.destroy();
+        continue;
+      }
+      this.o.connHits.tcp.inc();
+      return c;
+    }
+    this.o.connMisses.tcp.inc();
+    const sock = net.connect({ host: this.addr.host, port: this.addr.port });
+    const c = new TcpConn(sock, (x) => {
+      this.live.delete(x);
+      const i = this.idle.indexOf(x);
+      if (i >= 0) this.idle.splice(i, 1);
+    });
+    this.live.add(c);
+    return c;
+  }
+
+  private async tcpExchange(query: Buffer, qEnd: number, timeout: number, mayRetry: boolean): Promise<Buffer> {
+    const c = this.takeTcp();
+    const reused = c.used !== 0;
+    const start = Date.now();
+    try {
+      const r = await c.exchange(query, qEnd, timeout);
+      c.used = Date.now();
+      this.release(c);
+      return r;
+    } catch (e) {
+      c.sock.destroy();
+      // A cached connection the upstream closed meanwhile: try once more on a fresh one.
+      if (mayRetry && reused && e instanceof ExchangeError && e.kind === 'closed') {
+        const left = timeout - (Date.now() - start);
+        if (left > 0) return this.tcpExchange(query, qEnd, left, false);
+      }
+      throw e;
+    }
+  }
+
+  private release(c: TcpConn): void {
+    if (this.closed || c.closed || (this.o.maxIdleConns > 0 && this.idle.length >= this.o.maxIdleConns)) {
+      c.sock.destroy();
+      return;
+    }
+    c.idleTimer = setTimeout(() => c.sock.destroy(), this.o.expire);
+    c.idleTimer.unref();
+    this.idle.push(c);
+  }
+
+  /** Start probing (if not already): every interval until the upstream answers anything. */
+  healthcheck(): void {
+    if (this.checking || this.closed) return;
+    this.checking = true;
+    this.probe();
+  }
+
+  private probeWire(): Buffer {
+    const hc = this.o.healthCheck;
+    const labels = hc.domain === '.' ? [] : hc.domain.replace(/\.$/, '').split('.');
+    let len = 12 + 1 + 4;
+    for (const l of labels) len += 1 + Buffer.byteLength(l);
+    const b = Buffer.alloc(len);
+    b[2] = hc.recursionDesired ? 0x01 : 0;
+    b[5] = 1;
+    let p = 12;
+    for (const l of labels) {
+      b[p] = Buffer.byteLength(l);
+      b.write(l, p + 1);
+      p += 1 + b[p]!;
+    }
+    b[p++] = 0;
+    b[p++] = 0;
+    b[p++] = 2; // NS
+    b[p++] = 0;
+    b[p++] = 1; // IN
+    return b;
+  }
+
+  private probe(): void {
+    if (this.closed) return;
+    const q = this.probeWire();
+    this.exchange(q, q.length, this.o.hcTcp ? 'tcp' : 'udp', this.o.hcTimeout).then(
+      () => {
+        this.fails = 0;
+        this.checking = false;
+      },
+      (e: unknown) => {
+        this.fails++;
+        this.o.hcFailures.inc();
+        this.o.log.debug(`health check of ${this.addr.label} failed (${this.fails}): ${e instanceof Error ? e.message : String(e)}`);
+        if (this.closed) return;
+        this.hcTimer = setTimeout(() => this.probe(), this.o.healthCheck.interval);
+        this.hcTimer.unref();
+      },
+    );
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.hcTimer) clearTimeout(this.hcTimer);
+    for (const c of this.udp) c.close();
+    this.udp = [];
+    for (const c of this.live) c.sock.destroy();
+    this.live.clear();
+    this.idle = [];
+  }
+}

@@ -1,0 +1,268 @@
+// forward's Corefile parsing: every `forward FROM TO... { … }` line of a block becomes one
+// ForwarderConfig, in Corefile order. Pure apart from reading resolv.conf-style files named as TO.
+import { readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
+import { Zones, fqdn, rcodeFromName, type Dispenser } from '../../src/plugin/api.js';
+
+export type Policy = 'random' | 'round_robin' | 'sequential';
+
+export interface UpstreamAddr {
+  host: string;
+  port: number;
+  /** The `to` metric label: "host:port" ("[::1]:53" for IPv6). */
+  label: string;
+}
+
+export interface ForwarderConfig {
+  from: string;
+  to: UpstreamAddr[];
+  except: string[];
+  forceTcp: boolean;
+  preferUdp: boolean;
+  /** Cached TCP connection lifetime, ms. */
+  expire: number;
+  maxIdleConns: number;
+  maxFails: number;
+  /** Per-request cap on upstream attempts; 0 = no cap; -1 (unset) = 2 × upstreams. */
+  maxConnectAttempts: number;
+  /** Per-attempt read timeout, ms. */
+  readTimeout: number;
+  tls: { cert?: string; key?: string; ca?: string } | null;
+  tlsServername: string;
+  policy: Policy;
+  healthCheck: { interval: number; recursionDesired: boolean; domain: string };
+  maxConcurrent: number;
+  next: number[];
+  failover: number[];
+  failfastAllUnhealthy: boolean;
+  /** Corefile position of the line, for logs. */
+  where: string;
+}
+
+export interface ForwardConfig {
+  forwarders: ForwarderConfig[];
+}
+
+export const MAX_UPSTREAMS = 15;
+
+export function parseForward(d: Dispenser, blockZones: readonly string[]): ForwardConfig {
+  const forwarders: ForwarderConfig[] = [];
+  while (d.next()) {
+    const tok = d.token();
+    if (!d.nextArg()) throw d.argErr();
+    const fromArg = d.val();
+    let from: string;
+    try {
+      from = Zones.from([fromArg], blockZones).list[0] ?? fqdn(fromArg);
+    } catch {
+      throw d.err(`invalid FROM '${fromArg}'`);
+    }
+    const toArgs = d.remainingArgs();
+    if (toArgs.length === 0) throw d.argErr();
+    const to: UpstreamAddr[] = [];
+    for (const t of toArgs) {
+      for (const u of parseTo(d, t)) to.push(u);
+    }
+    if (to.length > MAX_UPSTREAMS) throw d.err(`more than ${MAX_UPSTREAMS} upstreams (${to.length})`);
+    const f: ForwarderConfig = {
+      from,
+      to,
+      except: [],
+      forceTcp: false,
+      preferUdp: false,
+      expire: 10_000,
+      maxIdleConns: 0,
+      maxFails: 2,
+      maxConnectAttempts: -1,
+      readTimeout: 2000,
+      tls: null,
+      tlsServername: '',
+      policy: 'random',
+      healthCheck: { interval: 500, recursionDesired: true, domain: '.' },
+      maxConcurrent: 0,
+      next: [],
+      failover: [],
+      failfastAllUnhealthy: false,
+      where: `${tok?.file ?? 'Corefile'}:${tok?.line ?? 0}`,
+    };
+    while (d.nextBlock()) parseOption(d, f);
+    forwarders.push(f);
+  }
+  return { forwarders };
+}
+
+function parseOption(d: Dispenser, f: ForwarderConfig): void {
+  const opt = d.val();
+  const noArgs = (): void => {
+    if (d.countRemainingArgs() !== 0) throw d.argErr();
+  };
+  const oneArg = (): string => {
+    if (d.countRemainingArgs() !== 1) throw d.argErr();
+    return d.arg();
+  };
+  switch (opt) {
+    case 'except': {
+      const names = d.remainingArgs();
+      if (names.length === 0) throw d.argErr();
+      for (const n of names) f.except.push(fqdn(n.toLowerCase()));
+      break;
+    }
+    case 'force_tcp':
+      noArgs();
+      f.forceTcp = true;
+      break;
+    case 'prefer_udp':
+      noArgs();
+      f.preferUdp = true;
+      break;
+    case 'expire': {
+      if (d.countRemainingArgs() !== 1) throw d.argErr();
+      const ms = d.duration();
+      if (ms < 0) throw d.err('expire must be positive');
+      f.expire = ms;
+      break;
+    }
+    case 'read_timeout': {
+      if (d.countRemainingArgs() !== 1) throw d.argErr();
+      const ms = d.duration();
+      if (ms <= 0) throw d.err('read_timeout must be positive');
+      f.readTimeout = ms;
+      break;
+    }
+    case 'max_idle_conns':
+      f.maxIdleConns = uintOnly(d);
+      break;
+    case 'max_fails':
+      f.maxFails = uintOnly(d);
+      break;
+    case 'max_connect_attempts':
+      f.maxConnectAttempts = uintOnly(d);
+      break;
+    case 'tls': {
+      const a = d.remainingArgs();
+      if (a.length > 3) throw d.argErr();
+      const tls: { cert?: string; key?: string; ca?: string } = {};
+      if (a.length === 1) tls.ca = a[0]!;
+      else if (a.length >= 2) {
+        tls.cert = a[0]!;
+        tls.key = a[1]!;
+        if (a[2] !== undefined) tls.ca = a[2];
+      }
+      f.tls = tls;
+      break;
+    }
+    case 'tls_servername':
+      f.tlsServername = oneArg();
+      break;
+    case 'policy': {
+      const p = oneArg();
+      if (p !== 'random' && p !== 'round_robin' && p !== 'sequential') throw d.err(`unknown policy '${p}', expected random, round_robin or sequential`);
+      f.policy = p;
+      break;
+    }
+    case 'health_check': {
+      const n = d.countRemainingArgs();
+      if (n < 1) throw d.argErr();
+      const ms = d.duration();
+      if (ms < 0) throw d.err('health_check duration must be positive');
+      f.healthCheck.interval = ms;
+      while (d.nextArg()) {
+        const a = d.val();
+        if (a === 'no_rec') f.healthCheck.recursionDesired = false;
+        else if (a === 'domain') {
+          if (!d.nextArg()) throw d.argErr();
+          f.healthCheck.domain = fqdn(d.val().toLowerCase());
+        } else throw d.err(`health_check: unknown argument '${a}', expected no_rec or domain FQDN`);
+      }
+      break;
+    }
+    case 'max_concurrent':
+      f.maxConcurrent = uintOnly(d);
+      break;
+    case 'next':
+    case 'failover': {
+      const codes = d.remainingArgs();
+      if (codes.length === 0) throw d.argErr();
+      const out: number[] = [];
+      for (const c of codes) {
+        const rc = rcodeFromName(c.toUpperCase());
+        if (rc === undefined) throw d.err(`${opt}: unknown rcode '${c}'`);
+        if (opt === 'failover' && rc === 0) throw d.err('failover: NOERROR cannot be used');
+        out.push(rc);
+      }
+      if (opt === 'next') f.next = out;
+      else f.failover = out;
+      break;
+    }
+    case 'failfast_all_unhealthy_upstreams':
+      noArgs();
+      f.failfastAllUnhealthy = true;
+      break;
+    default:
+      throw d.unknownProperty();
+  }
+}
+
+function uintOnly(d: Dispenser): number {
+  if (d.countRemainingArgs() !== 1) throw d.argErr();
+  return d.uint(0, 2 ** 31 - 1);
+}
+
+/** One TO argument: host[:port], dns://host[:port], [v6]:port, or a resolv.conf-style file. */
+function parseTo(d: Dispenser, arg: string): UpstreamAddr[] {
+  const lower = arg.toLowerCase();
+  if (lower.startsWith('tls://') || lower.startsWith('https://') || lower.startsWith('quic://') || lower.startsWith('grpc://')) {
+    throw d.err(`'${arg}': encrypted upstreams (DNS-over-TLS/HTTPS/QUIC/gRPC) are not supported by typedns's forward; use plain dns:// upstreams`);
+  }
+  const hp = lower.startsWith('dns://') ? arg.slice(6) : arg;
+  const addr = hostPort(hp);
+  if (addr !== undefined) return [addr];
+  if (!lower.startsWith('dns://') && isFile(arg)) {
+    const list = resolvConf(readFileSync(arg, 'utf8'));
+    if (list.length === 0) throw d.err(`no nameservers found in '${arg}'`);
+    return list;
+  }
+  throw d.err(`not an IP address or file: '${arg}' (hostname upstreams are not supported)`);
+}
+
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** "1.2.3.4", "1.2.3.4:53", "[::1]:53", "::1" → an address, or undefined. */
+export function hostPort(s: string, defaultPort = 53): UpstreamAddr | undefined {
+  let host = s;
+  let port = defaultPort;
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
+  if (v6) {
+    host = v6[1]!;
+    if (v6[2] !== undefined) port = Number(v6[2]);
+  } else if (net.isIPv6(s)) {
+    host = s;
+  } else {
+    const m = /^([^:]+):(\d+)$/.exec(s);
+    if (m) {
+      host = m[1]!;
+      port = Number(m[2]);
+    }
+  }
+  if (!net.isIP(host) || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { host, port, label: net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}` };
+}
+
+/** The nameserver lines of a resolv.conf. */
+export function resolvConf(text: string): UpstreamAddr[] {
+  const out: UpstreamAddr[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const ip = m[1]!.replace(/%.*$/, '');
+    const a = hostPort(ip);
+    if (a) out.push(a);
+  }
+  return out;
+}

@@ -1,0 +1,235 @@
+// A real DNS server for tests, on 127.0.0.1 (UDP and TCP on the same port), with programmable
+// answers per name/type and faults a forwarder must survive:
+//
+//   const up = await startUpstream();
+//   up.answer('a.example.org.', 'A', ['a.example.org. 30 IN A 10.0.0.1']);
+//   up.fault = 'drop';            // 'none' | 'drop' | 'refused' | 'servfail' | 'garbage' | 'wrong-id' | 'wrong-question' | 'spoof-first'
+//   up.truncateUdp = true;        // every UDP reply comes back empty with TC set
+//   await up.stop(); await up.start();   // same port
+//   up.count.udp, up.count.tcp, up.queries
+import dgram from 'node:dgram';
+import net from 'node:net';
+import dnsPacket, { type Answer, type DecodedPacket, type Packet } from 'dns-packet';
+import { rr } from '../../src/dns/message.js';
+
+export type Fault = 'none' | 'drop' | 'refused' | 'servfail' | 'garbage' | 'wrong-id' | 'wrong-question' | 'spoof-first';
+
+export interface Answerable {
+  rcode?: number;
+  answers?: Array<Answer | string>;
+  authorities?: Array<Answer | string>;
+  additionals?: Array<Answer | string>;
+  /** Extra header flags (e.g. AA 0x0400). */
+  flags?: number;
+}
+
+export type Handler = (q: DecodedPacket, transport: 'udp' | 'tcp') => Answerable;
+
+export interface SeenQuery {
+  name: string;
+  type: string;
+  transport: 'udp' | 'tcp';
+  id: number;
+  do: boolean;
+  rd: boolean;
+}
+
+export interface Upstream {
+  readonly port: number;
+  readonly addr: string;
+  fault: Fault;
+  /** UDP replies: empty with TC set (TCP replies stay full). */
+  truncateUdp: boolean;
+  /** Delay every reply by this many ms. */
+  delay: number;
+  /** What to answer for names with no programmed answer (default NXDOMAIN, no records). */
+  fallback: Handler;
+  readonly count: { udp: number; tcp: number; total: number };
+  readonly queries: SeenQuery[];
+  answer(name: string, type: string, a: Answerable | Array<Answer | string> | Handler): void;
+  /** Queries seen for a name (any type, case-insensitive). */
+  seen(name: string, type?: string): number;
+  resetCounts(): void;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  readonly running: boolean;
+}
+
+const toRR = (a: Answer | string): Answer => (typeof a === 'string' ? rr(a) : a);
+
+function key(name: string, type: string): string {
+  const n = name.toLowerCase().replace(/\.$/, '');
+  return `${n === '' ? '.' : n}/${type.toUpperCase()}`;
+}
+
+export async function startUpstream(port = 0): Promise<Upstream> {
+  const table = new Map<string, Handler>();
+  let udp: dgram.Socket | undefined;
+  let tcp: net.Server | undefined;
+  const conns = new Set<net.Socket>();
+  let boundPort = port;
+
+  const up: Upstream = {
+    get port() {
+      return boundPort;
+    },
+    get addr() {
+      return `127.0.0.1:${boundPort}`;
+    },
+    fault: 'none',
+    truncateUdp: false,
+    delay: 0,
+    fallback: () => ({ rcode: 3 }),
+    count: { udp: 0, tcp: 0, total: 0 },
+    queries: [],
+    answer(name, type, a) {
+      const h: Handler = typeof a === 'function' ? a : Array.isArray(a) ? () => ({ answers: a }) : () => a;
+      table.set(key(name, type), h);
+    },
+    seen(name, type) {
+      const n = key(name, 'x').split('/')[0];
+      return up.queries.filter((q) => key(q.name, 'x').split('/')[0] === n && (type === undefined || q.type === type.toUpperCase())).length;
+    },
+    resetCounts() {
+      up.count.udp = 0;
+      up.count.tcp = 0;
+      up.count.total = 0;
+      up.queries.length = 0;
+    },
+    get running() {
+      return udp !== undefined;
+    },
+    async start() {
+      if (udp !== undefined) return;
+      const u = dgram.createSocket('udp4');
+      await new Promise<void>((resolve, reject) => {
+        u.once('error', reject);
+        u.bind(boundPort, '127.0.0.1', () => {
+          u.off('error', reject);
+          resolve();
+        });
+      });
+      boundPort = u.address().port;
+      u.on('error', () => {});
+      u.on('message', (msg, rinfo) => {
+        respond(msg, 'udp', (out) => {
+          if (udp === u) u.send(out, rinfo.port, rinfo.address);
+        });
+      });
+      const t = net.createServer((s) => {
+        conns.add(s);
+        let acc = Buffer.alloc(0);
+        s.on('data', (d) => {
+          acc = Buffer.concat([acc, d]);
+          while (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
+            const m = acc.subarray(2, 2 + acc.readUInt16BE(0));
+            acc = acc.subarray(2 + m.length);
+            respond(Buffer.from(m), 'tcp', (out) => {
+              if (s.destroyed) return;
+              const len = Buffer.alloc(2);
+              len.writeUInt16BE(out.length);
+              s.write(Buffer.concat([len, out]));
+            });
+          }
+        });
+        s.on('error', () => {});
+        s.on('close', () => conns.delete(s));
+      });
+      await new Promise<void>((resolve, reject) => {
+        t.once('error', reject);
+        t.listen(boundPort, '127.0.0.1', () => {
+          t.off('error', reject);
+          resolve();
+        });
+      });
+      udp = u;
+      tcp = t;
+    },
+    async stop() {
+      const u = udp;
+      const t = tcp;
+      udp = undefined;
+      tcp = undefined;
+      for (const c of conns) c.destroy();
+      conns.clear();
+      if (u) await new Promise<void>((r) => u.close(() => r()));
+      if (t) await new Promise<void>((r) => t.close(() => r()));
+    },
+  };
+
+  function respond(msg: Buffer, transport: 'udp' | 'tcp', send: (b: Buffer) => void): void {
+    let q: DecodedPacket;
+    try {
+      q = dnsPacket.decode(msg);
+    } catch {
+      return;
+    }
+    const question = q.questions?.[0];
+    if (question === undefined) return;
+    up.count[transport]++;
+    up.count.total++;
+    const opt = (q.additionals ?? []).find((a) => a.type === 'OPT') as { flag_do?: boolean } | undefined;
+    up.queries.push({ name: question.name, type: question.type, transport, id: q.id ?? 0, do: !!opt?.flag_do, rd: ((q.flags ?? 0) & 0x100) !== 0 });
+    const fault = up.fault;
+    if (fault === 'drop') return;
+    const base = (a: Answerable, over: Partial<Packet> = {}): Buffer => {
+      const rcode = a.rcode ?? 0;
+      const p: Packet = {
+        type: 'response',
+        id: q.id ?? 0,
+        flags: 0x8000 | ((q.flags ?? 0) & 0x0110) | 0x0080 | (a.flags ?? 0) | (rcode & 0xf),
+        questions: q.questions ?? [],
+        answers: (a.answers ?? []).map(toRR),
+        authorities: (a.authorities ?? []).map(toRR),
+        additionals: (a.additionals ?? []).map(toRR),
+        ...over,
+      };
+      if (opt) {
+        (p.additionals ??= []).push({ type: 'OPT', name: '.', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: opt.flag_do ? dnsPacket.DNSSEC_OK : 0, flag_do: !!opt.flag_do, options: [] } as Answer);
+      }
+      return dnsPacket.encode(p);
+    };
+    let out: Buffer;
+    switch (fault) {
+      case 'refused':
+        out = base({ rcode: 5 });
+        break;
+      case 'servfail':
+        out = base({ rcode: 2 });
+        break;
+      case 'garbage':
+        out = Buffer.from('this is not a dns message at all, just bytes');
+        break;
+      case 'wrong-id':
+        out = base(lookup(q, question, transport), { id: ((q.id ?? 0) + 1) & 0xffff });
+        break;
+      case 'wrong-question':
+        out = base(lookup(q, question, transport), { questions: [{ name: 'spoofed.invalid', type: question.type, class: question.class }] });
+        break;
+      case 'spoof-first': {
+        // A forged reply first (wrong ID, then wrong question), then the real one.
+        const a = lookup(q, question, transport);
+        const forged = { answers: ['spoof.invalid. 300 IN A 6.6.6.6'.replace('spoof.invalid.', question.name + '.')] };
+        send(base(forged, { id: ((q.id ?? 0) ^ 0x5555) & 0xffff }));
+        send(base(forged, { questions: [{ name: 'spoofed.invalid', type: question.type, class: question.class }] }));
+        out = base(a);
+        break;
+      }
+      default: {
+        const a = lookup(q, question, transport);
+        if (transport === 'udp' && up.truncateUdp) out = base({ rcode: a.rcode ?? 0, flags: 0x0200 });
+        else out = base(a);
+      }
+    }
+    if (up.delay > 0) setTimeout(() => send(out), up.delay);
+    else send(out);
+  }
+
+  function lookup(q: DecodedPacket, question: { name: string; type: string }, transport: 'udp' | 'tcp'): Answerable {
+    const h = table.get(key(question.name, question.type)) ?? up.fallback;
+    return h(q, transport);
+  }
+
+  await up.start();
+  return up;
+}
