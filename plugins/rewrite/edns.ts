@@ -1,0 +1,307 @@
+// rewrite edns0: read the request's OPT options from the wire, change them, and write a new wire
+// for the rewritten request. Not on the hot path: only queries an edns0 rule applies to pay for it.
+import type { Message, Request } from '../../src/plugin/api.js';
+import dnsPacket from 'dns-packet';
+import net from 'node:net';
+import { fail, type Arg, type State } from './rules.js';
+
+export interface OptOption {
+  code: number;
+  data: Uint8Array;
+}
+
+/** The request's OPT as the edns0 rules see and change it. */
+export interface OptState {
+  present: boolean;
+  udp: number;
+  ext: number;
+  version: number;
+  flags: number;
+  options: OptOption[];
+  changed: boolean;
+}
+
+const OPT = 41;
+const NSID = 3;
+const SUBNET = 8;
+
+function skipName(b: Uint8Array, p: number): number {
+  for (;;) {
+    if (p >= b.length) return -1;
+    const l = b[p]!;
+    if (l === 0) return p + 1;
+    if ((l & 0xc0) === 0xc0) return p + 2;
+    p += l + 1;
+  }
+}
+
+/** Where the OPT record sits in `wire` (start/end), or start = -1. */
+function locateOpt(wire: Uint8Array, questionEnd: number): { start: number; end: number; rdata: number } {
+  const an = (wire[6]! << 8) | wire[7]!;
+  const ns = (wire[8]! << 8) | wire[9]!;
+  const ar = (wire[10]! << 8) | wire[11]!;
+  let p = questionEnd;
+  for (let i = 0; i < an + ns + ar; i++) {
+    const start = p;
+    const q = skipName(wire, p);
+    if (q < 0 || q + 10 > wire.length) break;
+    const type = (wire[q]! << 8) | wire[q + 1]!;
+    const rdlen = (wire[q + 8]! << 8) | wire[q + 9]!;
+    p = q + 10 + rdlen;
+    if (i >= an + ns && type === OPT) return { start, end: p, rdata: q };
+  }
+  return { start: -1, end: -1, rdata: -1 };
+}
+
+/** Read the OPT of a request's wire (present: false when it has none). */
+export function readOpt(req: Request): OptState {
+  const wire = req.wire;
+  const loc = locateOpt(wire, req.questionEnd);
+  if (loc.start < 0) return { present: false, udp: 4096, ext: 0, version: 0, flags: 0, options: [], changed: false };
+  const q = loc.rdata;
+  const options: OptOption[] = [];
+  let o = q + 10;
+  while (o + 4 <= loc.end) {
+    const code = (wire[o]! << 8) | wire[o + 1]!;
+    const len = (wire[o + 2]! << 8) | wire[o + 3]!;
+    options.push({ code, data: wire.slice(o + 4, o + 4 + len) });
+    o += 4 + len;
+  }
+  return {
+    present: true,
+    udp: (wire[q + 2]! << 8) | wire[q + 3]!,
+    ext: wire[q + 4]!,
+    version: wire[q + 5]!,
+    flags: (wire[q + 6]! << 8) | wire[q + 7]!,
+    options,
+    changed: false,
+  };
+}
+
+/** A copy of `req.wire` carrying `opt` as its OPT record (added when the request had none). */
+export function writeOpt(req: Request, opt: OptState): Buffer {
+  const wire = req.wire;
+  let rdlen = 0;
+  for (const o of opt.options) rdlen += 4 + o.data.length;
+  const rr = Buffer.alloc(11 + rdlen);
+  rr[0] = 0;
+  rr.writeUInt16BE(OPT, 1);
+  rr.writeUInt16BE(opt.udp, 3);
+  rr[5] = opt.ext;
+  rr[6] = opt.version;
+  rr.writeUInt16BE(opt.flags, 7);
+  rr.writeUInt16BE(rdlen, 9);
+  let p = 11;
+  for (const o of opt.options) {
+    rr.writeUInt16BE(o.code, p);
+    rr.writeUInt16BE(o.data.length, p + 2);
+    rr.set(o.data, p + 4);
+    p += 4 + o.data.length;
+  }
+  const loc = locateOpt(wire, req.questionEnd);
+  if (loc.start >= 0) return Buffer.concat([wire.subarray(0, loc.start), rr, wire.subarray(loc.end)]);
+  const out = Buffer.concat([wire, rr]);
+  out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
+  return out;
+}
+
+/**
+ * A request like `base` whose wire is `wire` (same question, new OPT). `base` must be a fresh
+ * copy (withQuestion) nobody else holds: the copy shares its slots.
+ */
+export function withWire(base: Request, wire: Buffer, opt: OptState): Request {
+  let decoded: Message | null = null;
+  const r = Object.create(base) as Request;
+  Object.defineProperties(r, {
+    wire: { value: wire, enumerable: true },
+    edns: { value: true, enumerable: true },
+    bufsize: { value: opt.udp, enumerable: true },
+    do: { value: (opt.flags & 0x8000) !== 0, enumerable: true },
+    msg: {
+      get(): Message {
+        return (decoded ??= dnsPacket.decode(wire));
+      },
+    },
+  });
+  return r;
+}
+
+type Action = 'set' | 'append' | 'replace' | 'unset';
+const ACTIONS = new Set(['set', 'append', 'replace', 'unset']);
+
+type Data = (s: State) => Uint8Array;
+
+const u16 = (n: number): Uint8Array => Uint8Array.of((n >> 8) & 0xff, n & 0xff);
+
+function ipRaw(ip: string): Uint8Array {
+  const v4 = ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
+  if (net.isIPv4(v4)) return Uint8Array.from(v4.split('.').map(Number));
+  return ipv6Bytes(v4);
+}
+
+function ipv6Bytes(ip: string): Uint8Array {
+  const out = new Uint8Array(16);
+  let s = ip;
+  const zone = s.indexOf('%');
+  if (zone >= 0) s = s.slice(0, zone);
+  // an embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups
+  const m = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (m) {
+    const b = m[1]!.split('.').map(Number);
+    s = s.slice(0, m.index) + ((b[0]! << 8) | b[1]!).toString(16) + ':' + ((b[2]! << 8) | b[3]!).toString(16);
+  }
+  const [head, tail] = s.split('::') as [string, string | undefined];
+  const hs = head === '' ? [] : head.split(':');
+  const ts = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? hs : [...hs, ...new Array<string>(8 - hs.length - ts.length).fill('0'), ...ts];
+  groups.forEach((g, i) => {
+    const v = parseInt(g, 16) || 0;
+    out[i * 2] = v >> 8;
+    out[i * 2 + 1] = v & 0xff;
+  });
+  return out;
+}
+
+const VARIABLES: Record<string, Data> = {
+  '{qname}': (s) => Buffer.from(s.name),
+  '{qtype}': (s) => u16(s.qtype),
+  '{client_ip}': (s) => ipRaw(s.req.client.ip),
+  '{client_port}': (s) => u16(s.req.client.port),
+  '{protocol}': (s) => Buffer.from(s.req.transport),
+  '{server_ip}': (s) => ipRaw(s.req.local.ip),
+  '{server_port}': (s) => u16(s.req.local.port),
+};
+
+function parseData(a: Arg): Data {
+  const t = a.text;
+  if (t.startsWith('{') && t.endsWith('}')) {
+    const v = VARIABLES[t];
+    if (v !== undefined) return v;
+    if (t.includes('/')) return () => new Uint8Array(0); // metadata label: no metadata plugin, so empty
+    throw fail(a, `unsupported variable '${t}', expected one of ${Object.keys(VARIABLES).join(' ')}`);
+  }
+  if (/^0x/i.test(t)) {
+    const hex = t.slice(2);
+    if (hex.length % 2 !== 0 || !/^[0-9a-f]*$/i.test(hex)) throw fail(a, `invalid hex data '${t}'`);
+    const b = Buffer.from(hex, 'hex');
+    return () => b;
+  }
+  const b = Buffer.from(t);
+  return () => b;
+}
+
+function parseCode(a: Arg): number {
+  const t = a.text;
+  const n = /^0x[0-9a-f]+$/i.test(t) ? parseInt(t.slice(2), 16) : /^\d+$/.test(t) ? Number(t) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw fail(a, `invalid EDNS0 option code '${t}'`);
+  return n;
+}
+
+/** One edns0 rule: local CODE DATA, nsid, or subnet V4BITS V6BITS, with set|append|replace|unset. */
+export class EdnsOp {
+  private constructor(
+    readonly kind: 'local' | 'nsid' | 'subnet',
+    readonly action: Action,
+    readonly code: number,
+    readonly data: Data,
+    readonly revert: boolean,
+  ) {}
+
+  static parse(field: Arg, rest: Arg[]): EdnsOp {
+    const kind = rest[0];
+    const action = rest[1];
+    if (kind === undefined || action === undefined) throw fail(rest[0] ?? field, `'edns0' takes local|nsid|subnet set|append|replace|unset …`);
+    if (!ACTIONS.has(action.text)) throw fail(action, `invalid action '${action.text}', expected set, append, replace or unset`);
+    const act = action.text as Action;
+    let args = rest.slice(2);
+    let revert = false;
+    if (args.length > 0 && args[args.length - 1]!.text === 'revert') {
+      revert = true;
+      args = args.slice(0, -1);
+    }
+    const none: Data = () => new Uint8Array(0);
+    switch (kind.text) {
+      case 'local': {
+        if (act === 'unset') {
+          if (args.length !== 1) throw fail(args[1] ?? action, `'edns0 local unset' takes CODE`);
+          return new EdnsOp('local', act, parseCode(args[0]!), none, revert);
+        }
+        if (args.length !== 2) throw fail(args[2] ?? action, `'edns0 local ${act}' takes CODE DATA`);
+        return new EdnsOp('local', act, parseCode(args[0]!), parseData(args[1]!), revert);
+      }
+      case 'nsid':
+        if (args.length !== 0) throw fail(args[0]!, `'edns0 nsid' takes no arguments`);
+        return new EdnsOp('nsid', act, NSID, none, revert);
+      case 'subnet': {
+        if (act === 'unset') {
+          if (args.length !== 0) throw fail(args[0]!, `'edns0 subnet unset' takes no arguments`);
+          return new EdnsOp('subnet', act, SUBNET, none, revert);
+        }
+        if (args.length !== 2) throw fail(args[2] ?? action, `'edns0 subnet ${act}' takes V4BITS V6BITS`);
+        const v4 = Number(args[0]!.text);
+        const v6 = Number(args[1]!.text);
+        if (!/^\d+$/.test(args[0]!.text) || v4 > 32) throw fail(args[0]!, `invalid IPv4 prefix length '${args[0]!.text}', expected 0..32`);
+        if (!/^\d+$/.test(args[1]!.text) || v6 > 128) throw fail(args[1]!, `invalid IPv6 prefix length '${args[1]!.text}', expected 0..128`);
+        return new EdnsOp('subnet', act, SUBNET, (s) => subnetData(s.req.client.ip, v4, v6), revert);
+      }
+      default:
+        throw fail(kind, `unsupported EDNS0 option '${kind.text}', expected local, nsid or subnet`);
+    }
+  }
+
+  /** Change the state's OPT; true when something changed. */
+  apply(s: State): boolean {
+    const opt = (s.opt ??= readOpt(s.req));
+    const i = opt.options.findIndex((o) => o.code === this.code);
+    let changed = false;
+    switch (this.action) {
+      case 'unset':
+        if (i >= 0) {
+          opt.options = opt.options.filter((o) => o.code !== this.code);
+          changed = true;
+        }
+        break;
+      case 'append':
+        if (i < 0) {
+          opt.options.push({ code: this.code, data: this.data(s) });
+          changed = true;
+        }
+        break;
+      case 'replace':
+        if (i >= 0) {
+          opt.options[i] = { code: this.code, data: this.data(s) };
+          changed = true;
+        }
+        break;
+      case 'set':
+        if (i >= 0) opt.options[i] = { code: this.code, data: this.data(s) };
+        else opt.options.push({ code: this.code, data: this.data(s) });
+        changed = true;
+        break;
+    }
+    if (changed) opt.changed = true;
+    return changed;
+  }
+
+  toJSON(): unknown {
+    return { kind: this.kind, action: this.action, code: this.code, revert: this.revert };
+  }
+}
+
+/** The EDNS0 client-subnet option data for a client address (RFC 7871). */
+export function subnetData(ip: string, v4bits: number, v6bits: number): Uint8Array {
+  const raw = ipRaw(ip);
+  const v4 = raw.length === 4;
+  const bits = v4 ? v4bits : v6bits;
+  const n = Math.ceil(bits / 8);
+  const out = new Uint8Array(4 + n);
+  out[1] = v4 ? 1 : 2;
+  out[2] = bits;
+  out[3] = 0;
+  for (let i = 0; i < n; i++) {
+    const keep = Math.min(8, bits - i * 8);
+    out[4 + i] = raw[i]! & ((0xff << (8 - keep)) & 0xff);
+  }
+  return out;
+}
+

@@ -1,0 +1,87 @@
+// rewrite: changes the question (name, type, class, EDNS0 options) before the plugins below see it,
+// and maps their reply back (answer auto/name/value, ttl, rcode, cname). Rules apply in Corefile
+// order; a matching `stop` rule (the default) ends the list. A query no rule matches costs the rule
+// checks and nothing else: the wrapper writer is only made when a rule matched.
+import { definePlugin, RCODE, encodeName } from '../../src/plugin/api.js';
+import type { Dispenser, MaybePromise, Message, Rcode, Request } from '../../src/plugin/api.js';
+import { CnameRule, fail, parseRule, State, type Arg, type Mode, type Rule } from './rules.js';
+import { withWire, writeOpt } from './edns.js';
+import { RewriteWriter } from './writer.js';
+
+export interface RewriteConfig {
+  rules: Rule[];
+}
+
+function argOf(d: Dispenser): Arg {
+  const t = d.token();
+  return { text: d.val(), file: t?.file ?? 'Corefile', line: t?.line ?? 0 };
+}
+
+export default definePlugin<RewriteConfig>({
+  name: 'rewrite',
+  api: '^1',
+  parse(d) {
+    const rules: Rule[] = [];
+    while (d.next()) {
+      const at = argOf(d);
+      const args: Arg[] = [];
+      while (d.nextArg()) args.push(argOf(d));
+      let mode: Mode = 'stop';
+      if (args[0]?.text === 'continue' || args[0]?.text === 'stop') mode = args.shift()!.text as Mode;
+      if (args.length === 0) {
+        // block form: the lines of the block make one rule (name … answer name … answer value …)
+        while (d.nextBlock()) {
+          args.push(argOf(d));
+          while (d.nextArg()) args.push(argOf(d));
+        }
+        if (args.length === 0) throw fail(at, 'wrong argument count or unexpected line ending: no rule given');
+      } else if (d.nextBlock()) {
+        throw d.err(`unexpected block after a one-line rule`);
+      }
+      rules.push(parseRule(mode, args, at));
+    }
+    return { rules };
+  },
+  setup(cfg, ctx) {
+    const rules = cfg.rules;
+    const cnameRules = rules.filter((r): r is CnameRule => r instanceof CnameRule);
+    return {
+      serve(req, w, next) {
+        let s: State | null = null;
+        for (const rule of rules) {
+          s ??= new State(req);
+          if (rule.apply(s) && rule.mode === 'stop') break;
+        }
+        if (s === null || (s.name === req.name && s.qtype === req.qtype && s.qclass === req.qclass && s.opt?.changed !== true && s.resp === null)) {
+          return next(req, w);
+        }
+        let nreq: Request = req;
+        try {
+          if (s.name !== req.name) encodeName(s.name); // throws on an illegal name
+          if (s.name !== req.name || s.qtype !== req.qtype || s.qclass !== req.qclass || s.opt?.changed === true) {
+            nreq = req.withQuestion(s.name === req.name ? req.qname : s.name, s.qtype, s.qclass);
+          }
+          if (s.opt?.changed === true) nreq = withWire(nreq, writeOpt(nreq, s.opt), s.opt);
+        } catch (e) {
+          ctx.log.debug(`rewrite of ${req.name} to ${s.name} failed: ${(e as Error).message}`);
+          return RCODE.SERVFAIL;
+        }
+        const resp = s.resp === null ? [] : s.resp.slice().reverse();
+        const usedCname = resp.some((r) => r.cname !== undefined) ? cnameRules : [];
+        const rw = new RewriteWriter(w, resp, nreq, usedCname, next);
+        const hasRcode = resp.some((r) => r.rcode !== undefined);
+        const after = (rc: Rcode): MaybePromise<Rcode> => {
+          if (!rw.written && rw.pending === null && hasRcode && rc >= 0 && rc <= 15) {
+            // the plugin below returned an rcode without writing: write it here so rcode rules see it
+            const m: Message = { type: 'response', flags: rc & 0xf, answers: [], authorities: [], additionals: [] };
+            rw.write(m);
+          }
+          if (rw.pending !== null) return rw.pending.then(() => rc);
+          return rc;
+        };
+        const r = next(nreq, rw);
+        return r instanceof Promise ? r.then(after) : after(r);
+      },
+    };
+  },
+});
