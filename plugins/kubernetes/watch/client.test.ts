@@ -1,0 +1,272 @@
+// The API source against the fake API server (test/support): real HTTPS with a test CA, bearer
+// tokens or client certificates, client-node's KubeConfig and Watch, and faults injected on the
+// server side (dropped watches, compaction → 410, refused connections, 500s, bad credentials).
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { memoryLogger } from '../../../src/observe/log.js';
+import { FakeApiServer } from '../../../test/support/fake-apiserver.js';
+import { endpointSlice, namespace, pod, service } from '../../../test/support/k8s-objects.js';
+import { createApiSource, kindsFor, TOKEN_ENV, type ApiSourceConfig } from './client.js';
+import type { Kind, ObjectSink, ObjectSource, SlimEndpointSlice, SlimNamespace, SlimPod, SlimService } from './objects.js';
+
+class RecordingSink implements ObjectSink {
+  readonly services = new Map<string, SlimService>();
+  readonly slices = new Map<string, SlimEndpointSlice>();
+  readonly pods = new Map<string, SlimPod>();
+  readonly namespaces = new Map<string, SlimNamespace>();
+  readonly replaced: Record<Kind, number> = { services: 0, endpointslices: 0, pods: 0, namespaces: 0 };
+  commits = 0;
+  upsertService(s: SlimService): void {
+    this.services.set(`${s.namespace}/${s.name}`, s);
+  }
+  deleteService(ns: string, name: string): void {
+    this.services.delete(`${ns}/${name}`);
+  }
+  upsertSlice(s: SlimEndpointSlice): void {
+    this.slices.set(`${s.namespace}/${s.name}`, s);
+  }
+  deleteSlice(ns: string, name: string): void {
+    this.slices.delete(`${ns}/${name}`);
+  }
+  upsertPod(p: SlimPod): void {
+    this.pods.set(`${p.namespace}/${p.name}`, p);
+  }
+  deletePod(ns: string, name: string): void {
+    this.pods.delete(`${ns}/${name}`);
+  }
+  upsertNamespace(n: SlimNamespace): void {
+    this.namespaces.set(n.name, n);
+  }
+  deleteNamespace(name: string): void {
+    this.namespaces.delete(name);
+  }
+  replaceAll(kind: Kind, items: readonly unknown[]): void {
+    this.replaced[kind]++;
+    const m = { services: this.services, endpointslices: this.slices, pods: this.pods, namespaces: this.namespaces }[kind] as Map<string, unknown>;
+    m.clear();
+    for (const it of items) {
+      const o = it as { namespace?: string; name: string };
+      m.set(kind === 'namespaces' ? o.name : `${o.namespace}/${o.name}`, it);
+    }
+  }
+  commit(): void {
+    this.commits++;
+  }
+}
+
+async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<number> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`${what} not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return Date.now() - t0;
+}
+
+const base: ApiSourceConfig = { namespaces: [], pods: 'disabled', endpointPodNames: false, noEndpoints: false };
+const fast = { initialBackoffMs: 50, maxBackoffMs: 400 };
+
+let fake: FakeApiServer;
+const sources: ObjectSource[] = [];
+
+function start(cfg: Partial<ApiSourceConfig> = {}, server = fake) {
+  const log = memoryLogger();
+  const sink = new RecordingSink();
+  const full: ApiSourceConfig = { ...base, endpoint: server.url, ...(server.tls ? { tls: { cert: '', key: '', ca: server.caFile } } : {}), ...cfg };
+  const src = createApiSource(full, log, fast);
+  sources.push(src);
+  const started = src.start(sink);
+  return { log, sink, src, started };
+}
+
+beforeAll(async () => {
+  fake = await FakeApiServer.start({ bookmarkMs: 200 });
+  process.env[TOKEN_ENV] = fake.token;
+  fake.load('namespaces', ['default', 'kube-system', 'shop'].map((n) => namespace(n, { team: n === 'shop' ? 'retail' : 'core' })));
+  // 1,234 services (three pages of 500) with one slice each.
+  const svcs = [];
+  const slices = [];
+  for (let i = 0; i < 1234; i++) {
+    const ns = i % 2 === 0 ? 'default' : 'shop';
+    const ip = `10.96.${i >> 8}.${i & 255}`;
+    svcs.push(service(ns, `svc-${i}`, ip, { labels: { tier: i % 10 === 1 ? 'edge' : 'back' } }));
+    slices.push(endpointSlice(ns, `svc-${i}`, `svc-${i}-abcde`, [{ ip: `10.244.${i >> 8}.${i & 255}`, pod: `svc-${i}-pod`, node: 'node-1' }]));
+  }
+  fake.load('services', svcs);
+  fake.load('endpointslices', slices);
+});
+
+afterEach(async () => {
+  await Promise.all(sources.splice(0).map((s) => s.stop()));
+});
+
+afterAll(async () => {
+  delete process.env[TOKEN_ENV];
+  await fake.close();
+});
+
+describe('API source', () => {
+  it('lists every kind with paging, then reports synced', async () => {
+    const listsBefore = fake.count('services', 'list');
+    const { sink, src, started } = start();
+    expect(src.hasSynced()).toBe(false);
+    await started;
+    expect(src.hasSynced()).toBe(true);
+    expect(sink.services.size).toBe(1234);
+    expect(sink.slices.size).toBe(1234);
+    expect(sink.namespaces.size).toBe(3);
+    expect(sink.pods.size).toBe(0);
+    expect(sink.commits).toBeGreaterThanOrEqual(1);
+    expect(fake.count('services', 'list') - listsBefore).toBe(3); // 500 + 500 + 234
+    expect(fake.count('pods', 'list')).toBe(0); // pods are not watched unless `pods verified`
+    const s = sink.services.get('shop/svc-1')!;
+    expect(s).toMatchObject({ type: 'ClusterIP', clusterIPs: ['10.96.0.1'], ports: [{ name: 'http', protocol: 'tcp', port: 80 }] });
+    expect(sink.slices.get('shop/svc-1-abcde')!.endpoints[0]).toMatchObject({ addresses: ['10.244.0.1'], podName: 'svc-1-pod', ready: true });
+    expect(fake.requests.filter((r) => r.kind === 'services' && !r.watch).every((r) => r.query['limit'] === '500')).toBe(true);
+  });
+
+  it('applies ADDED, MODIFIED and DELETED within a second', async () => {
+    const { sink, started } = start();
+    await started;
+    await until(() => fake.openWatches >= 3, 5000, 'watches open');
+    fake.create('services', service('default', 'fresh', '10.96.100.1'));
+    expect(await until(() => sink.services.has('default/fresh'), 1000, 'ADDED')).toBeLessThan(1000);
+    fake.update('services', service('default', 'fresh', '10.96.100.2'));
+    await until(() => sink.services.get('default/fresh')?.clusterIPs[0] === '10.96.100.2', 1000, 'MODIFIED');
+    fake.create('endpointslices', endpointSlice('default', 'fresh', 'fresh-1', [{ ip: '10.244.100.1' }]));
+    await until(() => sink.slices.has('default/fresh-1'), 1000, 'slice ADDED');
+    fake.delete('services', service('default', 'fresh', ''));
+    fake.delete('endpointslices', endpointSlice('default', 'fresh', 'fresh-1', []));
+    await until(() => !sink.services.has('default/fresh') && !sink.slices.has('default/fresh-1'), 1000, 'DELETED');
+    fake.create('namespaces', namespace('late'));
+    await until(() => sink.namespaces.has('late'), 1000, 'namespace ADDED');
+    fake.delete('namespaces', namespace('late'));
+    await until(() => !sink.namespaces.has('late'), 1000, 'namespace DELETED');
+  });
+
+  it('resumes a dropped watch from the last resourceVersion without listing again', async () => {
+    const { sink, started } = start();
+    await started;
+    await until(() => fake.openWatches >= 3, 5000, 'watches open');
+    const lists = fake.count('services', 'list');
+    const watches = fake.count('services', 'watch');
+    fake.dropWatches();
+    // Changes made while no watch is open are replayed on resume.
+    fake.create('services', service('shop', 'while-dropped', '10.96.101.1'));
+    await until(() => sink.services.has('shop/while-dropped'), 3000, 'replayed event');
+    expect(fake.count('services', 'list')).toBe(lists);
+    expect(fake.count('services', 'watch')).toBeGreaterThan(watches);
+    expect(sink.replaced.services).toBe(1);
+    const resumed = fake.requests.filter((r) => r.kind === 'services' && r.watch).at(-1)!;
+    expect(Number(resumed.query['resourceVersion'])).toBeGreaterThan(0);
+    expect(resumed.query['allowWatchBookmarks']).toBe('true');
+    fake.delete('services', service('shop', 'while-dropped', ''));
+    await until(() => !sink.services.has('shop/while-dropped'), 1000, 'live event after resume');
+  });
+
+  it('lists again after 410 Gone and converges', async () => {
+    const { sink, started } = start();
+    await started;
+    await until(() => fake.openWatches >= 3, 5000, 'watches open');
+    const lists = fake.count('services', 'list');
+    await fake.refuseConnections(true);
+    fake.delete('services', service('default', 'svc-0', ''));
+    fake.create('services', service('default', 'after-compaction', '10.96.102.1'));
+    fake.compact();
+    await fake.refuseConnections(false);
+    await until(() => sink.services.has('default/after-compaction') && !sink.services.has('default/svc-0'), 5000, 'converged');
+    expect(sink.replaced.services).toBe(2);
+    expect(fake.count('services', 'list')).toBeGreaterThan(lists);
+    // Restore the fixture for the other tests.
+    fake.create('services', service('default', 'svc-0', '10.96.0.0'));
+    fake.delete('services', service('default', 'after-compaction', ''));
+  });
+
+  it('keeps the last state while the API refuses connections, logs the outage once, recovers', async () => {
+    const { sink, log, started } = start();
+    await started;
+    await until(() => fake.openWatches >= 3, 5000, 'watches open');
+    const before = sink.services.size;
+    await fake.refuseConnections(true);
+    await new Promise((r) => setTimeout(r, 2000)); // several back-off rounds
+    expect(sink.services.size).toBe(before);
+    expect(sink.slices.size).toBe(1234);
+    const errors = log.lines.filter((l) => l.startsWith('[ERROR]'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/failed to list\/watch/);
+    fake.failWith500(true);
+    await fake.refuseConnections(false);
+    await new Promise((r) => setTimeout(r, 500));
+    fake.failWith500(false);
+    fake.create('services', service('shop', 'after-outage', '10.96.103.1'));
+    await until(() => sink.services.has('shop/after-outage'), 5000, 'recovered');
+    await until(() => log.lines.some((l) => /restored/.test(l)), 5000, 'recovery logged');
+    expect(log.lines.filter((l) => l.startsWith('[ERROR]'))).toHaveLength(1);
+    expect(log.lines.filter((l) => /restored/.test(l))).toHaveLength(1);
+    expect(sink.services.size).toBe(before + 1);
+    fake.delete('services', service('shop', 'after-outage', ''));
+  });
+
+  it('never syncs with a wrong token', async () => {
+    process.env[TOKEN_ENV] = 'not-the-token';
+    try {
+      const { src, log, started } = start();
+      let resolved = false;
+      void started.then(() => (resolved = true));
+      await until(() => log.lines.some((l) => l.startsWith('[ERROR]')), 3000, 'error logged');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(resolved).toBe(false);
+      expect(src.hasSynced()).toBe(false);
+      expect(log.lines.find((l) => l.startsWith('[ERROR]'))).toMatch(/Unauthorized|401/);
+      await src.stop();
+    } finally {
+      process.env[TOKEN_ENV] = fake.token;
+    }
+  });
+
+  it('authenticates with a client certificate (tls CERT KEY CA)', async () => {
+    delete process.env[TOKEN_ENV];
+    try {
+      const { sink, started } = start({ tls: { cert: fake.clientCertFile, key: fake.clientKeyFile, ca: fake.caFile } });
+      await started;
+      expect(sink.services.size).toBe(1234);
+    } finally {
+      process.env[TOKEN_ENV] = fake.token;
+    }
+  });
+
+  it('applies labels, namespace_labels and the namespaces filter; watches pods only when verified', async () => {
+    fake.create('pods', pod('shop', 'web-1', '10.244.9.1', 'Running', { tier: 'edge' }));
+    fake.create('pods', pod('shop', 'web-2', '10.244.9.3', 'Running', { tier: 'back' })); // not selected
+    fake.create('pods', pod('shop', 'done-1', '10.244.9.2', 'Succeeded', { tier: 'edge' })); // phase filtered
+    fake.create('pods', pod('default', 'other-ns', '10.244.9.4', 'Running', { tier: 'edge' })); // namespace filtered
+    const { sink, started } = start({ labels: 'tier=edge', namespaceLabels: 'team=retail', namespaces: ['shop'], pods: 'verified' });
+    await started;
+    expect([...sink.services.keys()].every((k) => k.startsWith('shop/'))).toBe(true);
+    expect(sink.services.size).toBe(124); // i = 1, 11, …, 1231 (all in shop)
+    expect([...sink.slices.keys()]).toEqual([]); // slices carry no tier label
+    expect([...sink.namespaces.keys()]).toEqual(['shop']);
+    expect([...sink.pods.keys()]).toEqual(['shop/web-1']);
+    const podList = fake.requests.find((r) => r.kind === 'pods' && !r.watch)!;
+    expect(podList.query['fieldSelector']).toBe('status.phase!=Succeeded,status.phase!=Failed,status.phase!=Unknown');
+    expect(podList.query['labelSelector']).toBe('tier=edge');
+  });
+
+  it('watches no EndpointSlices with noendpoints', () => {
+    expect(kindsFor({ ...base, noEndpoints: true }).map((k) => k.kind)).toEqual(['services', 'namespaces']);
+    expect(kindsFor({ ...base, pods: 'verified' }).map((k) => k.kind)).toEqual(['services', 'endpointslices', 'pods', 'namespaces']);
+    expect(kindsFor({ ...base, pods: 'insecure', endpointPodNames: true }).map((k) => k.kind)).toEqual(['services', 'endpointslices', 'namespaces']);
+  });
+
+  it('talks plain HTTP to an http:// endpoint', async () => {
+    const plain = await FakeApiServer.start({ tls: false, token: fake.token });
+    try {
+      plain.create('services', service('default', 'kubernetes', '10.96.0.1', { ports: [{ name: 'https', port: 443 }] }));
+      const { sink, started } = start({}, plain);
+      await started;
+      expect([...sink.services.keys()]).toEqual(['default/kubernetes']);
+    } finally {
+      await Promise.all(sources.splice(0).map((s) => s.stop()));
+      await plain.close();
+    }
+  });
+});

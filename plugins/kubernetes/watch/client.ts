@@ -1,0 +1,560 @@
+// The Kubernetes API source: list + watch of Services, EndpointSlices, Namespaces and (with
+// `pods verified`) Pods, feeding slim records to the store as they arrive. It keeps no copy of the
+// API's objects (client-node's informer caches would hold every full object: the memory problem
+// CoreDNS fixed with its object/ package); each object is cut to its Slim* record on arrival and
+// dropped.
+//
+// Per kind, a reflector loop like client-go's:
+//   list (paged, limit=500) → replaceAll → watch from the list's resourceVersion
+//   → events update the sink, BOOKMARKs advance the resourceVersion
+//   → the watch ends (server timeout, dropped connection): watch again from the last resourceVersion
+//   → 410 Gone (history compacted): list again
+//   → errors: exponential back-off (capped at 5 s); the sink keeps its last state meanwhile.
+// An outage is logged once when it starts and once when it ends, not on every retry.
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { KubeConfig, Watch, type Cluster, type User } from '@kubernetes/client-node';
+import type { Logger } from '../../../src/plugin/api.js';
+import type {
+  Kind,
+  ObjectSink,
+  ObjectSource,
+  SlimEndpointSlice,
+  SlimNamespace,
+  SlimPod,
+  SlimService,
+} from './objects.js';
+import type { KubernetesConfig } from '../setup.js';
+import * as convert from './convert.js';
+
+/** The part of the plugin's config the API source reads. */
+export type ApiSourceConfig = Pick<
+  KubernetesConfig,
+  'endpoint' | 'tls' | 'kubeconfig' | 'namespaces' | 'labels' | 'namespaceLabels' | 'pods' | 'endpointPodNames' | 'noEndpoints'
+>;
+
+/** Cut API objects to slim records (watch/convert.ts); undefined = not served. */
+export interface Converters {
+  convertService(obj: unknown): SlimService | undefined;
+  convertSlice(obj: unknown): SlimEndpointSlice | undefined;
+  convertPod(obj: unknown): SlimPod | undefined;
+  convertNamespace(obj: unknown): SlimNamespace | undefined;
+}
+
+export interface ApiSourceOptions {
+  /** Converters (default: ./convert.js). */
+  convert?: Converters;
+  /** Page size of lists (default 500). */
+  pageSize?: number;
+  /** First retry delay in ms (default 250); doubles up to maxBackoffMs. */
+  initialBackoffMs?: number;
+  /** Back-off cap in ms (default 5000). */
+  maxBackoffMs?: number;
+}
+
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** Environment variable holding a bearer token for `endpoint` connections. */
+export const TOKEN_ENV = 'TYPEDNS_K8S_TOKEN';
+
+/**
+ * The client configuration, as CoreDNS builds it: `kubeconfig FILE [CONTEXT]`; else `endpoint URL`
+ * (with `tls CERT KEY CA` for client certificate and CA, a bearer token from $TYPEDNS_K8S_TOKEN or
+ * the pod's service account token); else the in-cluster service account.
+ */
+export function buildKubeConfig(cfg: ApiSourceConfig): KubeConfig {
+  const kc = new KubeConfig();
+  if (cfg.kubeconfig) {
+    kc.loadFromFile(cfg.kubeconfig.file);
+    if (cfg.kubeconfig.context) {
+      if (!kc.getContextObject(cfg.kubeconfig.context)) {
+        throw new Error(`context "${cfg.kubeconfig.context}" not found in ${cfg.kubeconfig.file}`);
+      }
+      kc.setCurrentContext(cfg.kubeconfig.context);
+    }
+    if (!kc.getCurrentCluster()) throw new Error(`no current cluster in ${cfg.kubeconfig.file}`);
+    return kc;
+  }
+  if (cfg.endpoint) {
+    const server = cfg.endpoint.replace(/\/+$/, '');
+    const plain = server.startsWith('http:');
+    const cluster: Cluster = { name: 'typedns', server, skipTLSVerify: plain };
+    const user: User = { name: 'typedns' };
+    const ca = cfg.tls?.ca || (!plain && existsSync(`${SA_DIR}/ca.crt`) ? `${SA_DIR}/ca.crt` : '');
+    if (ca) (cluster as { caFile?: string }).caFile = ca;
+    if (cfg.tls?.cert) (user as { certFile?: string }).certFile = cfg.tls.cert;
+    if (cfg.tls?.key) (user as { keyFile?: string }).keyFile = cfg.tls.key;
+    const token = process.env[TOKEN_ENV];
+    if (token) (user as { token?: string }).token = token;
+    else if (existsSync(`${SA_DIR}/token`)) {
+      // Re-read on use: bound service account tokens rotate.
+      (user as { authProvider?: unknown }).authProvider = { name: 'tokenFile', config: { tokenFile: `${SA_DIR}/token` } };
+    }
+    kc.loadFromClusterAndUser(cluster, user);
+    return kc;
+  }
+  if (!process.env['KUBERNETES_SERVICE_HOST'] || !process.env['KUBERNETES_SERVICE_PORT']) {
+    throw new Error('not running in a cluster (KUBERNETES_SERVICE_HOST unset): set endpoint or kubeconfig');
+  }
+  kc.loadFromCluster();
+  return kc;
+}
+
+class ApiError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function errText(e: unknown): string {
+  if (e instanceof Error) {
+    const code = (e as { statusCode?: unknown; code?: unknown }).statusCode ?? (e as { code?: unknown }).code;
+    return code !== undefined && !e.message.includes(String(code)) ? `${e.message} (${String(code)})` : e.message;
+  }
+  return String(e);
+}
+
+interface Meta {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+interface KindSpec {
+  readonly kind: Kind;
+  readonly path: string;
+  readonly params: Readonly<Record<string, string>>;
+}
+
+const PATHS: Record<Kind, string> = {
+  services: '/api/v1/services',
+  endpointslices: '/apis/discovery.k8s.io/v1/endpointslices',
+  pods: '/api/v1/pods',
+  namespaces: '/api/v1/namespaces',
+};
+
+/** What to watch for a config (CoreDNS: controller.go). */
+export function kindsFor(cfg: ApiSourceConfig): KindSpec[] {
+  const sel = (s: string | undefined): Record<string, string> => (s ? { labelSelector: s } : {});
+  const specs: KindSpec[] = [{ kind: 'services', path: PATHS.services, params: sel(cfg.labels) }];
+  if (!cfg.noEndpoints) specs.push({ kind: 'endpointslices', path: PATHS.endpointslices, params: sel(cfg.labels) });
+  if (cfg.pods === 'verified') {
+    // Only pods that can still hold an IP, as CoreDNS selects them.
+    specs.push({
+      kind: 'pods',
+      path: PATHS.pods,
+      params: { ...sel(cfg.labels), fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed,status.phase!=Unknown' },
+    });
+  }
+  specs.push({ kind: 'namespaces', path: PATHS.namespaces, params: sel(cfg.namespaceLabels) });
+  return specs;
+}
+
+/** Create the API source. Configuration errors (bad kubeconfig, no cluster) surface from start(). */
+export function createApiSource(cfg: ApiSourceConfig, log: Logger, opts: ApiSourceOptions = {}): ObjectSource {
+  return new ApiSource(cfg, log, opts);
+}
+
+class ApiSource implements ObjectSource {
+  private sink: ObjectSink | undefined;
+  private kc: KubeConfig | undefined;
+  private convert: Converters | undefined;
+  private readonly reflectors: Reflector[] = [];
+  private loops: Promise<void>[] = [];
+  private synced = false;
+  stopped = false;
+  private commitPending = false;
+  private readonly failing = new Map<Kind, string>();
+  private outageSince = 0;
+  readonly abort = new AbortController();
+  private readonly sleepers = new Set<() => void>();
+  private resolveStart: (() => void) | undefined;
+  readonly nsFilter: ReadonlySet<string> | undefined;
+  readonly pageSize: number;
+  readonly initialBackoff: number;
+  readonly maxBackoff: number;
+
+  constructor(
+    private readonly cfg: ApiSourceConfig,
+    readonly log: Logger,
+    private readonly opts: ApiSourceOptions,
+  ) {
+    this.nsFilter = cfg.namespaces.length > 0 ? new Set(cfg.namespaces) : undefined;
+    this.pageSize = opts.pageSize ?? 500;
+    this.initialBackoff = opts.initialBackoffMs ?? 250;
+    this.maxBackoff = opts.maxBackoffMs ?? 5000;
+  }
+
+  async start(sink: ObjectSink): Promise<void> {
+    if (this.sink) throw new Error('API source already started');
+    this.sink = sink;
+    this.kc = buildKubeConfig(this.cfg);
+    this.convert = this.opts.convert ?? convert;
+    const server = this.kc.getCurrentCluster()?.server ?? '?';
+    this.log.info(`watching the API at ${server}`);
+    const started = new Promise<void>((resolve) => (this.resolveStart = resolve));
+    for (const spec of kindsFor(this.cfg)) {
+      const r = new Reflector(this, spec);
+      this.reflectors.push(r);
+    }
+    this.loops = this.reflectors.map((r) => r.run());
+    return started;
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.abort.abort();
+    for (const r of this.reflectors) r.cancel();
+    for (const wake of this.sleepers) wake();
+    this.sleepers.clear();
+    this.resolveStart?.();
+    await Promise.allSettled(this.loops);
+  }
+
+  // ---- used by reflectors --------------------------------------------------------------------------
+
+  get kubeConfig(): KubeConfig {
+    return this.kc!;
+  }
+  get out(): ObjectSink {
+    return this.sink!;
+  }
+  get conv(): Converters {
+    return this.convert!;
+  }
+
+  /** Sleep unless stopped. */
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(t);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const t = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
+  }
+
+  listed(): void {
+    if (this.synced) {
+      this.scheduleCommit();
+      return;
+    }
+    if (this.reflectors.every((r) => r.hasListed)) {
+      this.synced = true;
+      this.out.commit();
+      this.log.info('initial sync with the API complete');
+      this.resolveStart?.();
+    }
+  }
+
+  /** Coalesce the commits of a burst of events into one. */
+  scheduleCommit(): void {
+    if (!this.synced || this.commitPending) return;
+    this.commitPending = true;
+    setImmediate(() => {
+      this.commitPending = false;
+      if (!this.stopped) this.out.commit();
+    });
+  }
+
+  failure(kind: Kind, e: unknown): void {
+    const msg = errText(e);
+    if (this.failing.size === 0) {
+      this.outageSince = Date.now();
+      this.log.error(`failed to list/watch ${kind}: ${msg}; retrying, serving the last known state`);
+    }
+    if (!this.failing.has(kind)) this.log.debug(`${kind}: ${msg}`);
+    this.failing.set(kind, msg);
+  }
+
+  ok(kind: Kind): void {
+    if (this.failing.delete(kind) && this.failing.size === 0) {
+      const s = ((Date.now() - this.outageSince) / 1000).toFixed(1);
+      this.log.info(`connection to the API restored after ${s}s`);
+    }
+  }
+
+  /** GET a JSON document with the client's credentials. */
+  async getJson(pathAndQuery: string): Promise<{ status: number; body: unknown }> {
+    const kc = this.kubeConfig;
+    const base = kc.getCurrentCluster()!.server.replace(/\/+$/, '');
+    const url = base + pathAndQuery;
+    const o: https.RequestOptions = {};
+    await kc.applyToHTTPSOptions(o);
+    const mod = url.startsWith('https:') ? https : http;
+    return new Promise((resolve, reject) => {
+      const headers = { ...(o.headers as Record<string, string> | undefined), Accept: 'application/json' };
+      const req = mod.request(
+        url,
+        { method: 'GET', agent: o.agent as http.Agent, headers, ...(o.auth ? { auth: o.auth } : {}), signal: this.abort.signal },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let body: unknown = text;
+            try {
+              body = JSON.parse(text);
+            } catch {
+              // a non-JSON error page: keep the text
+            }
+            resolve({ status: res.statusCode ?? 0, body });
+          });
+        },
+      );
+      req.setTimeout(60_000, () => req.destroy(new Error(`request to ${url} timed out`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+}
+
+function statusMessage(body: unknown, code: number): string {
+  if (body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string') {
+    return `${(body as { message: string }).message} (${code})`;
+  }
+  return `HTTP ${code}`;
+}
+
+class Reflector {
+  hasListed = false;
+  private rv: string | undefined;
+  private controller: AbortController | undefined;
+  private readonly kind: Kind;
+
+  constructor(
+    private readonly src: ApiSource,
+    private readonly spec: KindSpec,
+  ) {
+    this.kind = spec.kind;
+  }
+
+  cancel(): void {
+    this.controller?.abort();
+  }
+
+  async run(): Promise<void> {
+    let delay = 0;
+    while (!this.src.stopped) {
+      try {
+        if (this.rv === undefined) {
+          await this.list();
+          this.src.ok(this.kind);
+        }
+        const r = await this.watch();
+        if (r === 'gone') {
+          this.src.log.debug(`${this.kind}: resourceVersion too old, listing again`);
+          this.rv = undefined;
+          delay = 0;
+        } else if (r === 'quiet') {
+          // Ended at once without a single event: the server is not well; don't spin.
+          throw new Error('watch closed immediately');
+        } else {
+          delay = 0;
+        }
+      } catch (e) {
+        if (this.src.stopped) break;
+        if (e instanceof ApiError && e.code === 410) this.rv = undefined;
+        this.src.failure(this.kind, e);
+        delay = delay === 0 ? this.src.initialBackoff : Math.min(delay * 2, this.src.maxBackoff);
+        await this.src.sleep(delay * (0.8 + Math.random() * 0.4));
+      }
+    }
+  }
+
+  private inScope(obj: Meta): boolean {
+    const f = this.src.nsFilter;
+    if (f === undefined || this.kind === 'namespaces') return true;
+    return f.has(obj.metadata?.namespace ?? '');
+  }
+
+  private slim(obj: unknown): unknown {
+    const c = this.src.conv;
+    switch (this.kind) {
+      case 'services':
+        return c.convertService(obj);
+      case 'endpointslices':
+        return c.convertSlice(obj);
+      case 'pods':
+        return c.convertPod(obj);
+      case 'namespaces':
+        return c.convertNamespace(obj);
+    }
+  }
+
+  private upsert(obj: Meta): void {
+    if (!this.inScope(obj)) return;
+    const s = this.slim(obj);
+    if (s === undefined) {
+      this.remove(obj);
+      return;
+    }
+    const sink = this.src.out;
+    switch (this.kind) {
+      case 'services':
+        sink.upsertService(s as SlimService);
+        break;
+      case 'endpointslices':
+        sink.upsertSlice(s as SlimEndpointSlice);
+        break;
+      case 'pods':
+        sink.upsertPod(s as SlimPod);
+        break;
+      case 'namespaces':
+        sink.upsertNamespace(s as SlimNamespace);
+        break;
+    }
+  }
+
+  private remove(obj: Meta): void {
+    if (!this.inScope(obj)) return;
+    const ns = obj.metadata?.namespace ?? '';
+    const name = obj.metadata?.name ?? '';
+    const sink = this.src.out;
+    switch (this.kind) {
+      case 'services':
+        sink.deleteService(ns, name);
+        break;
+      case 'endpointslices':
+        sink.deleteSlice(ns, name);
+        break;
+      case 'pods':
+        sink.deletePod(ns, name);
+        break;
+      case 'namespaces':
+        sink.deleteNamespace(name);
+        break;
+    }
+  }
+
+  /** A full, paged list; replaces the kind in the sink. */
+  private async list(): Promise<void> {
+    const items: unknown[] = [];
+    let cont: string | undefined;
+    let rv = '';
+    for (;;) {
+      const q = new URLSearchParams({ ...this.spec.params, limit: String(this.src.pageSize) });
+      if (cont !== undefined) q.set('continue', cont);
+      const { status, body } = await this.src.getJson(`${this.spec.path}?${q.toString()}`);
+      if (this.src.stopped) return;
+      if (status === 410 && cont !== undefined) {
+        // The continue token expired mid-list: start the list over.
+        items.length = 0;
+        cont = undefined;
+        continue;
+      }
+      if (status !== 200) throw new ApiError(status, `list ${this.kind}: ${statusMessage(body, status)}`);
+      const list = body as { metadata?: { resourceVersion?: string; continue?: string }; items?: Meta[] };
+      for (const it of list.items ?? []) {
+        if (!this.inScope(it)) continue;
+        const s = this.slim(it);
+        if (s !== undefined) items.push(s);
+      }
+      rv = list.metadata?.resourceVersion ?? rv;
+      cont = list.metadata?.continue || undefined;
+      if (cont === undefined) break;
+    }
+    this.src.out.replaceAll(this.kind, items);
+    this.rv = rv;
+    this.hasListed = true;
+    this.src.log.debug(`${this.kind}: listed ${items.length} at resourceVersion ${rv}`);
+    this.src.listed();
+  }
+
+  /**
+   * Watch from this.rv until the stream ends. Resolves 'ended' (resume from this.rv), 'gone' (list
+   * again) or 'quiet' (closed at once with nothing); rejects on errors.
+   */
+  private watch(): Promise<'ended' | 'gone' | 'quiet'> {
+    const src = this.src;
+    const w = new Watch(src.kubeConfig);
+    const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+    const params: Record<string, string | number | boolean> = {
+      ...this.spec.params,
+      allowWatchBookmarks: true,
+      resourceVersion: this.rv ?? '',
+      timeoutSeconds,
+    };
+    const began = Date.now();
+    let events = 0;
+    let lastEvent = Date.now();
+    let gone = false;
+    let failure: Error | undefined;
+    let finished = false;
+    return new Promise((resolve, reject) => {
+      // If the connection dies silently, nothing ends the stream: give up after the server's own
+      // timeout plus a margin without any event (bookmarks count).
+      const dog = setInterval(() => {
+        if (Date.now() - lastEvent > (timeoutSeconds + 60) * 1000) {
+          failure = new Error(`watch ${this.kind}: no data for ${timeoutSeconds + 60}s`);
+          this.controller?.abort();
+        }
+      }, 15_000);
+      dog.unref();
+      const done = (err: unknown): void => {
+        if (finished) return;
+        finished = true;
+        clearInterval(dog);
+        this.controller = undefined;
+        if (src.stopped) resolve('ended');
+        else if (gone) resolve('gone');
+        else if (failure) reject(failure);
+        else if (err) {
+          const code = (err as { statusCode?: number }).statusCode;
+          reject(code === 410 ? new ApiError(410, 'watch: 410 Gone') : err);
+        } else if (events === 0 && Date.now() - began < 1000) resolve('quiet');
+        else resolve('ended');
+      };
+      const onEvent = (type: string, obj: unknown): void => {
+        if (finished) return;
+        events++;
+        lastEvent = Date.now();
+        const o = obj as Meta;
+        switch (type) {
+          case 'ADDED':
+          case 'MODIFIED':
+            this.upsert(o);
+            break;
+          case 'DELETED':
+            this.remove(o);
+            break;
+          case 'BOOKMARK':
+            break;
+          case 'ERROR': {
+            const code = (obj as { code?: number }).code ?? 0;
+            if (code === 410) gone = true;
+            else failure = new ApiError(code, `watch ${this.kind}: ${statusMessage(obj, code)}`);
+            this.controller?.abort();
+            return;
+          }
+          default:
+            return;
+        }
+        const rv = o.metadata?.resourceVersion;
+        if (rv) this.rv = rv;
+        if (type !== 'BOOKMARK') src.scheduleCommit();
+      };
+      w.watch(this.spec.path, params, onEvent, done).then(
+        (controller) => {
+          if (finished) {
+            controller.abort();
+            return;
+          }
+          this.controller = controller;
+          src.ok(this.kind); // connected: HTTP 200 and a stream
+          if (src.stopped) controller.abort();
+        },
+        (e: unknown) => done(e ?? new Error('watch failed')),
+      );
+    });
+  }
+}

@@ -1,0 +1,88 @@
+// Builders for Kubernetes API objects as the API server serves them (tests and bench fixtures).
+import type { KubeObject } from './fake-apiserver.js';
+
+export interface PortSpec {
+  name?: string;
+  port: number;
+  protocol?: 'TCP' | 'UDP' | 'SCTP';
+}
+
+export function namespace(name: string, labels: Record<string, string> = {}): KubeObject {
+  return { metadata: { name, labels }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } };
+}
+
+export function service(
+  ns: string,
+  name: string,
+  clusterIP: string,
+  opts: { ports?: PortSpec[]; labels?: Record<string, string>; type?: string; externalName?: string } = {},
+): KubeObject {
+  const headless = clusterIP === 'None';
+  const ports = (opts.ports ?? [{ name: 'http', port: 80 }]).map((p) => ({
+    ...(p.name ? { name: p.name } : {}),
+    protocol: p.protocol ?? 'TCP',
+    port: p.port,
+    targetPort: p.port,
+  }));
+  const spec: Record<string, unknown> = {
+    type: opts.type ?? 'ClusterIP',
+    selector: { app: name },
+    ports,
+    sessionAffinity: 'None',
+    ipFamilies: [clusterIP.includes(':') ? 'IPv6' : 'IPv4'],
+    ipFamilyPolicy: 'SingleStack',
+    internalTrafficPolicy: 'Cluster',
+  };
+  if (opts.type === 'ExternalName') spec['externalName'] = opts.externalName ?? 'example.com';
+  else {
+    spec['clusterIP'] = clusterIP;
+    spec['clusterIPs'] = [clusterIP];
+  }
+  return {
+    metadata: { name, namespace: ns, labels: { app: name, ...opts.labels } },
+    spec,
+    status: { loadBalancer: {} },
+  };
+}
+
+export interface EndpointSpec {
+  ip: string;
+  hostname?: string;
+  pod?: string;
+  node?: string;
+  ready?: boolean;
+}
+
+export function endpointSlice(
+  ns: string,
+  svcName: string,
+  sliceName: string,
+  endpoints: EndpointSpec[],
+  opts: { ports?: PortSpec[]; addressType?: 'IPv4' | 'IPv6'; labels?: Record<string, string> } = {},
+): KubeObject {
+  return {
+    metadata: {
+      name: sliceName,
+      namespace: ns,
+      labels: { 'kubernetes.io/service-name': svcName, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io', ...opts.labels },
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name: svcName, uid: `svc-${ns}-${svcName}`, controller: true, blockOwnerDeletion: true }],
+    },
+    addressType: opts.addressType ?? 'IPv4',
+    endpoints: endpoints.map((e) => ({
+      addresses: [e.ip],
+      conditions: { ready: e.ready ?? true, serving: e.ready ?? true, terminating: false },
+      ...(e.hostname ? { hostname: e.hostname } : {}),
+      ...(e.node ? { nodeName: e.node } : {}),
+      ...(e.pod ? { targetRef: { kind: 'Pod', namespace: ns, name: e.pod, uid: `pod-${ns}-${e.pod}` } } : {}),
+    })),
+    ports: (opts.ports ?? [{ name: 'http', port: 80 }]).map((p) => ({ ...(p.name ? { name: p.name } : {}), protocol: p.protocol ?? 'TCP', port: p.port })),
+  };
+}
+
+export function pod(ns: string, name: string, ip: string, phase = 'Running', labels: Record<string, string> = {}): KubeObject {
+  return {
+    metadata: { name, namespace: ns, labels },
+    spec: { nodeName: 'node-1', containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] },
+    status: { phase, podIP: ip, podIPs: [{ ip }] },
+  };
+}
