@@ -1,0 +1,187 @@
+import { execFile, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, it, expect } from 'vitest';
+import { parsePlugin, sortAndCheck, startServer, type TestServer } from '../../src/testing/index.js';
+import { CorefileError } from '../../src/plugin/api.js';
+import file from './index.js';
+
+const zoneFile = path.join(import.meta.dirname, 'testdata', 'db.example.org');
+const SOA = 'example.org. 300 IN SOA ns1.example.org. hostmaster.example.org. 2024010101 7200 3600 1209600 300';
+const NS = ['example.org. 3600 IN NS ns1.example.org.', 'example.org. 3600 IN NS ns2.example.org.'];
+const hasDig = spawnSync('which', ['dig']).status === 0;
+
+describe('file over sockets', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startServer(`example.org:0 example.net:0 {
+  bind 127.0.0.1
+  file ${zoneFile} example.org {
+    reload 0
+  }
+  whoami
+}`);
+  });
+  afterAll(() => srv.close());
+
+  it('answers authoritatively with NS in authority and additional addresses', async () => {
+    sortAndCheck((await srv.query('example.org', 'MX')).msg, {
+      rcode: 'NOERROR',
+      aa: true,
+      answer: ['example.org. 3600 IN MX 10 mail.example.org.'],
+      ns: NS,
+      extra: ['mail.example.org. 3600 IN A 192.0.2.25', 'mail.example.org. 3600 IN AAAA 2001:db8::25'],
+    });
+    sortAndCheck((await srv.query('mail.example.org', 'AAAA')).msg, { aa: true, answer: ['mail.example.org. 3600 IN AAAA 2001:db8::25'] });
+    sortAndCheck((await srv.query('txt.example.org', 'TXT', { tcp: true })).msg, {
+      aa: true,
+      answer: ['txt.example.org. 3600 IN TXT "hello world" "second; not a comment" "plain"'],
+    });
+    sortAndCheck((await srv.query('_sip._tcp.example.org', 'SRV')).msg, { answer: ['_sip._tcp.example.org. 3600 IN SRV 10 20 5060 mail.example.org.'] });
+  });
+
+  it('answers SOA and NS at the apex', async () => {
+    sortAndCheck((await srv.query('example.org', 'SOA')).msg, { aa: true, answer: ['example.org. 3600 IN SOA ns1.example.org. hostmaster.example.org. 2024010101 7200 3600 1209600 300'], ns: NS });
+    sortAndCheck((await srv.query('example.org', 'NS')).msg, {
+      aa: true,
+      answer: NS,
+      extra: ['ns1.example.org. 3600 IN A 192.0.2.53', 'ns2.example.org. 3600 IN A 192.0.2.54'],
+    });
+  });
+
+  it('NXDOMAIN and NODATA carry the zone SOA', async () => {
+    sortAndCheck((await srv.query('missing.example.org', 'A')).msg, { rcode: 'NXDOMAIN', aa: true, answer: [], ns: [SOA] });
+    sortAndCheck((await srv.query('web.example.org', 'TXT')).msg, { rcode: 'NOERROR', aa: true, answer: [], ns: [SOA] });
+  });
+
+  it('chases CNAMEs inside the zone', async () => {
+    sortAndCheck((await srv.query('alias.example.org', 'A')).msg, {
+      rcode: 'NOERROR',
+      aa: true,
+      ordered: true,
+      answer: ['alias.example.org. 3600 IN CNAME www.example.org.', 'www.example.org. 3600 IN CNAME web.example.org.', 'web.example.org. 3600 IN A 192.0.2.80'],
+    });
+  });
+
+  it('synthesises wildcard answers with the query name as owner', async () => {
+    sortAndCheck((await srv.query('Anything.Wild.example.org', 'A')).msg, { rcode: 'NOERROR', aa: true, answer: ['anything.wild.example.org. 3600 IN A 192.0.2.99'] });
+    sortAndCheck((await srv.query('host.wild.example.org', 'A')).msg, { answer: ['host.wild.example.org. 3600 IN A 192.0.2.100'] });
+    sortAndCheck((await srv.query('below.host.wild.example.org', 'A')).msg, { rcode: 'NXDOMAIN', ns: [SOA] });
+  });
+
+  it('refers names under a delegation: no AA, NS in authority, glue', async () => {
+    sortAndCheck((await srv.query('www.deep.sub.example.org', 'A')).msg, {
+      rcode: 'NOERROR',
+      aa: false,
+      answer: [],
+      ns: ['sub.example.org. 3600 IN NS ns.sub.example.org.', 'sub.example.org. 3600 IN NS ns.other.net.'],
+      extra: ['ns.sub.example.org. 3600 IN A 192.0.2.200'],
+    });
+  });
+
+  it('passes names outside its zones to the next plugin', async () => {
+    const r = await srv.query('www.example.net', 'A');
+    expect(r.msg.answers).toEqual([]);
+    expect(r.msg.additionals?.some((a) => a.type === 'SRV')).toBe(true);
+  });
+
+  it.skipIf(!hasDig)('matches dig +norec output', async () => {
+    const dig = async (...args: string[]): Promise<string> => (await promisify(execFile)('dig', ['@127.0.0.1', '-p', String(srv.port), '+norec', '+time=2', '+tries=1', ...args])).stdout;
+    const mx = await dig('example.org', 'MX');
+    expect(mx).toContain('status: NOERROR');
+    expect(mx).toMatch(/flags: qr aa;/);
+    expect(mx).toMatch(/example\.org\.\s+3600\s+IN\s+MX\s+10 mail\.example\.org\./);
+    expect(mx).toMatch(/mail\.example\.org\.\s+3600\s+IN\s+AAAA\s+2001:db8::25/);
+    const nx = await dig('nothere.example.org', 'A');
+    expect(nx).toContain('status: NXDOMAIN');
+    expect(nx).toMatch(/AUTHORITY SECTION:\nexample\.org\.\s+300\s+IN\s+SOA\s+ns1\.example\.org\. hostmaster\.example\.org\. 2024010101 7200 3600 1209600 300/);
+    const ref = await dig('deep.sub.example.org', 'A');
+    expect(ref).toMatch(/flags: qr;/);
+    expect(ref).toMatch(/sub\.example\.org\.\s+3600\s+IN\s+NS\s+ns\.sub\.example\.org\./);
+    expect(ref).toMatch(/ADDITIONAL SECTION:[\s\S]*ns\.sub\.example\.org\.\s+3600\s+IN\s+A\s+192\.0\.2\.200/);
+  });
+});
+
+describe('file for several zones and reloads', () => {
+  it('parses one file for each zone of the line', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-file-'));
+    fs.writeFileSync(path.join(dir, 'db.shared'), '@ 60 IN SOA ns hostmaster 1 7200 3600 1209600 30\n@ 60 NS ns\nns 60 A 10.0.0.53\nwww 60 A 10.0.0.80\n');
+    const srv = await startServer(`.:0 {\n bind 127.0.0.1\n file db.shared a.test b.test\n}`, { file: path.join(dir, 'Corefile') });
+    try {
+      sortAndCheck((await srv.query('www.a.test', 'A')).msg, { aa: true, answer: ['www.a.test. 60 IN A 10.0.0.80'] });
+      sortAndCheck((await srv.query('www.b.test', 'A')).msg, { aa: true, answer: ['www.b.test. 60 IN A 10.0.0.80'] });
+      sortAndCheck((await srv.query('nope.b.test', 'A')).msg, { rcode: 'NXDOMAIN', ns: ['b.test. 30 IN SOA ns.b.test. hostmaster.b.test. 1 7200 3600 1209600 30'] });
+    } finally {
+      await srv.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reloads the zone when the SOA serial changes, not before', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-file-'));
+    const db = path.join(dir, 'db.r.test');
+    const zone = (serial: number, ip: string) => `$ORIGIN r.test.\n@ 60 IN SOA ns hostmaster ${serial} 7200 3600 1209600 30\n@ 60 NS ns\nns 60 A 10.0.0.53\nwww 60 A ${ip}\n`;
+    fs.writeFileSync(db, zone(1, '10.0.0.1'));
+    const srv = await startServer(`r.test:0 {\n bind 127.0.0.1\n file ${db} {\n  reload 100ms\n }\n}`);
+    try {
+      sortAndCheck((await srv.query('www.r.test', 'A')).msg, { answer: ['www.r.test. 60 IN A 10.0.0.1'] });
+      // same serial: the change is ignored
+      fs.writeFileSync(db, zone(1, '10.0.0.2'));
+      await new Promise((r) => setTimeout(r, 500));
+      sortAndCheck((await srv.query('www.r.test', 'A')).msg, { answer: ['www.r.test. 60 IN A 10.0.0.1'] });
+      // a broken file is logged and the old zone kept
+      fs.writeFileSync(db, zone(2, '10.0.0.999'));
+      await new Promise((r) => setTimeout(r, 500));
+      sortAndCheck((await srv.query('www.r.test', 'A')).msg, { answer: ['www.r.test. 60 IN A 10.0.0.1'] });
+      expect(srv.log.lines.join('\n')).toMatch(/db\.r\.test:5: bad A address/);
+      // new serial: picked up
+      fs.writeFileSync(db, zone(3, '10.0.0.3'));
+      const deadline = Date.now() + 10_000;
+      let last = '';
+      while (Date.now() < deadline) {
+        const r = await srv.query('www.r.test', 'A');
+        last = r.msg.answers?.[0]?.type === 'A' ? String(r.msg.answers[0].data) : '';
+        if (last === '10.0.0.3') break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      expect(last).toBe('10.0.0.3');
+    } finally {
+      await srv.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('file errors', () => {
+  it('rejects a broken zone file naming file:line', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-file-'));
+    fs.writeFileSync(path.join(dir, 'db.bad'), '@ 60 IN SOA ns hm 1 2 3 4 5\n\nx 60 IN NAPTR 1 2 "a" "b" "c" .\n');
+    try {
+      await expect(startServer(`bad.test:0 {\n bind 127.0.0.1\n file db.bad\n}`, { file: path.join(dir, 'Corefile') })).rejects.toThrow(/db\.bad:3: unsupported record type 'NAPTR'/);
+      await expect(startServer(`bad.test:0 {\n bind 127.0.0.1\n file db.missing\n}`, { file: path.join(dir, 'Corefile') })).rejects.toThrow(/Corefile:3.*cannot read zone file 'db.missing': ENOENT/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads its directive', () => {
+    const c = parsePlugin(file, 'file db.x a.org b.org {\n reload 30s\n fallthrough\n}');
+    expect(c.stanzas[0]).toMatchObject({ path: 'db.x', origins: ['a.org.', 'b.org.'], reload: 30_000 });
+    expect(parsePlugin(file, 'file db.x', ['example.org.']).stanzas[0]).toMatchObject({ origins: ['example.org.'], reload: 60_000 });
+    expect(parsePlugin(file, 'file db.x {\n reload 0\n}').stanzas[0]!.reload).toBe(0);
+  });
+
+  const bad: Array<[string, string]> = [
+    ['file', 'Testfile:1'],
+    ['file db.x {\n\n bogus 1\n}', "Testfile:3 - Error during parsing: plugin/file: unknown property 'bogus'"],
+    ['file db.x {\n reload\n}', 'Testfile:2'],
+    ['file db.x {\n reload 1x\n}', "Testfile:2 - Error during parsing: plugin/file: invalid duration '1x'"],
+    ['file db.x {\n reload 1s 2s\n}', 'Testfile:2'],
+  ];
+  it.each(bad)('rejects %j', (text, want) => {
+    expect(() => parsePlugin(file, text)).toThrow(CorefileError);
+    expect(() => parsePlugin(file, text)).toThrow(want);
+  });
+});
