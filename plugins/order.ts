@@ -16,6 +16,7 @@ import errors from './errors/index.js';
 import file from './file/index.js';
 import hosts from './hosts/index.js';
 import forward from './forward/index.js';
+import loadbalance from './loadbalance/index.js';
 import log from './log/index.js';
 import rewrite from './rewrite/index.js';
 import whoami from './whoami/index.js';
@@ -29,7 +30,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   prometheus, //  measures everything below: first in the chain
   errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered
-  // loadbalance — shuffles the answers produced below it
+  loadbalance, // shuffles the answers produced below it
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   // acl         — allow/block/filter/drop by client and type
   // cache       — above every data plugin
