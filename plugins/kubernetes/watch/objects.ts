@@ -24,6 +24,8 @@ export interface SlimService {
   readonly publishNotReadyAddresses: boolean;
   /** Labels, for the `labels` selector. */
   readonly labels: Readonly<Record<string, string>>;
+  /** spec.selector is non-empty (metrics: headless_with_selector vs headless_without_selector). */
+  readonly hasSelector?: boolean;
 }
 
 export interface SlimEndpoint {
@@ -48,6 +50,8 @@ export interface SlimEndpointSlice {
   readonly ports: readonly SlimPort[];
   readonly endpoints: readonly SlimEndpoint[];
   readonly labels: Readonly<Record<string, string>>;
+  /** Annotation endpoints.kubernetes.io/last-change-trigger-time, in ms since the epoch (programming-latency metric). */
+  readonly lastChangeTriggerTime?: number;
 }
 
 export interface SlimPod {

@@ -1,0 +1,215 @@
+// Record building for the kubernetes plugin: pure functions from store entries to resource records.
+// Service-level answers (A/AAAA/SRV/CNAME of <svc>.<ns>.svc.<zone>) are built once per service and
+// zone after a change and reused by every query (the RR objects are shared: never mutate them);
+// endpoint and _port._proto answers are built from the precomputed endpoint index per query or
+// cached per name. Owners are lower-case; kubernetes.ts restores the query's case.
+import net from 'node:net';
+import type { RR } from '../../src/plugin/api.js';
+import type { Endpoint, ServiceEntry, Store } from './store.js';
+import { isServiceEntry } from './store.js';
+import { isV6 } from './ip.js';
+
+export interface AnswerOptions {
+  readonly ttl: number;
+  readonly ignoreEmptyService: boolean;
+}
+
+/** Records for one name: what A/AAAA/SRV/CNAME queries get, and whether the name exists. */
+export interface NameRecords {
+  readonly exists: boolean;
+  readonly a: readonly RR[];
+  readonly aaaa: readonly RR[];
+  readonly srv: readonly RR[];
+  readonly srvExtra: readonly RR[];
+  /** ExternalName services: the CNAME (its target in `target`). */
+  readonly cname: RR | undefined;
+  readonly target: string;
+}
+
+interface ServiceView extends NameRecords {
+  readonly zone: string;
+  /** _port._proto names, cached once seen (existing ones only). */
+  readonly sub: Map<string, NameRecords>;
+}
+
+const NONE: readonly RR[] = Object.freeze([]) as readonly RR[];
+export const MISSING: NameRecords = Object.freeze({ exists: false, a: NONE, aaaa: NONE, srv: NONE, srvExtra: NONE, cname: undefined, target: '' });
+
+const addr = (owner: string, ip: string, ttl: number): RR => (isV6(ip) ? { name: owner, type: 'AAAA', ttl, data: ip } : { name: owner, type: 'A', ttl, data: ip });
+
+interface SrvItem {
+  readonly target: string;
+  readonly ip: string;
+  /** -1: an address without declared ports (counts for the weight, gives no SRV). */
+  readonly port: number;
+}
+
+/** SRV records (priority 0, weight floor(100/N) min 1) and their A/AAAA glue, deduplicated. */
+export function buildSrv(owner: string, items: readonly SrvItem[], ttl: number): { srv: RR[]; extra: RR[] } {
+  const srv: RR[] = [];
+  const extra: RR[] = [];
+  if (items.length === 0) return { srv, extra };
+  const weight = Math.max(1, Math.floor(100 / items.length));
+  const seenSrv = new Set<string>();
+  const seenAddr = new Set<string>();
+  for (const it of items) {
+    if (it.port < 0) continue;
+    const k = `${it.target} ${it.port}`;
+    if (!seenSrv.has(k)) {
+      seenSrv.add(k);
+      srv.push({ name: owner, type: 'SRV', ttl, data: { priority: 0, weight, port: it.port, target: it.target } });
+    }
+    if (it.ip === '') continue;
+    const ka = `${it.target} ${it.ip}`;
+    if (!seenAddr.has(ka)) {
+      seenAddr.add(ka);
+      extra.push(addr(it.target, it.ip, ttl));
+    }
+  }
+  return { srv, extra };
+}
+
+const portMatch = (port: string, proto: string, p: { name: string; protocol: string }): boolean =>
+  (port === '' || port === p.name) && (proto === '' || proto === p.protocol);
+
+/** An ExternalName target that is a host name (an IP is not a CNAME target: not served). */
+const externalTarget = (e: ServiceEntry): string => {
+  const t = e.svc?.externalName ?? '';
+  return t !== '' && net.isIP(t) === 0 ? t : '';
+};
+
+/** Records of `owner` (= <svc>.<ns>.svc.<zone> or a _port._proto name below it), built from scratch. */
+function build(e: ServiceEntry, zone: string, owner: string, port: string, proto: string, o: AnswerOptions): NameRecords {
+  const svc = e.svc;
+  if (svc === undefined) return MISSING;
+  const ttl = o.ttl;
+  const base = `${e.name}.${e.namespace}.svc.${zone === '.' ? '' : zone}`.replace(/\.$/, '');
+  if (svc.type === 'ExternalName') {
+    const target = externalTarget(e);
+    if (target === '' || port !== '' || proto !== '') return MISSING;
+    const cname: RR = { name: owner, type: 'CNAME', ttl, data: target };
+    const { srv } = buildSrv(owner, [{ target, ip: '', port: 0 }], ttl);
+    return { exists: true, a: NONE, aaaa: NONE, srv, srvExtra: NONE, cname, target };
+  }
+  const a: RR[] = [];
+  const aaaa: RR[] = [];
+  const items: SrvItem[] = [];
+  const filtered = port !== '' || proto !== '';
+  if (!svc.headless) {
+    if (o.ignoreEmptyService && e.eps.length === 0) return MISSING;
+    const ports = svc.ports.filter((p) => portMatch(port, proto, p));
+    if (filtered && ports.length === 0) return MISSING;
+    for (const ip of svc.clusterIPs) (isV6(ip) ? aaaa : a).push(addr(owner, ip, ttl));
+    for (const p of ports) for (const ip of svc.clusterIPs) items.push({ target: base, ip, port: p.port });
+  } else {
+    for (const ep of e.eps) {
+      const target = `${ep.label}.${base}`;
+      let matched = false;
+      if (ep.ports.length === 0) {
+        if (!filtered) {
+          items.push({ target, ip: ep.ip, port: -1 });
+          matched = true;
+        }
+      } else {
+        for (const p of ep.ports) {
+          if (!portMatch(port, proto, p)) continue;
+          items.push({ target, ip: ep.ip, port: p.port });
+          matched = true;
+        }
+      }
+      if (matched) (isV6(ep.ip) ? aaaa : a).push(addr(owner, ep.ip, ttl));
+    }
+    if (a.length === 0 && aaaa.length === 0) return MISSING;
+  }
+  const { srv, extra } = buildSrv(owner, items, ttl);
+  return { exists: true, a, aaaa, srv, srvExtra: extra, cname: undefined, target: '' };
+}
+
+/** The precomputed records of <svc>.<ns>.svc.<zone> (owner lower-case, no trailing dot). */
+export function serviceRecords(e: ServiceEntry, zone: string, o: AnswerOptions): NameRecords {
+  const views = e.views as ServiceView[] | undefined;
+  if (views !== undefined) {
+    for (const v of views) if (v.zone === zone) return v;
+  }
+  const owner = `${e.name}.${e.namespace}.svc.${zone === '.' ? '' : zone}`.replace(/\.$/, '');
+  const v: ServiceView = { ...build(e, zone, owner, '', '', o), zone, sub: new Map() };
+  if (views === undefined) e.views = [v];
+  else views.push(v);
+  return v;
+}
+
+/** Records of a `_port._proto.<svc>…` name; `owner` is the query name, lower-case, no trailing dot. */
+export function portRecords(e: ServiceEntry, zone: string, owner: string, port: string, proto: string, o: AnswerOptions): NameRecords {
+  const v = serviceRecords(e, zone, o) as ServiceView;
+  const hit = v.sub.get(owner);
+  if (hit !== undefined) return hit;
+  const r = build(e, zone, owner, port, proto, o);
+  if (r.exists) v.sub.set(owner, r);
+  return r;
+}
+
+/** Records of `<label>.<svc>.<ns>.svc.<zone>` (an endpoint), built per query from the label index. */
+export function endpointRecords(e: ServiceEntry, zone: string, owner: string, label: string, o: AnswerOptions): NameRecords {
+  if (e.isExternal) return MISSING;
+  const eps: readonly Endpoint[] | undefined = e.endpointsNamed(label);
+  if (eps === undefined || eps.length === 0) return MISSING;
+  const ttl = o.ttl;
+  const a: RR[] = [];
+  const aaaa: RR[] = [];
+  const items: SrvItem[] = [];
+  for (const ep of eps) {
+    (isV6(ep.ip) ? aaaa : a).push(addr(owner, ep.ip, ttl));
+    if (ep.ports.length === 0) items.push({ target: owner, ip: ep.ip, port: -1 });
+    for (const p of ep.ports) items.push({ target: owner, ip: ep.ip, port: p.port });
+  }
+  const { srv, extra } = buildSrv(owner, items, ttl);
+  return { exists: true, a, aaaa, srv, srvExtra: extra, cname: undefined, target: '' };
+}
+
+/** PTR targets for an IP (FQDNs with trailing dot): ClusterIP services first, else endpoints. */
+export function ptrTargets(store: Store, ip: string, zone: string): string[] {
+  const vals = store.byIp(ip);
+  if (vals.length === 0) return [];
+  const z = zone === '.' ? '' : zone;
+  const out: string[] = [];
+  for (const v of vals) {
+    if (!isServiceEntry(v)) continue;
+    if (v.svc === undefined || !store.namespaceExposed(v.namespace)) continue;
+    out.push(`${v.name}.${v.namespace}.svc.${z}`);
+  }
+  if (out.length > 0) return dedupe(out);
+  for (const v of vals) {
+    if (isServiceEntry(v)) continue;
+    const s = v.svc;
+    if (s.svc === undefined || !store.namespaceExposed(s.namespace)) continue;
+    out.push(`${v.label}.${s.name}.${s.namespace}.svc.${z}`);
+  }
+  return dedupe(out);
+}
+
+const dedupe = (a: string[]): string[] => (a.length < 2 ? a : [...new Set(a)]);
+
+/** The zone's SOA (CoreDNS shape): owner = zone, TTL min(ttl, 300), minimum = ttl. */
+export function soaRecord(zone: string, ttl: number, serial: number): RR {
+  const z = zone === '.' ? '' : zone;
+  return {
+    name: zone === '.' ? '.' : zone.slice(0, -1),
+    type: 'SOA',
+    ttl: Math.min(ttl, 300),
+    data: { mname: `ns.dns.${z}`.replace(/\.$/, ''), rname: `hostmaster.${z}`.replace(/\.$/, ''), serial: serial >>> 0, refresh: 7200, retry: 1800, expire: 86400, minimum: ttl },
+  };
+}
+
+/** Addresses for ns.dns.<zone>: the ClusterIPs of the service whose endpoints hold our own IP, else that IP. */
+export function nsAddresses(store: Store, localIps: readonly string[]): string[] {
+  for (const ip of localIps) {
+    for (const v of store.byIp(ip)) {
+      if (isServiceEntry(v)) continue;
+      const s = v.svc.svc;
+      if (s !== undefined && s.clusterIPs.length > 0 && store.namespaceExposed(v.svc.namespace)) return [...s.clusterIPs];
+    }
+  }
+  return [...localIps];
+}
+
+export { addr as addressRecord };

@@ -1,0 +1,102 @@
+// kubernetes: answers for Services, EndpointSlices and Pods of a cluster, following the Kubernetes
+// DNS specification as CoreDNS's kubernetes plugin does. The data comes from the API (list +
+// watch, watch/client.ts, imported only when used: client-node is heavy) or from manifest files
+// (manifests.ts), into the store (store.ts); serve() answers from it synchronously.
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+import { definePlugin } from '../../src/plugin/api.js';
+import { parseKubernetes, type KubernetesConfig } from './setup.js';
+import { Store } from './store.js';
+import { KubernetesHandler } from './kubernetes.js';
+import { ManifestSource } from './manifests.js';
+import { parseSelector } from './selector.js';
+import type { ObjectSource } from './watch/objects.js';
+
+export type { KubernetesConfig } from './setup.js';
+
+/** prometheus.ExponentialBuckets(0.001, 2, 20), as CoreDNS. */
+const PROGRAMMING_BUCKETS = Array.from({ length: 20 }, (_, i) => 0.001 * 2 ** i);
+
+function interfaceIps(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (!a.internal) out.push(a.address);
+  }
+  return out.length > 0 ? out : ['127.0.0.1'];
+}
+
+export default definePlugin<KubernetesConfig>({
+  name: 'kubernetes',
+  api: '^1',
+  once: true,
+  parse: parseKubernetes,
+  async setup(cfg, ctx) {
+    const programming = ctx.metrics.histogram(
+      'dns_programming_duration_seconds',
+      'Histogram of the time (in seconds) it took to program a dns instance.',
+      ['service_kind'],
+      PROGRAMMING_BUCKETS,
+    );
+    const rel = (p: string): string => path.resolve(ctx.root, p);
+    const fromApi = cfg.manifests === undefined;
+    const store = new Store({
+      namespaces: cfg.namespaces,
+      ...(cfg.namespaceLabels !== undefined ? { namespaceLabels: parseSelector(cfg.namespaceLabels) } : {}),
+      endpointPodNames: cfg.endpointPodNames,
+      noEndpoints: cfg.noEndpoints,
+      watchPods: cfg.pods === 'verified',
+      ...(fromApi ? { onProgrammed: (kind, secs) => programming.labels(kind).observe(secs) } : {}),
+    });
+    let source: ObjectSource;
+    if (cfg.manifests !== undefined) {
+      const p = rel(cfg.manifests);
+      if (!fs.existsSync(p)) throw new Error(`manifests: ${p}: no such file or directory`);
+      source = new ManifestSource(p, { log: ctx.log, ...(cfg.labels !== undefined ? { labels: parseSelector(cfg.labels) } : {}) });
+    } else {
+      const resolved: KubernetesConfig = { ...cfg };
+      if (cfg.kubeconfig) resolved.kubeconfig = { ...cfg.kubeconfig, file: rel(cfg.kubeconfig.file) };
+      if (cfg.tls) resolved.tls = { cert: rel(cfg.tls.cert), key: rel(cfg.tls.key), ca: rel(cfg.tls.ca) };
+      // Dynamic: @kubernetes/client-node costs ~70 MB and is not needed for manifests.
+      const mod = await import('./watch/client.js');
+      source = mod.createApiSource(resolved, ctx.log);
+    }
+    let failure: Error | undefined;
+    let started: Promise<void> | undefined;
+    ctx.onStartup(async () => {
+      started = source.start(store).then(
+        () => {
+          store.synced = true;
+          store.commit();
+        },
+        (e: unknown) => {
+          failure = e instanceof Error ? e : new Error(String(e));
+        },
+      );
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), cfg.startupTimeout);
+      });
+      const r = await Promise.race([started.then(() => 'done' as const), timeout]);
+      clearTimeout(timer);
+      if (failure !== undefined) throw failure;
+      if (r === 'timeout') ctx.log.warn(`starting server with unsynced Kubernetes API (waited ${cfg.startupTimeout / 1000}s)`);
+    });
+    const handler = new KubernetesHandler(cfg, store, { interfaceIps: memo(interfaceIps) });
+    return {
+      serve: (req, w, next) => handler.serve(req, w, next),
+      ready: () => store.synced,
+      close: async () => {
+        await source.stop();
+      },
+      // For tests and embedding: the data behind the answers.
+      store,
+      started: () => started,
+    } as import('../../src/plugin/api.js').Plugin & { store: Store };
+  },
+});
+
+function memo<T>(f: () => T): () => T {
+  let v: T | undefined;
+  return () => (v ??= f());
+}

@@ -1,0 +1,305 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sortAndCheck, startServer, type Case, type TestServer } from '../../src/testing/index.js';
+
+// A small cluster, written as YAML the way `kubectl get -o yaml` shows it.
+const CLUSTER = `
+apiVersion: v1
+kind: Namespace
+metadata: { name: shop, labels: { team: storefront } }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: data }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: shop }
+spec:
+  selector: { app: web }
+  clusterIP: 10.96.10.10
+  ports:
+    - { name: http, protocol: TCP, port: 80 }
+    - { name: grpc, protocol: TCP, port: 9090 }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: web-1, namespace: shop, labels: { kubernetes.io/service-name: web } }
+addressType: IPv4
+ports: [{ name: http, protocol: TCP, port: 8080 }]
+endpoints:
+  - addresses: [10.244.1.10]
+    conditions: { ready: true }
+    targetRef: { kind: Pod, name: web-abc, namespace: shop }
+  - addresses: [10.244.3.12]
+    conditions: { ready: false }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: api, namespace: shop }
+spec:
+  clusterIP: 10.96.10.20
+  clusterIPs: [10.96.10.20, "fd00:10:96::20"]
+  ports: [{ name: http, protocol: TCP, port: 8080 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: search, namespace: shop }
+spec: { type: ExternalName, externalName: www.example.com }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: alias, namespace: shop }
+spec: { type: ExternalName, externalName: web.shop.svc.cluster.local. }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: checkout, namespace: shop }
+spec:
+  clusterIP: 10.96.10.40
+  ports: [{ name: http, protocol: TCP, port: 80 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: db, namespace: data }
+spec:
+  clusterIP: None
+  ports: [{ name: postgres, protocol: TCP, port: 5432 }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: db-a, namespace: data, labels: { kubernetes.io/service-name: db } }
+addressType: IPv4
+ports: [{ name: postgres, protocol: TCP, port: 5432 }]
+endpoints:
+  - { addresses: [10.244.1.20], hostname: db-0, conditions: { ready: true } }
+  - { addresses: [10.244.2.21], hostname: db-1, conditions: { ready: true } }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: db-b, namespace: data, labels: { kubernetes.io/service-name: db } }
+addressType: IPv4
+ports: [{ name: postgres, protocol: TCP, port: 5432 }]
+endpoints:
+  - { addresses: [10.244.3.22], hostname: db-2 }
+  - { addresses: [10.244.1.20], hostname: db-0 }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: web-abc, namespace: shop }
+status: { phase: Running, podIP: 10.244.1.10, podIPs: [{ ip: 10.244.1.10 }] }
+`;
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-k8s-'));
+fs.writeFileSync(path.join(dir, 'cluster.yaml'), CLUSTER);
+
+const Z = 'cluster.local.';
+
+describe('kubernetes over sockets (manifests source)', () => {
+  let srv: TestServer;
+  let soa: string;
+  beforeAll(async () => {
+    srv = await startServer(`.:0 {
+  bind 127.0.0.1
+  kubernetes cluster.local in-addr.arpa ip6.arpa {
+    manifests ${dir}
+    pods insecure
+    fallthrough in-addr.arpa ip6.arpa
+  }
+  whoami
+}`);
+    const r = await srv.query('cluster.local', 'SOA');
+    const s = r.msg.answers?.[0]?.data as { serial: number };
+    soa = `cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. ${s.serial} 7200 1800 86400 5`;
+  });
+  afterAll(async () => {
+    await srv.close();
+  });
+
+  const nx = (): Case => ({ rcode: 'NXDOMAIN', aa: true, answer: [], ns: [soa] });
+  const nodata = (): Case => ({ rcode: 'NOERROR', aa: true, answer: [], ns: [soa] });
+  const ok = (answer: string[], extra?: string[]): Case => ({ rcode: 'NOERROR', aa: true, answer, ...(extra ? { extra } : {}) });
+
+  const table: Array<[string, string, () => Case]> = [
+    // ClusterIP A/AAAA, dual-stack
+    [`web.shop.svc.${Z}`, 'A', () => ok([`web.shop.svc.${Z} 5 IN A 10.96.10.10`])],
+    [`web.shop.svc.${Z}`, 'AAAA', nodata],
+    [`api.shop.svc.${Z}`, 'A', () => ok([`api.shop.svc.${Z} 5 IN A 10.96.10.20`])],
+    [`api.shop.svc.${Z}`, 'AAAA', () => ok([`api.shop.svc.${Z} 5 IN AAAA fd00:10:96::20`])],
+    [`checkout.shop.svc.${Z}`, 'A', () => ok([`checkout.shop.svc.${Z} 5 IN A 10.96.10.40`])],
+    // SRV: named port, all ports, dual-stack weight
+    [`_http._tcp.web.shop.svc.${Z}`, 'SRV', () => ok([`_http._tcp.web.shop.svc.${Z} 5 IN SRV 0 100 80 web.shop.svc.${Z}`], [`web.shop.svc.${Z} 5 IN A 10.96.10.10`])],
+    [`web.shop.svc.${Z}`, 'SRV', () => ok([`web.shop.svc.${Z} 5 IN SRV 0 50 80 web.shop.svc.${Z}`, `web.shop.svc.${Z} 5 IN SRV 0 50 9090 web.shop.svc.${Z}`], [`web.shop.svc.${Z} 5 IN A 10.96.10.10`])],
+    [`_http._tcp.api.shop.svc.${Z}`, 'SRV', () => ok([`_http._tcp.api.shop.svc.${Z} 5 IN SRV 0 50 8080 api.shop.svc.${Z}`], [`api.shop.svc.${Z} 5 IN A 10.96.10.20`, `api.shop.svc.${Z} 5 IN AAAA fd00:10:96::20`])],
+    [`_http._udp.web.shop.svc.${Z}`, 'SRV', nx],
+    [`_nope._tcp.web.shop.svc.${Z}`, 'SRV', nx],
+    // headless: ready endpoints merged over two slices, deduplicated
+    [`db.data.svc.${Z}`, 'A', () => ok([`db.data.svc.${Z} 5 IN A 10.244.1.20`, `db.data.svc.${Z} 5 IN A 10.244.2.21`, `db.data.svc.${Z} 5 IN A 10.244.3.22`])],
+    [`db.data.svc.${Z}`, 'AAAA', nodata],
+    [`db-1.db.data.svc.${Z}`, 'A', () => ok([`db-1.db.data.svc.${Z} 5 IN A 10.244.2.21`])],
+    [`db-9.db.data.svc.${Z}`, 'A', nx],
+    [
+      `_postgres._tcp.db.data.svc.${Z}`,
+      'SRV',
+      () =>
+        ok(
+          [0, 1, 2].map((i) => `_postgres._tcp.db.data.svc.${Z} 5 IN SRV 0 33 5432 db-${i}.db.data.svc.${Z}`),
+          [`db-0.db.data.svc.${Z} 5 IN A 10.244.1.20`, `db-1.db.data.svc.${Z} 5 IN A 10.244.2.21`, `db-2.db.data.svc.${Z} 5 IN A 10.244.3.22`],
+        ),
+    ],
+    // endpoint of a ClusterIP service by dashed IP; not-ready endpoints are not served
+    [`10-244-1-10.web.shop.svc.${Z}`, 'A', () => ok([`10-244-1-10.web.shop.svc.${Z} 5 IN A 10.244.1.10`])],
+    [`10-244-3-12.web.shop.svc.${Z}`, 'A', nx],
+    // ExternalName
+    [`search.shop.svc.${Z}`, 'A', () => ok([`search.shop.svc.${Z} 5 IN CNAME www.example.com.`])],
+    [`search.shop.svc.${Z}`, 'CNAME', () => ok([`search.shop.svc.${Z} 5 IN CNAME www.example.com.`])],
+    [`x.search.shop.svc.${Z}`, 'A', nx],
+    [`alias.shop.svc.${Z}`, 'A', () => ({ ...ok([`alias.shop.svc.${Z} 5 IN CNAME web.shop.svc.${Z}`, `web.shop.svc.${Z} 5 IN A 10.96.10.10`]), ordered: true })],
+    // spec version, apex
+    [`dns-version.${Z}`, 'TXT', () => ok([`dns-version.${Z} 28800 IN TXT "1.1.0"`])],
+    [Z, 'SOA', () => ok([soa])],
+    [Z, 'NS', () => ok([`${Z} 5 IN NS ns.dns.${Z}`], [`ns.dns.${Z} 5 IN A 127.0.0.1`])],
+    [Z, 'A', nodata],
+    [`ns.dns.${Z}`, 'A', () => ok([`ns.dns.${Z} 5 IN A 127.0.0.1`])],
+    // negative answers
+    [`nope.shop.svc.${Z}`, 'A', nx],
+    [`web.nope.svc.${Z}`, 'A', nx],
+    [`shop.svc.${Z}`, 'A', nodata],
+    [`nope.svc.${Z}`, 'A', nx],
+    [`svc.${Z}`, 'A', nodata],
+    [`foo.${Z}`, 'A', nx],
+    [`foo.${Z}`, 'NS', nx],
+    [`a.b.c.web.shop.svc.${Z}`, 'A', nx],
+    [`web.shop.svc.${Z}`, 'TXT', nodata],
+    [`web.shop.svc.${Z}`, 'MX', nodata],
+    [`web.shop.svc.${Z}`, 'SOA', nodata],
+    // PTR: ClusterIPs (v4, v6) and endpoints
+    ['10.10.96.10.in-addr.arpa.', 'PTR', () => ok([`10.10.96.10.in-addr.arpa. 5 IN PTR web.shop.svc.${Z}`])],
+    ['20.1.244.10.in-addr.arpa.', 'PTR', () => ok([`20.1.244.10.in-addr.arpa. 5 IN PTR db-0.db.data.svc.${Z}`])],
+    [
+      '0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa.',
+      'PTR',
+      () => ok([`0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa. 5 IN PTR api.shop.svc.${Z}`]),
+    ],
+    // pods insecure
+    [`10-244-9-9.shop.pod.${Z}`, 'A', () => ok([`10-244-9-9.shop.pod.${Z} 5 IN A 10.244.9.9`])],
+    [`fd00--1.shop.pod.${Z}`, 'AAAA', () => ok([`fd00--1.shop.pod.${Z} 5 IN AAAA fd00::1`])],
+    [`not-an-ip.shop.pod.${Z}`, 'A', nx],
+    [`10-244-9-9.nope.pod.${Z}`, 'A', nx],
+    [`shop.pod.${Z}`, 'A', nodata],
+  ];
+
+  for (const [name, type, want] of table) {
+    it(`${name} ${type}`, async () => {
+      sortAndCheck((await srv.query(name, type)).msg, want());
+    });
+  }
+
+  it('reverse names it does not know fall through to the next plugin (whoami)', async () => {
+    const r = await srv.query('9.9.9.9.in-addr.arpa.', 'PTR');
+    expect(r.rcode).toBe(0);
+    expect(r.msg.answers ?? []).toHaveLength(0);
+    expect((r.msg.additionals ?? []).some((a) => a.type === 'A' && a.data === '127.0.0.1')).toBe(true);
+  });
+
+  it('names outside its zones go to the next plugin', async () => {
+    const r = await srv.query('example.org.', 'A');
+    expect((r.msg.additionals ?? []).some((a) => a.type === 'A' && a.data === '127.0.0.1')).toBe(true);
+  });
+
+  it('answers in the query’s case', async () => {
+    const r = await srv.query('WEB.Shop.SVC.Cluster.Local.', 'A');
+    expect(r.msg.answers?.map((a) => `${a.name} ${a.type} ${a.data as string}`)).toEqual(['WEB.Shop.SVC.Cluster.Local A 10.96.10.10']);
+    const s = await srv.query('_HTTP._tcp.Web.shop.svc.cluster.local.', 'SRV');
+    expect(s.msg.answers?.[0]?.name).toBe('_HTTP._tcp.Web.shop.svc.cluster.local');
+  });
+
+  it('refuses zone transfers', async () => {
+    const r = await srv.query('cluster.local.', 'AXFR', { tcp: true });
+    expect(r.rcode).toBe(5);
+  });
+});
+
+describe('kubernetes options: namespaces, pods verified, endpoint_pod_names, ignore empty_service, ttl', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startServer(`cluster.local:0 in-addr.arpa:0 {
+  bind 127.0.0.1
+  kubernetes {
+    manifests ${dir}
+    namespaces shop
+    pods verified
+    endpoint_pod_names
+    ignore empty_service
+    ttl 30
+  }
+}`);
+  });
+  afterAll(async () => {
+    await srv.close();
+  });
+
+  it('uses the ttl', async () => {
+    sortAndCheck((await srv.query(`web.shop.svc.${Z}`, 'A')).msg, { rcode: 'NOERROR', answer: [`web.shop.svc.${Z} 30 IN A 10.96.10.10`] });
+  });
+  it('hides namespaces not listed', async () => {
+    sortAndCheck((await srv.query(`db.data.svc.${Z}`, 'A')).msg, { rcode: 'NXDOMAIN', answer: [] });
+    sortAndCheck((await srv.query('20.1.244.10.in-addr.arpa.', 'PTR')).msg, { rcode: 'NXDOMAIN', answer: [] });
+    sortAndCheck((await srv.query(`data.svc.${Z}`, 'A')).msg, { rcode: 'NXDOMAIN' });
+  });
+  it('ignores ClusterIP services without endpoints', async () => {
+    sortAndCheck((await srv.query(`checkout.shop.svc.${Z}`, 'A')).msg, { rcode: 'NXDOMAIN', answer: [] });
+  });
+  it('names endpoints after their pods', async () => {
+    sortAndCheck((await srv.query(`web-abc.web.shop.svc.${Z}`, 'A')).msg, { rcode: 'NOERROR', answer: [`web-abc.web.shop.svc.${Z} 30 IN A 10.244.1.10`] });
+    sortAndCheck((await srv.query('10.1.244.10.in-addr.arpa.', 'PTR')).msg, { rcode: 'NOERROR', answer: [`10.1.244.10.in-addr.arpa. 30 IN PTR web-abc.web.shop.svc.${Z}`] });
+  });
+  it('answers pod names only for pods that exist (verified)', async () => {
+    sortAndCheck((await srv.query(`10-244-1-10.shop.pod.${Z}`, 'A')).msg, { rcode: 'NOERROR', answer: [`10-244-1-10.shop.pod.${Z} 30 IN A 10.244.1.10`] });
+    sortAndCheck((await srv.query(`10-244-9-9.shop.pod.${Z}`, 'A')).msg, { rcode: 'NXDOMAIN' });
+  });
+  it('without fallthrough an unknown reverse name is NXDOMAIN with the reverse zone SOA', async () => {
+    const r = await srv.query('9.9.9.9.in-addr.arpa.', 'PTR');
+    expect(r.rcode).toBe(3);
+    expect(r.msg.authorities?.[0]?.name).toBe('in-addr.arpa');
+  });
+});
+
+describe('kubernetes live updates from manifests', () => {
+  it('re-reads the files on change; a broken file keeps the last good data', async () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-k8s-live-'));
+    const file = path.join(d, 'svc.yaml');
+    const svc = (ip: string): string => `apiVersion: v1\nkind: Service\nmetadata: { name: live, namespace: default }\nspec: { clusterIP: ${ip}, ports: [{ port: 80 }] }\n`;
+    fs.writeFileSync(file, svc('10.96.0.50'));
+    const srv = await startServer(`cluster.local:0 {\n  bind 127.0.0.1\n  kubernetes {\n    manifests ${file}\n  }\n}`);
+    try {
+      const a = async (): Promise<string | undefined> => (await srv.query('live.default.svc.cluster.local.', 'A')).msg.answers?.[0]?.data as string | undefined;
+      expect(await a()).toBe('10.96.0.50');
+      const until = async (want: string | undefined): Promise<void> => {
+        const deadline = Date.now() + 5000;
+        while (Date.now() < deadline) {
+          if ((await a()) === want) return;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(await a()).toBe(want);
+      };
+      const t0 = Date.now();
+      fs.writeFileSync(file, svc('10.96.0.51'));
+      await until('10.96.0.51');
+      expect(Date.now() - t0).toBeLessThan(2500);
+      fs.writeFileSync(file, 'kind: Service\nmetadata: [unclosed\n');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await a()).toBe('10.96.0.51');
+      expect(srv.log.lines.some((l) => l.includes('keeping the last good data') && l.includes('svc.yaml:'))).toBe(true);
+      fs.writeFileSync(file, 'apiVersion: v1\nkind: Namespace\nmetadata: { name: default }\n');
+      await until(undefined);
+    } finally {
+      await srv.close();
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

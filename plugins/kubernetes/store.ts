@@ -1,0 +1,432 @@
+// The kubernetes plugin's data: slim objects from a source (API watch or manifests), indexed for
+// answering without scans. Writes arrive through ObjectSink; commit() (also scheduled as a
+// microtask after any write) merges each changed service's EndpointSlices, updates the reverse
+// index and the `modified` serial, and drops the service's precomputed answers, which answer.ts
+// rebuilds on the first query that needs them.
+import type { ObjectSink, SlimEndpoint, SlimEndpointSlice, SlimNamespace, SlimPod, SlimPort, SlimService } from './watch/objects.js';
+import { selectorMatches, type Selector } from './selector.js';
+import { dashedIp } from './ip.js';
+
+export type ServiceKind = 'cluster_ip' | 'headless_with_selector' | 'headless_without_selector';
+
+export interface StoreOptions {
+  /** Exposed namespaces (empty = all). Objects elsewhere are not even kept. */
+  namespaces?: readonly string[];
+  /** namespace_labels: a namespace is exposed only when its labels match. */
+  namespaceLabels?: Selector;
+  /** endpoint_pod_names: an endpoint without hostname is named after its pod. */
+  endpointPodNames?: boolean;
+  /** noendpoints: EndpointSlices are ignored. */
+  noEndpoints?: boolean;
+  /** Keep pods (pods verified). */
+  watchPods?: boolean;
+  /** Clock in ms (tests). */
+  now?: () => number;
+  /** Called with the programming latency of a changed EndpointSlice (seconds), after the first sync. */
+  onProgrammed?: (kind: ServiceKind, seconds: number) => void;
+}
+
+/** One ready (or published) address of a service, merged across its slices. */
+export interface Endpoint {
+  readonly ip: string;
+  readonly ep: SlimEndpoint;
+  /** The ports of the slice the address came from. */
+  readonly ports: readonly SlimPort[];
+  readonly svc: ServiceEntry;
+  /** The DNS label: hostname, else pod name (endpoint_pod_names), else dashed IP. */
+  readonly label: string;
+}
+
+export class ServiceEntry {
+  svc: SlimService | undefined = undefined;
+  slices: Map<string, SlimEndpointSlice> | undefined = undefined;
+  /** Merged, deduplicated endpoints that may be served. */
+  eps: readonly Endpoint[] = [];
+  /** Endpoints by label (built on first use). */
+  byLabel: Map<string, Endpoint[]> | undefined = undefined;
+  /** Precomputed answers, owned by answer.ts; cleared on change. */
+  views: unknown = undefined;
+  /** Hash of the DNS-relevant data, to tell real changes from no-op updates. */
+  sig = 0;
+  /** IPs this entry put in the reverse index. */
+  revIps: readonly string[] = [];
+  /** Pending EndpointSlice trigger times (programming-latency metric). */
+  triggers: number[] | undefined = undefined;
+
+  constructor(
+    readonly key: string,
+    readonly name: string,
+    readonly namespace: string,
+  ) {}
+
+  /** True for an ExternalName service whose target is a name (an IP target is not served). */
+  get isExternal(): boolean {
+    return this.svc !== undefined && this.svc.type === 'ExternalName';
+  }
+
+  endpointsNamed(label: string): Endpoint[] | undefined {
+    if (this.byLabel === undefined) {
+      const m = new Map<string, Endpoint[]>();
+      for (const e of this.eps) {
+        const l = m.get(e.label);
+        if (l === undefined) m.set(e.label, [e]);
+        else l.push(e);
+      }
+      this.byLabel = m;
+    }
+    return this.byLabel.get(label);
+  }
+}
+
+type RevVal = ServiceEntry | Endpoint;
+
+function fnv(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+const EMPTY_EPS: readonly Endpoint[] = Object.freeze([]) as readonly Endpoint[];
+
+export class Store implements ObjectSink {
+  private readonly services = new Map<string, ServiceEntry>();
+  /** "ns/slice" → service key. */
+  private readonly sliceOwner = new Map<string, string>();
+  /** Namespace name → exposed. Absent = does not exist. */
+  private readonly nsExposed = new Map<string, boolean>();
+  private readonly nsObjects = new Map<string, SlimNamespace>();
+  private readonly pods = new Map<string, SlimPod>();
+  private readonly podsByIp = new Map<string, SlimPod | SlimPod[]>();
+  private readonly reverse = new Map<string, RevVal | RevVal[]>();
+  private readonly dirty = new Set<ServiceEntry>();
+  private readonly configured: ReadonlySet<string> | undefined;
+  private scheduled = false;
+  private changed = false;
+  private readonly now: () => number;
+  /** Unix seconds of the last DNS-relevant change (the SOA serial). */
+  modified: number;
+  /** Set by the plugin after the source's first full sync. */
+  synced = false;
+
+  constructor(private readonly opts: StoreOptions = {}) {
+    this.now = opts.now ?? Date.now;
+    this.modified = Math.floor(this.now() / 1000);
+    this.configured = opts.namespaces && opts.namespaces.length > 0 ? new Set(opts.namespaces) : undefined;
+  }
+
+  // ---------------------------------------------------------------- reads (hot path)
+
+  service(name: string, namespace: string): ServiceEntry | undefined {
+    const e = this.services.get(`${name}.${namespace}`);
+    return e !== undefined && e.svc !== undefined ? e : undefined;
+  }
+
+  /** The namespace exists and is exposed (namespaces / namespace_labels). */
+  namespaceExposed(ns: string): boolean {
+    return this.nsExposed.get(ns) === true;
+  }
+
+  /** Services (by ClusterIP) or endpoints holding this IP; ClusterIP entries come first. */
+  byIp(ip: string): readonly RevVal[] {
+    const v = this.reverse.get(ip);
+    if (v === undefined) return EMPTY_EPS;
+    return Array.isArray(v) ? v : [v];
+  }
+
+  podsWithIp(ip: string): readonly SlimPod[] {
+    const v = this.podsByIp.get(ip);
+    if (v === undefined) return [];
+    return Array.isArray(v) ? v : [v];
+  }
+
+  get size(): { services: number; endpoints: number; pods: number; namespaces: number } {
+    let eps = 0;
+    let svcs = 0;
+    for (const e of this.services.values()) {
+      if (e.svc !== undefined) svcs++;
+      eps += e.eps.length;
+    }
+    return { services: svcs, endpoints: eps, pods: this.pods.size, namespaces: this.nsObjects.size };
+  }
+
+  // ---------------------------------------------------------------- ObjectSink
+
+  private keep(ns: string): boolean {
+    return this.configured === undefined || this.configured.has(ns);
+  }
+
+  private entry(name: string, ns: string, create: boolean): ServiceEntry | undefined {
+    const key = `${name}.${ns}`;
+    let e = this.services.get(key);
+    if (e === undefined && create) {
+      e = new ServiceEntry(key, name, ns);
+      this.services.set(key, e);
+    }
+    return e;
+  }
+
+  private touch(e: ServiceEntry): void {
+    this.dirty.add(e);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => this.commit());
+  }
+
+  upsertService(s: SlimService): void {
+    if (!this.keep(s.namespace)) return;
+    const e = this.entry(s.name, s.namespace, true)!;
+    e.svc = s;
+    this.touch(e);
+  }
+
+  deleteService(namespace: string, name: string): void {
+    const e = this.entry(name, namespace, false);
+    if (e === undefined || e.svc === undefined) return;
+    e.svc = undefined;
+    this.touch(e);
+  }
+
+  upsertSlice(s: SlimEndpointSlice): void {
+    if (this.opts.noEndpoints || !this.keep(s.namespace)) return;
+    const sk = `${s.namespace}/${s.name}`;
+    const owner = this.sliceOwner.get(sk);
+    const key = `${s.service}.${s.namespace}`;
+    if (owner !== undefined && owner !== key) this.deleteSlice(s.namespace, s.name);
+    const e = this.entry(s.service, s.namespace, true)!;
+    (e.slices ??= new Map()).set(s.name, s);
+    this.sliceOwner.set(sk, key);
+    if (this.synced && s.lastChangeTriggerTime !== undefined && this.opts.onProgrammed) (e.triggers ??= []).push(s.lastChangeTriggerTime);
+    this.touch(e);
+  }
+
+  deleteSlice(namespace: string, name: string): void {
+    const sk = `${namespace}/${name}`;
+    const key = this.sliceOwner.get(sk);
+    if (key === undefined) return;
+    this.sliceOwner.delete(sk);
+    const e = this.services.get(key);
+    if (e === undefined || e.slices === undefined) return;
+    e.slices.delete(name);
+    if (e.slices.size === 0) e.slices = undefined;
+    this.touch(e);
+  }
+
+  upsertPod(p: SlimPod): void {
+    if (!this.opts.watchPods || !this.keep(p.namespace)) return;
+    const key = `${p.namespace}/${p.name}`;
+    const old = this.pods.get(key);
+    if (old !== undefined) {
+      if (old.ips.length === p.ips.length && old.ips.every((ip, i) => ip === p.ips[i])) {
+        this.pods.set(key, p);
+        for (const ip of p.ips) this.podIndexReplace(ip, old, p);
+        return; // no DNS-relevant change (PR #8338)
+      }
+      this.unindexPod(old);
+    }
+    this.pods.set(key, p);
+    for (const ip of p.ips) {
+      const v = this.podsByIp.get(ip);
+      this.podsByIp.set(ip, v === undefined ? p : Array.isArray(v) ? [...v, p] : [v, p]);
+    }
+    this.changed = true;
+    this.schedule();
+  }
+
+  deletePod(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    const old = this.pods.get(key);
+    if (old === undefined) return;
+    this.pods.delete(key);
+    this.unindexPod(old);
+    this.changed = true;
+    this.schedule();
+  }
+
+  private podIndexReplace(ip: string, old: SlimPod, p: SlimPod): void {
+    const v = this.podsByIp.get(ip);
+    if (v === old) this.podsByIp.set(ip, p);
+    else if (Array.isArray(v)) this.podsByIp.set(ip, v.map((x) => (x === old ? p : x)));
+  }
+
+  private unindexPod(p: SlimPod): void {
+    for (const ip of p.ips) {
+      const v = this.podsByIp.get(ip);
+      if (v === p) this.podsByIp.delete(ip);
+      else if (Array.isArray(v)) {
+        const rest = v.filter((x) => x !== p);
+        if (rest.length === 1) this.podsByIp.set(ip, rest[0]!);
+        else if (rest.length === 0) this.podsByIp.delete(ip);
+        else this.podsByIp.set(ip, rest);
+      }
+    }
+  }
+
+  upsertNamespace(n: SlimNamespace): void {
+    this.nsObjects.set(n.name, n);
+    const exposed = this.keep(n.name) && (this.opts.namespaceLabels === undefined || selectorMatches(this.opts.namespaceLabels, n.labels));
+    if (this.nsExposed.get(n.name) !== exposed) {
+      this.nsExposed.set(n.name, exposed);
+      this.changed = true;
+      this.schedule();
+    }
+  }
+
+  deleteNamespace(name: string): void {
+    this.nsObjects.delete(name);
+    if (this.nsExposed.delete(name)) {
+      this.changed = true;
+      this.schedule();
+    }
+  }
+
+  replaceAll(kind: 'services' | 'endpointslices' | 'pods' | 'namespaces', items: readonly unknown[]): void {
+    switch (kind) {
+      case 'services': {
+        const keep = new Set<string>();
+        for (const it of items as SlimService[]) {
+          keep.add(`${it.name}.${it.namespace}`);
+          this.upsertService(it);
+        }
+        for (const e of this.services.values()) if (e.svc !== undefined && !keep.has(e.key)) this.deleteService(e.namespace, e.name);
+        break;
+      }
+      case 'endpointslices': {
+        const keep = new Set<string>();
+        for (const it of items as SlimEndpointSlice[]) {
+          keep.add(`${it.namespace}/${it.name}`);
+          this.upsertSlice(it);
+        }
+        for (const sk of [...this.sliceOwner.keys()]) {
+          if (keep.has(sk)) continue;
+          const at = sk.indexOf('/');
+          this.deleteSlice(sk.slice(0, at), sk.slice(at + 1));
+        }
+        break;
+      }
+      case 'pods': {
+        const keep = new Set<string>();
+        for (const it of items as SlimPod[]) {
+          keep.add(`${it.namespace}/${it.name}`);
+          this.upsertPod(it);
+        }
+        for (const [k, p] of [...this.pods]) if (!keep.has(k)) this.deletePod(p.namespace, p.name);
+        break;
+      }
+      case 'namespaces': {
+        const keep = new Set<string>();
+        for (const it of items as SlimNamespace[]) {
+          keep.add(it.name);
+          this.upsertNamespace(it);
+        }
+        for (const n of [...this.nsObjects.keys()]) if (!keep.has(n)) this.deleteNamespace(n);
+        break;
+      }
+    }
+  }
+
+  commit(): void {
+    this.scheduled = false;
+    if (this.dirty.size > 0) {
+      const now = this.now();
+      for (const e of this.dirty) if (this.rebuild(e, now)) this.changed = true;
+      this.dirty.clear();
+    }
+    if (this.changed) {
+      this.changed = false;
+      this.modified = Math.floor(this.now() / 1000);
+    }
+  }
+
+  // ---------------------------------------------------------------- commit work
+
+  /** Recompute one service's merged endpoints and reverse entries; true if DNS data changed. */
+  private rebuild(e: ServiceEntry, now: number): boolean {
+    for (const ip of e.revIps) this.revRemove(ip, e);
+    e.revIps = [];
+    e.views = undefined;
+    e.byLabel = undefined;
+    const before = e.sig;
+    const svc = e.svc;
+    if (svc === undefined) {
+      e.eps = EMPTY_EPS;
+      e.sig = 0;
+      e.triggers = undefined;
+      if (e.slices === undefined) this.services.delete(e.key);
+      return before !== 0;
+    }
+    const podNames = this.opts.endpointPodNames === true;
+    const eps: Endpoint[] = [];
+    if (e.slices !== undefined && svc.type !== 'ExternalName') {
+      const seen = new Set<string>();
+      const names = [...e.slices.keys()].sort();
+      for (const n of names) {
+        const sl = e.slices.get(n)!;
+        for (const ep of sl.endpoints) {
+          if (!ep.ready && !svc.publishNotReadyAddresses) continue;
+          for (const ip of ep.addresses) {
+            if (seen.has(ip)) continue;
+            seen.add(ip);
+            const label = ep.hostname !== '' ? ep.hostname : podNames && ep.podName !== '' && ep.podName.length < 64 ? ep.podName.toLowerCase() : dashedIp(ip);
+            eps.push({ ip, ep, ports: sl.ports, svc: e, label });
+          }
+        }
+      }
+    }
+    e.eps = eps.length === 0 ? EMPTY_EPS : eps;
+    const rev: string[] = [];
+    for (const ip of svc.clusterIPs) {
+      this.revAdd(ip, e, true);
+      rev.push(ip);
+    }
+    for (const ep of eps) {
+      this.revAdd(ep.ip, ep, false);
+      rev.push(ep.ip);
+    }
+    e.revIps = rev;
+    // Signature of everything an answer can show.
+    let h = fnv(0x811c9dc5, `${svc.type}|${svc.headless}|${svc.externalName}|${svc.clusterIPs.join(',')}|`);
+    for (const p of svc.ports) h = fnv(h, `${p.name}/${p.protocol}/${p.port};`);
+    for (const ep of eps) {
+      h = fnv(h, `${ep.ip} ${ep.label}`);
+      for (const p of ep.ports) h = fnv(h, `${p.name}/${p.protocol}/${p.port};`);
+    }
+    e.sig = h === 0 ? 1 : h;
+    if (e.triggers !== undefined) {
+      const kind: ServiceKind = !svc.headless ? 'cluster_ip' : svc.hasSelector === false ? 'headless_without_selector' : 'headless_with_selector';
+      for (const t of e.triggers) this.opts.onProgrammed?.(kind, Math.max(0, (now - t) / 1000));
+      e.triggers = undefined;
+    }
+    return e.sig !== before;
+  }
+
+  private revAdd(ip: string, v: RevVal, first: boolean): void {
+    const cur = this.reverse.get(ip);
+    if (cur === undefined) this.reverse.set(ip, v);
+    else if (Array.isArray(cur)) {
+      if (first) cur.unshift(v);
+      else cur.push(v);
+    } else this.reverse.set(ip, first ? [v, cur] : [cur, v]);
+  }
+
+  private revRemove(ip: string, e: ServiceEntry): void {
+    const cur = this.reverse.get(ip);
+    if (cur === undefined) return;
+    const mine = (v: RevVal): boolean => v === e || (v as Endpoint).svc === e;
+    if (!Array.isArray(cur)) {
+      if (mine(cur)) this.reverse.delete(ip);
+      return;
+    }
+    const rest = cur.filter((v) => !mine(v));
+    if (rest.length === 0) this.reverse.delete(ip);
+    else if (rest.length === 1) this.reverse.set(ip, rest[0]!);
+    else this.reverse.set(ip, rest);
+  }
+}
+
+export const isServiceEntry = (v: ServiceEntry | Endpoint): v is ServiceEntry => v instanceof ServiceEntry;

@@ -1,0 +1,149 @@
+// API object JSON (as the API server returns it, or as written in a manifest) → slim records.
+// Pure functions; `undefined` means "skip this object". Shared by watch/client.ts (the API source)
+// and manifests.ts (the YAML source). Repeated strings (namespaces, node names, port names,
+// protocols, service names) are interned so 100,000 endpoints share one copy of each.
+import { canonIp } from '../ip.js';
+import type { SlimEndpoint, SlimEndpointSlice, SlimNamespace, SlimPod, SlimPort, SlimService } from './objects.js';
+
+const pool = new Map<string, string>();
+const POOL_MAX = 200_000;
+
+/** One shared copy of a string that repeats across objects. */
+export function intern(s: string): string {
+  const hit = pool.get(s);
+  if (hit !== undefined) return hit;
+  if (pool.size >= POOL_MAX) pool.clear();
+  pool.set(s, s);
+  return s;
+}
+
+const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+const EMPTY: readonly never[] = Object.freeze([]) as readonly never[];
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown): Json | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined);
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+function labelsOf(meta: Json | undefined): Readonly<Record<string, string>> {
+  const l = obj(meta?.labels);
+  if (l === undefined) return EMPTY_LABELS;
+  const out: Record<string, string> = {};
+  let n = 0;
+  for (const [k, v] of Object.entries(l)) {
+    if (typeof v !== 'string') continue;
+    out[intern(k)] = intern(v);
+    n++;
+  }
+  return n === 0 ? EMPTY_LABELS : out;
+}
+
+function meta(o: unknown): { m: Json; name: string; namespace: string } | undefined {
+  const m = obj(obj(o)?.metadata);
+  if (m === undefined) return undefined;
+  const name = str(m.name);
+  if (name === '') return undefined;
+  return { m, name, namespace: str(m.namespace) };
+}
+
+/** Lower-case an IPv6 address; IPv4 unchanged. (Addresses from the API are already canonical.) */
+const ipOf = (v: unknown): string => {
+  const s = str(v).trim();
+  return s.includes(':') ? canonIp(s) : s;
+};
+
+function ports(list: unknown, named: boolean): readonly SlimPort[] {
+  const out: SlimPort[] = [];
+  for (const p of arr(list)) {
+    const o = obj(p);
+    if (o === undefined) continue;
+    const port = o.port;
+    if (typeof port !== 'number' || !Number.isInteger(port)) continue; // slice port nil = "all ports": no SRV
+    out.push({ name: intern(named ? str(o.name).toLowerCase() : ''), protocol: intern((str(o.protocol) || 'TCP').toLowerCase()), port });
+  }
+  return out.length === 0 ? EMPTY : out;
+}
+
+export function convertService(o: unknown): SlimService | undefined {
+  const md = meta(o);
+  if (md === undefined || md.namespace === '') return undefined;
+  const spec = obj(obj(o)?.spec) ?? {};
+  const type = str(spec.type) || 'ClusterIP';
+  const one = str(spec.clusterIP);
+  const list = arr(spec.clusterIPs).map(ipOf).filter((ip) => ip !== '');
+  const all = list.length > 0 ? list : one !== '' ? [ipOf(one)] : [];
+  const headless = type !== 'ExternalName' && (one === 'None' || all[0] === 'None');
+  const clusterIPs = headless || type === 'ExternalName' ? EMPTY : all.filter((ip) => ip !== 'None');
+  const sel = obj(spec.selector);
+  const s: SlimService = {
+    namespace: intern(md.namespace),
+    name: intern(md.name),
+    type: intern(type),
+    clusterIPs,
+    headless,
+    externalName: type === 'ExternalName' ? str(spec.externalName).toLowerCase().replace(/\.$/, '') : '',
+    ports: ports(spec.ports, true),
+    publishNotReadyAddresses: spec.publishNotReadyAddresses === true,
+    labels: labelsOf(md.m),
+    hasSelector: sel !== undefined && Object.keys(sel).length > 0,
+  };
+  return s;
+}
+
+export function convertSlice(o: unknown): SlimEndpointSlice | undefined {
+  const md = meta(o);
+  if (md === undefined || md.namespace === '') return undefined;
+  const root = obj(o)!;
+  const labels = labelsOf(md.m);
+  const service = labels['kubernetes.io/service-name'];
+  if (service === undefined || service === '') return undefined;
+  const addressType = str(root.addressType) || 'IPv4';
+  if (addressType !== 'IPv4' && addressType !== 'IPv6') return undefined; // FQDN slices are not served
+  const endpoints: SlimEndpoint[] = [];
+  for (const e of arr(root.endpoints)) {
+    const eo = obj(e);
+    if (eo === undefined) continue;
+    const addresses = arr(eo.addresses).map(ipOf).filter((a) => a !== '');
+    if (addresses.length === 0) continue;
+    const cond = obj(eo.conditions);
+    const ref = obj(eo.targetRef);
+    endpoints.push({
+      addresses,
+      hostname: str(eo.hostname).toLowerCase(),
+      podName: ref !== undefined && str(ref.kind) === 'Pod' ? str(ref.name) : '',
+      nodeName: intern(str(eo.nodeName)),
+      ready: cond?.ready !== false,
+    });
+  }
+  const trigger = Date.parse(str(obj(md.m.annotations)?.['endpoints.kubernetes.io/last-change-trigger-time']));
+  const s: SlimEndpointSlice = {
+    namespace: intern(md.namespace),
+    name: md.name,
+    service: intern(service),
+    addressType: intern(addressType),
+    ports: ports(root.ports, true),
+    endpoints,
+    labels,
+    ...(Number.isFinite(trigger) ? { lastChangeTriggerTime: trigger } : {}),
+  };
+  return s;
+}
+
+export function convertPod(o: unknown): SlimPod | undefined {
+  const md = meta(o);
+  if (md === undefined || md.namespace === '') return undefined;
+  const status = obj(obj(o)?.status) ?? {};
+  const phase = str(status.phase);
+  if (phase === 'Succeeded' || phase === 'Failed' || phase === 'Unknown') return undefined;
+  let ips = arr(status.podIPs)
+    .map((p) => ipOf(obj(p)?.ip))
+    .filter((ip) => ip !== '');
+  if (ips.length === 0 && str(status.podIP) !== '') ips = [ipOf(status.podIP)];
+  return { namespace: intern(md.namespace), name: md.name, ips };
+}
+
+export function convertNamespace(o: unknown): SlimNamespace | undefined {
+  const md = meta(o);
+  if (md === undefined) return undefined;
+  return { name: intern(md.name), labels: labelsOf(md.m) };
+}
