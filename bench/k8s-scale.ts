@@ -1,0 +1,162 @@
+// Scale benchmark of the kubernetes plugin against the fake API server:
+//   1. time from process start to the first correct answer (the plugin answers SERVFAIL until synced),
+//   2. RSS after the initial sync (VmRSS and peak VmHWM from /proc/<pid>/status),
+//   3. programming latency: create a Service in the API → its name answers (p50/p99 over N creations).
+// Build first (npm run build && npx tsc -p bench/tsconfig.json), then:
+//   node dist/bench/k8s-scale.js [--services 10000] [--endpoints 100000] [--creations 100]
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { query } from '../src/testing/client.js';
+import { FakeApiServer } from '../test/support/fake-apiserver.js';
+import { service } from '../test/support/k8s-objects.js';
+import { loadFixture, makeFixture } from './k8s-fixture.js';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+const nServices = arg('services', 10_000);
+const nEndpoints = arg('endpoints', 100_000);
+const creations = arg('creations', 100);
+const readyTimeoutMs = arg('timeout', 120_000);
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = dgram.createSocket('udp4');
+    s.on('error', rej);
+    s.bind(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+function procStatus(pid: number): { rssMb: number; hwmMb: number } {
+  const txt = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(txt)?.[1] ?? NaN);
+  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+}
+
+async function answers(port: number, name: string, type = 'A'): Promise<{ rcode: number; n: number }> {
+  try {
+    const r = await query(port, name, type, { timeout: 1000 });
+    return { rcode: r.rcode, n: (r.msg.answers ?? []).length };
+  } catch {
+    return { rcode: -1, n: 0 };
+  }
+}
+
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+};
+
+async function main(): Promise<void> {
+  const cli = resolve('dist/src/cli.js');
+  if (!existsSync(cli)) throw new Error('dist/src/cli.js missing: run `npm run build` first');
+
+  const tGen = performance.now();
+  const fx = makeFixture({ services: nServices, endpoints: nEndpoints });
+  const fake = await FakeApiServer.start({ bookmarkMs: 5000 });
+  loadFixture(fake, fx);
+  console.log(
+    `fixture: ${fx.services.length} services, ${fx.slices.length} EndpointSlices, ${fx.endpoints} endpoints, ` +
+      `${fx.namespaces.length} namespaces (${((performance.now() - tGen) / 1000).toFixed(1)} s to build)`,
+  );
+
+  const dir = mkdtempSync(join(tmpdir(), 'typedns-k8s-scale-'));
+  const port = await freeUdpPort();
+  const corefile = join(dir, 'Corefile');
+  writeFileSync(
+    corefile,
+    [
+      `.:${port} {`,
+      `    bind 127.0.0.1`,
+      `    kubernetes cluster.local in-addr.arpa ip6.arpa {`,
+      `        endpoint ${fake.url}`,
+      `        tls ${fake.clientCertFile} ${fake.clientKeyFile} ${fake.caFile}`,
+      `    }`,
+      `}`,
+      '',
+    ].join('\n'),
+  );
+
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [cli, '-conf', corefile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  let exited = false;
+  child.on('exit', () => (exited = true));
+  const cleanup = async (): Promise<void> => {
+    if (!exited) child.kill('SIGTERM');
+    await fake.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const probe = `${fx.probe.name}.${fx.probe.namespace}.svc.cluster.local.`;
+    let readyMs = NaN;
+    let firstAnswerMs = NaN;
+    for (;;) {
+      if (exited) throw new Error(`typedns exited:\n${output}`);
+      const elapsed = performance.now() - t0;
+      if (elapsed > readyTimeoutMs) throw new Error(`not ready after ${readyTimeoutMs} ms:\n${output}`);
+      const r = await answers(port, probe);
+      if (r.rcode >= 0 && Number.isNaN(firstAnswerMs)) firstAnswerMs = performance.now() - t0;
+      if (r.rcode === 0 && r.n > 0) {
+        readyMs = performance.now() - t0;
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const atReady = procStatus(child.pid!);
+    // Sanity: a headless service answers one A per ready endpoint; an unknown one is NXDOMAIN.
+    const hl = await answers(port, `${fx.headless.name}.${fx.headless.namespace}.svc.cluster.local.`);
+    const nx = await answers(port, `no-such-svc.${fx.probe.namespace}.svc.cluster.local.`);
+    await new Promise((res) => setTimeout(res, 5000));
+    const settled = procStatus(child.pid!);
+
+    const lat: number[] = [];
+    for (let i = 0; i < creations; i++) {
+      const name = `lat-${i}`;
+      const ip = `10.111.${i >> 8}.${i & 255}`;
+      const t = performance.now();
+      fake.create('services', service(fx.probe.namespace, name, ip));
+      for (;;) {
+        const r = await answers(port, `${name}.${fx.probe.namespace}.svc.cluster.local.`);
+        if (r.rcode === 0 && r.n > 0) break;
+        if (performance.now() - t > 30_000) throw new Error(`${name} not answerable after 30 s`);
+      }
+      lat.push(performance.now() - t);
+    }
+    const final = procStatus(child.pid!);
+
+    const result = {
+      services: fx.services.length,
+      slices: fx.slices.length,
+      endpoints: fx.endpoints,
+      firstReplyMs: Math.round(firstAnswerMs),
+      readyMs: Math.round(readyMs),
+      rssAtReadyMb: +atReady.rssMb.toFixed(1),
+      rssSettledMb: +settled.rssMb.toFixed(1),
+      peakRssMb: +final.hwmMb.toFixed(1),
+      headlessAnswers: `${hl.n} of ${fx.headless.endpoints} (rcode ${hl.rcode})`,
+      unknownRcode: nx.rcode,
+      createToAnswerMs: { p50: +pct(lat, 50).toFixed(1), p99: +pct(lat, 99).toFixed(1), max: +Math.max(...lat).toFixed(1), n: lat.length },
+    };
+    console.log(JSON.stringify(result, null, 2));
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 1;
+});
