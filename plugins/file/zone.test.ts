@@ -110,4 +110,12 @@ describe('zone lookup', () => {
     expect(show('sub.example.org.', 2)).toEqual(want);
     expect(show('x.y.sub.example.org.', 28)).toEqual(want);
   });
+
+  it('synthesises CNAMEs from wildcards and stops at CNAME loops', () => {
+    const z = new Zone('t.', parseZone('@ 60 SOA ns hm 1 2 3 4 5\n*.w 60 CNAME target\ntarget 60 A 10.0.0.1\nl1 60 CNAME l2\nl2 60 CNAME l1\n', 't.', 'db'));
+    expect(z.lookup('x.w.t.', 1).answers.map(rrText)).toEqual(['x.w.t. 60 IN CNAME target.t.', 'target.t. 60 IN A 10.0.0.1']);
+    const loop = z.lookup('l1.t.', 1);
+    expect(loop.rcode).toBe(0);
+    expect(loop.answers.map(rrText)).toEqual(['l1.t. 60 IN CNAME l2.t.', 'l2.t. 60 IN CNAME l1.t.']);
+  });
 });

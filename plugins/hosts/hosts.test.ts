@@ -62,7 +62,7 @@ describe('hosts over sockets', () => {
     });
     const v6 = '2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa';
     sortAndCheck((await srv.query(v6, 'PTR')).msg, { rcode: 'NOERROR', answer: [`${v6}. 300 IN PTR db.example.org.`] });
-    // the inline name replaced the file's name for 10.0.0.3's new address
+    // inline addresses get PTR records too
     sortAndCheck((await srv.query('9.9.9.10.in-addr.arpa', 'PTR')).msg, { answer: ['9.9.9.10.in-addr.arpa. 300 IN PTR override.example.org.'] });
   });
 

@@ -75,7 +75,6 @@ const owner = (fq: string): string => fq.slice(0, -1);
 export function buildIndex(inline: HostsData, file: HostsData, ttl: number, reverse: boolean): HostsIndex {
   const a = new Map<string, RR[]>();
   const aaaa = new Map<string, RR[]>();
-  const ptrNames = new Map<string, string[]>();
   const names = new Set<string>();
   const fill = (family: 'v4' | 'v6', out: Map<string, RR[]>): void => {
     const keys = new Set([...inline[family].keys(), ...file[family].keys()]);
@@ -86,30 +85,27 @@ export function buildIndex(inline: HostsData, file: HostsData, ttl: number, reve
         ips.map((ip) => ({ name: owner(name), type: family === 'v4' ? 'A' : 'AAAA', ttl, class: 'IN', data: ip }) as RR),
       );
       names.add(name);
-      if (!reverse) continue;
-      for (const ip of ips) {
-        const rev = reverseName(ip);
-        const list = ptrNames.get(rev);
-        if (list === undefined) ptrNames.set(rev, [name]);
-        else if (!list.includes(name)) list.push(name);
-      }
     }
   };
   fill('v4', a);
   fill('v6', aaaa);
-  // Inline PTRs win too: an address named inline points only at its inline names.
+  // Reverse data: every file address, then inline addresses replacing the file's names for the
+  // same address (CoreDNS looks the inline reverse map up first).
+  const ptrNames = new Map<string, string[]>();
   if (reverse) {
-    for (const fam of ['v4', 'v6'] as const) {
-      const inlineRev = new Map<string, string[]>();
-      for (const [name, ips] of inline[fam]) {
-        for (const ip of ips) {
-          const rev = reverseName(ip);
-          const l = inlineRev.get(rev);
-          if (l === undefined) inlineRev.set(rev, [name]);
-          else if (!l.includes(name)) l.push(name);
+    for (const src of [file, inline]) {
+      const mine = new Map<string, string[]>();
+      for (const fam of ['v4', 'v6'] as const) {
+        for (const [name, ips] of src[fam]) {
+          for (const ip of ips) {
+            const rev = reverseName(ip);
+            const l = mine.get(rev);
+            if (l === undefined) mine.set(rev, [name]);
+            else if (!l.includes(name)) l.push(name);
+          }
         }
       }
-      for (const [rev, l] of inlineRev) ptrNames.set(rev, l);
+      for (const [rev, l] of mine) ptrNames.set(rev, l);
     }
   }
   const ptr = new Map<string, RR[]>();
