@@ -59,7 +59,8 @@ export function readName(buf: Uint8Array, off: number, nameOut: [string, string]
       if (pos + 1 >= len) return -1;
       const ptr = ((l & 0x3f) << 8) | buf[pos + 1]!;
       if (end < 0) end = pos + 2;
-      if (++hops > 126 || ptr >= pos) return -1; // pointers must go backwards: no loops
+      // pointers must go backwards (no loops) and not into the 12-byte header, which is no name
+      if (++hops > 126 || ptr >= pos || ptr < 12) return -1;
       pos = ptr;
       continue;
     }
