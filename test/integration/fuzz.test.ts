@@ -368,7 +368,8 @@ describe('fuzzed Corefiles', () => {
   it('valid Corefiles with random whitespace and comments still parse', () => {
     fc.assert(
       fc.property(fc.array(fc.constantFrom(' ', '  ', '\t', '\n', ' # note\n', '\r\n'), { minLength: 6, maxLength: 6 }), (ws) => {
-        const text = `${ws[0]}.:0${ws[1]}{${ws[2].includes('\n') ? ws[2] : '\n'}whoami${ws[3].includes('\n') ? ws[3] : '\n'}log${ws[4].includes('\n') ? ws[4] : '\n'}}${ws[5]}`;
+        const nl = (w: string | undefined): string => (w !== undefined && w.includes('\n') ? w : '\n');
+        const text = `${ws[0]}.:0${ws[1]}{${nl(ws[2])}whoami${nl(ws[3])}log${nl(ws[4])}}${ws[5]}`;
         const cfg = parseConfig({ text, file: path.join(dir, 'Corefile') }, registry, 53);
         expect(cfg.blocks).toHaveLength(1);
         expect(cfg.blocks[0]!.directives.map((d) => d.def.name).sort()).toEqual(['log', 'whoami']);
