@@ -68,6 +68,7 @@ export async function startUpstream(port = 0): Promise<Upstream> {
   let tcp: net.Server | undefined;
   const conns = new Set<net.Socket>();
   let boundPort = port;
+  let started = false;
 
   const up: Upstream = {
     get port() {
@@ -101,49 +102,17 @@ export async function startUpstream(port = 0): Promise<Upstream> {
     },
     async start() {
       if (udp !== undefined) return;
-      const u = dgram.createSocket('udp4');
-      await new Promise<void>((resolve, reject) => {
-        u.once('error', reject);
-        u.bind(boundPort, '127.0.0.1', () => {
-          u.off('error', reject);
-          resolve();
-        });
-      });
-      boundPort = u.address().port;
-      u.on('error', () => {});
-      u.on('message', (msg, rinfo) => {
-        respond(msg, 'udp', (out) => {
-          if (udp === u) u.send(out, rinfo.port, rinfo.address);
-        });
-      });
-      const t = net.createServer((s) => {
-        conns.add(s);
-        let acc = Buffer.alloc(0);
-        s.on('data', (d) => {
-          acc = Buffer.concat([acc, d]);
-          while (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
-            const m = acc.subarray(2, 2 + acc.readUInt16BE(0));
-            acc = acc.subarray(2 + m.length);
-            respond(Buffer.from(m), 'tcp', (out) => {
-              if (s.destroyed) return;
-              const len = Buffer.alloc(2);
-              len.writeUInt16BE(out.length);
-              s.write(Buffer.concat([len, out]));
-            });
-          }
-        });
-        s.on('error', () => {});
-        s.on('close', () => conns.delete(s));
-      });
-      await new Promise<void>((resolve, reject) => {
-        t.once('error', reject);
-        t.listen(boundPort, '127.0.0.1', () => {
-          t.off('error', reject);
-          resolve();
-        });
-      });
-      udp = u;
-      tcp = t;
+      // An ephemeral UDP port may be taken for TCP by someone else: then try another one.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await bindBoth();
+          started = true;
+          return;
+        } catch (e) {
+          if (port !== 0 || started || attempt >= 20 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+          boundPort = 0;
+        }
+      }
     },
     async stop() {
       const u = udp;
@@ -156,6 +125,57 @@ export async function startUpstream(port = 0): Promise<Upstream> {
       if (t) await new Promise<void>((r) => t.close(() => r()));
     },
   };
+
+  async function bindBoth(): Promise<void> {
+    const u = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      u.once('error', reject);
+      u.bind(boundPort, '127.0.0.1', () => {
+        u.off('error', reject);
+        resolve();
+      });
+    });
+    boundPort = u.address().port;
+    u.on('error', () => {});
+    u.on('message', (msg, rinfo) => {
+      respond(msg, 'udp', (out) => {
+        if (udp === u) u.send(out, rinfo.port, rinfo.address);
+      });
+    });
+    const t = net.createServer((s) => {
+      conns.add(s);
+      let acc = Buffer.alloc(0);
+      s.on('data', (d) => {
+        acc = Buffer.concat([acc, d]);
+        while (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
+          const m = acc.subarray(2, 2 + acc.readUInt16BE(0));
+          acc = acc.subarray(2 + m.length);
+          respond(Buffer.from(m), 'tcp', (out) => {
+            if (s.destroyed) return;
+            const len = Buffer.alloc(2);
+            len.writeUInt16BE(out.length);
+            s.write(Buffer.concat([len, out]));
+          });
+        }
+      });
+      s.on('error', () => {});
+      s.on('close', () => conns.delete(s));
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        t.once('error', reject);
+        t.listen(boundPort, '127.0.0.1', () => {
+          t.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      await new Promise<void>((r) => u.close(() => r()));
+      throw e;
+    }
+    udp = u;
+    tcp = t;
+  }
 
   function respond(msg: Buffer, transport: 'udp' | 'tcp', send: (b: Buffer) => void): void {
     let q: DecodedPacket;

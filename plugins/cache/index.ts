@@ -1,0 +1,472 @@
+// cache: a frontend cache that serves hits from stored wire bytes. At store time the reply is
+// encoded once (or taken as the wire bytes forward wrote), its OPT dropped and the offsets of
+// every TTL field recorded; a hit copies the bytes and patches ID, RD/CD, the TTLs (remaining
+// TTL) and appends an OPT when the client sent one: no decode, no encode.
+import { definePlugin, parseDuration, isSubdomain, rcodeOf, Zones, fqdn, QTYPE, RCODE } from '../../src/plugin/api.js';
+import type { Dispenser, Message, Next, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
+import { WrappedWriter } from '../../src/plugin/api.js';
+import { encodeReply, parseReply, questionMatches, writeOpt, type Parsed } from './wire.js';
+
+const SHARDS = 256;
+const DEFAULT_CAP = 9984;
+const MIN_CAP = 1024;
+const MIN_TTL = 5;
+const MAX_TTL = 3600;
+const MAX_NTTL = 1800;
+const FAILSAFE_TTL = 5;
+
+type Kind = 'success' | 'denial';
+
+export interface CacheConfig {
+  zones: string[];
+  success: { capacity: number; maxTtl: number; minTtl: number };
+  denial: { capacity: number; maxTtl: number; minTtl: number };
+  prefetch: { amount: number; duration: number; percentage: number };
+  /** serve_stale window in ms (0 = off) and refresh mode. */
+  serveStale: { upTo: number; verify: boolean };
+  /** SERVFAIL cache duration, ms (0 = not cached). */
+  servfail: number;
+  disable: { success: string[]; denial: string[] };
+  keepttl: boolean;
+}
+
+function ttlArg(d: Dispenser, s: string): number {
+  if (!/^\d+$/.test(s)) throw d.err(`invalid TTL '${s}', expected seconds`);
+  return Number(s);
+}
+
+function capArg(d: Dispenser): number {
+  const s = d.arg();
+  if (!/^\d+$/.test(s)) throw d.err(`invalid capacity '${s}'`);
+  const n = Number(s);
+  return Math.max(MIN_CAP, Math.floor(n / SHARDS) * SHARDS);
+}
+
+export function parseCache(d: Dispenser, blockZones: readonly string[]): CacheConfig {
+  const cfg: CacheConfig = {
+    zones: [...blockZones],
+    success: { capacity: DEFAULT_CAP, maxTtl: MAX_TTL, minTtl: MIN_TTL },
+    denial: { capacity: DEFAULT_CAP, maxTtl: MAX_NTTL, minTtl: MIN_TTL },
+    prefetch: { amount: 0, duration: 60_000, percentage: 10 },
+    serveStale: { upTo: 0, verify: false },
+    servfail: 5000,
+    disable: { success: [], denial: [] },
+    keepttl: false,
+  };
+  d.next();
+  let args = d.remainingArgs();
+  if (args.length > 0 && /^\d+$/.test(args[0]!)) {
+    const ttl = Number(args[0]);
+    if (ttl <= 0) throw d.err(`invalid TTL '${args[0]}', must be positive`);
+    cfg.success.maxTtl = ttl;
+    cfg.denial.maxTtl = ttl;
+    cfg.success.minTtl = Math.min(cfg.success.minTtl, ttl);
+    cfg.denial.minTtl = Math.min(cfg.denial.minTtl, ttl);
+    args = args.slice(1);
+  }
+  if (args.length > 0) cfg.zones = [...Zones.from(args, blockZones).list];
+  while (d.nextBlock()) {
+    const opt = d.val();
+    switch (opt) {
+      case 'success':
+      case 'denial': {
+        const n = d.countRemainingArgs();
+        if (n < 1 || n > 3) throw d.argErr();
+        const c = cfg[opt];
+        c.capacity = capArg(d);
+        if (n >= 2) {
+          c.maxTtl = ttlArg(d, d.arg());
+          if (c.maxTtl <= 0) throw d.err('TTL must be positive');
+        }
+        if (n === 3) c.minTtl = ttlArg(d, d.arg());
+        if (c.minTtl > c.maxTtl) c.minTtl = c.maxTtl;
+        break;
+      }
+      case 'prefetch': {
+        const a = d.remainingArgs();
+        if (a.length < 1 || a.length > 3) throw d.argErr();
+        if (!/^\d+$/.test(a[0]!) || Number(a[0]) < 1) throw d.err(`invalid prefetch amount '${a[0]}'`);
+        cfg.prefetch.amount = Number(a[0]);
+        for (const x of a.slice(1)) {
+          if (x.endsWith('%')) {
+            const pct = x.slice(0, -1);
+            if (!/^\d+$/.test(pct) || Number(pct) < 10 || Number(pct) > 90) throw d.err(`invalid prefetch percentage '${x}', expected 10%..90%`);
+            cfg.prefetch.percentage = Number(pct);
+          } else {
+            const ms = parseDur(d, x);
+            if (ms <= 0) throw d.err(`invalid prefetch duration '${x}'`);
+            cfg.prefetch.duration = ms;
+          }
+        }
+        break;
+      }
+      case 'serve_stale': {
+        const a = d.remainingArgs();
+        if (a.length > 2) throw d.argErr();
+        cfg.serveStale.upTo = 3_600_000;
+        if (a[0] !== undefined) {
+          const ms = parseDur(d, a[0]);
+          if (ms < 0) throw d.err('serve_stale duration must be positive');
+          cfg.serveStale.upTo = ms;
+        }
+        if (a[1] !== undefined) {
+          if (a[1] === 'verify') cfg.serveStale.verify = true;
+          else if (a[1] !== 'immediate') throw d.err(`invalid value for serve_stale refresh mode '${a[1]}', expected immediate or verify`);
+        }
+        break;
+      }
+      case 'servfail': {
+        if (d.countRemainingArgs() !== 1) throw d.argErr();
+        const ms = d.duration();
+        if (ms > 300_000) throw d.err('caching SERVFAIL responses over 5 minutes is not permitted');
+        cfg.servfail = ms;
+        break;
+      }
+      case 'disable': {
+        const a = d.remainingArgs();
+        if (a.length < 1) throw d.argErr();
+        const kind = a[0]!;
+        if (kind !== 'success' && kind !== 'denial') throw d.err(`cache type for disable must be "success" or "denial", got '${kind}'`);
+        cfg.disable[kind] = a.length > 1 ? a.slice(1).map((z) => fqdn(z.toLowerCase())) : [...cfg.zones];
+        break;
+      }
+      case 'keepttl':
+        if (d.countRemainingArgs() !== 0) throw d.argErr();
+        cfg.keepttl = true;
+        break;
+      default:
+        throw d.unknownProperty();
+    }
+  }
+  return cfg;
+}
+
+function parseDur(d: Dispenser, s: string): number {
+  const ms = parseDuration(s);
+  if (ms === undefined) throw d.err(`invalid duration '${s}', expected e.g. 5s, 500ms, 1m30s`);
+  return ms;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Entry {
+  p: Parsed;
+  kind: Kind;
+  /** Time stored (Date.now() ms). */
+  stored: number;
+  /** TTL given to the entry, seconds. */
+  ttl: number;
+  hits: number;
+  lastHit: number;
+  refreshing: boolean;
+}
+
+/** Seconds left (may be negative once expired). */
+function remaining(e: Entry, now: number): number {
+  return e.ttl - Math.floor((now - e.stored) / 1000);
+}
+
+/** FNV-1a over the key's chars → shard index. */
+function shardOf(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) & (SHARDS - 1);
+}
+
+class Store {
+  private readonly shards: Array<Map<string, Entry>> = Array.from({ length: SHARDS }, () => new Map());
+  private readonly perShard: number;
+  size = 0;
+
+  constructor(
+    capacity: number,
+    private readonly onEvict: () => void,
+    private readonly onSize: (n: number) => void,
+  ) {
+    this.perShard = Math.max(1, Math.floor(capacity / SHARDS));
+  }
+
+  get(key: string, shard: number): Entry | undefined {
+    return this.shards[shard]!.get(key);
+  }
+
+  /** Insert; when the shard is full, evict its oldest insertion (O(1): Map keeps insertion order). */
+  set(key: string, shard: number, e: Entry): void {
+    const m = this.shards[shard]!;
+    if (m.has(key)) m.delete(key);
+    else {
+      if (m.size >= this.perShard) {
+        const first = m.keys().next();
+        if (!first.done) {
+          m.delete(first.value);
+          this.size--;
+          this.onEvict();
+        }
+      }
+      this.size++;
+    }
+    m.set(key, e);
+    this.onSize(this.size);
+  }
+
+  delete(key: string, shard: number): void {
+    if (this.shards[shard]!.delete(key)) {
+      this.size--;
+      this.onSize(this.size);
+    }
+  }
+}
+
+/** A writer that keeps the reply instead of sending it (prefetch, stale refresh, verify). */
+class Capture implements ResponseWriter {
+  res: Message | Uint8Array | undefined;
+  written = false;
+  rcode = -1;
+  length = 0;
+  flags = 0;
+  answers = 0;
+  constructor(private readonly onWrite: (res: Message | Uint8Array) => void) {}
+  write(res: Message | Uint8Array): void {
+    if (this.written) return;
+    this.written = true;
+    this.res = res;
+    if (res instanceof Uint8Array) {
+      this.rcode = res.length >= 4 ? res[3]! & 0xf : -1;
+      this.length = res.length;
+      this.flags = res.length >= 4 ? (res[2]! << 8) | res[3]! : 0;
+      this.answers = res.length >= 8 ? (res[6]! << 8) | res[7]! : 0;
+    } else {
+      this.rcode = rcodeOf(res);
+      this.flags = res.flags ?? 0;
+      this.answers = res.answers?.length ?? 0;
+    }
+    this.onWrite(res);
+  }
+}
+
+export default definePlugin<CacheConfig>({
+  name: 'cache',
+  api: '^1',
+  once: true,
+  parse: parseCache,
+  setup(cfg, ctx) {
+    const server = ctx.server.label;
+    const zonesLabel = cfg.zones.join(',');
+    const m = ctx.metrics;
+    const entriesG = m.gauge('entries', 'The number of elements in the cache.', ['server', 'type', 'zones', 'view']);
+    const hitsC = m.counter('hits_total', 'The count of cache hits.', ['server', 'type', 'zones', 'view']);
+    const missesC = m.counter('misses_total', 'The count of cache misses. Deprecated, derive misses from cache hits/requests counters.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
+    const requestsC = m.counter('requests_total', 'The count of cache requests.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
+    const prefetchC = m.counter('prefetch_total', 'The number of times the cache has prefetched a cached item.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
+    const dropsC = m.counter('drops_total', 'The number responses that are not cached, because the reply is malformed.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
+    const staleC = m.counter('served_stale_total', 'The number of requests served from stale cache entries.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
+    const evictC = m.counter('evictions_total', 'The count of cache evictions.', ['server', 'type', 'zones', 'view']);
+    const hits = { success: hitsC.labels(server, 'success', zonesLabel, ''), denial: hitsC.labels(server, 'denial', zonesLabel, '') };
+    const mkStore = (kind: Kind, cap: number): Store => {
+      const g = entriesG.labels(server, kind, zonesLabel, '');
+      const ev = evictC.labels(server, kind, zonesLabel, '');
+      g.set(0);
+      return new Store(
+        cap,
+        () => ev.inc(),
+        (n) => g.set(n),
+      );
+    };
+    const pcache = mkStore('success', cfg.success.capacity);
+    const ncache = mkStore('denial', cfg.denial.capacity);
+    const zones = Zones.from(cfg.zones, cfg.zones);
+
+    const disabled = (kind: Kind, name: string): boolean => {
+      for (const z of cfg.disable[kind]) if (isSubdomain(name, z)) return true;
+      return false;
+    };
+
+    /** Store a reply for `req` under `key`; the previous entry's popularity carries over (prefetch). */
+    const store = (req: Request, key: string, shard: number, res: Message | Uint8Array, prev: Entry | undefined): void => {
+      let bytes: Uint8Array;
+      if (res instanceof Uint8Array) {
+        if (!questionMatches(res, req)) {
+          dropsC.inc();
+          return;
+        }
+        bytes = res;
+      } else {
+        const q = res.questions?.[0];
+        if (q !== undefined && fqdn(q.name.toLowerCase()) !== req.name) {
+          dropsC.inc();
+          return;
+        }
+        const rc = rcodeOf(res);
+        if (rc !== RCODE.NOERROR && rc !== RCODE.NXDOMAIN && rc !== RCODE.SERVFAIL) return;
+        bytes = encodeReply(res, req);
+      }
+      if ((bytes[2]! & 0x02) !== 0) return; // truncated: never cached
+      const p = parseReply(bytes, req.questionEnd);
+      if (p === undefined) return;
+      let kind: Kind;
+      let ttl: number;
+      const msgTtl = p.minTtl < 0 ? FAILSAFE_TTL : p.minTtl;
+      if (p.rcode === RCODE.SERVFAIL) {
+        if (cfg.servfail <= 0) return;
+        kind = 'denial';
+        ttl = Math.floor(cfg.servfail / 1000);
+      } else if (p.rcode === RCODE.NXDOMAIN) {
+        if (!p.soa) return; // NXDOMAIN without SOA: not cached
+        kind = 'denial';
+        ttl = Math.min(Math.max(msgTtl, cfg.denial.minTtl), cfg.denial.maxTtl);
+      } else if (p.rcode === RCODE.NOERROR) {
+        if (p.answers === 0 && p.soa) {
+          kind = 'denial';
+          ttl = Math.min(Math.max(msgTtl, cfg.denial.minTtl), cfg.denial.maxTtl);
+        } else {
+          kind = 'success';
+          ttl = Math.min(Math.max(msgTtl, cfg.success.minTtl), cfg.success.maxTtl);
+        }
+      } else return;
+      if (ttl <= 0 || disabled(kind, req.name)) return;
+      const now = Date.now();
+      const e: Entry = { p, kind, stored: now, ttl, hits: prev?.hits ?? 0, lastHit: prev?.lastHit ?? now, refreshing: false };
+      if (kind === 'success') {
+        ncache.delete(key, shard);
+        pcache.set(key, shard, e);
+      } else {
+        pcache.delete(key, shard);
+        ncache.set(key, shard, e);
+      }
+    };
+
+    class CacheWriter extends WrappedWriter {
+      constructor(
+        inner: ResponseWriter,
+        private readonly req: Request,
+        private readonly key: string,
+        private readonly shard: number,
+      ) {
+        super(inner);
+      }
+      override write(res: Message | Uint8Array): void {
+        if (!this.inner.written) {
+          try {
+            store(this.req, this.key, this.shard, res, undefined);
+          } catch (e) {
+            ctx.log.debug(`not cached: ${e instanceof Error ? e.message : String(e)}`);
+          }
+        }
+        this.inner.write(res);
+      }
+    }
+
+    /** Serve an entry: copy, patch ID, flags, TTLs, add OPT for an EDNS client. */
+    const serveEntry = (e: Entry, req: Request, w: ResponseWriter, ttl: number, stale = false): Rcode => {
+      const src = e.p.bytes;
+      const edns = req.edns;
+      const out = Buffer.allocUnsafe(src.length + (edns ? 11 : 0));
+      out.set(src, 0);
+      out[0] = req.id >> 8;
+      out[1] = req.id & 0xff;
+      // AA set (as CoreDNS does for cached answers), TC clear, RD and CD as the client asked.
+      const flags = ((e.p.flags & ~(0x0200 | 0x0100 | 0x0010)) | 0x0400 | (((req.wire[2]! << 8) | req.wire[3]!) & 0x0110)) & 0xffff;
+      out[2] = flags >> 8;
+      out[3] = flags & 0xff;
+      out.set(req.wire.subarray(12, req.questionEnd), 12); // the client's spelling of the name
+      if (!cfg.keepttl || stale) {
+        const t = ttl < 0 ? 0 : ttl;
+        const offs = e.p.ttlOffsets;
+        for (let i = 0; i < offs.length; i++) out.writeUInt32BE(t, offs[i]!);
+      }
+      if (edns) {
+        writeOpt(out, src.length, req.do);
+        const ar = ((out[10]! << 8) | out[11]!) + 1;
+        out[10] = ar >> 8;
+        out[11] = ar & 0xff;
+      }
+      w.write(out);
+      return e.p.rcode;
+    };
+
+    /** Re-run the chain below in the background for `req` and store the result (one per entry). */
+    const refresh = (e: Entry, req: Request, key: string, shard: number, next: Next): void => {
+      if (e.refreshing) return;
+      e.refreshing = true;
+      const cw = new Capture((res) => {
+        try {
+          store(req, key, shard, res, e);
+        } catch {
+          // not cacheable
+        }
+      });
+      const done = (): void => {
+        e.refreshing = false;
+      };
+      try {
+        const r = next(req, cw);
+        if (r instanceof Promise) r.then(done, (err: unknown) => {
+          done();
+          ctx.log.debug(`refresh of ${req.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+        });
+        else done();
+      } catch {
+        done();
+      }
+    };
+
+    const verifyStale = async (e: Entry, req: Request, w: ResponseWriter, key: string, shard: number, next: Next): Promise<Rcode> => {
+      const cw = new Capture(() => {});
+      try {
+        await next(req, cw);
+      } catch {
+        // fall back to stale
+      }
+      const res = cw.res;
+      if (res !== undefined && cw.rcode !== RCODE.SERVFAIL) {
+        store(req, key, shard, res, e);
+        if (!w.written) w.write(res);
+        return cw.rcode;
+      }
+      staleC.inc();
+      return serveEntry(e, req, w, 0, true);
+    };
+
+    return {
+      serve(req: Request, w: ResponseWriter, next: Next) {
+        if (req.qtype === QTYPE.AXFR || req.qtype === QTYPE.IXFR || zones.match(req.name) === undefined) return next(req, w);
+        requestsC.inc();
+        const key = `${req.qtype}/${req.qclass}/${req.do ? 1 : 0}${req.cd ? 1 : 0}/${req.name}`;
+        const shard = shardOf(key);
+        const now = Date.now();
+        const e = ncache.get(key, shard) ?? pcache.get(key, shard);
+        if (e !== undefined) {
+          const left = remaining(e, now);
+          if (left > 0) {
+            hits[e.kind].inc();
+            if (cfg.prefetch.amount > 0) {
+              if (now - e.lastHit >= cfg.prefetch.duration) e.hits = 0;
+              e.hits++;
+              e.lastHit = now;
+              const threshold = Math.ceil((cfg.prefetch.percentage / 100) * e.ttl);
+              if (e.hits >= cfg.prefetch.amount && left <= Math.max(threshold, 1)) {
+                if (!e.refreshing) prefetchC.inc();
+                refresh(e, req, key, shard, next);
+              }
+            }
+            return serveEntry(e, req, w, left);
+          }
+          const expiredMs = now - (e.stored + e.ttl * 1000);
+          if (cfg.serveStale.upTo > 0 && expiredMs < cfg.serveStale.upTo) {
+            hits[e.kind].inc();
+            if (cfg.serveStale.verify) return verifyStale(e, req, w, key, shard, next);
+            staleC.inc();
+            refresh(e, req, key, shard, next);
+            return serveEntry(e, req, w, 0, true);
+          }
+          (e.kind === 'success' ? pcache : ncache).delete(key, shard);
+        }
+        missesC.inc();
+        return next(req, new CacheWriter(w, req, key, shard));
+      },
+    };
+  },
+});
