@@ -5,6 +5,7 @@
 //
 // To add a plugin: one import and one array entry, at its place, with a comment on why there.
 import type { PluginDefinition } from '../src/plugin/types.js';
+import acl from './acl/index.js';
 import bind from './bind/index.js';
 import cache from './cache/index.js';
 import debug from './debug/index.js';
@@ -34,7 +35,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   log, //         one line per query, after everything below answered
   loadbalance, // shuffles the answers produced below it
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
-  // acl         — allow/block/filter/drop by client and type
+  acl, //         allow/block/filter/drop by client and type
   cache, //      above every data plugin
   // template    — answers from templates
   hosts, //       /etc/hosts
