@@ -1,0 +1,102 @@
+// Every plugin's README (CoreDNS's readme_test): the sections a user looks for, and every
+// `~~~ corefile` example parses as `typedns check` would parse it. Iterates whatever plugin
+// folders exist, so new plugins are covered as they land.
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { builtinPlugins } from '../../plugins/order.js';
+import { PluginRegistry } from '../../src/plugin/registry.js';
+import { ConfigErrors, parseConfig } from '../../src/server/instance.js';
+import { CorefileError } from '../../src/corefile/lexer.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const PLUGINS = path.join(ROOT, 'plugins');
+const folders = readdirSync(PLUGINS, { withFileTypes: true })
+  .filter((e) => e.isDirectory())
+  .map((e) => e.name)
+  .sort();
+const withReadme = folders.filter((f) => existsSync(path.join(PLUGINS, f, 'README.md')));
+const SECTIONS = ['Name', 'Description', 'Syntax', 'Examples'];
+
+/** The ```` ~~~ corefile ```` blocks of a README, with the line each starts on. */
+export function corefileBlocks(md: string): Array<{ line: number; text: string }> {
+  const out: Array<{ line: number; text: string }> = [];
+  const lines = md.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^\s*(~~~|```)\s*corefile\s*$/.test(lines[i]!)) continue;
+    const fence = lines[i]!.trim().slice(0, 3);
+    const start = i + 1;
+    let j = start;
+    while (j < lines.length && lines[j]!.trim() !== fence) j++;
+    if (j >= lines.length) throw new Error(`line ${i + 1}: unterminated ${fence} corefile block`);
+    out.push({ line: start + 1, text: lines.slice(start, j).join('\n') });
+    i = j;
+  }
+  return out;
+}
+
+describe('plugin READMEs', () => {
+  it('finds the plugin folders', () => {
+    expect(folders).toContain('whoami');
+    expect(withReadme.length).toBeGreaterThan(0);
+  });
+
+  it('every built-in plugin in plugins/order.ts has a README.md in its folder', () => {
+    const missing = builtinPlugins.map((d) => d.name).filter((n) => folders.includes(n) && !withReadme.includes(n));
+    expect(missing).toEqual([]);
+  });
+
+  const registry = new PluginRegistry(builtinPlugins);
+  // Relative paths in examples (file db.example.org, import *.conf) resolve in an empty folder.
+  const root = mkdtempSync(path.join(tmpdir(), 'typedns-readme-'));
+
+  describe.each(withReadme)('plugins/%s/README.md', (name) => {
+    const file = path.join(PLUGINS, name, 'README.md');
+    const md = readFileSync(file, 'utf8');
+
+    it('has the sections ' + SECTIONS.join(', '), () => {
+      expect(md).toMatch(new RegExp(`^# ${name}\\s*$`, 'm'));
+      const headings = [...md.matchAll(/^## (.+?)\s*$/gm)].map((m) => m[1]!);
+      for (const s of SECTIONS) expect(headings, `plugins/${name}/README.md: missing "## ${s}"`).toContain(s);
+      // in that order, as CoreDNS's READMEs
+      const at = SECTIONS.map((s) => headings.indexOf(s));
+      expect([...at].sort((a, b) => a - b)).toEqual(at);
+    });
+
+    it('every ~~~ corefile example parses (typedns check)', () => {
+      const blocks = corefileBlocks(md);
+      for (const b of blocks) {
+        try {
+          parseConfig({ text: b.text, file: path.join(root, 'Corefile') }, registry, 53, {});
+        } catch (e) {
+          const errs = e instanceof ConfigErrors ? e.errors : e instanceof CorefileError ? [e] : undefined;
+          if (errs === undefined) throw e;
+          // Files an example names (zone files, hosts files) are not in the empty folder.
+          const real = errs.filter((x) => !/ENOENT|no such file|could not read|not found/i.test(x.detail));
+          if (real.length > 0) {
+            throw new Error(`${file}:${b.line}: example does not parse:\n  ${real.map((x) => x.short).join('\n  ')}\n${b.text}`);
+          }
+        }
+      }
+    });
+
+    it('its examples use its own directive', () => {
+      const blocks = corefileBlocks(md);
+      if (blocks.length === 0) return; // plugins with no Corefile form (none today) would skip
+      expect(blocks.some((b) => new RegExp(`(^|\\s)${name}(\\s|$)`, 'm').test(b.text))).toBe(true);
+    });
+  });
+});
+
+describe('corefileBlocks', () => {
+  it('extracts ~~~ corefile and ```corefile blocks with their line, not other fences', () => {
+    const md = '# x\n\n~~~ corefile\n. {\n  whoami\n}\n~~~\n\n~~~ txt\nnope\n~~~\n\n```corefile\nexample.org {\n}\n```\n';
+    expect(corefileBlocks(md)).toEqual([
+      { line: 4, text: '. {\n  whoami\n}' },
+      { line: 14, text: 'example.org {\n}' },
+    ]);
+    expect(() => corefileBlocks('~~~ corefile\n. {\n')).toThrow(/unterminated/);
+  });
+});
