@@ -111,7 +111,7 @@ describe('kubernetes over sockets (manifests source)', () => {
   whoami
 }`);
     const r = await srv.query('cluster.local', 'SOA');
-    const s = r.msg.answers?.[0]?.data as { serial: number };
+    const s = (r.msg.answers?.[0] as { data: { serial: number } }).data;
     soa = `cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. ${s.serial} 7200 1800 86400 5`;
   });
   afterAll(async () => {
@@ -201,17 +201,17 @@ describe('kubernetes over sockets (manifests source)', () => {
     const r = await srv.query('9.9.9.9.in-addr.arpa.', 'PTR');
     expect(r.rcode).toBe(0);
     expect(r.msg.answers ?? []).toHaveLength(0);
-    expect((r.msg.additionals ?? []).some((a) => a.type === 'A' && a.data === '127.0.0.1')).toBe(true);
+    expect((r.msg.additionals ?? []).some((a) => a.type === 'A' && (a as { data?: unknown }).data === '127.0.0.1')).toBe(true);
   });
 
   it('names outside its zones go to the next plugin', async () => {
     const r = await srv.query('example.org.', 'A');
-    expect((r.msg.additionals ?? []).some((a) => a.type === 'A' && a.data === '127.0.0.1')).toBe(true);
+    expect((r.msg.additionals ?? []).some((a) => a.type === 'A' && (a as { data?: unknown }).data === '127.0.0.1')).toBe(true);
   });
 
   it('answers in the query’s case', async () => {
     const r = await srv.query('WEB.Shop.SVC.Cluster.Local.', 'A');
-    expect(r.msg.answers?.map((a) => `${a.name} ${a.type} ${a.data as string}`)).toEqual(['WEB.Shop.SVC.Cluster.Local A 10.96.10.10']);
+    expect(r.msg.answers?.map((a) => `${a.name} ${a.type} ${String((a as { data?: unknown }).data)}`)).toEqual(['WEB.Shop.SVC.Cluster.Local A 10.96.10.10']);
     const s = await srv.query('_HTTP._tcp.Web.shop.svc.cluster.local.', 'SRV');
     expect(s.msg.answers?.[0]?.name).toBe('_HTTP._tcp.Web.shop.svc.cluster.local');
   });
@@ -275,7 +275,7 @@ describe('kubernetes live updates from manifests', () => {
     fs.writeFileSync(file, svc('10.96.0.50'));
     const srv = await startServer(`cluster.local:0 {\n  bind 127.0.0.1\n  kubernetes {\n    manifests ${file}\n  }\n}`);
     try {
-      const a = async (): Promise<string | undefined> => (await srv.query('live.default.svc.cluster.local.', 'A')).msg.answers?.[0]?.data as string | undefined;
+      const a = async (): Promise<string | undefined> => ((await srv.query('live.default.svc.cluster.local.', 'A')).msg.answers?.[0] as { data?: string } | undefined)?.data;
       expect(await a()).toBe('10.96.0.50');
       const until = async (want: string | undefined): Promise<void> => {
         const deadline = Date.now() + 5000;

@@ -171,7 +171,7 @@ describe('handler', () => {
     const ask = () => {
       const rec = new Recorder(fakeRequest('web.ns.svc.cluster.local.', 'A'));
       h.serve(rec.req, rec, nextReturning(0));
-      return rec.msg?.answers?.map((a) => a.data);
+      return rec.msg?.answers?.map((a) => (a as { data?: unknown }).data);
     };
     expect(ask()).toEqual(['10.96.0.7']);
     const views = st.service('web', 'ns')!.views;
