@@ -22,6 +22,7 @@ import forward from './forward/index.js';
 import loadbalance from './loadbalance/index.js';
 import log from './log/index.js';
 import rewrite from './rewrite/index.js';
+import template from './template/index.js';
 import whoami from './whoami/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
@@ -37,7 +38,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   acl, //         allow/block/filter/drop by client and type
   cache, //      above every data plugin
-  // template    — answers from templates
+  template, //    answers from templates
   hosts, //       /etc/hosts
   kubernetes, //  the cluster
   file, //        authoritative zone files

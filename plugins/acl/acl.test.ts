@@ -2,7 +2,7 @@
 // drop → no reply, allow → next; by net and by type; first match wins; zones; metrics; errors.
 import { describe, expect, it } from 'vitest';
 import { CorefileError, RCODE, parseCidr } from '../../src/plugin/api.js';
-import { buildQuery, exchangeRaw, parsePlugin, startServer, type TestServer } from '../../src/testing/index.js';
+import { buildQuery, exchangeRaw, parsePlugin, startServer, type QueryResult, type TestServer } from '../../src/testing/index.js';
 import acl, { NetSet } from './index.js';
 
 async function withServer(aclText: string, fn: (s: TestServer) => Promise<void>, zone = '.'): Promise<void> {
@@ -15,7 +15,7 @@ async function withServer(aclText: string, fn: (s: TestServer) => Promise<void>,
 }
 
 /** whoami answered (allowed) → additional has our address. */
-const answered = (r: { rcode: number; msg: { additionals?: unknown[] } }): boolean => r.rcode === RCODE.NOERROR && (r.msg.additionals?.length ?? 0) > 0;
+const answered = (r: QueryResult): boolean => r.rcode === RCODE.NOERROR && (r.msg.additionals?.length ?? 0) > 0;
 
 describe('actions', () => {
   it('block by net answers REFUSED; other nets pass', async () => {
