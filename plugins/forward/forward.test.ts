@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { dispense, startServer, type TestServer } from '../../src/testing/index.js';
+import { dispense, startServer, type QueryResult, type TestServer } from '../../src/testing/index.js';
 import { startUpstream, type Upstream } from '../../test/support/upstream.js';
 import forward from './index.js';
 import { hostPort, resolvConf } from './setup.js';
@@ -25,8 +25,8 @@ async function server(corefile: string): Promise<TestServer> {
   return s;
 }
 
-const answers = (r: { msg: { answers?: Array<{ type: string; data?: unknown }> } }): string[] =>
-  (r.msg.answers ?? []).filter((a) => a.type !== 'OPT').map((a) => `${a.type} ${String(a.data)}`);
+const answers = (r: QueryResult): string[] =>
+  (r.msg.answers ?? []).filter((a) => a.type !== 'OPT').map((a) => `${a.type} ${String((a as { data?: unknown }).data)}`);
 
 async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
