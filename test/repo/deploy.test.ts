@@ -55,7 +55,7 @@ describe('deploy manifests', () => {
   });
 
   it('the schema check is real: a broken Deployment fails', () => {
-    const bad = structuredClone(find('Deployment')) as { spec: { replicas: unknown } };
+    const bad = structuredClone(find('Deployment')) as unknown as { spec: { replicas: unknown } };
     bad.spec.replicas = 'two';
     expect(() => new Deployment(bad as never).validate()).toThrow();
   });
