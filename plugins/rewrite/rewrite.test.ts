@@ -48,6 +48,11 @@ const responder = definePlugin({
         } else if (req.qtype === 16) {
           answers.push({ name: n, type: 'TXT', ttl: 300, class: 'IN', data: ['hello'] });
         }
+        if (n.startsWith('wire')) {
+          // as a cache hit does: wire bytes carrying the (rewritten) question the plugin saw
+          w.write(dnsPacket.encode({ type: 'response', id: req.id, flags: 0x8400, questions: [{ name: req.qname, type: 'A', class: 'IN' }], answers, additionals: [seen] }));
+          return RCODE.NOERROR;
+        }
         w.write({ type: 'response', flags: 0x0400, answers, additionals: [seen] });
         return RCODE.NOERROR;
       },
@@ -81,6 +86,16 @@ describe('name rules', () => {
       // another name is untouched
       const o = await s.query('other.example.org', 'A');
       expect(seenOf(o.msg)).toMatch(/^other\.example\.org\. /);
+    });
+  });
+
+  it('wire-byte replies (cache hits) are mapped back too, question included', async () => {
+    await withServer('  rewrite name wire.example.org wire.example.net', async (s) => {
+      for (const tcp of [false, true]) {
+        const r = await s.query('wire.example.org', 'A', { tcp });
+        expect(question(r.msg)).toBe('wire.example.org A');
+        sortAndCheck(r.msg, { answer: ['wire.example.org. 300 IN A 10.0.0.1', 'wire.example.org. 300 IN A 10.0.0.2'] });
+      }
     });
   });
 
