@@ -1,0 +1,342 @@
+#!/usr/bin/env node
+// The dnsperf benchmark runner. For each workload: build typedns, start it on 127.0.0.1 with a
+// generated Corefile, load it with dnsperf for a bounded time, then load the naive reference
+// server (bench/naive-server.mjs) the same way, in the same run, and print both with the
+// typedns/naive ratios. See bench/README.md.
+//
+//   npm run bench -- hosts                  one workload (hosts, cache, kubernetes, forward, whoami)
+//   npm run bench -- all -d 5 --workers 2   every workload whose plugins exist, 5 s each, typedns with -workers 2
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import dnsPacket from 'dns-packet';
+import { workloads } from './workloads.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const cli = path.join(root, 'dist/src/cli.js');
+
+const USAGE = `usage: node bench/run.mjs WORKLOAD... | all [options]
+workloads: ${Object.keys(workloads).join(', ')}
+  -d, --duration SEC   dnsperf run time per server (10)
+  -c, --clients N      dnsperf -c (8)
+  -q, --outstanding N  dnsperf -q (200)
+  --workers N|auto     start typedns with -workers N (1)
+  --compare-workers N  run typedns twice: -workers 1, then -workers N (no naive run)
+  --no-naive           typedns only
+  --no-latency         do not pass -v to dnsperf (no p50/p99; a little less dnsperf CPU)
+  --no-build           skip npm run build
+  --json FILE          also write the results as JSON`;
+
+function parseArgs(argv) {
+  const o = { names: [], duration: 10, clients: 8, outstanding: 200, workers: '1', compareWorkers: undefined, naive: true, latency: true, build: true, json: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case '-d': case '--duration': o.duration = Number(val()); break;
+      case '-c': case '--clients': o.clients = Number(val()); break;
+      case '-q': case '--outstanding': o.outstanding = Number(val()); break;
+      case '--workers': o.workers = val(); break;
+      case '--compare-workers': o.compareWorkers = val(); o.naive = false; break;
+      case '--no-naive': o.naive = false; break;
+      case '--no-latency': o.latency = false; break;
+      case '--no-build': o.build = false; break;
+      case '--json': o.json = val(); break;
+      case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0); break;
+      default:
+        if (a.startsWith('-')) throw new Error(`unknown option ${a}\n${USAGE}`);
+        o.names.push(a);
+    }
+  }
+  if (o.names.length === 0) throw new Error(USAGE);
+  if (o.names.includes('all')) o.names = Object.keys(workloads);
+  for (const n of o.names) if (!workloads[n]) throw new Error(`unknown workload '${n}'\n${USAGE}`);
+  return o;
+}
+
+/** dnsperf on PATH, installed with apt-get when missing and we are root. */
+function ensureDnsperf() {
+  if (spawnSync('dnsperf', ['-h'], { stdio: 'ignore' }).error === undefined) return;
+  if (process.getuid?.() !== 0) throw new Error('dnsperf is not installed: apt-get install dnsperf (needs root)');
+  process.stderr.write('installing dnsperf with apt-get…\n');
+  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'dnsperf'], { stdio: 'inherit' });
+}
+
+/** A port free for both UDP and TCP on 127.0.0.1. */
+async function freePort() {
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const s = dgram.createSocket('udp4');
+      s.once('error', reject);
+      s.bind(0, '127.0.0.1', () => {
+        const p = s.address().port;
+        s.close(() => resolve(p));
+      });
+    });
+    const tcpOk = await new Promise((resolve) => {
+      const t = net.createServer();
+      t.once('error', () => resolve(false));
+      t.listen(port, '127.0.0.1', () => t.close(() => resolve(true)));
+    });
+    if (tcpOk) return port;
+  }
+}
+
+/** One UDP query; resolves to the reply's rcode, or -1 on timeout. */
+function queryRcode(port, name, type, timeout = 1000) {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    const id = (Math.random() * 65535) | 0;
+    const timer = setTimeout(() => {
+      s.close();
+      resolve(-1);
+    }, timeout);
+    s.on('message', (buf) => {
+      if (buf.readUInt16BE(0) !== id) return;
+      clearTimeout(timer);
+      s.close();
+      resolve(buf[3] & 0xf);
+    });
+    s.send(dnsPacket.encode({ id, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type }] }), port, '127.0.0.1');
+  });
+}
+
+const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+
+/** Start a process; resolves once `ready()` says so, rejects if it exits first or `timeoutMs` passes. */
+async function startProcess(label, cmd, args, ready, timeoutMs = 60_000) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
+  let out = '';
+  const collect = (d) => {
+    if (out.length < 20_000) out += d;
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve({ code, sig })));
+  const t0 = performance.now();
+  for (;;) {
+    const gone = await Promise.race([exited, new Promise((r) => setTimeout(() => r(undefined), 50))]);
+    if (gone !== undefined) throw new Error(`${label} exited (${gone.code ?? gone.sig}) before it was ready:\n${out}`);
+    if (await ready(() => out)) break;
+    if (performance.now() - t0 > timeoutMs) {
+      child.kill('SIGKILL');
+      throw new Error(`${label} not ready after ${timeoutMs} ms:\n${out}`);
+    }
+  }
+  return { child, exited, readyMs: performance.now() - t0, output: () => out };
+}
+
+async function stopProcess(p) {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  p.child.kill('SIGTERM');
+  const done = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r(undefined), 8000))]);
+  if (done === undefined) {
+    p.child.kill('SIGKILL');
+    await p.exited;
+  }
+}
+
+/** The process and its descendants (cluster workers). */
+function processTree(pid) {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      const kids = readFileSync(`/proc/${out[i]}/task/${out[i]}/children`, 'utf8').trim();
+      if (kids) out.push(...kids.split(/\s+/).map(Number));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** Peak RSS (VmHWM, kB) and CPU seconds (utime+stime) of each process in the tree. */
+function sampleTree(pid) {
+  const ticks = 100; // USER_HZ on Linux
+  return processTree(pid).map((p) => {
+    let hwm = 0;
+    let cpu = 0;
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      hwm = m ? Number(m[1]) : 0;
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpu = (Number(f[11]) + Number(f[12])) / ticks;
+    } catch {
+      // gone
+    }
+    return { pid: p, hwmKb: hwm, cpu };
+  });
+}
+
+/** Run dnsperf once; parse its statistics and, with -v, every query's latency. */
+async function dnsperf(port, queryFile, o, { duration = o.duration, once = false, latency = o.latency } = {}) {
+  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-c', String(o.clients), '-q', String(o.outstanding)];
+  if (once) args.push('-n', '1');
+  else args.push('-l', String(duration));
+  if (latency) args.push('-v');
+  const child = spawn('dnsperf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let lat = new Float64Array(1 << 20);
+  let n = 0;
+  const text = [];
+  let err = '';
+  child.stderr.on('data', (d) => {
+    if (err.length < 10_000) err += d;
+  });
+  const rl = readline.createInterface({ input: child.stdout });
+  const closed = new Promise((r) => rl.once('close', r));
+  rl.on('line', (line) => {
+    // "> NOERROR name A 0.000213" (dnsperf -v: one line per answered query, latency in seconds)
+    if (line.charCodeAt(0) === 62 && line.charCodeAt(1) === 32) {
+      if (n === lat.length) {
+        const bigger = new Float64Array(lat.length * 2);
+        bigger.set(lat);
+        lat = bigger;
+      }
+      lat[n++] = Number(line.slice(line.lastIndexOf(' ') + 1));
+    } else text.push(line);
+  });
+  const [code] = await Promise.all([new Promise((resolve) => child.once('exit', resolve)), closed]);
+  const all = text.join('\n');
+  const num = (re) => {
+    const m = re.exec(all);
+    return m ? Number(m[1]) : NaN;
+  };
+  const res = {
+    sent: num(/Queries sent:\s+(\d+)/),
+    completed: num(/Queries completed:\s+(\d+)/),
+    lost: num(/Queries lost:\s+(\d+)/),
+    qps: num(/Queries per second:\s+([\d.]+)/),
+    avgMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
+    rcodes: (/Response codes:\s+(.*)/.exec(all)?.[1] ?? '').replace(/ \([\d.]+%\)/g, ''),
+    p50Ms: NaN,
+    p99Ms: NaN,
+  };
+  if (code !== 0 || Number.isNaN(res.qps)) throw new Error(`dnsperf failed (${code}):\n${all}\n${err}`);
+  if (n > 0) {
+    const s = lat.subarray(0, n).sort();
+    res.p50Ms = s[Math.min(n - 1, Math.floor(n * 0.5))] * 1000;
+    res.p99Ms = s[Math.min(n - 1, Math.floor(n * 0.99))] * 1000;
+  }
+  return res;
+}
+
+/** Load one server: optional warm-up pass, the timed run, then peak RSS and CPU of its process tree. */
+async function measure(label, proc, port, queryFile, o, warmup) {
+  if (warmup) await dnsperf(port, queryFile, o, { once: true, latency: false });
+  const before = sampleTree(proc.child.pid);
+  const r = await dnsperf(port, queryFile, o);
+  const after = sampleTree(proc.child.pid);
+  const cpu = after.reduce((s, p) => s + p.cpu, 0) - before.reduce((s, p) => s + p.cpu, 0);
+  return { server: label, ...r, rssMb: after.reduce((s, p) => s + p.hwmKb, 0) / 1024, processes: after.length, cpuSec: cpu, readyMs: proc.readyMs };
+}
+
+async function startTypedns(corefile, port, probe, workers) {
+  const args = [cli, '-conf', corefile, '-quiet'];
+  if (workers !== '1') args.push('-workers', workers);
+  return startProcess(`typedns (${corefile})`, process.execPath, args, async () => {
+    const rc = await queryRcode(port, probe[0], probe[1], 500);
+    return rc !== -1 && rc !== 2 && rc !== 5;
+  });
+}
+
+async function runWorkload(name, o, available) {
+  const w = workloads[name];
+  const missing = w.plugins.filter((p) => !available.has(p));
+  if (missing.length > 0) return { workload: name, skipped: `plugin(s) not built in yet: ${missing.join(', ')}` };
+  const dir = mkdtempSync(path.join(tmpdir(), `typedns-bench-${name}-`));
+  const procs = [];
+  try {
+    const port = await freePort();
+    let upstreamPort = 0;
+    if (w.upstream) {
+      upstreamPort = await freePort();
+      procs.push(await startProcess('upstream', process.execPath, [path.join(here, 'upstream.mjs'), '--port', String(upstreamPort)], async (out) => out().includes('ready')));
+    }
+    const data = w.setup(dir, { port, upstreamPort });
+    const corefile = path.join(dir, 'Corefile');
+    const queryFile = path.join(dir, 'queries.txt');
+    const recordsFile = path.join(dir, 'records.json');
+    writeFileSync(corefile, data.corefile);
+    writeFileSync(queryFile, data.queries.join('\n') + '\n');
+    writeFileSync(recordsFile, JSON.stringify(data.records));
+    const results = [];
+    let missRcode = 'NXDOMAIN';
+    const runs = o.compareWorkers ? ['1', o.compareWorkers] : [o.workers];
+    for (const workers of runs) {
+      const t = await startTypedns(corefile, port, data.probe, workers);
+      procs.push(t);
+      if (data.miss) {
+        const rc = await queryRcode(port, data.miss[0], data.miss[1]);
+        if (rc >= 0) missRcode = RCODE_NAMES[rc] ?? String(rc);
+      }
+      results.push(await measure(workers === '1' ? 'typedns' : `typedns -workers ${workers}`, t, port, queryFile, o, w.warmup));
+      await stopProcess(t);
+    }
+    if (o.naive) {
+      const naivePort = await freePort();
+      const nv = await startProcess('naive', process.execPath, [path.join(here, 'naive-server.mjs'), '--port', String(naivePort), '--records', recordsFile, '--miss-rcode', missRcode], async (out) => out().includes('ready'));
+      procs.push(nv);
+      results.push(await measure('naive', nv, naivePort, queryFile, o, false));
+      await stopProcess(nv);
+    }
+    return { workload: name, describe: w.describe, corefile: data.corefile, results };
+  } finally {
+    for (const p of procs) await stopProcess(p);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+
+function report(r, o) {
+  const lines = [];
+  lines.push(`\n## ${r.workload}${r.describe ? `: ${r.describe}` : ''}`);
+  if (r.skipped) {
+    lines.push(`skipped: ${r.skipped}`);
+    return lines.join('\n');
+  }
+  lines.push(`dnsperf -c ${o.clients} -q ${o.outstanding} -l ${o.duration}${o.latency ? ' -v' : ''}`);
+  lines.push('| server | qps | p50 ms | p99 ms | avg ms | lost | peak RSS MB | server CPU s | ready ms | rcodes |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const x of r.results) {
+    lines.push(`| ${x.server}${x.processes > 1 ? ` (${x.processes} procs)` : ''} | ${f(x.qps)} | ${f(x.p50Ms, 2)} | ${f(x.p99Ms, 2)} | ${f(x.avgMs, 2)} | ${x.lost} | ${f(x.rssMb, 1)} | ${f(x.cpuSec, 1)} | ${f(x.readyMs)} | ${x.rcodes} |`);
+  }
+  const base = r.results.find((x) => x.server === 'naive') ?? r.results[0];
+  for (const x of r.results) {
+    if (x === base) continue;
+    lines.push(`${x.server} / ${base.server}: qps ${f(x.qps / base.qps, 2)}, p99 ${f(x.p99Ms / base.p99Ms, 2)}, peak RSS ${f(x.rssMb / base.rssMb, 2)}`);
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  ensureDnsperf();
+  if (o.build || !existsSync(cli)) execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+  const listing = execFileSync(process.execPath, [cli, '-plugins'], { encoding: 'utf8' });
+  const available = new Set([...listing.matchAll(/dns\.([\w-]+)/g)].map((m) => m[1]));
+  process.stdout.write(`# typedns benchmark ${new Date().toISOString()} (node ${process.version}, ${(await import('node:os')).availableParallelism()} CPUs)\n`);
+  const all = [];
+  for (const name of o.names) {
+    const r = await runWorkload(name, o, available);
+    all.push(r);
+    process.stdout.write(report(r, o) + '\n');
+  }
+  if (o.json) writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), options: o, results: all }, null, 2));
+}
+
+main().catch((e) => {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,57 @@
+// A tiny upstream for the cache and forward workloads, on 127.0.0.1 only. It answers every A
+// query with one record (TTL 3600, address = ipFor(name) from workloads.mjs) and every other type
+// with NOERROR/no answers. It works on the wire bytes (no decode/encode) so that it costs as
+// little CPU as possible: it shares the machine's cores with the server under test.
+//
+//   node bench/upstream.mjs --port 5301     prints "ready <port>" once bound
+import dgram from 'node:dgram';
+import { ipFor } from './workloads.mjs';
+
+const args = process.argv.slice(2);
+const i = args.indexOf('--port');
+const port = i >= 0 ? Number(args[i + 1]) : 0;
+
+/** Question end offset and the name as text, or undefined for anything odd. */
+function question(buf) {
+  if (buf.length < 12 || ((buf[4] << 8) | buf[5]) !== 1) return undefined;
+  let pos = 12;
+  let name = '';
+  for (;;) {
+    const l = buf[pos];
+    if (l === undefined || l > 63) return undefined;
+    if (l === 0) break;
+    name += buf.toString('latin1', pos + 1, pos + 1 + l) + '.';
+    pos += l + 1;
+  }
+  pos += 1;
+  if (pos + 4 > buf.length) return undefined;
+  return { end: pos + 4, name: name || '.', qtype: (buf[pos] << 8) | buf[pos + 1] };
+}
+
+const socket = dgram.createSocket('udp4');
+socket.on('message', (buf, rinfo) => {
+  const q = question(buf);
+  if (q === undefined) return;
+  const isA = q.qtype === 1;
+  const out = Buffer.alloc(q.end + (isA ? 16 : 0));
+  buf.copy(out, 0, 0, q.end);
+  out[2] = 0x80 | (buf[2] & 0x01); // QR, RD copied
+  out[3] = 0x80; // RA, NOERROR
+  out[6] = 0;
+  out[7] = isA ? 1 : 0;
+  out[8] = out[9] = out[10] = out[11] = 0; // the query's OPT is not echoed
+  if (isA) {
+    let p = q.end;
+    out[p++] = 0xc0; // pointer to the question name
+    out[p++] = 12;
+    out.writeUInt16BE(1, p); // A
+    out.writeUInt16BE(1, p + 2); // IN
+    out.writeUInt32BE(3600, p + 4);
+    out.writeUInt16BE(4, p + 8);
+    p += 10;
+    for (const o of ipFor(q.name).split('.')) out[p++] = Number(o);
+  }
+  socket.send(out, rinfo.port, rinfo.address);
+});
+socket.bind(port, '127.0.0.1', () => process.stdout.write(`ready ${socket.address().port}\n`));
+process.on('SIGTERM', () => socket.close(() => process.exit(0)));
