@@ -14,26 +14,49 @@ export interface AnswerOptions {
   readonly ignoreEmptyService: boolean;
 }
 
-/** Records for one name: what A/AAAA/SRV/CNAME queries get, and whether the name exists. */
-export interface NameRecords {
-  readonly exists: boolean;
-  readonly a: readonly RR[];
-  readonly aaaa: readonly RR[];
-  readonly srv: readonly RR[];
-  readonly srvExtra: readonly RR[];
-  /** ExternalName services: the CNAME (its target in `target`). */
-  readonly cname: RR | undefined;
-  readonly target: string;
+/**
+ * Records for one name: what A/AAAA/CNAME queries get, and whether the name exists. SRV records
+ * and their glue are built on the first SRV query only (most names are never asked for SRV; for
+ * a headless service they are the largest part).
+ */
+export class NameRecords {
+  private srvSet: { srv: RR[]; extra: RR[] } | undefined;
+  private addrSet: { a: readonly RR[]; aaaa: readonly RR[] } | (() => { a: readonly RR[]; aaaa: readonly RR[] });
+  constructor(
+    readonly exists: boolean,
+    addrs: { a: readonly RR[]; aaaa: readonly RR[] } | (() => { a: readonly RR[]; aaaa: readonly RR[] }),
+    /** ExternalName services: the CNAME (its target in `target`). */
+    readonly cname: RR | undefined,
+    readonly target: string,
+    private readonly makeSrv: (() => { srv: RR[]; extra: RR[] }) | undefined,
+  ) {
+    this.addrSet = addrs;
+  }
+  private addrs(): { a: readonly RR[]; aaaa: readonly RR[] } {
+    if (typeof this.addrSet === 'function') this.addrSet = this.addrSet();
+    return this.addrSet;
+  }
+  get a(): readonly RR[] {
+    return this.addrs().a;
+  }
+  get aaaa(): readonly RR[] {
+    return this.addrs().aaaa;
+  }
+  /** SRV records and their A/AAAA glue. */
+  srv(): { srv: RR[]; extra: RR[] } {
+    return (this.srvSet ??= this.makeSrv ? this.makeSrv() : { srv: [], extra: [] });
+  }
 }
 
-interface ServiceView extends NameRecords {
+interface ServiceView {
   readonly zone: string;
+  readonly recs: NameRecords;
   /** _port._proto names, cached once seen (existing ones only). */
   readonly sub: Map<string, NameRecords>;
 }
 
 const NONE: readonly RR[] = Object.freeze([]) as readonly RR[];
-export const MISSING: NameRecords = Object.freeze({ exists: false, a: NONE, aaaa: NONE, srv: NONE, srvExtra: NONE, cname: undefined, target: '' });
+export const MISSING: NameRecords = new NameRecords(false, { a: NONE, aaaa: NONE }, undefined, '', undefined);
 
 const addr = (owner: string, ip: string, ttl: number): RR => (isV6(ip) ? { name: owner, type: 'AAAA', ttl, data: ip } : { name: owner, type: 'A', ttl, data: ip });
 
@@ -88,51 +111,65 @@ function build(e: ServiceEntry, zone: string, owner: string, port: string, proto
     const target = externalTarget(e);
     if (target === '' || port !== '' || proto !== '') return MISSING;
     const cname: RR = { name: owner, type: 'CNAME', ttl, data: target };
-    const { srv } = buildSrv(owner, [{ target, ip: '', port: 0 }], ttl);
-    return { exists: true, a: NONE, aaaa: NONE, srv, srvExtra: NONE, cname, target };
+    return new NameRecords(true, { a: NONE, aaaa: NONE }, cname, target, () => ({ srv: buildSrv(owner, [{ target, ip: '', port: 0 }], ttl).srv, extra: [] }));
   }
-  const a: RR[] = [];
-  const aaaa: RR[] = [];
-  const items: SrvItem[] = [];
   const filtered = port !== '' || proto !== '';
   if (!svc.headless) {
     if (o.ignoreEmptyService && e.eps.length === 0) return MISSING;
     const ports = svc.ports.filter((p) => portMatch(port, proto, p));
     if (filtered && ports.length === 0) return MISSING;
-    for (const ip of svc.clusterIPs) (isV6(ip) ? aaaa : a).push(addr(owner, ip, ttl));
-    for (const p of ports) for (const ip of svc.clusterIPs) items.push({ target: base, ip, port: p.port });
-  } else {
-    for (const ep of e.eps) {
-      const target = `${ep.label}.${base}`;
-      let matched = false;
-      if (ep.ports.length === 0) {
-        if (!filtered) {
-          items.push({ target, ip: ep.ip, port: -1 });
-          matched = true;
-        }
-      } else {
-        for (const p of ep.ports) {
-          if (!portMatch(port, proto, p)) continue;
-          items.push({ target, ip: ep.ip, port: p.port });
-          matched = true;
-        }
-      }
-      if (matched) (isV6(ep.ip) ? aaaa : a).push(addr(owner, ep.ip, ttl));
-    }
-    if (a.length === 0 && aaaa.length === 0) return MISSING;
+    const addrs = (): { a: readonly RR[]; aaaa: readonly RR[] } => {
+      const a: RR[] = [];
+      const aaaa: RR[] = [];
+      for (const ip of svc.clusterIPs) (isV6(ip) ? aaaa : a).push(addr(owner, ip, ttl));
+      return { a: trim(a), aaaa: trim(aaaa) };
+    };
+    const makeSrv = (): { srv: RR[]; extra: RR[] } => {
+      const items: SrvItem[] = [];
+      for (const p of ports) for (const ip of svc.clusterIPs) items.push({ target: base, ip, port: p.port });
+      return buildSrv(owner, items, ttl);
+    };
+    return new NameRecords(true, filtered ? addrs : addrs(), undefined, '', makeSrv);
   }
-  const { srv, extra } = buildSrv(owner, items, ttl);
-  return { exists: true, a, aaaa, srv, srvExtra: extra, cname: undefined, target: '' };
+  const matches = (ep: Endpoint): boolean => (ep.ports.length === 0 ? !filtered : ep.ports.some((p) => portMatch(port, proto, p)));
+  let any = false;
+  for (const ep of e.eps) if (matches(ep)) any = true;
+  if (!any) return MISSING;
+  const addrs = (): { a: readonly RR[]; aaaa: readonly RR[] } => {
+    const a: RR[] = [];
+    const aaaa: RR[] = [];
+    for (const ep of e.eps) if (matches(ep)) (isV6(ep.ip) ? aaaa : a).push(addr(owner, ep.ip, ttl));
+    return { a: trim(a), aaaa: trim(aaaa) };
+  };
+  const makeSrv = (): { srv: RR[]; extra: RR[] } => {
+    const items: SrvItem[] = [];
+    for (const ep of e.eps) {
+      const target = `${e.label(ep)}.${base}`;
+      if (ep.ports.length === 0) {
+        if (!filtered) items.push({ target, ip: ep.ip, port: -1 });
+        continue;
+      }
+      for (const p of ep.ports) if (portMatch(port, proto, p)) items.push({ target, ip: ep.ip, port: p.port });
+    }
+    return buildSrv(owner, items, ttl);
+  };
+  return new NameRecords(true, filtered ? addrs : addrs(), undefined, '', makeSrv);
 }
+
+const trim = (a: RR[]): readonly RR[] => (a.length === 0 ? NONE : a.slice());
 
 /** The precomputed records of <svc>.<ns>.svc.<zone> (owner lower-case, no trailing dot). */
 export function serviceRecords(e: ServiceEntry, zone: string, o: AnswerOptions): NameRecords {
+  return view(e, zone, o).recs;
+}
+
+function view(e: ServiceEntry, zone: string, o: AnswerOptions): ServiceView {
   const views = e.views as ServiceView[] | undefined;
   if (views !== undefined) {
     for (const v of views) if (v.zone === zone) return v;
   }
   const owner = `${e.name}.${e.namespace}.svc.${zone === '.' ? '' : zone}`.replace(/\.$/, '');
-  const v: ServiceView = { ...build(e, zone, owner, '', '', o), zone, sub: new Map() };
+  const v: ServiceView = { zone, recs: build(e, zone, owner, '', '', o), sub: new Map() };
   if (views === undefined) e.views = [v];
   else views.push(v);
   return v;
@@ -140,7 +177,7 @@ export function serviceRecords(e: ServiceEntry, zone: string, o: AnswerOptions):
 
 /** Records of a `_port._proto.<svc>…` name; `owner` is the query name, lower-case, no trailing dot. */
 export function portRecords(e: ServiceEntry, zone: string, owner: string, port: string, proto: string, o: AnswerOptions): NameRecords {
-  const v = serviceRecords(e, zone, o) as ServiceView;
+  const v = view(e, zone, o);
   const hit = v.sub.get(owner);
   if (hit !== undefined) return hit;
   const r = build(e, zone, owner, port, proto, o);
@@ -156,14 +193,15 @@ export function endpointRecords(e: ServiceEntry, zone: string, owner: string, la
   const ttl = o.ttl;
   const a: RR[] = [];
   const aaaa: RR[] = [];
-  const items: SrvItem[] = [];
-  for (const ep of eps) {
-    (isV6(ep.ip) ? aaaa : a).push(addr(owner, ep.ip, ttl));
-    if (ep.ports.length === 0) items.push({ target: owner, ip: ep.ip, port: -1 });
-    for (const p of ep.ports) items.push({ target: owner, ip: ep.ip, port: p.port });
-  }
-  const { srv, extra } = buildSrv(owner, items, ttl);
-  return { exists: true, a, aaaa, srv, srvExtra: extra, cname: undefined, target: '' };
+  for (const ep of eps) (isV6(ep.ip) ? aaaa : a).push(addr(owner, ep.ip, ttl));
+  return new NameRecords(true, { a, aaaa }, undefined, '', () => {
+    const items: SrvItem[] = [];
+    for (const ep of eps) {
+      if (ep.ports.length === 0) items.push({ target: owner, ip: ep.ip, port: -1 });
+      for (const p of ep.ports) items.push({ target: owner, ip: ep.ip, port: p.port });
+    }
+    return buildSrv(owner, items, ttl);
+  });
 }
 
 /** PTR targets for an IP (FQDNs with trailing dot): ClusterIP services first, else endpoints. */
@@ -182,7 +220,7 @@ export function ptrTargets(store: Store, ip: string, zone: string): string[] {
     if (isServiceEntry(v)) continue;
     const s = v.svc;
     if (s.svc === undefined || !store.namespaceExposed(s.namespace)) continue;
-    out.push(`${v.label}.${s.name}.${s.namespace}.svc.${z}`);
+    out.push(`${s.label(v)}.${s.name}.${s.namespace}.svc.${z}`);
   }
   return dedupe(out);
 }

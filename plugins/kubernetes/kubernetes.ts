@@ -120,7 +120,10 @@ export class KubernetesHandler {
     else if (r.port !== '' || r.protocol !== '') recs = portRecords(e, zone, strip(name), r.port, r.protocol, this.o);
     else recs = serviceRecords(e, zone, this.o);
     if (!recs.exists || recs === MISSING) return NX;
-    if (qt === QTYPE.SRV) return recs.srv.length === 0 ? NODATA : { answers: recs.srv as RR[], extra: recs.srvExtra as RR[] };
+    if (qt === QTYPE.SRV) {
+      const s = recs.srv();
+      return s.srv.length === 0 ? NODATA : { answers: s.srv, extra: s.extra };
+    }
     if (recs.cname !== undefined) {
       const answers: RR[] = [recs.cname];
       if ((qt === QTYPE.A || qt === QTYPE.AAAA) && depth < MAX_CHASE) {

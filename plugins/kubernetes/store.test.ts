@@ -42,8 +42,8 @@ describe('store', () => {
     st.upsertSlice(slice('h-2', 'ns', 'h', [['10.0.0.3', true], ['10.0.0.1', true, 'a']]));
     st.commit();
     const e = st.service('h', 'ns')!;
-    expect(e.eps.map((x) => `${x.label}=${x.ip}`)).toEqual(['a=10.0.0.1', '10-0-0-3=10.0.0.3']);
-    expect(st.byIp('10.0.0.3').map((v) => (isServiceEntry(v) ? 'svc' : v.label))).toEqual(['10-0-0-3']);
+    expect(e.eps.map((x) => `${e.label(x)}=${x.ip}`)).toEqual(['a=10.0.0.1', '10-0-0-3=10.0.0.3']);
+    expect(st.byIp('10.0.0.3').map((v) => (isServiceEntry(v) ? 'svc' : v.svc.label(v)))).toEqual(['10-0-0-3']);
     expect(st.byIp('10.0.0.2')).toHaveLength(0);
     expect(st.modified).toBe(1000);
 

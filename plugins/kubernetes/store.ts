@@ -33,8 +33,14 @@ export interface Endpoint {
   /** The ports of the slice the address came from. */
   readonly ports: readonly SlimPort[];
   readonly svc: ServiceEntry;
-  /** The DNS label: hostname, else pod name (endpoint_pod_names), else dashed IP. */
-  readonly label: string;
+}
+
+/** The DNS label of an endpoint: hostname, else pod name (endpoint_pod_names, < 64 chars), else dashed IP. */
+export function endpointLabel(e: Endpoint, podNames: boolean): string {
+  const ep = e.ep;
+  if (ep.hostname !== '') return ep.hostname;
+  if (podNames && ep.podName !== '' && ep.podName.length < 64) return ep.podName.toLowerCase();
+  return dashedIp(e.ip);
 }
 
 export class ServiceEntry {
@@ -48,7 +54,7 @@ export class ServiceEntry {
   views: unknown = undefined;
   /** Hash of the DNS-relevant data, to tell real changes from no-op updates. */
   sig = 0;
-  /** IPs this entry put in the reverse index. */
+  /** ClusterIPs this entry put in the reverse index (its endpoints' IPs are in `eps`). */
   revIps: readonly string[] = [];
   /** Pending EndpointSlice trigger times (programming-latency metric). */
   triggers: number[] | undefined = undefined;
@@ -57,7 +63,13 @@ export class ServiceEntry {
     readonly key: string,
     readonly name: string,
     readonly namespace: string,
+    /** endpoint_pod_names (labels depend on it). */
+    readonly podNames: boolean,
   ) {}
+
+  label(e: Endpoint): string {
+    return endpointLabel(e, this.podNames);
+  }
 
   /** True for an ExternalName service whose target is a name (an IP target is not served). */
   get isExternal(): boolean {
@@ -68,8 +80,9 @@ export class ServiceEntry {
     if (this.byLabel === undefined) {
       const m = new Map<string, Endpoint[]>();
       for (const e of this.eps) {
-        const l = m.get(e.label);
-        if (l === undefined) m.set(e.label, [e]);
+        const label = this.label(e);
+        const l = m.get(label);
+        if (l === undefined) m.set(label, [e]);
         else l.push(e);
       }
       this.byLabel = m;
@@ -89,6 +102,7 @@ function fnv(h: number, s: string): number {
 }
 
 const EMPTY_EPS: readonly Endpoint[] = Object.freeze([]) as readonly Endpoint[];
+const EMPTY_IPS: readonly string[] = Object.freeze([]) as readonly string[];
 
 export class Store implements ObjectSink {
   private readonly services = new Map<string, ServiceEntry>();
@@ -161,7 +175,7 @@ export class Store implements ObjectSink {
     const key = `${name}.${ns}`;
     let e = this.services.get(key);
     if (e === undefined && create) {
-      e = new ServiceEntry(key, name, ns);
+      e = new ServiceEntry(key, name, ns, this.opts.endpointPodNames === true);
       this.services.set(key, e);
     }
     return e;
@@ -348,7 +362,8 @@ export class Store implements ObjectSink {
   /** Recompute one service's merged endpoints and reverse entries; true if DNS data changed. */
   private rebuild(e: ServiceEntry, now: number): boolean {
     for (const ip of e.revIps) this.revRemove(ip, e);
-    e.revIps = [];
+    for (const ep of e.eps) this.revRemove(ep.ip, e);
+    e.revIps = EMPTY_IPS;
     e.views = undefined;
     e.byLabel = undefined;
     const before = e.sig;
@@ -360,7 +375,6 @@ export class Store implements ObjectSink {
       if (e.slices === undefined) this.services.delete(e.key);
       return before !== 0;
     }
-    const podNames = this.opts.endpointPodNames === true;
     const eps: Endpoint[] = [];
     if (e.slices !== undefined && svc.type !== 'ExternalName') {
       const seen = new Set<string>();
@@ -372,28 +386,20 @@ export class Store implements ObjectSink {
           for (const ip of ep.addresses) {
             if (seen.has(ip)) continue;
             seen.add(ip);
-            const label = ep.hostname !== '' ? ep.hostname : podNames && ep.podName !== '' && ep.podName.length < 64 ? ep.podName.toLowerCase() : dashedIp(ip);
-            eps.push({ ip, ep, ports: sl.ports, svc: e, label });
+            eps.push({ ip, ep, ports: sl.ports, svc: e });
           }
         }
       }
     }
-    e.eps = eps.length === 0 ? EMPTY_EPS : eps;
-    const rev: string[] = [];
-    for (const ip of svc.clusterIPs) {
-      this.revAdd(ip, e, true);
-      rev.push(ip);
-    }
-    for (const ep of eps) {
-      this.revAdd(ep.ip, ep, false);
-      rev.push(ep.ip);
-    }
-    e.revIps = rev;
+    e.eps = eps.length === 0 ? EMPTY_EPS : eps.slice();
+    for (const ip of svc.clusterIPs) this.revAdd(ip, e, true);
+    for (const ep of eps) this.revAdd(ep.ip, ep, false);
+    e.revIps = svc.clusterIPs.length === 0 ? EMPTY_IPS : svc.clusterIPs;
     // Signature of everything an answer can show.
     let h = fnv(0x811c9dc5, `${svc.type}|${svc.headless}|${svc.externalName}|${svc.clusterIPs.join(',')}|`);
     for (const p of svc.ports) h = fnv(h, `${p.name}/${p.protocol}/${p.port};`);
     for (const ep of eps) {
-      h = fnv(h, `${ep.ip} ${ep.label}`);
+      h = fnv(h, `${ep.ip} ${e.label(ep)}`);
       for (const p of ep.ports) h = fnv(h, `${p.name}/${p.protocol}/${p.port};`);
     }
     e.sig = h === 0 ? 1 : h;

@@ -61,7 +61,7 @@ function ports(list: unknown, named: boolean): readonly SlimPort[] {
     if (typeof port !== 'number' || !Number.isInteger(port)) continue; // slice port nil = "all ports": no SRV
     out.push({ name: intern(named ? str(o.name).toLowerCase() : ''), protocol: intern((str(o.protocol) || 'TCP').toLowerCase()), port });
   }
-  return out.length === 0 ? EMPTY : out;
+  return out.length === 0 ? EMPTY : out.slice();
 }
 
 export function convertService(o: unknown): SlimService | undefined {
@@ -73,7 +73,7 @@ export function convertService(o: unknown): SlimService | undefined {
   const list = arr(spec.clusterIPs).map(ipOf).filter((ip) => ip !== '');
   const all = list.length > 0 ? list : one !== '' ? [ipOf(one)] : [];
   const headless = type !== 'ExternalName' && (one === 'None' || all[0] === 'None');
-  const clusterIPs = headless || type === 'ExternalName' ? EMPTY : all.filter((ip) => ip !== 'None');
+  const clusterIPs = headless || type === 'ExternalName' ? EMPTY : all.filter((ip) => ip !== 'None').slice();
   const sel = obj(spec.selector);
   const s: SlimService = {
     namespace: intern(md.namespace),
@@ -103,7 +103,10 @@ export function convertSlice(o: unknown): SlimEndpointSlice | undefined {
   for (const e of arr(root.endpoints)) {
     const eo = obj(e);
     if (eo === undefined) continue;
-    const addresses = arr(eo.addresses).map(ipOf).filter((a) => a !== '');
+    // Exactly-sized arrays: a .filter()/.push() result keeps spare capacity, ×100,000 endpoints.
+    const raw = arr(eo.addresses);
+    let addresses = raw.length === 1 ? [ipOf(raw[0])] : raw.map(ipOf);
+    if (addresses.includes('')) addresses = addresses.filter((a) => a !== '').slice();
     if (addresses.length === 0) continue;
     const cond = obj(eo.conditions);
     const ref = obj(eo.targetRef);
@@ -122,7 +125,7 @@ export function convertSlice(o: unknown): SlimEndpointSlice | undefined {
     service: intern(service),
     addressType: intern(addressType),
     ports: ports(root.ports, true),
-    endpoints,
+    endpoints: endpoints.slice(),
     labels,
     ...(Number.isFinite(trigger) ? { lastChangeTriggerTime: trigger } : {}),
   };
