@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// typedns [-conf FILE] [-dns.port PORT|-p PORT] [-pidfile FILE] [-plugin MODULE]... [-plugins] [-quiet] [-version]
+// typedns [-conf FILE] [-dns.port PORT|-p PORT] [-pidfile FILE] [-plugin MODULE]... [-plugins] [-quiet] [-version] [-workers N|auto]
 // typedns check [-conf FILE]
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { ConfigErrors, DnsServer, parseConfig, VERSION } from './server/instance
 import { CorefileError } from './corefile/lexer.js';
 import { createLogger, flushLogs } from './observe/log.js';
 import { TypednsError } from './plugin/errors.js';
+import { isWorker, parseWorkers, printsBanner, runPrimary, startWorker } from './server/workers.js';
 
 /** CoreDNS's built-in default: every name, on the -dns.port port. */
 export const DEFAULT_COREFILE = '. {\n    whoami\n    log\n}\n';
@@ -25,10 +26,12 @@ export interface CliOptions {
   version: boolean;
   check: boolean;
   pluginsFile?: string;
+  /** -workers: processes serving the same addresses (src/server/workers.ts). */
+  workers: number;
 }
 
 export function parseArgs(argv: string[]): CliOptions {
-  const o: CliOptions = { plugins: [], listPlugins: false, quiet: false, version: false, check: false };
+  const o: CliOptions = { plugins: [], listPlugins: false, quiet: false, version: false, check: false, workers: 1 };
   let i = 0;
   if (argv[0] === 'check') {
     o.check = true;
@@ -71,6 +74,9 @@ export function parseArgs(argv: string[]): CliOptions {
         break;
       case '-version':
         o.version = true;
+        break;
+      case '-workers':
+        o.workers = parseWorkers(val());
         break;
       default:
         if (raw.startsWith('-')) throw new Error(`flag provided but not defined: ${raw}`);
@@ -141,8 +147,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const registry = new PluginRegistry(builtinPlugins);
   try {
-    const specs = [...(o.pluginsFile ? readPluginsFile(o.pluginsFile) : []), ...o.plugins];
-    await loadPlugins(registry, specs, o.pluginsFile ? path.dirname(path.resolve(o.pluginsFile)) : process.cwd());
+    // Modules named in the config file resolve from its folder; -plugin ones from the working directory.
+    if (o.pluginsFile) await loadPlugins(registry, readPluginsFile(o.pluginsFile), path.dirname(path.resolve(o.pluginsFile)));
+    await loadPlugins(registry, o.plugins, process.cwd());
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
     return 1;
@@ -176,6 +183,20 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger();
+  if (o.workers > 1 && !isWorker()) {
+    // The primary only checks the Corefile (one error report, not one per worker) and supervises.
+    try {
+      parseConfig(src, registry, port);
+    } catch (e) {
+      const errs = e instanceof ConfigErrors ? e.errors.map((x) => x.message) : [(e as Error).message];
+      for (const m of errs) process.stderr.write(`${m}\n`);
+      return 1;
+    }
+    if (o.pidfile) writeFileSync(o.pidfile, `${process.pid}\n`);
+    const code = await runPrimary(o.workers, log);
+    if (o.pidfile) removePidfile(o.pidfile);
+    return code;
+  }
   const server = new DnsServer({
     registry,
     defaultPort: port,
@@ -194,8 +215,9 @@ export async function main(argv: string[]): Promise<number> {
     flushLogs();
     return 1;
   }
-  if (o.pidfile) writeFileSync(o.pidfile, `${process.pid}\n`);
-  if (!o.quiet) for (const line of server.banner()) process.stdout.write(`${line}\n`);
+  if (isWorker()) startWorker(server);
+  if (o.pidfile && !isWorker()) writeFileSync(o.pidfile, `${process.pid}\n`);
+  if (!o.quiet && printsBanner()) for (const line of server.banner()) process.stdout.write(`${line}\n`);
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (sig: string): void => {
@@ -206,13 +228,7 @@ export async function main(argv: string[]): Promise<number> {
       stopping = true;
       log.info(`${sig}: shutting down`);
       void server.stop(5000).then(() => {
-        if (o.pidfile) {
-          try {
-            unlinkSync(o.pidfile);
-          } catch {
-            // already gone
-          }
-        }
+        if (o.pidfile && !isWorker()) removePidfile(o.pidfile);
         flushLogs();
         resolve(0);
       });
@@ -222,6 +238,14 @@ export async function main(argv: string[]): Promise<number> {
     process.on('SIGUSR1', () => void server.reload('SIGUSR1'));
     process.on('SIGHUP', () => {});
   });
+}
+
+function removePidfile(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone
+  }
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
