@@ -15,6 +15,11 @@ export interface Metrics {
   /** Families with a full name (coredns_dns_requests_total, coredns_proxy_…). */
   family: FamilyFactory;
   readonly registry: client.Registry;
+  /**
+   * The Prometheus text a /metrics endpoint serves: this process's families or, under
+   * `-workers N`, every worker's summed (prom-client AggregatorRegistry, src/server/workers.ts).
+   */
+  exposition(): Promise<string>;
 }
 
 export interface FamilyFactory {
@@ -25,6 +30,9 @@ export interface FamilyFactory {
 
 export class MetricsRegistry implements FamilyFactory {
   readonly registry = new client.Registry();
+
+  /** See Metrics.exposition; src/server/workers.ts replaces it in cluster workers. */
+  exposition: () => Promise<string> = () => this.registry.metrics();
 
   private get<T>(name: string, make: () => T): T {
     const m = this.registry.getSingleMetric(name);
@@ -55,6 +63,7 @@ export class MetricsRegistry implements FamilyFactory {
       histogram: (n, h, l, b) => this.histogram(prefix + n, h, l, b),
       family: this,
       registry: this.registry,
+      exposition: () => this.exposition(),
     };
   }
 }

@@ -95,7 +95,9 @@ export class TcpListener {
         }
         this.conns.add(new Conn(sock, this));
       });
-      srv.listen({ port, host: this.host, exclusive: true }, () => {
+      // exclusive: false lets -workers (node:cluster) share one listening socket; outside a
+      // cluster worker the flag changes nothing.
+      srv.listen({ port, host: this.host, exclusive: false }, () => {
         srv.off('error', onErr);
         srv.on('error', (e) => this.ctx.log.error(`tcp ${this.host}:${port}: ${e.message}`));
         const a = srv.address() as net.AddressInfo;

@@ -1,0 +1,152 @@
+// -workers N: all cores with node:cluster. The primary forks N workers; each worker runs the
+// whole server (same Corefile, same addresses: cluster shares the UDP and TCP handles, so they
+// all serve one port). The primary:
+//   - forwards SIGTERM and SIGINT (as SIGTERM) and SIGUSR1 (reload) to every worker,
+//   - restarts a worker that dies (with a growing delay when they keep dying fast), and exits 1
+//     if a worker dies before any worker has started (the worker printed why),
+//   - sums the workers' metrics for whichever worker serves /metrics (prom-client's
+//     AggregatorRegistry): a worker's `metrics.exposition()` asks the primary over IPC.
+import cluster, { type Worker } from 'node:cluster';
+import os from 'node:os';
+import client from 'prom-client';
+import type { TextLogger } from '../observe/log.js';
+import type { DnsServer } from './instance.js';
+
+/** `-workers` value: a number ≥ 1, or `auto` (os.availableParallelism()). */
+export function parseWorkers(v: string): number {
+  if (v === 'auto') return os.availableParallelism();
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 1024) throw new Error(`invalid -workers '${v}': a number from 1 to 1024, or auto`);
+  return Number(v);
+}
+
+/** True in a process forked by runPrimary. */
+export const isWorker = (): boolean => cluster.isWorker;
+
+/** Only the first worker prints the start banner. */
+export const printsBanner = (): boolean => !cluster.isWorker || cluster.worker?.id === 1;
+
+const READY = 'typedns:ready';
+const METRICS_REQ = 'typedns:metrics-req';
+const METRICS_RES = 'typedns:metrics-res';
+
+interface Msg {
+  type?: string;
+  id?: number;
+  text?: string;
+  error?: string;
+}
+
+/** Run the primary: fork `workers` workers, supervise them; resolves with the exit code. */
+export function runPrimary(workers: number, log: TextLogger): Promise<number> {
+  const aggregator = new client.AggregatorRegistry();
+  const live = new Set<Worker>();
+  const startedAt = new Map<Worker, number>();
+  let anyReady = false;
+  let stopping = false;
+  let quickDeaths = 0;
+
+  const onMessage = (w: Worker, m: Msg): void => {
+    if (m?.type === READY) {
+      anyReady = true;
+    } else if (m?.type === METRICS_REQ) {
+      aggregator.clusterMetrics().then(
+        (text) => w.isConnected() && w.send({ type: METRICS_RES, id: m.id, text }),
+        (e: unknown) => w.isConnected() && w.send({ type: METRICS_RES, id: m.id, error: (e as Error).message }),
+      );
+    }
+  };
+
+  const fork = (): void => {
+    const w = cluster.fork();
+    live.add(w);
+    startedAt.set(w, Date.now());
+    w.on('message', (m: Msg) => onMessage(w, m));
+    w.on('online', () => log.info(`worker ${w.id} started (pid ${w.process.pid})`));
+  };
+
+  return new Promise<number>((resolve) => {
+    const stopAll = (sig: NodeJS.Signals): void => {
+      for (const w of live) w.process.kill(sig);
+      // a worker that does not stop in time is killed
+      setTimeout(() => {
+        for (const w of live) w.process.kill('SIGKILL');
+      }, 10_000).unref();
+    };
+    const stop = (sig: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info(`${sig}: stopping ${live.size} worker(s)`);
+      if (live.size === 0) resolve(0);
+      else stopAll('SIGTERM');
+    };
+
+    cluster.on('exit', (w, code, signal) => {
+      live.delete(w);
+      if (stopping) {
+        if (live.size === 0) resolve(anyReady ? 0 : 1);
+        return;
+      }
+      if (!anyReady) {
+        // Failing before any worker served: a bad Corefile or a taken port. Don't loop.
+        stopping = true;
+        if (live.size === 0) resolve(1);
+        else stopAll('SIGTERM');
+        return;
+      }
+      const lived = Date.now() - (startedAt.get(w) ?? 0);
+      startedAt.delete(w);
+      quickDeaths = lived < 5000 ? quickDeaths + 1 : 0;
+      const delay = Math.min(30_000, 100 * 2 ** quickDeaths);
+      log.error(`worker ${w.id} (pid ${w.process.pid}) died (${signal ?? `exit ${code}`}); starting another in ${delay} ms`);
+      setTimeout(() => {
+        if (!stopping) fork();
+      }, delay);
+    });
+
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGUSR1', () => {
+      for (const w of live) w.process.kill('SIGUSR1');
+    });
+    process.on('SIGHUP', () => {});
+    for (let i = 0; i < workers; i++) fork();
+  });
+}
+
+/**
+ * In a worker, once its server runs: expose this worker's metrics to the primary's aggregation,
+ * make `metrics.exposition()` return every worker's metrics summed, and tell the primary it started.
+ */
+export function startWorker(server: DnsServer): void {
+  client.AggregatorRegistry.setRegistries([server.metrics.registry]);
+  new client.AggregatorRegistry(); // installs the worker's reply to the primary's requests
+  const pending = new Map<number, { resolve: (t: string) => void; reject: (e: Error) => void }>();
+  let seq = 0;
+  process.on('message', (m: Msg) => {
+    if (m?.type !== METRICS_RES || m.id === undefined) return;
+    const p = pending.get(m.id);
+    pending.delete(m.id);
+    if (m.error !== undefined) p?.reject(new Error(`metrics from the workers: ${m.error}`));
+    else p?.resolve(m.text ?? '');
+  });
+  server.metrics.exposition = () =>
+    new Promise<string>((resolve, reject) => {
+      const id = seq++;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error('metrics from the workers: no answer from the primary'));
+      }, 8000);
+      pending.set(id, {
+        resolve: (t) => {
+          clearTimeout(timer);
+          resolve(t);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      process.send?.({ type: METRICS_REQ, id });
+    });
+  process.send?.({ type: READY });
+}

@@ -1,0 +1,165 @@
+// -workers N: the CLI as a child process with two cluster workers on one port. A small external
+// plugin (loaded with -plugin) answers `pid.test. TXT` with the worker's PID, so the test can see
+// which worker served a query; TCP connections are handed out round-robin by the primary.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import { query } from '../../src/testing/index.js';
+
+const root = path.resolve(__dirname, '../..');
+const cli = path.join(root, 'dist/src/cli.js');
+
+const PID_PLUGIN = `
+export default {
+  name: 'pid',
+  api: '^1',
+  position: { before: 'whoami' },
+  parse(d) {
+    d.next();
+    return {};
+  },
+  setup(_cfg, ctx) {
+    const served = ctx.metrics.counter('served_total', 'pid.test queries answered.');
+    const txt = (name, value) => ({ type: 'response', flags: 0x0400, answers: [{ name, type: 'TXT', ttl: 0, data: value }] });
+    return {
+      serve(req, w, next) {
+        if (req.name === 'pid.test.') {
+          served.inc();
+          w.write(txt('pid.test', String(process.pid)));
+          return 0;
+        }
+        if (req.name === 'count.test.') {
+          return ctx.metrics.exposition().then((text) => {
+            const m = /^coredns_pid_served_total (\\d+)/m.exec(text);
+            w.write(txt('count.test', m ? m[1] : 'none'));
+            return 0;
+          });
+        }
+        return next(req, w);
+      },
+    };
+  },
+};
+`;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+const txtOf = (r: Awaited<ReturnType<typeof query>>): string => {
+  const a = r.msg.answers?.[0];
+  const d = a && a.type === 'TXT' ? a.data : undefined;
+  return Array.isArray(d) ? d.map((x) => x.toString()).join('') : String(d);
+};
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const children = (pid: number): number[] =>
+  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
+
+async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('-workers 2', () => {
+  let dir: string;
+  let port: number;
+  let child: ChildProcess;
+  let out = '';
+  let exited: Promise<number | null>;
+
+  beforeAll(async () => {
+    // dist/ is built by test/support/global-setup.ts
+    dir = mkdtempSync(path.join(tmpdir(), 'typedns-workers-'));
+    port = await freePort();
+    writeFileSync(path.join(dir, 'pid.mjs'), PID_PLUGIN);
+    writeFileSync(path.join(dir, 'Corefile'), `.:${port} {\n    bind 127.0.0.1\n    pid\n    whoami\n}\n`);
+    child = spawn(process.execPath, [cli, '-conf', 'Corefile', '-workers', '2', '-plugin', './pid.mjs'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  });
+
+  afterAll(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  /** PIDs seen answering pid.test over fresh TCP connections, until `want` distinct ones or a timeout. */
+  async function pidsOverTcp(want: (seen: Set<number>) => boolean): Promise<{ seen: Set<number>; answered: number }> {
+    const seen = new Set<number>();
+    let answered = 0;
+    await until(`worker PIDs (seen ${[...seen].join(',')}; output: ${out})`, async () => {
+      const r = await query(port, 'pid.test.', 'TXT', { host: '127.0.0.1', tcp: true, timeout: 1000 });
+      answered++;
+      seen.add(Number(txtOf(r)));
+      return want(seen) ? true : undefined;
+    });
+    return { seen, answered };
+  }
+
+  it('serves one port from two worker processes, sums their metrics, restarts a dead one, forwards signals', async () => {
+    // 1. both workers answer, and they are the primary's children
+    const first = await pidsOverTcp((s) => s.size >= 2);
+    expect(first.seen.size).toBe(2);
+    const workerPids = children(child.pid!);
+    expect(workerPids).toHaveLength(2);
+    for (const p of first.seen) expect(workerPids).toContain(p);
+    expect(first.seen.has(child.pid!)).toBe(false);
+
+    // 2. UDP is served too (cluster shares the UDP socket)
+    const udp = await query(port, 'who.example.', 'A', { host: '127.0.0.1' });
+    expect(udp.rcode).toBe(0);
+    expect(udp.msg.additionals?.some((a) => a.type === 'A' && a.data === '127.0.0.1')).toBe(true);
+
+    // 3. metrics summed over the workers: every pid.test answered so far, whichever worker counted it
+    const count = await query(port, 'count.test.', 'TXT', { host: '127.0.0.1', tcp: true });
+    expect(Number(txtOf(count))).toBe(first.answered);
+
+    // 4. a worker that dies is replaced
+    const victim = workerPids[0]!;
+    process.kill(victim, 'SIGKILL');
+    await until('a replacement worker', async () => {
+      const now = children(child.pid!);
+      return now.length === 2 && !now.includes(victim) ? now : undefined;
+    });
+    const after = await pidsOverTcp((s) => [...s].some((p) => !first.seen.has(p)));
+    expect([...after.seen].some((p) => p !== victim && !first.seen.has(p))).toBe(true);
+    expect(out).toMatch(/worker \d+ \(pid \d+\) died \(SIGKILL\)/);
+
+    // 5. SIGUSR1 reaches every worker: two reloads
+    process.kill(child.pid!, 'SIGUSR1');
+    await until('two reloads', async () => ((out.match(/Reloading complete \(SIGUSR1\)/g) ?? []).length >= 2 ? true : undefined));
+
+    // 6. SIGTERM on the primary stops everything
+    const all = children(child.pid!);
+    process.kill(child.pid!, 'SIGTERM');
+    expect(await exited).toBe(0);
+    for (const p of all) await until(`worker ${p} to exit`, async () => (alive(p) ? undefined : true));
+  }, 20_000);
+});
