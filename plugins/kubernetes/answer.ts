@@ -42,18 +42,28 @@ export class NameRecords {
   get aaaa(): readonly RR[] {
     return this.addrs().aaaa;
   }
-  /** SRV records and their A/AAAA glue. */
+  /**
+   * SRV records and their A/AAAA glue. Kept for later queries when small; a large set (a headless
+   * service with many endpoints: ~200 bytes per endpoint and port) is rebuilt per SRV query
+   * instead, which costs about what encoding it costs, so the memory of views stays bounded.
+   */
   srv(): { srv: RR[]; extra: RR[] } {
-    return (this.srvSet ??= this.makeSrv ? this.makeSrv() : { srv: [], extra: [] });
+    if (this.srvSet !== undefined) return this.srvSet;
+    const s = this.makeSrv ? this.makeSrv() : { srv: [], extra: [] };
+    if (s.srv.length + s.extra.length <= SRV_CACHE_MAX) this.srvSet = s;
+    return s;
   }
 }
 
 interface ServiceView {
   readonly zone: string;
   readonly recs: NameRecords;
-  /** _port._proto names, cached once seen (existing ones only). */
-  readonly sub: Map<string, NameRecords>;
+  /** _port._proto names, cached once seen (existing ones only); created on first use. */
+  sub: Map<string, NameRecords> | undefined;
 }
+
+/** Largest SRV answer (records + glue) kept precomputed. */
+export const SRV_CACHE_MAX = 8;
 
 const NONE: readonly RR[] = Object.freeze([]) as readonly RR[];
 export const MISSING: NameRecords = new NameRecords(false, { a: NONE, aaaa: NONE }, undefined, '', undefined);
@@ -169,7 +179,7 @@ function view(e: ServiceEntry, zone: string, o: AnswerOptions): ServiceView {
     for (const v of views) if (v.zone === zone) return v;
   }
   const owner = `${e.name}.${e.namespace}.svc.${zone === '.' ? '' : zone}`.replace(/\.$/, '');
-  const v: ServiceView = { zone, recs: build(e, zone, owner, '', '', o), sub: new Map() };
+  const v: ServiceView = { zone, recs: build(e, zone, owner, '', '', o), sub: undefined };
   if (views === undefined) e.views = [v];
   else views.push(v);
   return v;
@@ -178,10 +188,10 @@ function view(e: ServiceEntry, zone: string, o: AnswerOptions): ServiceView {
 /** Records of a `_port._proto.<svc>…` name; `owner` is the query name, lower-case, no trailing dot. */
 export function portRecords(e: ServiceEntry, zone: string, owner: string, port: string, proto: string, o: AnswerOptions): NameRecords {
   const v = view(e, zone, o);
-  const hit = v.sub.get(owner);
+  const hit = v.sub?.get(owner);
   if (hit !== undefined) return hit;
   const r = build(e, zone, owner, port, proto, o);
-  if (r.exists) v.sub.set(owner, r);
+  if (r.exists) (v.sub ??= new Map()).set(owner, r);
   return r;
 }
 

@@ -6,7 +6,7 @@
 // everything is re-read and applied as full lists; a file that fails to parse keeps the last good data.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { Composer, LineCounter, Parser } from 'yaml';
 import type { Logger } from '../../src/plugin/api.js';
 import type { ObjectSink, ObjectSource, SlimEndpointSlice, SlimNamespace, SlimPod, SlimService } from './watch/objects.js';
 import { convertNamespace, convertPod, convertService, convertSlice } from './watch/convert.js';
@@ -88,12 +88,25 @@ export function readManifests(p: string, labels?: Selector): ManifestObjects {
   };
   for (const file of manifestFiles(p)) {
     const text = fs.readFileSync(file, 'utf8');
-    const docs = parseAllDocuments(text, { prettyErrors: false });
-    const list = Array.isArray(docs) ? docs : [docs];
-    for (const doc of list) {
+    if (/\.json$/i.test(file)) {
+      // JSON: JSON.parse, far cheaper than a YAML parse of the same text.
+      let v: unknown;
+      try {
+        v = JSON.parse(text);
+      } catch (e) {
+        throw new Error(`${file}:1: ${(e as Error).message}`);
+      }
+      add(v);
+      continue;
+    }
+    // YAML: one document at a time (streamed through Parser → Composer), so only one document's
+    // syntax tree is alive at once, not the whole file's.
+    const lines = new LineCounter();
+    const docs = new Composer().compose(new Parser(lines.addNewLine).parse(text), true);
+    for (const doc of docs) {
       const err = doc.errors[0];
       if (err !== undefined) {
-        const line = err.linePos?.[0]?.line ?? lineOf(text, err.pos[0]);
+        const line = lines.linePos(err.pos[0]).line || lineOf(text, err.pos[0]);
         throw new Error(`${file}:${line}: ${err.message.split('\n')[0]}`);
       }
       add(doc.toJS());
