@@ -82,7 +82,8 @@ export default definePlugin<KubernetesConfig>({
       if (failure !== undefined) throw failure;
       if (r === 'timeout') ctx.log.warn(`starting server with unsynced Kubernetes API (waited ${cfg.startupTimeout / 1000}s)`);
     });
-    const handler = new KubernetesHandler(cfg, store, { interfaceIps: memo(interfaceIps) });
+    const after = ctx.chain.slice(ctx.chain.indexOf('kubernetes') + 1);
+    const handler = new KubernetesHandler(cfg, store, { interfaceIps: memo(interfaceIps), upstream: after.length > 0 });
     return {
       serve: (req, w, next) => handler.serve(req, w, next),
       ready: () => store.synced,

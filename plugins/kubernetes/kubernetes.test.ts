@@ -94,6 +94,13 @@ status: { phase: Running, podIP: 10.244.1.10, podIPs: [{ ip: 10.244.1.10 }] }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-k8s-'));
 fs.writeFileSync(path.join(dir, 'cluster.yaml'), CLUSTER);
+// A zone served by a plugin after kubernetes (file): the "upstream" of ExternalName targets.
+const zoneDir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-k8s-zone-'));
+const zoneFile = path.join(zoneDir, 'db.example.com');
+fs.writeFileSync(
+  zoneFile,
+  '$ORIGIN example.com.\n@ 3600 IN SOA ns.example.com. admin.example.com. 1 7200 3600 1209600 3600\n@ 3600 IN NS ns.example.com.\nwww 3600 IN A 192.0.2.80\n',
+);
 
 const Z = 'cluster.local.';
 
@@ -108,6 +115,7 @@ describe('kubernetes over sockets (manifests source)', () => {
     pods insecure
     fallthrough in-addr.arpa ip6.arpa
   }
+  file ${zoneFile} example.com
   whoami
 }`);
     const r = await srv.query('cluster.local', 'SOA');
@@ -153,7 +161,9 @@ describe('kubernetes over sockets (manifests source)', () => {
     [`10-244-1-10.web.shop.svc.${Z}`, 'A', () => ok([`10-244-1-10.web.shop.svc.${Z} 5 IN A 10.244.1.10`])],
     [`10-244-3-12.web.shop.svc.${Z}`, 'A', nx],
     // ExternalName
-    [`search.shop.svc.${Z}`, 'A', () => ok([`search.shop.svc.${Z} 5 IN CNAME www.example.com.`])],
+    // (the target is resolved by the plugins after kubernetes, here file, as CoreDNS asks its upstream)
+    [`search.shop.svc.${Z}`, 'A', () => ({ ...ok([`search.shop.svc.${Z} 5 IN CNAME www.example.com.`, 'www.example.com. 3600 IN A 192.0.2.80']), ordered: true })],
+    [`search.shop.svc.${Z}`, 'AAAA', () => ok([`search.shop.svc.${Z} 5 IN CNAME www.example.com.`])],
     [`search.shop.svc.${Z}`, 'CNAME', () => ok([`search.shop.svc.${Z} 5 IN CNAME www.example.com.`])],
     [`x.search.shop.svc.${Z}`, 'A', nx],
     [`alias.shop.svc.${Z}`, 'A', () => ({ ...ok([`alias.shop.svc.${Z} 5 IN CNAME web.shop.svc.${Z}`, `web.shop.svc.${Z} 5 IN A 10.96.10.10`]), ordered: true })],
@@ -302,4 +312,7 @@ describe('kubernetes live updates from manifests', () => {
   });
 });
 
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(zoneDir, { recursive: true, force: true });
+});

@@ -8,6 +8,25 @@ import type { Store } from './store.js';
 import { parseName, podLabelIp, type RecordRequest } from './names.js';
 import { MISSING, addressRecord, endpointRecords, nsAddresses, portRecords, ptrTargets, serviceRecords, soaRecord, type AnswerOptions, type NameRecords } from './answer.js';
 import { isV6 } from './ip.js';
+import dnsPacket from 'dns-packet';
+import type { Message } from '../../src/plugin/api.js';
+
+/** A writer that keeps what the rest of the chain answers for an ExternalName target. */
+class Capture implements ResponseWriter {
+  msg: Message | undefined;
+  written = false;
+  rcode = -1;
+  length = 0;
+  flags = 0;
+  answers = 0;
+  write(res: Message | Uint8Array): void {
+    if (this.written) return;
+    this.written = true;
+    this.msg = res instanceof Uint8Array ? dnsPacket.decode(Buffer.from(res.buffer, res.byteOffset, res.byteLength)) : res;
+    this.rcode = (this.msg.flags ?? 0) & 0xf;
+    this.answers = this.msg.answers?.length ?? 0;
+  }
+}
 
 /** Schema version of the Kubernetes DNS specification served (dns-version TXT). */
 export const DNS_SCHEMA_VERSION = '1.1.0';
@@ -17,6 +36,8 @@ const NODATA = 0;
 interface Found {
   answers: RR[];
   extra: RR[];
+  /** An ExternalName target outside our zones: resolve it through the rest of the chain. */
+  upstream?: string;
 }
 type Outcome = Found | typeof NX | typeof NODATA;
 
@@ -25,6 +46,8 @@ const MAX_CHASE = 8;
 export interface HandlerDeps {
   /** The server's own addresses when the query's local address is unspecified (0.0.0.0 / ::). */
   readonly interfaceIps: () => readonly string[];
+  /** Plugins follow this one in the chain: resolve ExternalName targets outside our zones through them. */
+  readonly upstream?: boolean;
 }
 
 export class KubernetesHandler {
@@ -62,7 +85,26 @@ export class KubernetesHandler {
     }
     let answers = out.answers;
     if (req.qname !== req.name) answers = fixCase(answers, strip(req.name), strip(req.qname));
+    if (out.upstream !== undefined) return this.resolveUpstream(req, w, next, answers, out.upstream);
     w.write(reply(req, answers, { aa: true, additionals: out.extra }));
+    return RCODE.NOERROR;
+  }
+
+  /**
+   * ExternalName → CNAME to a name outside our zones: ask the plugins after this one (forward)
+   * for the target, as CoreDNS asks its upstream, and append what they answer after the CNAME.
+   * Whatever happens there, the CNAME is answered.
+   */
+  private async resolveUpstream(req: Request, w: ResponseWriter, next: Next, answers: RR[], target: string): Promise<Rcode> {
+    const cap = new Capture();
+    try {
+      await next(req.withQuestion(`${target}.`, req.qtype), cap);
+    } catch {
+      // the CNAME alone
+    }
+    const more = cap.msg?.answers ?? [];
+    const all = more.length > 0 ? [...answers, ...more.filter((a) => a.type === 'CNAME' || a.type === 'A' || a.type === 'AAAA')] : answers;
+    w.write(reply(req, all, { aa: true }));
     return RCODE.NOERROR;
   }
 
@@ -132,7 +174,12 @@ export class KubernetesHandler {
         const tz = this.zones.match(target);
         if (tz !== undefined) {
           const more = this.lookup(target, qt, tz, req, depth + 1);
-          if (more !== NX && more !== NODATA) answers.push(...more.answers);
+          if (more !== NX && more !== NODATA) {
+            answers.push(...more.answers);
+            if (more.upstream !== undefined) return { answers, extra: [], upstream: more.upstream };
+          }
+        } else if (this.deps.upstream === true) {
+          return { answers, extra: [], upstream: recs.target };
         }
       }
       return { answers, extra: [] };
