@@ -62,6 +62,7 @@ export default definePlugin<KubernetesConfig>({
       source = mod.createApiSource(resolved, ctx.log);
     }
     let failure: Error | undefined;
+    let timedOut = false;
     let started: Promise<void> | undefined;
     ctx.onStartup(async () => {
       started = source.start(store).then(
@@ -71,6 +72,7 @@ export default definePlugin<KubernetesConfig>({
         },
         (e: unknown) => {
           failure = e instanceof Error ? e : new Error(String(e));
+          if (timedOut) ctx.log.error(`source failed: ${failure.message}`);
         },
       );
       let timer: NodeJS.Timeout | undefined;
@@ -80,6 +82,7 @@ export default definePlugin<KubernetesConfig>({
       const r = await Promise.race([started.then(() => 'done' as const), timeout]);
       clearTimeout(timer);
       if (failure !== undefined) throw failure;
+      if (r === 'timeout') timedOut = true;
       if (r === 'timeout') ctx.log.warn(`starting server with unsynced Kubernetes API (waited ${cfg.startupTimeout / 1000}s)`);
     });
     const after = ctx.chain.slice(ctx.chain.indexOf('kubernetes') + 1);
