@@ -88,7 +88,7 @@ export default definePlugin<PrometheusConfig>({
     const enabled = m.gauge('coredns_plugin_enabled', '1 for every plugin configured in a server block, by server and zone.', ['server', 'zone', 'view', 'name']);
 
     const handle = await httpListeners(ctx.process).acquire(cfg.address, '/metrics', (_req, res) => {
-      registry.metrics().then(
+      ctx.metrics.exposition().then(
         (body) => {
           res.writeHead(200, { 'Content-Type': registry.contentType });
           res.end(body);

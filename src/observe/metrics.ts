@@ -44,7 +44,10 @@ export class MetricsRegistry implements FamilyFactory {
   }
 
   gauge(fullName: string, help: string, labels: readonly string[] = []): Gauge {
-    return this.get(fullName, () => new client.Gauge({ name: fullName, help, labelNames: labels, registers: [this.registry] }));
+    // Under -workers the primary merges the workers' registries: counters and histograms add up,
+    // entry counts add up, but state and info gauges (build_info, plugin_enabled, …) take one worker's value.
+    const aggregator = /_entries$/.test(fullName) ? 'sum' : 'first';
+    return this.get(fullName, () => new client.Gauge({ name: fullName, help, labelNames: labels, registers: [this.registry], aggregator }));
   }
 
   histogram(fullName: string, help: string, labels: readonly string[] = [], buckets?: readonly number[]): Histogram {
