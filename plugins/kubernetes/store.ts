@@ -3,7 +3,7 @@
 // microtask after any write) merges each changed service's EndpointSlices, updates the reverse
 // index and the `modified` serial, and drops the service's precomputed answers, which answer.ts
 // rebuilds on the first query that needs them.
-import type { ObjectSink, SlimEndpoint, SlimEndpointSlice, SlimNamespace, SlimPod, SlimPort, SlimService } from './watch/objects.js';
+import type { ObjectSink, SlimEndpointSlice, SlimNamespace, SlimPod, SlimPort, SlimService } from './watch/objects.js';
 import { selectorMatches, type Selector } from './selector.js';
 import { dashedIp } from './ip.js';
 
@@ -26,10 +26,13 @@ export interface StoreOptions {
   onProgrammed?: (kind: ServiceKind, seconds: number) => void;
 }
 
-/** One ready (or published) address of a service, merged across its slices. */
+/** One ready (or published) address of a service, merged across its slices (built on first use). */
 export interface Endpoint {
   readonly ip: string;
-  readonly ep: SlimEndpoint;
+  /** endpoints[].hostname, or ''. */
+  readonly hostname: string;
+  /** The pod's name (kept only with endpoint_pod_names), or ''. */
+  readonly podName: string;
   /** The ports of the slice the address came from. */
   readonly ports: readonly SlimPort[];
   readonly svc: ServiceEntry;
@@ -37,25 +40,66 @@ export interface Endpoint {
 
 /** The DNS label of an endpoint: hostname, else pod name (endpoint_pod_names, < 64 chars), else dashed IP. */
 export function endpointLabel(e: Endpoint, podNames: boolean): string {
-  const ep = e.ep;
-  if (ep.hostname !== '') return ep.hostname;
-  if (podNames && ep.podName !== '' && ep.podName.length < 64) return ep.podName.toLowerCase();
+  if (e.hostname !== '') return e.hostname;
+  if (podNames && e.podName !== '' && e.podName.length < 64) return e.podName.toLowerCase();
   return dashedIp(e.ip);
+}
+
+/**
+ * An EndpointSlice as the store keeps it: parallel arrays, one entry per address (~60 bytes per
+ * endpoint instead of ~240 for the slim objects, which are dropped). Hostnames and pod names are
+ * kept only when some endpoint has one (pod names only with endpoint_pod_names).
+ */
+interface PackedSlice {
+  readonly ports: readonly SlimPort[];
+  readonly ips: readonly string[];
+  readonly hostnames: readonly string[] | undefined;
+  readonly podNames: readonly string[] | undefined;
+  /** Indexes of endpoints that are not ready (usually none). */
+  readonly notReady: readonly number[] | undefined;
+}
+
+function pack(s: SlimEndpointSlice, keepPodNames: boolean): PackedSlice {
+  let n = 0;
+  let hosts = false;
+  let pods = false;
+  let notReady: number[] | undefined;
+  for (const ep of s.endpoints) {
+    n += ep.addresses.length;
+    if (ep.hostname !== '') hosts = true;
+    if (keepPodNames && ep.podName !== '') pods = true;
+  }
+  const ips = new Array<string>(n);
+  const hostnames = hosts ? new Array<string>(n) : undefined;
+  const podNames = pods ? new Array<string>(n) : undefined;
+  let i = 0;
+  for (const ep of s.endpoints) {
+    for (const ip of ep.addresses) {
+      ips[i] = ip;
+      if (hostnames) hostnames[i] = ep.hostname;
+      if (podNames) podNames[i] = ep.podName;
+      if (!ep.ready) (notReady ??= []).push(i);
+      i++;
+    }
+  }
+  return { ports: s.ports, ips, hostnames, podNames, notReady };
 }
 
 export class ServiceEntry {
   svc: SlimService | undefined = undefined;
-  slices: Map<string, SlimEndpointSlice> | undefined = undefined;
-  /** Merged, deduplicated endpoints that may be served. */
-  eps: readonly Endpoint[] = [];
+  slices: Map<string, PackedSlice> | undefined = undefined;
+  private merged: readonly Endpoint[] | undefined = undefined;
+  private ipIndex: Map<string, Endpoint> | undefined = undefined;
   /** Endpoints by label (built on first use). */
   byLabel: Map<string, Endpoint[]> | undefined = undefined;
   /** Precomputed answers, owned by answer.ts; cleared on change. */
   views: unknown = undefined;
   /** Hash of the DNS-relevant data, to tell real changes from no-op updates. */
   sig = 0;
-  /** ClusterIPs this entry put in the reverse index (its endpoints' IPs are in `eps`). */
+  /** IPs (ClusterIPs and served endpoint addresses) this entry put in the reverse index. */
   revIps: readonly string[] = [];
+  /** Number of served endpoint addresses. */
+  served = 0;
   /** Pending EndpointSlice trigger times (programming-latency metric). */
   triggers: number[] | undefined = undefined;
 
@@ -69,6 +113,60 @@ export class ServiceEntry {
 
   label(e: Endpoint): string {
     return endpointLabel(e, this.podNames);
+  }
+
+  /** Served endpoints (ready, or all with publishNotReadyAddresses), merged over slices, deduplicated by address. */
+  get eps(): readonly Endpoint[] {
+    return (this.merged ??= this.merge());
+  }
+
+  /** Visit every served address once (slices in name order, first occurrence wins). */
+  forEachServed(fn: (ip: string, sl: PackedSlice, i: number) => void): void {
+    const svc = this.svc;
+    if (svc === undefined || this.slices === undefined || svc.type === 'ExternalName') return;
+    const all = svc.publishNotReadyAddresses;
+    const names = this.slices.size === 1 ? [...this.slices.keys()] : [...this.slices.keys()].sort();
+    const seen = names.length === 1 && this.slices.get(names[0]!)!.ips.length < 2 ? undefined : new Set<string>();
+    for (const n of names) {
+      const sl = this.slices.get(n)!;
+      for (let i = 0; i < sl.ips.length; i++) {
+        if (!all && sl.notReady !== undefined && sl.notReady.includes(i)) continue;
+        const ip = sl.ips[i]!;
+        if (seen !== undefined) {
+          if (seen.has(ip)) continue;
+          seen.add(ip);
+        }
+        fn(ip, sl, i);
+      }
+    }
+  }
+
+  private merge(): readonly Endpoint[] {
+    const out: Endpoint[] = [];
+    this.forEachServed((ip, sl, i) => out.push({ ip, hostname: sl.hostnames?.[i] ?? '', podName: sl.podNames?.[i] ?? '', ports: sl.ports, svc: this }));
+    return out.length === 0 ? EMPTY_EPS : out;
+  }
+
+  /** The served endpoint with this address (an index is built for services with many endpoints). */
+  endpointWithIp(ip: string): Endpoint | undefined {
+    const eps = this.eps;
+    if (eps.length <= 32) {
+      for (const e of eps) if (e.ip === ip) return e;
+      return undefined;
+    }
+    if (this.ipIndex === undefined) {
+      this.ipIndex = new Map();
+      for (const e of eps) this.ipIndex.set(e.ip, e);
+    }
+    return this.ipIndex.get(ip);
+  }
+
+  /** Forget merged and precomputed data (after a change). */
+  reset(): void {
+    this.merged = undefined;
+    this.byLabel = undefined;
+    this.ipIndex = undefined;
+    this.views = undefined;
   }
 
   /** True for an ExternalName service whose target is a name (an IP target is not served). */
@@ -93,6 +191,7 @@ export class ServiceEntry {
 
 type RevVal = ServiceEntry | Endpoint;
 
+
 function fnv(h: number, s: string): number {
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
@@ -113,7 +212,8 @@ export class Store implements ObjectSink {
   private readonly nsObjects = new Map<string, SlimNamespace>();
   private readonly pods = new Map<string, SlimPod>();
   private readonly podsByIp = new Map<string, SlimPod | SlimPod[]>();
-  private readonly reverse = new Map<string, RevVal | RevVal[]>();
+  /** IP → services holding it as a ClusterIP or as a served endpoint address. */
+  private readonly reverse = new Map<string, ServiceEntry | ServiceEntry[]>();
   private readonly dirty = new Set<ServiceEntry>();
   private readonly configured: ReadonlySet<string> | undefined;
   private scheduled = false;
@@ -146,7 +246,14 @@ export class Store implements ObjectSink {
   byIp(ip: string): readonly RevVal[] {
     const v = this.reverse.get(ip);
     if (v === undefined) return EMPTY_EPS;
-    return Array.isArray(v) ? v : [v];
+    const list = Array.isArray(v) ? v : [v];
+    const out: RevVal[] = [];
+    for (const e of list) if (e.svc !== undefined && e.svc.clusterIPs.includes(ip)) out.push(e);
+    for (const e of list) {
+      const ep = e.endpointWithIp(ip);
+      if (ep !== undefined) out.push(ep);
+    }
+    return out;
   }
 
   podsWithIp(ip: string): readonly SlimPod[] {
@@ -213,7 +320,7 @@ export class Store implements ObjectSink {
     const key = `${s.service}.${s.namespace}`;
     if (owner !== undefined && owner !== key) this.deleteSlice(s.namespace, s.name);
     const e = this.entry(s.service, s.namespace, true)!;
-    (e.slices ??= new Map()).set(s.name, s);
+    (e.slices ??= new Map()).set(s.name, pack(s, this.opts.endpointPodNames === true));
     this.sliceOwner.set(sk, key);
     if (this.synced && s.lastChangeTriggerTime !== undefined && this.opts.onProgrammed) (e.triggers ??= []).push(s.lastChangeTriggerTime);
     this.touch(e);
@@ -359,49 +466,46 @@ export class Store implements ObjectSink {
 
   // ---------------------------------------------------------------- commit work
 
-  /** Recompute one service's merged endpoints and reverse entries; true if DNS data changed. */
+  /** Recompute one service's reverse entries and signature; true if DNS data changed. */
   private rebuild(e: ServiceEntry, now: number): boolean {
     for (const ip of e.revIps) this.revRemove(ip, e);
-    for (const ep of e.eps) this.revRemove(ep.ip, e);
     e.revIps = EMPTY_IPS;
-    e.views = undefined;
-    e.byLabel = undefined;
+    e.reset();
     const before = e.sig;
     const svc = e.svc;
     if (svc === undefined) {
-      e.eps = EMPTY_EPS;
       e.sig = 0;
+      e.served = 0;
       e.triggers = undefined;
       if (e.slices === undefined) this.services.delete(e.key);
       return before !== 0;
     }
-    const eps: Endpoint[] = [];
-    if (e.slices !== undefined && svc.type !== 'ExternalName') {
-      const seen = new Set<string>();
-      const names = [...e.slices.keys()].sort();
-      for (const n of names) {
-        const sl = e.slices.get(n)!;
-        for (const ep of sl.endpoints) {
-          if (!ep.ready && !svc.publishNotReadyAddresses) continue;
-          for (const ip of ep.addresses) {
-            if (seen.has(ip)) continue;
-            seen.add(ip);
-            eps.push({ ip, ep, ports: sl.ports, svc: e });
-          }
-        }
-      }
+    const rev: string[] = [];
+    for (const ip of svc.clusterIPs) {
+      this.revAdd(ip, e);
+      rev.push(ip);
     }
-    e.eps = eps.length === 0 ? EMPTY_EPS : eps.slice();
-    for (const ip of svc.clusterIPs) this.revAdd(ip, e, true);
-    for (const ep of eps) this.revAdd(ep.ip, ep, false);
-    e.revIps = svc.clusterIPs.length === 0 ? EMPTY_IPS : svc.clusterIPs;
     // Signature of everything an answer can show.
     let h = fnv(0x811c9dc5, `${svc.type}|${svc.headless}|${svc.externalName}|${svc.clusterIPs.join(',')}|`);
     for (const p of svc.ports) h = fnv(h, `${p.name}/${p.protocol}/${p.port};`);
-    for (const ep of eps) {
-      h = fnv(h, `${ep.ip} ${e.label(ep)}`);
-      for (const p of ep.ports) h = fnv(h, `${p.name}/${p.protocol}/${p.port};`);
-    }
+    let served = 0;
+    let lastPorts: readonly SlimPort[] | undefined;
+    e.forEachServed((ip, sl, i) => {
+      served++;
+      this.revAdd(ip, e);
+      rev.push(ip);
+      h = fnv(h, ip);
+      const host = sl.hostnames?.[i];
+      if (host) h = fnv(h, host);
+      const pod = sl.podNames?.[i];
+      if (pod) h = fnv(h, pod);
+      if (sl.ports !== lastPorts) {
+        lastPorts = sl.ports;
+        for (const p of sl.ports) h = fnv(h, `${p.name}/${p.protocol}/${p.port};`);
+      }
+    });
+    e.served = served;
+    e.revIps = rev.length === 0 ? EMPTY_IPS : rev;
     e.sig = h === 0 ? 1 : h;
     if (e.triggers !== undefined) {
       const kind: ServiceKind = !svc.headless ? 'cluster_ip' : svc.hasSelector === false ? 'headless_without_selector' : 'headless_with_selector';
@@ -411,24 +515,22 @@ export class Store implements ObjectSink {
     return e.sig !== before;
   }
 
-  private revAdd(ip: string, v: RevVal, first: boolean): void {
+  private revAdd(ip: string, e: ServiceEntry): void {
     const cur = this.reverse.get(ip);
-    if (cur === undefined) this.reverse.set(ip, v);
+    if (cur === undefined) this.reverse.set(ip, e);
     else if (Array.isArray(cur)) {
-      if (first) cur.unshift(v);
-      else cur.push(v);
-    } else this.reverse.set(ip, first ? [v, cur] : [cur, v]);
+      if (!cur.includes(e)) cur.push(e);
+    } else if (cur !== e) this.reverse.set(ip, [cur, e]);
   }
 
   private revRemove(ip: string, e: ServiceEntry): void {
     const cur = this.reverse.get(ip);
     if (cur === undefined) return;
-    const mine = (v: RevVal): boolean => v === e || (v as Endpoint).svc === e;
     if (!Array.isArray(cur)) {
-      if (mine(cur)) this.reverse.delete(ip);
+      if (cur === e) this.reverse.delete(ip);
       return;
     }
-    const rest = cur.filter((v) => !mine(v));
+    const rest = cur.filter((v) => v !== e);
     if (rest.length === 0) this.reverse.delete(ip);
     else if (rest.length === 1) this.reverse.set(ip, rest[0]!);
     else this.reverse.set(ip, rest);
