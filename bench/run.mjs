@@ -17,9 +17,9 @@ import { fileURLToPath } from 'node:url';
 import dnsPacket from 'dns-packet';
 import { workloads } from './workloads.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
-const cli = path.join(root, 'dist/src/cli.js');
+export const here = path.dirname(fileURLToPath(import.meta.url));
+export const root = path.resolve(here, '..');
+export const cli = path.join(root, 'dist/src/cli.js');
 
 const USAGE = `usage: node bench/run.mjs WORKLOAD... | all [options]
 workloads: ${Object.keys(workloads).join(', ')}
@@ -65,7 +65,7 @@ function parseArgs(argv) {
 }
 
 /** dnsperf on PATH, installed with apt-get when missing and we are root. */
-function ensureDnsperf() {
+export function ensureDnsperf() {
   if (spawnSync('dnsperf', ['-h'], { stdio: 'ignore' }).error === undefined) return;
   if (process.getuid?.() !== 0) throw new Error('dnsperf is not installed: apt-get install dnsperf (needs root)');
   process.stderr.write('installing dnsperf with apt-get…\n');
@@ -73,7 +73,7 @@ function ensureDnsperf() {
 }
 
 /** A port free for both UDP and TCP on 127.0.0.1. */
-async function freePort() {
+export async function freePort() {
   for (;;) {
     const port = await new Promise((resolve, reject) => {
       const s = dgram.createSocket('udp4');
@@ -93,7 +93,7 @@ async function freePort() {
 }
 
 /** One UDP query; resolves to the reply's rcode, or -1 on timeout. */
-function queryRcode(port, name, type, timeout = 1000) {
+export function queryRcode(port, name, type, timeout = 1000) {
   return new Promise((resolve) => {
     const s = dgram.createSocket('udp4');
     const id = (Math.random() * 65535) | 0;
@@ -111,10 +111,10 @@ function queryRcode(port, name, type, timeout = 1000) {
   });
 }
 
-const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+export const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
 
 /** Start a process; resolves once `ready()` says so, rejects if it exits first or `timeoutMs` passes. */
-async function startProcess(label, cmd, args, ready, timeoutMs = 60_000) {
+export async function startProcess(label, cmd, args, ready, timeoutMs = 60_000) {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
   let out = '';
   const collect = (d) => {
@@ -136,7 +136,7 @@ async function startProcess(label, cmd, args, ready, timeoutMs = 60_000) {
   return { child, exited, readyMs: performance.now() - t0, output: () => out };
 }
 
-async function stopProcess(p) {
+export async function stopProcess(p) {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
   p.child.kill('SIGTERM');
   const done = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r(undefined), 8000))]);
@@ -147,7 +147,7 @@ async function stopProcess(p) {
 }
 
 /** The process and its descendants (cluster workers). */
-function processTree(pid) {
+export function processTree(pid) {
   const out = [pid];
   for (let i = 0; i < out.length; i++) {
     try {
@@ -161,7 +161,7 @@ function processTree(pid) {
 }
 
 /** Peak RSS (VmHWM, kB) and CPU seconds (utime+stime) of each process in the tree. */
-function sampleTree(pid) {
+export function sampleTree(pid) {
   const ticks = 100; // USER_HZ on Linux
   return processTree(pid).map((p) => {
     let hwm = 0;
@@ -179,9 +179,24 @@ function sampleTree(pid) {
   });
 }
 
+/** Current RSS (VmRSS, kB) summed over the process and its descendants. */
+export function rssTreeKb(pid) {
+  let kb = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      kb += m ? Number(m[1]) : 0;
+    } catch {
+      // gone
+    }
+  }
+  return kb;
+}
+
 /** Run dnsperf once; parse its statistics and, with -v, every query's latency. */
-async function dnsperf(port, queryFile, o, { duration = o.duration, once = false, latency = o.latency } = {}) {
+export async function dnsperf(port, queryFile, o, { duration = o.duration, once = false, latency = o.latency, maxQps = 0 } = {}) {
   const args = ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-c', String(o.clients), '-q', String(o.outstanding)];
+  if (maxQps > 0) args.push('-Q', String(Math.round(maxQps)));
   if (once) args.push('-n', '1');
   else args.push('-l', String(duration));
   if (latency) args.push('-v');
@@ -232,7 +247,7 @@ async function dnsperf(port, queryFile, o, { duration = o.duration, once = false
 }
 
 /** Load one server: optional warm-up pass, the timed run, then peak RSS and CPU of its process tree. */
-async function measure(label, proc, port, queryFile, o, warmup) {
+export async function measure(label, proc, port, queryFile, o, warmup) {
   if (warmup) await dnsperf(port, queryFile, o, { once: true, latency: false });
   const before = sampleTree(proc.child.pid);
   const r = await dnsperf(port, queryFile, o);
@@ -241,8 +256,8 @@ async function measure(label, proc, port, queryFile, o, warmup) {
   return { server: label, ...r, rssMb: after.reduce((s, p) => s + p.hwmKb, 0) / 1024, processes: after.length, cpuSec: cpu, readyMs: proc.readyMs };
 }
 
-async function startTypedns(corefile, port, probe, workers) {
-  const args = [cli, '-conf', corefile, '-quiet'];
+export async function startTypedns(corefile, port, probe, workers, nodeArgs = []) {
+  const args = [...nodeArgs, cli, '-conf', corefile, '-quiet'];
   if (workers !== '1') args.push('-workers', workers);
   return startProcess(`typedns (${corefile})`, process.execPath, args, async () => {
     const rc = await queryRcode(port, probe[0], probe[1], 500);
@@ -336,7 +351,10 @@ async function main() {
   if (o.json) writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), options: o, results: all }, null, 2));
 }
 
-main().catch((e) => {
-  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
-});
+// bench/steady.mjs and bench/soak.mjs import the helpers above; only `node bench/run.mjs` runs main.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}

@@ -4,12 +4,31 @@
 // little CPU as possible: it shares the machine's cores with the server under test.
 //
 //   node bench/upstream.mjs --port 5301     prints "ready <port>" once bound
+//
+// With --negative (bench/soak.mjs) the answers that are not an A record carry a SOA, so that a
+// cache keeps them (RFC 2308): a name whose first label starts with "nx-" gets NXDOMAIN + SOA,
+// any other type than A gets NODATA + SOA. The SOA is upstream.test.'s, TTL 60, MINIMUM 10.
 import dgram from 'node:dgram';
 import { ipFor } from './workloads.mjs';
 
 const args = process.argv.slice(2);
 const i = args.indexOf('--port');
 const port = i >= 0 ? Number(args[i + 1]) : 0;
+const negative = args.includes('--negative');
+
+/** The authority section's SOA as wire bytes (no compression), built once. */
+function soaBytes() {
+  const name = (n) => Buffer.concat([...n.split('.').filter(Boolean).map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'latin1')])), Buffer.from([0])]);
+  const rdata = Buffer.concat([name('ns.upstream.test.'), name('hostmaster.upstream.test.'), Buffer.alloc(20)]);
+  [1, 3600, 600, 86400, 10].forEach((v, k) => rdata.writeUInt32BE(v, rdata.length - 20 + 4 * k)); // serial refresh retry expire minimum
+  const head = Buffer.alloc(10);
+  head.writeUInt16BE(6, 0); // SOA
+  head.writeUInt16BE(1, 2); // IN
+  head.writeUInt32BE(60, 4);
+  head.writeUInt16BE(rdata.length, 8);
+  return Buffer.concat([name('upstream.test.'), head, rdata]);
+}
+const SOA = soaBytes();
 
 /** Question end offset and the name as text, or undefined for anything odd. */
 function question(buf) {
@@ -32,14 +51,20 @@ const socket = dgram.createSocket('udp4');
 socket.on('message', (buf, rinfo) => {
   const q = question(buf);
   if (q === undefined) return;
-  const isA = q.qtype === 1;
-  const out = Buffer.alloc(q.end + (isA ? 16 : 0));
+  const nx = negative && q.name.startsWith('nx-');
+  const isA = q.qtype === 1 && !nx;
+  const withSoa = negative && !isA;
+  const out = Buffer.alloc(q.end + (isA ? 16 : 0) + (withSoa ? SOA.length : 0));
   buf.copy(out, 0, 0, q.end);
   out[2] = 0x80 | (buf[2] & 0x01); // QR, RD copied
-  out[3] = 0x80; // RA, NOERROR
+  out[3] = nx ? 0x83 : 0x80; // RA, NOERROR or NXDOMAIN
   out[6] = 0;
   out[7] = isA ? 1 : 0;
   out[8] = out[9] = out[10] = out[11] = 0; // the query's OPT is not echoed
+  if (withSoa) {
+    out[9] = 1; // NSCOUNT
+    SOA.copy(out, q.end);
+  }
   if (isA) {
     let p = q.end;
     out[p++] = 0xc0; // pointer to the question name

@@ -26,7 +26,7 @@ const rr = (name, type, ttl, data) => ({ name, type, ttl, class: 'IN', data });
 const entry = (name, type, answers, additionals = []) => ({ name, type, answers, additionals });
 
 /** Interleave query kinds by weight over `total` lines: a steady mix whatever dnsperf's cut-off point. */
-function mix(total, kinds) {
+export function mix(total, kinds) {
   const out = [];
   const sum = kinds.reduce((s, k) => s + k.weight, 0);
   const counters = kinds.map(() => 0);
@@ -141,7 +141,7 @@ const SERVICES = 10_000;
 const NAMESPACES = 100;
 
 /** The 10,000-Service fixture as YAML documents (one file per namespace), and the matching answers. */
-function kubernetesFixture(dir) {
+export function kubernetesFixture(dir) {
   const mdir = path.join(dir, 'manifests');
   mkdirSync(mdir, { recursive: true });
   const records = [];
