@@ -197,6 +197,18 @@ export async function main(argv: string[]): Promise<number> {
     if (o.pidfile) removePidfile(o.pidfile);
     return code;
   }
+  // Last line of defence: a bug in a plugin's background work (a timer, a socket callback) must
+  // not take the whole server down. It is logged and counted like a panic in the chain.
+  const onStray = (what: string) => (e: unknown): void => {
+    log.error(`${what}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    try {
+      server.metrics.counter('coredns_panics_total', 'A metrics that counts the number of panics.').inc();
+    } catch {
+      // metrics not ready yet
+    }
+  };
+  process.on('unhandledRejection', onStray('unhandled rejection'));
+  process.on('uncaughtException', onStray('uncaught exception'));
   const server = new DnsServer({
     registry,
     defaultPort: port,

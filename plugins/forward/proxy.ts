@@ -97,7 +97,11 @@ class UdpConn {
   constructor(addr: UpstreamAddr) {
     this.sock = dgram.createSocket(net.isIPv6(addr.host) ? 'udp6' : 'udp4');
     this.ready = new Promise<void>((resolve) => {
-      this.sock.connect(addr.port, addr.host, () => resolve());
+      // The callback also runs when connecting fails (no route, …): the socket is then unusable.
+      this.sock.connect(addr.port, addr.host, (err?: Error) => {
+        if (err) this.close(new ExchangeError(`udp connect: ${(err as NodeJS.ErrnoException).code ?? err.message}`, 'network'));
+        resolve();
+      });
     });
     this.sock.on('message', (msg) => {
       if (msg.length < 12) return;
@@ -138,23 +142,30 @@ class UdpConn {
         reject(new ExchangeError('i/o timeout', 'timeout'));
       }, timeout);
       this.pending.set(id, { query: q, qEnd, resolve, reject, timer });
+      const fail = (msg: string): void => {
+        if (this.pending.get(id)?.query !== q) return;
+        this.pending.delete(id);
+        clearTimeout(timer);
+        reject(new ExchangeError(msg, 'network'));
+      };
       const send = (): void => {
-        if (this.closed) return;
-        this.sock.send(q, (err) => {
-          if (err && this.pending.get(id)?.query === q) {
-            this.pending.delete(id);
-            clearTimeout(timer);
-            reject(new ExchangeError(`udp send: ${err.message}`, 'network'));
-          }
-        });
+        if (this.closed) return fail('udp: socket closed');
+        try {
+          this.sock.send(q, (err) => {
+            if (err) fail(`udp send: ${err.message}`);
+          });
+        } catch (e) {
+          fail(`udp send: ${(e as Error).message}`);
+        }
       };
       void this.ready.then(send);
     });
   }
 
-  close(): void {
+  close(reason = new ExchangeError('upstream closed', 'closed')): void {
+    if (this.closed) return;
     this.closed = true;
-    this.failAll(new ExchangeError('upstream closed', 'closed'));
+    this.failAll(reason);
     try {
       this.sock.close();
     } catch {
@@ -288,6 +299,7 @@ export class Proxy {
   }
 
   private udpConn(): UdpConn {
+    if (this.udp.some((c) => c.closed)) this.udp = this.udp.filter((c) => !c.closed);
     for (const c of this.udp) {
       if (c.pending.size < MAX_PENDING_PER_SOCKET) {
         this.o.connHits.udp.inc();
