@@ -1,7 +1,7 @@
 // Wire-level work for the cache: read a reply once at store time (question, rcode, TTL field
 // offsets, SOA minimum, OPT position) so a hit is a copy plus a few in-place patches.
 import dnsPacket, { type Answer } from 'dns-packet';
-import type { Message, Request } from '../../src/plugin/api.js';
+import { sameQuestion, skipName, type Message, type Request } from '../../src/plugin/api.js';
 
 const OPT = 41;
 const SOA = 6;
@@ -21,32 +21,10 @@ export interface Parsed {
   ns: boolean;
 }
 
-function skipName(buf: Uint8Array, off: number): number {
-  let pos = off;
-  for (;;) {
-    if (pos >= buf.length) return -1;
-    const l = buf[pos]!;
-    if (l === 0) return pos + 1;
-    if ((l & 0xc0) === 0xc0) return pos + 2 <= buf.length ? pos + 2 : -1;
-    if ((l & 0xc0) !== 0) return -1;
-    pos += l + 1;
-  }
-}
 
 /** True when the reply's question is the request's (names compared case-insensitively). */
 export function questionMatches(reply: Uint8Array, req: Request): boolean {
-  const q = req.wire;
-  const end = req.questionEnd;
-  if (reply.length < end || reply[4] !== 0 || reply[5] !== 1) return false;
-  for (let i = 12; i < end; i++) {
-    let a = reply[i]!;
-    let b = q[i]!;
-    if (a === b) continue;
-    if (a >= 0x41 && a <= 0x5a) a += 32;
-    if (b >= 0x41 && b <= 0x5a) b += 32;
-    if (a !== b) return false;
-  }
-  return true;
+  return sameQuestion(reply, req.wire, req.questionEnd);
 }
 
 /** Read a reply whose question matched `req`. Undefined when malformed or not storable (OPT not last). */

@@ -6,7 +6,7 @@ import { dispense, startServer, type QueryResult, type TestServer } from '../../
 import { startUpstream, type Upstream } from '../../test/support/upstream.js';
 import forward from './index.js';
 import { hostPort, resolvConf } from './setup.js';
-import { sameQuestion } from './proxy.js';
+import { sameQuestion } from '../../src/plugin/api.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {

@@ -6,6 +6,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomFillSync } from 'node:crypto';
 import type { UpstreamAddr } from './setup.js';
+import { sameQuestion, skipName } from '../../src/plugin/api.js';
 
 export class ExchangeError extends Error {
   constructor(
@@ -31,31 +32,7 @@ export function randomId(): number {
 
 // ---- wire checks ----
 
-function skipName(buf: Uint8Array, off: number): number {
-  let pos = off;
-  for (;;) {
-    if (pos >= buf.length) return -1;
-    const l = buf[pos]!;
-    if (l === 0) return pos + 1;
-    if ((l & 0xc0) === 0xc0) return pos + 2 <= buf.length ? pos + 2 : -1;
-    if ((l & 0xc0) !== 0) return -1;
-    pos += l + 1;
-  }
-}
 
-/** True when `reply`'s question equals the query's question (names compared case-insensitively). */
-export function sameQuestion(reply: Uint8Array, query: Uint8Array, qEnd: number): boolean {
-  if (reply.length < qEnd || reply[4] !== 0 || reply[5] !== 1) return false;
-  for (let i = 12; i < qEnd; i++) {
-    let a = reply[i]!;
-    let b = query[i]!;
-    if (a === b) continue;
-    if (a >= 0x41 && a <= 0x5a) a += 32;
-    if (b >= 0x41 && b <= 0x5a) b += 32;
-    if (a !== b) return false;
-  }
-  return true;
-}
 
 /** True when every record of the reply after the question is well-formed. */
 export function wellFormed(buf: Uint8Array, qEnd: number): boolean {

@@ -1,7 +1,7 @@
 // The reordering loadbalance applies to replies: on Messages (copy, never mutate the records) and on
 // wire bytes (cache hits) by permuting the answer records' bytes in a copy, when no compression
 // pointer points into the records that move; otherwise decode → reorder → write the Message.
-import type { Cidr, Message, RR } from '../../src/plugin/api.js';
+import { skipName, type Cidr, type Message, type RR } from '../../src/plugin/api.js';
 
 export interface Order {
   /** Reorder the address records (A/AAAA) of the answer; `ips` are their addresses. Returns a permutation. */
@@ -59,16 +59,6 @@ export function reorderMessage(m: Message, o: Order, qname: string): Message {
 
 // ---- wire level ----
 
-function skipName(b: Uint8Array, p: number): number {
-  for (;;) {
-    if (p >= b.length) return -1;
-    const l = b[p]!;
-    if (l === 0) return p + 1;
-    if ((l & 0xc0) === 0xc0) return p + 2 <= b.length ? p + 2 : -1;
-    if ((l & 0xc0) !== 0) return -1;
-    p += l + 1;
-  }
-}
 
 /** True when the name at `p` uses a pointer to an offset in [lo, hi) (or is malformed). */
 function pointsInto(b: Uint8Array, p: number, lo: number, hi: number): boolean {

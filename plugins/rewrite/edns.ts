@@ -1,6 +1,6 @@
 // rewrite edns0: read the request's OPT options from the wire, change them, and write a new wire
 // for the rewritten request. Not on the hot path: only queries an edns0 rule applies to pay for it.
-import type { Message, Request } from '../../src/plugin/api.js';
+import { skipName, type Message, type Request } from '../../src/plugin/api.js';
 import dnsPacket from 'dns-packet';
 import net from 'node:net';
 import { fail, type Arg, type State } from './rules.js';
@@ -25,15 +25,6 @@ const OPT = 41;
 const NSID = 3;
 const SUBNET = 8;
 
-function skipName(b: Uint8Array, p: number): number {
-  for (;;) {
-    if (p >= b.length) return -1;
-    const l = b[p]!;
-    if (l === 0) return p + 1;
-    if ((l & 0xc0) === 0xc0) return p + 2;
-    p += l + 1;
-  }
-}
 
 /** Where the OPT record sits in `wire` (start/end), or start = -1. */
 function locateOpt(wire: Uint8Array, questionEnd: number): { start: number; end: number; rdata: number } {

@@ -103,8 +103,8 @@ export function readName(buf: Uint8Array, off: number, nameOut: [string, string]
 
 const nameTmp: [string, string] = ['', ''];
 
-/** Skip a name without decoding it; -1 if malformed. */
-function skipName(buf: Uint8Array, off: number): number {
+/** Skip a name without decoding it; the offset after it, or -1 if malformed or past the end. */
+export function skipName(buf: Uint8Array, off: number): number {
   let pos = off;
   const len = buf.length;
   for (;;) {
@@ -277,4 +277,22 @@ export function replyRcode(buf: Uint8Array): number {
     pos = p + 10 + ((buf[p + 8]! << 8) | buf[p + 9]!);
   }
   return rcode;
+}
+
+/**
+ * True when `reply`'s question equals the one in `query` (bytes 12..qEnd), names compared
+ * case-insensitively: the anti-spoofing check for upstream replies and cache fills. Label length
+ * bytes are at most 63, so folding only A-Z never confuses a length with a letter.
+ */
+export function sameQuestion(reply: Uint8Array, query: Uint8Array, qEnd: number): boolean {
+  if (reply.length < qEnd || reply[4] !== 0 || reply[5] !== 1) return false;
+  for (let i = 12; i < qEnd; i++) {
+    let a = reply[i]!;
+    let b = query[i]!;
+    if (a === b) continue;
+    if (a >= 0x41 && a <= 0x5a) a += 32;
+    if (b >= 0x41 && b <= 0x5a) b += 32;
+    if (a !== b) return false;
+  }
+  return true;
 }
