@@ -1,9 +1,10 @@
 // "typedns/testing": the helpers the built-in plugins' tests use, for plugin authors too.
 //   dispense('hosts { ttl 5 }')   Recorder   fakeRequest('a.example.org.', 'A')
 //   nextReturning(RCODE.NXDOMAIN)  sortAndCheck(msg, case)  startServer(corefile)  query(port, name, type)
+//   responder('backend', (req, w, next) => …)  waitFor(() => cond)  freePort()
 import dnsPacket, { type DecodedPacket } from 'dns-packet';
 import { Dispenser } from '../corefile/dispenser.js';
-import type { Message, Next, Plugin, PluginDefinition, Rcode, Request, ResponseWriter, SetupContext } from '../plugin/types.js';
+import { definePlugin, type Message, type Next, type Plugin, type PluginDefinition, type Rcode, type Request, type ResponseWriter, type SetupContext } from '../plugin/types.js';
 import { DnsRequest, newSlot } from '../request/request.js';
 import { CoreWriter } from '../request/writer.js';
 import { Parse, parseQuery, QueryHead } from '../dns/wire.js';
@@ -18,6 +19,7 @@ import { builtinPlugins } from '../../plugins/order.js';
 export { query, exchangeRaw, buildQuery, rcodeOfWire } from './client.js';
 export type { QueryOptions, QueryResult } from './client.js';
 export { sortAndCheck, type Case } from './check.js';
+export { waitFor, freePort, type WaitOptions } from './wait.js';
 export { rr, rrText, reply } from '../dns/message.js';
 
 /** A dispenser over a Corefile snippet: `dispense('hosts { ttl 5 }')`. */
@@ -139,6 +141,30 @@ export function nextReturning(rcode: Rcode): Next & { calls: number } {
   }) as Next & { calls: number };
   f.calls = 0;
   return f;
+}
+
+/**
+ * A stand-in plugin for tests, with no configuration (its directive's arguments are ignored): each
+ * query goes to `serve`. `startServer(corefile, { plugins: [responder('backend', (req, w) => …)] })`
+ * with `backend` in the Corefile. It sits just before whoami in the chain unless `o.position` says
+ * otherwise; `o.ready` becomes its readiness check.
+ */
+export function responder(
+  name: string,
+  serve: NonNullable<Plugin['serve']>,
+  o: { position?: PluginDefinition['position']; ready?: () => boolean } = {},
+): PluginDefinition<Record<string, never>> {
+  const { position = { before: 'whoami' }, ready } = o;
+  return definePlugin({
+    name,
+    api: '^1',
+    position,
+    parse(d) {
+      d.next();
+      return {};
+    },
+    setup: () => (ready ? { serve, ready } : { serve }),
+  });
 }
 
 export interface TestServer {

@@ -1,60 +1,21 @@
 // The CLI as a user runs it: built once, started as a child process.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawn, type ChildProcess, execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import { promisify } from 'node:util';
-import { query } from '../../src/testing/index.js';
+import { freePort, query } from '../../src/testing/index.js';
+import { cliRun as runIn, spawnCli } from '../support/cli.js';
 
 const run = promisify(execFile);
-const root = path.resolve(__dirname, '../..');
-const cli = path.join(root, 'dist/src/cli.js');
 let dir: string;
+const cliRun = (args: string[]): ReturnType<typeof runIn> => runIn(args, dir);
 
 // dist/ is built once by test/support/global-setup.ts
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'typedns-cli-'));
 });
-
-async function cliRun(args: string[], cwd = dir): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run('node', [cli, ...args], { cwd, timeout: 15_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function startCli(args: string[], cwd = dir): { child: ChildProcess; out: () => string; ready: Promise<void> } {
-  const child = spawn('node', [cli, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const ready = new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`not started: ${out}`)), 10_000);
-    child.stdout!.on('data', () => {
-      if (out.includes('typedns-')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    child.on('exit', (c) => reject(new Error(`exited ${c}: ${out}`)));
-  });
-  return { child, out: () => out, ready };
-}
 
 describe('typedns CLI', () => {
   it('-version', async () => {
@@ -113,16 +74,15 @@ describe('typedns CLI', () => {
   it('serves the built-in default (.:53 { whoami log }) with -dns.port when there is no Corefile, prints zones, stops on SIGTERM', async () => {
     const port = await freePort();
     const pidfile = path.join(dir, 'pid');
-    const s = startCli(['-dns.port', String(port), '-pidfile', pidfile]);
+    const s = spawnCli(['-dns.port', String(port), '-pidfile', pidfile], dir);
     try {
-      await s.ready;
+      await s.ready();
       expect(s.out()).toContain(`.:${port}`);
       expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(s.child.pid));
       const r = await query(port, 'whoami.example.org', 'A');
       expect(r.msg.additionals?.some((a) => a.type === 'A' || a.type === 'AAAA')).toBe(true);
-      const exited = new Promise<number | null>((resolve) => s.child.on('exit', resolve));
       s.child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await s.exited).toBe(0);
       expect(existsSync(pidfile)).toBe(false);
     } finally {
       if (s.child.exitCode === null) s.child.kill('SIGKILL');
@@ -140,8 +100,8 @@ describe('typedns CLI', () => {
     const port = await freePort();
     const f = path.join(dir, 'Dig');
     writeFileSync(f, `example.org:${port} {\n  bind 127.0.0.1\n  whoami\n}\n`);
-    const s = startCli(['-conf', f]);
-    await s.ready;
+    const s = spawnCli(['-conf', f], dir);
+    await s.ready();
     try {
       const out = (await run('dig', ['@127.0.0.1', '-p', String(port), 'whoami.example.org', '+tries=1', '+time=2'])).stdout;
       expect(out).toContain('status: NOERROR');

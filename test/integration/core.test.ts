@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import { definePlugin, RCODE } from '../../src/plugin/api.js';
-import { buildQuery, exchangeRaw, query, startServer, type TestServer } from '../../src/testing/index.js';
+import { buildQuery, exchangeRaw, freePort, query, startServer, type TestServer } from '../../src/testing/index.js';
 
 /** A responder that answers N TXT records of 100 bytes for names starting with "big", A 10.0.0.1 otherwise. */
 const filler = definePlugin({
@@ -246,13 +246,3 @@ describe('malformed input', () => {
     expect(txt((await srv.query('a.example.org', 'TXT', { tcp: true })).msg)).toBe('org');
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}

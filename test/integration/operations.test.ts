@@ -2,15 +2,12 @@
 // SIGTERM with queries in flight loses none; lameduck keeps answering while /ready says
 // "Shutting down"; a forwarding loop makes the process exit 1 with CoreDNS's message.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
-import { query } from '../../src/testing/index.js';
+import { freePort, query } from '../../src/testing/index.js';
+import { spawnCli, type CliProcess } from '../support/cli.js';
 
-const root = path.resolve(__dirname, '../..');
-const cli = path.join(root, 'dist/src/cli.js');
 let dir: string;
 
 // External plugins, as a user writes them (plain ESM, no import needed).
@@ -40,36 +37,13 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-interface Cli {
-  child: ChildProcess;
-  out: () => string;
-  exited: Promise<number | null>;
-}
-
-async function startCli(corefile: string, plugins: string[]): Promise<Cli> {
+/** The CLI on a Corefile with external plugins from `dir`; returns once it printed its banner or exited. */
+async function startCli(corefile: string, plugins: string[]): Promise<CliProcess> {
   const file = path.join(dir, `Corefile-${Math.random().toString(36).slice(2)}`);
   writeFileSync(file, corefile);
-  const child = spawn(process.execPath, [cli, '-conf', file, ...plugins.flatMap((p) => ['-plugin', `./${p}`])], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const end = Date.now() + 10_000;
-  while (!out.includes('typedns-') && child.exitCode === null) {
-    if (Date.now() > end) throw new Error(`not started: ${out}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return { child, out: () => out, exited };
+  const c = spawnCli(['-conf', file, ...plugins.flatMap((p) => ['-plugin', `./${p}`])], dir);
+  await c.ready({ orExit: true });
+  return c;
 }
 
 async function get(url: string): Promise<{ status: number; body: string }> {

@@ -2,18 +2,14 @@
 // with -plugin by path and by package name, answering through real sockets; start-up errors for
 // modules that cannot be used; and a plugin that throws.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { definePlugin, RCODE } from '../../src/plugin/api.js';
-import { query, sortAndCheck, startServer } from '../../src/testing/index.js';
+import { RCODE } from '../../src/plugin/api.js';
+import { freePort, query, responder, sortAndCheck, startServer } from '../../src/testing/index.js';
 import { ensureBuilt, linkTypedns, ROOT } from '../support/build.js';
+import { cliRun, startCli } from '../support/cli.js';
 
-const run = promisify(execFile);
-const CLI = path.join(ROOT, 'dist/src/cli.js');
 const SPLIT = path.join(ROOT, 'examples/plugins/split');
 let dir: string;
 
@@ -43,60 +39,6 @@ beforeAll(async () => {
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-async function cliRun(args: string[], cwd = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args], { cwd, timeout: 15_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-/** Start the CLI; resolves once it printed its banner. */
-function startCli(args: string[], cwd: string): Promise<{ child: ChildProcess; out: () => string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`not started within 10 s: ${out}`));
-    }, 10_000);
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (/typedns-\d/.test(out)) {
-        clearTimeout(t);
-        resolve({ child, out: () => out });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (c) => {
-      clearTimeout(t);
-      reject(new Error(`exited ${c}: ${out}`));
-    });
-  });
-}
-
-function stop(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    child.removeAllListeners('exit');
-    child.on('exit', (c) => resolve(c));
-    child.kill('SIGTERM');
-  });
-}
 
 const corefile = (port: number): string => `example.org:${port} {
     bind 127.0.0.1
@@ -131,7 +73,7 @@ describe('an external plugin loaded by the CLI', () => {
       expect(other.msg.answers).toEqual([]);
       expect(other.msg.additionals?.some((r) => r.type === 'A' && r.data === '127.0.0.1')).toBe(true);
     } finally {
-      expect(await stop(s.child)).toBe(0);
+      expect(await s.stop()).toBe(0);
     }
   });
 
@@ -144,7 +86,7 @@ describe('an external plugin loaded by the CLI', () => {
       const r = await query(port, 'app.example.org', 'A');
       sortAndCheck(r.msg, { rcode: 'NOERROR', aa: true, answer: ['app.example.org. 30 IN A 127.0.0.10'] });
     } finally {
-      expect(await stop(s.child)).toBe(0);
+      expect(await s.stop()).toBe(0);
     }
   });
 
@@ -158,7 +100,7 @@ describe('an external plugin loaded by the CLI', () => {
       const r = await query(port, 'app.example.org', 'A');
       sortAndCheck(r.msg, { rcode: 'NOERROR', answer: ['app.example.org. 30 IN A 127.0.0.10'] });
     } finally {
-      await stop(s.child);
+      await s.stop();
     }
   });
 
@@ -211,24 +153,11 @@ describe('modules that cannot be used are clear start-up errors', () => {
 });
 
 describe('a plugin that throws', () => {
-  const boom = definePlugin({
-    name: 'boom',
-    api: '^1',
-    position: { before: 'whoami' },
-    parse(d) {
-      d.next();
-      return {};
-    },
-    setup() {
-      return {
-        serve(req, w, next) {
-          if (req.name.startsWith('sync.')) throw new Error('sync failure');
-          if (req.name.startsWith('async.')) return Promise.reject(new Error('async failure'));
-          if (req.name.startsWith('late.')) return new Promise<number>((_, reject) => setTimeout(() => reject(new Error('late failure')), 5));
-          return next(req, w);
-        },
-      };
-    },
+  const boom = responder('boom', (req, w, next) => {
+    if (req.name.startsWith('sync.')) throw new Error('sync failure');
+    if (req.name.startsWith('async.')) return Promise.reject(new Error('async failure'));
+    if (req.name.startsWith('late.')) return new Promise<number>((_, reject) => setTimeout(() => reject(new Error('late failure')), 5));
+    return next(req, w);
   });
 
   it('gets SERVFAIL for that query, counts coredns_panics_total, and the next query is served', async () => {

@@ -2,9 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import dgram from 'node:dgram';
-import net from 'node:net';
 import { definePlugin } from '../../src/plugin/api.js';
-import { query, startServer } from '../../src/testing/index.js';
+import { freePort, query, startServer } from '../../src/testing/index.js';
 
 const answer = definePlugin({
   name: 'answer',
@@ -29,16 +28,6 @@ const answer = definePlugin({
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 const txt = async (port: number): Promise<string> => String((await query(port, 'x.example.org', 'TXT')).msg.answers?.[0] && ((await query(port, 'x.example.org', 'TXT')).msg.answers![0] as { data: Buffer[] }).data[0]);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 describe('reload', () => {
   it('swaps behaviour, keeps the old config on parse, setup and listen errors', async () => {

@@ -2,15 +2,11 @@
 // plugin (loaded with -plugin) answers `pid.test. TXT` with the worker's PID, so the test can see
 // which worker served a query; TCP connections are handed out round-robin by the primary.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
-import { query } from '../../src/testing/index.js';
-
-const root = path.resolve(__dirname, '../..');
-const cli = path.join(root, 'dist/src/cli.js');
+import { freePort, query, waitFor } from '../../src/testing/index.js';
+import { spawnCli, type CliProcess } from '../support/cli.js';
 
 const PID_PLUGIN = `
 export default {
@@ -45,16 +41,6 @@ export default {
 };
 `;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
 const txtOf = (r: Awaited<ReturnType<typeof query>>): string => {
   const a = r.msg.answers?.[0];
   const d = a && a.type === 'TXT' ? a.data : undefined;
@@ -77,22 +63,22 @@ const children = (pid: number): number[] =>
     .filter(Boolean)
     .map(Number);
 
+/** Poll `f` until it returns something other than undefined; a rejection counts as "not yet". */
 async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const got = await waitFor(
+    async () => {
+      const v = await f().catch(() => undefined);
+      return v === undefined ? undefined : { v };
+    },
+    { timeout: ms, interval: 50, what },
+  );
+  return got.v;
 }
 
 describe('-workers 2', () => {
   let dir: string;
   let port: number;
-  let child: ChildProcess;
-  let out = '';
-  let exited: Promise<number | null>;
+  let cli: CliProcess;
 
   beforeAll(async () => {
     // dist/ is built by test/support/global-setup.ts
@@ -100,21 +86,18 @@ describe('-workers 2', () => {
     port = await freePort();
     writeFileSync(path.join(dir, 'pid.mjs'), PID_PLUGIN);
     writeFileSync(path.join(dir, 'Corefile'), `.:${port} {\n    bind 127.0.0.1\n    pid\n    whoami\n}\n`);
-    child = spawn(process.execPath, [cli, '-conf', 'Corefile', '-workers', '2', '-plugin', './pid.mjs'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (out += d));
-    exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    cli = spawnCli(['-conf', 'Corefile', '-workers', '2', '-plugin', './pid.mjs'], dir);
   });
 
   afterAll(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
   });
 
   /** PIDs seen answering pid.test over fresh TCP connections, until `want` distinct ones or a timeout. */
   async function pidsOverTcp(want: (seen: Set<number>) => boolean): Promise<{ seen: Set<number>; answered: number }> {
     const seen = new Set<number>();
     let answered = 0;
-    await until(`worker PIDs (seen ${[...seen].join(',')}; output: ${out})`, async () => {
+    await until(`worker PIDs (seen ${[...seen].join(',')}; output: ${cli.out()})`, async () => {
       const r = await query(port, 'pid.test.', 'TXT', { host: '127.0.0.1', tcp: true, timeout: 1000 });
       answered++;
       seen.add(Number(txtOf(r)));
@@ -127,10 +110,10 @@ describe('-workers 2', () => {
     // 1. both workers answer, and they are the primary's children
     const first = await pidsOverTcp((s) => s.size >= 2);
     expect(first.seen.size).toBe(2);
-    const workerPids = children(child.pid!);
+    const workerPids = children(cli.child.pid!);
     expect(workerPids).toHaveLength(2);
     for (const p of first.seen) expect(workerPids).toContain(p);
-    expect(first.seen.has(child.pid!)).toBe(false);
+    expect(first.seen.has(cli.child.pid!)).toBe(false);
 
     // 2. UDP is served too (cluster shares the UDP socket)
     const udp = await query(port, 'who.example.', 'A', { host: '127.0.0.1' });
@@ -145,21 +128,21 @@ describe('-workers 2', () => {
     const victim = workerPids[0]!;
     process.kill(victim, 'SIGKILL');
     await until('a replacement worker', async () => {
-      const now = children(child.pid!);
+      const now = children(cli.child.pid!);
       return now.length === 2 && !now.includes(victim) ? now : undefined;
     });
     const after = await pidsOverTcp((s) => [...s].some((p) => !first.seen.has(p)));
     expect([...after.seen].some((p) => p !== victim && !first.seen.has(p))).toBe(true);
-    expect(out).toMatch(/worker \d+ \(pid \d+\) died \(SIGKILL\)/);
+    expect(cli.out()).toMatch(/worker \d+ \(pid \d+\) died \(SIGKILL\)/);
 
     // 5. SIGUSR1 reaches every worker: two reloads
-    process.kill(child.pid!, 'SIGUSR1');
-    await until('two reloads', async () => ((out.match(/Reloading complete \(SIGUSR1\)/g) ?? []).length >= 2 ? true : undefined));
+    process.kill(cli.child.pid!, 'SIGUSR1');
+    await until('two reloads', async () => ((cli.out().match(/Reloading complete \(SIGUSR1\)/g) ?? []).length >= 2 ? true : undefined));
 
     // 6. SIGTERM on the primary stops everything
-    const all = children(child.pid!);
-    process.kill(child.pid!, 'SIGTERM');
-    expect(await exited).toBe(0);
+    const all = children(cli.child.pid!);
+    process.kill(cli.child.pid!, 'SIGTERM');
+    expect(await cli.exited).toBe(0);
     for (const p of all) await until(`worker ${p} to exit`, async () => (alive(p) ? undefined : true));
   }, 20_000);
 });
