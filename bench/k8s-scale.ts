@@ -3,7 +3,7 @@
 //   2. RSS after the initial sync (VmRSS and peak VmHWM from /proc/<pid>/status),
 //   3. programming latency: create a Service in the API → its name answers (p50/p99 over N creations).
 // Build first (npm run build && npx tsc -p bench/tsconfig.json), then:
-//   node dist/bench/k8s-scale.js [--services 10000] [--endpoints 100000] [--creations 100]
+//   node dist/bench/k8s-scale.js [--services 10000] [--endpoints 100000] [--creations 100] [--node-args "FLAGS"]
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +24,11 @@ const nServices = arg('services', 10_000);
 const nEndpoints = arg('endpoints', 100_000);
 const creations = arg('creations', 100);
 const readyTimeoutMs = arg('timeout', 120_000);
+/** Extra node flags for the typedns process only, e.g. --node-args "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const nodeArgs = ((): string[] => {
+  const i = process.argv.indexOf('--node-args');
+  return i >= 0 ? (process.argv[i + 1] ?? '').split(' ').filter((a) => a !== '') : [];
+})();
 
 function freeUdpPort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -87,7 +92,7 @@ async function main(): Promise<void> {
   );
 
   const t0 = performance.now();
-  const child = spawn(process.execPath, [cli, '-conf', corefile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, cli, '-conf', corefile], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));

@@ -59,7 +59,14 @@ interface PackedSlice {
   readonly notReady: readonly number[] | undefined;
 }
 
+/** A slice as Store.prepare() returns it: endpoints dropped, already packed. */
+interface PreparedSlice extends SlimEndpointSlice {
+  readonly packed: PackedSlice;
+}
+
 function pack(s: SlimEndpointSlice, keepPodNames: boolean): PackedSlice {
+  const ready = (s as Partial<PreparedSlice>).packed;
+  if (ready !== undefined) return ready;
   let n = 0;
   let hosts = false;
   let pods = false;
@@ -202,6 +209,7 @@ function fnv(h: number, s: string): number {
 
 const EMPTY_EPS: readonly Endpoint[] = Object.freeze([]) as readonly Endpoint[];
 const EMPTY_IPS: readonly string[] = Object.freeze([]) as readonly string[];
+const EMPTY_ENDPOINTS: readonly SlimEndpointSlice['endpoints'][number][] = Object.freeze([]);
 
 export class Store implements ObjectSink {
   private readonly services = new Map<string, ServiceEntry>();
@@ -297,6 +305,13 @@ export class Store implements ObjectSink {
     if (this.scheduled) return;
     this.scheduled = true;
     queueMicrotask(() => this.commit());
+  }
+
+  prepare(kind: 'services' | 'endpointslices' | 'pods' | 'namespaces', item: unknown): unknown {
+    if (kind !== 'endpointslices') return item;
+    const s = item as SlimEndpointSlice;
+    const p: PreparedSlice = { ...s, endpoints: EMPTY_ENDPOINTS, packed: pack(s, this.opts.endpointPodNames === true) };
+    return p;
   }
 
   upsertService(s: SlimService): void {

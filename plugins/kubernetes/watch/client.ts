@@ -11,10 +11,8 @@
 //   → 410 Gone (history compacted): list again
 //   → errors: exponential back-off (capped at 5 s); the sink keeps its last state meanwhile.
 // An outage is logged once when it starts and once when it ends, not on every retry.
-import { existsSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { KubeConfig, Watch, type Cluster, type User } from '@kubernetes/client-node';
 import type { Logger } from '../../../src/plugin/api.js';
 import type {
   Kind,
@@ -27,6 +25,7 @@ import type {
 } from './objects.js';
 import type { KubernetesConfig } from '../setup.js';
 import * as convert from './convert.js';
+import { endpointCredentials, inClusterCredentials, staticTransport, type Transport } from './transport.js';
 
 /** The part of the plugin's config the API source reads. */
 export type ApiSourceConfig = Pick<
@@ -53,51 +52,22 @@ export interface ApiSourceOptions {
   maxBackoffMs?: number;
 }
 
-const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** Environment variable holding a bearer token for `endpoint` connections. */
 export const TOKEN_ENV = 'TYPEDNS_K8S_TOKEN';
 
 /**
- * The client configuration, as CoreDNS builds it: `kubeconfig FILE [CONTEXT]`; else `endpoint URL`
- * (with `tls CERT KEY CA` for client certificate and CA, a bearer token from $TYPEDNS_K8S_TOKEN or
- * the pod's service account token); else the in-cluster service account.
+ * The client configuration, as CoreDNS builds it: `kubeconfig FILE [CONTEXT]` (client-node's
+ * KubeConfig, imported only then); else `endpoint URL` (with `tls CERT KEY CA` for client
+ * certificate and CA, a bearer token from $TYPEDNS_K8S_TOKEN or the pod's service account token);
+ * else the in-cluster service account.
  */
-export function buildKubeConfig(cfg: ApiSourceConfig): KubeConfig {
-  const kc = new KubeConfig();
+export async function buildTransport(cfg: ApiSourceConfig): Promise<Transport> {
   if (cfg.kubeconfig) {
-    kc.loadFromFile(cfg.kubeconfig.file);
-    if (cfg.kubeconfig.context) {
-      if (!kc.getContextObject(cfg.kubeconfig.context)) {
-        throw new Error(`context "${cfg.kubeconfig.context}" not found in ${cfg.kubeconfig.file}`);
-      }
-      kc.setCurrentContext(cfg.kubeconfig.context);
-    }
-    if (!kc.getCurrentCluster()) throw new Error(`no current cluster in ${cfg.kubeconfig.file}`);
-    return kc;
+    const { kubeconfigTransport } = await import('./kubeconfig.js');
+    return kubeconfigTransport(cfg.kubeconfig.file, cfg.kubeconfig.context);
   }
-  if (cfg.endpoint) {
-    const server = cfg.endpoint.replace(/\/+$/, '');
-    const plain = server.startsWith('http:');
-    const cluster: Cluster = { name: 'typedns', server, skipTLSVerify: plain };
-    const user: User = { name: 'typedns' };
-    const ca = cfg.tls?.ca || (!plain && existsSync(`${SA_DIR}/ca.crt`) ? `${SA_DIR}/ca.crt` : '');
-    if (ca) (cluster as { caFile?: string }).caFile = ca;
-    if (cfg.tls?.cert) (user as { certFile?: string }).certFile = cfg.tls.cert;
-    if (cfg.tls?.key) (user as { keyFile?: string }).keyFile = cfg.tls.key;
-    const token = process.env[TOKEN_ENV];
-    if (token) (user as { token?: string }).token = token;
-    else if (existsSync(`${SA_DIR}/token`)) {
-      // Re-read on use: bound service account tokens rotate.
-      (user as { authProvider?: unknown }).authProvider = { name: 'tokenFile', config: { tokenFile: `${SA_DIR}/token` } };
-    }
-    kc.loadFromClusterAndUser(cluster, user);
-    return kc;
-  }
-  if (!process.env['KUBERNETES_SERVICE_HOST'] || !process.env['KUBERNETES_SERVICE_PORT']) {
-    throw new Error('not running in a cluster (KUBERNETES_SERVICE_HOST unset): set endpoint or kubeconfig');
-  }
-  kc.loadFromCluster();
-  return kc;
+  if (cfg.endpoint) return staticTransport(endpointCredentials(cfg.endpoint, cfg.tls, TOKEN_ENV));
+  return staticTransport(inClusterCredentials());
 }
 
 class ApiError extends Error {
@@ -158,7 +128,7 @@ export function createApiSource(cfg: ApiSourceConfig, log: Logger, opts: ApiSour
 
 class ApiSource implements ObjectSource {
   private sink: ObjectSink | undefined;
-  private kc: KubeConfig | undefined;
+  private transport: Transport | undefined;
   private convert: Converters | undefined;
   private readonly reflectors: Reflector[] = [];
   private loops: Promise<void>[] = [];
@@ -189,9 +159,9 @@ class ApiSource implements ObjectSource {
   async start(sink: ObjectSink): Promise<void> {
     if (this.sink) throw new Error('API source already started');
     this.sink = sink;
-    this.kc = buildKubeConfig(this.cfg);
+    this.transport = await buildTransport(this.cfg);
     this.convert = this.opts.convert ?? convert;
-    const server = this.kc.getCurrentCluster()?.server ?? '?';
+    const server = this.transport.server;
     this.log.info(`watching the API at ${server}`);
     const started = new Promise<void>((resolve) => (this.resolveStart = resolve));
     for (const spec of kindsFor(this.cfg)) {
@@ -215,13 +185,11 @@ class ApiSource implements ObjectSource {
     this.sleepers.clear();
     this.resolveStart?.();
     await Promise.allSettled(this.loops);
+    this.transport?.close();
   }
 
   // ---- used by reflectors --------------------------------------------------------------------------
 
-  get kubeConfig(): KubeConfig {
-    return this.kc!;
-  }
   get out(): ObjectSink {
     return this.sink!;
   }
@@ -282,40 +250,55 @@ class ApiSource implements ObjectSource {
     }
   }
 
-  /** GET a JSON document with the client's credentials. */
-  async getJson(pathAndQuery: string): Promise<{ status: number; body: unknown }> {
-    const kc = this.kubeConfig;
-    const base = kc.getCurrentCluster()!.server.replace(/\/+$/, '');
-    const url = base + pathAndQuery;
-    const o: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(o);
+  /** GET with the client's credentials; resolves with the response (status and body stream). */
+  async get(pathAndQuery: string, signal: AbortSignal, timeoutMs: number): Promise<http.IncomingMessage> {
+    const t = this.transport!;
+    const url = t.server + pathAndQuery;
+    const { agent, headers } = await t.options();
     const mod = url.startsWith('https:') ? https : http;
     return new Promise((resolve, reject) => {
-      const headers = { ...(o.headers as Record<string, string> | undefined), Accept: 'application/json' };
-      const req = mod.request(
-        url,
-        { method: 'GET', agent: o.agent as http.Agent, headers, ...(o.auth ? { auth: o.auth } : {}), signal: this.abort.signal },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let body: unknown = text;
-            try {
-              body = JSON.parse(text);
-            } catch {
-              // a non-JSON error page: keep the text
-            }
-            resolve({ status: res.statusCode ?? 0, body });
-          });
-        },
-      );
-      req.setTimeout(60_000, () => req.destroy(new Error(`request to ${url} timed out`)));
+      if (signal.aborted) {
+        reject(new Error('aborted'));
+        return;
+      }
+      const req = mod.request(url, { method: 'GET', agent, headers: { ...headers, Accept: 'application/json' } }, resolve);
+      // Destroyed without an error: the response (if any) closes incomplete, which its reader
+      // notices; a request still waiting for its response rejects on close.
+      const onAbort = (): void => void req.destroy();
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.on('close', () => {
+        signal.removeEventListener('abort', onAbort);
+        reject(new Error('aborted'));
+      });
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`request to ${url} timed out`)));
       req.on('error', reject);
       req.end();
     });
   }
+
+  /** GET a JSON document with the client's credentials. */
+  async getJson(pathAndQuery: string): Promise<{ status: number; body: unknown }> {
+    const res = await this.get(pathAndQuery, this.abort.signal, 60_000);
+    const text = await readAll(res);
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // a non-JSON error page: keep the text
+    }
+    return { status: res.statusCode ?? 0, body };
+  }
+}
+
+function readAll(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('error', reject);
+    res.on('aborted', () => reject(new Error('response aborted')));
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('close', () => reject(new Error('response closed before its end')));
+  });
 }
 
 function statusMessage(body: unknown, code: number): string {
@@ -330,6 +313,8 @@ class Reflector {
   private rv: string | undefined;
   private controller: AbortController | undefined;
   private readonly kind: Kind;
+  /** The last watch delivered at least one event: its failure is not a failure to connect. */
+  private delivered = false;
 
   constructor(
     private readonly src: ApiSource,
@@ -365,6 +350,10 @@ class Reflector {
         if (this.src.stopped) break;
         if (e instanceof ApiError && e.code === 410) this.rv = undefined;
         this.src.failure(this.kind, e);
+        // A stream that worked and then broke (connection cut) starts the back-off over: only
+        // consecutive failures to connect should grow it, or a flapping link ends up at the cap.
+        if (this.delivered) delay = 0;
+        this.delivered = false;
         delay = delay === 0 ? this.src.initialBackoff : Math.min(delay * 2, this.src.maxBackoff);
         await this.src.sleep(delay * (0.8 + Math.random() * 0.4));
       }
@@ -454,10 +443,13 @@ class Reflector {
       }
       if (status !== 200) throw new ApiError(status, `list ${this.kind}: ${statusMessage(body, status)}`);
       const list = body as { metadata?: { resourceVersion?: string; continue?: string }; items?: Meta[] };
+      // Held until the list is complete (replaceAll is atomic): in the sink's compact form when it
+      // has one, so 100,000 endpoints are not 100,000 objects until then.
+      const sink = this.src.out;
       for (const it of list.items ?? []) {
         if (!this.inScope(it)) continue;
         const s = this.slim(it);
-        if (s !== undefined) items.push(s);
+        if (s !== undefined) items.push(sink.prepare ? sink.prepare(this.kind, s) : s);
       }
       rv = list.metadata?.resourceVersion ?? rv;
       cont = list.metadata?.continue || undefined;
@@ -476,14 +468,14 @@ class Reflector {
    */
   private watch(): Promise<'ended' | 'gone' | 'quiet'> {
     const src = this.src;
-    const w = new Watch(src.kubeConfig);
     const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-    const params: Record<string, string | number | boolean> = {
+    const q = new URLSearchParams({
       ...this.spec.params,
-      allowWatchBookmarks: true,
+      watch: 'true',
+      allowWatchBookmarks: 'true',
       resourceVersion: this.rv ?? '',
-      timeoutSeconds,
-    };
+      timeoutSeconds: String(timeoutSeconds),
+    });
     const began = Date.now();
     let events = 0;
     let lastEvent = Date.now();
@@ -539,19 +531,66 @@ class Reflector {
           default:
             return;
         }
+        this.delivered = true;
         const rv = o.metadata?.resourceVersion;
         if (rv) this.rv = rv;
         if (type !== 'BOOKMARK') src.scheduleCommit();
       };
-      w.watch(this.spec.path, params, onEvent, done).then(
-        (controller) => {
+      // The stream: one JSON event per line ({"type":…,"object":…}), applied as each line arrives.
+      const controller = new AbortController();
+      this.controller = controller;
+      src.get(`${this.spec.path}?${q.toString()}`, controller.signal, (timeoutSeconds + 60) * 1000).then(
+        (res) => {
           if (finished) {
-            controller.abort();
+            res.destroy();
             return;
           }
-          this.controller = controller;
+          const code = res.statusCode ?? 0;
+          if (code !== 200) {
+            readAll(res).then(
+              (text) => {
+                let body: unknown = text;
+                try {
+                  body = JSON.parse(text);
+                } catch {
+                  // not JSON
+                }
+                done(new ApiError(code, `watch ${this.kind}: ${statusMessage(body, code)}`));
+              },
+              done,
+            );
+            return;
+          }
           src.ok(this.kind); // connected: HTTP 200 and a stream
           if (src.stopped) controller.abort();
+          res.setEncoding('utf8');
+          let buf = '';
+          res.on('data', (chunk: string) => {
+            buf += chunk;
+            let nl = buf.indexOf('\n');
+            if (nl < 0) return;
+            let start = 0;
+            while (nl >= 0 && !finished) {
+              const line = buf.slice(start, nl);
+              start = nl + 1;
+              if (line.trim() !== '') {
+                let ev: { type?: unknown; object?: unknown };
+                try {
+                  ev = JSON.parse(line) as { type?: unknown; object?: unknown };
+                } catch {
+                  failure = new Error(`watch ${this.kind}: malformed event`);
+                  controller.abort();
+                  return;
+                }
+                onEvent(String(ev.type), ev.object);
+              }
+              nl = buf.indexOf('\n', start);
+            }
+            buf = buf.slice(start);
+          });
+          res.on('end', () => done(null));
+          res.on('error', done);
+          res.on('close', () => done(res.complete ? null : new Error(`watch ${this.kind}: connection closed`)));
         },
         (e: unknown) => done(e ?? new Error('watch failed')),
       );

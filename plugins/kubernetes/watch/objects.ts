@@ -77,6 +77,11 @@ export interface ObjectSink {
   deleteNamespace(name: string): void;
   /** A full list of one kind arrived: anything of that kind not in it is gone. */
   replaceAll(kind: 'services' | 'endpointslices' | 'pods' | 'namespaces', items: readonly unknown[]): void;
+  /**
+   * Optional: a compact form of a slim record for replaceAll/upsert (a source holding a whole list
+   * until it is complete keeps these instead of the slim records).
+   */
+  prepare?(kind: Kind, item: unknown): unknown;
   /** Called after a batch of changes has been applied (rebuild precomputed answers lazily). */
   commit(): void;
 }
