@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { dispense, startServer, type QueryResult, type TestServer } from '../../src/testing/index.js';
-import { definePlugin } from '../../src/plugin/api.js';
+import { dispense, responder, startServer, type QueryResult, type TestServer } from '../../src/testing/index.js';
 import { startUpstream, type Upstream } from '../../test/support/upstream.js';
 import cache from './index.js';
 
@@ -255,33 +254,22 @@ describe('cache: through real sockets', () => {
 
   it('caches replies written as Messages by a plugin below, and drops replies whose question does not match', async () => {
     let calls = 0;
-    const answerer = definePlugin({
-      name: 'answerer',
-      api: '^1',
-      position: { after: 'cache' },
-      parse: (d) => {
-        d.next();
-        return {};
-      },
-      setup: () => ({
-        serve(req, w) {
-          calls++;
-          if (req.name === 'msg.example.org.') {
-            w.write({ type: 'response', flags: 0, answers: [{ name: 'msg.example.org', type: 'A', ttl: 60, class: 'IN', data: '10.9.9.9' }] });
-            return 0;
-          }
-          // wire bytes for another question
-          const wire = Buffer.from(req.wire);
-          const other = Buffer.concat([wire.subarray(0, 12), Buffer.from([5, 0x6f, 0x74, 0x68, 0x65, 0x72, 0]), wire.subarray(req.questionEnd - 4, req.questionEnd)]);
-          other[2] = 0x81;
-          other[3] = 0x80;
-          other[10] = 0;
-          other[11] = 0;
-          w.write(other);
-          return 0;
-        },
-      }),
-    });
+    const answerer = responder('answerer', (req, w) => {
+      calls++;
+      if (req.name === 'msg.example.org.') {
+        w.write({ type: 'response', flags: 0, answers: [{ name: 'msg.example.org', type: 'A', ttl: 60, class: 'IN', data: '10.9.9.9' }] });
+        return 0;
+      }
+      // wire bytes for another question
+      const wire = Buffer.from(req.wire);
+      const other = Buffer.concat([wire.subarray(0, 12), Buffer.from([5, 0x6f, 0x74, 0x68, 0x65, 0x72, 0]), wire.subarray(req.questionEnd - 4, req.questionEnd)]);
+      other[2] = 0x81;
+      other[3] = 0x80;
+      other[10] = 0;
+      other[11] = 0;
+      w.write(other);
+      return 0;
+    }, { position: { after: 'cache' } });
     const s = await server('.:0 {\n bind 127.0.0.1\n cache\n answerer\n}', { plugins: [answerer] });
     const r1 = await s.query('msg.example.org.', 'A');
     expect(records(r1)).toEqual(['A 60 10.9.9.9']);

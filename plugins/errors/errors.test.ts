@@ -1,25 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { definePlugin } from '../../src/plugin/api.js';
-import { parsePlugin, startServer } from '../../src/testing/index.js';
+import { parsePlugin, responder, startServer } from '../../src/testing/index.js';
 import errors from './index.js';
 
-const thrower = definePlugin({
-  name: 'thrower',
-  api: '^1',
-  position: { after: 'log' },
-  parse(d) {
-    d.next();
-    return {};
-  },
-  setup() {
-    return {
-      serve(req) {
-        if (req.name.startsWith('async')) return Promise.reject(new Error(`async failure for ${req.name}`));
-        throw new Error(`dial udp 10.0.0.1:53: i/o timeout for ${req.name}`);
-      },
-    };
-  },
-});
+const thrower = responder('thrower', (req) => {
+  if (req.name.startsWith('async')) return Promise.reject(new Error(`async failure for ${req.name}`));
+  throw new Error(`dial udp 10.0.0.1:53: i/o timeout for ${req.name}`);
+}, { position: { after: 'log' } });
 
 describe('errors parse', () => {
   it('parses stacktrace and consolidate', () => {

@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import dnsPacket from 'dns-packet';
-import { CorefileError, definePlugin, RCODE, type RR } from '../../src/plugin/api.js';
-import { parsePlugin, rrText, startServer, type TestServer } from '../../src/testing/index.js';
+import { CorefileError, RCODE, type RR } from '../../src/plugin/api.js';
+import { parsePlugin, responder, rrText, startServer, type TestServer } from '../../src/testing/index.js';
 import loadbalance, { parseWeights } from './index.js';
 import { reorderWire } from './shuffle.js';
 
@@ -26,33 +26,20 @@ function compressedReply(id: number, qname: string, ips: string[]): Buffer {
  * Backend: "cname.*" → CNAME + addresses; "wire.*" → the same addresses as encoded wire bytes;
  * "packed.*" → compressed wire bytes; MX queries → four MX records; "fail.*" → SERVFAIL with records.
  */
-const backend = definePlugin({
-  name: 'backend',
-  api: '^1',
-  position: { before: 'whoami' },
-  parse(d) {
-    d.next();
-    return {};
-  },
-  setup() {
-    return {
-      serve(req, w) {
-        const n = req.name;
-        const answers: RR[] = [];
-        if (req.qtype === 15) {
-          for (let i = 1; i <= 4; i++) answers.push({ name: n, type: 'MX', ttl: 60, class: 'IN', data: { preference: 10, exchange: `mx${i}.example.org` } });
-        } else {
-          if (n.startsWith('cname')) answers.push({ name: n, type: 'CNAME', ttl: 60, class: 'IN', data: 'www.example.org' });
-          for (const ip of IPS) answers.push({ name: n.startsWith('cname') ? 'www.example.org' : n, type: 'A', ttl: 60, class: 'IN', data: ip });
-        }
-        const msg = { type: 'response' as const, id: req.id, flags: 0x8400 | (n.startsWith('fail') ? RCODE.SERVFAIL : 0), questions: [{ name: req.qname, type: 'A' as const, class: 'IN' as const }], answers };
-        if (n.startsWith('packed')) w.write(compressedReply(req.id, req.qname, IPS));
-        else if (n.startsWith('wire')) w.write(dnsPacket.encode(msg));
-        else w.write(msg);
-        return 0;
-      },
-    };
-  },
+const backend = responder('backend', (req, w) => {
+  const n = req.name;
+  const answers: RR[] = [];
+  if (req.qtype === 15) {
+    for (let i = 1; i <= 4; i++) answers.push({ name: n, type: 'MX', ttl: 60, class: 'IN', data: { preference: 10, exchange: `mx${i}.example.org` } });
+  } else {
+    if (n.startsWith('cname')) answers.push({ name: n, type: 'CNAME', ttl: 60, class: 'IN', data: 'www.example.org' });
+    for (const ip of IPS) answers.push({ name: n.startsWith('cname') ? 'www.example.org' : n, type: 'A', ttl: 60, class: 'IN', data: ip });
+  }
+  const msg = { type: 'response' as const, id: req.id, flags: 0x8400 | (n.startsWith('fail') ? RCODE.SERVFAIL : 0), questions: [{ name: req.qname, type: 'A' as const, class: 'IN' as const }], answers };
+  if (n.startsWith('packed')) w.write(compressedReply(req.id, req.qname, IPS));
+  else if (n.startsWith('wire')) w.write(dnsPacket.encode(msg));
+  else w.write(msg);
+  return 0;
 });
 
 async function server(lb: string): Promise<TestServer> {

@@ -1,40 +1,27 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
-import { definePlugin, RCODE } from '../../src/plugin/api.js';
-import { dispense, startServer, type TestServer } from '../../src/testing/index.js';
+import { RCODE } from '../../src/plugin/api.js';
+import { dispense, responder, startServer, type TestServer } from '../../src/testing/index.js';
 import loop, { type LoopPlugin } from './index.js';
 
 // `selffwd`: forwards every query over UDP to the address it arrived on — a forwarder whose
 // upstream is this very server (a resolv.conf pointing at the node's own DNS).
-const selffwd = definePlugin({
-  name: 'selffwd',
-  api: '^1',
-  position: { after: 'loop' },
-  parse(d) {
-    d.next();
-    return {};
-  },
-  setup() {
-    return {
-      serve(req, w) {
-        return new Promise<number>((resolve) => {
-          const s = dgram.createSocket('udp4');
-          const t = setTimeout(() => {
-            s.close();
-            resolve(RCODE.SERVFAIL);
-          }, 1000);
-          s.on('message', (msg) => {
-            clearTimeout(t);
-            s.close();
-            w.write(msg);
-            resolve(msg[3]! & 0xf);
-          });
-          s.send(req.wire, req.local.port, req.local.ip);
-        });
-      },
-    };
-  },
-});
+const selffwd = responder('selffwd', (req, w) => {
+  return new Promise<number>((resolve) => {
+    const s = dgram.createSocket('udp4');
+    const t = setTimeout(() => {
+      s.close();
+      resolve(RCODE.SERVFAIL);
+    }, 1000);
+    s.on('message', (msg) => {
+      clearTimeout(t);
+      s.close();
+      w.write(msg);
+      resolve(msg[3]! & 0xf);
+    });
+    s.send(req.wire, req.local.port, req.local.ip);
+  });
+}, { position: { after: 'loop' } });
 
 const servers: TestServer[] = [];
 afterEach(async () => {

@@ -1,27 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { definePlugin, RCODE } from '../../src/plugin/api.js';
-import { dispense, parsePlugin, startServer, type TestServer } from '../../src/testing/index.js';
+import { RCODE } from '../../src/plugin/api.js';
+import { dispense, parsePlugin, responder, startServer, type TestServer } from '../../src/testing/index.js';
 import prometheus, { DURATION_BUCKETS, type PrometheusPlugin } from './index.js';
 
 // Answers NXDOMAIN without writing for names starting "nx.", REFUSED-by-throw for "boom.".
-const tester = definePlugin({
-  name: 'promtest',
-  api: '^1',
-  position: { before: 'whoami' },
-  parse(d) {
-    d.next();
-    return {};
-  },
-  setup() {
-    return {
-      serve(req, w, next) {
-        if (req.name.startsWith('nx.')) return RCODE.NXDOMAIN;
-        if (req.name.startsWith('slow.')) return new Promise<number>((r) => setTimeout(() => r(next(req, w) as number), 30));
-        if (req.name.startsWith('boom.')) throw new Error('boom');
-        return next(req, w);
-      },
-    };
-  },
+const tester = responder('promtest', (req, w, next) => {
+  if (req.name.startsWith('nx.')) return RCODE.NXDOMAIN;
+  if (req.name.startsWith('slow.')) return new Promise<number>((r) => setTimeout(() => r(next(req, w) as number), 30));
+  if (req.name.startsWith('boom.')) throw new Error('boom');
+  return next(req, w);
 });
 
 const servers: TestServer[] = [];

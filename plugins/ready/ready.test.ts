@@ -1,23 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { definePlugin } from '../../src/plugin/api.js';
-import { dispense, parsePlugin, startServer, type TestServer } from '../../src/testing/index.js';
+import { dispense, parsePlugin, responder, startServer, type TestServer } from '../../src/testing/index.js';
 import ready, { type ReadyPlugin } from './index.js';
 
 // Two test plugins whose readiness the test switches.
 const state = { alpha: false, beta: false };
-const toggled = (name: 'alpha' | 'beta') =>
-  definePlugin({
-    name,
-    api: '^1',
-    position: { before: 'whoami' },
-    parse(d) {
-      d.next();
-      return {};
-    },
-    setup() {
-      return { ready: () => state[name], serve: (req, w, next) => next(req, w) };
-    },
-  });
+const toggled = (name: 'alpha' | 'beta') => responder(name, (req, w, next) => next(req, w), { ready: () => state[name] });
 
 const servers: TestServer[] = [];
 afterEach(async () => {

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import os from 'node:os';
 import path from 'node:path';
 import dnsPacket from 'dns-packet';
-import { CorefileError, definePlugin, RCODE, type RR } from '../../src/plugin/api.js';
-import { parsePlugin, rrText, sortAndCheck, startServer, type TestServer } from '../../src/testing/index.js';
+import { CorefileError, RCODE, type RR } from '../../src/plugin/api.js';
+import { parsePlugin, responder, rrText, sortAndCheck, startServer, type TestServer } from '../../src/testing/index.js';
 import rewrite from './index.js';
 import { subnetData } from './edns.js';
 
@@ -15,53 +15,40 @@ import { subnetData } from './edns.js';
  * A → two addresses; MX → one MX; TXT → "hello"; names starting with "alias" → a CNAME to
  * target.backend.test. plus its A; "nx…" → returns NXDOMAIN unwritten; "nxw…" → writes NXDOMAIN.
  */
-const responder = definePlugin({
-  name: 'responder',
-  api: '^1',
-  position: { before: 'whoami' },
-  parse(d) {
-    d.next();
-    return {};
-  },
-  setup() {
-    return {
-      serve(req, w) {
-        const opt = req.msg.additionals?.find((a) => a.type === 'OPT') as { options?: Array<{ code: number; data?: Buffer }> } | undefined;
-        const opts = (opt?.options ?? []).map((o) => `${o.code}=${o.data ? Buffer.from(o.data).toString('hex') : ''}`).join(',');
-        const seen: RR = { name: 'seen', type: 'TXT', ttl: 0, class: 'IN', data: [`${req.name} ${req.qtype} ${req.qclass} ${opts}`] };
-        const n = req.name;
-        if (n.startsWith('nxw')) {
-          w.write({ type: 'response', flags: RCODE.NXDOMAIN, answers: [], additionals: [seen] });
-          return RCODE.NXDOMAIN;
-        }
-        if (n.startsWith('nx')) return RCODE.NXDOMAIN;
-        const answers: RR[] = [];
-        if (n.startsWith('alias')) {
-          answers.push({ name: n, type: 'CNAME', ttl: 300, class: 'IN', data: 'target.backend.test' });
-          if (req.qtype === 1) answers.push({ name: 'target.backend.test', type: 'A', ttl: 300, class: 'IN', data: '10.9.9.9' });
-        } else if (n.startsWith('target')) {
-          answers.push({ name: n, type: 'A', ttl: 300, class: 'IN', data: n.startsWith('target2') ? '10.8.8.8' : '10.9.9.9' });
-        } else if (req.qtype === 1) {
-          answers.push({ name: n, type: 'A', ttl: 300, class: 'IN', data: '10.0.0.1' }, { name: n, type: 'A', ttl: 300, class: 'IN', data: '10.0.0.2' });
-        } else if (req.qtype === 15) {
-          answers.push({ name: n, type: 'MX', ttl: 300, class: 'IN', data: { preference: 10, exchange: `mail.${n}` } });
-        } else if (req.qtype === 16) {
-          answers.push({ name: n, type: 'TXT', ttl: 300, class: 'IN', data: ['hello'] });
-        }
-        if (n.startsWith('wire')) {
-          // as a cache hit does: wire bytes carrying the (rewritten) question the plugin saw
-          w.write(dnsPacket.encode({ type: 'response', id: req.id, flags: 0x8400, questions: [{ name: req.qname, type: 'A', class: 'IN' }], answers, additionals: [seen] }));
-          return RCODE.NOERROR;
-        }
-        w.write({ type: 'response', flags: 0x0400, answers, additionals: [seen] });
-        return RCODE.NOERROR;
-      },
-    };
-  },
+const backend = responder('responder', (req, w) => {
+  const opt = req.msg.additionals?.find((a) => a.type === 'OPT') as { options?: Array<{ code: number; data?: Buffer }> } | undefined;
+  const opts = (opt?.options ?? []).map((o) => `${o.code}=${o.data ? Buffer.from(o.data).toString('hex') : ''}`).join(',');
+  const seen: RR = { name: 'seen', type: 'TXT', ttl: 0, class: 'IN', data: [`${req.name} ${req.qtype} ${req.qclass} ${opts}`] };
+  const n = req.name;
+  if (n.startsWith('nxw')) {
+    w.write({ type: 'response', flags: RCODE.NXDOMAIN, answers: [], additionals: [seen] });
+    return RCODE.NXDOMAIN;
+  }
+  if (n.startsWith('nx')) return RCODE.NXDOMAIN;
+  const answers: RR[] = [];
+  if (n.startsWith('alias')) {
+    answers.push({ name: n, type: 'CNAME', ttl: 300, class: 'IN', data: 'target.backend.test' });
+    if (req.qtype === 1) answers.push({ name: 'target.backend.test', type: 'A', ttl: 300, class: 'IN', data: '10.9.9.9' });
+  } else if (n.startsWith('target')) {
+    answers.push({ name: n, type: 'A', ttl: 300, class: 'IN', data: n.startsWith('target2') ? '10.8.8.8' : '10.9.9.9' });
+  } else if (req.qtype === 1) {
+    answers.push({ name: n, type: 'A', ttl: 300, class: 'IN', data: '10.0.0.1' }, { name: n, type: 'A', ttl: 300, class: 'IN', data: '10.0.0.2' });
+  } else if (req.qtype === 15) {
+    answers.push({ name: n, type: 'MX', ttl: 300, class: 'IN', data: { preference: 10, exchange: `mail.${n}` } });
+  } else if (req.qtype === 16) {
+    answers.push({ name: n, type: 'TXT', ttl: 300, class: 'IN', data: ['hello'] });
+  }
+  if (n.startsWith('wire')) {
+    // as a cache hit does: wire bytes carrying the (rewritten) question the plugin saw
+    w.write(dnsPacket.encode({ type: 'response', id: req.id, flags: 0x8400, questions: [{ name: req.qname, type: 'A', class: 'IN' }], answers, additionals: [seen] }));
+    return RCODE.NOERROR;
+  }
+  w.write({ type: 'response', flags: 0x0400, answers, additionals: [seen] });
+  return RCODE.NOERROR;
 });
 
 async function withServer(lines: string, fn: (s: TestServer) => Promise<void>): Promise<void> {
-  const s = await startServer(`.:0 {\n  bind 127.0.0.1\n${lines}\n  responder\n}\n`, { plugins: [responder] });
+  const s = await startServer(`.:0 {\n  bind 127.0.0.1\n${lines}\n  responder\n}\n`, { plugins: [backend] });
   try {
     await fn(s);
   } finally {
