@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { dispense, startServer, type TestServer } from '../../src/testing/index.js';
+import { dispense, startServer, type TestServer, waitFor } from '../../src/testing/index.js';
 import { parseConfig } from '../../src/server/instance.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
 import { builtinPlugins } from '../order.js';
@@ -11,14 +11,6 @@ const servers: TestServer[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
-
-async function until(cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('debug', () => {
   it('takes no arguments', () => {
@@ -31,7 +23,7 @@ describe('debug', () => {
     const s = await startServer('a.:0 {\n bind 127.0.0.1\n debug\n loop\n whoami\n}\nb.:0 {\n bind 127.0.0.1\n loop\n whoami\n}');
     servers.push(s);
     const loops = s.server.generation!.blocks.map((b) => b.plugins.find((p) => p.name === 'loop')!.plugin as unknown as { disabled: boolean; probe: string });
-    await until(() => loops.every((l) => l.disabled), 5000);
+    await waitFor(() => loops.every((l) => l.disabled), 5000);
     const dbg = s.log.lines.filter((l) => l.startsWith('[DEBUG]'));
     expect(dbg).toContain(`[DEBUG] plugin/loop: probe ${loops[0]!.probe} answered, loop detection off`);
     expect(dbg.join('\n')).not.toContain(loops[1]!.probe);

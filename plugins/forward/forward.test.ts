@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { dispense, startServer, type QueryResult, type TestServer } from '../../src/testing/index.js';
+import { dispense, type QueryResult, startServer, type TestServer, waitFor } from '../../src/testing/index.js';
 import { startUpstream, type Upstream } from '../../test/support/upstream.js';
 import forward from './index.js';
 import { hostPort, resolvConf } from './setup.js';
@@ -27,14 +27,6 @@ async function server(corefile: string): Promise<TestServer> {
 
 const answers = (r: QueryResult): string[] =>
   (r.msg.answers ?? []).filter((a) => a.type !== 'OPT').map((a) => `${a.type} ${String((a as { data?: unknown }).data)}`);
-
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('forward: parse', () => {
   it('parses the full option set', () => {

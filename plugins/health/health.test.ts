@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { parsePlugin, startServer, type TestServer } from '../../src/testing/index.js';
+import { parsePlugin, startServer, type TestServer, waitFor } from '../../src/testing/index.js';
 import { dispense } from '../../src/testing/index.js';
 import health, { type HealthPlugin } from './index.js';
 import type { ReadyPlugin } from '../ready/index.js';
@@ -25,14 +25,6 @@ function pluginOf<T>(s: TestServer, name: string, block = 0): T {
 async function get(url: string): Promise<{ status: number; body: string }> {
   const r = await fetch(url);
   return { status: r.status, body: await r.text() };
-}
-
-async function until(cond: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('health parse', () => {
@@ -103,7 +95,7 @@ describe('health over HTTP', () => {
 
   it('self-checks once per second into coredns_health_* metrics', async () => {
     const s = await start('.:0 {\n bind 127.0.0.1\n health 127.0.0.1:0\n whoami\n}');
-    await until(async () => ((await s.metrics.registry.getSingleMetricAsString('coredns_health_request_duration_seconds')).match(/_count (\d+)/)?.[1] ?? '0') !== '0', 4000);
+    await waitFor(async () => ((await s.metrics.registry.getSingleMetricAsString('coredns_health_request_duration_seconds')).match(/_count (\d+)/)?.[1] ?? '0') !== '0', 4000);
     const text = await s.metrics.registry.metrics();
     expect(text).toMatch(/^coredns_health_request_failures_total 0$/m);
     expect(text).toMatch(/^coredns_health_request_duration_seconds_bucket\{le="0.00025"\}/m);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePlugin, startServer, type TestServer } from '../../src/testing/index.js';
+import { parsePlugin, startServer, type TestServer, waitFor } from '../../src/testing/index.js';
 import log, { COMMON } from './index.js';
 
 describe('log parse', () => {
@@ -55,11 +55,3 @@ describe('log class filter', () => {
     }
   });
 });
-
-async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

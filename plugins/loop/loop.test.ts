@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
 import { RCODE } from '../../src/plugin/api.js';
-import { dispense, responder, startServer, type TestServer } from '../../src/testing/index.js';
+import { dispense, responder, startServer, type TestServer, waitFor } from '../../src/testing/index.js';
 import loop, { type LoopPlugin } from './index.js';
 
 // `selffwd`: forwards every query over UDP to the address it arrived on — a forwarder whose
@@ -32,14 +32,6 @@ function loopOf(s: TestServer): LoopPlugin {
   return s.server.generation!.blocks[0]!.plugins.find((x) => x.name === 'loop')!.plugin as LoopPlugin;
 }
 
-async function until(cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('loop parse', () => {
   it('takes no arguments', () => {
     expect(loop.parse(dispense('loop'), ['.'])).toEqual({});
@@ -53,7 +45,7 @@ describe('loop', () => {
     const s = await startServer('.:0 {\n bind 127.0.0.1\n loop\n selffwd\n}', { plugins: [selffwd] });
     servers.push(s);
     const l = loopOf(s);
-    await until(() => s.server.fatalMessage !== undefined, 5000);
+    await waitFor(() => s.server.fatalMessage !== undefined, 5000);
     const probe = l.probe!;
     expect(l.disabled).toBe(true);
     expect(probe).toMatch(/^\d+\.\d+\.$/);
@@ -63,7 +55,7 @@ describe('loop', () => {
     expect(msg).toContain(`"HINFO ${probe}"`);
     expect(s.log.lines).toContain(`[FATAL] ${msg}`);
     // the default fatal handler stops the server
-    await until(() => s.server.shuttingDown, 2000);
+    await waitFor(() => s.server.shuttingDown, 2000);
     await expect(s.query('example.org.', 'A', { timeout: 300 })).rejects.toThrow();
   });
 
@@ -71,7 +63,7 @@ describe('loop', () => {
     const s = await startServer('example.org.:0 example.net.:0 {\n bind 127.0.0.1\n loop\n whoami\n}');
     servers.push(s);
     const l = loopOf(s);
-    await until(() => l.disabled, 5000);
+    await waitFor(() => l.disabled, 5000);
     expect(l.probe).toMatch(/^\d+\.\d+\.example\.org\.$/);
     expect(s.server.fatalMessage).toBeUndefined();
     expect((await s.query('a.example.org.', 'A')).rcode).toBe(0);
@@ -82,7 +74,7 @@ describe('loop', () => {
     for (let i = 0; i < 3; i++) {
       const s = await startServer('.:0 {\n bind 127.0.0.1\n loop\n whoami\n}');
       servers.push(s);
-      await until(() => loopOf(s).probe !== undefined, 2000);
+      await waitFor(() => loopOf(s).probe !== undefined, 2000);
       names.add(loopOf(s).probe!);
     }
     expect(names.size).toBe(3);

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { definePlugin } from '../../src/plugin/api.js';
-import { dispense, parsePlugin, query, startServer, type TestServer } from '../../src/testing/index.js';
+import { dispense, parsePlugin, query, startServer, type TestServer, waitFor } from '../../src/testing/index.js';
 import reload, { hashFiles } from './index.js';
 
 // `fixed RCODE`: answers every query with that rcode (no records).
@@ -52,14 +52,6 @@ async function rcode(s: TestServer): Promise<number> {
   }
 }
 
-async function until(cond: () => Promise<boolean> | boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const corefile = (body: string): string => `.:0 {\n bind 127.0.0.1\n reload 2s 1s\n${body}\n}\n`;
 // One interval (2 s) plus jitter (1 s) plus slack.
 const WITHIN = 6000;
@@ -94,7 +86,7 @@ describe('reload', () => {
     expect(await s.metrics.registry.getSingleMetricAsString('coredns_reload_version_info')).toContain(`coredns_reload_version_info{hash="sha512",value="${h1}"} 1`);
     expect(s.log.lines.join('\n')).toContain(`Running configuration SHA512 = ${h1}`);
     writeFileSync(file, corefile(' fixed 5'));
-    await until(async () => (await rcode(s)) === 5, WITHIN);
+    await waitFor(async () => (await rcode(s)) === 5, WITHIN);
     const h2 = hashFiles([file])!;
     const info = await s.metrics.registry.getSingleMetricAsString('coredns_reload_version_info');
     expect(info).toContain(`value="${h2}"`);
@@ -108,14 +100,14 @@ describe('reload', () => {
     const s = await start(file);
     expect(await s.metrics.registry.getSingleMetricAsString('coredns_reload_failed_total')).toMatch(/coredns_reload_failed_total 0/);
     writeFileSync(file, corefile(' fixed 3\n nosuchplugin'));
-    await until(async () => /coredns_reload_failed_total 1/.test(await s.metrics.registry.getSingleMetricAsString('coredns_reload_failed_total')), WITHIN);
+    await waitFor(async () => /coredns_reload_failed_total 1/.test(await s.metrics.registry.getSingleMetricAsString('coredns_reload_failed_total')), WITHIN);
     const port = s.server.port;
     expect(await rcode(s)).toBe(3);
     expect(s.server.port).toBe(port); // nothing was rebound
     expect(s.log.lines.join('\n')).toMatch(/Reload failed .*nosuchplugin/);
     // a fixed file is picked up by the same (old) timer
     writeFileSync(file, corefile(' fixed 5'));
-    await until(async () => (await rcode(s)) === 5, WITHIN);
+    await waitFor(async () => (await rcode(s)) === 5, WITHIN);
     expect(await s.metrics.registry.getSingleMetricAsString('coredns_reload_failed_total')).toMatch(/coredns_reload_failed_total 1/);
   });
 
@@ -138,7 +130,7 @@ describe('reload', () => {
     symlinkSync('..2024_v2', path.join(dir, '..data_tmp'));
     renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
     rmSync(v1, { recursive: true });
-    await until(async () => (await rcode(s)) === 5, WITHIN);
+    await waitFor(async () => (await rcode(s)) === 5, WITHIN);
   });
 
   it.concurrent('stops its timer when a reload removes it', async () => {
@@ -147,7 +139,7 @@ describe('reload', () => {
     writeFileSync(file, corefile(' fixed 3'));
     const s = await start(file);
     writeFileSync(file, '.:0 {\n bind 127.0.0.1\n fixed 5\n}\n');
-    await until(async () => (await rcode(s)) === 5, WITHIN);
+    await waitFor(async () => (await rcode(s)) === 5, WITHIN);
     writeFileSync(file, '.:0 {\n bind 127.0.0.1\n fixed 2\n}\n');
     await new Promise((r) => setTimeout(r, 3500));
     expect(await rcode(s)).toBe(5);
