@@ -24,10 +24,14 @@ const nServices = arg('services', 10_000);
 const nEndpoints = arg('endpoints', 100_000);
 const creations = arg('creations', 100);
 const readyTimeoutMs = arg('timeout', 120_000);
-/** Extra node flags for the typedns process only, e.g. --node-args "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+/**
+ * Node flags for the typedns process only. Default: the image's (Dockerfile: NODE_OPTIONS); e.g.
+ * --node-args "" for node's defaults, --node-args "--cpu-prof --cpu-prof-dir=/tmp/prof".
+ */
+const IMAGE_NODE_ARGS = '--max-semi-space-size=1';
 const nodeArgs = ((): string[] => {
   const i = process.argv.indexOf('--node-args');
-  return i >= 0 ? (process.argv[i + 1] ?? '').split(' ').filter((a) => a !== '') : [];
+  return (i >= 0 ? (process.argv[i + 1] ?? '') : IMAGE_NODE_ARGS).split(' ').filter((a) => a !== '');
 })();
 
 function freeUdpPort(): Promise<number> {
@@ -143,6 +147,7 @@ async function main(): Promise<void> {
     const final = procStatus(child.pid!);
 
     const result = {
+      nodeArgs: nodeArgs.join(' '),
       services: fx.services.length,
       slices: fx.slices.length,
       endpoints: fx.endpoints,

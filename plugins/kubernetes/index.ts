@@ -11,6 +11,7 @@ import { Store } from './store.js';
 import { KubernetesHandler } from './kubernetes.js';
 import { ManifestSource } from './manifests.js';
 import { parseSelector } from './selector.js';
+import { compactHeap } from './heap.js';
 import type { ObjectSource } from './watch/objects.js';
 
 export type { KubernetesConfig } from './setup.js';
@@ -69,6 +70,8 @@ export default definePlugin<KubernetesConfig>({
         () => {
           store.synced = true;
           store.commit();
+          // The lists' garbage is gone: shrink the heap back to what the store holds.
+          if (fromApi) setImmediate(compactHeap);
         },
         (e: unknown) => {
           failure = e instanceof Error ? e : new Error(String(e));
