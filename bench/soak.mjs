@@ -8,7 +8,8 @@
 //   node bench/soak.mjs                      10 minutes at 50 % of the measured peak
 //   node bench/soak.mjs --minutes 1 --no-build
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, existsSync, mkdirSync, openSync, writeSync, closeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir, availableParallelism } from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
@@ -24,13 +25,17 @@ const USAGE = `usage: node bench/soak.mjs [options]
   -c, --clients N      dnsperf -c (8)
   -q, --outstanding N  dnsperf -q (200)
   --workers N|auto     typedns -workers N (1)
-  --node-args "..."    extra node options for typedns (e.g. "--heapsnapshot-signal=SIGUSR2")
+  --node-args "..."    extra node options for typedns
+  --heap               start typedns with --inspect=127.0.0.1:0 and, through the inspector, read its
+                       V8 heap at every sample and after a forced full GC at the start and the end
+  --snapshots DIR      with --heap: also write start.heapsnapshot and end.heapsnapshot into DIR
+                       (each pauses the server for a moment: expect lost queries)
   --keep               keep the temp dir (Corefile, data, query file) and print its path
   --no-build           skip npm run build
   --json FILE          also write the results as JSON`;
 
 function parseArgs(argv) {
-  const o = { minutes: 10, fraction: 0.5, qps: 0, peakSeconds: 10, sample: 10, clients: 8, outstanding: 200, workers: '1', nodeArgs: [], keep: false, build: true, json: undefined };
+  const o = { minutes: 10, fraction: 0.5, qps: 0, peakSeconds: 10, sample: 10, clients: 8, outstanding: 200, workers: '1', nodeArgs: [], heap: false, snapshots: undefined, keep: false, build: true, json: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -48,6 +53,8 @@ function parseArgs(argv) {
       case '-q': case '--outstanding': o.outstanding = Number(val()); break;
       case '--workers': o.workers = val(); break;
       case '--node-args': o.nodeArgs = val().split(/\s+/).filter(Boolean); break;
+      case '--heap': o.heap = true; break;
+      case '--snapshots': o.snapshots = val(); o.heap = true; break;
       case '--keep': o.keep = true; break;
       case '--no-build': o.build = false; break;
       case '--json': o.json = val(); break;
@@ -58,7 +65,56 @@ function parseArgs(argv) {
   for (const [k, v] of Object.entries({ minutes: o.minutes, fraction: o.fraction, sample: o.sample, peakSeconds: o.peakSeconds })) {
     if (!(v > 0)) throw new Error(`--${k} must be > 0`);
   }
+  if (o.heap && o.workers !== '1') throw new Error('--heap needs --workers 1');
   return o;
+}
+
+/** A Chrome DevTools Protocol client on typedns's inspector (ws from node_modules). */
+async function inspector(output) {
+  const m = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(output());
+  if (!m) throw new Error(`no inspector URL in typedns's output:\n${output()}`);
+  const WebSocket = createRequire(path.join(root, 'package.json'))('ws');
+  const ws = new WebSocket(m[1]);
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  let id = 0;
+  const waiting = new Map();
+  let onChunk;
+  ws.on('message', (d) => {
+    const msg = JSON.parse(String(d));
+    if (msg.method === 'HeapProfiler.addHeapSnapshotChunk') onChunk?.(msg.params.chunk);
+    else if (msg.id !== undefined && waiting.has(msg.id)) {
+      waiting.get(msg.id)(msg);
+      waiting.delete(msg.id);
+    }
+  });
+  const call = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      const i = ++id;
+      waiting.set(i, (msg) => (msg.error ? reject(new Error(`${method}: ${msg.error.message}`)) : resolve(msg.result)));
+      ws.send(JSON.stringify({ id: i, method, params }));
+    });
+  return {
+    /** process.memoryUsage() of typedns, in bytes; after a full GC when `gc`. */
+    async memory(gc = false) {
+      if (gc) await call('HeapProfiler.collectGarbage');
+      const r = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
+      return JSON.parse(r.result.value);
+    },
+    async snapshot(file) {
+      const fd = openSync(file, 'w');
+      onChunk = (c) => writeSync(fd, c);
+      try {
+        await call('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+      } finally {
+        onChunk = undefined;
+        closeSync(fd);
+      }
+    },
+    close: () => ws.close(),
+  };
 }
 
 const HOSTS = 1000;
@@ -164,8 +220,9 @@ async function main() {
     writeFileSync(queryFile, data.queries.join('\n') + '\n');
     out(`# typedns soak ${new Date().toISOString()} (node ${process.version}, ${availableParallelism()} CPUs)`);
     out(`Corefile:\n${data.corefile}`);
-    const t = await startTypedns(corefile, port, ['svc-1.ns-1.svc.cluster.local.', 'A'], o.workers, o.nodeArgs);
+    const t = await startTypedns(corefile, port, ['svc-1.ns-1.svc.cluster.local.', 'A'], o.workers, [...(o.heap ? ['--inspect=127.0.0.1:0'] : []), ...o.nodeArgs]);
     procs.push(t);
+    const ins = o.heap ? await inspector(t.output) : undefined;
     for (const [name, type] of [['host-1.hosts.test.', 'A'], ['name-1.upstream.test.', 'A'], ['nx-1.upstream.test.', 'A']]) {
       const rc = await queryRcode(port, name, type);
       if (rc !== 0 && !(rc === 3 && name.startsWith('nx-'))) throw new Error(`typedns answered ${name} ${type} with rcode ${rc}`);
@@ -183,12 +240,25 @@ async function main() {
     const pid = t.child.pid;
     const cpu0 = sampleTree(pid).reduce((s, p) => s + p.cpu, 0);
     const metrics0 = await scrape(metricsPort);
+    const heap = {};
+    if (ins) {
+      if (o.snapshots) {
+        mkdirSync(o.snapshots, { recursive: true });
+        await ins.snapshot(path.join(o.snapshots, 'start.heapsnapshot'));
+      }
+      heap.start = await ins.memory(true);
+      out(`heap after a full GC: used ${f(heap.start.heapUsed / 2 ** 20, 1)} MB, total ${f(heap.start.heapTotal / 2 ** 20, 1)} MB, external ${f(heap.start.external / 2 ** 20, 1)} MB (array buffers ${f(heap.start.arrayBuffers / 2 ** 20, 1)} MB), RSS ${f(heap.start.rss / 2 ** 20, 1)} MB`);
+    }
     const samples = [];
     const t0 = performance.now();
-    const timer = setInterval(() => {
+    const timer = setInterval(async () => {
       const s = { t: Math.round((performance.now() - t0) / 1000), rssKb: rssTreeKb(pid) };
       samples.push(s);
-      out(`  t=${String(s.t).padStart(4)} s  RSS ${f(mb(s.rssKb), 1)} MB`);
+      if (ins) {
+        const m = await ins.memory().catch(() => undefined);
+        if (m) Object.assign(s, { heapUsedMb: m.heapUsed / 2 ** 20, heapTotalMb: m.heapTotal / 2 ** 20, externalMb: m.external / 2 ** 20 });
+      }
+      out(`  t=${String(s.t).padStart(4)} s  RSS ${f(mb(s.rssKb), 1)} MB${s.heapUsedMb !== undefined ? `  heap used ${f(s.heapUsedMb, 1)} / total ${f(s.heapTotalMb, 1)} MB, external ${f(s.externalMb, 1)} MB` : ''}`);
     }, o.sample * 1000);
     let run;
     try {
@@ -198,6 +268,11 @@ async function main() {
     }
     const cpu = sampleTree(pid).reduce((s, p) => s + p.cpu, 0) - cpu0;
     const metrics1 = await scrape(metricsPort);
+    if (ins) {
+      heap.end = await ins.memory(true);
+      if (o.snapshots) await ins.snapshot(path.join(o.snapshots, 'end.heapsnapshot'));
+      ins.close();
+    }
     const hwmKb = sampleTree(pid).reduce((s, p) => s + p.hwmKb, 0);
     const alive = t.child.exitCode === null && t.child.signalCode === null;
 
@@ -228,13 +303,16 @@ async function main() {
     out(`server CPU: ${f(cpu, 1)} s in ${f(o.minutes * 60)} s`);
     out(`RSS: start ${f(mb(start?.rssKb), 1)} MB (t=${start?.t} s), end ${f(mb(end?.rssKb), 1)} MB (t=${end?.t} s), min ${f(mb(rssMin), 1)}, max ${f(mb(rssMax), 1)}, peak (VmHWM, incl. the peak run) ${f(mb(hwmKb), 1)} MB`);
     out(`RSS trend over the second half: ${f(slope, 2)} MB/min`);
+    if (heap.start && heap.end) {
+      out(`heap used after a full GC: start ${f(heap.start.heapUsed / 2 ** 20, 1)} MB, end ${f(heap.end.heapUsed / 2 ** 20, 1)} MB; external ${f(heap.start.external / 2 ** 20, 1)} → ${f(heap.end.external / 2 ** 20, 1)} MB${o.snapshots ? `; snapshots in ${o.snapshots}` : ''}`);
+    }
     out(`verdict: ${flat ? 'flat within 10 %' : 'NOT flat within 10 %'} (${growth >= 0 ? '+' : ''}${f(growth * 100, 1)} %)`);
     if (metrics1.requests !== undefined && metrics0.requests !== undefined) {
       out(`prometheus: ${metrics1.requests - metrics0.requests} requests during the soak; responses by rcode (since start) ${JSON.stringify(metrics1.responsesByRcode)}; cache entries ${metrics1.cacheEntries}; forward requests ${metrics1.forwardRequests}; panics ${metrics1.panics ?? 0}`);
     }
     const ok = run.lost === 0 && servfail === 0 && flat && alive;
     out(`result: ${ok ? 'PASS' : 'FAIL'} (lost ${run.lost}, SERVFAIL ${servfail}, RSS ${flat ? 'flat' : 'not flat'})`);
-    if (o.json) writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), options: o, corefile: data.corefile, peak, target, run, rcodes, samples, hwmKb, cpu, metrics: { start: metrics0, end: metrics1 }, growth, slopeMbPerMin: slope, ok }, null, 2));
+    if (o.json) writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), options: o, corefile: data.corefile, peak, target, run, rcodes, samples, heap, hwmKb, cpu, metrics: { start: metrics0, end: metrics1 }, growth, slopeMbPerMin: slope, ok }, null, 2));
     if (o.keep) out(`kept ${dir}`);
     process.exitCode = ok ? 0 : 2;
   } finally {
