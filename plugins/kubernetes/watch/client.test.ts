@@ -1,6 +1,9 @@
 // The API source against the fake API server (test/support): real HTTPS with a test CA, bearer
-// tokens or client certificates, client-node's KubeConfig and Watch, and faults injected on the
+// tokens, client certificates or a kubeconfig file (client-node's KubeConfig), and faults injected on the
 // server side (dropped watches, compaction → 410, refused connections, 500s, bad credentials).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../../src/observe/log.js';
 import { FakeApiServer } from '../../../test/support/fake-apiserver.js';
@@ -231,6 +234,40 @@ describe('API source', () => {
       expect(sink.services.size).toBe(1234);
     } finally {
       process.env[TOKEN_ENV] = fake.token;
+    }
+  });
+
+  it('reads a kubeconfig FILE CONTEXT (client-node KubeConfig) and watches with its credentials', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'typedns-kc-'));
+    try {
+      const file = join(dir, 'config');
+      writeFileSync(
+        file,
+        [
+          'apiVersion: v1',
+          'kind: Config',
+          'clusters:',
+          `- {name: fake, cluster: {server: "${fake.url}", certificate-authority: "${fake.caFile}"}}`,
+          'users:',
+          `- {name: bot, user: {token: "${fake.token}"}}`,
+          '- {name: nobody, user: {token: "wrong"}}',
+          'contexts:',
+          '- {name: good, context: {cluster: fake, user: bot}}',
+          '- {name: bad, context: {cluster: fake, user: nobody}}',
+          'current-context: bad',
+          '',
+        ].join('\n'),
+      );
+      const { sink, started } = start({ kubeconfig: { file, context: 'good' } });
+      await started;
+      expect(sink.services.size).toBe(1234);
+      fake.create('services', service('default', 'from-kubeconfig', '10.96.200.1'));
+      await until(() => sink.services.has('default/from-kubeconfig'), 5000, 'watch event');
+      fake.delete('services', { metadata: { name: 'from-kubeconfig', namespace: 'default' } });
+      const missing = start({ kubeconfig: { file, context: 'nope' } });
+      await expect(missing.started).rejects.toThrow(/context "nope" not found/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
