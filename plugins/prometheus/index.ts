@@ -9,7 +9,7 @@
 // chain returns; when nothing was written the core writes an empty reply with the returned rcode,
 // whose size is the question plus the OPT record.
 import client from 'prom-client';
-import { definePlugin, RCODE, rcodeName, typeFromName, type Plugin, type Request, type ResponseWriter, type Rcode } from '../../src/plugin/api.js';
+import { definePlugin, RCODE, rcodeName, typeFromName, type FastCounterChild, type FastHistogramChild, type Plugin, type Request, type ResponseWriter, type Rcode } from '../../src/plugin/api.js';
 import { addressArg, httpListeners, type HttpHandle } from '../health/listener.js';
 
 export interface PrometheusConfig {
@@ -35,8 +35,11 @@ export const DURATION_BUCKETS = Array.from({ length: 16 }, (_, i) => 0.00025 * 2
 /** Message sizes in bytes. */
 export const SIZE_BUCKETS = [0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16000, 32000, 48000, 64000];
 
-type CounterChild = ReturnType<client.Counter<string>['labels']>;
-type HistogramChild = ReturnType<client.Histogram<string>['labels']>;
+// The per-query families are the core's fast ones (src/observe/fast.ts): bound children whose
+// inc()/observe() are additions. With prom-client's own children this plugin doubled the
+// in-process cost of a query (bench:chain errors+prometheus+hosts 5.8 µs against hosts 2.9 µs).
+type CounterChild = FastCounterChild;
+type HistogramChild = FastHistogramChild;
 
 /** Bound series for one (server, zone). */
 interface ZoneSeries {
@@ -79,12 +82,12 @@ export default definePlugin<PrometheusConfig>({
     m.gauge('coredns_build_info', 'Always 1; the labels give the typedns version, git revision and Node version.', ['version', 'revision', 'goversion'])
       .labels(ctx.process.version, process.env['TYPEDNS_REVISION'] ?? '', process.version)
       .set(1);
-    const requests = m.counter('coredns_dns_requests_total', 'DNS queries received, by zone, transport, address family and type.', ['server', 'zone', 'view', 'proto', 'family', 'type']);
-    const responses = m.counter('coredns_dns_responses_total', 'DNS replies sent, by rcode.', ['server', 'zone', 'view', 'rcode', 'plugin']);
-    const duration = m.histogram('coredns_dns_request_duration_seconds', 'Time in seconds from receiving a query to answering it, by zone and type.', ['server', 'zone', 'view', 'type'], DURATION_BUCKETS);
-    const reqSize = m.histogram('coredns_dns_request_size_bytes', 'Size in bytes of the queries received, by zone and transport.', ['server', 'zone', 'view', 'proto'], SIZE_BUCKETS);
-    const respSize = m.histogram('coredns_dns_response_size_bytes', 'Size in bytes of the replies sent, by zone and transport.', ['server', 'zone', 'view', 'proto'], SIZE_BUCKETS);
-    const doRequests = m.counter('coredns_dns_do_requests_total', 'DNS queries with the DNSSEC OK (DO) bit set, by zone.', ['server', 'view', 'zone']);
+    const requests = m.fastCounter('coredns_dns_requests_total', 'DNS queries received, by zone, transport, address family and type.', ['server', 'zone', 'view', 'proto', 'family', 'type']);
+    const responses = m.fastCounter('coredns_dns_responses_total', 'DNS replies sent, by rcode.', ['server', 'zone', 'view', 'rcode', 'plugin']);
+    const duration = m.fastHistogram('coredns_dns_request_duration_seconds', 'Time in seconds from receiving a query to answering it, by zone and type.', ['server', 'zone', 'view', 'type'], DURATION_BUCKETS);
+    const reqSize = m.fastHistogram('coredns_dns_request_size_bytes', 'Size in bytes of the queries received, by zone and transport.', ['server', 'zone', 'view', 'proto'], SIZE_BUCKETS);
+    const respSize = m.fastHistogram('coredns_dns_response_size_bytes', 'Size in bytes of the replies sent, by zone and transport.', ['server', 'zone', 'view', 'proto'], SIZE_BUCKETS);
+    const doRequests = m.fastCounter('coredns_dns_do_requests_total', 'DNS queries with the DNSSEC OK (DO) bit set, by zone.', ['server', 'view', 'zone']);
     const enabled = m.gauge('coredns_plugin_enabled', '1 for every plugin configured in a server block, by server and zone.', ['server', 'zone', 'view', 'name']);
 
     const handle = await httpListeners(ctx.process).acquire(cfg.address, '/metrics', (_req, res) => {

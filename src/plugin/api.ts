@@ -29,5 +29,5 @@ export { fqdn, isSubdomain, parentName, countLabels, reverseName, reverseToIp, e
 export { parseCidr, cidrContains, type Cidr } from '../corefile/keys.js';
 export { emptyReply, setId, replyRcode, skipName, sameQuestion, OUR_UDP_SIZE } from '../dns/wire.js';
 export type { Logger } from '../observe/log.js';
-export type { Metrics, Counter, Gauge, Histogram } from '../observe/metrics.js';
+export type { Metrics, Counter, Gauge, Histogram, FastCounter, FastHistogram, FastCounterChild, FastHistogramChild } from '../observe/metrics.js';
 export { pack, concatPacked, packedReply, EMPTY as EMPTY_PACKED, type Packed } from '../dns/pack.js';
