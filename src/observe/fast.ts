@@ -106,9 +106,9 @@ export class FastHistogram {
       let acc = 0;
       for (let i = 0; i < this.bounds.length; i++) {
         acc += c.counts[i]!;
-        values.push({ metricName: `${this.name}_bucket`, labels: { ...c.labels, le: this.bounds[i]! }, value: acc });
+        values.push({ metricName: `${this.name}_bucket`, labels: { le: this.bounds[i]!, ...c.labels }, value: acc });
       }
-      values.push({ metricName: `${this.name}_bucket`, labels: { ...c.labels, le: '+Inf' }, value: c.count });
+      values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf', ...c.labels }, value: c.count });
       values.push({ metricName: `${this.name}_sum`, labels: c.labels, value: c.sum });
       values.push({ metricName: `${this.name}_count`, labels: c.labels, value: c.count });
     }
