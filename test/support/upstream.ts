@@ -7,8 +7,16 @@
 //   up.truncateUdp = true;        // every UDP reply comes back empty with TC set
 //   await up.stop(); await up.start();   // same port
 //   up.count.udp, up.count.tcp, up.queries
+//
+// With `startUpstream(0, { tls: true })` it also listens for DNS-over-TLS (RFC 7858: the TCP
+// framing inside TLS ≥ 1.2) on a second port, `up.tlsPort`, with a server certificate for
+// 127.0.0.1/::1/localhost signed by a throw-away CA made with the openssl CLI (`up.pki.caFile`).
+// `up.connections.tls` / `.tcp` count accepted connections (to prove reuse).
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
+import { rmSync } from 'node:fs';
+import { makePki, type TestPki } from './fake-apiserver.js';
 import dnsPacket, { type Answer, type DecodedPacket, type Packet } from 'dns-packet';
 import { rr } from '../../src/dns/message.js';
 
@@ -23,12 +31,14 @@ export interface Answerable {
   flags?: number;
 }
 
-export type Handler = (q: DecodedPacket, transport: 'udp' | 'tcp') => Answerable;
+export type Transport = 'udp' | 'tcp' | 'tls';
+
+export type Handler = (q: DecodedPacket, transport: Transport) => Answerable;
 
 export interface SeenQuery {
   name: string;
   type: string;
-  transport: 'udp' | 'tcp';
+  transport: Transport;
   id: number;
   do: boolean;
   rd: boolean;
@@ -44,7 +54,13 @@ export interface Upstream {
   delay: number;
   /** What to answer for names with no programmed answer (default NXDOMAIN, no records). */
   fallback: Handler;
-  readonly count: { udp: number; tcp: number; total: number };
+  readonly count: { udp: number; tcp: number; tls: number; total: number };
+  /** Connections accepted since the last resetCounts(). */
+  readonly connections: { tcp: number; tls: number };
+  /** The DNS-over-TLS port (0 without the `tls` option). */
+  readonly tlsPort: number;
+  /** The CA and certificate files of the TLS listener (undefined without the `tls` option). */
+  readonly pki: TestPki | undefined;
   readonly queries: SeenQuery[];
   answer(name: string, type: string, a: Answerable | Array<Answer | string> | Handler): void;
   /** Queries seen for a name (any type, case-insensitive). */
@@ -62,13 +78,32 @@ function key(name: string, type: string): string {
   return `${n === '' ? '.' : n}/${type.toUpperCase()}`;
 }
 
-export async function startUpstream(port = 0): Promise<Upstream> {
+export interface UpstreamOptions {
+  /** Also serve DNS-over-TLS on a second port (a CA + server certificate are made for it). */
+  tls?: boolean;
+}
+
+// One CA + server certificate per test process: openssl runs once, the files go at exit.
+let sharedPki: TestPki | undefined;
+function testPki(): TestPki {
+  if (sharedPki === undefined) {
+    const pki = makePki();
+    sharedPki = pki;
+    process.once('exit', () => rmSync(pki.dir, { recursive: true, force: true }));
+  }
+  return sharedPki;
+}
+
+export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promise<Upstream> {
   const table = new Map<string, Handler>();
   let udp: dgram.Socket | undefined;
   let tcp: net.Server | undefined;
+  let tlsServer: tls.Server | undefined;
   const conns = new Set<net.Socket>();
   let boundPort = port;
+  let tlsPort = 0;
   let started = false;
+  const pki = opts.tls ? testPki() : undefined;
 
   const up: Upstream = {
     get port() {
@@ -81,7 +116,12 @@ export async function startUpstream(port = 0): Promise<Upstream> {
     truncateUdp: false,
     delay: 0,
     fallback: () => ({ rcode: 3 }),
-    count: { udp: 0, tcp: 0, total: 0 },
+    count: { udp: 0, tcp: 0, tls: 0, total: 0 },
+    connections: { tcp: 0, tls: 0 },
+    get tlsPort() {
+      return tlsPort;
+    },
+    pki,
     queries: [],
     answer(name, type, a) {
       const h: Handler = typeof a === 'function' ? a : Array.isArray(a) ? () => ({ answers: a }) : () => a;
@@ -94,7 +134,10 @@ export async function startUpstream(port = 0): Promise<Upstream> {
     resetCounts() {
       up.count.udp = 0;
       up.count.tcp = 0;
+      up.count.tls = 0;
       up.count.total = 0;
+      up.connections.tcp = 0;
+      up.connections.tls = 0;
       up.queries.length = 0;
     },
     get running() {
@@ -106,25 +149,66 @@ export async function startUpstream(port = 0): Promise<Upstream> {
       for (let attempt = 0; ; attempt++) {
         try {
           await bindBoth();
-          started = true;
-          return;
+          break;
         } catch (e) {
           if (port !== 0 || started || attempt >= 20 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
           boundPort = 0;
         }
       }
+      started = true;
+      if (pki !== undefined) await listenTls();
     },
     async stop() {
       const u = udp;
       const t = tcp;
+      const ts = tlsServer;
       udp = undefined;
       tcp = undefined;
+      tlsServer = undefined;
       for (const c of conns) c.destroy();
       conns.clear();
       if (u) await new Promise<void>((r) => u.close(() => r()));
       if (t) await new Promise<void>((r) => t.close(() => r()));
+      if (ts) await new Promise<void>((r) => ts.close(() => r()));
     },
   };
+
+  /** Serve the 2-byte-length framed stream of one TCP or TLS connection. */
+  function serveStream(s: net.Socket, transport: 'tcp' | 'tls'): void {
+    conns.add(s);
+    up.connections[transport]++;
+    let acc = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      acc = Buffer.concat([acc, d]);
+      while (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
+        const m = acc.subarray(2, 2 + acc.readUInt16BE(0));
+        acc = acc.subarray(2 + m.length);
+        respond(Buffer.from(m), transport, (out) => {
+          if (s.destroyed) return;
+          const len = Buffer.alloc(2);
+          len.writeUInt16BE(out.length);
+          s.write(Buffer.concat([len, out]));
+        });
+      }
+    });
+    s.on('error', () => {});
+    s.on('close', () => conns.delete(s));
+  }
+
+  async function listenTls(): Promise<void> {
+    if (pki === undefined) return;
+    const srv = tls.createServer({ key: pki.serverKey, cert: pki.serverCert, minVersion: 'TLSv1.2' }, (s) => serveStream(s, 'tls'));
+    srv.on('tlsClientError', () => {});
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(tlsPort, '127.0.0.1', () => {
+        srv.off('error', reject);
+        resolve();
+      });
+    });
+    tlsPort = (srv.address() as net.AddressInfo).port;
+    tlsServer = srv;
+  }
 
   async function bindBoth(): Promise<void> {
     const u = dgram.createSocket('udp4');
@@ -142,25 +226,7 @@ export async function startUpstream(port = 0): Promise<Upstream> {
         if (udp === u) u.send(out, rinfo.port, rinfo.address);
       });
     });
-    const t = net.createServer((s) => {
-      conns.add(s);
-      let acc = Buffer.alloc(0);
-      s.on('data', (d) => {
-        acc = Buffer.concat([acc, d]);
-        while (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
-          const m = acc.subarray(2, 2 + acc.readUInt16BE(0));
-          acc = acc.subarray(2 + m.length);
-          respond(Buffer.from(m), 'tcp', (out) => {
-            if (s.destroyed) return;
-            const len = Buffer.alloc(2);
-            len.writeUInt16BE(out.length);
-            s.write(Buffer.concat([len, out]));
-          });
-        }
-      });
-      s.on('error', () => {});
-      s.on('close', () => conns.delete(s));
-    });
+    const t = net.createServer((s) => serveStream(s, 'tcp'));
     try {
       await new Promise<void>((resolve, reject) => {
         t.once('error', reject);
@@ -177,7 +243,7 @@ export async function startUpstream(port = 0): Promise<Upstream> {
     tcp = t;
   }
 
-  function respond(msg: Buffer, transport: 'udp' | 'tcp', send: (b: Buffer) => void): void {
+  function respond(msg: Buffer, transport: Transport, send: (b: Buffer) => void): void {
     let q: DecodedPacket;
     try {
       q = dnsPacket.decode(msg);
@@ -245,7 +311,7 @@ export async function startUpstream(port = 0): Promise<Upstream> {
     else send(out);
   }
 
-  function lookup(q: DecodedPacket, question: { name: string; type: string }, transport: 'udp' | 'tcp'): Answerable {
+  function lookup(q: DecodedPacket, question: { name: string; type: string }, transport: Transport): Answerable {
     const h = table.get(key(question.name, question.type)) ?? up.fallback;
     return h(q, transport);
   }
