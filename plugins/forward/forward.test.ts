@@ -94,7 +94,8 @@ describe('forward: parse', () => {
     ['forward . 127.0.0.1 {\n failover NOERROR\n}', 'NOERROR cannot be used'],
     ['forward . 127.0.0.1 {\n next BOGUS\n}', "unknown rcode 'BOGUS'"],
     ['forward . 127.0.0.1 {\n health_check 1s maybe\n}', "unknown argument 'maybe'"],
-    ['forward . tls://9.9.9.9', 'DNS-over-TLS'],
+    ['forward . https://9.9.9.9', 'DNS-over-HTTPS'],
+    ['forward . tls://dns.example', 'not a tls://IP'],
     ['forward . no-such-host.example', 'not an IP address or file'],
     [`forward . ${Array.from({ length: 16 }, (_, i) => `10.0.0.${i + 1}`).join(' ')}`, 'more than 15 upstreams'],
   ])('rejects %j', (text, msg) => {

@@ -3,7 +3,9 @@
 // `forward` lines in one block are held by one plugin instance: a query goes to the forwarder
 // with the longest matching FROM (Corefile order breaks ties), and `next RCODE` hands it to the
 // following matching forwarder in Corefile order.
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
 import { definePlugin, isSubdomain, rcodeName, replyRcode, setId, RCODE, FLAG } from '../../src/plugin/api.js';
 import type { Histogram, Next, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 import { parseForward, type ForwardConfig, type ForwarderConfig } from './setup.js';
@@ -111,7 +113,7 @@ class Forwarder {
       let reply: Buffer;
       try {
         reply = await p.exchange(query, qEnd, proto, timeout);
-        if (proto === 'udp' && (reply[2]! & (FLAG.TC >> 8)) !== 0 && !cfg.forceTcp) {
+        if (proto === 'udp' && !p.tls && (reply[2]! & (FLAG.TC >> 8)) !== 0 && !cfg.forceTcp) {
           // Truncated over UDP: ask again over TCP for the whole answer.
           reply = await p.exchange(query, qEnd, 'tcp', Math.max(1, Math.min(cfg.readTimeout, deadline - performance.now())));
         }
@@ -137,6 +139,38 @@ class Forwarder {
   }
 }
 
+/**
+ * Client TLS options for a forwarder's tls:// upstreams: TLS ≥ 1.2, the server certificate checked
+ * against the `tls` CA (or the system CAs), a client certificate with `tls CERT KEY [CA]`. The
+ * files are read (and the context built) here, so a bad file fails the setup.
+ */
+function clientTls(f: ForwarderConfig): tls.ConnectionOptions {
+  const t = f.tls ?? {};
+  const read = (what: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new Error(`forward (${f.where}): tls ${what} '${file}': ${(e as Error).message}`);
+    }
+  };
+  const o: tls.ConnectionOptions = { minVersion: 'TLSv1.2', rejectUnauthorized: true };
+  if (t.ca !== undefined) o.ca = read('CA', t.ca);
+  if (t.cert !== undefined && t.key !== undefined) {
+    o.cert = read('CERT', t.cert);
+    o.key = read('KEY', t.key);
+  }
+  try {
+    o.secureContext = tls.createSecureContext(o);
+  } catch (e) {
+    throw new Error(`forward (${f.where}): tls: ${(e as Error).message}`);
+  }
+  return o;
+}
+
+function withServername(base: tls.ConnectionOptions, name: string): tls.ConnectionOptions {
+  return name === '' ? base : { ...base, servername: name };
+}
+
 export default definePlugin<ForwardConfig>({
   name: 'forward',
   api: '^1',
@@ -154,16 +188,18 @@ export default definePlugin<ForwardConfig>({
     const broken = ctx.metrics.counter('healthcheck_broken_total', 'Counter of the number of complete failures of the healthchecks.').labels();
     const rejects = ctx.metrics.counter('max_concurrent_rejects_total', 'Counter of the number of queries rejected because the concurrent queries were at maximum.').labels();
     const forwarders = cfg.forwarders.map((f) => {
+      const tlsBase = f.to.some((a) => a.tls) ? clientTls(f) : undefined;
       const proxies = f.to.map(
         (addr) =>
           new Proxy(addr, {
+            ...(addr.tls && tlsBase ? { tls: withServername(tlsBase, addr.servername ?? f.tlsServername) } : {}),
             expire: f.expire,
             maxIdleConns: f.maxIdleConns,
             healthCheck: f.healthCheck,
             hcTcp: f.forceTcp,
             hcTimeout: Math.min(HC_TIMEOUT, f.readTimeout),
-            connHits: { udp: hits.labels('forward', addr.label, 'udp'), tcp: hits.labels('forward', addr.label, 'tcp') },
-            connMisses: { udp: misses.labels('forward', addr.label, 'udp'), tcp: misses.labels('forward', addr.label, 'tcp') },
+            connHits: { udp: hits.labels('forward', addr.label, 'udp'), tcp: hits.labels('forward', addr.label, 'tcp'), tls: hits.labels('forward', addr.label, 'tcp-tls') },
+            connMisses: { udp: misses.labels('forward', addr.label, 'udp'), tcp: misses.labels('forward', addr.label, 'tcp'), tls: misses.labels('forward', addr.label, 'tcp-tls') },
             hcFailures: hcFail.labels('forward', addr.label, ''),
             log: ctx.log,
           }),
@@ -199,7 +235,7 @@ export default definePlugin<ForwardConfig>({
         }
         if (reply === undefined) return RCODE.SERVFAIL;
         const rcode = replyRcode(reply);
-        if (f.cfg.next.length > 0 && f.cfg.next.includes(rcode)) {
+        if ((f.cfg.next.length > 0 && f.cfg.next.includes(rcode)) || (f.cfg.nextOnNodata && rcode === RCODE.NOERROR && reply.readUInt16BE(6) === 0)) {
           const n = pick(req.name, idx);
           if (n >= 0) {
             idx = n;

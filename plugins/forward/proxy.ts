@@ -1,9 +1,11 @@
 // One upstream: long-lived connected UDP sockets with an ID → pending map, a pool of reused TCP
 // connections (closed after `expire` idle), reply validation (ID and question must match the
 // query, else the reply is dropped and we keep waiting: anti-spoofing), and the in-band health
-// check (probe `. IN NS` every interval until any reply comes back).
+// check (probe `. IN NS` every interval until any reply comes back). A `tls://` upstream speaks
+// DNS-over-TLS (RFC 7858) only: the TCP framing and connection pool, over node:tls.
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
 import { randomFillSync } from 'node:crypto';
 import type { UpstreamAddr } from './setup.js';
 import { sameQuestion, skipName } from '../../src/plugin/api.js';
@@ -162,10 +164,15 @@ class TcpConn {
   constructor(
     readonly sock: net.Socket,
     onClose: (c: TcpConn) => void,
+    /** 'secureConnect' for TLS: usable once the handshake (and certificate check) is done. */
+    readyEvent: 'connect' | 'secureConnect' = 'connect',
   ) {
+    const what = readyEvent === 'connect' ? 'tcp' : 'tls';
     this.connected = new Promise<void>((resolve, reject) => {
-      sock.once('connect', () => resolve());
-      sock.once('error', (e) => reject(new ExchangeError(`tcp: ${(e as NodeJS.ErrnoException).code ?? e.message}`, 'network')));
+      sock.once(readyEvent, () => resolve());
+      sock.once('error', (e) => reject(new ExchangeError(`${what}: ${(e as NodeJS.ErrnoException).code ?? e.message}`, 'network')));
+      // Closed before being usable (e.g. the peer hung up during the handshake).
+      sock.once('close', () => reject(new ExchangeError(`${what}: connection closed before ${readyEvent}`, 'network')));
     });
     this.connected.catch(() => {});
     sock.setNoDelay(true);
@@ -244,8 +251,10 @@ export interface ProxyOptions {
   /** Health probes over TCP (force_tcp). */
   hcTcp: boolean;
   hcTimeout: number;
-  connHits: { udp: Inc; tcp: Inc };
-  connMisses: { udp: Inc; tcp: Inc };
+  connHits: { udp: Inc; tcp: Inc; tls: Inc };
+  connMisses: { udp: Inc; tcp: Inc; tls: Inc };
+  /** Client TLS options for a tls:// upstream (CA, client cert, server name, TLS ≥ 1.2). */
+  tls?: tls.ConnectionOptions;
   hcFailures: Inc;
   log: { debug(m: string): void };
 }
@@ -270,9 +279,14 @@ export class Proxy {
     return maxFails > 0 && this.fails >= maxFails;
   }
 
+  /** True for a tls:// upstream: every exchange goes over TLS, whatever the asked protocol. */
+  get tls(): boolean {
+    return this.addr.tls === true;
+  }
+
   exchange(query: Buffer, qEnd: number, proto: 'udp' | 'tcp', timeout: number): Promise<Buffer> {
     if (this.closed) return Promise.reject(new ExchangeError('upstream closed', 'closed'));
-    return proto === 'udp' ? this.udpConn().exchange(query, qEnd, timeout) : this.tcpExchange(query, qEnd, timeout, true);
+    return proto === 'udp' && !this.tls ? this.udpConn().exchange(query, qEnd, timeout) : this.tcpExchange(query, qEnd, timeout, true);
   }
 
   private udpConn(): UdpConn {
@@ -299,16 +313,23 @@ export class Proxy {
         c.sock.destroy();
         continue;
       }
-      this.o.connHits.tcp.inc();
+      (this.tls ? this.o.connHits.tls : this.o.connHits.tcp).inc();
       return c;
     }
-    this.o.connMisses.tcp.inc();
-    const sock = net.connect({ host: this.addr.host, port: this.addr.port });
-    const c = new TcpConn(sock, (x) => {
+    const onClose = (x: TcpConn): void => {
       this.live.delete(x);
       const i = this.idle.indexOf(x);
       if (i >= 0) this.idle.splice(i, 1);
-    });
+    };
+    let c: TcpConn;
+    if (this.tls) {
+      this.o.connMisses.tls.inc();
+      const sock = tls.connect({ ...this.o.tls, host: this.addr.host, port: this.addr.port });
+      c = new TcpConn(sock, onClose, 'secureConnect');
+    } else {
+      this.o.connMisses.tcp.inc();
+      c = new TcpConn(net.connect({ host: this.addr.host, port: this.addr.port }), onClose);
+    }
     this.live.add(c);
     return c;
   }

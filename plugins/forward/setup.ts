@@ -11,6 +11,10 @@ export interface UpstreamAddr {
   port: number;
   /** The `to` metric label: "host:port" ("[::1]:53" for IPv6). */
   label: string;
+  /** DNS-over-TLS (`tls://`) instead of plain DNS. */
+  tls?: boolean;
+  /** The TLS server name given in the address (`tls://IP%NAME`). */
+  servername?: string;
 }
 
 export interface ForwarderConfig {
@@ -33,6 +37,8 @@ export interface ForwarderConfig {
   healthCheck: { interval: number; recursionDesired: boolean; domain: string };
   maxConcurrent: number;
   next: number[];
+  /** `next_on_nodata`: a NOERROR reply without answers goes to the next forward too. */
+  nextOnNodata: boolean;
   failover: number[];
   failfastAllUnhealthy: boolean;
   /** Corefile position of the line, for logs. */
@@ -81,11 +87,15 @@ export function parseForward(d: Dispenser, blockZones: readonly string[]): Forwa
       healthCheck: { interval: 500, recursionDesired: true, domain: '.' },
       maxConcurrent: 0,
       next: [],
+      nextOnNodata: false,
       failover: [],
       failfastAllUnhealthy: false,
       where: `${tok?.file ?? 'Corefile'}:${tok?.line ?? 0}`,
     };
     while (d.nextBlock()) parseOption(d, f);
+    if (f.tlsServername !== '' && to.some((u) => u.servername !== undefined)) {
+      throw d.err('tls_servername cannot be used together with a server name in a tls:// address (tls://IP%NAME)');
+    }
     forwarders.push(f);
   }
   return { forwarders };
@@ -194,6 +204,10 @@ function parseOption(d: Dispenser, f: ForwarderConfig): void {
       else f.failover = out;
       break;
     }
+    case 'next_on_nodata':
+      noArgs();
+      f.nextOnNodata = true;
+      break;
     case 'failfast_all_unhealthy_upstreams':
       noArgs();
       f.failfastAllUnhealthy = true;
@@ -208,11 +222,16 @@ function uintOnly(d: Dispenser): number {
   return d.uint(0, 2 ** 31 - 1);
 }
 
-/** One TO argument: host[:port], dns://host[:port], [v6]:port, or a resolv.conf-style file. */
+/** One TO argument: host[:port], dns://host[:port], [v6]:port, tls://IP[%NAME][:port], or a resolv.conf-style file. */
 function parseTo(d: Dispenser, arg: string): UpstreamAddr[] {
   const lower = arg.toLowerCase();
-  if (lower.startsWith('tls://') || lower.startsWith('https://') || lower.startsWith('quic://') || lower.startsWith('grpc://')) {
-    throw d.err(`'${arg}': encrypted upstreams (DNS-over-TLS/HTTPS/QUIC/gRPC) are not supported by typedns's forward; use plain dns:// upstreams`);
+  if (lower.startsWith('https://') || lower.startsWith('https3://') || lower.startsWith('quic://') || lower.startsWith('grpc://')) {
+    throw d.err(`'${arg}': DNS-over-HTTPS/QUIC/gRPC upstreams are not supported by typedns's forward; use dns:// or tls:// upstreams`);
+  }
+  if (lower.startsWith('tls://')) {
+    const a = tlsAddr(arg.slice(6));
+    if (a === undefined) throw d.err(`not a tls://IP[%NAME][:PORT] address: '${arg}' (hostname upstreams are not supported)`);
+    return [a];
   }
   const hp = lower.startsWith('dns://') ? arg.slice(6) : arg;
   const addr = hostPort(hp);
@@ -252,6 +271,26 @@ export function hostPort(s: string, defaultPort = 53): UpstreamAddr | undefined 
   }
   if (!net.isIP(host) || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
   return { host, port, label: net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}` };
+}
+
+/** "IP[%NAME][:PORT]" or "[IPv6][%NAME][:PORT]" (also "[IPv6%NAME]:PORT") after tls://; port 853 by default. */
+export function tlsAddr(s: string): UpstreamAddr | undefined {
+  let rest = s;
+  let servername: string | undefined;
+  const pct = rest.indexOf('%');
+  if (pct >= 0) {
+    // The name runs from % to the port (":digits" at the end) or to "]" for a bracketed IPv6.
+    const tail = rest.slice(pct + 1);
+    const m = /^([^\]:]+)(\])?(:\d+)?$/.exec(tail);
+    if (!m) return undefined;
+    servername = m[1]!;
+    rest = rest.slice(0, pct) + (m[2] ?? '') + (m[3] ?? '');
+  }
+  const a = hostPort(rest, 853);
+  if (a === undefined) return undefined;
+  a.tls = true;
+  if (servername !== undefined) a.servername = servername;
+  return a;
 }
 
 /** The nameserver lines of a resolv.conf. */
