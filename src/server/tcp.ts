@@ -6,6 +6,7 @@ import type { Client } from '../plugin/types.js';
 import type { CoreWriter, Sender } from '../request/writer.js';
 import type { LocalAddr } from '../request/request.js';
 import { serveQuery, type ServeContext } from './serve.js';
+import { clientOf } from './udp.js';
 
 export interface TcpOptions {
   /** Close a connection with no complete query for this long (ms). CoreDNS: 10 s. */
@@ -27,7 +28,7 @@ class Conn implements Sender {
     readonly sock: net.Socket,
     private readonly owner: TcpListener,
   ) {
-    this.client = { ip: sock.remoteAddress ?? '', port: sock.remotePort ?? 0, family: sock.remoteFamily === 'IPv6' ? 6 : 4 };
+    this.client = clientOf(sock.remoteAddress ?? '', sock.remotePort ?? 0, sock.remoteFamily === 'IPv6');
     sock.setNoDelay(true);
     sock.setTimeout(owner.opts.idleTimeout, () => sock.destroy());
     sock.on('data', (d) => this.onData(d));

@@ -9,6 +9,7 @@ import { serveQuery, type ServeContext } from './serve.js';
 export class UdpListener implements Sender {
   private socket: dgram.Socket | undefined;
   private local: LocalAddr = { ip: '', port: 0 };
+  private v6 = false;
 
   constructor(
     readonly host: string,
@@ -18,6 +19,7 @@ export class UdpListener implements Sender {
 
   listen(): Promise<number> {
     const type = net.isIPv6(this.host) ? 'udp6' : 'udp4';
+    this.v6 = type === 'udp6';
     const s = dgram.createSocket({ type, reuseAddr: false, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
     this.socket = s;
     return new Promise((resolve, reject) => {
@@ -35,7 +37,7 @@ export class UdpListener implements Sender {
   }
 
   private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const client: Client = { ip: rinfo.address, port: rinfo.port, family: rinfo.family === 'IPv6' ? 6 : 4 };
+    const client = clientOf(rinfo.address, rinfo.port, rinfo.family === 'IPv6');
     serveQuery(this.ctx, msg, client, this.local, 'udp', this);
   }
 
@@ -44,7 +46,8 @@ export class UdpListener implements Sender {
     if (s === undefined) return;
     const c = w.req.client;
     try {
-      s.send(buf, c.port, c.ip);
+      // an IPv4 client of a dual-stack socket was reported as IPv4 (clientOf): map it back
+      s.send(buf, c.port, this.v6 && c.family === 4 ? `::ffff:${c.ip}` : c.ip);
     } catch {
       // socket closed during shutdown
     }
@@ -66,4 +69,14 @@ export class UdpListener implements Sender {
       }
     });
   }
+}
+
+/**
+ * The client as plugins see it. On a dual-stack socket (::) an IPv4 client arrives as
+ * ::ffff:a.b.c.d; it is given as the IPv4 address with family 4, as CoreDNS reports it, so that
+ * acl nets, logs and whoami see 10.0.0.1 and not an IPv6 form. Replies go to the same address.
+ */
+export function clientOf(address: string, port: number, v6: boolean): Client {
+  if (v6 && address.startsWith('::ffff:') && address.indexOf('.') > 0) return { ip: address.slice(7), port, family: 4 };
+  return { ip: address, port, family: v6 ? 6 : 4 };
 }

@@ -1,7 +1,7 @@
 // Hostile TCP clients: idle and slow clients are cut, the connection cap holds while UDP answers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
-import { buildQuery, startServer, type TestServer } from '../../src/testing/index.js';
+import { buildQuery, query, startServer, type TestServer } from '../../src/testing/index.js';
 
 let srv: TestServer;
 beforeAll(async () => {
@@ -64,5 +64,29 @@ describe('TCP limits', () => {
     const r = await srv.query('during.flood.example', 'A');
     expect(r.rcode).toBe(0);
     for (const s of socks) s.destroy();
+  });
+});
+
+describe('dual-stack listener', () => {
+  it('reports IPv4 clients of a :: socket as IPv4 and answers them over UDP and TCP', async () => {
+    let s: TestServer;
+    try {
+      s = await startServer('.:0 {\n bind ::\n whoami\n}');
+    } catch (e) {
+      if (/EAFNOSUPPORT|EADDRNOTAVAIL/.test(String(e))) return; // a host without IPv6: nothing to test
+      throw e;
+    }
+    try {
+      for (const tcp of [false, true]) {
+        const r = await query(s.port, 'who.example', 'A', { host: '127.0.0.1', tcp });
+        const a = r.msg.additionals!.find((x) => x.type === 'A' || x.type === 'AAAA')!;
+        expect(a.type).toBe('A');
+        expect((a as { data: string }).data).toBe('127.0.0.1');
+      }
+      const r6 = await query(s.port, 'who.example', 'A', { host: '::1' });
+      expect(r6.msg.additionals!.find((x) => x.type === 'AAAA')).toBeDefined();
+    } finally {
+      await s.close();
+    }
   });
 });
