@@ -43,6 +43,16 @@ describe('kubernetes with the API source', () => {
     sortAndCheck((await srv.query('nope.shop.svc.cluster.local.', 'A')).msg, { rcode: 'NXDOMAIN' });
   });
 
+  it("counts its API requests in CoreDNS's rest_client metrics", async () => {
+    const host = new URL(fake.url).host;
+    const reqs = await srv.metrics.registry.getSingleMetricAsString('coredns_kubernetes_rest_client_requests_total');
+    const m = new RegExp(`coredns_kubernetes_rest_client_requests_total\\{method="GET",code="200",host="${host.replace(/[.]/g, '\\.')}"\\} (\\d+)`).exec(reqs);
+    expect(m, reqs).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThanOrEqual(3); // a list per kind at least
+    const lat = await srv.metrics.registry.getSingleMetricAsString('coredns_kubernetes_rest_client_request_duration_seconds');
+    expect(lat).toContain(`coredns_kubernetes_rest_client_request_duration_seconds_count{verb="GET",host="${host}"}`);
+  });
+
   it('follows watch events and observes programming latency', async () => {
     fake.create('services', service('shop', 'cart', '10.96.1.20'));
     await until(async () => (await srv.query('cart.shop.svc.cluster.local.', 'A')).rcode === 0);

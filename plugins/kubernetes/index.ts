@@ -27,6 +27,9 @@ function interfaceIps(): string[] {
   return out.length > 0 ? out : ['127.0.0.1'];
 }
 
+/** client-go's rest client latency buckets. */
+const REST_BUCKETS = [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60];
+
 export default definePlugin<KubernetesConfig>({
   name: 'kubernetes',
   api: '^1',
@@ -60,7 +63,15 @@ export default definePlugin<KubernetesConfig>({
       if (cfg.tls) resolved.tls = { cert: rel(cfg.tls.cert), key: rel(cfg.tls.key), ca: rel(cfg.tls.ca) };
       // Dynamic: @kubernetes/client-node costs ~70 MB and is not needed for manifests.
       const mod = await import('./watch/client.js');
-      source = mod.createApiSource(resolved, ctx.log);
+      // CoreDNS's client-go metrics, for the requests our own transport makes.
+      const latency = ctx.metrics.histogram('rest_client_request_duration_seconds', 'Request latency in seconds. Broken down by verb and host.', ['verb', 'host'], REST_BUCKETS);
+      const requests = ctx.metrics.counter('rest_client_requests_total', 'Number of HTTP requests, partitioned by status code, method, and host.', ['method', 'code', 'host']);
+      source = mod.createApiSource(resolved, ctx.log, {
+        onRequest: (verb, code, host, secs) => {
+          latency.labels(verb, host).observe(secs);
+          requests.labels(verb, code, host).inc();
+        },
+      });
     }
     let failure: Error | undefined;
     let timedOut = false;

@@ -50,6 +50,11 @@ export interface ApiSourceOptions {
   initialBackoffMs?: number;
   /** Back-off cap in ms (default 5000). */
   maxBackoffMs?: number;
+  /**
+   * Called when a request to the API has its response headers (or failed): for CoreDNS's
+   * coredns_kubernetes_rest_client_* metrics. `code` is the HTTP status, or '<error>'.
+   */
+  onRequest?: (verb: string, code: string, host: string, seconds: number) => void;
 }
 
 /** Environment variable holding a bearer token for `endpoint` connections. */
@@ -261,7 +266,14 @@ class ApiSource implements ObjectSource {
         reject(new Error('aborted'));
         return;
       }
-      const req = mod.request(url, { method: 'GET', agent, headers: { ...headers, Accept: 'application/json' } }, resolve);
+      const started = performance.now();
+      const report = this.opts.onRequest;
+      const host = report ? new URL(url).host : '';
+      const req = mod.request(url, { method: 'GET', agent, headers: { ...headers, Accept: 'application/json' } }, (res) => {
+        report?.('GET', String(res.statusCode ?? 0), host, (performance.now() - started) / 1000);
+        resolve(res);
+      });
+      if (report) req.on('error', () => report('GET', '<error>', host, (performance.now() - started) / 1000));
       // Destroyed without an error: the response (if any) closes incomplete, which its reader
       // notices; a request still waiting for its response rejects on close.
       const onAbort = (): void => void req.destroy();
