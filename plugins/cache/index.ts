@@ -22,8 +22,12 @@ export interface CacheConfig {
   success: { capacity: number; maxTtl: number; minTtl: number };
   denial: { capacity: number; maxTtl: number; minTtl: number };
   prefetch: { amount: number; duration: number; percentage: number };
-  /** serve_stale window in ms (0 = off) and refresh mode. */
-  serveStale: { upTo: number; verify: boolean };
+  /**
+   * serve_stale window in ms (0 = off), refresh mode, and the optional arguments: `timeout` (ms,
+   * verify only; 0 = wait for the plugins below), `respTtl` (TTL of stale answers, s), `recheck`
+   * (ms after a failed refresh during which stale answers are served without asking again).
+   */
+  serveStale: { upTo: number; verify: boolean; timeout: number; respTtl: number; recheck: number };
   /** SERVFAIL cache duration, ms (0 = not cached). */
   servfail: number;
   disable: { success: string[]; denial: string[] };
@@ -48,7 +52,7 @@ export function parseCache(d: Dispenser, blockZones: readonly string[]): CacheCo
     success: { capacity: DEFAULT_CAP, maxTtl: MAX_TTL, minTtl: MIN_TTL },
     denial: { capacity: DEFAULT_CAP, maxTtl: MAX_NTTL, minTtl: MIN_TTL },
     prefetch: { amount: 0, duration: 60_000, percentage: 10 },
-    serveStale: { upTo: 0, verify: false },
+    serveStale: { upTo: 0, verify: false, timeout: 0, respTtl: 0, recheck: 0 },
     servfail: 5000,
     disable: { success: [], denial: [] },
     keepttl: false,
@@ -101,17 +105,35 @@ export function parseCache(d: Dispenser, blockZones: readonly string[]): CacheCo
         break;
       }
       case 'serve_stale': {
+        // serve_stale [DURATION] [immediate [RESP_TTL [RECHECK]] | verify [TIMEOUT [RESP_TTL [RECHECK]]]]
         const a = d.remainingArgs();
-        if (a.length > 2) throw d.argErr();
-        cfg.serveStale.upTo = 3_600_000;
+        if (a.length > 5) throw d.argErr();
+        const ss = cfg.serveStale;
+        ss.upTo = 3_600_000;
         if (a[0] !== undefined) {
           const ms = parseDur(d, a[0]);
           if (ms < 0) throw d.err('serve_stale duration must be positive');
-          cfg.serveStale.upTo = ms;
+          ss.upTo = ms;
         }
         if (a[1] !== undefined) {
-          if (a[1] === 'verify') cfg.serveStale.verify = true;
+          if (a[1] === 'verify') ss.verify = true;
           else if (a[1] !== 'immediate') throw d.err(`invalid value for serve_stale refresh mode '${a[1]}', expected immediate or verify`);
+        }
+        const rest = a.slice(2);
+        if (rest.length > (ss.verify ? 3 : 2)) throw d.argErr();
+        if (ss.verify && rest.length > 0) {
+          ss.timeout = parseDur(d, rest.shift()!);
+          if (ss.timeout < 0) throw d.err('serve_stale verify timeout must not be negative');
+        }
+        if (rest[0] !== undefined) {
+          const ms = parseDur(d, rest[0]);
+          if (ms < 0) throw d.err('serve_stale response TTL must not be negative');
+          ss.respTtl = Math.floor(ms / 1000);
+        }
+        if (rest[1] !== undefined) {
+          const ms = parseDur(d, rest[1]);
+          if (ms < 0 || ms > 300_000) throw d.err('serve_stale failure recheck must be between 0 and 5m');
+          ss.recheck = ms;
         }
         break;
       }
@@ -159,6 +181,8 @@ interface Entry {
   hits: number;
   lastHit: number;
   refreshing: boolean;
+  /** serve_stale: until this time (ms) after a failed refresh, stale answers go out without a new one. */
+  recheckUntil: number;
 }
 
 /** Seconds left (may be negative once expired). */
@@ -278,6 +302,10 @@ export default definePlugin<CacheConfig>({
     const pcache = mkStore('success', cfg.success.capacity);
     const ncache = mkStore('denial', cfg.denial.capacity);
     const zones = Zones.from(cfg.zones, cfg.zones);
+    const stale = cfg.serveStale.upTo > 0;
+    const staleTtl = cfg.serveStale.respTtl;
+    /** A refresh that may replace a stale entry: NOERROR or NXDOMAIN. */
+    const usable = (cw: Capture): boolean => cw.written && (cw.rcode === RCODE.NOERROR || cw.rcode === RCODE.NXDOMAIN);
 
     const disabled = (kind: Kind, name: string): boolean => {
       for (const z of cfg.disable[kind]) if (isSubdomain(name, z)) return true;
@@ -328,7 +356,7 @@ export default definePlugin<CacheConfig>({
       } else return;
       if (ttl <= 0 || disabled(kind, req.name)) return;
       const now = Date.now();
-      const e: Entry = { p, kind, stored: now, ttl, hits: prev?.hits ?? 0, lastHit: prev?.lastHit ?? now, refreshing: false };
+      const e: Entry = { p, kind, stored: now, ttl, hits: prev?.hits ?? 0, lastHit: prev?.lastHit ?? now, refreshing: false, recheckUntil: 0 };
       if (kind === 'success') {
         ncache.delete(key, shard);
         pcache.set(key, shard, e);
@@ -392,6 +420,8 @@ export default definePlugin<CacheConfig>({
       if (e.refreshing) return;
       e.refreshing = true;
       const cw = new Capture((res) => {
+        // With serve_stale a failed refresh (SERVFAIL, REFUSED, …) keeps the entry to serve stale.
+        if (stale && !usable(cw)) return;
         try {
           store(req, key, shard, res, e);
         } catch {
@@ -400,6 +430,7 @@ export default definePlugin<CacheConfig>({
       });
       const done = (): void => {
         e.refreshing = false;
+        if (stale && !usable(cw)) e.recheckUntil = Date.now() + cfg.serveStale.recheck;
       };
       try {
         const r = next(req, cw);
@@ -413,22 +444,52 @@ export default definePlugin<CacheConfig>({
       }
     };
 
-    const verifyStale = async (e: Entry, req: Request, w: ResponseWriter, key: string, shard: number, next: Next): Promise<Rcode> => {
-      const cw = new Capture(() => {});
-      try {
-        await next(req, cw);
-      } catch {
-        // fall back to stale
-      }
-      const res = cw.res;
-      if (res !== undefined && cw.rcode !== RCODE.SERVFAIL) {
-        store(req, key, shard, res, e);
-        if (!w.written) w.write(res);
-        return cw.rcode;
-      }
-      staleC.inc();
-      return serveEntry(e, req, w, 0, true);
-    };
+    /**
+     * verify: ask the plugins below first; a NOERROR or NXDOMAIN reply is stored and answered,
+     * anything else (SERVFAIL, REFUSED, no reply) gets the stale entry. With a TIMEOUT the stale
+     * entry goes out when the plugins below take longer, and their late reply still refreshes it.
+     */
+    const verifyStale = (e: Entry, req: Request, w: ResponseWriter, key: string, shard: number, next: Next): Promise<Rcode> =>
+      new Promise<Rcode>((resolve) => {
+        let answered = false;
+        let timer: NodeJS.Timeout | undefined;
+        const answerStale = (): void => {
+          if (answered) return;
+          answered = true;
+          if (timer !== undefined) clearTimeout(timer);
+          staleC.inc();
+          resolve(serveEntry(e, req, w, staleTtl, true));
+        };
+        const cw = new Capture(() => {});
+        e.refreshing = true;
+        const finish = (): void => {
+          e.refreshing = false;
+          const res = cw.res;
+          if (res === undefined || !usable(cw)) {
+            e.recheckUntil = Date.now() + cfg.serveStale.recheck;
+            answerStale();
+            return;
+          }
+          try {
+            store(req, key, shard, res, e);
+          } catch {
+            // not cacheable: still the fresh answer
+          }
+          if (answered) return;
+          answered = true;
+          if (timer !== undefined) clearTimeout(timer);
+          if (!w.written) w.write(res);
+          resolve(cw.rcode as Rcode);
+        };
+        if (cfg.serveStale.timeout > 0) timer = setTimeout(answerStale, cfg.serveStale.timeout);
+        try {
+          const r = next(req, cw);
+          if (r instanceof Promise) r.then(finish, finish);
+          else finish();
+        } catch {
+          finish();
+        }
+      });
 
     return {
       serve(req: Request, w: ResponseWriter, next: Next) {
@@ -455,12 +516,14 @@ export default definePlugin<CacheConfig>({
             return serveEntry(e, req, w, left);
           }
           const expiredMs = now - (e.stored + e.ttl * 1000);
-          if (cfg.serveStale.upTo > 0 && expiredMs < cfg.serveStale.upTo) {
+          if (stale && expiredMs < cfg.serveStale.upTo) {
             hits[e.kind].inc();
-            if (cfg.serveStale.verify) return verifyStale(e, req, w, key, shard, next);
+            // RECHECK: after a failed refresh (or while one runs) the stale entry goes out without asking again.
+            const hold = cfg.serveStale.recheck > 0 && (e.refreshing || now < e.recheckUntil);
+            if (cfg.serveStale.verify && !hold) return verifyStale(e, req, w, key, shard, next);
             staleC.inc();
-            refresh(e, req, key, shard, next);
-            return serveEntry(e, req, w, 0, true);
+            if (!hold) refresh(e, req, key, shard, next);
+            return serveEntry(e, req, w, staleTtl, true);
           }
           (e.kind === 'success' ? pcache : ncache).delete(key, shard);
         }
