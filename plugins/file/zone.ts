@@ -4,7 +4,7 @@
 import { isSubdomain, parentName, RCODE, type RR } from '../../src/plugin/api.js';
 import type { ZoneRecord } from './zonefile.js';
 
-const T = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, AAAA: 28, SRV: 33, DS: 43, ANY: 255 } as const;
+const T = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, AAAA: 28, SRV: 33, DNAME: 39, DS: 43, ANY: 255 } as const;
 /** Longest CNAME chain followed inside the zone. */
 const MAX_CHASE = 8;
 
@@ -20,7 +20,7 @@ type Node = Map<number, RR[]>;
 
 type Step =
   | { kind: 'answer'; rrs: RR[]; wild: boolean }
-  | { kind: 'cname'; rr: RR; target: string }
+  | { kind: 'cname'; rr: RR; target: string; dname?: RR }
   | { kind: 'nodata' }
   | { kind: 'nxdomain' };
 
@@ -35,6 +35,8 @@ export class Zone {
   readonly names = new Set<string>();
   /** Non-apex names with NS records: delegation points. */
   readonly cuts = new Set<string>();
+  /** Names with a DNAME record: everything below them is redirected (RFC 6672). */
+  readonly dnames = new Set<string>();
   readonly soa: RR;
   /** The SOA for negative answers: TTL = min(SOA TTL, SOA minimum) (RFC 2308). */
   readonly negSoa: RR;
@@ -61,6 +63,7 @@ export class Zone {
         n = parentName(n);
       }
       if (r.qtype === T.NS && r.owner !== origin) this.cuts.add(r.owner);
+      if (r.qtype === T.DNAME) this.dnames.add(r.owner);
     }
     const apex = this.nodes.get(origin);
     const soa = apex?.get(T.SOA)?.[0];
@@ -101,7 +104,7 @@ export class Zone {
     let name = qname;
     const seen = new Set<string>();
     for (let hop = 0; ; hop++) {
-      const step = this.step(name, qtype);
+      const step = this.dnameAbove(name) ?? this.step(name, qtype);
       switch (step.kind) {
         case 'answer': {
           const answers = chain === undefined ? step.rrs : [...chain, ...step.rrs];
@@ -113,7 +116,12 @@ export class Zone {
         case 'nxdomain':
           return { rcode: RCODE.NXDOMAIN, aa: true, answers: chain ?? EMPTY, authorities: [this.negSoa], additionals: EMPTY };
         case 'cname': {
-          chain = chain === undefined ? [step.rr] : [...chain, step.rr];
+          const links = step.dname === undefined ? [step.rr] : [step.dname, step.rr];
+          chain = chain === undefined ? links : [...chain, ...links];
+          // A CNAME query is answered by the synthesised CNAME itself.
+          if (step.dname !== undefined && qtype === T.CNAME) {
+            return { rcode: RCODE.NOERROR, aa: true, answers: chain, authorities: this.apexNs, additionals: EMPTY };
+          }
           seen.add(name);
           const target = step.target;
           // Stop at the zone's edge, a delegation, a loop, or the chase limit: the client resolves the rest.
@@ -140,6 +148,22 @@ export class Zone {
   private referral(cut: string): LookupResult {
     const ns = this.nodes.get(cut)!.get(T.NS)!;
     return { rcode: RCODE.NOERROR, aa: false, answers: EMPTY, authorities: ns, additionals: this.extraMemo(ns) };
+  }
+
+  /** A DNAME strictly above `name`: the DNAME and the CNAME it synthesises for `name` (RFC 6672 §2.2). */
+  private dnameAbove(name: string): Step | undefined {
+    if (this.dnames.size === 0 || name === this.origin) return undefined;
+    for (let n = parentName(name); n !== undefined; n = parentName(n)) {
+      if (this.dnames.has(n)) {
+        const dname = this.nodes.get(n)!.get(T.DNAME)![0]!;
+        const to = fq(String(dataOf(dname)));
+        const target = name.slice(0, name.length - n.length) + (to === '.' ? '' : to);
+        const rr = { name: name.slice(0, -1), type: 'CNAME', class: 'IN', ttl: ttlOf(dname), data: target.slice(0, -1) } as RR;
+        return { kind: 'cname', rr, target, dname };
+      }
+      if (n === this.origin) break;
+    }
+    return undefined;
   }
 
   /** One name (no chasing): its RRset, a CNAME to follow, NODATA or NXDOMAIN; wildcards per RFC 4592. */

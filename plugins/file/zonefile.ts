@@ -1,6 +1,6 @@
 // An RFC 1035 master-file parser: $ORIGIN, $TTL, relative names and '@', a blank owner meaning
 // the previous owner, parentheses spanning lines, ';' comments, quoted strings, the IN class and
-// the record types A AAAA CNAME NS MX TXT SRV PTR SOA CAA. Errors are CorefileErrors naming the
+// the record types A AAAA CNAME DNAME NS MX TXT SRV PTR SOA CAA. Errors are CorefileErrors naming the
 // file and line ("db.example.org:12: …" through `.short`).
 import net from 'node:net';
 import { CorefileError, encodeName, typeFromName, type RR } from '../../src/plugin/api.js';
@@ -25,7 +25,7 @@ interface Entry {
   toks: Tok[];
 }
 
-const SUPPORTED: Record<string, number> = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, CAA: 257 };
+const SUPPORTED: Record<string, number> = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, DNAME: 39, CAA: 257 };
 const CLASSES = new Set(['IN', 'CH', 'CS', 'HS']);
 const MAX_TTL = 2 ** 31 - 1;
 
@@ -259,6 +259,7 @@ export function parseZone(text: string, origin: string, file: string): ZoneRecor
         rr = { ...base, type: 'AAAA', data: rd[0]!.text };
         break;
       case 'CNAME':
+      case 'DNAME':
       case 'NS':
       case 'PTR':
         want(1);
