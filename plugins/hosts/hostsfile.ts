@@ -25,8 +25,17 @@ export function hostsAddress(s: string): { ip: string; family: 4 | 6 } | undefin
   const at = s.indexOf('%');
   const ip = at >= 0 ? s.slice(0, at) : s;
   if (net.isIPv4(ip)) return { ip, family: 4 };
-  if (net.isIPv6(ip)) return { ip: ip.toLowerCase(), family: 6 };
-  return undefined;
+  if (!net.isIPv6(ip)) return undefined;
+  // The canonical text (fe80:0:0::1 → fe80::1), so the same address written two ways is one entry.
+  const canon = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  // An IPv4-mapped address (::ffff:10.0.0.2) is an IPv4 address, as CoreDNS (Go's To4) sees it.
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canon);
+  if (mapped !== null) {
+    const hi = parseInt(mapped[1]!, 16);
+    const lo = parseInt(mapped[2]!, 16);
+    return { ip: `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`, family: 4 };
+  }
+  return { ip: canon, family: 6 };
 }
 
 /**
