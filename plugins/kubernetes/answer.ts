@@ -248,16 +248,40 @@ export function soaRecord(zone: string, ttl: number, serial: number): RR {
   };
 }
 
-/** Addresses for ns.dns.<zone>: the ClusterIPs of the service whose endpoints hold our own IP, else that IP. */
-export function nsAddresses(store: Store, localIps: readonly string[]): string[] {
+/** A name server address: `host` is the name relative to the zone (lower-case), `ip` its address. */
+export interface NsAddress {
+  readonly host: string;
+  readonly ip: string;
+}
+
+/**
+ * The name servers of the zone, as CoreDNS names them: every Service whose endpoints hold one of
+ * our own addresses — named after the Service with its ClusterIPs, or for a headless Service after
+ * each of its endpoints with that endpoint's address. When no Service holds our address: `ns.dns`
+ * with our own addresses.
+ */
+export function nsAddresses(store: Store, localIps: readonly string[]): NsAddress[] {
+  const out: NsAddress[] = [];
+  const seen = new Set<string>();
+  const add = (host: string, ip: string): void => {
+    const k = `${host} ${ip}`;
+    if (seen.has(k)) return;
+    seen.add(k);
+    out.push({ host, ip });
+  };
   for (const ip of localIps) {
     for (const v of store.byIp(ip)) {
       if (isServiceEntry(v)) continue;
-      const s = v.svc.svc;
-      if (s !== undefined && s.clusterIPs.length > 0 && store.namespaceExposed(v.svc.namespace)) return [...s.clusterIPs];
+      const e = v.svc;
+      const s = e.svc;
+      if (s === undefined || s.type === 'ExternalName' || !store.namespaceExposed(e.namespace)) continue;
+      const host = `${e.name}.${e.namespace}.svc`;
+      if (s.headless) for (const ep of e.eps) add(`${e.label(ep)}.${host}`, ep.ip);
+      else for (const cip of s.clusterIPs) add(host, cip);
     }
   }
-  return [...localIps];
+  if (out.length === 0) for (const ip of localIps) add('ns.dns', ip);
+  return out;
 }
 
 export { addr as addressRecord };

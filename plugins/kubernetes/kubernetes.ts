@@ -2,11 +2,11 @@
 // precomputed records, synchronously. NXDOMAIN and NODATA carry the zone's SOA and are
 // authoritative; NXDOMAIN falls through when configured, and becomes SERVFAIL until the first sync
 // (CoreDNS plugin/kubernetes/handler.go).
-import { QTYPE, RCODE, Zones, negative, reply, type Next, type RR, type Rcode, type Request, type ResponseWriter } from '../../src/plugin/api.js';
+import { FLAG, QTYPE, RCODE, Zones, negative, pack, packedReply, reply, type Next, type RR, type Rcode, type Request, type ResponseWriter } from '../../src/plugin/api.js';
 import type { KubernetesConfig } from './setup.js';
 import type { Store } from './store.js';
 import { parseName, podLabelIp, type RecordRequest } from './names.js';
-import { MISSING, addressRecord, endpointRecords, nsAddresses, portRecords, ptrTargets, serviceRecords, soaRecord, type AnswerOptions, type NameRecords } from './answer.js';
+import { MISSING, addressRecord, endpointRecords, nsAddresses, portRecords, ptrTargets, serviceRecords, soaRecord, type AnswerOptions, type NameRecords, type NsAddress } from './answer.js';
 import { isV6 } from './ip.js';
 import dnsPacket from 'dns-packet';
 import type { Message } from '../../src/plugin/api.js';
@@ -69,9 +69,13 @@ export class KubernetesHandler {
     const qt = req.qtype;
     if (qt === QTYPE.AXFR || qt === QTYPE.IXFR) return RCODE.REFUSED;
     const out = this.lookup(req.name, qt, zone, req, 0);
+    // The zone as the client spelled it, when that differs from lower case: names we build inside
+    // the zone (SOA, SRV targets, NS names, glue) use it, as CoreDNS builds them from the asked zone.
+    const asked = req.qname === req.name || zone === '.' ? undefined : req.qname.slice(req.qname.length - zone.length, -1);
+    const zl = zone.slice(0, -1);
     if (out === NX) {
       if (this.cfg.fall.through(req.name)) return next(req, w);
-      const soa = soaRecord(zone, this.cfg.ttl, this.store.modified);
+      const soa = recaseRR(soaRecord(zone, this.cfg.ttl, this.store.modified), zl, asked);
       if (!this.store.synced) {
         w.write(reply(req, [], { rcode: RCODE.SERVFAIL, aa: true, authorities: [soa] }));
         return RCODE.SERVFAIL;
@@ -80,13 +84,18 @@ export class KubernetesHandler {
       return RCODE.NXDOMAIN;
     }
     if (out === NODATA || out.answers.length === 0) {
-      w.write(negative(req, soaRecord(zone, this.cfg.ttl, this.store.modified), false));
+      w.write(negative(req, recaseRR(soaRecord(zone, this.cfg.ttl, this.store.modified), zl, asked), false));
       return RCODE.NOERROR;
     }
     let answers = out.answers;
+    let extra = out.extra;
     if (req.qname !== req.name) answers = fixCase(answers, strip(req.name), strip(req.qname));
+    if (asked !== undefined && asked !== zl) {
+      answers = answers.map((a) => (a.type === 'SRV' || a.type === 'NS' || a.type === 'SOA' ? recaseRR(a, zl, asked) : a));
+      extra = extra.map((a) => recaseRR(a, zl, asked));
+    }
     if (out.upstream !== undefined) return this.resolveUpstream(req, w, next, answers, out.upstream);
-    w.write(reply(req, answers, { aa: true, additionals: out.extra }));
+    w.write(reply(req, answers, { aa: true, additionals: extra }));
     return RCODE.NOERROR;
   }
 
@@ -104,6 +113,14 @@ export class KubernetesHandler {
     }
     const more = cap.msg?.answers ?? [];
     const all = more.length > 0 ? [...answers, ...more.filter((a) => a.type === 'CNAME' || a.type === 'A' || a.type === 'AAAA')] : answers;
+    if (((cap.msg?.flags ?? 0) & FLAG.TC) !== 0) {
+      // The target's answer was truncated: so is ours, so that the client asks again over TCP
+      // (CoreDNS copies the upstream's TC bit). A Message's TC is the writer's to set, so the
+      // reply goes out as wire bytes.
+      const owner = strip(req.qname);
+      w.write(packedReply(req, FLAG.AA | FLAG.TC, RCODE.NOERROR, pack(all, (a) => a.name === owner)));
+      return RCODE.NOERROR;
+    }
     w.write(reply(req, all, { aa: true }));
     return RCODE.NOERROR;
   }
@@ -116,21 +133,33 @@ export class KubernetesHandler {
       case 'apex':
         if (qt === QTYPE.SOA) return { answers: [{ ...soaRecord(zone, this.cfg.ttl, this.store.modified), name: strip(name) }], extra: [] };
         if (qt === QTYPE.NS) {
-          const ns = `ns.dns.${zone === '.' ? '' : zone}`.replace(/\.$/, '');
-          return {
-            answers: [{ name: strip(name), type: 'NS', ttl: this.cfg.ttl, data: ns }],
-            extra: this.nsIps(req).map((ip) => addressRecord(ns, ip, this.cfg.ttl)),
-          };
+          // NS: one per name server name, their addresses as glue (CoreDNS plugin.NS + nsAddrs).
+          const z = zone === '.' ? '' : zone;
+          const fq = (host: string): string => `${host}.${z}`.replace(/\.$/, '');
+          const answers: RR[] = [];
+          const seen = new Set<string>();
+          const extra: RR[] = [];
+          for (const n of this.nsIps(req)) {
+            const host = fq(n.host);
+            extra.push(addressRecord(host, n.ip, this.cfg.ttl));
+            if (seen.has(host)) continue;
+            seen.add(host);
+            answers.push({ name: strip(name), type: 'NS', ttl: this.cfg.ttl, data: host });
+          }
+          return { answers, extra };
         }
         return NODATA;
       case 'version':
         if (qt !== QTYPE.TXT) return NX;
         return { answers: [{ name: strip(name), type: 'TXT', ttl: 28800, data: [DNS_SCHEMA_VERSION] }], extra: [] };
       case 'nsname': {
+        // ns.dns.<zone>: every name server address of the asked family.
         if (qt !== QTYPE.A && qt !== QTYPE.AAAA) return NODATA;
         const want6 = qt === QTYPE.AAAA;
         const owner = strip(name);
-        return { answers: this.nsIps(req).filter((ip) => isV6(ip) === want6).map((ip) => addressRecord(owner, ip, this.cfg.ttl)), extra: [] };
+        const ips = new Set<string>();
+        for (const n of this.nsIps(req)) if (isV6(n.ip) === want6) ips.add(n.ip);
+        return { answers: [...ips].map((ip) => addressRecord(owner, ip, this.cfg.ttl)), extra: [] };
       }
       case 'empty':
         return NODATA;
@@ -204,7 +233,7 @@ export class KubernetesHandler {
     return NODATA;
   }
 
-  private nsIps(req: Request): readonly string[] {
+  private nsIps(req: Request): readonly NsAddress[] {
     let ip = req.local.ip;
     if (ip.startsWith('::ffff:')) ip = ip.slice(7);
     if (ip === '' || ip === '0.0.0.0' || ip === '::') return nsAddresses(this.store, this.deps.interfaceIps());
@@ -213,6 +242,31 @@ export class KubernetesHandler {
 }
 
 const strip = (n: string): string => (n === '.' ? '.' : n.endsWith('.') ? n.slice(0, -1) : n);
+
+/** `name` with its zone part `zl` (lower case, no trailing dot) spelled as `asked`. */
+function recaseName(name: string, zl: string, asked: string): string {
+  const n = name.endsWith('.') ? name.slice(0, -1) : name;
+  if (n.length < zl.length || n.slice(n.length - zl.length).toLowerCase() !== zl) return name;
+  const at = n.length - zl.length;
+  if (at > 0 && n.charCodeAt(at - 1) !== 0x2e) return name;
+  return n.slice(0, at) + asked;
+}
+
+/** A copy of `a` with the zone part of its owner and of the names in its data spelled as asked. */
+function recaseRR(a: RR, zl: string, asked: string | undefined): RR {
+  if (asked === undefined || asked === zl) return a;
+  const name = recaseName(a.name, zl, asked);
+  switch (a.type) {
+    case 'SOA':
+      return { ...a, name, data: { ...a.data, mname: recaseName(a.data.mname, zl, asked), rname: recaseName(a.data.rname, zl, asked) } };
+    case 'SRV':
+      return { ...a, name, data: { ...a.data, target: recaseName(a.data.target, zl, asked) } };
+    case 'NS':
+      return { ...a, name, data: recaseName(a.data, zl, asked) };
+    default:
+      return name === a.name ? a : { ...a, name };
+  }
+}
 
 /** Copies of the records owned by `lower`, owned by `asAsked` instead (the query's case). */
 function fixCase(rrs: RR[], lower: string, asAsked: string): RR[] {
