@@ -163,12 +163,15 @@ const VARIABLES: Record<string, Data> = {
   '{server_port}': (s) => u16(s.req.local.port),
 };
 
+/** A metadata variable's value. It is always empty, and (as in CoreDNS) an empty value sets nothing. */
+const METADATA: Data = () => new Uint8Array(0);
+
 function parseData(a: Arg): Data {
   const t = a.text;
   if (t.startsWith('{') && t.endsWith('}')) {
     const v = VARIABLES[t];
     if (v !== undefined) return v;
-    if (t.includes('/')) return () => new Uint8Array(0); // metadata label: no metadata plugin, so empty
+    if (t.includes('/')) return METADATA; // metadata label: no metadata plugin, so always empty
     throw fail(a, `unsupported variable '${t}', expected one of ${Object.keys(VARIABLES).join(' ')}`);
   }
   if (/^0x/i.test(t)) {
@@ -242,6 +245,7 @@ export class EdnsOp {
 
   /** Change the state's OPT; true when something changed. */
   apply(s: State): boolean {
+    if (this.data === METADATA) return false;
     const opt = (s.opt ??= readOpt(s.req));
     const i = opt.options.findIndex((o) => o.code === this.code);
     let changed = false;

@@ -30,8 +30,15 @@ export default definePlugin<RewriteConfig>({
       if (args[0]?.text === 'continue' || args[0]?.text === 'stop') mode = args.shift()!.text as Mode;
       if (args.length === 0) {
         // block form: the lines of the block make one rule (name … answer name … answer value …)
+        let lines = 0;
         while (d.nextBlock()) {
-          args.push(argOf(d));
+          const first = argOf(d);
+          // As in CoreDNS, a block of several lines is one `name` rule followed by `answer` lines.
+          // (A block of one line may hold any rule: a typedns extension.)
+          if (lines === 1 && args[0]!.text !== 'name') throw fail(args[0]!, `a rewrite block of several lines must begin with a name rule, got '${args[0]!.text}'`);
+          if (lines > 0 && first.text !== 'answer') throw fail(first, `unexpected trailing arguments for the name rule: '${first.text}' (only 'answer' lines may follow)`);
+          lines++;
+          args.push(first);
           while (d.nextArg()) args.push(argOf(d));
         }
         if (args.length === 0) throw fail(at, 'wrong argument count or unexpected line ending: no rule given');
@@ -57,7 +64,11 @@ export default definePlugin<RewriteConfig>({
         }
         let nreq: Request = req;
         try {
-          if (s.name !== req.name) encodeName(s.name); // throws on an illegal name
+          if (s.name !== req.name) {
+            // an empty label (example..org.) is illegal; encodeName throws on other illegal names
+            if (s.name !== '.' && (s.name.startsWith('.') || s.name.includes('..'))) throw new Error('empty label');
+            encodeName(s.name);
+          }
           if (s.name !== req.name || s.qtype !== req.qtype || s.qclass !== req.qclass || s.opt?.changed === true) {
             nreq = req.withQuestion(s.name === req.name ? req.qname : s.name, s.qtype, s.qclass);
           }

@@ -68,6 +68,13 @@ export function compileRegex(a: Arg, src: string): RegExp {
   }
 }
 
+/** CoreDNS's check: a template may use no more distinct {N} placeholders than the regex has groups. */
+export function checkTemplate(a: Arg, re: RegExp, template: string): void {
+  const groups = new RegExp(`${re.source}|`).exec('')!.length - 1;
+  const used = new Set(template.match(/\{\d+\}/g) ?? []).size;
+  if (used > groups) throw fail(a, `the template '${template}' uses more groups than the regex '${re.source}' has (${groups})`);
+}
+
 /** Replace {0}, {1}, … in a template with regex groups. */
 export function expand(template: string, groups: ArrayLike<string | undefined>): string {
   return template.replace(/\{(\d+)\}/g, (all, n: string) => {
@@ -362,6 +369,7 @@ function parseName(mode: Mode, field: Arg, rest: Arg[]): Rule {
   const to = rest[i + 1];
   if (from === undefined || to === undefined) throw fail(rest[rest.length - 1] ?? field, `wrong argument count: 'name' takes [MATCH] FROM TO`);
   const match = NameMatch.create(from, kind, from.text);
+  if (match.re !== null) checkTemplate(to, match.re, to.text);
   let auto = false;
   const names: NameMap[] = [];
   const values: NameMap[] = [];
@@ -387,7 +395,9 @@ function parseName(mode: Mode, field: Arg, rest: Arg[]): Rule {
         const f = rest[j + 1];
         const t = rest[j + 2];
         if (f === undefined || t === undefined) throw fail(a, `'answer ${a.text}' takes FROM TO`);
-        const map = regexMap(compileRegex(f, f.text), t.text);
+        const re = compileRegex(f, f.text);
+        checkTemplate(t, re, t.text);
+        const map = regexMap(re, t.text);
         (a.text === 'name' ? names : values).push(map);
         j += 3;
         break;
@@ -396,6 +406,7 @@ function parseName(mode: Mode, field: Arg, rest: Arg[]): Rule {
         throw fail(a, `unknown answer option '${a.text}', expected auto, name or value`);
     }
   }
+  if (auto && names.length > 0) throw fail(field, `'answer auto' cannot be combined with 'answer name' rules`);
   return new NameRule(mode, match, to.text, auto, names, values);
 }
 
