@@ -63,7 +63,7 @@ export class CoreWriter implements ResponseWriter {
     const fullRcode = (ext << 4) | rcode;
     rcode = fullRcode & 0xf;
     const reqFlags = req.flags;
-    const flags = FLAG.QR | (flagsIn & ~(0xf | 0x7800 | FLAG.TC | FLAG.QR)) | (reqFlags & (FLAG.RD | FLAG.CD)) | rcode;
+    const flags = FLAG.QR | (flagsIn & ~(0xf | 0x7800 | FLAG.QR)) | (reqFlags & (FLAG.RD | FLAG.CD)) | rcode;
     const out: Message = {
       id: req.id,
       type: 'response',

@@ -119,8 +119,13 @@ export class TcpListener {
     if (srv === undefined) return Promise.resolve();
     return new Promise((resolve) => {
       srv.close(() => resolve());
+      // end() flushes replies already written (destroy() would drop them), then closes;
+      // a peer that does not close its side is cut a second later.
       const kill = (): void => {
-        for (const c of this.conns) c.sock.destroy();
+        for (const c of this.conns) {
+          c.sock.end();
+          setTimeout(() => c.sock.destroy(), 1000).unref();
+        }
       };
       if (grace > 0) setTimeout(kill, grace).unref();
       else kill();

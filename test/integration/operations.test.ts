@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, query } from '../../src/testing/index.js';
+import { freePort, query, waitFor } from '../../src/testing/index.js';
 import { spawnCli, type CliProcess } from '../support/cli.js';
 
 let dir: string;
@@ -14,7 +14,7 @@ let dir: string;
 const SLOW = `export default {
   name: 'slow', api: '^1', position: { before: 'whoami' },
   parse(d) { d.next(); return Number(d.remainingArgs()[0] ?? 500); },
-  setup(ms) { return { serve(req, w, next) { return new Promise((r) => setTimeout(() => r(next(req, w)), ms)); } }; },
+  setup(ms) { let n = 0; return { serve(req, w, next) { process.stdout.write('slow got ' + (++n) + '\\n'); return new Promise((r) => setTimeout(() => r(next(req, w)), ms)); } }; },
 };
 `;
 const SELFFWD = `import dgram from 'node:dgram';
@@ -56,7 +56,8 @@ describe('graceful shutdown', () => {
     const port = await freePort();
     const c = await startCli(`.:${port} {\n bind 127.0.0.1\n slow 700\n whoami\n}\n`, ['slow.mjs']);
     const queries = Array.from({ length: 30 }, (_, i) => query(port, `q${i}.example.org.`, 'A', { host: '127.0.0.1', tcp: i % 3 === 0, timeout: 5000 }));
-    await new Promise((r) => setTimeout(r, 200)); // all sent, none answered yet (700 ms each)
+    // every query reached the server (none answered yet: 700 ms each), however loaded the machine
+    await waitFor(() => c.out().includes('slow got 30\n'), { timeout: 5000, what: 'the 30 queries to arrive' });
     c.child.kill('SIGTERM');
     const results = await Promise.allSettled(queries);
     const failed = results.filter((r) => r.status === 'rejected');
