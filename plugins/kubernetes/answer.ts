@@ -121,7 +121,8 @@ function build(e: ServiceEntry, zone: string, owner: string, port: string, proto
     const target = externalTarget(e);
     if (target === '' || port !== '' || proto !== '') return MISSING;
     const cname: RR = { name: owner, type: 'CNAME', ttl, data: target };
-    return new NameRecords(true, { a: NONE, aaaa: NONE }, cname, target, () => ({ srv: buildSrv(owner, [{ target, ip: '', port: 0 }], ttl).srv, extra: [] }));
+    // No SRV records: an ExternalName has no ports to publish (kubernetes.ts answers its CNAME).
+    return new NameRecords(true, { a: NONE, aaaa: NONE }, cname, target, undefined);
   }
   const filtered = port !== '' || proto !== '';
   if (!svc.headless) {

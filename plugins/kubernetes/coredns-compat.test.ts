@@ -362,6 +362,15 @@ describe('CoreDNS handler_test.go: TestServeDNS (namespaces testns)', () => {
       // unexposed namespace's service
       [`ep1a.svc1.testns.svc.${Z}`, 'A', ok([`ep1a.svc1.testns.svc.${Z} 5 IN A 172.0.0.1`])],
       [`svc1.unexposedns.svc.${Z}`, 'A', nx()],
+      // endpoints without ports (CoreDNS's port -1): addresses but no SRV records; a port name
+      // they cannot have does not exist (an older CoreDNS table asked this with wildcards)
+      [`hdlsprtls.testns.svc.${Z}`, 'SRV', nodata()],
+      [`_http._tcp.hdlsprtls.testns.svc.${Z}`, 'SRV', nx()],
+      // typedns: an ExternalName name answers its CNAME for every type, as RFC 1034 has it (the
+      // client's resolver follows it); CoreDNS answers NODATA for types other than A/AAAA/CNAME
+      // (its Services() drops CNAME results for SRV; TXT only knows dns-version).
+      [`external.testns.svc.${Z}`, 'SRV', ok([`external.testns.svc.${Z} 5 IN CNAME ext.interwebs.test.`])],
+      [`external.testns.svc.${Z}`, 'TXT', ok([`external.testns.svc.${Z} 5 IN CNAME ext.interwebs.test.`])],
     ];
     await runTable(srv, rows);
   });

@@ -191,11 +191,9 @@ export class KubernetesHandler {
     else if (r.port !== '' || r.protocol !== '') recs = portRecords(e, zone, strip(name), r.port, r.protocol, this.o);
     else recs = serviceRecords(e, zone, this.o);
     if (!recs.exists || recs === MISSING) return NX;
-    if (qt === QTYPE.SRV) {
-      const s = recs.srv();
-      return s.srv.length === 0 ? NODATA : { answers: s.srv, extra: s.extra };
-    }
     if (recs.cname !== undefined) {
+      // An ExternalName: its CNAME answers every type (SRV included; CoreDNS answers NODATA for
+      // types other than A, AAAA and CNAME), chased here for A/AAAA.
       const answers: RR[] = [recs.cname];
       if ((qt === QTYPE.A || qt === QTYPE.AAAA) && depth < MAX_CHASE) {
         // A target inside our zones is answered here, after its CNAME (CNAME before target).
@@ -212,6 +210,10 @@ export class KubernetesHandler {
         }
       }
       return { answers, extra: [] };
+    }
+    if (qt === QTYPE.SRV) {
+      const s = recs.srv();
+      return s.srv.length === 0 ? NODATA : { answers: s.srv, extra: s.extra };
     }
     if (qt === QTYPE.A) return recs.a.length === 0 ? NODATA : { answers: recs.a as RR[], extra: [] };
     if (qt === QTYPE.AAAA) return recs.aaaa.length === 0 ? NODATA : { answers: recs.aaaa as RR[], extra: [] };
