@@ -2,31 +2,13 @@
 // precomputed records, synchronously. NXDOMAIN and NODATA carry the zone's SOA and are
 // authoritative; NXDOMAIN falls through when configured, and becomes SERVFAIL until the first sync
 // (CoreDNS plugin/kubernetes/handler.go).
-import { FLAG, QTYPE, RCODE, Zones, negative, pack, packedReply, reply, type Next, type RR, type Rcode, type Request, type ResponseWriter } from '../../src/plugin/api.js';
+import { CaptureWriter, FLAG, QTYPE, RCODE, Zones, negative, reply, type Next, type RR, type Rcode, type Request, type ResponseWriter } from '../../src/plugin/api.js';
 import type { KubernetesConfig } from './setup.js';
 import type { Store } from './store.js';
 import { parseName, podLabelIp, type RecordRequest } from './names.js';
 import { MISSING, addressRecord, endpointRecords, nsAddresses, portRecords, ptrTargets, serviceRecords, soaRecord, type AnswerOptions, type NameRecords, type NsAddress } from './answer.js';
 import { isV6 } from './ip.js';
-import dnsPacket from 'dns-packet';
-import type { Message } from '../../src/plugin/api.js';
 
-/** A writer that keeps what the rest of the chain answers for an ExternalName target. */
-class Capture implements ResponseWriter {
-  msg: Message | undefined;
-  written = false;
-  rcode = -1;
-  length = 0;
-  flags = 0;
-  answers = 0;
-  write(res: Message | Uint8Array): void {
-    if (this.written) return;
-    this.written = true;
-    this.msg = res instanceof Uint8Array ? dnsPacket.decode(Buffer.from(res.buffer, res.byteOffset, res.byteLength)) : res;
-    this.rcode = (this.msg.flags ?? 0) & 0xf;
-    this.answers = this.msg.answers?.length ?? 0;
-  }
-}
 
 /** Schema version of the Kubernetes DNS specification served (dns-version TXT). */
 export const DNS_SCHEMA_VERSION = '1.1.0';
@@ -105,7 +87,7 @@ export class KubernetesHandler {
    * Whatever happens there, the CNAME is answered.
    */
   private async resolveUpstream(req: Request, w: ResponseWriter, next: Next, answers: RR[], target: string): Promise<Rcode> {
-    const cap = new Capture();
+    const cap = new CaptureWriter();
     try {
       await next(req.withQuestion(`${target}.`, req.qtype), cap);
     } catch {
@@ -113,15 +95,11 @@ export class KubernetesHandler {
     }
     const more = cap.msg?.answers ?? [];
     const all = more.length > 0 ? [...answers, ...more.filter((a) => a.type === 'CNAME' || a.type === 'A' || a.type === 'AAAA')] : answers;
-    if (((cap.msg?.flags ?? 0) & FLAG.TC) !== 0) {
-      // The target's answer was truncated: so is ours, so that the client asks again over TCP
-      // (CoreDNS copies the upstream's TC bit). A Message's TC is the writer's to set, so the
-      // reply goes out as wire bytes.
-      const owner = strip(req.qname);
-      w.write(packedReply(req, FLAG.AA | FLAG.TC, RCODE.NOERROR, pack(all, (a) => a.name === owner)));
-      return RCODE.NOERROR;
-    }
-    w.write(reply(req, all, { aa: true }));
+    const m = reply(req, all, { aa: true });
+    // The target's answer was truncated: so is ours, so that the client asks again over TCP
+    // (CoreDNS copies the upstream's TC bit; the core writer keeps a TC a plugin sets).
+    if (((cap.msg?.flags ?? 0) & FLAG.TC) !== 0) m.flags = (m.flags ?? 0) | FLAG.TC;
+    w.write(m);
     return RCODE.NOERROR;
   }
 

@@ -1,7 +1,7 @@
 // The writer rewrite puts around the chain below it when a rule matched: it maps the reply back to
 // what the client asked (answer auto/name/value), sets TTLs and rcodes, and re-resolves rewritten
 // CNAME targets. The question itself needs no work: the core writes the client's own question.
-import { WrappedWriter, rcodeOf } from '../../src/plugin/api.js';
+import { CaptureWriter, WrappedWriter, rcodeOf } from '../../src/plugin/api.js';
 import type { Message, Next, RR, Request, ResponseWriter } from '../../src/plugin/api.js';
 import dnsPacket from 'dns-packet';
 import type { CnameRule, NameMap, ResponseRule } from './rules.js';
@@ -146,7 +146,7 @@ export class RewriteWriter extends WrappedWriter {
       if (target === undefined) continue;
       const head = [...answers.slice(0, i), { ...a, data: target } as RR];
       const sub = this.req.withQuestion(target, this.req.qtype, this.req.qclass);
-      const cap = new Capture();
+      const cap = new CaptureWriter();
       const done = (): void => {
         const got = cap.msg?.answers ?? [];
         this.inner.write({ ...m, answers: [...head, ...got] });
@@ -162,19 +162,3 @@ export class RewriteWriter extends WrappedWriter {
   }
 }
 
-/** Collects what the chain below writes while resolving a rewritten CNAME target. */
-class Capture implements ResponseWriter {
-  msg: Message | undefined;
-  written = false;
-  rcode = -1;
-  length = 0;
-  flags = 0;
-  answers = 0;
-  write(res: Message | Uint8Array): void {
-    if (this.written) return;
-    this.msg = res instanceof Uint8Array ? dnsPacket.decode(Buffer.from(res.buffer, res.byteOffset, res.byteLength)) : res;
-    this.written = true;
-    this.rcode = rcodeOf(this.msg);
-    this.answers = this.msg.answers?.length ?? 0;
-  }
-}

@@ -20,7 +20,7 @@ export { Dispenser, parseDuration } from '../corefile/dispenser.js';
 export { CorefileError, type Token } from '../corefile/lexer.js';
 export { Fall } from './fall.js';
 export { Zones } from './zones.js';
-export { WrappedWriter } from './wrapped-writer.js';
+export { WrappedWriter, CaptureWriter } from './wrapped-writer.js';
 export { TypednsError, pluginError } from './errors.js';
 export { API_VERSION } from './registry.js';
 export { reply, negative, rcodeOf, rr, rrText, type RR, type ReplyOptions } from '../dns/message.js';
