@@ -73,16 +73,19 @@ export function parseReply(buf: Uint8Array, questionEnd: number): Parsed | undef
     }
     pos = end;
   }
+  // Stored entries live for minutes: allocate them outside Node's shared 8 KB buffer pool, or each
+  // one would pin a whole slab (with the short-lived replies sliced from it) for as long as it lives.
   let bytes: Buffer;
   if (optStart >= 0) {
-    bytes = Buffer.allocUnsafe(optStart + (buf.length - optEnd));
+    bytes = Buffer.allocUnsafeSlow(optStart + (buf.length - optEnd));
     bytes.set(buf.subarray(0, optStart), 0);
     bytes.set(buf.subarray(optEnd), optStart);
     const nar = ar - 1;
     bytes[10] = nar >> 8;
     bytes[11] = nar & 0xff;
   } else {
-    bytes = Buffer.from(buf.subarray(0, pos));
+    bytes = Buffer.allocUnsafeSlow(pos);
+    bytes.set(buf.subarray(0, pos), 0);
   }
   bytes[0] = 0;
   bytes[1] = 0;
