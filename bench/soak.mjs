@@ -22,6 +22,9 @@ const USAGE = `usage: node bench/soak.mjs [options]
   --qps N              soak at N qps instead of measuring the peak
   --peak-seconds S     length of the unthrottled peak run (10)
   --sample S           RSS sampling interval in seconds (10)
+  --settle S           run S seconds at the soak rate before the soak starts (60): the unthrottled peak
+                       run leaves the heap grown, and a start sample taken while V8 gives that back
+                       would compare the burst with the steady state, not the start with the end
   -c, --clients N      dnsperf -c (8)
   -q, --outstanding N  dnsperf -q (200)
   --workers N|auto     typedns -workers N (1)
@@ -35,7 +38,7 @@ const USAGE = `usage: node bench/soak.mjs [options]
   --json FILE          also write the results as JSON`;
 
 function parseArgs(argv) {
-  const o = { minutes: 10, fraction: 0.5, qps: 0, peakSeconds: 10, sample: 10, clients: 8, outstanding: 200, workers: '1', nodeArgs: [], heap: false, snapshots: undefined, keep: false, build: true, json: undefined };
+  const o = { minutes: 10, fraction: 0.5, qps: 0, peakSeconds: 10, sample: 10, settle: 60, clients: 8, outstanding: 200, workers: '1', nodeArgs: [], heap: false, snapshots: undefined, keep: false, build: true, json: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -49,6 +52,7 @@ function parseArgs(argv) {
       case '--qps': o.qps = Number(val()); break;
       case '--peak-seconds': o.peakSeconds = Number(val()); break;
       case '--sample': o.sample = Number(val()); break;
+      case '--settle': o.settle = Number(val()); break;
       case '-c': case '--clients': o.clients = Number(val()); break;
       case '-q': case '--outstanding': o.outstanding = Number(val()); break;
       case '--workers': o.workers = val(); break;
@@ -236,8 +240,12 @@ async function main() {
       target = peak.qps * o.fraction;
       out(`peak (${o.peakSeconds} s, unthrottled): ${f(peak.qps)} qps, lost ${peak.lost}, rcodes ${peak.rcodes}`);
     }
-    out(`soak: ${o.minutes} min at ${f(target)} qps (dnsperf -Q), RSS every ${o.sample} s`);
     const pid = t.child.pid;
+    if (o.settle > 0) {
+      const st = await dnsperf(port, queryFile, d, { duration: o.settle, latency: false, maxQps: target });
+      out(`settle: ${o.settle} s at ${f(target)} qps, lost ${st.lost}, RSS ${f(mb(rssTreeKb(pid)), 1)} MB (not part of the soak's figures)`);
+    }
+    out(`soak: ${o.minutes} min at ${f(target)} qps (dnsperf -Q), RSS every ${o.sample} s`);
     const cpu0 = sampleTree(pid).reduce((s, p) => s + p.cpu, 0);
     const metrics0 = await scrape(metricsPort);
     const heap = {};
