@@ -265,6 +265,25 @@ export async function startTypedns(corefile, port, probe, workers, nodeArgs = []
   });
 }
 
+/**
+ * A workload's data in `dir`: free port, the bench upstream when it needs one (pushed onto `procs`
+ * for the caller to stop), and its Corefile and dnsperf query file written out.
+ */
+export async function prepareWorkload(w, dir, procs) {
+  const port = await freePort();
+  let upstreamPort = 0;
+  if (w.upstream) {
+    upstreamPort = await freePort();
+    procs.push(await startProcess('upstream', process.execPath, [path.join(here, 'upstream.mjs'), '--port', String(upstreamPort)], async (out) => out().includes('ready')));
+  }
+  const data = w.setup(dir, { port, upstreamPort });
+  const corefile = path.join(dir, 'Corefile');
+  const queryFile = path.join(dir, 'queries.txt');
+  writeFileSync(corefile, data.corefile);
+  writeFileSync(queryFile, data.queries.join('\n') + '\n');
+  return { port, upstreamPort, data, corefile, queryFile };
+}
+
 async function runWorkload(name, o, available) {
   const w = workloads[name];
   const missing = w.plugins.filter((p) => !available.has(p));
@@ -272,18 +291,8 @@ async function runWorkload(name, o, available) {
   const dir = mkdtempSync(path.join(tmpdir(), `typedns-bench-${name}-`));
   const procs = [];
   try {
-    const port = await freePort();
-    let upstreamPort = 0;
-    if (w.upstream) {
-      upstreamPort = await freePort();
-      procs.push(await startProcess('upstream', process.execPath, [path.join(here, 'upstream.mjs'), '--port', String(upstreamPort)], async (out) => out().includes('ready')));
-    }
-    const data = w.setup(dir, { port, upstreamPort });
-    const corefile = path.join(dir, 'Corefile');
-    const queryFile = path.join(dir, 'queries.txt');
+    const { port, data, corefile, queryFile } = await prepareWorkload(w, dir, procs);
     const recordsFile = path.join(dir, 'records.json');
-    writeFileSync(corefile, data.corefile);
-    writeFileSync(queryFile, data.queries.join('\n') + '\n');
     writeFileSync(recordsFile, JSON.stringify(data.records));
     const results = [];
     let missRcode = 'NXDOMAIN';

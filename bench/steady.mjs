@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir, availableParallelism } from 'node:os';
 import path from 'node:path';
-import { here, root, cli, ensureDnsperf, freePort, startProcess, stopProcess, startTypedns, dnsperf, rssTreeKb, sampleTree } from './run.mjs';
+import { root, cli, ensureDnsperf, prepareWorkload, stopProcess, startTypedns, dnsperf, rssTreeKb, sampleTree } from './run.mjs';
 import { workloads } from './workloads.mjs';
 
 const USAGE = `usage: node bench/steady.mjs WORKLOAD... | all [options]
@@ -71,17 +71,7 @@ async function runWorkload(name, o, available) {
   const dir = mkdtempSync(path.join(tmpdir(), `typedns-steady-${name}-`));
   const procs = [];
   try {
-    const port = await freePort();
-    let upstreamPort = 0;
-    if (w.upstream) {
-      upstreamPort = await freePort();
-      procs.push(await startProcess('upstream', process.execPath, [path.join(here, 'upstream.mjs'), '--port', String(upstreamPort)], async (out) => out().includes('ready')));
-    }
-    const data = w.setup(dir, { port, upstreamPort });
-    const corefile = path.join(dir, 'Corefile');
-    const queryFile = path.join(dir, 'queries.txt');
-    writeFileSync(corefile, data.corefile);
-    writeFileSync(queryFile, data.queries.join('\n') + '\n');
+    const { port, data, corefile, queryFile } = await prepareWorkload(w, dir, procs);
     const t = await startTypedns(corefile, port, data.probe, o.workers);
     procs.push(t);
     const d = { clients: o.clients, outstanding: o.outstanding };
