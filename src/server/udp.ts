@@ -20,7 +20,7 @@ export class UdpListener implements Sender {
   listen(): Promise<number> {
     const type = net.isIPv6(this.host) ? 'udp6' : 'udp4';
     this.v6 = type === 'udp6';
-    const s = dgram.createSocket({ type, reuseAddr: false, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    const s = dgram.createSocket({ type, reuseAddr: false, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20, lookup: literalLookup });
     this.socket = s;
     return new Promise((resolve, reject) => {
       const onErr = (e: Error): void => reject(e);
@@ -69,6 +69,14 @@ export class UdpListener implements Sender {
       }
     });
   }
+}
+
+/**
+ * Replies always go to the literal address a query came from, so dgram's default dns.lookup (an
+ * isIP check and a process.nextTick per send) is replaced by a synchronous pass-through.
+ */
+function literalLookup(address: string, family: unknown, cb: (err: null, address: string, family: number) => void): void {
+  cb(null, address, family === 6 ? 6 : 4);
 }
 
 /**
