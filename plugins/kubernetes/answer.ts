@@ -4,7 +4,7 @@
 // endpoint and _port._proto answers are built from the precomputed endpoint index per query or
 // cached per name. Owners are lower-case; kubernetes.ts restores the query's case.
 import net from 'node:net';
-import type { RR } from '../../src/plugin/api.js';
+import { pack, type Packed, type RR } from '../../src/plugin/api.js';
 import type { Endpoint, ServiceEntry, Store } from './store.js';
 import { isServiceEntry } from './store.js';
 import { isV6 } from './ip.js';
@@ -21,6 +21,9 @@ export interface AnswerOptions {
  */
 export class NameRecords {
   private srvSet: { srv: RR[]; extra: RR[] } | undefined;
+  private wireA: Packed | undefined;
+  private wireAAAA: Packed | undefined;
+  private wireSrv: PackedSrv | undefined;
   private addrSet: { a: readonly RR[]; aaaa: readonly RR[] } | (() => { a: readonly RR[]; aaaa: readonly RR[] });
   constructor(
     readonly exists: boolean,
@@ -43,6 +46,25 @@ export class NameRecords {
     return this.addrs().aaaa;
   }
   /**
+   * The A records as wire bytes, encoded on first use and kept with the records. Every address
+   * record of a NameRecords is owned by the name asked, so the owner is a pointer to the question
+   * (the answer carries the name as the client spelled it).
+   */
+  packedA(): Packed {
+    return (this.wireA ??= pack(this.a));
+  }
+  packedAAAA(): Packed {
+    return (this.wireAAAA ??= pack(this.aaaa));
+  }
+  /** SRV records (owned by the name asked) and their glue (owned by the targets) as wire bytes. */
+  packedSrv(): PackedSrv {
+    if (this.wireSrv !== undefined) return this.wireSrv;
+    const s = this.srv();
+    const p: PackedSrv = { an: pack(s.srv), ar: pack(s.extra, notAtQuestion) };
+    if (this.srvSet !== undefined) this.wireSrv = p;
+    return p;
+  }
+  /**
    * SRV records and their A/AAAA glue. Kept for later queries when small; a large set (a headless
    * service with many endpoints: ~200 bytes per endpoint and port) is rebuilt per SRV query
    * instead, which costs about what encoding it costs, so the memory of views stays bounded.
@@ -54,6 +76,14 @@ export class NameRecords {
     return s;
   }
 }
+
+/** SRV answer and additional sections, encoded. */
+export interface PackedSrv {
+  readonly an: Packed;
+  readonly ar: Packed;
+}
+
+const notAtQuestion = (): boolean => false;
 
 interface ServiceView {
   readonly zone: string;

@@ -2,7 +2,7 @@
 // precomputed records, synchronously. NXDOMAIN and NODATA carry the zone's SOA and are
 // authoritative; NXDOMAIN falls through when configured, and becomes SERVFAIL until the first sync
 // (CoreDNS plugin/kubernetes/handler.go).
-import { CaptureWriter, FLAG, QTYPE, RCODE, Zones, negative, reply, type Next, type RR, type Rcode, type Request, type ResponseWriter } from '../../src/plugin/api.js';
+import { CaptureWriter, EMPTY_PACKED, FLAG, QTYPE, RCODE, Zones, negative, pack, packedReply, reply, type Next, type Packed, type RR, type Rcode, type Request, type ResponseWriter } from '../../src/plugin/api.js';
 import type { KubernetesConfig } from './setup.js';
 import type { Store } from './store.js';
 import { parseName, podLabelIp, type RecordRequest } from './names.js';
@@ -20,10 +20,18 @@ interface Found {
   extra: RR[];
   /** An ExternalName target outside our zones: resolve it through the rest of the chain. */
   upstream?: string;
+  /**
+   * The same answer as wire bytes (owners that are the query name point to the question), when
+   * it is precomputed: served without encoding unless the zone must be re-spelled.
+   */
+  an?: Packed;
+  ar?: Packed;
 }
 type Outcome = Found | typeof NX | typeof NODATA;
 
 const MAX_CHASE = 8;
+/** Addresses whose encoded PTR answer is kept (cleared when full or when the store changes). */
+const PTR_CACHE_MAX = 65_536;
 
 export interface HandlerDeps {
   /** The server's own addresses when the query's local address is unspecified (0.0.0.0 / ::). */
@@ -35,6 +43,9 @@ export interface HandlerDeps {
 export class KubernetesHandler {
   private readonly zones: Zones;
   private readonly o: AnswerOptions;
+  private readonly soaWire = new Map<string, { serial: number; bytes: Packed }>();
+  private readonly ptrWire = new Map<string, Packed>();
+  private ptrGen = -1;
 
   constructor(
     private readonly cfg: KubernetesConfig,
@@ -55,8 +66,14 @@ export class KubernetesHandler {
     // the zone (SOA, SRV targets, NS names, glue) use it, as CoreDNS builds them from the asked zone.
     const asked = req.qname === req.name || zone === '.' ? undefined : req.qname.slice(req.qname.length - zone.length, -1);
     const zl = zone.slice(0, -1);
+    // The zone spelled in lower case (almost every query): answers from wire bytes.
+    const plain = asked === undefined || asked === zl;
     if (out === NX) {
       if (this.cfg.fall.through(req.name)) return next(req, w);
+      if (plain && this.store.synced) {
+        w.write(packedReply(req, FLAG.AA, RCODE.NXDOMAIN, EMPTY_PACKED, this.packedSoa(zone)));
+        return RCODE.NXDOMAIN;
+      }
       const soa = recaseRR(soaRecord(zone, this.cfg.ttl, this.store.modified), zl, asked);
       if (!this.store.synced) {
         w.write(reply(req, [], { rcode: RCODE.SERVFAIL, aa: true, authorities: [soa] }));
@@ -66,7 +83,15 @@ export class KubernetesHandler {
       return RCODE.NXDOMAIN;
     }
     if (out === NODATA || out.answers.length === 0) {
+      if (plain) {
+        w.write(packedReply(req, FLAG.AA, RCODE.NOERROR, EMPTY_PACKED, this.packedSoa(zone)));
+        return RCODE.NOERROR;
+      }
       w.write(negative(req, recaseRR(soaRecord(zone, this.cfg.ttl, this.store.modified), zl, asked), false));
+      return RCODE.NOERROR;
+    }
+    if (plain && out.an !== undefined && out.upstream === undefined) {
+      w.write(packedReply(req, FLAG.AA, RCODE.NOERROR, out.an, EMPTY_PACKED, out.ar));
       return RCODE.NOERROR;
     }
     let answers = out.answers;
@@ -79,6 +104,32 @@ export class KubernetesHandler {
     if (out.upstream !== undefined) return this.resolveUpstream(req, w, next, answers, out.upstream);
     w.write(reply(req, answers, { aa: true, additionals: extra }));
     return RCODE.NOERROR;
+  }
+
+  /** The zone's SOA for negative answers, encoded once per zone and serial. */
+  private packedSoa(zone: string): Packed {
+    const serial = this.store.modified;
+    const hit = this.soaWire.get(zone);
+    if (hit !== undefined && hit.serial === serial) return hit.bytes;
+    const bytes = pack([soaRecord(zone, this.cfg.ttl, serial)], () => false);
+    this.soaWire.set(zone, { serial, bytes });
+    return bytes;
+  }
+
+  /** PTR answer of an address, encoded once per store generation. */
+  private packedPtr(ip: string, targets: readonly string[]): Packed {
+    const gen = this.store.generation;
+    if (this.ptrGen !== gen) {
+      this.ptrWire.clear();
+      this.ptrGen = gen;
+    }
+    let p = this.ptrWire.get(ip);
+    if (p === undefined) {
+      p = pack(targets.map((t) => ({ name: '.', type: 'PTR', ttl: this.cfg.ttl, data: strip(t) }) as RR));
+      if (this.ptrWire.size >= PTR_CACHE_MAX) this.ptrWire.clear();
+      this.ptrWire.set(ip, p);
+    }
+    return p;
   }
 
   /**
@@ -151,7 +202,7 @@ export class KubernetesHandler {
         if (targets.length === 0) return NX;
         if (qt !== QTYPE.PTR) return NODATA;
         const owner = strip(name);
-        return { answers: targets.map((t) => ({ name: owner, type: 'PTR', ttl: this.cfg.ttl, data: strip(t) })), extra: [] };
+        return { answers: targets.map((t) => ({ name: owner, type: 'PTR', ttl: this.cfg.ttl, data: strip(t) })), extra: [], an: this.packedPtr(r.ip, targets) };
       }
       case 'invalid':
         return NX;
@@ -191,10 +242,12 @@ export class KubernetesHandler {
     }
     if (qt === QTYPE.SRV) {
       const s = recs.srv();
-      return s.srv.length === 0 ? NODATA : { answers: s.srv, extra: s.extra };
+      if (s.srv.length === 0) return NODATA;
+      const p = recs.packedSrv();
+      return { answers: s.srv, extra: s.extra, an: p.an, ar: p.ar };
     }
-    if (qt === QTYPE.A) return recs.a.length === 0 ? NODATA : { answers: recs.a as RR[], extra: [] };
-    if (qt === QTYPE.AAAA) return recs.aaaa.length === 0 ? NODATA : { answers: recs.aaaa as RR[], extra: [] };
+    if (qt === QTYPE.A) return recs.a.length === 0 ? NODATA : { answers: recs.a as RR[], extra: [], an: recs.packedA() };
+    if (qt === QTYPE.AAAA) return recs.aaaa.length === 0 ? NODATA : { answers: recs.aaaa as RR[], extra: [], an: recs.packedAAAA() };
     return NODATA;
   }
 

@@ -231,6 +231,8 @@ export class Store implements ObjectSink {
   modified: number;
   /** Set by the plugin after the source's first full sync. */
   synced = false;
+  /** Incremented with every DNS-relevant change (caches of answers compare it). */
+  generation = 0;
 
   constructor(private readonly opts: StoreOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -475,6 +477,7 @@ export class Store implements ObjectSink {
     }
     if (this.changed) {
       this.changed = false;
+      this.generation++;
       this.modified = Math.floor(this.now() / 1000);
     }
   }
