@@ -7,7 +7,7 @@
 //   npm run bench -- hosts                  one workload (hosts, cache, kubernetes, forward, whoami)
 //   npm run bench -- all -d 5 --workers 2   every workload whose plugins exist, 5 s each, typedns with -workers 2
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync, openSync, closeSync, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import dgram from 'node:dgram';
@@ -160,22 +160,24 @@ export function processTree(pid) {
   return out;
 }
 
-/** Peak RSS (VmHWM, kB) and CPU seconds (utime+stime) of each process in the tree. */
+/** Peak RSS (VmHWM, kB) and CPU seconds (utime+stime; user: utime) of each process in the tree. */
 export function sampleTree(pid) {
   const ticks = 100; // USER_HZ on Linux
   return processTree(pid).map((p) => {
     let hwm = 0;
     let cpu = 0;
+    let user = 0;
     try {
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
       hwm = m ? Number(m[1]) : 0;
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      cpu = (Number(f[11]) + Number(f[12])) / ticks;
+      user = Number(f[11]) / ticks;
+      cpu = user + Number(f[12]) / ticks;
     } catch {
       // gone
     }
-    return { pid: p, hwmKb: hwm, cpu };
+    return { pid: p, hwmKb: hwm, cpu, user };
   });
 }
 
@@ -193,57 +195,82 @@ export function rssTreeKb(pid) {
   return kb;
 }
 
-/** Run dnsperf once; parse its statistics and, with -v, every query's latency. */
+/** CPU seconds (user, sys) of this process's children that have been waited for (cutime, cstime). */
+function reapedChildrenCpu() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[13]) / 100, sys: Number(f[14]) / 100 };
+}
+
+/**
+ * Run dnsperf once; parse its statistics and, with -v, every query's latency. dnsperf writes to a
+ * temp file that is read after it exits, so that this process spends no CPU during the run (the
+ * machine's cores are shared by dnsperf and the server). `dnsperfCpu` is dnsperf's own CPU time.
+ */
 export async function dnsperf(port, queryFile, o, { duration = o.duration, once = false, latency = o.latency, maxQps = 0 } = {}) {
   const args = ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-c', String(o.clients), '-q', String(o.outstanding)];
   if (maxQps > 0) args.push('-Q', String(Math.round(maxQps)));
   if (once) args.push('-n', '1');
   else args.push('-l', String(duration));
   if (latency) args.push('-v');
-  const child = spawn('dnsperf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let lat = new Float64Array(1 << 20);
-  let n = 0;
-  const text = [];
-  let err = '';
-  child.stderr.on('data', (d) => {
-    if (err.length < 10_000) err += d;
-  });
-  const rl = readline.createInterface({ input: child.stdout });
-  const closed = new Promise((r) => rl.once('close', r));
-  rl.on('line', (line) => {
-    // "> NOERROR name A 0.000213" (dnsperf -v: one line per answered query, latency in seconds)
-    if (line.charCodeAt(0) === 62 && line.charCodeAt(1) === 32) {
-      if (n === lat.length) {
-        const bigger = new Float64Array(lat.length * 2);
-        bigger.set(lat);
-        lat = bigger;
-      }
-      lat[n++] = Number(line.slice(line.lastIndexOf(' ') + 1));
-    } else text.push(line);
-  });
-  const [code] = await Promise.all([new Promise((resolve) => child.once('exit', resolve)), closed]);
-  const all = text.join('\n');
-  const num = (re) => {
-    const m = re.exec(all);
-    return m ? Number(m[1]) : NaN;
-  };
-  const res = {
-    sent: num(/Queries sent:\s+(\d+)/),
-    completed: num(/Queries completed:\s+(\d+)/),
-    lost: num(/Queries lost:\s+(\d+)/),
-    qps: num(/Queries per second:\s+([\d.]+)/),
-    avgMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
-    rcodes: (/Response codes:\s+(.*)/.exec(all)?.[1] ?? '').replace(/ \([\d.]+%\)/g, ''),
-    p50Ms: NaN,
-    p99Ms: NaN,
-  };
-  if (code !== 0 || Number.isNaN(res.qps)) throw new Error(`dnsperf failed (${code}):\n${all}\n${err}`);
-  if (n > 0) {
-    const s = lat.subarray(0, n).sort();
-    res.p50Ms = s[Math.min(n - 1, Math.floor(n * 0.5))] * 1000;
-    res.p99Ms = s[Math.min(n - 1, Math.floor(n * 0.99))] * 1000;
+  const dir = mkdtempSync(path.join(tmpdir(), 'typedns-dnsperf-'));
+  try {
+    const outFile = path.join(dir, 'out');
+    const fd = openSync(outFile, 'w');
+    const cpu0 = reapedChildrenCpu();
+    let child;
+    try {
+      child = spawn('dnsperf', args, { stdio: ['ignore', fd, 'pipe'] });
+    } finally {
+      closeSync(fd);
+    }
+    let err = '';
+    child.stderr.on('data', (d) => {
+      if (err.length < 10_000) err += d;
+    });
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    const cpu1 = reapedChildrenCpu();
+    let lat = new Float64Array(1 << 20);
+    let n = 0;
+    const text = [];
+    const rl = readline.createInterface({ input: createReadStream(outFile), crlfDelay: Infinity });
+    for await (const line of rl) {
+      // "> NOERROR name A 0.000213" (dnsperf -v: one line per answered query, latency in seconds)
+      if (line.charCodeAt(0) === 62 && line.charCodeAt(1) === 32) {
+        if (n === lat.length) {
+          const bigger = new Float64Array(lat.length * 2);
+          bigger.set(lat);
+          lat = bigger;
+        }
+        lat[n++] = Number(line.slice(line.lastIndexOf(' ') + 1));
+      } else text.push(line);
+    }
+    const all = text.join('\n');
+    const num = (re) => {
+      const m = re.exec(all);
+      return m ? Number(m[1]) : NaN;
+    };
+    const res = {
+      sent: num(/Queries sent:\s+(\d+)/),
+      completed: num(/Queries completed:\s+(\d+)/),
+      lost: num(/Queries lost:\s+(\d+)/),
+      qps: num(/Queries per second:\s+([\d.]+)/),
+      avgMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
+      rcodes: (/Response codes:\s+(.*)/.exec(all)?.[1] ?? '').replace(/ \([\d.]+%\)/g, ''),
+      p50Ms: NaN,
+      p99Ms: NaN,
+      dnsperfCpu: cpu1.user - cpu0.user + (cpu1.sys - cpu0.sys),
+    };
+    if (code !== 0 || Number.isNaN(res.qps)) throw new Error(`dnsperf failed (${code}):\n${all}\n${err}`);
+    if (n > 0) {
+      const s = lat.subarray(0, n).sort();
+      res.p50Ms = s[Math.min(n - 1, Math.floor(n * 0.5))] * 1000;
+      res.p99Ms = s[Math.min(n - 1, Math.floor(n * 0.99))] * 1000;
+    }
+    return res;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  return res;
 }
 
 /** Load one server: optional warm-up pass, the timed run, then peak RSS and CPU of its process tree. */
@@ -252,8 +279,10 @@ export async function measure(label, proc, port, queryFile, o, warmup) {
   const before = sampleTree(proc.child.pid);
   const r = await dnsperf(port, queryFile, o);
   const after = sampleTree(proc.child.pid);
-  const cpu = after.reduce((s, p) => s + p.cpu, 0) - before.reduce((s, p) => s + p.cpu, 0);
-  return { server: label, ...r, rssMb: after.reduce((s, p) => s + p.hwmKb, 0) / 1024, processes: after.length, cpuSec: cpu, readyMs: proc.readyMs };
+  const sum = (a, k) => a.reduce((s, p) => s + p[k], 0);
+  const cpu = sum(after, 'cpu') - sum(before, 'cpu');
+  const user = sum(after, 'user') - sum(before, 'user');
+  return { server: label, ...r, rssMb: sum(after, 'hwmKb') / 1024, processes: after.length, cpuSec: cpu, userSec: user, usPerQuery: (cpu * 1e6) / r.completed, readyMs: proc.readyMs };
 }
 
 export async function startTypedns(corefile, port, probe, workers, nodeArgs = []) {
@@ -322,6 +351,7 @@ async function runWorkload(name, o, available) {
 }
 
 const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+const cores = (await import('node:os')).availableParallelism();
 
 function report(r, o) {
   const lines = [];
@@ -331,15 +361,31 @@ function report(r, o) {
     return lines.join('\n');
   }
   lines.push(`dnsperf -c ${o.clients} -q ${o.outstanding} -l ${o.duration}${o.latency ? ' -v' : ''}`);
-  lines.push('| server | qps | p50 ms | p99 ms | avg ms | lost | peak RSS MB | server CPU s | ready ms | rcodes |');
-  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  lines.push('| server | qps | p50 ms | p99 ms | avg ms | lost | peak RSS MB | server CPU s (user) | server CPU µs/query | dnsperf CPU s | ready ms | rcodes |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const x of r.results) {
-    lines.push(`| ${x.server}${x.processes > 1 ? ` (${x.processes} procs)` : ''} | ${f(x.qps)} | ${f(x.p50Ms, 2)} | ${f(x.p99Ms, 2)} | ${f(x.avgMs, 2)} | ${x.lost} | ${f(x.rssMb, 1)} | ${f(x.cpuSec, 1)} | ${f(x.readyMs)} | ${x.rcodes} |`);
+    lines.push(
+      `| ${x.server}${x.processes > 1 ? ` (${x.processes} procs)` : ''} | ${f(x.qps)} | ${f(x.p50Ms, 2)} | ${f(x.p99Ms, 2)} | ${f(x.avgMs, 2)} | ${x.lost} | ${f(x.rssMb, 1)} | ${f(x.cpuSec, 1)} (${f(x.userSec, 1)}) | ${f(x.usPerQuery, 2)} | ${f(x.dnsperfCpu, 1)} | ${f(x.readyMs)} | ${x.rcodes} |`,
+    );
   }
   const base = r.results.find((x) => x.server === 'naive') ?? r.results[0];
   for (const x of r.results) {
     if (x === base) continue;
-    lines.push(`${x.server} / ${base.server}: qps ${f(x.qps / base.qps, 2)}, p99 ${f(x.p99Ms / base.p99Ms, 2)}, peak RSS ${f(x.rssMb / base.rssMb, 2)}`);
+    lines.push(
+      `${x.server} / ${base.server}: qps ${f(x.qps / base.qps, 2)}, p99 ${f(x.p99Ms / base.p99Ms, 2)}, peak RSS ${f(x.rssMb / base.rssMb, 2)}, queries per server CPU second ${f(base.usPerQuery / x.usPerQuery, 2)}`,
+    );
+  }
+  // dnsperf and the server share the cores, and dnsperf (one thread: no -T) uses at most one of
+  // them: with dnsperf's CPU per query d, no server can be measured above 1 core / d, and a server
+  // costing s per query no higher than cores / (d + s). When both are near 100 %, the machine is
+  // saturated, and the qps ratio says more about dnsperf than about the servers.
+  for (const x of r.results) {
+    if (!Number.isFinite(x.dnsperfCpu) || !(x.completed > 0)) continue;
+    const d = (x.dnsperfCpu * 1e6) / x.completed;
+    const ceiling = Math.min(1e6 / d, (cores * 1e6) / (d + x.usPerQuery));
+    lines.push(
+      `${x.server}: dnsperf ${f((100 * x.dnsperfCpu) / o.duration)} % of a core (${f(d, 2)} µs/query), server ${f((100 * x.cpuSec) / o.duration)} %; ceiling min(1 core / dnsperf, ${cores} cores / both) ≈ ${f(ceiling)} qps, reached ${f((100 * x.qps) / ceiling)} %`,
+    );
   }
   return lines.join('\n');
 }
