@@ -210,7 +210,7 @@ describe('kubernetes over sockets (manifests source)', () => {
   // Lower-case zones are answered from precomputed wire bytes; a zone spelled otherwise goes
   // through the record objects and dns-packet. Both must say the same thing.
   it('answers from wire bytes exactly as from the encoded records', async () => {
-    const norm = (m: { answers?: unknown[]; authorities?: unknown[]; additionals?: unknown[] }): string[][] =>
+    const norm = (m: { answers?: unknown[] | undefined; authorities?: unknown[] | undefined; additionals?: unknown[] | undefined }): string[][] =>
       [m.answers ?? [], m.authorities ?? [], m.additionals ?? []].map((sec) => sec.map((r) => JSON.stringify(r).toLowerCase()).sort());
     let compared = 0;
     for (const [name, type] of table) {

@@ -34,11 +34,69 @@ export class QueryHead {
 
 const HEX = '0123456789';
 
+/** Name bytes in presentation order ("www.example.org."), for the fast path of readName. */
+const nameBytes = Buffer.allocUnsafe(256);
+
 /**
  * Read a domain name at `off`. Returns the offset after the name (in the original position,
  * not following pointers), or -1 when malformed. Sets `nameOut[0]` (as written) and `nameOut[1]` (lower case).
+ *
+ * Host names (letters, digits, '-', '_', '*') are copied into one scratch buffer and made a
+ * string in one step (a flat string, not one concatenation per character); a name with any
+ * other byte is read by readNameEscaped, which writes the zone-file escapes.
  */
 export function readName(buf: Uint8Array, off: number, nameOut: [string, string]): number {
+  let pos = off;
+  let end = -1;
+  let hops = 0;
+  let n = 0;
+  let hasUpper = false;
+  const len = buf.length;
+  const out = nameBytes;
+  for (;;) {
+    if (pos >= len) return -1;
+    const l = buf[pos]!;
+    if (l === 0) {
+      if (end < 0) end = pos + 1;
+      break;
+    }
+    const kind = l & 0xc0;
+    if (kind === 0xc0) {
+      if (pos + 1 >= len) return -1;
+      const ptr = ((l & 0x3f) << 8) | buf[pos + 1]!;
+      if (end < 0) end = pos + 2;
+      // pointers must go backwards (no loops) and not into the 12-byte header, which is no name
+      if (++hops > 126 || ptr >= pos || ptr < 12) return -1;
+      pos = ptr;
+      continue;
+    }
+    if (kind !== 0) return -1;
+    if (pos + 1 + l > len) return -1;
+    if (n + l + 1 > 254) return -1;
+    for (let i = pos + 1; i <= pos + l; i++) {
+      const c = buf[i]!;
+      if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f || c === 0x2a) out[n++] = c;
+      else if (c >= 0x41 && c <= 0x5a) {
+        hasUpper = true;
+        out[n++] = c;
+      } else return readNameEscaped(buf, off, nameOut);
+    }
+    out[n++] = 0x2e;
+    pos += l + 1;
+  }
+  if (n === 0) {
+    nameOut[0] = '.';
+    nameOut[1] = '.';
+    return end;
+  }
+  const text = out.toString('latin1', 0, n);
+  nameOut[0] = text;
+  nameOut[1] = hasUpper ? text.toLowerCase() : text;
+  return end;
+}
+
+/** readName for names with bytes that need escapes (\. \\ \DDD …): one character at a time. */
+function readNameEscaped(buf: Uint8Array, off: number, nameOut: [string, string]): number {
   let pos = off;
   let end = -1;
   let hops = 0;
