@@ -281,12 +281,12 @@ export default definePlugin<CacheConfig>({
     const zonesLabel = cfg.zones.join(',');
     const m = ctx.metrics;
     const entriesG = m.gauge('entries', 'The number of elements in the cache.', ['server', 'type', 'zones', 'view']);
-    const hitsC = m.counter('hits_total', 'The count of cache hits.', ['server', 'type', 'zones', 'view']);
-    const missesC = m.counter('misses_total', 'The count of cache misses. Deprecated, derive misses from cache hits/requests counters.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
-    const requestsC = m.counter('requests_total', 'The count of cache requests.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
-    const prefetchC = m.counter('prefetch_total', 'The number of times the cache has prefetched a cached item.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
+    const hitsC = m.fastCounter('hits_total', 'The count of cache hits.', ['server', 'type', 'zones', 'view']);
+    const missesC = m.fastCounter('misses_total', 'The count of cache misses. Deprecated, derive misses from cache hits/requests counters.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
+    const requestsC = m.fastCounter('requests_total', 'The count of cache requests.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
+    const prefetchC = m.fastCounter('prefetch_total', 'The number of times the cache has prefetched a cached item.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
     const dropsC = m.counter('drops_total', 'The number responses that are not cached, because the reply is malformed.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
-    const staleC = m.counter('served_stale_total', 'The number of requests served from stale cache entries.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
+    const staleC = m.fastCounter('served_stale_total', 'The number of requests served from stale cache entries.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
     const evictC = m.counter('evictions_total', 'The count of cache evictions.', ['server', 'type', 'zones', 'view']);
     const hits = { success: hitsC.labels(server, 'success', zonesLabel, ''), denial: hitsC.labels(server, 'denial', zonesLabel, '') };
     const mkStore = (kind: Kind, cap: number): Store => {

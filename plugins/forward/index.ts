@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { definePlugin, isSubdomain, rcodeName, replyRcode, setId, RCODE, FLAG } from '../../src/plugin/api.js';
-import type { Histogram, Next, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
+import type { FastHistogram, FastHistogramChild, Next, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 import { parseForward, type ForwardConfig, type ForwarderConfig } from './setup.js';
 import { ExchangeError, Proxy, type Inc } from './proxy.js';
 
@@ -25,12 +25,12 @@ class Forwarder {
   private rr = 0;
   readonly attemptsCap: number;
   /** Histogram children per proxy, per rcode (bound lazily, reused). */
-  private readonly durations: Array<Array<ReturnType<Histogram['labels']> | undefined>>;
+  private readonly durations: Array<Array<FastHistogramChild | undefined>>;
 
   constructor(
     readonly cfg: ForwarderConfig,
     readonly proxies: Proxy[],
-    private readonly hist: Histogram,
+    private readonly hist: FastHistogram,
     private readonly broken: Inc,
   ) {
     this.attemptsCap = cfg.maxConnectAttempts < 0 ? 2 * proxies.length : cfg.maxConnectAttempts;
@@ -176,15 +176,15 @@ export default definePlugin<ForwardConfig>({
   api: '^1',
   parse: parseForward,
   setup(cfg, ctx) {
-    const hist = ctx.metrics.family.histogram(
+    const hist = ctx.metrics.family.fastHistogram(
       'coredns_proxy_request_duration_seconds',
       'Histogram of the time each request took.',
       ['proxy_name', 'to', 'rcode'],
       BUCKETS,
     );
     const hcFail = ctx.metrics.family.counter('coredns_proxy_healthcheck_failures_total', 'Counter of the number of failed healthchecks.', ['proxy_name', 'to', 'rcode']);
-    const hits = ctx.metrics.family.counter('coredns_proxy_conn_cache_hits_total', 'Counter of connection cache hits per upstream and protocol.', ['proxy_name', 'to', 'proto']);
-    const misses = ctx.metrics.family.counter('coredns_proxy_conn_cache_misses_total', 'Counter of connection cache misses per upstream and protocol.', ['proxy_name', 'to', 'proto']);
+    const hits = ctx.metrics.family.fastCounter('coredns_proxy_conn_cache_hits_total', 'Counter of connection cache hits per upstream and protocol.', ['proxy_name', 'to', 'proto']);
+    const misses = ctx.metrics.family.fastCounter('coredns_proxy_conn_cache_misses_total', 'Counter of connection cache misses per upstream and protocol.', ['proxy_name', 'to', 'proto']);
     const broken = ctx.metrics.counter('healthcheck_broken_total', 'Counter of the number of complete failures of the healthchecks.').labels();
     const rejects = ctx.metrics.counter('max_concurrent_rejects_total', 'Counter of the number of queries rejected because the concurrent queries were at maximum.').labels();
     const forwarders = cfg.forwarders.map((f) => {

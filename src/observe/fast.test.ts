@@ -25,4 +25,25 @@ describe('fast metrics', () => {
     expect(m.fastCounter('coredns_x_total', 'X.', ['zone'])).toBe(c);
     expect(() => c.labels('only', 'too-many')).toThrow(/expected 1 label values/);
   });
+
+  it('show a label set once it has counted something, as prom-client does; a family without labels always', async () => {
+    const m = new MetricsRegistry();
+    const c = m.fastCounter('coredns_bound_total', 'B.', ['proto']);
+    const udp = c.labels('udp');
+    c.labels('tcp'); // bound, never used
+    const h = m.fastHistogram('coredns_bound_seconds', 'S.', ['rcode'], [1]);
+    h.labels('SERVFAIL');
+    m.fastCounter('coredns_plain_total', 'P.');
+    m.fastCounter('coredns_plain_total', 'P.').labels();
+    let text = await m.exposition();
+    expect(text).not.toContain('coredns_bound_total{');
+    expect(text).not.toContain('coredns_bound_seconds_count');
+    expect(text).toContain('coredns_plain_total 0');
+    udp.inc();
+    h.labels('SERVFAIL').observe(0.5);
+    text = await m.exposition();
+    expect(text).toContain('coredns_bound_total{proto="udp"} 1');
+    expect(text).not.toContain('proto="tcp"');
+    expect(text).toContain('coredns_bound_seconds_count{rcode="SERVFAIL"} 1');
+  });
 });

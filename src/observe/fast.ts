@@ -47,7 +47,9 @@ export class FastCounter {
 
   get(): MetricJson {
     const values: MetricJson['values'] = [];
-    for (const c of this.children.values()) values.push({ labels: c.labels, value: c.value });
+    // As prom-client does, a label set shows once it has counted something (binding is free).
+    const all = this.labelNames.length === 0;
+    for (const c of this.children.values()) if (all || c.value !== 0) values.push({ labels: c.labels, value: c.value });
     return { name: this.name, help: this.help, type: 'counter', aggregator: 'sum', values };
   }
 
@@ -103,6 +105,7 @@ export class FastHistogram {
   get(): MetricJson {
     const values: MetricJson['values'] = [];
     for (const c of this.children.values()) {
+      if (c.count === 0 && this.labelNames.length > 0) continue; // not observed yet: not shown
       let acc = 0;
       for (let i = 0; i < this.bounds.length; i++) {
         acc += c.counts[i]!;
