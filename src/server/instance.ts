@@ -20,6 +20,8 @@ import { createLogger, type TextLogger } from '../observe/log.js';
 import { MetricsRegistry, type Counter } from '../observe/metrics.js';
 import { RouteTable, type Block } from './route.js';
 import { UdpListener } from './udp.js';
+import { NativeUdpListener, nativeUdp, nativeUdpError } from './udp-native.js';
+import { isWorker } from './workers.js';
 import { DEFAULT_TCP, TcpListener, type TcpOptions } from './tcp.js';
 import type { ServeContext } from './serve.js';
 
@@ -245,7 +247,7 @@ interface LiveListener {
   /** The port asked for (0 = ephemeral). */
   readonly port: number;
   readonly ctx: ServeContext;
-  readonly udp: UdpListener[];
+  readonly udp: Array<UdpListener | NativeUdpListener>;
   readonly tcp: TcpListener[];
   boundPort: number;
 }
@@ -410,7 +412,9 @@ export class DnsServer implements ProcessState {
       for (const h of hosts) {
         // With port 0, UDP picks a port and TCP takes the same one (retrying if it is taken).
         for (let attempt = 0; ; attempt++) {
-          const u = new UdpListener(h, p, ctx);
+          // the native batch socket when it is built; under -workers each worker binds its own
+          // socket with SO_REUSEPORT (node:dgram sockets are shared through the primary instead)
+          const u = nativeUdp() !== undefined ? new NativeUdpListener(h, p, ctx, { reusePort: isWorker() }) : new UdpListener(h, p, ctx);
           const got = await u.listen();
           const t = new TcpListener(h, got, ctx, this.tcpOpts);
           try {
@@ -476,6 +480,8 @@ export class DnsServer implements ProcessState {
     }
     out.push(`typedns-${VERSION}`);
     out.push(`node/${process.versions.node}`);
+    const why = nativeUdpError();
+    out.push(why === '' ? 'udp: native recvmmsg/sendmmsg batches' : `udp: node:dgram (${why})`);
     return out;
   }
 

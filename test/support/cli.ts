@@ -42,9 +42,9 @@ export interface CliProcess {
 
 const BANNER = /typedns-\d/;
 
-/** Start the CLI with `args` in `cwd`, without waiting for it. */
-export function spawnCli(args: string[], cwd = ROOT): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Start the CLI with `args` in `cwd` (and extra environment variables), without waiting for it. */
+export function spawnCli(args: string[], cwd = ROOT, env: Record<string, string> = {}): CliProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   const seen: Array<() => void> = [];
   const onData = (d: Buffer): void => {
@@ -83,8 +83,8 @@ export function spawnCli(args: string[], cwd = ROOT): CliProcess {
 }
 
 /** Start the CLI and wait for its banner (rejects, with its output, when it exits or hangs instead). */
-export async function startCli(args: string[], cwd = ROOT): Promise<CliProcess> {
-  const c = spawnCli(args, cwd);
+export async function startCli(args: string[], cwd = ROOT, env: Record<string, string> = {}): Promise<CliProcess> {
+  const c = spawnCli(args, cwd, env);
   await c.ready();
   return c;
 }

@@ -1,0 +1,428 @@
+// typedns native UDP: one socket read with recvmmsg and answered with sendmmsg, up to BATCH
+// datagrams per system call, and one call into JavaScript per batch (instead of one recvmsg, one
+// sendmsg, a Buffer, an rinfo object and an event per datagram with node:dgram).
+//
+// The JavaScript side (src/server/udp-native.ts) owns four ArrayBuffers:
+//   in        BATCH slots of SLOT bytes: the datagrams of the current batch
+//   inMeta    Int32 × META per datagram: length (-1: larger than SLOT), port, family (4|6), 0,
+//             address (v4: one host-order word; v6: four network-order words, read as bytes)
+//   out       reply bytes written by JavaScript during the batch
+//   outMeta   Int32 × 3 per reply: datagram index (its sender gets the reply), offset, length
+// onBatch(count) serves the datagrams and returns how many replies it put in out/outMeta; they
+// go out with sendmmsg to the senders' addresses as received. Replies written later (after an
+// await) go out one by one with sendTo().
+//
+// Built by scripts/build-native.mjs with the C compiler and the headers of the running Node.js;
+// when it is missing the server uses node:dgram (same behaviour, more CPU per query).
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define BATCH 64
+#define SLOT 4096
+#define META 8
+#define OUT_META 3
+/* Batches read per readiness event before yielding to the event loop (timers, TCP, …). */
+#define MAX_ROUNDS 8
+
+typedef struct {
+  int fd;
+  int family;
+  int closing;
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref on_batch;
+  napi_ref resource;
+  napi_ref bufs[4];
+  napi_async_context actx;
+  uint8_t* in;
+  int32_t* in_meta;
+  uint8_t* out;
+  size_t out_len;
+  int32_t* out_meta;
+  struct sockaddr_storage addrs[BATCH];
+  struct iovec iov[BATCH];
+  struct mmsghdr msgs[BATCH];
+  struct iovec siov[BATCH];
+  struct mmsghdr smsgs[BATCH];
+  double send_errors;
+} Sock;
+
+#define CHECK(call)                                                        \
+  do {                                                                     \
+    if ((call) != napi_ok) {                                               \
+      napi_throw_error(env, NULL, "typedns native udp: " #call " failed"); \
+      return NULL;                                                         \
+    }                                                                      \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char* syscall, int err, const char* host, int port) {
+  int uverr = uv_translate_sys_error(err);
+  const char* code = uv_err_name(uverr);
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s %s %s:%d", syscall, code, host, port);
+  napi_value c, m, e, sc;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, c, m, &e);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
+  napi_set_named_property(env, e, "syscall", sc);
+  napi_value errnoV;
+  napi_create_int32(env, uverr, &errnoV);
+  napi_set_named_property(env, e, "errno", errnoV);
+  napi_throw(env, e);
+  return NULL;
+}
+
+static Sock* unwrap(napi_env env, napi_value v) {
+  void* p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, NULL, "not a typedns native udp handle");
+    return NULL;
+  }
+  Sock* s = (Sock*)p;
+  if (s->closing) return NULL;
+  return s;
+}
+
+static socklen_t addr_len(const struct sockaddr_storage* a) {
+  return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static void flush(Sock* s, int nout) {
+  int k = 0;
+  for (int j = 0; j < nout && k < BATCH; j++) {
+    int32_t idx = s->out_meta[j * OUT_META];
+    int32_t off = s->out_meta[j * OUT_META + 1];
+    int32_t len = s->out_meta[j * OUT_META + 2];
+    if (idx < 0 || idx >= BATCH || off < 0 || len <= 0 || (size_t)off + (size_t)len > s->out_len) continue;
+    s->siov[k].iov_base = s->out + off;
+    s->siov[k].iov_len = (size_t)len;
+    memset(&s->smsgs[k].msg_hdr, 0, sizeof(struct msghdr));
+    s->smsgs[k].msg_hdr.msg_name = &s->addrs[idx];
+    s->smsgs[k].msg_hdr.msg_namelen = addr_len(&s->addrs[idx]);
+    s->smsgs[k].msg_hdr.msg_iov = &s->siov[k];
+    s->smsgs[k].msg_hdr.msg_iovlen = 1;
+    k++;
+  }
+  int sent = 0;
+  while (sent < k) {
+    int r = sendmmsg(s->fd, s->smsgs + sent, (unsigned)(k - sent), MSG_DONTWAIT);
+    if (r > 0) {
+      sent += r;
+    } else if (r < 0 && errno == EINTR) {
+      continue;
+    } else {
+      // this reply could not be sent (full send buffer, unreachable client): UDP drops it
+      s->send_errors++;
+      sent++;
+    }
+  }
+}
+
+static void on_poll(uv_poll_t* h, int status, int events) {
+  (void)events;
+  Sock* s = (Sock*)h->data;
+  if (status < 0 || s->closing) return;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  for (int round = 0; round < MAX_ROUNDS && !s->closing; round++) {
+    for (int i = 0; i < BATCH; i++) {
+      s->iov[i].iov_base = s->in + (size_t)i * SLOT;
+      s->iov[i].iov_len = SLOT;
+      memset(&s->msgs[i].msg_hdr, 0, sizeof(struct msghdr));
+      s->msgs[i].msg_hdr.msg_name = &s->addrs[i];
+      s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+      s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
+      s->msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = recvmmsg(s->fd, s->msgs, BATCH, MSG_DONTWAIT, NULL);
+    if (n <= 0) break;
+    for (int i = 0; i < n; i++) {
+      int32_t* m = s->in_meta + i * META;
+      m[0] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->msgs[i].msg_len;
+      m[3] = 0;
+      if (s->addrs[i].ss_family == AF_INET6) {
+        struct sockaddr_in6* a = (struct sockaddr_in6*)&s->addrs[i];
+        m[1] = ntohs(a->sin6_port);
+        m[2] = 6;
+        memcpy(&m[4], &a->sin6_addr, 16);
+      } else {
+        struct sockaddr_in* a = (struct sockaddr_in*)&s->addrs[i];
+        m[1] = ntohs(a->sin_port);
+        m[2] = 4;
+        m[4] = (int32_t)ntohl(a->sin_addr.s_addr);
+      }
+    }
+    napi_value cb, recv, argv[1], result;
+    if (napi_get_reference_value(env, s->on_batch, &cb) != napi_ok || napi_get_reference_value(env, s->resource, &recv) != napi_ok) break;
+    napi_create_int32(env, n, &argv[0]);
+    napi_status st = napi_make_callback(env, s->actx, recv, cb, 1, argv, &result);
+    if (st != napi_ok) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value e;
+        napi_get_and_clear_last_exception(env, &e);
+        napi_fatal_exception(env, e);
+      }
+      break;
+    }
+    int32_t nout = 0;
+    if (napi_get_value_int32(env, result, &nout) == napi_ok && nout > 0 && !s->closing) flush(s, nout);
+    if (n < BATCH) break;
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_closed(uv_handle_t* h) {
+  Sock* s = (Sock*)h->data;
+  napi_env env = s->env;
+  close(s->fd);
+  napi_delete_reference(env, s->on_batch);
+  napi_delete_reference(env, s->resource);
+  for (int i = 0; i < 4; i++) napi_delete_reference(env, s->bufs[i]);
+  napi_async_destroy(env, s->actx);
+  free(s);
+}
+
+static int to_addr(int family, const char* host, int port, struct sockaddr_storage* out) {
+  memset(out, 0, sizeof *out);
+  if (family == AF_INET6) {
+    struct sockaddr_in6* a = (struct sockaddr_in6*)out;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, host, &a->sin6_addr) == 1) return 0;
+    struct in_addr v4;
+    if (inet_pton(AF_INET, host, &v4) != 1) return -1;
+    // an IPv4 client of a dual-stack socket: ::ffff:a.b.c.d
+    a->sin6_addr.s6_addr[10] = 0xff;
+    a->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&a->sin6_addr.s6_addr[12], &v4, 4);
+    return 0;
+  }
+  struct sockaddr_in* a = (struct sockaddr_in*)out;
+  a->sin_family = AF_INET;
+  a->sin_port = htons((uint16_t)port);
+  return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
+}
+
+static void get_buf(napi_env env, napi_value v, void** data, size_t* len, napi_ref* ref) {
+  *data = NULL;
+  *len = 0;
+  if (napi_get_arraybuffer_info(env, v, data, len) != napi_ok) return;
+  napi_create_reference(env, v, 1, ref);
+}
+
+// open(host, port, v6, rcvbuf, sndbuf, reusePort, in, inMeta, out, outMeta, onBatch, resource) → handle
+static napi_value Open(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 12) {
+    napi_throw_type_error(env, NULL, "open: 12 arguments expected");
+    return NULL;
+  }
+  char host[64];
+  size_t hl = 0;
+  CHECK(napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl));
+  int32_t port = 0, rcv = 0, snd = 0;
+  bool v6 = false, reuse = false;
+  CHECK(napi_get_value_int32(env, argv[1], &port));
+  CHECK(napi_get_value_bool(env, argv[2], &v6));
+  CHECK(napi_get_value_int32(env, argv[3], &rcv));
+  CHECK(napi_get_value_int32(env, argv[4], &snd));
+  CHECK(napi_get_value_bool(env, argv[5], &reuse));
+  int family = v6 ? AF_INET6 : AF_INET;
+  struct sockaddr_storage addr;
+  if (to_addr(family, host, port, &addr) != 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ADDRESS", "open: not an IP address");
+    return NULL;
+  }
+  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno, host, port);
+  int one = 1;
+  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "setsockopt", e, host, port);
+  }
+  if (rcv > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  if (snd > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+  if (bind(fd, (struct sockaddr*)&addr, addr_len(&addr)) != 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "bind", e, host, port);
+  }
+  Sock* s = (Sock*)calloc(1, sizeof(Sock));
+  if (s == NULL) {
+    close(fd);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  s->fd = fd;
+  s->family = family;
+  s->env = env;
+  size_t len = 0;
+  void* p = NULL;
+  get_buf(env, argv[6], &p, &len, &s->bufs[0]);
+  s->in = (uint8_t*)p;
+  int ok = p != NULL && len >= (size_t)BATCH * SLOT;
+  get_buf(env, argv[7], &p, &len, &s->bufs[1]);
+  s->in_meta = (int32_t*)p;
+  ok = ok && p != NULL && len >= (size_t)BATCH * META * 4;
+  get_buf(env, argv[8], &p, &len, &s->bufs[2]);
+  s->out = (uint8_t*)p;
+  s->out_len = len;
+  ok = ok && p != NULL;
+  get_buf(env, argv[9], &p, &len, &s->bufs[3]);
+  s->out_meta = (int32_t*)p;
+  ok = ok && p != NULL && len >= (size_t)BATCH * OUT_META * 4;
+  napi_create_reference(env, argv[10], 1, &s->on_batch);
+  napi_create_reference(env, argv[11], 1, &s->resource);
+  napi_value name;
+  napi_create_string_utf8(env, "typedns:udp", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, argv[11], name, &s->actx);
+  uv_loop_t* loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  s->poll.data = s;
+  if (!ok || loop == NULL || uv_poll_init(loop, &s->poll, fd) != 0) {
+    // the handle was never initialised: free by hand
+    close(fd);
+    napi_delete_reference(env, s->on_batch);
+    napi_delete_reference(env, s->resource);
+    for (int i = 0; i < 4; i++)
+      if (s->bufs[i]) napi_delete_reference(env, s->bufs[i]);
+    napi_async_destroy(env, s->actx);
+    free(s);
+    napi_throw_error(env, NULL, "open: bad buffers or event loop");
+    return NULL;
+  }
+  if (uv_poll_start(&s->poll, UV_READABLE, on_poll) != 0) {
+    s->closing = 1;
+    uv_close((uv_handle_t*)&s->poll, on_closed);
+    napi_throw_error(env, NULL, "open: uv_poll_start failed");
+    return NULL;
+  }
+  napi_value ext;
+  CHECK(napi_create_external(env, s, NULL, NULL, &ext));
+  return ext;
+}
+
+// localPort(handle) → number
+static napi_value LocalPort(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock* s = unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  struct sockaddr_storage a;
+  socklen_t l = sizeof a;
+  int port = -1;
+  if (getsockname(s->fd, (struct sockaddr*)&a, &l) == 0)
+    port = a.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6*)&a)->sin6_port) : ntohs(((struct sockaddr_in*)&a)->sin_port);
+  napi_value r;
+  napi_create_int32(env, port, &r);
+  return r;
+}
+
+// sendTo(handle, bytes: Uint8Array, host, port) → 0 or a negative errno (libuv's numbering)
+static napi_value SendTo(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_value r;
+  Sock* s = unwrap(env, argv[0]);
+  if (s == NULL) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) return NULL;
+    napi_create_int32(env, UV_EBADF, &r);
+    return r;
+  }
+  napi_typedarray_type t;
+  size_t n = 0, off = 0;
+  void* data = NULL;
+  napi_value ab;
+  CHECK(napi_get_typedarray_info(env, argv[1], &t, &n, &data, &ab, &off));
+  char host[64];
+  size_t hl = 0;
+  int32_t port = 0;
+  CHECK(napi_get_value_string_utf8(env, argv[2], host, sizeof host, &hl));
+  CHECK(napi_get_value_int32(env, argv[3], &port));
+  struct sockaddr_storage a;
+  int rc = 0;
+  if (to_addr(s->family, host, port, &a) != 0) {
+    rc = UV_EINVAL;
+  } else {
+    ssize_t w;
+    do w = sendto(s->fd, data, n, MSG_DONTWAIT, (struct sockaddr*)&a, addr_len(&a));
+    while (w < 0 && errno == EINTR);
+    if (w < 0) {
+      rc = uv_translate_sys_error(errno);
+      s->send_errors++;
+    }
+  }
+  napi_create_int32(env, rc, &r);
+  return r;
+}
+
+// sendErrors(handle) → replies that could not be sent
+static napi_value SendErrors(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock* s = unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  napi_value r;
+  napi_create_double(env, s->send_errors, &r);
+  return r;
+}
+
+// close(handle): stop reading; the socket is closed on the next turn of the event loop
+static napi_value Close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void* p = NULL;
+  if (napi_get_value_external(env, argv[0], &p) != napi_ok || p == NULL) return NULL;
+  Sock* s = (Sock*)p;
+  if (s->closing) return NULL;
+  s->closing = 1;
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t*)&s->poll, on_closed);
+  return NULL;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
+      {"localPort", NULL, LocalPort, NULL, NULL, NULL, napi_default, NULL},
+      {"sendTo", NULL, SendTo, NULL, NULL, NULL, napi_default, NULL},
+      {"sendErrors", NULL, SendErrors, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  napi_value v;
+  napi_create_int32(env, BATCH, &v);
+  napi_set_named_property(env, exports, "BATCH", v);
+  napi_create_int32(env, SLOT, &v);
+  napi_set_named_property(env, exports, "SLOT", v);
+  napi_create_int32(env, META, &v);
+  napi_set_named_property(env, exports, "META", v);
+  napi_create_int32(env, OUT_META, &v);
+  napi_set_named_property(env, exports, "OUT_META", v);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

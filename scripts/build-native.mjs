@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Compiles native/udp.c (the batch UDP socket: recvmmsg/sendmmsg) into build/typedns_udp.node
+// with the system C compiler and the headers of the Node.js running this script. No node-gyp:
+// one source file, Node-API only, nothing downloaded.
+//
+// Not fatal: without a compiler or headers (or off Linux) it says why and exits 0, and the
+// server answers UDP with node:dgram instead (src/server/udp-native.ts). `--strict` exits 1.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const src = path.join(root, 'native/udp.c');
+const out = path.join(root, 'build/typedns_udp.node');
+const strict = process.argv.includes('--strict');
+
+function skip(why) {
+  process.stderr.write(`typedns: native UDP not built (${why}); UDP is served with node:dgram\n`);
+  process.exit(strict ? 1 : 0);
+}
+
+if (process.platform !== 'linux') skip(`recvmmsg/sendmmsg are Linux system calls, this is ${process.platform}`);
+const candidates = [path.resolve(path.dirname(process.execPath), '../include/node')];
+if (process.env.npm_config_nodedir) candidates.push(path.join(process.env.npm_config_nodedir, 'include/node'));
+const include = candidates.find((d) => existsSync(path.join(d, 'node_api.h')) && existsSync(path.join(d, 'uv.h')));
+if (include === undefined) skip(`no Node.js headers (node_api.h, uv.h) in ${candidates.join(', ')}`);
+mkdirSync(path.dirname(out), { recursive: true });
+const cc = process.env.CC || 'cc';
+const args = ['-O2', '-fPIC', '-shared', '-Wall', '-Wextra', '-DNODE_GYP_MODULE_NAME=typedns_udp', '-I', include, src, '-o', out];
+const r = spawnSync(cc, args, { encoding: 'utf8' });
+if (r.error) skip(`${cc}: ${r.error.message}`);
+if (r.status !== 0) skip(`${cc} ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
+if (r.stderr.trim() !== '') process.stderr.write(r.stderr);

@@ -1,0 +1,245 @@
+// UDP listener on the native batch socket (native/udp.c): recvmmsg/sendmmsg, one call into
+// JavaScript per batch of datagrams. Same behaviour as UdpListener (udp.ts), which is used when
+// the native module is not built (scripts/build-native.mjs) or TYPEDNS_NATIVE_UDP=0.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Client } from '../plugin/types.js';
+import type { CoreWriter, Sender } from '../request/writer.js';
+import type { LocalAddr } from '../request/request.js';
+import { serveQuery, type ServeContext } from './serve.js';
+
+/** The native module's functions (native/udp.c). */
+interface NativeUdp {
+  open(
+    host: string,
+    port: number,
+    v6: boolean,
+    rcvbuf: number,
+    sndbuf: number,
+    reusePort: boolean,
+    inBuf: ArrayBuffer,
+    inMeta: ArrayBuffer,
+    outBuf: ArrayBuffer,
+    outMeta: ArrayBuffer,
+    onBatch: (n: number) => number,
+    resource: object,
+  ): unknown;
+  localPort(h: unknown): number;
+  sendTo(h: unknown, bytes: Uint8Array, host: string, port: number): number;
+  sendErrors(h: unknown): number;
+  close(h: unknown): void;
+  readonly BATCH: number;
+  readonly SLOT: number;
+  readonly META: number;
+  readonly OUT_META: number;
+}
+
+let loaded: NativeUdp | null | undefined;
+let loadError = '';
+
+/** The build output, from src/server (tests) or dist/src/server (the built CLI). */
+function modulePath(): string | undefined {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const up of ['../..', '../../..']) {
+    const p = path.resolve(here, up, 'build/typedns_udp.node');
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/** The native module, or undefined (not built, or TYPEDNS_NATIVE_UDP=0): use node:dgram. */
+export function nativeUdp(): NativeUdp | undefined {
+  if (loaded !== undefined) return loaded ?? undefined;
+  loaded = null;
+  if (process.env.TYPEDNS_NATIVE_UDP === '0') {
+    loadError = 'disabled by TYPEDNS_NATIVE_UDP=0';
+    return undefined;
+  }
+  const p = modulePath();
+  if (p === undefined) {
+    loadError = 'build/typedns_udp.node not built (npm run build:native)';
+    return undefined;
+  }
+  try {
+    loaded = createRequire(import.meta.url)(p) as NativeUdp;
+  } catch (e) {
+    loadError = `${p}: ${(e as Error).message}`;
+  }
+  return loaded ?? undefined;
+}
+
+/** Why nativeUdp() is undefined ('' when it is loaded). */
+export const nativeUdpError = (): string => (nativeUdp() ? '' : loadError);
+
+/** Largest reply kept for the batch send; larger ones go out on their own. */
+const OUT_BYTES = 256 * 1024;
+/** IPv4 addresses as strings, by address (cleared when it grows past this). */
+const V4_CACHE_MAX = 65_536;
+const v4Names = new Map<number, string>();
+
+function v4(a: number): string {
+  let s = v4Names.get(a);
+  if (s === undefined) {
+    s = `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+    if (v4Names.size >= V4_CACHE_MAX) v4Names.clear();
+    v4Names.set(a, s);
+  }
+  return s;
+}
+
+/** RFC 5952 text of 16 address bytes (longest run of two or more zero groups as ::). */
+export function v6Text(b: Uint8Array, off: number): string {
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push((b[off + 2 * i]! << 8) | b[off + 2 * i + 1]!);
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = g.map((x) => x.toString(16));
+  if (bestAt < 0) return hex.join(':');
+  return `${hex.slice(0, bestAt).join(':')}::${hex.slice(bestAt + bestLen).join(':')}`;
+}
+
+export interface NativeUdpOptions {
+  /** SO_REUSEPORT: several processes (-workers) bind the same address, the kernel spreads datagrams. */
+  readonly reusePort?: boolean;
+}
+
+export class NativeUdpListener implements Sender {
+  private h: unknown;
+  private readonly mod: NativeUdp;
+  private local: LocalAddr = { ip: '', port: 0 };
+  private v6 = false;
+  private readonly inBuf: ArrayBuffer;
+  private readonly inBytes: Buffer;
+  private readonly inMeta: Int32Array;
+  private readonly metaBytes: Uint8Array;
+  private readonly outBuf: ArrayBuffer;
+  private readonly outBytes: Uint8Array;
+  private readonly outMeta: Int32Array;
+  private nOut = 0;
+  private outOff = 0;
+  /** The datagram being served (its index in the batch) and its client, while a batch runs. */
+  private cur = -1;
+  private curClient: Client | undefined;
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    private readonly ctx: ServeContext,
+    private readonly opts: NativeUdpOptions = {},
+  ) {
+    const mod = nativeUdp();
+    if (mod === undefined) throw new Error(`native UDP unavailable: ${loadError}`);
+    this.mod = mod;
+    this.inBuf = new ArrayBuffer(mod.BATCH * mod.SLOT);
+    this.inBytes = Buffer.from(this.inBuf);
+    const meta = new ArrayBuffer(mod.BATCH * mod.META * 4);
+    this.inMeta = new Int32Array(meta);
+    this.metaBytes = new Uint8Array(meta);
+    this.outBuf = new ArrayBuffer(OUT_BYTES);
+    this.outBytes = new Uint8Array(this.outBuf);
+    this.outMeta = new Int32Array(mod.BATCH * mod.OUT_META);
+  }
+
+  listen(): Promise<number> {
+    this.v6 = net.isIPv6(this.host);
+    const onBatch = (n: number): number => this.onBatch(n);
+    try {
+      this.h = this.mod.open(this.host, this.port, this.v6, 4 << 20, 4 << 20, this.opts.reusePort === true, this.inBuf, this.inMeta.buffer as ArrayBuffer, this.outBuf, this.outMeta.buffer as ArrayBuffer, onBatch, this);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    const port = this.mod.localPort(this.h);
+    this.local = { ip: this.host, port };
+    return Promise.resolve(port);
+  }
+
+  /** Serve datagrams 0..n-1 of the batch; returns how many replies were queued for sendmmsg. */
+  private onBatch(n: number): number {
+    this.nOut = 0;
+    this.outOff = 0;
+    const m = this.inMeta;
+    const META = this.mod.META;
+    const SLOT = this.mod.SLOT;
+    for (let i = 0; i < n; i++) {
+      const k = i * META;
+      const len = m[k]!;
+      if (len < 0) continue; // larger than a slot: not a DNS query we answer over UDP
+      let client: Client;
+      if (m[k + 2] === 4) {
+        client = { ip: v4(m[k + 4]!), port: m[k + 1]!, family: 4 };
+      } else {
+        const b = this.metaBytes;
+        const at = (k + 4) * 4;
+        // an IPv4 client of a dual-stack socket (::ffff:a.b.c.d) is reported as IPv4, as udp.ts does
+        let mapped = b[at + 10] === 0xff && b[at + 11] === 0xff;
+        for (let j = 0; mapped && j < 10; j++) if (b[at + j] !== 0) mapped = false;
+        client = mapped ? { ip: `${b[at + 12]}.${b[at + 13]}.${b[at + 14]}.${b[at + 15]}`, port: m[k + 1]!, family: 4 } : { ip: v6Text(b, at), port: m[k + 1]!, family: 6 };
+      }
+      // The query gets its own bytes: plugins may keep req.wire after the batch (async answers).
+      const msg = Buffer.allocUnsafe(len);
+      this.inBytes.copy(msg, 0, i * SLOT, i * SLOT + len);
+      this.cur = i;
+      this.curClient = client;
+      try {
+        serveQuery(this.ctx, msg, client, this.local, 'udp', this);
+      } catch (e) {
+        // serveQuery does not throw; if it ever did, the rest of the batch is still served
+        this.ctx.log.error(`udp ${this.host}:${this.local.port}: ${(e as Error).message}`);
+      }
+    }
+    this.cur = -1;
+    this.curClient = undefined;
+    return this.nOut;
+  }
+
+  send(buf: Uint8Array, w: CoreWriter): void {
+    const h = this.h;
+    if (h === undefined) return;
+    const c = w.req.client;
+    // the reply to the datagram being served: queued for the batch's sendmmsg
+    if (c === this.curClient && this.nOut < this.mod.BATCH && this.outOff + buf.length <= OUT_BYTES) {
+      this.outBytes.set(buf, this.outOff);
+      const k = this.nOut++ * this.mod.OUT_META;
+      this.outMeta[k] = this.cur;
+      this.outMeta[k + 1] = this.outOff;
+      this.outMeta[k + 2] = buf.length;
+      this.outOff += buf.length;
+      return;
+    }
+    // a reply written later (after an await) or too large for the batch area: on its own
+    this.mod.sendTo(h, buf, c.ip, c.port);
+  }
+
+  /** Replies the kernel refused (full send buffer, unreachable client). */
+  get sendErrors(): number {
+    return this.h === undefined ? 0 : this.mod.sendErrors(this.h);
+  }
+
+  get address(): { ip: string; port: number } {
+    return this.local;
+  }
+
+  close(): Promise<void> {
+    const h = this.h;
+    this.h = undefined;
+    if (h !== undefined) this.mod.close(h);
+    // the socket closes on the next turn of the event loop
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+}

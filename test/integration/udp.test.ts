@@ -1,0 +1,147 @@
+// The two UDP listeners: the native batch socket (recvmmsg/sendmmsg, src/server/udp-native.ts)
+// and node:dgram (udp.ts, used when the native module is not built or TYPEDNS_NATIVE_UDP=0),
+// each through the real CLI and real sockets. Every other integration test runs on the native
+// one (the test build compiles it).
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import dnsPacket from 'dns-packet';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildQuery, freePort, query } from '../../src/testing/index.js';
+import { nativeUdpError, v6Text } from '../../src/server/udp-native.js';
+import { startCli, type CliProcess } from '../support/cli.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-udp-'));
+const hosts = path.join(dir, 'hosts');
+fs.writeFileSync(hosts, ['10.0.0.1 one.test', ...Array.from({ length: 60 }, (_, i) => `10.1.0.${i + 1} big.test`)].join('\n') + '\n');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+it('the test build has the native module (npm run build compiles it)', () => {
+  expect(nativeUdpError()).toBe('');
+});
+
+/** Send `wires` from one socket without waiting; collect replies until all came or `ms` passed. */
+async function burst(port: number, wires: Buffer[], host = '127.0.0.1', ms = 3000): Promise<Buffer[]> {
+  const s = dgram.createSocket(net6(host) ? 'udp6' : 'udp4');
+  const got: Buffer[] = [];
+  try {
+    await new Promise<void>((resolve) => s.bind(0, resolve));
+    const done = new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      s.on('message', (m) => {
+        got.push(m);
+        if (got.length === wires.length) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    for (const w of wires) s.send(w, port, host);
+    await done;
+  } finally {
+    s.close();
+  }
+  return got;
+}
+const net6 = (h: string): boolean => h.includes(':');
+
+describe.each([
+  ['native batches', {}],
+  ['node:dgram', { TYPEDNS_NATIVE_UDP: '0' }],
+])('UDP through the CLI: %s', (label, env: Record<string, string>) => {
+  const native = label === 'native batches';
+  let cli: CliProcess;
+  let port: number;
+  beforeAll(async () => {
+    port = await freePort();
+    const corefile = path.join(dir, `Corefile-${native ? 'native' : 'dgram'}`);
+    fs.writeFileSync(corefile, `test:${port} {\n  bind 127.0.0.1 ::1\n  hosts ${hosts}\n}\n.:${port} {\n  bind 127.0.0.1 ::1\n  whoami\n}\n`);
+    cli = await startCli(['-conf', corefile], dir, env);
+  });
+  afterAll(async () => {
+    await cli.stop();
+  });
+
+  it('says which listener it runs in the banner', () => {
+    expect(cli.out()).toContain(native ? 'udp: native recvmmsg/sendmmsg batches' : 'udp: node:dgram (disabled by TYPEDNS_NATIVE_UDP=0)');
+  });
+
+  it('answers a burst of 300 queries from one socket, each with its own ID and question', async () => {
+    const wires = Array.from({ length: 300 }, (_, i) => buildQuery(i % 2 ? 'one.test.' : `n${i}.example.`, 'A', { id: i + 1 }));
+    const got = await burst(port, wires);
+    expect(got).toHaveLength(300);
+    const byId = new Map(got.map((g) => [g.readUInt16BE(0), dnsPacket.decode(g)]));
+    expect(byId.size).toBe(300);
+    for (let i = 0; i < 300; i++) {
+      const m = byId.get(i + 1)!;
+      expect(m.questions?.[0]?.name).toBe(i % 2 ? 'one.test' : `n${i}.example`);
+      if (i % 2) expect(m.answers?.[0]).toMatchObject({ type: 'A', data: '10.0.0.1' });
+    }
+  });
+
+  it('sends every reply to the socket that asked (several clients at once)', async () => {
+    const results = await Promise.all(
+      [0, 1, 2, 3].map((c) => burst(port, Array.from({ length: 80 }, (_, i) => buildQuery(`c${c}-q${i}.example.`, 'A', { id: c * 1000 + i })))),
+    );
+    results.forEach((got, c) => {
+      expect(got).toHaveLength(80);
+      for (const g of got) {
+        const m = dnsPacket.decode(g);
+        expect(m.id! - c * 1000).toBeGreaterThanOrEqual(0);
+        expect(m.questions?.[0]?.name).toBe(`c${c}-q${m.id! - c * 1000}.example`);
+      }
+    });
+  });
+
+  it('truncates to 512 bytes without EDNS, sends the whole answer with it', async () => {
+    const small = await query(port, 'big.test.', 'A');
+    expect(small.wire.length).toBeLessThanOrEqual(512);
+    expect(small.msg.flags! & dnsPacket.TRUNCATED_RESPONSE).toBeTruthy();
+    const full = await query(port, 'big.test.', 'A', { edns: 4096 });
+    expect(full.msg.answers).toHaveLength(60);
+    expect(full.msg.flags! & dnsPacket.TRUNCATED_RESPONSE).toBeFalsy();
+  });
+
+  it('reports IPv4 and IPv6 clients by their addresses (whoami)', async () => {
+    const v4 = await query(port, 'who.example.', 'A');
+    expect(v4.msg.additionals?.find((a) => a.type === 'A')).toMatchObject({ data: '127.0.0.1' });
+    const v6 = await query(port, 'who.example.', 'A', { host: '::1' });
+    expect(v6.msg.additionals?.find((a) => a.type === 'AAAA')).toMatchObject({ data: '::1' });
+  });
+
+  it('FORMERR for a malformed query, nothing for a datagram it cannot read, and keeps serving', async () => {
+    const bad = Buffer.from(buildQuery('one.test.', 'A', { id: 77 }));
+    bad[5] = 2; // two questions, one present
+    const [formerr] = await burst(port, [bad], '127.0.0.1', 1000);
+    expect(formerr?.readUInt16BE(0)).toBe(77);
+    expect((formerr![3]! & 0xf)).toBe(1);
+    expect(await burst(port, [Buffer.from([1, 2, 3])], '127.0.0.1', 300)).toHaveLength(0);
+    // over 4 KB: the native socket reads queries of up to 4,096 bytes (no query is that large) and drops the rest
+    const huge = Buffer.concat([buildQuery('one.test.', 'A', { id: 78 }), Buffer.alloc(5000)]);
+    const got = await burst(port, [huge], '127.0.0.1', 500);
+    if (native) expect(got).toHaveLength(0);
+    expect((await query(port, 'one.test.', 'A')).msg.answers?.[0]).toMatchObject({ data: '10.0.0.1' });
+  });
+});
+
+describe('v6Text', () => {
+  const bytes = (ip: string): Uint8Array => {
+    const [head, tail = ''] = ip.split('::');
+    const h = head ? head.split(':') : [];
+    const t = tail ? tail.split(':') : [];
+    const groups = ip.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
+    return Uint8Array.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 255]));
+  };
+  it.each([
+    ['::', '::'],
+    ['::1', '::1'],
+    ['2001:db8:0:0:0:0:0:1', '2001:db8::1'],
+    ['fe80:0:0:0:1:0:0:1', 'fe80::1:0:0:1'],
+    ['1:0:0:1:0:0:0:1', '1:0:0:1::1'],
+    ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
+    ['fd00:10:96:0:0:0:0:20', 'fd00:10:96::20'],
+  ])('%s → %s', (written, want) => {
+    expect(v6Text(bytes(written), 0)).toBe(want);
+  });
+});
