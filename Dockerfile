@@ -3,17 +3,23 @@
 #   docker run --rm -p 1053:53/udp -v $PWD/Corefile.example:/etc/coredns/Corefile:ro typedns:0.1.0
 # The steps are replayed without docker by .ci/dockerfile-steps (test/repo/dockerfile.test.ts).
 
-# ---- build: compile TypeScript to dist/
+# ---- build: compile TypeScript to dist/ and native/udp.c to build/typedns_udp.node
 FROM node:20-bookworm-slim AS build
+# a C compiler for the native UDP socket (Node's headers come with the image)
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY plugins ./plugins
+COPY native ./native
+COPY scripts ./scripts
 COPY Corefile.example ./
 COPY examples ./examples
-RUN npm run build && npm pack --pack-destination /tmp && mkdir /pkg && tar -xzf /tmp/typedns-*.tgz -C /pkg --strip-components=1
+RUN npm run build && npm run build:native && npm pack --pack-destination /tmp && mkdir /pkg && tar -xzf /tmp/typedns-*.tgz -C /pkg --strip-components=1
 
 # ---- runtime: the packed package, production dependencies, no npm cache, numeric non-root user
 FROM node:20-bookworm-slim
