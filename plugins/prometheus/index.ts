@@ -9,7 +9,7 @@
 // chain returns; when nothing was written the core writes an empty reply with the returned rcode,
 // whose size is the question plus the OPT record.
 import client from 'prom-client';
-import { definePlugin, RCODE, rcodeName, typeFromName, type FastCounterChild, type FastHistogramChild, type Plugin, type Request, type ResponseWriter, type Rcode } from '../../src/plugin/api.js';
+import { definePlugin, RCODE, rcodeName, typeFromName, writtenBy, type FastCounterChild, type FastHistogramChild, type Plugin, type Request, type ResponseWriter, type Rcode } from '../../src/plugin/api.js';
 import { addressArg, httpListeners, type HttpHandle } from '../health/listener.js';
 
 export interface PrometheusConfig {
@@ -49,8 +49,8 @@ interface ZoneSeries {
   readonly reqSize: [HistogramChild, HistogramChild];
   readonly respSize: [HistogramChild, HistogramChild];
   readonly doRequests: CounterChild;
-  /** responses by rcode (plugin label empty), created on first use. */
-  readonly responses: Array<CounterChild | undefined>;
+  /** responses by rcode, then by the plugin that wrote them ('' for the server), created on first use. */
+  readonly responses: Array<Map<string, CounterChild> | undefined>;
 }
 
 export default definePlugin<PrometheusConfig>({
@@ -146,7 +146,11 @@ export default definePlugin<PrometheusConfig>({
         length = req.questionEnd + (req.edns || rcode > 15 ? 11 : 0);
       }
       s.respSize[tcp]!.observe(length);
-      (s.responses[rcode] ??= responses.labels(ctx.server.label, req.zone, '', rcodeName(rcode), '')).inc();
+      const by = w.written ? writtenBy(w) : '';
+      const perPlugin = (s.responses[rcode] ??= new Map());
+      let child = perPlugin.get(by);
+      if (child === undefined) perPlugin.set(by, (child = responses.labels(ctx.server.label, req.zone, '', rcodeName(rcode), by)));
+      child.inc();
       (s.duration[ti] ??= duration.labels(ctx.server.label, req.zone, '', TYPE_LABELS[ti]!)).observe((performance.now() - req.start) / 1000);
     };
 

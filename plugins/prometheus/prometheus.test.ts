@@ -81,10 +81,12 @@ describe('prometheus over HTTP', () => {
     expect(req('udp', 'MX')).toBe(1);
     expect(req('udp', 'TXT')).toBe(1);
 
-    const resp = (rcode: string): number | undefined => value(t, 'coredns_dns_responses_total', { server, zone, view: '', rcode, plugin: '' });
-    expect(resp('NOERROR')).toBe(5);
-    expect(resp('NXDOMAIN')).toBe(1);
-    expect(resp('SERVFAIL')).toBe(1);
+    // plugin: who wrote the reply; '' when the server wrote it for an rcode a plugin returned
+    const resp = (rcode: string, plugin: string): number | undefined => value(t, 'coredns_dns_responses_total', { server, zone, view: '', rcode, plugin });
+    expect(resp('NOERROR', 'whoami')).toBe(5);
+    expect(resp('NOERROR', '')).toBeUndefined();
+    expect(resp('NXDOMAIN', '')).toBe(1);
+    expect(resp('SERVFAIL', '')).toBe(1);
 
     expect(value(t, 'coredns_dns_do_requests_total', { server, view: '', zone })).toBe(1);
     expect(value(t, 'coredns_dns_request_duration_seconds_count', { server, zone, view: '', type: 'A' })).toBe(3);
@@ -101,6 +103,16 @@ describe('prometheus over HTTP', () => {
     expect(t).toMatch(/^process_cpu_user_seconds_total /m);
     expect(t).toMatch(/^nodejs_eventloop_lag_seconds /m);
     expect(t).toMatch(/^coredns_panics_total 1$/m);
+  });
+
+  it('names the plugin that wrote each reply: hosts, then cache for the same question', async () => {
+    const s = await startServer('example.org.:0 {\n bind 127.0.0.1\n prometheus 127.0.0.1:0\n cache 60\n hosts {\n  10.0.0.1 a.example.org\n }\n}');
+    servers.push(s);
+    for (let i = 0; i < 3; i++) expect((await s.query('a.example.org.', 'A')).msg.answers?.[0]).toMatchObject({ data: '10.0.0.1' });
+    const t = await scrape(s);
+    const resp = (plugin: string): number | undefined => value(t, 'coredns_dns_responses_total', { server: 'dns://127.0.0.1:0', zone: 'example.org.', view: '', rcode: 'NOERROR', plugin });
+    expect(resp('hosts')).toBe(1);
+    expect(resp('cache')).toBe(2);
   });
 
   it('serves one listener for blocks naming the same address, and keeps it over reloads', async () => {

@@ -20,6 +20,10 @@ export class CoreWriter implements ResponseWriter {
   length = 0;
   flags = 0;
   answers = 0;
+  /** The plugin whose serve() was entered last with this writer (set by the chain). */
+  plugin = '';
+  /** `plugin` when the reply was written: who answered (coredns_dns_responses_total{plugin}). */
+  by = '';
 
   constructor(
     readonly req: DnsRequest,
@@ -41,6 +45,7 @@ export class CoreWriter implements ResponseWriter {
       buf = this.finish(res);
     }
     this.written = true;
+    this.by = this.plugin;
     this.length = buf.length;
     this.answers = buf.length >= 8 ? (buf[6]! << 8) | buf[7]! : 0;
     this.sender.send(buf, this);
