@@ -38,6 +38,9 @@ typedef struct {
   int fd;
   int family;
   int closing;
+  /* freed once both are set: the poll handle is closed and the JS external is collected */
+  int closed;
+  int finalized;
   uv_poll_t poll;
   napi_env env;
   napi_ref on_batch;
@@ -55,6 +58,7 @@ typedef struct {
   struct iovec siov[BATCH];
   struct mmsghdr smsgs[BATCH];
   double send_errors;
+  double socket_errors;
 } Sock;
 
 #define CHECK(call)                                                        \
@@ -98,13 +102,15 @@ static socklen_t addr_len(const struct sockaddr_storage* a) {
   return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
-static void flush(Sock* s, int nout) {
+/* Send the nout replies JavaScript queued for datagrams 0..n-1 of this batch. */
+static void flush(Sock* s, int nout, int n) {
   int k = 0;
-  for (int j = 0; j < nout && k < BATCH; j++) {
+  if (nout > BATCH) nout = BATCH;
+  for (int j = 0; j < nout; j++) {
     int32_t idx = s->out_meta[j * OUT_META];
     int32_t off = s->out_meta[j * OUT_META + 1];
     int32_t len = s->out_meta[j * OUT_META + 2];
-    if (idx < 0 || idx >= BATCH || off < 0 || len <= 0 || (size_t)off + (size_t)len > s->out_len) continue;
+    if (idx < 0 || idx >= n || off < 0 || len <= 0 || (size_t)off + (size_t)len > s->out_len) continue;
     s->siov[k].iov_base = s->out + off;
     s->siov[k].iov_len = (size_t)len;
     memset(&s->smsgs[k].msg_hdr, 0, sizeof(struct msghdr));
@@ -121,8 +127,12 @@ static void flush(Sock* s, int nout) {
       sent += r;
     } else if (r < 0 && errno == EINTR) {
       continue;
+    } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // the send buffer is full: UDP drops the rest of this batch's replies
+      s->send_errors += k - sent;
+      break;
     } else {
-      // this reply could not be sent (full send buffer, unreachable client): UDP drops it
+      // this reply could not be sent (unreachable client, …): skip it, send the others
       s->send_errors++;
       sent++;
     }
@@ -132,7 +142,17 @@ static void flush(Sock* s, int nout) {
 static void on_poll(uv_poll_t* h, int status, int events) {
   (void)events;
   Sock* s = (Sock*)h->data;
-  if (status < 0 || s->closing) return;
+  if (s->closing) return;
+  if (status < 0) {
+    // libuv stopped the handle on a socket error (an ICMP error queued on the socket): clear it
+    // and read on
+    int err = 0;
+    socklen_t el = sizeof err;
+    getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    s->socket_errors++;
+    uv_poll_start(&s->poll, UV_READABLE, on_poll);
+    return;
+  }
   napi_env env = s->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -179,7 +199,8 @@ static void on_poll(uv_poll_t* h, int status, int events) {
       break;
     }
     int32_t nout = 0;
-    if (napi_get_value_int32(env, result, &nout) == napi_ok && nout > 0 && !s->closing) flush(s, nout);
+    // (replies queued in a batch during which JavaScript closed the socket are dropped: shutdown)
+    if (napi_get_value_int32(env, result, &nout) == napi_ok && nout > 0 && !s->closing) flush(s, nout, n);
     if (n < BATCH) break;
   }
   napi_close_handle_scope(env, scope);
@@ -188,12 +209,21 @@ static void on_poll(uv_poll_t* h, int status, int events) {
 static void on_closed(uv_handle_t* h) {
   Sock* s = (Sock*)h->data;
   napi_env env = s->env;
-  close(s->fd);
   napi_delete_reference(env, s->on_batch);
   napi_delete_reference(env, s->resource);
   for (int i = 0; i < 4; i++) napi_delete_reference(env, s->bufs[i]);
   napi_async_destroy(env, s->actx);
-  free(s);
+  s->closed = 1;
+  if (s->finalized) free(s);
+}
+
+/* The JS handle was collected: free the socket's memory if it is closed (else on_closed will). */
+static void finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  Sock* s = (Sock*)data;
+  s->finalized = 1;
+  if (s->closed) free(s);
 }
 
 static int to_addr(int family, const char* host, int port, struct sockaddr_storage* out) {
@@ -243,6 +273,10 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_int32(env, argv[3], &rcv));
   CHECK(napi_get_value_int32(env, argv[4], &snd));
   CHECK(napi_get_value_bool(env, argv[5], &reuse));
+  if (port < 0 || port > 65535) {
+    napi_throw_range_error(env, "ERR_SOCKET_BAD_PORT", "open: port out of range");
+    return NULL;
+  }
   int family = v6 ? AF_INET6 : AF_INET;
   struct sockaddr_storage addr;
   if (to_addr(family, host, port, &addr) != 0) {
@@ -310,12 +344,14 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   }
   if (uv_poll_start(&s->poll, UV_READABLE, on_poll) != 0) {
     s->closing = 1;
+    s->finalized = 1; // no JS handle will exist
+    close(fd);
     uv_close((uv_handle_t*)&s->poll, on_closed);
     napi_throw_error(env, NULL, "open: uv_poll_start failed");
     return NULL;
   }
   napi_value ext;
-  CHECK(napi_create_external(env, s, NULL, NULL, &ext));
+  CHECK(napi_create_external(env, s, finalize, NULL, &ext));
   return ext;
 }
 
@@ -355,6 +391,10 @@ static napi_value SendTo(napi_env env, napi_callback_info info) {
   void* data = NULL;
   napi_value ab;
   CHECK(napi_get_typedarray_info(env, argv[1], &t, &n, &data, &ab, &off));
+  if (t != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "sendTo: a Uint8Array expected");
+    return NULL;
+  }
   char host[64];
   size_t hl = 0;
   int32_t port = 0;
@@ -385,7 +425,7 @@ static napi_value SendErrors(napi_env env, napi_callback_info info) {
   Sock* s = unwrap(env, argv[0]);
   if (s == NULL) return NULL;
   napi_value r;
-  napi_create_double(env, s->send_errors, &r);
+  napi_create_double(env, s->send_errors + s->socket_errors, &r);
   return r;
 }
 
@@ -399,7 +439,11 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   Sock* s = (Sock*)p;
   if (s->closing) return NULL;
   s->closing = 1;
+  // uv_poll_stop takes the fd out of epoll at once, so the fd can be closed now: the port is
+  // free when close() returns (the handle itself is closed on the next turn of the loop)
   uv_poll_stop(&s->poll);
+  close(s->fd);
+  s->fd = -1;
   uv_close((uv_handle_t*)&s->poll, on_closed);
   return NULL;
 }

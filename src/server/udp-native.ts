@@ -176,36 +176,41 @@ export class NativeUdpListener implements Sender {
     const m = this.inMeta;
     const META = this.mod.META;
     const SLOT = this.mod.SLOT;
-    for (let i = 0; i < n; i++) {
-      const k = i * META;
-      const len = m[k]!;
-      if (len < 0) continue; // larger than a slot: not a DNS query we answer over UDP
-      let client: Client;
-      if (m[k + 2] === 4) {
-        client = { ip: v4(m[k + 4]!), port: m[k + 1]!, family: 4 };
-      } else {
-        const b = this.metaBytes;
-        const at = (k + 4) * 4;
-        // an IPv4 client of a dual-stack socket (::ffff:a.b.c.d) is reported as IPv4, as udp.ts does
-        let mapped = b[at + 10] === 0xff && b[at + 11] === 0xff;
-        for (let j = 0; mapped && j < 10; j++) if (b[at + j] !== 0) mapped = false;
-        client = mapped ? { ip: `${b[at + 12]}.${b[at + 13]}.${b[at + 14]}.${b[at + 15]}`, port: m[k + 1]!, family: 4 } : { ip: v6Text(b, at), port: m[k + 1]!, family: 6 };
-      }
-      // The query gets its own bytes: plugins may keep req.wire after the batch (async answers).
-      const msg = Buffer.allocUnsafe(len);
-      this.inBytes.copy(msg, 0, i * SLOT, i * SLOT + len);
-      this.cur = i;
-      this.curClient = client;
-      try {
-        serveQuery(this.ctx, msg, client, this.local, 'udp', this);
-      } catch (e) {
-        // serveQuery does not throw; if it ever did, the rest of the batch is still served
-        this.ctx.log.error(`udp ${this.host}:${this.local.port}: ${(e as Error).message}`);
-      }
+    try {
+      for (let i = 0; i < n; i++) this.serveOne(i, m, i * META, SLOT);
+    } finally {
+      this.cur = -1;
+      this.curClient = undefined;
     }
-    this.cur = -1;
-    this.curClient = undefined;
     return this.nOut;
+  }
+
+  /** Datagram `i` of the batch: its client from the meta words at `k`, its bytes copied out of the slot. */
+  private serveOne(i: number, m: Int32Array, k: number, SLOT: number): void {
+    const len = m[k]!;
+    if (len < 0) return; // larger than a slot: not a DNS query we answer over UDP
+    let client: Client;
+    if (m[k + 2] === 4) {
+      client = { ip: v4(m[k + 4]!), port: m[k + 1]!, family: 4 };
+    } else {
+      const b = this.metaBytes;
+      const at = (k + 4) * 4;
+      // an IPv4 client of a dual-stack socket (::ffff:a.b.c.d) is reported as IPv4, as udp.ts does
+      let mapped = b[at + 10] === 0xff && b[at + 11] === 0xff;
+      for (let j = 0; mapped && j < 10; j++) if (b[at + j] !== 0) mapped = false;
+      client = mapped ? { ip: `${b[at + 12]}.${b[at + 13]}.${b[at + 14]}.${b[at + 15]}`, port: m[k + 1]!, family: 4 } : { ip: v6Text(b, at), port: m[k + 1]!, family: 6 };
+    }
+    // The query gets its own bytes: plugins may keep req.wire after the batch (async answers).
+    const msg = Buffer.allocUnsafe(len);
+    this.inBytes.copy(msg, 0, i * SLOT, i * SLOT + len);
+    this.cur = i;
+    this.curClient = client;
+    try {
+      serveQuery(this.ctx, msg, client, this.local, 'udp', this);
+    } catch (e) {
+      // serveQuery does not throw; if it ever did, the rest of the batch is still served
+      this.ctx.log.error(`udp ${this.host}:${this.local.port}: ${(e as Error).message}`);
+    }
   }
 
   send(buf: Uint8Array, w: CoreWriter): void {
@@ -226,7 +231,7 @@ export class NativeUdpListener implements Sender {
     this.mod.sendTo(h, buf, c.ip, c.port);
   }
 
-  /** Replies the kernel refused (full send buffer, unreachable client). */
+  /** Replies the kernel refused (full send buffer, unreachable client) and socket errors cleared. */
   get sendErrors(): number {
     return this.h === undefined ? 0 : this.mod.sendErrors(this.h);
   }

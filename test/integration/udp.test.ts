@@ -9,7 +9,8 @@ import path from 'node:path';
 import dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildQuery, freePort, query } from '../../src/testing/index.js';
-import { nativeUdpError, v6Text } from '../../src/server/udp-native.js';
+import { NativeUdpListener, nativeUdpError, v6Text } from '../../src/server/udp-native.js';
+import type { ServeContext } from '../../src/server/serve.js';
 import { startCli, type CliProcess } from '../support/cli.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-udp-'));
@@ -21,9 +22,25 @@ it('the test build has the native module (npm run build compiles it)', () => {
   expect(nativeUdpError()).toBe('');
 });
 
+it('close() releases the port at once: the same port can be bound again right away', async () => {
+  const ctx = { inflight: 0 } as unknown as ServeContext; // no datagram arrives in this test
+  const a = new NativeUdpListener('127.0.0.1', 0, ctx);
+  const port = await a.listen();
+  await expect(new NativeUdpListener('127.0.0.1', port, ctx).listen()).rejects.toMatchObject({ code: 'EADDRINUSE', syscall: 'bind' });
+  const closing = a.close();
+  const again = dgram.createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    again.once('error', reject);
+    again.bind(port, '127.0.0.1', resolve);
+  });
+  again.close();
+  await closing;
+});
+
 /** Send `wires` from one socket without waiting; collect replies until all came or `ms` passed. */
 async function burst(port: number, wires: Buffer[], host = '127.0.0.1', ms = 3000): Promise<Buffer[]> {
-  const s = dgram.createSocket(net6(host) ? 'udp6' : 'udp4');
+  // a large receive buffer: replies come back in bursts of up to 64 (sendmmsg)
+  const s = dgram.createSocket({ type: net6(host) ? 'udp6' : 'udp4', recvBufferSize: 4 << 20 });
   const got: Buffer[] = [];
   try {
     await new Promise<void>((resolve) => s.bind(0, resolve));
