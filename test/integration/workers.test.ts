@@ -115,14 +115,25 @@ describe('-workers 2', () => {
     for (const p of first.seen) expect(workerPids).toContain(p);
     expect(first.seen.has(cli.child.pid!)).toBe(false);
 
-    // 2. UDP is served too (cluster shares the UDP socket)
+    // 2. UDP is served by both workers too: with the native socket each worker binds its own
+    // (SO_REUSEPORT) and the kernel spreads clients over them by source port; with node:dgram
+    // the primary shares one socket with both. Every query() comes from a new source port.
     const udp = await query(port, 'who.example.', 'A', { host: '127.0.0.1' });
     expect(udp.rcode).toBe(0);
     expect(udp.msg.additionals?.some((a) => a.type === 'A' && a.data === '127.0.0.1')).toBe(true);
+    const udpSeen = new Set<number>();
+    let udpAnswered = 0;
+    await until(`worker PIDs over UDP (seen ${[...udpSeen].join(',')})`, async () => {
+      const r = await query(port, 'pid.test.', 'TXT', { host: '127.0.0.1', timeout: 1000 });
+      udpAnswered++;
+      udpSeen.add(Number(txtOf(r)));
+      return udpSeen.size >= 2 ? true : undefined;
+    });
+    for (const p of udpSeen) expect(workerPids).toContain(p);
 
     // 3. metrics summed over the workers: every pid.test answered so far, whichever worker counted it
     const count = await query(port, 'count.test.', 'TXT', { host: '127.0.0.1', tcp: true });
-    expect(Number(txtOf(count))).toBe(first.answered);
+    expect(Number(txtOf(count))).toBe(first.answered + udpAnswered);
 
     // 4. a worker that dies is replaced
     const victim = workerPids[0]!;
