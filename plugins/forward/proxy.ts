@@ -54,7 +54,10 @@ interface Pending {
   qEnd: number;
   resolve(b: Buffer): void;
   reject(e: ExchangeError): void;
-  timer: NodeJS.Timeout;
+  /** TCP: the query's own timer. */
+  timer?: NodeJS.Timeout;
+  /** UDP: when the query times out (performance.now() ms), checked by the socket's sweep. */
+  deadline?: number;
 }
 
 /** Check a reply against a pending query: undefined = not ours (drop, keep waiting); Error = ours but broken. */
@@ -67,10 +70,16 @@ function check(msg: Buffer, p: Pending): Buffer | ExchangeError | undefined {
 
 const MAX_PENDING_PER_SOCKET = 8192;
 
+/** How often a UDP socket looks for timed-out queries (a timeout fires up to this much late). */
+const SWEEP_MS = 20;
+
 class UdpConn {
   readonly sock: dgram.Socket;
   readonly pending = new Map<number, Pending>();
-  private ready: Promise<void>;
+  private readonly ready: Promise<void>;
+  private connected = false;
+  /** Runs while queries are pending: one timer per socket instead of one per query. */
+  private sweeper: NodeJS.Timeout | undefined;
   closed = false;
 
   constructor(addr: UpstreamAddr) {
@@ -79,6 +88,7 @@ class UdpConn {
       // The callback also runs when connecting fails (no route, …): the socket is then unusable.
       this.sock.connect(addr.port, addr.host, (err?: Error) => {
         if (err) this.close(new ExchangeError(`udp connect: ${(err as NodeJS.ErrnoException).code ?? err.message}`, 'network'));
+        else this.connected = true;
         resolve();
       });
     });
@@ -90,21 +100,26 @@ class UdpConn {
       const r = check(msg, p);
       if (r === undefined) return; // wrong question: forged, keep waiting
       this.pending.delete(id);
-      clearTimeout(p.timer);
       if (r instanceof ExchangeError) p.reject(r);
       else p.resolve(r);
     });
-    // A connected socket reports ICMP port unreachable as ECONNREFUSED: every query pending on
-    // this socket went to the same dead port, so fail them now instead of waiting for timeouts.
+    // A connected socket reports ICMP port unreachable as ECONNREFUSED (on a send, or as an
+    // 'error'): every query pending on this socket went to the same upstream, so fail them now
+    // instead of waiting for timeouts.
     this.sock.on('error', (e: NodeJS.ErrnoException) => {
       this.failAll(new ExchangeError(`udp: ${e.code ?? e.message}`, 'network'));
     });
+    this.onSent = (err: Error | null) => {
+      if (err) this.failAll(new ExchangeError(`udp send: ${(err as NodeJS.ErrnoException).code ?? err.message}`, 'network'));
+    };
   }
+
+  /** One send callback per socket (node:dgram reports a failed send only to a callback). */
+  private readonly onSent: (err: Error | null) => void;
 
   failAll(e: ExchangeError): void {
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
-      clearTimeout(p.timer);
       p.reject(e);
     }
   }
@@ -116,35 +131,49 @@ class UdpConn {
     query[1] = id & 0xff;
     const q = Buffer.from(query); // our own copy: the caller may re-ID its buffer for another attempt
     return new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new ExchangeError('i/o timeout', 'timeout'));
-      }, timeout);
-      this.pending.set(id, { query: q, qEnd, resolve, reject, timer });
-      const fail = (msg: string): void => {
-        if (this.pending.get(id)?.query !== q) return;
-        this.pending.delete(id);
-        clearTimeout(timer);
-        reject(new ExchangeError(msg, 'network'));
-      };
-      const send = (): void => {
-        if (this.closed) return fail('udp: socket closed');
-        try {
-          this.sock.send(q, (err) => {
-            if (err) fail(`udp send: ${err.message}`);
-          });
-        } catch (e) {
-          fail(`udp send: ${(e as Error).message}`);
-        }
-      };
-      void this.ready.then(send);
+      const p: Pending = { query: q, qEnd, resolve, reject, deadline: performance.now() + timeout };
+      this.pending.set(id, p);
+      this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
+      if (this.connected) this.send(id, p);
+      else void this.ready.then(() => this.send(id, p));
     });
+  }
+
+  private send(id: number, p: Pending): void {
+    if (this.closed) return this.fail(id, p, 'udp: socket closed');
+    try {
+      this.sock.send(p.query, this.onSent);
+    } catch (e) {
+      this.fail(id, p, `udp send: ${(e as Error).message}`);
+    }
+  }
+
+  private fail(id: number, p: Pending, msg: string): void {
+    if (this.pending.get(id) !== p) return;
+    this.pending.delete(id);
+    p.reject(new ExchangeError(msg, 'network'));
+  }
+
+  /** Time out the queries whose deadline has passed; stop when nothing is pending. */
+  private sweep(): void {
+    const now = performance.now();
+    for (const [id, p] of this.pending) {
+      if (p.deadline! > now) continue;
+      this.pending.delete(id);
+      p.reject(new ExchangeError('i/o timeout', 'timeout'));
+    }
+    if (this.pending.size === 0 && this.sweeper !== undefined) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   close(reason = new ExchangeError('upstream closed', 'closed')): void {
     if (this.closed) return;
     this.closed = true;
     this.failAll(reason);
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.sweeper = undefined;
     try {
       this.sock.close();
     } catch {
