@@ -1,6 +1,7 @@
 // IP helpers: canonical text (RFC 5952 for IPv6, so index keys and reverse lookups agree) and the
 // dashed endpoint label CoreDNS uses when an endpoint has no hostname.
 import net from 'node:net';
+import { ip6Text } from '../../src/plugin/api.js';
 
 /** The eight 16-bit groups of an IPv6 address (with an embedded IPv4 tail expanded). */
 function groups6(ip: string): number[] | undefined {
@@ -28,24 +29,7 @@ export function canonIp(ip: string): string {
   if (fam !== 6) return ip;
   const g = groups6(ip);
   if (g === undefined) return ip.toLowerCase();
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (bestAt < 0) return hex.join(':');
-  return `${hex.slice(0, bestAt).join(':')}::${hex.slice(bestAt + bestLen).join(':')}`;
+  return ip6Text(g);
 }
 
 /** "10.3.0.100" → "10-3-0-100"; "fd00::1" → "fd00--1" (":" → "-", a trailing "-" padded with "0"). */

@@ -103,3 +103,32 @@ export function reverseName(ip: string): string {
 }
 
 export { reverseToIp } from '../corefile/keys.js';
+
+/**
+ * RFC 5952 text of an IPv6 address given as eight 16-bit groups: lower-case hex without leading
+ * zeros, the longest run of two or more zero groups (the first on a tie) written as "::".
+ */
+export function ip6Text(g: ArrayLike<number>): string {
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (from: number, to: number): string => {
+    let out = '';
+    for (let i = from; i < to; i++) out += (i > from ? ':' : '') + g[i]!.toString(16);
+    return out;
+  };
+  if (bestAt < 0) return hex(0, 8);
+  return `${hex(0, bestAt)}::${hex(bestAt + bestLen, 8)}`;
+}

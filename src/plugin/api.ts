@@ -26,7 +26,7 @@ export { TypednsError, pluginError } from './errors.js';
 export { API_VERSION } from './registry.js';
 export { reply, negative, rcodeOf, rr, rrText, type RR, type ReplyOptions } from '../dns/message.js';
 export { RCODE, DROP, QTYPE, QCLASS, FLAG, typeName, typeFromName, rcodeName, rcodeFromName, className } from '../dns/constants.js';
-export { fqdn, isSubdomain, parentName, countLabels, reverseName, reverseToIp, encodeName } from '../dns/names.js';
+export { fqdn, isSubdomain, parentName, countLabels, reverseName, reverseToIp, encodeName, ip6Text } from '../dns/names.js';
 export { parseCidr, cidrContains, type Cidr } from '../corefile/keys.js';
 export { emptyReply, setId, replyRcode, skipName, sameQuestion, OUR_UDP_SIZE } from '../dns/wire.js';
 export type { Logger } from '../observe/log.js';

@@ -10,6 +10,7 @@ import type { Client } from '../plugin/types.js';
 import type { CoreWriter, Sender } from '../request/writer.js';
 import type { LocalAddr } from '../request/request.js';
 import { serveQuery, type ServeContext } from './serve.js';
+import { ip6Text } from '../dns/names.js';
 
 /** The native module's functions (native/udp.c). */
 interface NativeUdp {
@@ -90,28 +91,11 @@ function v4(a: number): string {
   return s;
 }
 
-/** RFC 5952 text of 16 address bytes (longest run of two or more zero groups as ::). */
+/** RFC 5952 text of 16 address bytes at `off`. */
 export function v6Text(b: Uint8Array, off: number): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((b[off + 2 * i]! << 8) | b[off + 2 * i + 1]!);
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (bestAt < 0) return hex.join(':');
-  return `${hex.slice(0, bestAt).join(':')}::${hex.slice(bestAt + bestLen).join(':')}`;
+  const g = new Array<number>(8);
+  for (let i = 0; i < 8; i++) g[i] = (b[off + 2 * i]! << 8) | b[off + 2 * i + 1]!;
+  return ip6Text(g);
 }
 
 export interface NativeUdpOptions {
