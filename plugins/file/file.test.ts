@@ -123,21 +123,26 @@ describe('file for several zones and reloads', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-file-'));
     const db = path.join(dir, 'db.r.test');
     const zone = (serial: number, ip: string) => `$ORIGIN r.test.\n@ 60 IN SOA ns hostmaster ${serial} 7200 3600 1209600 30\n@ 60 NS ns\nns 60 A 10.0.0.53\nwww 60 A ${ip}\n`;
-    fs.writeFileSync(db, zone(1, '10.0.0.1'));
+    // replace the file in one step (write + rename): a reload tick must not read a half-written file
+    const put = (text: string): void => {
+      fs.writeFileSync(`${db}.tmp`, text);
+      fs.renameSync(`${db}.tmp`, db);
+    };
+    put(zone(1, '10.0.0.1'));
     const srv = await startServer(`r.test:0 {\n bind 127.0.0.1\n file ${db} {\n  reload 100ms\n }\n}`);
     try {
       sortAndCheck((await srv.query('www.r.test', 'A')).msg, { answer: ['www.r.test. 60 IN A 10.0.0.1'] });
       // same serial: the change is ignored
-      fs.writeFileSync(db, zone(1, '10.0.0.2'));
+      put(zone(1, '10.0.0.2'));
       await new Promise((r) => setTimeout(r, 500));
       sortAndCheck((await srv.query('www.r.test', 'A')).msg, { answer: ['www.r.test. 60 IN A 10.0.0.1'] });
       // a broken file is logged and the old zone kept
-      fs.writeFileSync(db, zone(2, '10.0.0.999'));
+      put(zone(2, '10.0.0.999'));
       await new Promise((r) => setTimeout(r, 500));
       sortAndCheck((await srv.query('www.r.test', 'A')).msg, { answer: ['www.r.test. 60 IN A 10.0.0.1'] });
       expect(srv.log.lines.join('\n')).toMatch(/db\.r\.test:5: bad A address/);
       // new serial: picked up
-      fs.writeFileSync(db, zone(3, '10.0.0.3'));
+      put(zone(3, '10.0.0.3'));
       const deadline = Date.now() + 10_000;
       let last = '';
       while (Date.now() < deadline) {
