@@ -6,7 +6,7 @@
 // Not fatal: without a compiler or headers (or off Linux) it says why and exits 0, and the
 // server answers UDP with node:dgram instead (src/server/udp-native.ts). `--strict` exits 1.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,6 +16,7 @@ const out = path.join(root, 'build/typedns_udp.node');
 const strict = process.argv.includes('--strict');
 
 function skip(why) {
+  rmSync(out, { force: true }); // never leave an older build to be loaded
   process.stderr.write(`typedns: native UDP not built (${why}); UDP is served with node:dgram\n`);
   process.exit(strict ? 1 : 0);
 }
@@ -26,9 +27,18 @@ if (process.env.npm_config_nodedir) candidates.push(path.join(process.env.npm_co
 const include = candidates.find((d) => existsSync(path.join(d, 'node_api.h')) && existsSync(path.join(d, 'uv.h')));
 if (include === undefined) skip(`no Node.js headers (node_api.h, uv.h) in ${candidates.join(', ')}`);
 mkdirSync(path.dirname(out), { recursive: true });
-const cc = process.env.CC || 'cc';
 const args = ['-O2', '-fPIC', '-shared', '-Wall', '-Wextra', '-DNODE_GYP_MODULE_NAME=typedns_udp', '-I', include, src, '-o', out];
-const r = spawnSync(cc, args, { encoding: 'utf8' });
-if (r.error) skip(`${cc}: ${r.error.message}`);
-if (r.status !== 0) skip(`${cc} ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
-if (r.stderr.trim() !== '') process.stderr.write(r.stderr);
+// $CC, else the first of cc, gcc, clang that exists
+const compilers = process.env.CC ? [process.env.CC] : ['cc', 'gcc', 'clang'];
+const tried = [];
+for (const cc of compilers) {
+  const r = spawnSync(cc, args, { encoding: 'utf8' });
+  if (r.error) {
+    tried.push(`${cc}: ${r.error.code ?? r.error.message}`);
+    continue;
+  }
+  if (r.status !== 0) skip(`${cc} ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
+  if (r.stderr.trim() !== '') process.stderr.write(r.stderr);
+  process.exit(0);
+}
+skip(`no C compiler (${tried.join(', ')})`);
