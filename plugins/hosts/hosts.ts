@@ -4,7 +4,7 @@
 // records built at (re)load time, synchronously.
 import fs from 'node:fs';
 import path from 'node:path';
-import { FLAG, RCODE, type Gauge, type Logger, type Plugin } from '../../src/plugin/api.js';
+import { FLAG, RCODE, pack, packedReply, type Gauge, type Logger, type Packed, type Plugin, type RR } from '../../src/plugin/api.js';
 import { buildIndex, emptyHosts, parseHosts, type HostsData, type HostsIndex } from './hostsfile.js';
 import type { HostsConfig } from './setup.js';
 
@@ -43,6 +43,15 @@ export function createHosts(cfg: HostsConfig, root: string, log: Logger, metrics
     log.warn(`file does not exist: ${cfg.path}`);
   }
   let index = buildIndex(inline, fileData, cfg.ttl, cfg.reverse);
+  // Each record set as wire bytes, encoded on its first query; a reload builds new sets, so the
+  // old encodings go with them. Every record of a set is owned by the name asked (a pointer to
+  // the question: the answer keeps the client's spelling, as CoreDNS answers with the qname).
+  const wire = new WeakMap<readonly RR[], Packed>();
+  const packed = (recs: readonly RR[]): Packed => {
+    let p = wire.get(recs);
+    if (p === undefined) wire.set(recs, (p = pack(recs)));
+    return p;
+  };
   const published = (): void => {
     metrics.entries.set(index.entries);
     metrics.reloadTimestamp.set(Date.now() / 1000);
@@ -89,22 +98,22 @@ export function createHosts(cfg: HostsConfig, root: string, log: Logger, metrics
         // Reverse names need not be in the plugin's zones; an unknown address always goes on.
         const recs = index.ptr.get(name);
         if (recs === undefined) return next(req, w);
-        w.write({ type: 'response', flags: FLAG.AA, answers: recs, authorities: [], additionals: [] });
+        w.write(packedReply(req, FLAG.AA, RCODE.NOERROR, packed(recs)));
         return RCODE.NOERROR;
       }
       if (cfg.zones.match(name) === undefined) return next(req, w);
       const recs = qtype === A ? index.a.get(name) : qtype === AAAA ? index.aaaa.get(name) : undefined;
       if (recs !== undefined) {
-        w.write({ type: 'response', flags: FLAG.AA, answers: recs, authorities: [], additionals: [] });
+        w.write(packedReply(req, FLAG.AA, RCODE.NOERROR, packed(recs)));
         return RCODE.NOERROR;
       }
       if (index.names.has(name)) {
         // The name exists with other records: authoritative NODATA.
-        w.write({ type: 'response', flags: FLAG.AA, answers: [], authorities: [], additionals: [] });
+        w.write(packedReply(req, FLAG.AA, RCODE.NOERROR));
         return RCODE.NOERROR;
       }
       if (cfg.fall.through(name)) return next(req, w);
-      w.write({ type: 'response', flags: FLAG.AA | NOT_FOUND, answers: [], authorities: [], additionals: [] });
+      w.write(packedReply(req, FLAG.AA, NOT_FOUND));
       return NOT_FOUND;
     },
     close() {
