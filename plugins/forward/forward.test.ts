@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { dispense, type QueryResult, startServer, type TestServer, waitFor } from '../../src/testing/index.js';
+import dnsPacket from 'dns-packet';
+import { dispense, exchangeRaw, type QueryResult, startServer, type TestServer, waitFor } from '../../src/testing/index.js';
 import { startUpstream, type Upstream } from '../../test/support/upstream.js';
 import forward from './index.js';
 import { hostPort, resolvConf } from './setup.js';
@@ -135,6 +136,27 @@ describe('forward: through real sockets', () => {
     const d = await s.metrics.registry.getSingleMetricAsString('coredns_proxy_request_duration_seconds');
     expect(d).toContain(`to="${up.addr}"`);
     expect(d).toContain('rcode="NOERROR"');
+  });
+
+  it('a datagram the kernel refuses (EMSGSIZE) fails only its own query, not the others pending on the socket', async () => {
+    const up = await upstream();
+    up.answer('a.example.org.', 'A', ['a.example.org. 30 IN A 10.0.0.1']);
+    up.delay = 300;
+    const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${up.addr} {\n  prefer_udp\n  max_fails 0\n }\n}`);
+    const pending = Promise.all(Array.from({ length: 3 }, () => s.query('a.example.org.', 'A', { timeout: 3000 })));
+    await new Promise((r) => setTimeout(r, 50));
+    // over TCP from the client, over UDP to the upstream (prefer_udp): 65,526 bytes do not fit in a datagram
+    const huge = dnsPacket.encode({
+      type: 'query',
+      id: 7,
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ type: 'A', name: 'a.example.org' }],
+      additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, options: [{ code: 65001, data: Buffer.alloc(65_480) }] } as never],
+    });
+    expect(huge.length).toBeGreaterThan(65_507);
+    const r = await exchangeRaw(s.port, huge, { tcp: true, timeout: 3000 });
+    expect(r === undefined ? -1 : r[3]! & 0xf).toBe(2); // SERVFAIL for the query that could not be sent
+    for (const a of await pending) expect(answers(a)).toEqual(['A 10.0.0.1']);
   });
 
   it('retries over TCP when the UDP reply is truncated', async () => {

@@ -109,13 +109,7 @@ class UdpConn {
     this.sock.on('error', (e: NodeJS.ErrnoException) => {
       this.failAll(new ExchangeError(`udp: ${e.code ?? e.message}`, 'network'));
     });
-    this.onSent = (err: Error | null) => {
-      if (err) this.failAll(new ExchangeError(`udp send: ${(err as NodeJS.ErrnoException).code ?? err.message}`, 'network'));
-    };
   }
-
-  /** One send callback per socket (node:dgram reports a failed send only to a callback). */
-  private readonly onSent: (err: Error | null) => void;
 
   failAll(e: ExchangeError): void {
     for (const [id, p] of this.pending) {
@@ -127,6 +121,8 @@ class UdpConn {
   exchange(query: Buffer, qEnd: number, timeout: number): Promise<Buffer> {
     let id = randomId();
     for (let i = 0; this.pending.has(id) && i < 16; i++) id = randomId();
+    // (never overwrite a pending query: its promise would be in no map and never settle)
+    if (this.pending.has(id)) return Promise.reject(new ExchangeError('udp: no free query ID', 'network'));
     query[0] = id >> 8;
     query[1] = id & 0xff;
     const q = Buffer.from(query); // our own copy: the caller may re-ID its buffer for another attempt
@@ -142,10 +138,24 @@ class UdpConn {
   private send(id: number, p: Pending): void {
     if (this.closed) return this.fail(id, p, 'udp: socket closed');
     try {
-      this.sock.send(p.query, this.onSent);
+      // node:dgram reports a failed send only to its callback
+      this.sock.send(p.query, (err) => {
+        if (err) this.sendFailed(id, p, err as NodeJS.ErrnoException);
+      });
     } catch (e) {
       this.fail(id, p, `udp send: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * ECONNREFUSED (an ICMP port unreachable for an earlier datagram) says the upstream is not
+   * there: every query pending on this connected socket fails now. Other errors (EMSGSIZE,
+   * ENOBUFS, EPERM, …) belong to this datagram only.
+   */
+  private sendFailed(id: number, p: Pending, err: NodeJS.ErrnoException): void {
+    const msg = `udp send: ${err.code ?? err.message}`;
+    if (err.code === 'ECONNREFUSED') this.failAll(new ExchangeError(msg, 'network'));
+    else this.fail(id, p, msg);
   }
 
   private fail(id: number, p: Pending, msg: string): void {

@@ -57,9 +57,8 @@ export class NameRecords {
     return (this.wireAAAA ??= pack(this.aaaa));
   }
   /** SRV records (owned by the name asked) and their glue (owned by the targets) as wire bytes. */
-  packedSrv(): PackedSrv {
+  packedSrv(s: { srv: RR[]; extra: RR[] } = this.srv()): PackedSrv {
     if (this.wireSrv !== undefined) return this.wireSrv;
-    const s = this.srv();
     const p: PackedSrv = { an: pack(s.srv), ar: pack(s.extra, notAtQuestion) };
     if (this.srvSet !== undefined) this.wireSrv = p;
     return p;

@@ -44,7 +44,7 @@ export class KubernetesHandler {
   private readonly zones: Zones;
   private readonly o: AnswerOptions;
   private readonly soaWire = new Map<string, { serial: number; bytes: Packed }>();
-  private readonly ptrWire = new Map<string, Packed>();
+  private readonly ptrWire = new Map<string, { targets: readonly string[]; an: Packed }>();
   private ptrGen = -1;
 
   constructor(
@@ -123,13 +123,13 @@ export class KubernetesHandler {
       this.ptrWire.clear();
       this.ptrGen = gen;
     }
-    let p = this.ptrWire.get(ip);
-    if (p === undefined) {
-      p = pack(targets.map((t) => ({ name: '.', type: 'PTR', ttl: this.cfg.ttl, data: strip(t) }) as RR));
-      if (this.ptrWire.size >= PTR_CACHE_MAX) this.ptrWire.clear();
-      this.ptrWire.set(ip, p);
-    }
-    return p;
+    // the targets are compared too: their order can change without a DNS-relevant change
+    const hit = this.ptrWire.get(ip);
+    if (hit !== undefined && sameStrings(hit.targets, targets)) return hit.an;
+    const an = pack(targets.map((t) => ({ name: '.', type: 'PTR', ttl: this.cfg.ttl, data: strip(t) }) as RR));
+    if (this.ptrWire.size >= PTR_CACHE_MAX) this.ptrWire.clear();
+    this.ptrWire.set(ip, { targets, an });
+    return an;
   }
 
   /**
@@ -243,7 +243,7 @@ export class KubernetesHandler {
     if (qt === QTYPE.SRV) {
       const s = recs.srv();
       if (s.srv.length === 0) return NODATA;
-      const p = recs.packedSrv();
+      const p = recs.packedSrv(s);
       return { answers: s.srv, extra: s.extra, an: p.an, ar: p.ar };
     }
     if (qt === QTYPE.A) return recs.a.length === 0 ? NODATA : { answers: recs.a as RR[], extra: [], an: recs.packedA() };
@@ -272,6 +272,12 @@ export class KubernetesHandler {
     if (ip === '' || ip === '0.0.0.0' || ip === '::') return nsAddresses(this.store, this.deps.interfaceIps());
     return nsAddresses(this.store, [ip]);
   }
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 const strip = (n: string): string => (n === '.' ? '.' : n.endsWith('.') ? n.slice(0, -1) : n);
