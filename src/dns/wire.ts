@@ -34,23 +34,27 @@ export class QueryHead {
 
 const HEX = '0123456789';
 
-/** Name bytes in presentation order ("www.example.org."), for the fast path of readName. */
+/** The labels of the name being read, decompressed: bytes with a '.' after each label. */
 const nameBytes = Buffer.allocUnsafe(256);
+/** Where each label of nameBytes ends (its '.'): a byte '.' inside a label is not an end. */
+const labelEnds = new Int32Array(128);
 
 /**
  * Read a domain name at `off`. Returns the offset after the name (in the original position,
  * not following pointers), or -1 when malformed. Sets `nameOut[0]` (as written) and `nameOut[1]` (lower case).
  *
- * Host names (letters, digits, '-', '_', '*') are copied into one scratch buffer and made a
- * string in one step (a flat string, not one concatenation per character); a name with any
- * other byte is read by readNameEscaped, which writes the zone-file escapes.
+ * The labels are copied into one scratch buffer and, for a host name (letters, digits, '-', '_',
+ * '*'), made a string in one step (a flat string, not one concatenation per character); a name
+ * with any other byte is written out with zone-file escapes by escapedName.
  */
 export function readName(buf: Uint8Array, off: number, nameOut: [string, string]): number {
   let pos = off;
   let end = -1;
   let hops = 0;
   let n = 0;
+  let labels = 0;
   let hasUpper = false;
+  let escapes = false;
   const len = buf.length;
   const out = nameBytes;
   for (;;) {
@@ -75,12 +79,13 @@ export function readName(buf: Uint8Array, off: number, nameOut: [string, string]
     if (n + l + 1 > 254) return -1;
     for (let i = pos + 1; i <= pos + l; i++) {
       const c = buf[i]!;
-      if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f || c === 0x2a) out[n++] = c;
-      else if (c >= 0x41 && c <= 0x5a) {
-        hasUpper = true;
-        out[n++] = c;
-      } else return readNameEscaped(buf, off, nameOut);
+      if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f || c === 0x2a) {
+        // host-name character as it is
+      } else if (c >= 0x41 && c <= 0x5a) hasUpper = true;
+      else escapes = true;
+      out[n++] = c;
     }
+    labelEnds[labels++] = n;
     out[n++] = 0x2e;
     pos += l + 1;
   }
@@ -89,55 +94,33 @@ export function readName(buf: Uint8Array, off: number, nameOut: [string, string]
     nameOut[1] = '.';
     return end;
   }
+  if (escapes) {
+    escapedName(labels, nameOut);
+    return end;
+  }
   const text = out.toString('latin1', 0, n);
   nameOut[0] = text;
   nameOut[1] = hasUpper ? text.toLowerCase() : text;
   return end;
 }
 
-/** readName for names with bytes that need escapes (\. \\ \DDD …): one character at a time. */
-function readNameEscaped(buf: Uint8Array, off: number, nameOut: [string, string]): number {
-  let pos = off;
-  let end = -1;
-  let hops = 0;
-  let total = 0;
+/** The name in nameBytes/labelEnds with zone-file escapes (\. \\ \DDD …), one character at a time. */
+function escapedName(labels: number, nameOut: [string, string]): void {
   let text = '';
   let lower = '';
-  let hasUpper = false;
-  const len = buf.length;
-  for (;;) {
-    if (pos >= len) return -1;
-    const l = buf[pos]!;
-    if (l === 0) {
-      if (end < 0) end = pos + 1;
-      break;
-    }
-    const kind = l & 0xc0;
-    if (kind === 0xc0) {
-      if (pos + 1 >= len) return -1;
-      const ptr = ((l & 0x3f) << 8) | buf[pos + 1]!;
-      if (end < 0) end = pos + 2;
-      // pointers must go backwards (no loops) and not into the 12-byte header, which is no name
-      if (++hops > 126 || ptr >= pos || ptr < 12) return -1;
-      pos = ptr;
-      continue;
-    }
-    if (kind !== 0) return -1;
-    if (pos + 1 + l > len) return -1;
-    total += l + 1;
-    if (total > 254) return -1;
-    for (let i = pos + 1; i <= pos + l; i++) {
-      const c = buf[i]!;
+  let i = 0;
+  for (let k = 0; k < labels; k++) {
+    const to = labelEnds[k]!;
+    for (; i < to; i++) {
+      const c = nameBytes[i]!;
       if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f || c === 0x2a) {
         const ch = String.fromCharCode(c);
         text += ch;
         lower += ch;
       } else if (c >= 0x41 && c <= 0x5a) {
-        hasUpper = true;
         text += String.fromCharCode(c);
         lower += String.fromCharCode(c + 32);
       } else {
-        // escape as zone-file presentation: \. \\ or \DDD
         let esc: string;
         if (c === 0x2e || c === 0x5c || c === 0x22 || c === 0x28 || c === 0x29 || c === 0x3b || c === 0x40 || c === 0x24) esc = '\\' + String.fromCharCode(c);
         else if (c > 0x20 && c < 0x7f) esc = String.fromCharCode(c);
@@ -146,17 +129,12 @@ function readNameEscaped(buf: Uint8Array, off: number, nameOut: [string, string]
         lower += esc;
       }
     }
+    i++; // the '.' after the label
     text += '.';
     lower += '.';
-    pos += l + 1;
-  }
-  if (text === '') {
-    text = '.';
-    lower = '.';
   }
   nameOut[0] = text;
-  nameOut[1] = hasUpper ? lower : text;
-  return end;
+  nameOut[1] = lower;
 }
 
 const nameTmp: [string, string] = ['', ''];
