@@ -2,10 +2,10 @@
 // encoded once (or taken as the wire bytes forward wrote), its OPT dropped and the offsets of
 // every TTL field recorded; a hit copies the bytes and patches ID, RD/CD, the TTLs (remaining
 // TTL) and appends an OPT when the client sent one: no decode, no encode.
-import { definePlugin, parseDuration, isSubdomain, rcodeOf, Zones, fqdn, QTYPE, RCODE } from '../../src/plugin/api.js';
+import { definePlugin, parseDuration, isSubdomain, rcodeOf, Zones, fqdn, QTYPE, RCODE, writeOpt } from '../../src/plugin/api.js';
 import type { Dispenser, Message, Next, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 import { WrappedWriter } from '../../src/plugin/api.js';
-import { encodeReply, parseReply, questionMatches, writeOpt, type Parsed } from './wire.js';
+import { encodeReply, parseReply, questionMatches, type Parsed } from './wire.js';
 
 const SHARDS = 256;
 const DEFAULT_CAP = 9984;
@@ -406,7 +406,7 @@ export default definePlugin<CacheConfig>({
         for (let i = 0; i < offs.length; i++) out.writeUInt32BE(t, offs[i]!);
       }
       if (edns) {
-        writeOpt(out, src.length, req.do);
+        writeOpt(out, src.length, 0, req.do);
         const ar = ((out[10]! << 8) | out[11]!) + 1;
         out[10] = ar >> 8;
         out[11] = ar & 0xff;

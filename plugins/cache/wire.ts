@@ -1,11 +1,9 @@
 // Wire-level work for the cache: read a reply once at store time (question, rcode, TTL field
 // offsets, SOA minimum, OPT position) so a hit is a copy plus a few in-place patches.
 import dnsPacket, { type Answer } from 'dns-packet';
-import { sameQuestion, skipName, type Message, type Request } from '../../src/plugin/api.js';
+import { QTYPE, sameQuestion, skipName, type Message, type Request } from '../../src/plugin/api.js';
 
-const OPT = 41;
-const SOA = 6;
-const NS = 2;
+const { OPT, SOA, NS } = QTYPE;
 
 export interface Parsed {
   /** The reply without its OPT record, ID 0. */
@@ -119,19 +117,4 @@ export function encodeReply(m: Message, req: Request): Buffer {
   out.set(req.wire.subarray(12, req.questionEnd), 12);
   buf.copy(out, 12 + qlen, 12);
   return out;
-}
-
-/** An 11-byte OPT record (our UDP size 1232, DO as asked) at `off`. */
-export function writeOpt(out: Uint8Array, off: number, doBit: boolean): void {
-  out[off] = 0;
-  out[off + 1] = 0;
-  out[off + 2] = OPT;
-  out[off + 3] = 1232 >> 8;
-  out[off + 4] = 1232 & 0xff;
-  out[off + 5] = 0;
-  out[off + 6] = 0;
-  out[off + 7] = doBit ? 0x80 : 0;
-  out[off + 8] = 0;
-  out[off + 9] = 0;
-  out[off + 10] = 0;
 }

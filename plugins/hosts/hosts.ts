@@ -4,13 +4,11 @@
 // records built at (re)load time, synchronously.
 import fs from 'node:fs';
 import path from 'node:path';
-import { FLAG, RCODE, pack, packedReply, type Gauge, type Logger, type Packed, type Plugin, type RR } from '../../src/plugin/api.js';
+import { FLAG, QTYPE, RCODE, pack, packedReply, type Gauge, type Logger, type Packed, type Plugin, type RR } from '../../src/plugin/api.js';
 import { buildIndex, emptyHosts, parseHosts, type HostsData, type HostsIndex } from './hostsfile.js';
 import type { HostsConfig } from './setup.js';
 
-const A = 1;
-const AAAA = 28;
-const PTR = 12;
+const { A, AAAA, PTR } = QTYPE;
 
 export interface HostsMetrics {
   entries: Gauge;
