@@ -14,6 +14,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { parseArgs as nodeParseArgs } from 'node:util';
 import dnsPacket from 'dns-packet';
 import { workloads } from './workloads.mjs';
 
@@ -33,34 +34,66 @@ workloads: ${Object.keys(workloads).join(', ')}
   --no-build           skip npm run build
   --json FILE          also write the results as JSON`;
 
-function parseArgs(argv) {
-  const o = { names: [], duration: 10, clients: 8, outstanding: 200, workers: '1', compareWorkers: undefined, naive: true, latency: true, build: true, json: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    switch (a) {
-      case '-d': case '--duration': o.duration = Number(val()); break;
-      case '-c': case '--clients': o.clients = Number(val()); break;
-      case '-q': case '--outstanding': o.outstanding = Number(val()); break;
-      case '--workers': o.workers = val(); break;
-      case '--compare-workers': o.compareWorkers = val(); o.naive = false; break;
-      case '--no-naive': o.naive = false; break;
-      case '--no-latency': o.latency = false; break;
-      case '--no-build': o.build = false; break;
-      case '--json': o.json = val(); break;
-      case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0); break;
-      default:
-        if (a.startsWith('-')) throw new Error(`unknown option ${a}\n${USAGE}`);
-        o.names.push(a);
-    }
+/**
+ * Command-line options of the bench scripts, with node:util's parseArgs. `spec` maps each option
+ * (as typed, without "--") to { key, type: 'number' | 'string' | 'boolean', default, short?,
+ * value? } — `value` is what a boolean flag sets (`--no-build` → build: false). -h/--help prints
+ * `usage` and exits; an unknown option or a missing value throws with `usage`.
+ */
+export function parseOptions(argv, spec, usage, { positionals = false } = {}) {
+  const options = { help: { type: 'boolean', short: 'h' } };
+  for (const [flag, s] of Object.entries(spec)) options[flag] = { type: s.type === 'boolean' ? 'boolean' : 'string', ...(s.short ? { short: s.short } : {}) };
+  let r;
+  try {
+    r = nodeParseArgs({ args: argv, options, allowPositionals: positionals, strict: true });
+  } catch (e) {
+    throw new Error(`${e.message}\n${usage}`);
   }
-  if (o.names.length === 0) throw new Error(USAGE);
-  if (o.names.includes('all')) o.names = Object.keys(workloads);
-  for (const n of o.names) if (!workloads[n]) throw new Error(`unknown workload '${n}'\n${USAGE}`);
+  if (r.values.help) {
+    process.stdout.write(usage + '\n');
+    process.exit(0);
+  }
+  const o = {};
+  for (const [flag, s] of Object.entries(spec)) {
+    const v = r.values[flag];
+    if (o[s.key] !== undefined && v === undefined) continue; // another flag for the same key was given
+    o[s.key] = v === undefined ? s.default : s.type === 'number' ? Number(v) : s.type === 'boolean' ? (s.value ?? true) : v;
+  }
+  return { o, positionals: r.positionals };
+}
+
+/** The workloads named on the command line (`all`: every one); throws on none or an unknown one. */
+export function workloadNames(names, usage) {
+  if (names.length === 0) throw new Error(usage);
+  if (names.includes('all')) return Object.keys(workloads);
+  for (const n of names) if (!workloads[n]) throw new Error(`unknown workload '${n}'\n${usage}`);
+  return names;
+}
+
+/** dnsperf load options shared by the scripts. */
+export const LOAD_OPTIONS = {
+  clients: { key: 'clients', type: 'number', default: 8, short: 'c' },
+  outstanding: { key: 'outstanding', type: 'number', default: 200, short: 'q' },
+  workers: { key: 'workers', type: 'string', default: '1' },
+  'no-build': { key: 'build', type: 'boolean', value: false, default: true },
+  json: { key: 'json', type: 'string', default: undefined },
+};
+
+function parseArgs(argv) {
+  const { o, positionals } = parseOptions(
+    argv,
+    {
+      duration: { key: 'duration', type: 'number', default: 10, short: 'd' },
+      ...LOAD_OPTIONS,
+      'compare-workers': { key: 'compareWorkers', type: 'string', default: undefined },
+      'no-naive': { key: 'naive', type: 'boolean', value: false, default: true },
+      'no-latency': { key: 'latency', type: 'boolean', value: false, default: true },
+    },
+    USAGE,
+    { positionals: true },
+  );
+  if (o.compareWorkers !== undefined) o.naive = false;
+  o.names = workloadNames(positionals, USAGE);
   return o;
 }
 

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { tmpdir, availableParallelism } from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
-import { here, root, cli, ensureDnsperf, freePort, queryRcode, startProcess, stopProcess, startTypedns, dnsperf, rssTreeKb, sampleTree } from './run.mjs';
+import { here, root, cli, ensureDnsperf, freePort, queryRcode, startProcess, stopProcess, startTypedns, dnsperf, rssTreeKb, sampleTree, parseOptions, LOAD_OPTIONS } from './run.mjs';
 import { mix, kubernetesFixture } from './workloads.mjs';
 
 const USAGE = `usage: node bench/soak.mjs [options]
@@ -38,34 +38,25 @@ const USAGE = `usage: node bench/soak.mjs [options]
   --json FILE          also write the results as JSON`;
 
 function parseArgs(argv) {
-  const o = { minutes: 10, fraction: 0.5, qps: 0, peakSeconds: 10, sample: 10, settle: 60, clients: 8, outstanding: 200, workers: '1', nodeArgs: [], heap: false, snapshots: undefined, keep: false, build: true, json: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    switch (a) {
-      case '--minutes': o.minutes = Number(val()); break;
-      case '--fraction': o.fraction = Number(val()); break;
-      case '--qps': o.qps = Number(val()); break;
-      case '--peak-seconds': o.peakSeconds = Number(val()); break;
-      case '--sample': o.sample = Number(val()); break;
-      case '--settle': o.settle = Number(val()); break;
-      case '-c': case '--clients': o.clients = Number(val()); break;
-      case '-q': case '--outstanding': o.outstanding = Number(val()); break;
-      case '--workers': o.workers = val(); break;
-      case '--node-args': o.nodeArgs = val().split(/\s+/).filter(Boolean); break;
-      case '--heap': o.heap = true; break;
-      case '--snapshots': o.snapshots = val(); o.heap = true; break;
-      case '--keep': o.keep = true; break;
-      case '--no-build': o.build = false; break;
-      case '--json': o.json = val(); break;
-      case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0); break;
-      default: throw new Error(`unknown option ${a}\n${USAGE}`);
-    }
-  }
+  const { o } = parseOptions(
+    argv,
+    {
+      minutes: { key: 'minutes', type: 'number', default: 10 },
+      fraction: { key: 'fraction', type: 'number', default: 0.5 },
+      qps: { key: 'qps', type: 'number', default: 0 },
+      'peak-seconds': { key: 'peakSeconds', type: 'number', default: 10 },
+      sample: { key: 'sample', type: 'number', default: 10 },
+      settle: { key: 'settle', type: 'number', default: 60 },
+      ...LOAD_OPTIONS,
+      'node-args': { key: 'nodeArgs', type: 'string', default: '' },
+      heap: { key: 'heap', type: 'boolean', default: false },
+      snapshots: { key: 'snapshots', type: 'string', default: undefined },
+      keep: { key: 'keep', type: 'boolean', default: false },
+    },
+    USAGE,
+  );
+  o.nodeArgs = o.nodeArgs.split(/\s+/).filter(Boolean);
+  if (o.snapshots !== undefined) o.heap = true;
   for (const [k, v] of Object.entries({ minutes: o.minutes, fraction: o.fraction, sample: o.sample, peakSeconds: o.peakSeconds })) {
     if (!(v > 0)) throw new Error(`--${k} must be > 0`);
   }

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir, availableParallelism } from 'node:os';
 import path from 'node:path';
-import { root, cli, ensureDnsperf, prepareWorkload, stopProcess, startTypedns, dnsperf, rssTreeKb, sampleTree } from './run.mjs';
+import { root, cli, ensureDnsperf, prepareWorkload, stopProcess, startTypedns, dnsperf, rssTreeKb, sampleTree, parseOptions, workloadNames, LOAD_OPTIONS } from './run.mjs';
 import { workloads } from './workloads.mjs';
 
 const USAGE = `usage: node bench/steady.mjs WORKLOAD... | all [options]
@@ -29,34 +29,20 @@ workloads: ${Object.keys(workloads).join(', ')}
 Exit status 2 when a rate-limited run lost queries.`;
 
 function parseArgs(argv) {
-  const o = { names: [], fraction: 0.8, seconds: 60, peakSeconds: 10, qps: 0, clients: 8, outstanding: 200, workers: '1', latency: true, build: true, json: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    switch (a) {
-      case '--fraction': o.fraction = Number(val()); break;
-      case '--seconds': o.seconds = Number(val()); break;
-      case '--peak-seconds': o.peakSeconds = Number(val()); break;
-      case '--qps': o.qps = Number(val()); break;
-      case '-c': case '--clients': o.clients = Number(val()); break;
-      case '-q': case '--outstanding': o.outstanding = Number(val()); break;
-      case '--workers': o.workers = val(); break;
-      case '--no-latency': o.latency = false; break;
-      case '--no-build': o.build = false; break;
-      case '--json': o.json = val(); break;
-      case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0); break;
-      default:
-        if (a.startsWith('-')) throw new Error(`unknown option ${a}\n${USAGE}`);
-        o.names.push(a);
-    }
-  }
-  if (o.names.length === 0) throw new Error(USAGE);
-  if (o.names.includes('all')) o.names = Object.keys(workloads);
-  for (const n of o.names) if (!workloads[n]) throw new Error(`unknown workload '${n}'\n${USAGE}`);
+  const { o, positionals } = parseOptions(
+    argv,
+    {
+      fraction: { key: 'fraction', type: 'number', default: 0.8 },
+      seconds: { key: 'seconds', type: 'number', default: 60 },
+      'peak-seconds': { key: 'peakSeconds', type: 'number', default: 10 },
+      qps: { key: 'qps', type: 'number', default: 0 },
+      ...LOAD_OPTIONS,
+      'no-latency': { key: 'latency', type: 'boolean', value: false, default: true },
+    },
+    USAGE,
+    { positionals: true },
+  );
+  o.names = workloadNames(positionals, USAGE);
   if (!(o.fraction > 0) || !(o.seconds > 0) || !(o.peakSeconds > 0)) throw new Error('--fraction, --seconds and --peak-seconds must be > 0');
   return o;
 }
