@@ -7,47 +7,15 @@ import { afterAll, bench, describe } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { builtinPlugins } from '../plugins/order.js';
-import { PluginRegistry } from '../src/plugin/registry.js';
-import { DnsServer, Generation, parseConfig } from '../src/server/instance.js';
-import { memoryLogger } from '../src/observe/log.js';
-import { MetricsRegistry } from '../src/observe/metrics.js';
-import { serveQuery, type ServeContext } from '../src/server/serve.js';
-import type { Sender } from '../src/request/writer.js';
 import { buildQuery } from '../src/testing/client.js';
+import { harness } from './harness.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'typedns-chain-bench-'));
 const hostsFile = path.join(dir, 'hosts');
 writeFileSync(hostsFile, Array.from({ length: 1000 }, (_, i) => `10.0.${i >> 8}.${(i & 0xff) + 1} host-${i}.bench.test`).join('\n') + '\n');
 
-const registry = new PluginRegistry(builtinPlugins);
-const log = memoryLogger();
-const metrics = new MetricsRegistry();
-const proc = new DnsServer({ registry, log, metrics, defaultPort: 0, quiet: true });
-const generations: Generation[] = [];
-
-/** A ServeContext for a Corefile's only listener, as the UDP listener would hold it. */
-async function contextFor(corefile: string): Promise<ServeContext> {
-  const gen = new Generation(parseConfig({ text: corefile, file: path.join(dir, 'Corefile') }, registry, 0), dir);
-  await gen.setup(proc, log, metrics, false);
-  await gen.start();
-  generations.push(gen);
-  const l = [...gen.listeners().values()][0]!;
-  return { table: l.table, log, panics: metrics.counter('bench_panics_total', 'panics'), inflight: 0 };
-}
-
-let bytes = 0;
-const sender: Sender = { send: (buf) => void (bytes += buf.length) };
-const client = { ip: '127.0.0.1', port: 40000, family: 4 as const };
-const local = { ip: '127.0.0.1', port: 53 };
-
-function driver(ctx: ServeContext, queries: Buffer[]): () => void {
-  let i = 0;
-  return () => {
-    serveQuery(ctx, queries[i]!, client, local, 'udp', sender);
-    i = (i + 1) % queries.length;
-  };
-}
+const h = harness(dir);
+const { contextFor, driver } = h;
 
 const hostsQueries = Array.from({ length: 1000 }, (_, i) => buildQuery(i % 7 === 0 ? `missing-${i}.bench.test` : `host-${i}.bench.test`, i % 5 === 0 ? 'AAAA' : 'A', { id: i }));
 const whoQueries = Array.from({ length: 1000 }, (_, i) => buildQuery(`who-${i}.bench.test`, 'A', { id: i }));
@@ -72,7 +40,6 @@ describe('serveQuery (in process, no sockets)', () => {
 afterAll(async () => {
   const heapAfter = heapUsed();
   const how = gc ? 'after a forced GC' : 'without a forced GC (set NODE_OPTIONS=--expose-gc)';
-  process.stdout.write(`heap used ${how}: ${(heapBefore / 1048576).toFixed(1)} MB after setup, ${(heapAfter / 1048576).toFixed(1)} MB after the runs; ${(bytes / 1048576).toFixed(0)} MB of replies\n`);
-  for (const g of generations) await g.stop(log);
-  await proc.stop(0);
+  process.stdout.write(`heap used ${how}: ${(heapBefore / 1048576).toFixed(1)} MB after setup, ${(heapAfter / 1048576).toFixed(1)} MB after the runs; ${(h.bytes / 1048576).toFixed(0)} MB of replies\n`);
+  await h.close();
 });

@@ -16,14 +16,8 @@ import { afterAll, bench, describe } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { builtinPlugins } from '../plugins/order.js';
-import { PluginRegistry } from '../src/plugin/registry.js';
-import { DnsServer, Generation, parseConfig } from '../src/server/instance.js';
-import { memoryLogger } from '../src/observe/log.js';
-import { MetricsRegistry } from '../src/observe/metrics.js';
-import { serveQuery, type ServeContext } from '../src/server/serve.js';
-import type { Sender } from '../src/request/writer.js';
 import { buildQuery } from '../src/testing/client.js';
+import { harness } from './harness.js';
 import { Store } from '../plugins/kubernetes/store.js';
 import { convertService, convertSlice } from '../plugins/kubernetes/watch/convert.js';
 
@@ -45,32 +39,8 @@ writeFileSync(path.join(dir, 'cluster.json'), JSON.stringify({ kind: 'List', ite
 const hostsFile = path.join(dir, 'hosts');
 writeFileSync(hostsFile, Array.from({ length: N }, (_, i) => `10.0.${i >> 8}.${(i & 0xff) + 1} host-${i}.bench.test`).join('\n') + '\n');
 
-const registry = new PluginRegistry(builtinPlugins);
-const log = memoryLogger();
-const metrics = new MetricsRegistry();
-const proc = new DnsServer({ registry, log, metrics, defaultPort: 0, quiet: true });
-const generations: Generation[] = [];
-
-async function contextFor(corefile: string): Promise<ServeContext> {
-  const gen = new Generation(parseConfig({ text: corefile, file: path.join(dir, 'Corefile') }, registry, 0), dir);
-  await gen.setup(proc, log, metrics, false);
-  await gen.start();
-  generations.push(gen);
-  const l = [...gen.listeners().values()][0]!;
-  return { table: l.table, log, panics: metrics.counter('bench_panics_total', 'panics'), inflight: 0 };
-}
-
-let bytes = 0;
-const sender: Sender = { send: (buf) => void (bytes += buf.length) };
-const client = { ip: '127.0.0.1', port: 40000, family: 4 as const };
-const local = { ip: '127.0.0.1', port: 53 };
-const driver = (ctx: ServeContext, queries: Buffer[]): (() => void) => {
-  let i = 0;
-  return () => {
-    serveQuery(ctx, queries[i]!, client, local, 'udp', sender);
-    i = (i + 1) % queries.length;
-  };
-};
+const h = harness(dir);
+const { contextFor, driver } = h;
 
 const k8s = await contextFor(`.:0 {\n    kubernetes cluster.local in-addr.arpa {\n        manifests ${dir}\n    }\n}\n`);
 const hosts = await contextFor(`.:0 {\n    hosts ${hostsFile}\n}\n`);
@@ -112,7 +82,6 @@ const h1 = heap();
 
 afterAll(async () => {
   const how = gc ? 'after a forced GC' : 'without a forced GC (set NODE_OPTIONS=--expose-gc)';
-  process.stdout.write(`kubernetes store, 10k Services / 100k endpoints: ${((h1 - h0) / 1048576).toFixed(1)} MB heap ${how}; ${(bytes / 1048576).toFixed(0)} MB of replies\n`);
-  for (const g of generations) await g.stop(log);
-  await proc.stop(0);
+  process.stdout.write(`kubernetes store, 10k Services / 100k endpoints: ${((h1 - h0) / 1048576).toFixed(1)} MB heap ${how}; ${(h.bytes / 1048576).toFixed(0)} MB of replies\n`);
+  await h.close();
 });

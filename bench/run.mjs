@@ -70,6 +70,14 @@ export function workloadNames(names, usage) {
   return names;
 }
 
+/** dnsperf installed, typedns built (unless --no-build and built already): the plugins it has. */
+export function prepareRun(o) {
+  ensureDnsperf();
+  if (o.build || !existsSync(cli)) execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+  const listing = execFileSync(process.execPath, [cli, '-plugins'], { encoding: 'utf8' });
+  return new Set([...listing.matchAll(/dns\.([\w-]+)/g)].map((m) => m[1]));
+}
+
 /** dnsperf load options shared by the scripts. */
 export const LOAD_OPTIONS = {
   clients: { key: 'clients', type: 'number', default: 8, short: 'c' },
@@ -436,10 +444,7 @@ function report(r, o) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  ensureDnsperf();
-  if (o.build || !existsSync(cli)) execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
-  const listing = execFileSync(process.execPath, [cli, '-plugins'], { encoding: 'utf8' });
-  const available = new Set([...listing.matchAll(/dns\.([\w-]+)/g)].map((m) => m[1]));
+  const available = prepareRun(o);
   process.stdout.write(`# typedns benchmark ${new Date().toISOString()} (node ${process.version}, ${(await import('node:os')).availableParallelism()} CPUs)\n`);
   const all = [];
   for (const name of o.names) {

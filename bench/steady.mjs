@@ -7,11 +7,10 @@
 //
 //   node bench/steady.mjs cache kubernetes
 //   node bench/steady.mjs hosts --fraction 0.9 --seconds 30 --no-build
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir, availableParallelism } from 'node:os';
 import path from 'node:path';
-import { root, cli, ensureDnsperf, prepareWorkload, stopProcess, startTypedns, dnsperf, rssTreeKb, sampleTree, parseOptions, workloadNames, LOAD_OPTIONS } from './run.mjs';
+import { prepareWorkload, stopProcess, startTypedns, dnsperf, rssTreeKb, sampleTree, parseOptions, workloadNames, LOAD_OPTIONS, prepareRun } from './run.mjs';
 import { workloads } from './workloads.mjs';
 
 const USAGE = `usage: node bench/steady.mjs WORKLOAD... | all [options]
@@ -123,10 +122,7 @@ function report(r, o) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  ensureDnsperf();
-  if (o.build || !existsSync(cli)) execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
-  const listing = execFileSync(process.execPath, [cli, '-plugins'], { encoding: 'utf8' });
-  const available = new Set([...listing.matchAll(/dns\.([\w-]+)/g)].map((m) => m[1]));
+  const available = prepareRun(o);
   process.stdout.write(`# typedns steady load ${new Date().toISOString()} (node ${process.version}, ${availableParallelism()} CPUs)\n`);
   const all = [];
   let failed = false;
