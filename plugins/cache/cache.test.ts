@@ -1,24 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { dispense, responder, startServer, type QueryResult, type TestServer } from '../../src/testing/index.js';
-import { startUpstream, type Upstream } from '../../test/support/upstream.js';
+import { describe, expect, it } from 'vitest';
+import { dispense, responder, startServer, type QueryResult } from '../../src/testing/index.js';
+import type { Upstream } from '../../test/support/upstream.js';
+import { scopedPerTest } from '../../test/support/scoped.js';
 import cache from './index.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-async function upstream(): Promise<Upstream> {
-  const up = await startUpstream();
-  cleanups.push(() => up.stop());
-  return up;
-}
-
-async function server(corefile: string, plugins: Parameters<typeof startServer>[1] = {}): Promise<TestServer> {
-  const s = await startServer(corefile, plugins);
-  cleanups.push(() => s.close());
-  return s;
-}
+const { upstream, server } = scopedPerTest();
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const records = (r: QueryResult, section: 'answers' | 'authorities' = 'answers'): string[] =>

@@ -1,26 +1,12 @@
 // cache: serve_stale's optional arguments (verify TIMEOUT, RESP_TTL, RECHECK), against a real
 // forward → upstream chain on 127.0.0.1.
-import { afterEach, describe, expect, it } from 'vitest';
-import { dispense, startServer, type QueryResult, type TestServer, waitFor } from '../../src/testing/index.js';
-import { startUpstream, type Upstream } from '../../test/support/upstream.js';
+import { describe, expect, it } from 'vitest';
+import { dispense, type QueryResult, waitFor } from '../../src/testing/index.js';
+import type { Upstream } from '../../test/support/upstream.js';
+import { scopedPerTest } from '../../test/support/scoped.js';
 import cache from './index.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-async function upstream(): Promise<Upstream> {
-  const up = await startUpstream();
-  cleanups.push(() => up.stop());
-  return up;
-}
-
-async function server(corefile: string): Promise<TestServer> {
-  const s = await startServer(corefile);
-  cleanups.push(() => s.close());
-  return s;
-}
+const { upstream, server } = scopedPerTest();
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const records = (r: QueryResult): string[] =>

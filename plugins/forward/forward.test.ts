@@ -1,30 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import dnsPacket from 'dns-packet';
-import { dispense, exchangeRaw, type QueryResult, startServer, type TestServer, waitFor } from '../../src/testing/index.js';
-import { startUpstream, type Upstream } from '../../test/support/upstream.js';
+import { dispense, exchangeRaw, type QueryResult, waitFor } from '../../src/testing/index.js';
+import { scopedPerTest } from '../../test/support/scoped.js';
 import forward from './index.js';
 import { hostPort, resolvConf } from './setup.js';
 import { sameQuestion } from '../../src/plugin/api.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-async function upstream(): Promise<Upstream> {
-  const up = await startUpstream();
-  cleanups.push(() => up.stop());
-  return up;
-}
-
-async function server(corefile: string): Promise<TestServer> {
-  const s = await startServer(corefile);
-  cleanups.push(() => s.close());
-  return s;
-}
+const { upstream, server } = scopedPerTest();
 
 const answers = (r: QueryResult): string[] =>
   (r.msg.answers ?? []).filter((a) => a.type !== 'OPT').map((a) => `${a.type} ${String((a as { data?: unknown }).data)}`);

@@ -1,27 +1,12 @@
 // forward: DNS-over-TLS upstreams (tls://), next_on_nodata, max_idle_conns — against upstreams
 // the tests start on 127.0.0.1 (the TLS one with a CA + certificate made by openssl at test time).
-import { afterEach, describe, expect, it } from 'vitest';
-import { dispense, type QueryResult, startServer, type TestServer, waitFor } from '../../src/testing/index.js';
-import { startUpstream, type Upstream } from '../../test/support/upstream.js';
+import { describe, expect, it } from 'vitest';
+import { dispense, type QueryResult, startServer, waitFor } from '../../src/testing/index.js';
+import { scopedPerTest } from '../../test/support/scoped.js';
 import forward from './index.js';
 import { tlsAddr } from './setup.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-async function upstream(tls = false): Promise<Upstream> {
-  const up = await startUpstream(0, { tls });
-  cleanups.push(() => up.stop());
-  return up;
-}
-
-async function server(corefile: string): Promise<TestServer> {
-  const s = await startServer(corefile);
-  cleanups.push(() => s.close());
-  return s;
-}
+const { upstream, server } = scopedPerTest();
 
 const answers = (r: QueryResult): string[] =>
   (r.msg.answers ?? []).filter((a) => a.type !== 'OPT').map((a) => `${a.type} ${String((a as { data?: unknown }).data)}`);
