@@ -49,21 +49,7 @@ export function parseKubernetes(d: Dispenser, blockZones: readonly string[]): Ku
     const zones = Zones.from(d.remainingArgs(), blockZones).list;
     const primary = zones.find((z) => !isReverse(z));
     if (primary === undefined) throw d.err('non-reverse zone name must be used');
-    const c: KubernetesConfig = {
-      zones: [...zones],
-      primaryZone: primary,
-      namespaces: [],
-      pods: 'disabled',
-      endpointPodNames: false,
-      ttl: 5,
-      noEndpoints: false,
-      fall: Fall.none,
-      ignoreEmptyService: false,
-      apiserverQps: 0,
-      apiserverBurst: 0,
-      apiserverMaxInflight: 0,
-      startupTimeout: 5000,
-    };
+    const c = defaultConfig([...zones], primary);
     while (d.nextBlock()) {
       const opt = d.val();
       switch (opt) {
@@ -179,4 +165,23 @@ export function parseKubernetes(d: Dispenser, blockZones: readonly string[]): Ku
   }
   if (cfg === undefined) throw d.err('missing kubernetes directive');
   return cfg;
+}
+
+/** The configuration of `kubernetes ZONES` with no options (CoreDNS's defaults). */
+export function defaultConfig(zones: string[], primaryZone: string): KubernetesConfig {
+  return {
+    zones,
+    primaryZone,
+    namespaces: [],
+    pods: 'disabled',
+    endpointPodNames: false,
+    ttl: 5,
+    noEndpoints: false,
+    fall: Fall.none,
+    ignoreEmptyService: false,
+    apiserverQps: 0,
+    apiserverBurst: 0,
+    apiserverMaxInflight: 0,
+    startupTimeout: 5000,
+  };
 }

@@ -7,7 +7,7 @@ import { parseName, podLabelIp, reverseIp } from './names.js';
 import { canonIp, dashedIp } from './ip.js';
 import { convertService, convertSlice } from './watch/convert.js';
 import { parseSelector, selectorMatches } from './selector.js';
-import type { KubernetesConfig } from './setup.js';
+import { defaultConfig, type KubernetesConfig } from './setup.js';
 import type { SlimEndpointSlice, SlimService } from './watch/objects.js';
 
 const svc = (name: string, ns: string, o: Partial<SlimService> = {}): SlimService => ({
@@ -112,22 +112,7 @@ describe('store', () => {
   });
 });
 
-const cfg = (o: Partial<KubernetesConfig> = {}): KubernetesConfig => ({
-  zones: ['cluster.local.'],
-  primaryZone: 'cluster.local.',
-  namespaces: [],
-  pods: 'disabled',
-  endpointPodNames: false,
-  ttl: 5,
-  noEndpoints: false,
-  fall: Fall.none,
-  ignoreEmptyService: false,
-  apiserverQps: 0,
-  apiserverBurst: 0,
-  apiserverMaxInflight: 0,
-  startupTimeout: 5000,
-  ...o,
-});
+const cfg = (o: Partial<KubernetesConfig> = {}): KubernetesConfig => ({ ...defaultConfig(['cluster.local.'], 'cluster.local.'), ...o });
 
 describe('handler', () => {
   it('SERVFAIL with SOA instead of NXDOMAIN until synced, then NXDOMAIN; answers are synchronous', () => {
