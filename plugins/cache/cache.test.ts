@@ -122,6 +122,39 @@ describe('cache: through real sockets', () => {
     expect((r.msg.answers?.[0] as { ttl: number }).ttl).toBeLessThanOrEqual(20);
   });
 
+  it('caps the TTLs of the first reply it passes, not only of later hits (CoreDNS: "capped TTL")', async () => {
+    const up = await upstream();
+    up.answer('big.example.org.', 'A', {
+      answers: ['big.example.org. 300 IN CNAME www.example.org.', 'www.example.org. 300 IN A 10.0.0.4'],
+      authorities: ['example.org. 3000 IN NS ns.example.org.'],
+      additionals: ['ns.example.org. 3000 IN A 10.0.0.53'],
+    });
+    up.answer('short.example.org.', 'A', ['short.example.org. 10 IN CNAME s.example.org.', 's.example.org. 300 IN A 10.0.0.5']);
+    up.answer('zero.example.org.', 'A', ['zero.example.org. 0 IN A 10.0.0.6']);
+    up.answer('nx.example.org.', 'A', { rcode: 3, authorities: ['example.org. 600 IN SOA ns.example.org. h.example.org. 1 7200 3600 1209600 600'] });
+    const s = await server(block(up, 'cache 30 {\n denial 9984 20 15\n }'));
+    const first = await s.query('big.example.org.', 'A');
+    const ttls = (r: QueryResult): number[] =>
+      [...(r.msg.answers ?? []), ...(r.msg.authorities ?? []), ...(r.msg.additionals ?? [])].filter((a) => a.type !== 'OPT').map((a) => (a as { ttl: number }).ttl);
+    expect(ttls(first)).toEqual([30, 30, 30, 30]);
+    // every record gets the reply's lifetime: the smallest TTL (10), not its own
+    expect(ttls(await s.query('short.example.org.', 'A'))).toEqual([10, 10]);
+    // minttl raises a TTL below it on the first reply too (success MINTTL 5)
+    expect(ttls(await s.query('zero.example.org.', 'A'))).toEqual([5]);
+    // denial: capped at its own maximum (20)
+    const nx = await s.query('nx.example.org.', 'A');
+    expect(nx.rcode).toBe(3);
+    expect(ttls(nx)).toEqual([20]);
+    expect(ttls(await s.query('big.example.org.', 'A', { edns: 1232 })).every((t) => t <= 30 && t >= 28)).toBe(true);
+  });
+
+  it('caps a hosts entry with ttl 3600 under cache 30 on the first answer', async () => {
+    const s = await server('.:0 {\n bind 127.0.0.1\n cache 30\n hosts {\n  10.1.2.3 h.example.org\n  ttl 3600\n }\n}');
+    const r = await s.query('h.example.org.', 'A');
+    expect(records(r)).toEqual(['A 30 10.1.2.3']);
+    expect(records(await s.query('h.example.org.', 'A'))).toEqual(['A 30 10.1.2.3']);
+  });
+
   it('caches NXDOMAIN by the SOA minimum, and not without a SOA', async () => {
     const up = await upstream();
     up.answer('nx.example.org.', 'A', { rcode: 3, authorities: ['example.org. 300 IN SOA ns.example.org. h.example.org. 1 7200 3600 1209600 7'] });

@@ -200,6 +200,22 @@ function shardOf(key: string): number {
   return (h >>> 0) & (SHARDS - 1);
 }
 
+/**
+ * `res` with every record's TTL (OPT excepted) set to `ttl`: wire bytes are copied and patched at
+ * `offsets` (the TTL fields parseReply found, valid in `res` since its OPT is last), a Message is
+ * copied section by section.
+ */
+function withTtl(res: Message | Uint8Array, ttl: number, offsets: Uint32Array): Message | Uint8Array {
+  if (res instanceof Uint8Array) {
+    const out = Buffer.allocUnsafe(res.length);
+    out.set(res, 0);
+    for (let i = 0; i < offsets.length; i++) out.writeUInt32BE(ttl, offsets[i]!);
+    return out;
+  }
+  const set = (rrs: Message['answers']): Message['answers'] => rrs?.map((a) => (a.type === 'OPT' ? a : ({ ...a, ttl } as typeof a)));
+  return { ...res, answers: set(res.answers), authorities: set(res.authorities), additionals: set(res.additionals) };
+}
+
 class Store {
   private readonly shards: Array<Map<string, Entry>> = Array.from({ length: SHARDS }, () => new Map());
   private readonly perShard: number;
@@ -312,58 +328,62 @@ export default definePlugin<CacheConfig>({
       return false;
     };
 
-    /** Store a reply for `req` under `key`; the previous entry's popularity carries over (prefetch). */
-    const store = (req: Request, key: string, shard: number, res: Message | Uint8Array, prev: Entry | undefined): void => {
+    /**
+     * Store a reply for `req` under `key` (the previous entry's popularity carries over: prefetch)
+     * and return it as it goes to the client: every record's TTL set to the entry's lifetime, as
+     * CoreDNS's cache does for the reply it passes ("capped TTL" — the first answer already says 30
+     * under `cache 30`). `send` false: only store (prefetch, refresh), no copy is made.
+     */
+    const admit = (req: Request, key: string, shard: number, res: Message | Uint8Array, prev: Entry | undefined, send: boolean): Message | Uint8Array => {
       let bytes: Uint8Array;
       if (res instanceof Uint8Array) {
         if (!questionMatches(res, req)) {
           dropsC.inc();
-          return;
+          return res;
         }
         bytes = res;
       } else {
         const q = res.questions?.[0];
         if (q !== undefined && fqdn(q.name.toLowerCase()) !== req.name) {
           dropsC.inc();
-          return;
+          return res;
         }
-        const rc = rcodeOf(res);
-        if (rc !== RCODE.NOERROR && rc !== RCODE.NXDOMAIN && rc !== RCODE.SERVFAIL) return;
         bytes = encodeReply(res, req);
       }
-      if ((bytes[2]! & 0x02) !== 0) return; // truncated: never cached
       const p = parseReply(bytes, req.questionEnd);
-      if (p === undefined) return;
+      if (p === undefined) return res;
+      // CoreDNS's duration: what the entry lives for and what every record of the reply says.
       let kind: Kind;
       let ttl: number;
+      let storable = (bytes[2]! & 0x02) === 0; // truncated: never cached
       const msgTtl = p.minTtl < 0 ? FAILSAFE_TTL : p.minTtl;
       if (p.rcode === RCODE.SERVFAIL) {
-        if (cfg.servfail <= 0) return;
         kind = 'denial';
         ttl = Math.floor(cfg.servfail / 1000);
-      } else if (p.rcode === RCODE.NXDOMAIN) {
-        if (!p.soa) return; // NXDOMAIN without SOA: not cached
+      } else if (p.rcode === RCODE.NXDOMAIN || (p.rcode === RCODE.NOERROR && p.answers === 0 && p.soa)) {
         kind = 'denial';
         ttl = Math.min(Math.max(msgTtl, cfg.denial.minTtl), cfg.denial.maxTtl);
-      } else if (p.rcode === RCODE.NOERROR) {
-        if (p.answers === 0 && p.soa) {
-          kind = 'denial';
-          ttl = Math.min(Math.max(msgTtl, cfg.denial.minTtl), cfg.denial.maxTtl);
-        } else {
-          kind = 'success';
-          ttl = Math.min(Math.max(msgTtl, cfg.success.minTtl), cfg.success.maxTtl);
-        }
-      } else return;
-      if (ttl <= 0 || disabled(kind, req.name)) return;
-      const now = Date.now();
-      const e: Entry = { p, kind, stored: now, ttl, hits: prev?.hits ?? 0, lastHit: prev?.lastHit ?? now, refreshing: false, recheckUntil: 0 };
-      if (kind === 'success') {
-        ncache.delete(key, shard);
-        pcache.set(key, shard, e);
+        if (!p.soa) storable = false; // NXDOMAIN without SOA: not cached
       } else {
-        pcache.delete(key, shard);
-        ncache.set(key, shard, e);
+        kind = 'success';
+        if (p.rcode === RCODE.NOERROR) ttl = Math.min(Math.max(msgTtl, cfg.success.minTtl), cfg.success.maxTtl);
+        else {
+          ttl = Math.min(Math.max(FAILSAFE_TTL, cfg.success.minTtl), cfg.success.maxTtl);
+          storable = false; // REFUSED, NOTIMP, FORMERR, …
+        }
       }
+      if (storable && ttl > 0 && !disabled(kind, req.name)) {
+        const now = Date.now();
+        const e: Entry = { p, kind, stored: now, ttl, hits: prev?.hits ?? 0, lastHit: prev?.lastHit ?? now, refreshing: false, recheckUntil: 0 };
+        if (kind === 'success') {
+          ncache.delete(key, shard);
+          pcache.set(key, shard, e);
+        } else {
+          pcache.delete(key, shard);
+          ncache.set(key, shard, e);
+        }
+      }
+      return send ? withTtl(res, ttl, p.ttlOffsets) : res;
     };
 
     class CacheWriter extends WrappedWriter {
@@ -376,14 +396,15 @@ export default definePlugin<CacheConfig>({
         super(inner);
       }
       override write(res: Message | Uint8Array): void {
+        let out = res;
         if (!this.inner.written) {
           try {
-            store(this.req, this.key, this.shard, res, undefined);
+            out = admit(this.req, this.key, this.shard, res, undefined, true);
           } catch (e) {
             ctx.log.debug(`not cached: ${e instanceof Error ? e.message : String(e)}`);
           }
         }
-        this.inner.write(res);
+        this.inner.write(out);
       }
     }
 
@@ -423,7 +444,7 @@ export default definePlugin<CacheConfig>({
         // With serve_stale a failed refresh (SERVFAIL, REFUSED, …) keeps the entry to serve stale.
         if (stale && !usable(cw)) return;
         try {
-          store(req, key, shard, res, e);
+          admit(req, key, shard, res, e, false);
         } catch {
           // not cacheable
         }
@@ -470,15 +491,16 @@ export default definePlugin<CacheConfig>({
             answerStale();
             return;
           }
+          let out = res;
           try {
-            store(req, key, shard, res, e);
+            out = admit(req, key, shard, res, e, !answered);
           } catch {
             // not cacheable: still the fresh answer
           }
           if (answered) return;
           answered = true;
           if (timer !== undefined) clearTimeout(timer);
-          if (!w.written) w.write(res);
+          if (!w.written) w.write(out);
           resolve(cw.rcode as Rcode);
         };
         if (cfg.serveStale.timeout > 0) timer = setTimeout(answerStale, cfg.serveStale.timeout);
