@@ -54,9 +54,8 @@ describe('CoreDNS hosts_test.go', () => {
       { q: '1.0.0.127.in-addr.arpa.', t: 'PTR', answer: ['1.0.0.127.in-addr.arpa. 3600 IN PTR localhost.', '1.0.0.127.in-addr.arpa. 3600 IN PTR localhost.domain.'] },
       { q: 'example.org.', t: 'AAAA', aa: true, answer: [] },
       { q: 'example.org.', t: 'MX', aa: true, answer: [] },
-      // Deliberate difference: CoreDNS answers SERVFAIL for a name that is not in the data (a
-      // hosts file has no SOA); typedns answers NXDOMAIN (see the README).
-      { q: 'not-there.example.org.', t: 'A', rcode: 'NXDOMAIN', aa: true },
+      // A name that is not in the data: SERVFAIL, as CoreDNS (a hosts file has no SOA to deny with).
+      { q: 'not-there.example.org.', t: 'A', rcode: 'SERVFAIL' },
     ]);
   });
 });
@@ -112,7 +111,7 @@ describe('CoreDNS hostsfile_test.go', () => {
       ...v4('ullrhost.', ['127.1.1.2']),
       ...v4('localhost.', []),
       ...v6('localhost.', ['fe80::1']),
-      { q: 'loki.', t: 'A', rcode: 'NXDOMAIN' },
+      { q: 'loki.', t: 'A', rcode: 'SERVFAIL' },
       ptr('255.255.255.255.in-addr.arpa.', ['broadcasthost.']),
       ptr('2.0.0.127.in-addr.arpa.', ['odin.']),
       ptr('3.0.0.127.in-addr.arpa.', ['odin.']),

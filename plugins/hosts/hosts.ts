@@ -1,6 +1,6 @@
 // The hosts handler: names outside the plugin's zones go to the next plugin (PTR queries are
 // answered for any reverse name the data knows); known names get authoritative A/AAAA answers or
-// NODATA; unknown names fall through if configured, else get NXDOMAIN. Answers come from
+// NODATA; unknown names fall through if configured, else get SERVFAIL (as CoreDNS: no SOA to deny with). Answers come from
 // records built at (re)load time, synchronously.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,8 +15,12 @@ export interface HostsMetrics {
   reloadTimestamp: Gauge;
 }
 
-/** What the handler answers for a name that neither exists nor falls through. */
-export const NOT_FOUND = RCODE.NXDOMAIN;
+/**
+ * What the handler returns, unwritten, for a name that neither exists nor falls through. CoreDNS
+ * would send NXDOMAIN but a hosts file has no SOA to prove it with, so it answers SERVFAIL
+ * (plugin/hosts/hosts.go); the core writes the reply.
+ */
+export const NOT_FOUND = RCODE.SERVFAIL;
 
 export interface HostsPlugin extends Plugin {
   /** The current index (tests, other plugins). */
@@ -111,7 +115,6 @@ export function createHosts(cfg: HostsConfig, root: string, log: Logger, metrics
         return RCODE.NOERROR;
       }
       if (cfg.fall.through(name)) return next(req, w);
-      w.write(packedReply(req, FLAG.AA, NOT_FOUND));
       return NOT_FOUND;
     },
     close() {
