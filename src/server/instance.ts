@@ -265,6 +265,9 @@ export interface ServerOptions {
   onFatal?: (msg: string) => void;
 }
 
+/** /ready's entry while no configuration serves yet. */
+const NOT_LISTENING = { name: 'listeners', ready: () => false };
+
 /** The process: the current generation, the listeners, and what outlives reloads. */
 export class DnsServer implements ProcessState {
   readonly registry: PluginRegistry;
@@ -274,6 +277,9 @@ export class DnsServer implements ProcessState {
   private readonly sharedState = new Map<string, unknown>();
   private readonly listenersByKey = new Map<string, LiveListener>();
   private gen: Generation | undefined;
+  /** The generation being set up and started before the first one serves (for /ready). */
+  private starting: Generation | undefined;
+  private readonly extraReadiness: Array<{ name: string; ready(): boolean }> = [];
   private source: CorefileSource | undefined;
   private loading: Promise<boolean> = Promise.resolve(true);
   private readonly panics: Counter;
@@ -297,8 +303,22 @@ export class DnsServer implements ProcessState {
     return this.sharedState.get(key) as T;
   }
 
+  /**
+   * What /ready checks. Until the first configuration serves (its plugins set up, its onStartup
+   * hooks done — kubernetes' first sync — and every listener bound), a `listeners` entry that is
+   * not ready, beside the readiness of the generation being started. On reload the running
+   * generation answers until the new one has replaced it. Entries added with addReadiness (the
+   * other workers under -workers) always count.
+   */
   get readiness(): ReadonlyArray<{ name: string; ready(): boolean }> {
-    return this.gen?.readiness ?? [];
+    const gen = this.gen;
+    if (gen === undefined) return [...(this.starting?.readiness ?? []), NOT_LISTENING, ...this.extraReadiness];
+    return this.extraReadiness.length === 0 ? gen.readiness : [...gen.readiness, ...this.extraReadiness];
+  }
+
+  /** A readiness condition of the process, outside any plugin (e.g. every worker started). */
+  addReadiness(entry: { name: string; ready(): boolean }): void {
+    this.extraReadiness.push(entry);
   }
 
   get generation(): Generation | undefined {
@@ -335,10 +355,12 @@ export class DnsServer implements ProcessState {
   private async apply(src: CorefileSource): Promise<void> {
     const parsed = parseConfig(src, this.registry, this.defaultPort);
     const gen = new Generation(parsed, path.dirname(path.resolve(src.file)));
+    if (this.gen === undefined) this.starting = gen;
     try {
       await gen.setup(this, this.log, this.metrics, this.opts.debug ?? false);
       await gen.start();
     } catch (e) {
+      if (this.starting === gen) this.starting = undefined;
       await gen.stop(this.log);
       throw e;
     }
@@ -352,6 +374,7 @@ export class DnsServer implements ProcessState {
       }
     } catch (e) {
       for (const l of opened) await this.closeListener(l, 0);
+      if (this.starting === gen) this.starting = undefined;
       await gen.stop(this.log);
       throw e;
     }
@@ -371,6 +394,7 @@ export class DnsServer implements ProcessState {
     for (const l of opened) this.listenersByKey.set(l.key + (l.port === 0 ? `#${l.boundPort}` : ''), l);
     const old = this.gen;
     this.gen = gen;
+    this.starting = undefined;
     this.source = src;
     this.files = parsed.files;
     // Close listeners the new generation does not use.

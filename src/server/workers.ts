@@ -26,6 +26,8 @@ export const isWorker = (): boolean => cluster.isWorker;
 export const printsBanner = (): boolean => !cluster.isWorker || cluster.worker?.id === 1;
 
 const READY = 'typedns:ready';
+/** Primary → workers: whether every worker has started (their /ready says 503 until then). */
+const ALL_READY = 'typedns:all-ready';
 const METRICS_REQ = 'typedns:metrics-req';
 const METRICS_RES = 'typedns:metrics-res';
 
@@ -34,12 +36,19 @@ interface Msg {
   id?: number;
   text?: string;
   error?: string;
+  value?: boolean;
 }
 
 /** Run the primary: fork `workers` workers, supervise them; resolves with the exit code. */
 export function runPrimary(workers: number, log: TextLogger): Promise<number> {
   const aggregator = new client.AggregatorRegistry();
   const live = new Set<Worker>();
+  /** Workers whose server serves (listeners bound, startup hooks done). */
+  const serving = new Set<Worker>();
+  const tellAll = (): void => {
+    const value = serving.size >= workers;
+    for (const w of live) if (w.isConnected()) w.send({ type: ALL_READY, value });
+  };
   const startedAt = new Map<Worker, number>();
   let anyReady = false;
   let stopping = false;
@@ -48,6 +57,8 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
   const onMessage = (w: Worker, m: Msg): void => {
     if (m?.type === READY) {
       anyReady = true;
+      serving.add(w);
+      tellAll();
     } else if (m?.type === METRICS_REQ) {
       aggregator.clusterMetrics().then(
         (text) => w.isConnected() && w.send({ type: METRICS_RES, id: m.id, text }),
@@ -82,6 +93,7 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
 
     cluster.on('exit', (w, code, signal) => {
       live.delete(w);
+      if (serving.delete(w)) tellAll();
       if (stopping) {
         if (live.size === 0) resolve(anyReady ? 0 : 1);
         return;
@@ -118,6 +130,12 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
  * make `metrics.exposition()` return every worker's metrics summed, and tell the primary it started.
  */
 export function startWorker(server: DnsServer): void {
+  // /ready in any worker says 503 until every worker serves (one of them may still be syncing).
+  let all = false;
+  server.addReadiness({ name: 'workers', ready: () => all });
+  process.on('message', (m: Msg) => {
+    if (m?.type === ALL_READY) all = m.value === true;
+  });
   client.AggregatorRegistry.setRegistries([server.metrics.registry]);
   new client.AggregatorRegistry(); // installs the worker's reply to the primary's requests
   const pending = new Map<number, { resolve: (t: string) => void; reject: (e: Error) => void }>();

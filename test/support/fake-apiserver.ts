@@ -242,6 +242,12 @@ export class FakeApiServer {
   private readonly sockets = new Set<Socket>();
   private refusing = false;
   private fail500 = false;
+  /**
+   * Milliseconds a list waits before it is served (a slow first sync of a big cluster): a number
+   * for every list, or a function of the kind and of how many lists of it came before.
+   */
+  listDelayMs: number | ((kind: FakeKind, before: number) => number) = 0;
+  private readonly listsSeen = new Map<FakeKind, number>();
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private readonly maxPage: number;
   private uid = 0;
@@ -545,7 +551,13 @@ export class FakeApiServer {
       return;
     }
     if (watch) this.serveWatch(route.kind, route.namespace, match, query, req, res, rec);
-    else this.serveList(route.kind, match, query, res, rec);
+    else {
+      const before = this.listsSeen.get(route.kind) ?? 0;
+      this.listsSeen.set(route.kind, before + 1);
+      const delay = typeof this.listDelayMs === 'number' ? this.listDelayMs : this.listDelayMs(route.kind, before);
+      if (delay > 0) setTimeout(() => this.serveList(route.kind, match, query, res, rec), delay);
+      else this.serveList(route.kind, match, query, res, rec);
+    }
   }
 
   private serveList(
