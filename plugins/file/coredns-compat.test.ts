@@ -117,9 +117,10 @@ describe('CoreDNS lookup_test.go (miek.nl)', () => {
       { q: 'a.b.x.miek.nl.', t: 'CNAME', rcode: 'NXDOMAIN', ns: [miekSOA] },
       { q: 'asterisk.y.miek.nl.', t: 'A', answer: ['asterisk.y.miek.nl. 1800 IN A 139.162.196.78'], ns: miekAuth },
       { q: 'foo.dname.miek.nl.', t: 'CNAME', answer: ['dname.miek.nl. 1800 IN DNAME x.miek.nl.', 'foo.dname.miek.nl. 1800 IN CNAME foo.x.miek.nl.'], ns: miekAuth },
-      // CoreDNS asks its upstream for an out-of-zone CNAME target; with no upstream in its unit
-      // test that is SERVFAIL. typedns deliberately leaves the target to the client: NOERROR with
-      // the CNAME only (see the README).
+      // An out-of-zone CNAME target is asked of the whole server. CoreDNS's unit test has no
+      // server to ask (SERVFAIL there); through a real server, as here, no block serves
+      // example.com, the lookup is REFUSED, and the CNAME alone is answered — what CoreDNS's real
+      // server answers too. file.test.ts covers targets another block serves.
       { q: 'ext-cname.miek.nl.', t: 'A', answer: ['ext-cname.miek.nl. 1800 IN CNAME example.com.'], ns: miekAuth },
       { q: 'txt.miek.nl.', t: 'TXT', answer: ['txt.miek.nl. 1800 IN TXT "v=spf1 a mx ~all"'], ns: miekAuth },
       // CAA: compared field by field below (the test helper's text form does not cover decoded CAA)

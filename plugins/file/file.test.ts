@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, it, expect } from 'vitest';
 import { parsePlugin, sortAndCheck, startServer, type TestServer } from '../../src/testing/index.js';
 import { CorefileError } from '../../src/plugin/api.js';
 import file from './index.js';
+import { scopedPerTest } from '../../test/support/scoped.js';
+import type { Upstream } from '../../test/support/upstream.js';
 
 const zoneFile = path.join(import.meta.dirname, 'testdata', 'db.example.org');
 const SOA = 'example.org. 300 IN SOA ns1.example.org. hostmaster.example.org. 2024010101 7200 3600 1209600 300';
@@ -188,5 +190,69 @@ describe('file errors', () => {
   it.each(bad)('rejects %j', (text, want) => {
     expect(() => parsePlugin(file, text)).toThrow(CorefileError);
     expect(() => parsePlugin(file, text)).toThrow(want);
+  });
+});
+
+describe('file: a CNAME whose target is outside the zone is resolved through the server (CoreDNS externalLookup)', () => {
+  const { upstream, server } = scopedPerTest();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-file-ext-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const SOA_ORG = 'example.org. 300 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 300';
+  const NS_ORG = ['example.org. 3600 IN NS ns1.example.org.'];
+
+  async function start(): Promise<{ srv: TestServer; up: Upstream }> {
+    fs.writeFileSync(
+      path.join(dir, 'db.example.org'),
+      `$ORIGIN example.org.
+@ 300 IN SOA ns1 hostmaster 1 7200 3600 1209600 300
+@ 3600 IN NS ns1
+ns1 3600 IN A 192.0.2.1
+ok 3600 IN CNAME target.example.net.
+hop 3600 IN CNAME ok
+nx 3600 IN CNAME gone.example.net.
+sf 3600 IN CNAME broken.example.net.
+loop 3600 IN CNAME loop.example.com.
+`,
+    );
+    fs.writeFileSync(path.join(dir, 'db.example.com'), `$ORIGIN example.com.\n@ 300 IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ 3600 IN NS ns1\nloop 3600 IN CNAME loop.example.org.\n`);
+    const up = await upstream();
+    up.answer('target.example.net.', 'A', ['target.example.net. 60 IN A 198.51.100.7']);
+    up.answer('target.example.net.', 'AAAA', { answers: [] });
+    up.answer('broken.example.net.', 'A', { rcode: 2 });
+    // Two blocks on one listener: the zones, and everything else forwarded.
+    const srv = await server(
+      `example.org:0 example.com:0 {\n bind 127.0.0.1\n file ${dir}/db.example.org example.org {\n  reload 0\n }\n file ${dir}/db.example.com example.com {\n  reload 0\n }\n}\n` +
+        `.:0 {\n bind 127.0.0.1\n forward . ${up.addr} {\n  max_fails 0\n }\n}`,
+    );
+    return { srv, up };
+  }
+
+  it('appends the target\'s records, follows an in-zone chain first, and maps the target\'s rcode', async () => {
+    const { srv, up } = await start();
+    sortAndCheck((await srv.query('ok.example.org', 'A')).msg, {
+      rcode: 'NOERROR',
+      aa: true,
+      answer: ['ok.example.org. 3600 IN CNAME target.example.net.', 'target.example.net. 60 IN A 198.51.100.7'],
+      ns: NS_ORG,
+    });
+    sortAndCheck((await srv.query('hop.example.org', 'A')).msg, {
+      rcode: 'NOERROR',
+      answer: ['hop.example.org. 3600 IN CNAME ok.example.org.', 'ok.example.org. 3600 IN CNAME target.example.net.', 'target.example.net. 60 IN A 198.51.100.7'],
+      ns: NS_ORG,
+    });
+    // the target exists without records of the type: NODATA, our SOA
+    sortAndCheck((await srv.query('ok.example.org', 'AAAA')).msg, { rcode: 'NOERROR', aa: true, answer: ['ok.example.org. 3600 IN CNAME target.example.net.'], ns: [SOA_ORG] });
+    // the target does not exist: NXDOMAIN with the CNAME, our SOA
+    sortAndCheck((await srv.query('nx.example.org', 'A')).msg, { rcode: 'NXDOMAIN', aa: true, answer: ['nx.example.org. 3600 IN CNAME gone.example.net.'], ns: [SOA_ORG] });
+    // the target's lookup fails: SERVFAIL, still with the CNAME (RFC 6604 §3)
+    sortAndCheck((await srv.query('sf.example.org', 'A')).msg, { rcode: 'SERVFAIL', aa: true, answer: ['sf.example.org. 3600 IN CNAME broken.example.net.'], ns: NS_ORG });
+    expect(up.seen('target.example.net.')).toBeGreaterThanOrEqual(2);
+  });
+
+  it('ends a CNAME loop across two zones with SERVFAIL instead of recursing for ever', async () => {
+    const { srv } = await start();
+    const r = await srv.query('loop.example.org', 'A', { tcp: true });
+    expect(r.rcode).toBe(2);
+    expect(r.msg.answers?.[0]).toMatchObject({ type: 'CNAME', name: 'loop.example.org', data: 'loop.example.com' });
   });
 });

@@ -3,9 +3,9 @@
 // its reload interval and swapped in when the SOA serial changed.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CorefileError, FLAG, isSubdomain, type Logger, type Message, type Plugin } from '../../src/plugin/api.js';
+import { CorefileError, FLAG, isSubdomain, rcodeOf, RCODE, type Logger, type Message, type Plugin, type Rcode, type Request, type ResponseWriter, type SetupContext } from '../../src/plugin/api.js';
 import type { FileConfig, FileStanza } from './setup.js';
-import { Zone } from './zone.js';
+import { Zone, type LookupResult } from './zone.js';
 import { parseZone } from './zonefile.js';
 
 interface Served {
@@ -32,7 +32,36 @@ export function loadZones(file: string, shown: string, origins: readonly string[
   });
 }
 
-export function createFile(cfg: FileConfig, root: string, log: Logger): Plugin {
+/**
+ * A CNAME chain that left the zone: ask the server for the target and append its answer, as
+ * CoreDNS's file plugin does. NXDOMAIN and NODATA of the target carry our SOA; a failed lookup
+ * answers SERVFAIL with the chain so far.
+ */
+async function withExternal(zone: Zone, r: LookupResult & { external: string }, req: Request, w: ResponseWriter, lookup: SetupContext['lookup']): Promise<Rcode> {
+  let m: Message | undefined;
+  try {
+    m = await lookup(req, r.external, req.qtype);
+  } catch {
+    m = undefined; // nested too deep: a CNAME loop across zones
+  }
+  const rc = m === undefined ? RCODE.SERVFAIL : rcodeOf(m);
+  const more = m?.answers ?? [];
+  const answers = more.length > 0 ? [...r.answers, ...more] : r.answers;
+  let rcode: number = RCODE.NOERROR;
+  let authorities = zone.apexNs;
+  if (rc === RCODE.NXDOMAIN) {
+    rcode = RCODE.NXDOMAIN;
+    authorities = [zone.negSoa];
+  } else if (rc === RCODE.SERVFAIL) {
+    rcode = RCODE.SERVFAIL;
+  } else if (rc === RCODE.NOERROR && more.length === 0) {
+    authorities = [zone.negSoa]; // NODATA at the target
+  }
+  w.write({ type: 'response', flags: FLAG.AA | rcode, answers, authorities, additionals: [] });
+  return rcode;
+}
+
+export function createFile(cfg: FileConfig, root: string, log: Logger, lookup?: SetupContext['lookup']): Plugin {
   const served: Served[] = [];
   const timers: NodeJS.Timeout[] = [];
   for (const st of cfg.stanzas) {
@@ -85,6 +114,7 @@ export function createFile(cfg: FileConfig, root: string, log: Logger): Plugin {
       if (s === undefined) return next(req, w);
       const r = s.zone.lookup(name, req.qtype);
       if (r.rcode === 3 && r.answers.length === 0 && s.stanza.fall.through(name)) return next(req, w);
+      if (r.external !== undefined && lookup !== undefined) return withExternal(s.zone, r as LookupResult & { external: string }, req, w, lookup);
       const m: Message = { type: 'response', flags: (r.aa ? FLAG.AA : 0) | r.rcode, answers: r.answers, authorities: r.authorities, additionals: r.additionals };
       w.write(m);
       return r.rcode;

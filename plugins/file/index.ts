@@ -8,6 +8,6 @@ export default definePlugin<FileConfig>({
   api: '^1',
   parse: parseFile,
   setup(cfg, ctx) {
-    return createFile(cfg, ctx.root, ctx.log);
+    return createFile(cfg, ctx.root, ctx.log, ctx.lookup);
   },
 });

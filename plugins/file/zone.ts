@@ -14,6 +14,11 @@ export interface LookupResult {
   answers: RR[];
   authorities: RR[];
   additionals: RR[];
+  /**
+   * Set when a CNAME chain leaves the zone: the target the server must be asked for (CoreDNS's
+   * externalLookup). `answers` then holds the chain so far.
+   */
+  external?: string;
 }
 
 type Node = Map<number, RR[]>;
@@ -124,7 +129,11 @@ export class Zone {
           }
           seen.add(name);
           const target = step.target;
-          // Stop at the zone's edge, a delegation, a loop, or the chase limit: the client resolves the rest.
+          // Out of the zone: the server resolves the target (file.ts asks it).
+          if (!isSubdomain(target, this.origin) && hop + 1 < MAX_CHASE) {
+            return { rcode: RCODE.NOERROR, aa: true, answers: chain, authorities: this.apexNs, additionals: EMPTY, external: target };
+          }
+          // Stop at a delegation, a loop, or the chase limit: the client resolves the rest.
           if (hop + 1 >= MAX_CHASE || seen.has(target) || !isSubdomain(target, this.origin) || this.findCut(target, qtype) !== undefined) {
             return { rcode: RCODE.NOERROR, aa: true, answers: chain, authorities: this.apexNs, additionals: EMPTY };
           }

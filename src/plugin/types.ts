@@ -160,6 +160,14 @@ export interface SetupContext {
   readonly process: ProcessState;
   /** Directory of the Corefile, for relative paths. */
   readonly root: string;
+  /**
+   * Ask the whole server — every block on the listener `req` came in on, routed by zone as a
+   * query from the client would be — a question of its own, with `req`'s client, transport and
+   * EDNS (CoreDNS's upstream.Lookup: file resolves an out-of-zone CNAME target this way). Resolves
+   * the reply, one whose rcode is the one returned when nothing was written (REFUSED when no
+   * block serves the name), or rejects when the lookups nest too deep (a CNAME loop across zones).
+   */
+  lookup(req: Request, name: string, qtype: number): Promise<Message>;
 }
 
 export interface PluginDefinition<C = unknown> {

@@ -74,7 +74,7 @@ export class DnsRequest implements Request {
     return this.decoded;
   }
 
-  withQuestion(name: string, qtype: number, qclass = this.qclass): Request {
+  withQuestion(name: string, qtype: number, qclass = this.qclass, zone = this.zone): DnsRequest {
     const nameBytes = encodeName(name);
     const rest = this.wire.subarray(this.questionEnd);
     const wire = Buffer.allocUnsafe(12 + nameBytes.length + 4 + rest.length);
@@ -96,7 +96,7 @@ export class DnsRequest implements Request {
       qtype,
       qclass,
       p,
-      this.zone,
+      zone,
       this.transport,
       this.client,
       this.local,

@@ -24,6 +24,7 @@ import { NativeUdpListener, nativeUdp, nativeUdpError } from './udp-native.js';
 import { isWorker } from './workers.js';
 import { DEFAULT_TCP, TcpListener, type TcpOptions } from './tcp.js';
 import type { ServeContext } from './serve.js';
+import { lookupThrough } from './lookup.js';
 
 export const VERSION = '0.1.0';
 
@@ -180,6 +181,7 @@ export class Generation {
           listen,
           process: proc,
           root: this.root,
+          lookup: (req, name, qtype) => lookupThrough(this.tableFor(blockIndex), req, name, qtype),
         };
         let plugin: Plugin;
         try {
@@ -220,6 +222,16 @@ export class Generation {
         log?.error(`shutdown: ${(e as Error).message}`);
       }
     }
+  }
+
+  private tables: Map<string, { host: string; port: number; table: RouteTable }> | undefined;
+
+  /** The route table of the listener a block serves on (its first address), for ctx.lookup. */
+  private tableFor(block: number): RouteTable | undefined {
+    const b = this.blocks[block];
+    if (b === undefined) return undefined;
+    this.tables ??= this.listeners();
+    return this.tables.get(`${b.listen.addresses[0] ?? ANY_HOST}|${b.port}`)?.table;
   }
 
   /** Every address:port this generation listens on, with the blocks each serves. */

@@ -77,6 +77,7 @@ export function testContext(
       },
     },
     root: process.cwd(),
+    lookup: async (req, name, qtype) => ({ type: 'response', flags: 5, questions: [{ name, type: qtype as never, class: 'IN' }], answers: [] }),
     startup,
     shutdown,
   };

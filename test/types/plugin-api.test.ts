@@ -104,6 +104,7 @@ describe('typedns/plugin types', () => {
     expectTypeOf<C['onShutdown']>().parameter(0).toEqualTypeOf<() => Pub.MaybePromise<void>>();
     expectTypeOf<C['process']>().toEqualTypeOf<Pub.ProcessState>();
     expectTypeOf<C['root']>().toEqualTypeOf<string>();
+    expectTypeOf<C['lookup']>().toEqualTypeOf<(req: Pub.Request, name: string, qtype: number) => Promise<Pub.Message>>();
     expectTypeOf<Pub.Metrics['counter']>().returns.toEqualTypeOf<Pub.Counter>();
     expectTypeOf<Pub.Logger['child']>().returns.toEqualTypeOf<Pub.Logger>();
   });
