@@ -1,7 +1,7 @@
 // log: one line per query in CoreDNS's format, written after the reply through the process log
 // destination (pino's buffered sonic-boom writer). The format is compiled into a list of small
 // functions at setup (pino's "build invariant text once" rule), not interpreted per query.
-import { definePlugin, FLAG, isSubdomain, fqdn, rcodeName, typeName, className } from '../../src/plugin/api.js';
+import { definePlugin, FLAG, isSubdomain, fqdn, rcodeName, settle, typeName, className } from '../../src/plugin/api.js';
 import type { Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 
 export const COMMON = '{remote}:{port} - {>id} "{type} {class} {name} {proto} {size} {>do} {>bufsize}" {rcode} {>rflags} {rsize} {duration}';
@@ -144,11 +144,12 @@ export default definePlugin<LogConfig>({
   },
 });
 
-/** The core writes the reply for an unwritten rcode after the chain; log what it will write. */
+/**
+ * Log the reply the client got: the core's settle writes the server's reply for an unwritten rcode
+ * first, so rcode, size and flags are the real ones. A dropped query (acl drop) is logged with
+ * rcode `-` and size 0: nothing was sent.
+ */
 function logAfter(req: Request, w: ResponseWriter, rc: Rcode, emit: (req: Request, w: ResponseWriter) => void): void {
-  if (w.written) {
-    emit(req, w);
-    return;
-  }
-  emit(req, { written: true, rcode: rc, length: 0, flags: FLAG.QR | (req.rd ? FLAG.RD : 0), answers: 0, write() {} });
+  settle(req, w, rc);
+  emit(req, w);
 }

@@ -9,7 +9,7 @@
 // chain returns; when nothing was written the core writes an empty reply with the returned rcode,
 // whose size is the question plus the OPT record.
 import client from 'prom-client';
-import { definePlugin, RCODE, rcodeName, typeFromName, writtenBy, type FastCounterChild, type FastHistogramChild, type Plugin, type Request, type ResponseWriter, type Rcode } from '../../src/plugin/api.js';
+import { definePlugin, DROP, RCODE, rcodeName, settle, typeFromName, writtenBy, type FastCounterChild, type FastHistogramChild, type Plugin, type Request, type ResponseWriter, type Rcode } from '../../src/plugin/api.js';
 import { addressArg, httpListeners, type HttpHandle } from '../health/listener.js';
 
 export interface PrometheusConfig {
@@ -136,22 +136,17 @@ export default definePlugin<PrometheusConfig>({
       (s.requests[ri] ??= requests.labels(ctx.server.label, req.zone, '', tcp ? 'tcp' : 'udp', req.client.family === 6 ? '2' : '1', TYPE_LABELS[ti]!)).inc();
       if (req.do) s.doRequests.inc();
       s.reqSize[tcp]!.observe(req.wire.length);
-      let rcode: number;
-      let length: number;
-      if (w.written) {
-        rcode = w.rcode;
-        length = w.length;
-      } else {
-        rcode = typeof rc === 'number' && rc >= 0 && rc < 4096 ? rc : RCODE.SERVFAIL;
-        length = req.questionEnd + (req.edns || rcode > 15 ? 11 : 0);
-      }
-      s.respSize[tcp]!.observe(length);
-      const by = w.written ? writtenBy(w) : '';
+      (s.duration[ti] ??= duration.labels(ctx.server.label, req.zone, '', TYPE_LABELS[ti]!)).observe((performance.now() - req.start) / 1000);
+      // The reply the client gets: what was written, or the server's reply for the returned rcode
+      // (written here, once, by the core's settle). A dropped query (acl drop) got none: no response.
+      const rcode = settle(req, w, rc);
+      if (rcode === DROP) return;
+      s.respSize[tcp]!.observe(w.length);
+      const by = writtenBy(w);
       const perPlugin = (s.responses[rcode] ??= new Map());
       let child = perPlugin.get(by);
       if (child === undefined) perPlugin.set(by, (child = responses.labels(ctx.server.label, req.zone, '', rcodeName(rcode), by)));
       child.inc();
-      (s.duration[ti] ??= duration.labels(ctx.server.label, req.zone, '', TYPE_LABELS[ti]!)).observe((performance.now() - req.start) / 1000);
     };
 
     return {

@@ -105,6 +105,28 @@ describe('prometheus over HTTP', () => {
     expect(t).toMatch(/^coredns_panics_total 1$/m);
   });
 
+  it('counts an acl drop as a request without a response, not as a SERVFAIL reply; log shows it unanswered', async () => {
+    const s = await startServer('example.org.:0 {\n bind 127.0.0.1\n prometheus 127.0.0.1:0\n log\n acl {\n  drop type TXT\n }\n whoami\n}');
+    servers.push(s);
+    await expect(s.query('a.example.org.', 'TXT', { timeout: 300 })).rejects.toThrow(/no answer/);
+    expect((await s.query('a.example.org.', 'A')).rcode).toBe(0);
+    const t = await scrape(s);
+    const server = 'dns://127.0.0.1:0';
+    const zone = 'example.org.';
+    expect(value(t, 'coredns_dns_requests_total', { server, zone, view: '', proto: 'udp', family: '1', type: 'TXT' })).toBe(1);
+    for (const rcode of ['SERVFAIL', 'NOERROR']) {
+      for (const plugin of ['', 'acl']) {
+        if (rcode === 'NOERROR' && plugin === '') continue;
+        expect(value(t, 'coredns_dns_responses_total', { server, zone, view: '', rcode, plugin }), `${rcode}/${plugin}`).toBeUndefined();
+      }
+    }
+    expect(value(t, 'coredns_dns_responses_total', { server, zone, view: '', rcode: 'NOERROR', plugin: 'whoami' })).toBe(1);
+    // one response size observed: the A reply; the dropped TXT query sent nothing
+    expect(value(t, 'coredns_dns_response_size_bytes_count', { server, zone, view: '', proto: 'udp' })).toBe(1);
+    const txt = s.log.lines.find((l) => l.includes('"TXT IN a.example.org.'));
+    expect(txt).toMatch(/" -  0 [0-9.]+s$/); // rcode "-", no flags, size 0
+  });
+
   it('names the plugin that wrote each reply: hosts, then cache for the same question', async () => {
     const s = await startServer('example.org.:0 {\n bind 127.0.0.1\n prometheus 127.0.0.1:0\n cache 60\n hosts {\n  10.0.0.1 a.example.org\n }\n}');
     servers.push(s);

@@ -2,8 +2,8 @@
 // and maps their reply back (answer auto/name/value, ttl, rcode, cname). Rules apply in Corefile
 // order; a matching `stop` rule (the default) ends the list. A query no rule matches costs the rule
 // checks and nothing else: the wrapper writer is only made when a rule matched.
-import { definePlugin, RCODE, encodeName } from '../../src/plugin/api.js';
-import type { Dispenser, MaybePromise, Message, Rcode, Request } from '../../src/plugin/api.js';
+import { definePlugin, RCODE, encodeName, settle } from '../../src/plugin/api.js';
+import type { Dispenser, MaybePromise, Rcode, Request } from '../../src/plugin/api.js';
 import { CnameRule, fail, parseRule, State, type Arg, type Mode, type Rule } from './rules.js';
 import { withWire, writeOpt } from './edns.js';
 import { RewriteWriter } from './writer.js';
@@ -82,11 +82,8 @@ export default definePlugin<RewriteConfig>({
         const rw = new RewriteWriter(w, resp, nreq, usedCname, next);
         const hasRcode = resp.some((r) => r.rcode !== undefined);
         const after = (rc: Rcode): MaybePromise<Rcode> => {
-          if (!rw.written && rw.pending === null && hasRcode && rc >= 0 && rc <= 15) {
-            // the plugin below returned an rcode without writing: write it here so rcode rules see it
-            const m: Message = { type: 'response', flags: rc & 0xf, answers: [], authorities: [], additionals: [] };
-            rw.write(m);
-          }
+          // the plugin below returned an rcode without writing: settle it here so rcode rules see it
+          if (!rw.written && rw.pending === null && hasRcode) settle(nreq, rw, rc);
           if (rw.pending !== null) return rw.pending.then(() => rc);
           return rc;
         };

@@ -21,7 +21,7 @@ export { CorefileError, type Token } from '../corefile/lexer.js';
 export { Fall } from './fall.js';
 export { Zones } from './zones.js';
 export { WrappedWriter, CaptureWriter } from './wrapped-writer.js';
-export { writtenBy } from './chain.js';
+export { writtenBy, settle } from './chain.js';
 export { TypednsError, pluginError } from './errors.js';
 export { API_VERSION } from './registry.js';
 export { reply, negative, rcodeOf, rr, rrText, type RR, type ReplyOptions } from '../dns/message.js';

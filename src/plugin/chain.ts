@@ -1,7 +1,8 @@
 // The chain: one `next` per position, bound once when the block is compiled, never per query.
 import type { Next, Plugin, Rcode, Request, ResponseWriter } from './types.js';
 import type { Logger } from '../observe/log.js';
-import { RCODE } from '../dns/constants.js';
+import { DROP, RCODE } from '../dns/constants.js';
+import { emptyReply } from '../dns/wire.js';
 import { CoreWriter } from '../request/writer.js';
 import { WrappedWriter } from './wrapped-writer.js';
 
@@ -48,4 +49,24 @@ export function writtenBy(w: ResponseWriter): string {
   let x = w;
   while (x instanceof WrappedWriter) x = x.inner;
   return x instanceof CoreWriter && x.written ? x.by : '';
+}
+
+/**
+ * Settle a query the chain (or the part of it below a plugin) has finished with — the one place
+ * the rule "nothing written → an empty reply with the returned rcode" lives (CoreDNS's
+ * plugin.ClientWrite). When nothing was written through `w` and `rc` is not DROP, write that reply
+ * (SERVFAIL for a value that is no rcode); it is the server's reply, so no plugin is named as its
+ * author. Idempotent: a written reply is left alone. Returns the rcode of the reply that was sent,
+ * or DROP when none is (acl drop). The server calls it after the chain; prometheus, log and
+ * rewrite call it first and then read the real rcode and size from `w`.
+ */
+export function settle(req: Request, w: ResponseWriter, rc: Rcode): Rcode {
+  if (w.written) return w.rcode;
+  if (rc === DROP) return DROP;
+  const rcode = typeof rc === 'number' && rc >= 0 && rc < 4096 ? rc : RCODE.SERVFAIL;
+  let x = w;
+  while (x instanceof WrappedWriter) x = x.inner;
+  if (x instanceof CoreWriter) x.plugin = '';
+  w.write(emptyReply(req.wire, req.questionEnd, rcode, 0, req.edns || rcode > 15, req.do));
+  return rcode;
 }

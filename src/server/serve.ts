@@ -7,6 +7,7 @@ import { DROP, FLAG, QCLASS, RCODE } from '../dns/constants.js';
 import { emptyReply, Parse, parseQuery, QueryHead } from '../dns/wire.js';
 import { DnsRequest, type LocalAddr } from '../request/request.js';
 import { CoreWriter, type Sender } from '../request/writer.js';
+import { settle } from '../plugin/chain.js';
 import type { RouteTable } from './route.js';
 import type { Logger } from '../observe/log.js';
 import type { Counter } from '../observe/metrics.js';
@@ -76,9 +77,7 @@ export function serveQuery(ctx: ServeContext, buf: Buffer, client: Client, local
 }
 
 function finish(req: DnsRequest, w: CoreWriter, rc: Rcode): void {
-  if (w.written || rc === DROP) return; // DROP: the chain asked for no reply at all
-  const rcode = typeof rc === 'number' && rc >= 0 && rc < 4096 ? rc : RCODE.SERVFAIL;
-  w.write(emptyReply(req.wire, req.questionEnd, rcode, 0, req.edns || rcode > 15, req.do));
+  settle(req, w, rc); // DROP: the chain asked for no reply at all
 }
 
 function panic(ctx: ServeContext, req: DnsRequest, w: CoreWriter, e: unknown): void {
