@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildQuery, freePort, query } from '../../src/testing/index.js';
+import { buildQuery, freePort, query, waitFor } from '../../src/testing/index.js';
 import { NativeUdpListener, nativeUdpError, v6Text } from '../../src/server/udp-native.js';
 import type { ServeContext } from '../../src/server/serve.js';
 import { startCli, type CliProcess } from '../support/cli.js';
@@ -80,8 +80,10 @@ describe.each([
     await cli.stop();
   });
 
-  it('says which listener it runs in the banner', () => {
-    expect(cli.out()).toContain(native ? 'udp: native recvmmsg/sendmmsg batches' : 'udp: node:dgram (disabled by TYPEDNS_NATIVE_UDP=0)');
+  it('says which listener it runs in the banner', async () => {
+    // The banner's lines may reach us in more than one chunk: wait for the line, not for a moment.
+    const want = native ? 'udp: native recvmmsg/sendmmsg batches' : 'udp: node:dgram (disabled by TYPEDNS_NATIVE_UDP=0)';
+    await waitFor(() => cli.out().includes(want), { timeout: 5000, what: `"${want}" in ${JSON.stringify(cli.out())}` });
   });
 
   it('answers a burst of 300 queries from one socket, each with its own ID and question', async () => {
