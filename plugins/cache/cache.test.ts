@@ -23,6 +23,7 @@ describe('cache: parse', () => {
       serveStale: { upTo: 0, verify: false },
       servfail: 5000,
       keepttl: false,
+      maxBytes: 32 * 1024 * 1024,
     });
   });
 
@@ -64,6 +65,8 @@ describe('cache: parse', () => {
     ['cache {\n servfail\n}', 'wrong argument count'],
     ['cache {\n disable everything\n}', 'must be "success" or "denial"'],
     ['cache {\n keepttl now\n}', 'wrong argument count'],
+    ['cache {\n max_bytes lots\n}', "invalid max_bytes 'lots'"],
+    ['cache {\n max_bytes 1000\n}', 'at least 64KiB'],
   ])('rejects %j', (text, msg) => {
     expect(() => cache.parse(dispense(text), ['.'])).toThrow(msg);
   });
@@ -153,6 +156,33 @@ describe('cache: through real sockets', () => {
     const r = await s.query('h.example.org.', 'A');
     expect(records(r)).toEqual(['A 30 10.1.2.3']);
     expect(records(await s.query('h.example.org.', 'A'))).toEqual(['A 30 10.1.2.3']);
+  });
+
+  it('holds at most max_bytes per cache: big answers evict old ones instead of growing memory', async () => {
+    const up = await upstream();
+    // every name answers ~3.6 KB of TXT
+    const big = 'x'.repeat(250);
+    up.fallback = (q) => ({ answers: Array.from({ length: 14 }, (_, i) => `${q.questions?.[0]?.name}. 300 IN TXT "${i}${big}"`) });
+    const s = await server(block(up, 'cache {\n max_bytes 256KiB\n }'));
+    for (let i = 0; i < 300; i++) {
+      const r = await s.query(`n${i}.big.example.org.`, 'TXT', { tcp: true });
+      expect(r.msg.answers).toHaveLength(14);
+    }
+    const text = await s.metrics.registry.getSingleMetricAsString('coredns_cache_size_bytes');
+    const bytes = Number(/type="success"[^}]*\} (\d+)/.exec(text)?.[1]);
+    expect(bytes).toBeGreaterThan(0);
+    expect(bytes).toBeLessThanOrEqual(256 * 1024);
+    const entries = await s.metrics.registry.getSingleMetricAsString('coredns_cache_entries');
+    const n = Number(/type="success"[^}]*\} (\d+)/.exec(entries)?.[1]);
+    expect(n).toBeLessThan(300); // 300 × 3.6 KB would be over 1 MB
+    const ev = await s.metrics.registry.getSingleMetricAsString('coredns_cache_evictions_total');
+    expect(Number(/type="success"[^}]*\} (\d+)/.exec(ev)?.[1])).toBeGreaterThan(0);
+    // the default budget (32 MiB) holds them all
+    const up2 = await upstream();
+    up2.fallback = up.fallback;
+    const s2 = await server(block(up2));
+    for (let i = 0; i < 300; i++) await s2.query(`n${i}.big.example.org.`, 'TXT', { tcp: true });
+    expect(await s2.metrics.registry.getSingleMetricAsString('coredns_cache_entries')).toMatch(/type="success"[^}]*\} 300/);
   });
 
   it('caches NXDOMAIN by the SOA minimum, and not without a SOA', async () => {

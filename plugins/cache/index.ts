@@ -14,6 +14,10 @@ const MIN_TTL = 5;
 const MAX_TTL = 3600;
 const MAX_NTTL = 1800;
 const FAILSAFE_TTL = 5;
+/** Default byte budget of each of the two caches (success, denial): bounds memory, not only entries. */
+const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
+/** What an entry costs beside its reply bytes: the key, the offsets, the objects (measured roughly). */
+const ENTRY_OVERHEAD = 200;
 
 type Kind = 'success' | 'denial';
 
@@ -32,6 +36,8 @@ export interface CacheConfig {
   servfail: number;
   disable: { success: string[]; denial: string[] };
   keepttl: boolean;
+  /** Byte budget of each cache (typedns's `max_bytes`; CoreDNS bounds entries only). */
+  maxBytes: number;
 }
 
 function ttlArg(d: Dispenser, s: string): number {
@@ -56,6 +62,7 @@ export function parseCache(d: Dispenser, blockZones: readonly string[]): CacheCo
     servfail: 5000,
     disable: { success: [], denial: [] },
     keepttl: false,
+    maxBytes: DEFAULT_MAX_BYTES,
   };
   d.next();
   let args = d.remainingArgs();
@@ -156,11 +163,28 @@ export function parseCache(d: Dispenser, blockZones: readonly string[]): CacheCo
         if (d.countRemainingArgs() !== 0) throw d.argErr();
         cfg.keepttl = true;
         break;
+      case 'max_bytes': {
+        if (d.countRemainingArgs() !== 1) throw d.argErr();
+        const v = d.arg();
+        const n = parseBytes(v);
+        if (n === undefined || n < 64 * 1024) throw d.err(`invalid max_bytes '${v}', expected a size of at least 64KiB (e.g. 32MiB, 1GiB, 500000)`);
+        cfg.maxBytes = n;
+        break;
+      }
       default:
         throw d.unknownProperty();
     }
   }
   return cfg;
+}
+
+/** "1048576", "512KiB", "32MiB", "1GiB" (also KB/MB/GB as powers of 1000) → bytes. */
+function parseBytes(s: string): number | undefined {
+  const m = /^(\d+)(KiB|MiB|GiB|KB|MB|GB|K|M|G)?$/i.exec(s);
+  if (!m) return undefined;
+  const unit = (m[2] ?? '').toLowerCase();
+  const mult: Record<string, number> = { '': 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
+  return Number(m[1]) * mult[unit]!;
 }
 
 function parseDur(d: Dispenser, s: string): number {
@@ -219,12 +243,16 @@ function withTtl(res: Message | Uint8Array, ttl: number, offsets: Uint32Array): 
 class Store {
   private readonly shards: Array<Map<string, Entry>> = Array.from({ length: SHARDS }, () => new Map());
   private readonly perShard: number;
+  /** Next shard to evict from when the inserting shard is empty but the byte budget is spent. */
+  private cursor = 0;
   size = 0;
+  bytes = 0;
 
   constructor(
     capacity: number,
+    private readonly maxBytes: number,
     private readonly onEvict: () => void,
-    private readonly onSize: (n: number) => void,
+    private readonly onSize: (n: number, bytes: number) => void,
   ) {
     this.perShard = Math.max(1, Math.floor(capacity / SHARDS));
   }
@@ -233,31 +261,61 @@ class Store {
     return this.shards[shard]!.get(key);
   }
 
-  /** Insert; when the shard is full, evict its oldest insertion (O(1): Map keeps insertion order). */
+  /**
+   * Insert. While the shard is full, evict its oldest insertion (O(1): Map keeps insertion order);
+   * while the whole cache is over its byte budget, evict the oldest of this shard, or of the next
+   * non-empty shard once this one is empty. An entry larger than the whole budget is not kept.
+   */
   set(key: string, shard: number, e: Entry): void {
     const m = this.shards[shard]!;
-    if (m.has(key)) m.delete(key);
-    else {
-      if (m.size >= this.perShard) {
-        const first = m.keys().next();
-        if (!first.done) {
-          m.delete(first.value);
-          this.size--;
-          this.onEvict();
+    const cost = entryCost(key, e);
+    this.remove(m, key);
+    if (cost > this.maxBytes) {
+      this.onSize(this.size, this.bytes);
+      return;
+    }
+    while (m.size >= this.perShard) this.evictOldest(m);
+    while (this.bytes + cost > this.maxBytes && this.size > 0) {
+      if (m.size > 0) this.evictOldest(m);
+      else {
+        let other = this.shards[this.cursor]!;
+        while (other.size === 0) {
+          this.cursor = (this.cursor + 1) & (SHARDS - 1);
+          other = this.shards[this.cursor]!;
         }
+        this.evictOldest(other);
       }
-      this.size++;
     }
     m.set(key, e);
-    this.onSize(this.size);
+    this.size++;
+    this.bytes += cost;
+    this.onSize(this.size, this.bytes);
   }
 
   delete(key: string, shard: number): void {
-    if (this.shards[shard]!.delete(key)) {
-      this.size--;
-      this.onSize(this.size);
-    }
+    if (this.remove(this.shards[shard]!, key)) this.onSize(this.size, this.bytes);
   }
+
+  private remove(m: Map<string, Entry>, key: string): boolean {
+    const e = m.get(key);
+    if (e === undefined) return false;
+    m.delete(key);
+    this.size--;
+    this.bytes -= entryCost(key, e);
+    return true;
+  }
+
+  private evictOldest(m: Map<string, Entry>): void {
+    const first = m.keys().next();
+    if (first.done) return;
+    this.remove(m, first.value);
+    this.onEvict();
+  }
+}
+
+/** Bytes an entry holds: its reply, its TTL offsets, its key (UTF-16) and a fixed overhead. */
+function entryCost(key: string, e: Entry): number {
+  return e.p.bytes.length + e.p.ttlOffsets.byteLength + key.length * 2 + ENTRY_OVERHEAD;
 }
 
 /** A writer that keeps the reply instead of sending it (prefetch, stale refresh, verify). */
@@ -297,6 +355,7 @@ export default definePlugin<CacheConfig>({
     const zonesLabel = cfg.zones.join(',');
     const m = ctx.metrics;
     const entriesG = m.gauge('entries', 'The number of elements in the cache.', ['server', 'type', 'zones', 'view']);
+    const bytesG = m.gauge('size_bytes', 'The bytes held by the elements in the cache (typedns; bounded by max_bytes).', ['server', 'type', 'zones', 'view']);
     const hitsC = m.fastCounter('hits_total', 'The count of cache hits.', ['server', 'type', 'zones', 'view']);
     const missesC = m.fastCounter('misses_total', 'The count of cache misses. Deprecated, derive misses from cache hits/requests counters.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
     const requestsC = m.fastCounter('requests_total', 'The count of cache requests.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
@@ -307,12 +366,18 @@ export default definePlugin<CacheConfig>({
     const hits = { success: hitsC.labels(server, 'success', zonesLabel, ''), denial: hitsC.labels(server, 'denial', zonesLabel, '') };
     const mkStore = (kind: Kind, cap: number): Store => {
       const g = entriesG.labels(server, kind, zonesLabel, '');
+      const gb = bytesG.labels(server, kind, zonesLabel, '');
       const ev = evictC.labels(server, kind, zonesLabel, '');
       g.set(0);
+      gb.set(0);
       return new Store(
         cap,
+        cfg.maxBytes,
         () => ev.inc(),
-        (n) => g.set(n),
+        (n, b) => {
+          g.set(n);
+          gb.set(b);
+        },
       );
     };
     const pcache = mkStore('success', cfg.success.capacity);
