@@ -24,6 +24,7 @@ import log from './log/index.js';
 import rewrite from './rewrite/index.js';
 import template from './template/index.js';
 import whoami from './whoami/index.js';
+import view from './view/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   reload, //      watches the Corefile; not in the chain
@@ -45,4 +46,5 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   loop, //        just above forward: sees its own probe come back
   forward, //    everything else goes upstream
   whoami, //      a responder of last resort: answers everything it sees
+  view, //        routing between blocks on one zone and port (filter()); not in the chain
 ];

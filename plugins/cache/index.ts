@@ -353,21 +353,22 @@ export default definePlugin<CacheConfig>({
   setup(cfg, ctx) {
     const server = ctx.server.label;
     const zonesLabel = cfg.zones.join(',');
+    const view = ctx.server.view;
     const m = ctx.metrics;
     const entriesG = m.gauge('entries', 'The number of elements in the cache.', ['server', 'type', 'zones', 'view']);
     const bytesG = m.gauge('size_bytes', 'The bytes held by the elements in the cache (typedns; bounded by max_bytes).', ['server', 'type', 'zones', 'view']);
     const hitsC = m.fastCounter('hits_total', 'The count of cache hits.', ['server', 'type', 'zones', 'view']);
-    const missesC = m.fastCounter('misses_total', 'The count of cache misses. Deprecated, derive misses from cache hits/requests counters.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
-    const requestsC = m.fastCounter('requests_total', 'The count of cache requests.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
-    const prefetchC = m.fastCounter('prefetch_total', 'The number of times the cache has prefetched a cached item.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
-    const dropsC = m.counter('drops_total', 'The number responses that are not cached, because the reply is malformed.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
-    const staleC = m.fastCounter('served_stale_total', 'The number of requests served from stale cache entries.', ['server', 'zones', 'view']).labels(server, zonesLabel, '');
+    const missesC = m.fastCounter('misses_total', 'The count of cache misses. Deprecated, derive misses from cache hits/requests counters.', ['server', 'zones', 'view']).labels(server, zonesLabel, view);
+    const requestsC = m.fastCounter('requests_total', 'The count of cache requests.', ['server', 'zones', 'view']).labels(server, zonesLabel, view);
+    const prefetchC = m.fastCounter('prefetch_total', 'The number of times the cache has prefetched a cached item.', ['server', 'zones', 'view']).labels(server, zonesLabel, view);
+    const dropsC = m.counter('drops_total', 'The number responses that are not cached, because the reply is malformed.', ['server', 'zones', 'view']).labels(server, zonesLabel, view);
+    const staleC = m.fastCounter('served_stale_total', 'The number of requests served from stale cache entries.', ['server', 'zones', 'view']).labels(server, zonesLabel, view);
     const evictC = m.counter('evictions_total', 'The count of cache evictions.', ['server', 'type', 'zones', 'view']);
-    const hits = { success: hitsC.labels(server, 'success', zonesLabel, ''), denial: hitsC.labels(server, 'denial', zonesLabel, '') };
+    const hits = { success: hitsC.labels(server, 'success', zonesLabel, view), denial: hitsC.labels(server, 'denial', zonesLabel, view) };
     const mkStore = (kind: Kind, cap: number): Store => {
-      const g = entriesG.labels(server, kind, zonesLabel, '');
-      const gb = bytesG.labels(server, kind, zonesLabel, '');
-      const ev = evictC.labels(server, kind, zonesLabel, '');
+      const g = entriesG.labels(server, kind, zonesLabel, view);
+      const gb = bytesG.labels(server, kind, zonesLabel, view);
+      const ev = evictC.labels(server, kind, zonesLabel, view);
       g.set(0);
       gb.set(0);
       return new Store(

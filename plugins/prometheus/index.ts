@@ -112,9 +112,9 @@ export default definePlugin<PrometheusConfig>({
         s = {
           requests: new Array<CounterChild | undefined>(2 * 2 * TYPE_LABELS.length),
           duration: new Array<HistogramChild | undefined>(TYPE_LABELS.length),
-          reqSize: [reqSize.labels(server, zone, '', 'udp'), reqSize.labels(server, zone, '', 'tcp')],
-          respSize: [respSize.labels(server, zone, '', 'udp'), respSize.labels(server, zone, '', 'tcp')],
-          doRequests: doRequests.labels(server, '', zone),
+          reqSize: [reqSize.labels(server, zone, ctx.server.view, 'udp'), reqSize.labels(server, zone, ctx.server.view, 'tcp')],
+          respSize: [respSize.labels(server, zone, ctx.server.view, 'udp'), respSize.labels(server, zone, ctx.server.view, 'tcp')],
+          doRequests: doRequests.labels(server, ctx.server.view, zone),
           responses: [],
         };
         byZone.set(zone, s);
@@ -124,7 +124,7 @@ export default definePlugin<PrometheusConfig>({
     ctx.onStartup(() => {
       for (const zone of ctx.zones) {
         series(zone);
-        for (const name of ctx.chain) enabled.labels(ctx.server.label, zone, '', name).set(1);
+        for (const name of ctx.chain) enabled.labels(ctx.server.label, zone, ctx.server.view, name).set(1);
       }
     });
 
@@ -133,10 +133,10 @@ export default definePlugin<PrometheusConfig>({
       const tcp = req.transport === 'tcp' ? 1 : 0;
       const ti = typeIndex[req.qtype]!;
       const ri = (tcp * 2 + (req.client.family === 6 ? 1 : 0)) * TYPE_LABELS.length + ti;
-      (s.requests[ri] ??= requests.labels(ctx.server.label, req.zone, '', tcp ? 'tcp' : 'udp', req.client.family === 6 ? '2' : '1', TYPE_LABELS[ti]!)).inc();
+      (s.requests[ri] ??= requests.labels(ctx.server.label, req.zone, ctx.server.view, tcp ? 'tcp' : 'udp', req.client.family === 6 ? '2' : '1', TYPE_LABELS[ti]!)).inc();
       if (req.do) s.doRequests.inc();
       s.reqSize[tcp]!.observe(req.wire.length);
-      (s.duration[ti] ??= duration.labels(ctx.server.label, req.zone, '', TYPE_LABELS[ti]!)).observe((performance.now() - req.start) / 1000);
+      (s.duration[ti] ??= duration.labels(ctx.server.label, req.zone, ctx.server.view, TYPE_LABELS[ti]!)).observe((performance.now() - req.start) / 1000);
       // The reply the client gets: what was written, or the server's reply for the returned rcode
       // (written here, once, by the core's settle). A dropped query (acl drop) got none: no response.
       const rcode = settle(req, w, rc);
@@ -145,7 +145,7 @@ export default definePlugin<PrometheusConfig>({
       const by = writtenBy(w);
       const perPlugin = (s.responses[rcode] ??= new Map());
       let child = perPlugin.get(by);
-      if (child === undefined) perPlugin.set(by, (child = responses.labels(ctx.server.label, req.zone, '', rcodeName(rcode), by)));
+      if (child === undefined) perPlugin.set(by, (child = responses.labels(ctx.server.label, req.zone, ctx.server.view, rcodeName(rcode), by)));
       child.inc();
     };
 

@@ -216,9 +216,11 @@ export function parseCidr(s: string): Cidr | undefined {
 }
 
 /** Check that no zone+port appears twice across the blocks. */
-export function checkDuplicates(blocks: Array<{ block: ServerBlock; keys: ZoneKey[] }>): void {
+export function checkDuplicates(blocks: Array<{ block: ServerBlock; keys: ZoneKey[]; filtered?: boolean }>): void {
   const seen = new Map<string, Token>();
-  for (const { block, keys } of blocks) {
+  for (const { block, keys, filtered } of blocks) {
+    // A block with a view filter may share zone and port with others (CoreDNS: not registered).
+    if (filtered === true) continue;
     for (const k of keys) {
       const id = `${k.zone}:${k.port}`;
       const prev = seen.get(id);

@@ -87,6 +87,12 @@ export interface Plugin {
   serve?(req: Request, w: ResponseWriter, next: Next): MaybePromise<Rcode>;
   /** Polled by `ready`: true when the plugin can answer correctly. */
   ready?(): boolean;
+  /**
+   * Routing (CoreDNS's Viewer, with `view` on the definition): whether this block serves `req`.
+   * Asked before the chain runs; when any filter of a block says false, the next block on the
+   * same zone and port is tried, then the blocks of the parent zones, then REFUSED.
+   */
+  filter?(req: Request): boolean;
   /** Called when this config generation is replaced (reload) or the server stops. */
   close?(): MaybePromise<void>;
 }
@@ -135,7 +141,11 @@ export interface SetupContext {
   /** This block's zones (keys), normalised. */
   readonly zones: readonly string[];
   /** This block's keys as written ("dns://.:53"), with their ports. */
-  readonly server: { readonly keys: readonly string[]; readonly port: number; readonly label: string };
+  /**
+   * This block's keys as written ("dns://.:53"), their port, the label metrics use, and the name of
+   * the block's view ('' without one): the `view` label of CoreDNS's metrics.
+   */
+  readonly server: { readonly keys: readonly string[]; readonly port: number; readonly label: string; readonly view: string };
   /** "plugin/<name>: …"; debug() is a no-op unless the debug plugin is on. */
   readonly log: Logger;
   /** Families named coredns_<name>_*; they survive reload. */
@@ -177,6 +187,11 @@ export interface PluginDefinition<C = unknown> {
   readonly api: string;
   /** One stanza per block (CoreDNS's plugin.ErrOnce). */
   readonly once?: boolean;
+  /**
+   * A routing plugin's view name, read from its parsed config: a block with such a plugin may share
+   * zone and port with other blocks, and its plugin's filter() picks the queries it serves.
+   */
+  readonly view?: (config: C) => string;
   /** External modules only; built-ins take their place from plugins/order.ts. */
   readonly position?: { readonly before: string } | { readonly after: string };
   /** Pure: the directive's tokens → a typed config. Throw d.err(…) on bad input. No I/O besides reading files named by the config. */

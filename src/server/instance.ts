@@ -11,7 +11,7 @@ import { parseCorefile, parseCorefileFile, type ServerBlock } from '../corefile/
 import { CorefileError, type Token } from '../corefile/lexer.js';
 import { Dispenser } from '../corefile/dispenser.js';
 import { checkDuplicates, parseKeys, type Cidr, type ZoneKey } from '../corefile/keys.js';
-import type { BoundAddress, ListenSettings, MaybePromise, Plugin, PluginDefinition, ProcessState, SetupContext } from '../plugin/types.js';
+import type { BoundAddress, ListenSettings, MaybePromise, Plugin, PluginDefinition, ProcessState, Request, SetupContext } from '../plugin/types.js';
 import { compileChain } from '../plugin/chain.js';
 import type { PluginRegistry } from '../plugin/registry.js';
 import { pluginError, TypednsError } from '../plugin/errors.js';
@@ -45,6 +45,8 @@ export interface ParsedBlock {
   readonly block: ServerBlock;
   readonly keys: ZoneKey[];
   readonly directives: ParsedDirective[];
+  /** The block's view name (a routing plugin's), '' without one. */
+  readonly view: string;
 }
 
 export interface ParsedConfig {
@@ -74,7 +76,7 @@ export class ConfigErrors extends Error {
 function compileParsed(blocks: ServerBlock[], files: string[], registry: PluginRegistry, defaultPort: number): ParsedConfig {
   const errors: CorefileError[] = [];
   const out: ParsedBlock[] = [];
-  const keyed: Array<{ block: ServerBlock; keys: ZoneKey[] }> = [];
+  const keyed: Array<{ block: ServerBlock; keys: ZoneKey[]; filtered: boolean }> = [];
   for (const block of blocks) {
     let keys: ZoneKey[];
     try {
@@ -86,7 +88,6 @@ function compileParsed(blocks: ServerBlock[], files: string[], registry: PluginR
       }
       throw e;
     }
-    keyed.push({ block, keys });
     const zones = [...new Set(keys.map((k) => k.zone))];
     const directives: ParsedDirective[] = [];
     for (const def of registry.ordered) {
@@ -109,7 +110,14 @@ function compileParsed(blocks: ServerBlock[], files: string[], registry: PluginR
         }
       }
     }
-    out.push({ block, keys, directives });
+    const views = directives.filter((d) => d.def.view !== undefined);
+    if (views.length > 1) {
+      const t = views[1]!.token;
+      errors.push(new CorefileError(t.file, t.line, 'multiple views defined in server block'));
+    }
+    const view = views[0] === undefined ? '' : views[0].def.view!(views[0].config);
+    keyed.push({ block, keys, filtered: view !== '' || views.length > 0 });
+    out.push({ block, keys, directives, view });
   }
   try {
     checkDuplicates(keyed);
@@ -166,6 +174,7 @@ export class Generation {
             get label() {
               return serverLabel.value;
             },
+            view: pb.view,
           },
           log: blockLog.child(d.def.name),
           metrics: metrics.scoped(d.def.name),
@@ -203,7 +212,9 @@ export class Generation {
       }
       if (listen.addresses.length === 1) serverLabel.value = `dns://${listen.addresses[0]}:${port}`;
       const entry = plugins.some((p) => p.plugin.serve) ? compileChain(plugins, blockLog) : undefined;
-      this.blocks.push({ label: serverLabel.value, zones, port, entry, plugins, filters, listen });
+      const guards = plugins.filter((p) => typeof p.plugin.filter === 'function').map((p) => p.plugin);
+      const guard = guards.length === 0 ? undefined : guards.length === 1 ? (req: Request) => guards[0]!.filter!(req) : (req: Request) => guards.every((p) => p.filter!(req));
+      this.blocks.push({ label: serverLabel.value, zones, port, entry, plugins, filters, listen, view: pb.view, guard });
     }
   }
 

@@ -25,10 +25,15 @@ export async function lookupThrough(table: RouteTable | undefined, req: Request,
   const depth = (depthOf.get(req) ?? 0) + 1;
   if (depth > MAX_LOOKUP_DEPTH) throw new Error(`lookup of ${name} nested more than ${MAX_LOOKUP_DEPTH} deep`);
   const fq = name.endsWith('.') ? name.toLowerCase() : `${name.toLowerCase()}.`;
-  const route = table?.lookup(fq, qtype);
-  const entry = route?.block.entry;
-  if (route === undefined || entry === undefined) return empty(fq, qtype, req.qclass, RCODE.REFUSED);
-  const sub = (req as DnsRequest).withQuestion(fq, qtype, req.qclass, route.zone);
+  let route = table?.lookup(fq, qtype);
+  if (route === undefined || route.block.entry === undefined) return empty(fq, qtype, req.qclass, RCODE.REFUSED);
+  let sub = (req as DnsRequest).withQuestion(fq, qtype, req.qclass, route.zone);
+  if (route.filtered) {
+    route = table!.select(fq, qtype, sub);
+    if (route === undefined || route.block.entry === undefined) return empty(fq, qtype, req.qclass, RCODE.REFUSED);
+    if (route.zone !== sub.zone) sub = (req as DnsRequest).withQuestion(fq, qtype, req.qclass, route.zone);
+  }
+  const entry = route.block.entry;
   sub.slots = null; // a query of its own: no plugin's per-query state carries over
   depthOf.set(sub, depth);
   const cap = new CaptureWriter();

@@ -3,7 +3,7 @@ import { RouteTable, type Block } from './route.js';
 import { QTYPE } from '../dns/constants.js';
 import { parseCidr } from '../corefile/keys.js';
 
-const block = (label: string, filters = new Map()): Block => ({ label, zones: [], port: 53, entry: undefined, plugins: [], filters });
+const block = (label: string, filters = new Map()): Block => ({ label, zones: [], port: 53, entry: undefined, plugins: [], filters, view: '', guard: undefined });
 
 describe('RouteTable', () => {
   const t = new RouteTable();

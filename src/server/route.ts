@@ -1,6 +1,6 @@
 // Routing: the longest zone suffix among the blocks on a listener, found by a label walk over a
 // Map (CoreDNS's ServeDNS loop), never a scan. DS queries prefer the parent zone.
-import type { Next, Plugin } from '../plugin/types.js';
+import type { Next, Plugin, Request } from '../plugin/types.js';
 import type { Cidr } from '../corefile/keys.js';
 import { cidrContains, reverseToIp } from '../corefile/keys.js';
 import { QTYPE } from '../dns/constants.js';
@@ -16,15 +16,30 @@ export interface Block {
   readonly plugins: ReadonlyArray<{ readonly name: string; readonly plugin: Plugin }>;
   /** Classless reverse filters per zone. */
   readonly filters: ReadonlyMap<string, Cidr>;
+  /** The block's view name ('' without one). */
+  readonly view: string;
+  /** Whether the block serves a query (its routing plugins' filters); undefined: every query. */
+  readonly guard: ((req: Request) => boolean) | undefined;
 }
 
 export interface Route {
   readonly block: Block;
   readonly zone: string;
+  /** The next block on the same zone (views: blocks sharing zone and port), in Corefile order. */
+  readonly next: Route | undefined;
+  /** True when a block on this zone has a guard: the request must be built and select() asked. */
+  readonly filtered: boolean;
+}
+
+interface MutableRoute {
+  block: Block;
+  zone: string;
+  next: MutableRoute | undefined;
+  filtered: boolean;
 }
 
 export class RouteTable {
-  private readonly zones = new Map<string, Route>();
+  private readonly zones = new Map<string, MutableRoute>();
 
   /** Distinct zone name lengths, longest first: a lookup tries one suffix per length, not one per label.
    *  npm run bench:chain (hosts, 1,000 names): 332k → 388k q/s in process against the label walk. */
@@ -32,7 +47,16 @@ export class RouteTable {
   private hasRoot = false;
 
   add(zone: string, block: Block): void {
-    this.zones.set(zone, { block, zone });
+    const head = this.zones.get(zone);
+    if (head !== undefined) {
+      // another block on this zone and port: only views allow it (checked when the Corefile is read)
+      let last = head;
+      while (last.next !== undefined) last = last.next;
+      last.next = { block, zone, next: undefined, filtered: false };
+      if (block.guard !== undefined) head.filtered = true;
+      return;
+    }
+    this.zones.set(zone, { block, zone, next: undefined, filtered: block.guard !== undefined });
     if (zone === '.') this.hasRoot = true;
     else if (!this.lengths.includes(zone.length)) {
       this.lengths.push(zone.length);
@@ -76,6 +100,47 @@ export class RouteTable {
       if (ip !== undefined && !cidrContains(filter, ip)) return undefined;
     }
     return found;
+  }
+
+  /**
+   * The route for a query whose first route is `filtered` (CoreDNS's ServeDNS with views): the
+   * zones that contain the name, longest first (DS: the exact zone last), then the root; on each,
+   * the blocks in Corefile order; the first block whose guard passes serves. Undefined: REFUSED.
+   */
+  select(name: string, qtype: number, req: Request): Route | undefined {
+    const ds = qtype === QTYPE.DS;
+    const n = name.length;
+    let exact: MutableRoute | undefined;
+    const tryZone = (head: MutableRoute | undefined): Route | undefined => {
+      for (let r = head; r !== undefined; r = r.next) {
+        const filter = r.block.filters.get(r.zone);
+        if (filter !== undefined) {
+          const ip = reverseToIp(name);
+          if (ip !== undefined && !cidrContains(filter, ip)) continue;
+        }
+        if (r.block.guard === undefined || r.block.guard(req)) return r;
+      }
+      return undefined;
+    };
+    if (name !== '.') {
+      for (const len of this.lengths) {
+        if (len > n) continue;
+        if (len < n && (name.charCodeAt(n - len - 1) !== 0x2e || isEscaped(name, n - len - 1))) continue;
+        const head = this.zones.get(len === n ? name : name.slice(n - len));
+        if (head === undefined) continue;
+        if (ds && len === n) {
+          exact = head;
+          continue;
+        }
+        const r = tryZone(head);
+        if (r !== undefined) return r;
+      }
+    } else if (ds) exact = this.zones.get('.');
+    if (name !== '.' || !ds) {
+      const r = tryZone(this.zones.get('.'));
+      if (r !== undefined) return r;
+    }
+    return tryZone(exact);
   }
 
   routes(): IterableIterator<Route> {

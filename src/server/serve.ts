@@ -43,12 +43,22 @@ export function serveQuery(ctx: ServeContext, buf: Buffer, client: Client, local
     return;
   }
   const route = h.qclass === QCLASS.IN || h.qclass === QCLASS.CH ? ctx.table.lookup(h.name, h.qtype) : undefined;
-  const entry = route?.block.entry;
+  let entry = route?.block.entry;
   if (route === undefined || entry === undefined) {
     sendRaw(sender, emptyReply(buf, h.questionEnd, RCODE.REFUSED, 0, h.edns, h.do), buf, h, client, local, transport, h.questionEnd);
     return;
   }
-  const req = new DnsRequest(buf, h.id, h.qname, h.name, h.qtype, h.qclass, h.questionEnd, route.zone, transport, client, local, h.edns, h.bufsize, h.do, h.flags, performance.now());
+  let req = new DnsRequest(buf, h.id, h.qname, h.name, h.qtype, h.qclass, h.questionEnd, route.zone, transport, client, local, h.edns, h.bufsize, h.do, h.flags, performance.now());
+  if (route.filtered) {
+    // views: the blocks' filters read the request; the first block that takes it serves
+    const chosen = ctx.table.select(h.name, h.qtype, req);
+    entry = chosen?.block.entry;
+    if (chosen === undefined || entry === undefined) {
+      sendRaw(sender, emptyReply(buf, h.questionEnd, RCODE.REFUSED, 0, h.edns, h.do), buf, h, client, local, transport, h.questionEnd);
+      return;
+    }
+    if (chosen.zone !== req.zone) req = new DnsRequest(buf, h.id, h.qname, h.name, h.qtype, h.qclass, h.questionEnd, chosen.zone, transport, client, local, h.edns, h.bufsize, h.do, h.flags, req.start);
+  }
   const w = new CoreWriter(req, sender);
   let r: MaybePromise<Rcode>;
   ctx.inflight++;

@@ -14,6 +14,8 @@ export interface QueryOptions {
   rd?: boolean;
   timeout?: number;
   qclass?: string;
+  /** Send from this local address (e.g. 127.0.0.2: another loopback client). */
+  source?: string;
 }
 
 export interface QueryResult {
@@ -48,7 +50,7 @@ export function exchangeRaw(port: number, wire: Buffer, o: QueryOptions = {}): P
   const timeout = o.timeout ?? 2000;
   if (o.tcp) {
     return new Promise((resolve, reject) => {
-      const sock = net.connect({ host, port });
+      const sock = net.connect({ host, port, ...(o.source !== undefined ? { localAddress: o.source } : {}) });
       let acc = Buffer.alloc(0);
       const timer = setTimeout(() => {
         sock.destroy();
@@ -93,7 +95,8 @@ export function exchangeRaw(port: number, wire: Buffer, o: QueryOptions = {}): P
       s.close();
       reject(e);
     });
-    s.send(wire, port, host);
+    if (o.source !== undefined) s.bind(0, o.source, () => s.send(wire, port, host));
+    else s.send(wire, port, host);
   });
 }
 
