@@ -25,6 +25,7 @@ import rewrite from './rewrite/index.js';
 import template from './template/index.js';
 import whoami from './whoami/index.js';
 import view from './view/index.js';
+import autopath from './autopath/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   reload, //      watches the Corefile; not in the chain
@@ -39,6 +40,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   acl, //         allow/block/filter/drop by client and type
   cache, //      above every data plugin
+  autopath, //    completes a pod's search path on the server, asking the data plugins below
   template, //    answers from templates
   hosts, //       /etc/hosts
   kubernetes, //  the cluster

@@ -5,7 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
-import { definePlugin } from '../../src/plugin/api.js';
+import { definePlugin, hostSearchPath, Zones, type Request } from '../../src/plugin/api.js';
 import { parseKubernetes, type KubernetesConfig } from './setup.js';
 import { Store } from './store.js';
 import { KubernetesHandler } from './kubernetes.js';
@@ -101,9 +101,24 @@ export default definePlugin<KubernetesConfig>({
     });
     const after = ctx.chain.slice(ctx.chain.indexOf('kubernetes') + 1);
     const handler = new KubernetesHandler(cfg, store, { interfaceIps: memo(interfaceIps), upstream: after.length > 0 });
+    const zones = Zones.from(cfg.zones, cfg.zones);
+    // The host's own search domains, after the cluster's (CoreDNS's autoPathSearch).
+    const hostSearch = cfg.pods === 'verified' ? hostSearchPath() : [];
     return {
       serve: (req, w, next) => handler.serve(req, w, next),
       ready: () => store.synced,
+      /**
+       * autopath @kubernetes: the search path of the pod that asked (pods verified only), found by
+       * its address: <ns>.svc.<zone>, svc.<zone>, <zone>, the host's search domains, ''.
+       */
+      autoPath(req: Request): string[] | undefined {
+        const zone = zones.match(req.name);
+        if (zone === undefined || cfg.pods !== 'verified') return undefined;
+        const pod = store.podsWithIp(req.client.ip)[0];
+        if (pod === undefined) return undefined;
+        const z = zone === '.' ? '' : zone;
+        return [`${pod.namespace}.svc.${z}`, `svc.${z}`, zone, ...hostSearch, ''];
+      },
       close: async () => {
         await source.stop();
       },

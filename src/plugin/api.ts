@@ -32,3 +32,4 @@ export { emptyReply, setId, replyRcode, skipName, sameQuestion, writeOpt, OUR_UD
 export type { Logger } from '../observe/log.js';
 export type { Metrics, Counter, Gauge, Histogram, FastCounter, FastHistogram, FastCounterChild, FastHistogramChild } from '../observe/metrics.js';
 export { pack, concatPacked, packedReply, EMPTY as EMPTY_PACKED, type Packed } from '../dns/pack.js';
+export { resolvConfSearch, hostSearchPath } from '../dns/resolvconf.js';
