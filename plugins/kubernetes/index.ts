@@ -5,7 +5,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
-import { definePlugin, hostSearchPath, Zones, type Request } from '../../src/plugin/api.js';
+import { definePlugin, hostSearchPath, setMetadata, Zones, type Request } from '../../src/plugin/api.js';
+import { parseName } from './names.js';
 import { parseKubernetes, type KubernetesConfig } from './setup.js';
 import { Store } from './store.js';
 import { KubernetesHandler } from './kubernetes.js';
@@ -111,6 +112,31 @@ export default definePlugin<KubernetesConfig>({
        * autopath @kubernetes: the search path of the pod that asked (pods verified only), found by
        * its address: <ns>.svc.<zone>, svc.<zone>, <zone>, the host's search domains, ''.
        */
+      /** CoreDNS's kubernetes metadata: the client pod, and the parts of the query name. */
+      metadata(req: Request): void {
+        if (cfg.pods === 'verified') {
+          const pod = store.podsWithIp(req.client.ip)[0];
+          if (pod !== undefined) {
+            setMetadata(req, 'kubernetes/client-namespace', () => pod.namespace);
+            setMetadata(req, 'kubernetes/client-pod-name', () => pod.name);
+          }
+        }
+        const zone = zones.match(req.name);
+        if (zone === undefined) return;
+        const r = parseName(req.name, zone);
+        const put = (kind: string, namespace: string, service: string, endpoint: string, port: string, protocol: string): void => {
+          setMetadata(req, 'kubernetes/kind', () => kind);
+          setMetadata(req, 'kubernetes/namespace', () => namespace);
+          setMetadata(req, 'kubernetes/service', () => service);
+          setMetadata(req, 'kubernetes/endpoint', () => endpoint);
+          setMetadata(req, 'kubernetes/port-name', () => port);
+          setMetadata(req, 'kubernetes/protocol', () => protocol);
+        };
+        if (r.kind === 'service') put('svc', r.namespace, r.service, r.endpoint, r.port, r.protocol);
+        else if (r.kind === 'pod') put('pod', r.namespace, r.label, '', '', '');
+        else if (r.kind === 'namespace') put(r.pod ? 'pod' : 'svc', r.namespace, '', '', '', '');
+        else if (r.kind === 'invalid') setMetadata(req, 'kubernetes/parse-error', () => 'invalid query name');
+      },
       autoPath(req: Request): string[] | undefined {
         const zone = zones.match(req.name);
         if (zone === undefined || cfg.pods !== 'verified') return undefined;

@@ -1,7 +1,7 @@
 // log: one line per query in CoreDNS's format, written after the reply through the process log
 // destination (pino's buffered sonic-boom writer). The format is compiled into a list of small
 // functions at setup (pino's "build invariant text once" rule), not interpreted per query.
-import { definePlugin, FLAG, isSubdomain, fqdn, rcodeName, settle, typeName, className } from '../../src/plugin/api.js';
+import { definePlugin, FLAG, isSubdomain, fqdn, metadataValue, rcodeName, settle, typeName, className } from '../../src/plugin/api.js';
 import type { Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 
 export const COMMON = '{remote}:{port} - {>id} "{type} {class} {name} {proto} {size} {>do} {>bufsize}" {rcode} {>rflags} {rsize} {duration}';
@@ -62,7 +62,8 @@ export function compileFormat(format: string): (req: Request, w: ResponseWriter,
   while ((m = re.exec(f)) !== null) {
     if (m.index > last) parts.push(f.slice(last, m.index));
     const fn = PLACEHOLDERS[m[1]!];
-    parts.push(fn ?? (m[1]!.startsWith('/') ? '-' : m[0]));
+    const label = m[1]!.startsWith('/') ? m[1]!.slice(1) : undefined;
+    parts.push(fn ?? (label !== undefined ? (r: Request) => metadataValue(r, label) ?? '-' : m[0]));
     last = re.lastIndex;
   }
   if (last < f.length) parts.push(f.slice(last));

@@ -8,7 +8,7 @@
 // at parse time; an error while evaluating (incidr of something that is no address) makes the
 // expression false, as CoreDNS's view does.
 import net from 'node:net';
-import { className, parseCidr, cidrContains, typeName, type Request } from '../../src/plugin/api.js';
+import { className, parseCidr, cidrContains, metadataValue, typeName, type Request } from '../../src/plugin/api.js';
 
 export type Value = string | number | boolean | null | Value[];
 type Eval = (req: Request) => Value;
@@ -100,8 +100,8 @@ const FUNCS: Record<string, [number, (req: Request, args: Value[]) => Value]> = 
       return cidrContains(c, ip);
     },
   ],
-  // No metadata plugin yet: every label reads as the empty string (CoreDNS: metadata not enabled).
-  metadata: [1, () => ''],
+  // '' for a label nobody published (or without the metadata plugin in the block), as CoreDNS
+  metadata: [1, (r, [label]) => metadataValue(r, String(label)) ?? ''],
 };
 
 function prec(t: Tok, next: Tok): [string, number] | undefined {

@@ -1,7 +1,7 @@
 // view: split horizon. Blocks on the same zone and port are told apart by expressions over the
 // query (client address, type, name, …); the core asks each block's filter() in Corefile order
 // and the first that takes the query serves it (CoreDNS's Viewer). Not in the chain.
-import { definePlugin } from '../../src/plugin/api.js';
+import { definePlugin, isMetadataCollector, setMetadata, type Request } from '../../src/plugin/api.js';
 import { passes } from './expr.js';
 import { parseView, type ViewConfig } from './setup.js';
 
@@ -11,12 +11,24 @@ export default definePlugin<ViewConfig>({
   once: true,
   parse: parseView,
   view: (cfg) => cfg.name,
-  setup(cfg) {
+  setup(cfg, ctx) {
     const fns = cfg.exprs.map((e) => e.fn);
+    // With the metadata plugin in the block, the query's metadata is collected before the
+    // expressions run, as CoreDNS's server does for a view block: metadata('view/name') reads it.
+    let collect: ((req: Request) => void) | undefined;
+    ctx.onStartup(() => {
+      const m = ctx.plugins().find((p) => isMetadataCollector(p.plugin));
+      if (m !== undefined && isMetadataCollector(m.plugin)) collect = m.plugin.collect;
+    });
+    const name = (): string => cfg.name;
     return {
       filter(req) {
+        collect?.(req);
         for (const f of fns) if (!passes(f, req)) return false;
         return true;
+      },
+      metadata(req) {
+        setMetadata(req, 'view/name', name);
       },
     };
   },

@@ -190,9 +190,8 @@ only-view.test:0 {
     { what: 'split-name two.test.test.test', q: 'two.test.test.test.split-name.', t: 'A', answer: ['two.test.test.test.split-name. 3600 IN A 2.2.2.2'] },
     { what: 'split-name two.test', q: 'two.test.split-name.', t: 'A', answer: ['two.test.split-name. 3600 IN A 2.2.2.2'] },
     { what: 'split-name default', q: 'default.test.split-name.', t: 'A', answer: ['default.test.split-name. 3600 IN A 3.3.3.3'] },
-    // CoreDNS's row answers 2.2.2.2 from a view whose expression reads metadata('view/name'),
-    // published by the metadata plugin; typedns has no metadata plugin yet, so the metadata-based
-    // views are false and the unfiltered block answers (see README).
+    // a view reading metadata that nobody published (no metadata plugin in its block): false, the
+    // unfiltered block answers; plugins/metadata has CoreDNS's full metadata rows
     { what: 'metadata without the metadata plugin', q: 'test.metadata.', t: 'A', answer: ['test.metadata. 3600 IN A 3.3.3.3'] },
     // the README's CIDR split, with two loopback clients
     { what: 'cidr from 127.0.0.1', q: 'test.cidr.', t: 'A', answer: ['test.cidr. 3600 IN A 1.1.1.1'] },

@@ -33,3 +33,4 @@ export type { Logger } from '../observe/log.js';
 export type { Metrics, Counter, Gauge, Histogram, FastCounter, FastHistogram, FastCounterChild, FastHistogramChild } from '../observe/metrics.js';
 export { pack, concatPacked, packedReply, EMPTY as EMPTY_PACKED, type Packed } from '../dns/pack.js';
 export { resolvConfSearch, hostSearchPath } from '../dns/resolvconf.js';
+export { startMetadata, setMetadata, metadataValue, metadataLabels, isMetadataCollector, type MetadataCollector } from './metadata.js';

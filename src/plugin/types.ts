@@ -93,6 +93,12 @@ export interface Plugin {
    * same zone and port is tried, then the blocks of the parent zones, then REFUSED.
    */
   filter?(req: Request): boolean;
+  /**
+   * Publish this query's metadata labels with setMetadata (CoreDNS's metadata.Provider). The
+   * *metadata* plugin calls it for every plugin of its block before the chain runs (and view
+   * before its expressions are evaluated); values are functions, computed when read.
+   */
+  metadata?(req: Request): void;
   /** Called when this config generation is replaced (reload) or the server stops. */
   close?(): MaybePromise<void>;
 }
@@ -162,6 +168,8 @@ export interface SetupContext {
   lameduck(ms: number): void;
   /** Another plugin in this block (as set up so far), by directive name. */
   plugin<P extends Plugin>(name: string): P | undefined;
+  /** Every plugin of this block set up so far, in chain order (all of them from onStartup on). */
+  plugins(): ReadonlyArray<{ readonly name: string; readonly plugin: Plugin }>;
   /** Names of the plugins in this block's chain, in order. */
   readonly chain: readonly string[];
   /** The block's listen settings (bind changes them). */

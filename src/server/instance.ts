@@ -186,6 +186,7 @@ export class Generation {
             this.lameduck = Math.max(this.lameduck, ms);
           },
           plugin: <P extends Plugin>(name: string) => plugins.find((p) => p.name === name)?.plugin as P | undefined,
+          plugins: () => plugins,
           chain: chainNames,
           listen,
           process: proc,

@@ -60,6 +60,7 @@ export function testContext(
     onListening: (fn) => void startup.push(() => fn([{ ip: '127.0.0.1', port }])),
     lameduck: () => {},
     plugin: <P extends Plugin>(n: string) => o.plugins?.[n] as P | undefined,
+    plugins: () => Object.entries(o.plugins ?? {}).map(([name, plugin]) => ({ name, plugin })),
     chain: [name],
     listen: { addresses: [], except: [] },
     process: {
