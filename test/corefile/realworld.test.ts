@@ -22,6 +22,12 @@ describe('real-world Corefiles parse unchanged', () => {
     ]);
   });
 
+  it('autopath @kubernetes with pods verified', () => {
+    expect(summary('autopath.Corefile')).toEqual([
+      { zones: ['.:53'], plugins: ['reload', 'ready', 'health', 'prometheus', 'errors', 'loadbalance', 'cache', 'autopath', 'kubernetes', 'loop', 'forward'] },
+    ]);
+  });
+
   it('coredns/deployment with a stub domain block', () => {
     expect(summary('coredns-deployment.Corefile').map((b) => b.zones)).toEqual([['.:53'], ['example.com.:53']]);
   });
