@@ -2,7 +2,7 @@
 // encoded once (or taken as the wire bytes forward wrote), its OPT dropped and the offsets of
 // every TTL field recorded; a hit copies the bytes and patches ID, RD/CD, the TTLs (remaining
 // TTL) and appends an OPT when the client sent one: no decode, no encode.
-import { definePlugin, parseDuration, isSubdomain, rcodeOf, Zones, fqdn, QTYPE, RCODE, writeOpt } from '../../src/plugin/api.js';
+import { definePlugin, parseDuration, isSubdomain, rcodeOf, Zones, fqdn, QTYPE, RCODE, writeOpt, typeFromName } from '../../src/plugin/api.js';
 import type { Dispenser, Message, Next, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 import { WrappedWriter } from '../../src/plugin/api.js';
 import { encodeReply, parseReply, questionMatches, type Parsed } from './wire.js';
@@ -66,7 +66,7 @@ export function parseCache(d: Dispenser, blockZones: readonly string[]): CacheCo
   };
   d.next();
   let args = d.remainingArgs();
-  if (args.length > 0 && /^\d+$/.test(args[0]!)) {
+  if (args.length > 0 && /^[-+]?\d+$/.test(args[0]!)) {
     const ttl = Number(args[0]);
     if (ttl <= 0) throw d.err(`invalid TTL '${args[0]}', must be positive`);
     cfg.success.maxTtl = ttl;
@@ -123,8 +123,9 @@ export function parseCache(d: Dispenser, blockZones: readonly string[]): CacheCo
           ss.upTo = ms;
         }
         if (a[1] !== undefined) {
-          if (a[1] === 'verify') ss.verify = true;
-          else if (a[1] !== 'immediate') throw d.err(`invalid value for serve_stale refresh mode '${a[1]}', expected immediate or verify`);
+          const mode = a[1].toLowerCase();
+          if (mode === 'verify') ss.verify = true;
+          else if (mode !== 'immediate') throw d.err(`invalid value for serve_stale refresh mode '${a[1]}', expected immediate or verify`);
         }
         const rest = a.slice(2);
         if (rest.length > (ss.verify ? 3 : 2)) throw d.argErr();
@@ -135,7 +136,9 @@ export function parseCache(d: Dispenser, blockZones: readonly string[]): CacheCo
         if (rest[0] !== undefined) {
           const ms = parseDur(d, rest[0]);
           if (ms < 0) throw d.err('serve_stale response TTL must not be negative');
-          ss.respTtl = Math.floor(ms / 1000);
+          // A TTL on the wire is whole seconds in 32 bits: 100ms or 4294967296s cannot be one.
+          if (ms % 1000 !== 0 || ms / 1000 > 0xffffffff) throw d.err(`invalid serve_stale response TTL '${rest[0]}', expected whole seconds up to 4294967295s`);
+          ss.respTtl = ms / 1000;
         }
         if (rest[1] !== undefined) {
           const ms = parseDur(d, rest[1]);
@@ -146,7 +149,7 @@ export function parseCache(d: Dispenser, blockZones: readonly string[]): CacheCo
       }
       case 'servfail': {
         if (d.countRemainingArgs() !== 1) throw d.argErr();
-        const ms = d.duration();
+        const ms = parseDur(d, d.arg());
         if (ms > 300_000) throw d.err('caching SERVFAIL responses over 5 minutes is not permitted');
         cfg.servfail = ms;
         break;
@@ -187,8 +190,9 @@ function parseBytes(s: string): number | undefined {
   return Number(m[1]) * mult[unit]!;
 }
 
+/** A Go duration (time.ParseDuration, as CoreDNS reads these options): a bare number is refused, 0 excepted. */
 function parseDur(d: Dispenser, s: string): number {
-  const ms = parseDuration(s);
+  const ms = s !== '0' && /^\d+$/.test(s) ? undefined : parseDuration(s);
   if (ms === undefined) throw d.err(`invalid duration '${s}', expected e.g. 5s, 500ms, 1m30s`);
   return ms;
 }
@@ -224,20 +228,33 @@ function shardOf(key: string): number {
   return (h >>> 0) & (SHARDS - 1);
 }
 
+/** The AD bit of the header flags. */
+const AD = 0x0020;
+
 /**
- * `res` with every record's TTL (OPT excepted) set to `ttl`: wire bytes are copied and patched at
- * `offsets` (the TTL fields parseReply found, valid in `res` since its OPT is last), a Message is
- * copied section by section.
+ * Whether a reply to `req` may keep its AD bit: only when the query had DO or AD set (RFC 6840
+ * 5.7-5.8; CoreDNS's cache clears it otherwise, on the reply it passes and on hits).
  */
-function withTtl(res: Message | Uint8Array, ttl: number, offsets: Uint32Array): Message | Uint8Array {
+function adWanted(req: Request): boolean {
+  return req.do || (req.wire[3]! & AD) !== 0;
+}
+
+/**
+ * `res` with every record's TTL (OPT excepted) set to `ttl`, and the AD bit cleared unless `keepAd`:
+ * wire bytes are copied and patched at `offsets` (the TTL fields parseReply found, valid in `res`
+ * since its OPT is last), a Message is copied section by section.
+ */
+function withTtl(res: Message | Uint8Array, ttl: number, offsets: Uint32Array, keepAd: boolean): Message | Uint8Array {
   if (res instanceof Uint8Array) {
     const out = Buffer.allocUnsafe(res.length);
     out.set(res, 0);
     for (let i = 0; i < offsets.length; i++) out.writeUInt32BE(ttl, offsets[i]!);
+    if (!keepAd) out[3]! &= ~AD;
     return out;
   }
   const set = (rrs: Message['answers']): Message['answers'] => rrs?.map((a) => (a.type === 'OPT' ? a : ({ ...a, ttl } as typeof a)));
-  return { ...res, answers: set(res.answers), authorities: set(res.authorities), additionals: set(res.additionals) };
+  const flags = keepAd ? res.flags : (res.flags ?? 0) & ~AD;
+  return { ...res, flags, answers: set(res.answers), authorities: set(res.authorities), additionals: set(res.additionals) };
 }
 
 class Store {
@@ -402,15 +419,16 @@ export default definePlugin<CacheConfig>({
      */
     const admit = (req: Request, key: string, shard: number, res: Message | Uint8Array, prev: Entry | undefined, send: boolean): Message | Uint8Array => {
       let bytes: Uint8Array;
+      // Not the reply to this query (CoreDNS's request.Match): no QR bit, or another name or type.
       if (res instanceof Uint8Array) {
-        if (!questionMatches(res, req)) {
+        if (res.length < 4 || (res[2]! & 0x80) === 0 || !questionMatches(res, req)) {
           dropsC.inc();
           return res;
         }
         bytes = res;
       } else {
         const q = res.questions?.[0];
-        if (q !== undefined && fqdn(q.name.toLowerCase()) !== req.name) {
+        if (res.type === 'query' || (q !== undefined && (fqdn(q.name.toLowerCase()) !== req.name || typeFromName(String(q.type)) !== req.qtype))) {
           dropsC.inc();
           return res;
         }
@@ -423,7 +441,9 @@ export default definePlugin<CacheConfig>({
       let ttl: number;
       let storable = (bytes[2]! & 0x02) === 0; // truncated: never cached
       const msgTtl = p.minTtl < 0 ? FAILSAFE_TTL : p.minTtl;
-      if (p.rcode === RCODE.SERVFAIL) {
+      // An expired signature in the reply to a DO query: not cached (CoreDNS types it OtherError).
+      if (req.do && p.expiredSig) storable = false;
+      if (p.rcode === RCODE.SERVFAIL || p.rcode === RCODE.NOTIMP) {
         kind = 'denial';
         ttl = Math.floor(cfg.servfail / 1000);
       } else if (p.rcode === RCODE.NXDOMAIN || (p.rcode === RCODE.NOERROR && p.answers === 0 && p.soa)) {
@@ -449,7 +469,7 @@ export default definePlugin<CacheConfig>({
           ncache.set(key, shard, e);
         }
       }
-      return send ? withTtl(res, ttl, p.ttlOffsets) : res;
+      return send ? withTtl(res, ttl, p.ttlOffsets, adWanted(req)) : res;
     };
 
     class CacheWriter extends WrappedWriter {
@@ -483,7 +503,8 @@ export default definePlugin<CacheConfig>({
       out[0] = req.id >> 8;
       out[1] = req.id & 0xff;
       // AA set (as CoreDNS does for cached answers), TC clear, RD and CD as the client asked.
-      const flags = ((e.p.flags & ~(0x0200 | 0x0100 | 0x0010)) | 0x0400 | (((req.wire[2]! << 8) | req.wire[3]!) & 0x0110)) & 0xffff;
+      // AD as stored only when the client asked for DNSSEC or AD.
+      const flags = ((e.p.flags & ~(0x0200 | 0x0100 | 0x0010 | (adWanted(req) ? 0 : AD))) | 0x0400 | (((req.wire[2]! << 8) | req.wire[3]!) & 0x0110)) & 0xffff;
       out[2] = flags >> 8;
       out[3] = flags & 0xff;
       out.set(req.wire.subarray(12, req.questionEnd), 12); // the client's spelling of the name

@@ -3,7 +3,17 @@
 import dnsPacket, { type Answer } from 'dns-packet';
 import { QTYPE, sameQuestion, skipName, type Message, type Request } from '../../src/plugin/api.js';
 
-const { OPT, SOA, NS } = QTYPE;
+const { OPT, SOA, NS, RRSIG } = QTYPE;
+
+/** 2^31 s: RRSIG times are serial numbers (RFC 4034 3.1.5), compared as Go's dns.RRSIG.ValidityPeriod does. */
+const YEAR68 = 2 ** 31;
+
+/** Whether an RRSIG with these inception/expiration times is outside its validity period at `now` (s). */
+export function sigExpired(inception: number, expiration: number, now: number): boolean {
+  const ti = inception + Math.trunc((inception - now) / YEAR68) * YEAR68;
+  const te = expiration + Math.trunc((expiration - now) / YEAR68) * YEAR68;
+  return !(ti <= now && now <= te);
+}
 
 export interface Parsed {
   /** The reply without its OPT record, ID 0. */
@@ -17,6 +27,8 @@ export interface Parsed {
   minTtl: number;
   soa: boolean;
   ns: boolean;
+  /** An RRSIG in some section is outside its validity period (CoreDNS does not cache such a reply for a DO query). */
+  expiredSig: boolean;
 }
 
 
@@ -40,6 +52,8 @@ export function parseReply(buf: Uint8Array, questionEnd: number): Parsed | undef
   let optStart = -1;
   let optEnd = -1;
   let ext = 0;
+  let expiredSig = false;
+  const now = Math.floor(Date.now() / 1000);
   for (let i = 0; i < total; i++) {
     const start = pos;
     const p = skipName(buf, pos);
@@ -66,6 +80,12 @@ export function parseReply(buf: Uint8Array, questionEnd: number): Parsed | undef
         }
       }
       if (type === NS && i >= an && i < an + ns) hasNs = true;
+      if (type === RRSIG && rdlen >= 18 && !expiredSig) {
+        const r = p + 10;
+        const exp = ((buf[r + 8]! << 24) | (buf[r + 9]! << 16) | (buf[r + 10]! << 8) | buf[r + 11]!) >>> 0;
+        const inc = ((buf[r + 12]! << 24) | (buf[r + 13]! << 16) | (buf[r + 14]! << 8) | buf[r + 15]!) >>> 0;
+        expiredSig = sigExpired(inc, exp, now);
+      }
       if (minTtl < 0 || t < minTtl) minTtl = t;
       offs.push(p + 4);
     }
@@ -88,7 +108,7 @@ export function parseReply(buf: Uint8Array, questionEnd: number): Parsed | undef
   bytes[0] = 0;
   bytes[1] = 0;
   const flags = (bytes[2]! << 8) | bytes[3]!;
-  return { bytes, ttlOffsets: Uint32Array.from(offs), rcode: (ext << 4) | (flags & 0xf), flags, answers: an, minTtl, soa, ns: hasNs };
+  return { bytes, ttlOffsets: Uint32Array.from(offs), rcode: (ext << 4) | (flags & 0xf), flags, answers: an, minTtl, soa, ns: hasNs, expiredSig };
 }
 
 /** Encode a Message as the full (untruncated) reply to `req`, question copied from the request. */

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import dnsPacket from 'dns-packet';
 import path from 'node:path';
-import { definePlugin, WrappedWriter, parseCidr, cidrContains, CorefileError, fqdn } from '../../src/plugin/api.js';
+import { definePlugin, WrappedWriter, parseCidr, parseDuration, cidrContains, CorefileError, fqdn } from '../../src/plugin/api.js';
 import type { Cidr, Message, ResponseWriter } from '../../src/plugin/api.js';
 import { preferFirst, reorderMessage, reorderWire, shuffled, type Order } from './shuffle.js';
 
@@ -36,6 +36,8 @@ export function parseWeights(text: string, file: string): Weights {
     if (line === '') continue;
     const f = line.split(/\s+/);
     if (f.length === 1) {
+      // an address alone is an address line that lost its weight, not a domain (CoreDNS: "Wrong domain name")
+      if (parseCidr(f[0]!) !== undefined && !f[0]!.includes('/')) throw new CorefileError(file, i + 1, `plugin/loadbalance: expected a domain name, got the address '${f[0]}' (missing weight?)`);
       cur = new Map();
       out.set(fqdn(f[0]!), cur);
       continue;
@@ -56,7 +58,6 @@ class LbWriter extends WrappedWriter {
   constructor(
     inner: ResponseWriter,
     private readonly order: Order,
-    private readonly qname: string,
   ) {
     super(inner);
   }
@@ -64,13 +65,13 @@ class LbWriter extends WrappedWriter {
   override write(res: Message | Uint8Array): void {
     if (res instanceof Uint8Array) {
       if (res.length < 12 || (res[3]! & 0xf) !== 0) return this.inner.write(res);
-      const out = reorderWire(res, this.order, this.qname);
+      const out = reorderWire(res, this.order);
       if (out !== null) return this.inner.write(out);
       // unusual shape or compression pointers into the moving records: decode, reorder, encode
-      return this.inner.write(reorderMessage(decode(res), this.order, this.qname));
+      return this.inner.write(reorderMessage(decode(res), this.order));
     }
     if (((res.flags ?? 0) & 0xf) !== 0) return this.inner.write(res);
-    this.inner.write(reorderMessage(res, this.order, this.qname));
+    this.inner.write(reorderMessage(res, this.order));
   }
 }
 
@@ -85,10 +86,12 @@ export default definePlugin<LoadbalanceConfig>({
     d.next();
     const args = d.remainingArgs();
     if (args.length > 0) {
+      // The messages carry CoreDNS's wording (its setup_test.go matches on it).
       if (args[0] === 'round_robin') {
-        if (args.length !== 1) throw d.argErr();
+        if (args.length !== 1) throw d.err(`unknown property '${args[1]}' after round_robin`);
       } else if (args[0] === 'weighted') {
-        if (args.length !== 2) throw d.err(`'weighted' takes one WEIGHTFILE argument`);
+        if (args.length < 2) throw d.err(`missing weight file argument: 'weighted' takes one WEIGHTFILE`);
+        if (args.length > 2) throw d.err(`unexpected argument '${args[2]}': 'weighted' takes one WEIGHTFILE`);
         cfg.policy = 'weighted';
         cfg.weightFile = args[1]!;
       } else throw d.err(`unknown policy '${args[0]}', expected round_robin or weighted`);
@@ -97,7 +100,12 @@ export default definePlugin<LoadbalanceConfig>({
       switch (d.val()) {
         case 'reload':
           if (cfg.policy !== 'weighted') throw d.err(`'reload' is only valid with the weighted policy`);
-          cfg.reload = d.duration();
+          {
+            const v = d.arg();
+            const ms = parseDuration(v);
+            if (ms === undefined || (ms !== 0 && /^\d+$/.test(v))) throw d.err(`invalid reload duration '${v}'`);
+            cfg.reload = ms;
+          }
           d.noMoreArgs();
           break;
         case 'prefer': {
@@ -141,13 +149,15 @@ export default definePlugin<LoadbalanceConfig>({
       }
     }
     const roundRobin = (ips: readonly string[]): number[] => preferFirst(shuffled(ips.length), ips, prefer, cidrContains);
-    const weighted = (ips: readonly string[], name: string): number[] => {
+    // Every address record of the answer takes part, with the weight its owner name's entry in the
+    // file gives its address (1 when the owner or the address is not listed), as in CoreDNS: after
+    // a CNAME the target's weights count, and unlisted addresses can still come first.
+    const weighted = (ips: readonly string[], owner: (i: number) => string): number[] => {
       const perm = identity(ips.length);
-      const w = weights.get(name);
-      if (w !== undefined && ips.length > 1) {
+      if (ips.length > 1) {
         let total = 0;
-        const ws = ips.map((ip) => {
-          const v = w.get(ipKey(ip)) ?? 1;
+        const ws = ips.map((ip, i) => {
+          const v = weights.get(owner(i))?.get(ipKey(ip)) ?? 1;
           total += v;
           return v;
         });
@@ -166,12 +176,15 @@ export default definePlugin<LoadbalanceConfig>({
       addresses: cfg.policy === 'weighted' ? weighted : roundRobin,
       mx: cfg.policy === 'weighted' ? identity : shuffled,
       limit: cfg.limit,
+      onlyWithAddresses: cfg.policy === 'weighted',
     };
+    // weighted reorders A and AAAA answers only (CoreDNS's weightedShuffle); round_robin MX too
+    const mxToo = cfg.policy !== 'weighted';
     return {
       serve(req, w, next) {
         const t = req.qtype;
-        if (t !== 1 && t !== 28 && t !== 15) return next(req, w);
-        return next(req, new LbWriter(w, order, req.name));
+        if (t !== 1 && t !== 28 && (t !== 15 || !mxToo)) return next(req, w);
+        return next(req, new LbWriter(w, order));
       },
       close() {
         if (timer) clearInterval(timer);

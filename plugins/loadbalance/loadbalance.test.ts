@@ -129,9 +129,9 @@ describe('weighted', () => {
     try {
       const { first } = await firsts(s, 'plain.example.org', 'A', 100);
       expect(first.get('plain.example.org. 60 IN A 10.0.0.3') ?? 0).toBeGreaterThanOrEqual(85);
-      // a name without weights keeps the backend's order
-      const o = await firsts(s, 'wire.example.org', 'A', 10);
-      expect([...o.first.keys()]).toEqual(['wire.example.org. 60 IN A 10.0.0.1']);
+      // a name without weights: every address has weight 1, so the first one varies (as CoreDNS)
+      const o = await firsts(s, 'wire.example.org', 'A', 40);
+      expect(o.first.size).toBeGreaterThan(1);
       // flip the weights; wait for the reload to take effect
       fs.writeFileSync(file, `plain.example.org\n10.0.0.4 255\n10.0.0.3 1\n`);
       const deadline = Date.now() + 5000;
@@ -170,8 +170,8 @@ describe('wire-level reorder', () => {
     const withExtra = Buffer.concat([b, extra]);
     withExtra[11] = 1;
     const order = { addresses: (ips: readonly string[]) => ips.map((_, i) => ips.length - 1 - i), mx: (n: number) => Array.from({ length: n }, (_, i) => i), limit: 0 };
-    expect(reorderWire(withExtra, order, 'x.example.org.')).toBeNull();
-    const ok = reorderWire(b, order, 'x.example.org.');
+    expect(reorderWire(withExtra, order)).toBeNull();
+    const ok = reorderWire(b, order);
     expect(ok).not.toBeNull();
     expect(dnsPacket.decode(Buffer.from(ok!)).answers?.map((a) => (a as { data: unknown }).data)).toEqual(['10.0.0.2', '10.0.0.1']);
     // the input was not mutated
@@ -182,9 +182,9 @@ describe('wire-level reorder', () => {
 describe('Corefile errors name file:line', () => {
   const bad: Array<[string, RegExp]> = [
     ['loadbalance random', /unknown policy 'random'/],
-    ['loadbalance weighted', /'weighted' takes one WEIGHTFILE/],
-    ['loadbalance round_robin extra', /wrong argument count/],
-    ['loadbalance weighted f {\n reload soon\n}', /invalid duration 'soon'/],
+    ['loadbalance weighted', /missing weight file argument/],
+    ['loadbalance round_robin extra', /unknown property 'extra'/],
+    ['loadbalance weighted f {\n reload soon\n}', /invalid reload duration 'soon'/],
     ['loadbalance {\n reload 5s\n}', /only valid with the weighted policy/],
     ['loadbalance {\n prefer 10.0.0.0/33\n}', /invalid CIDR/],
     ['loadbalance {\n frob\n}', /unknown property 'frob'/],

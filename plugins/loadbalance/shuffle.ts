@@ -1,15 +1,20 @@
 // The reordering loadbalance applies to replies: on Messages (copy, never mutate the records) and on
 // wire bytes (cache hits) by permuting the answer records' bytes in a copy, when no compression
 // pointer points into the records that move; otherwise decode → reorder → write the Message.
-import { skipName, type Cidr, type Message, type RR } from '../../src/plugin/api.js';
+import { fqdn, readName, skipName, type Cidr, type Message, type RR } from '../../src/plugin/api.js';
 
 export interface Order {
-  /** Reorder the address records (A/AAAA) of the answer; `ips` are their addresses. Returns a permutation. */
-  addresses(ips: readonly string[], name: string): number[];
+  /**
+   * Reorder the address records (A/AAAA) of the answer; `ips` are their addresses, `owner(i)` the
+   * lower-cased owner name of record i (read only when asked). Returns a permutation.
+   */
+  addresses(ips: readonly string[], owner: (i: number) => string): number[];
   /** Reorder MX records. */
   mx(n: number): number[];
   /** Keep at most this many answer records (0 = all). */
   limit: number;
+  /** Leave an answer without A/AAAA records as written (the weighted policy, as CoreDNS's). */
+  onlyWithAddresses?: boolean;
 }
 
 /** A uniformly random permutation of 0..n-1 (Fisher–Yates). */
@@ -34,7 +39,7 @@ export function preferFirst(perm: number[], ips: readonly string[], prefer: read
 }
 
 /** CNAMEs first (glibc is particular about that), then other records, then addresses, then MX. */
-export function reorderMessage(m: Message, o: Order, qname: string): Message {
+export function reorderMessage(m: Message, o: Order): Message {
   const answers = m.answers ?? [];
   if (answers.length < 2 && o.limit === 0) return m;
   const cname: RR[] = [];
@@ -47,9 +52,10 @@ export function reorderMessage(m: Message, o: Order, qname: string): Message {
     else if (a.type === 'MX') mx.push(a);
     else rest.push(a);
   }
+  if (addr.length === 0 && o.onlyWithAddresses && o.limit === 0) return m;
   const ap = o.addresses(
     addr.map((a) => String((a as { data: unknown }).data)),
-    qname,
+    (i) => fqdn(addr[i]!.name.toLowerCase()),
   );
   const mp = o.mx(mx.length);
   let out = [...cname, ...rest, ...ap.map((i) => addr[i]!), ...mp.map((i) => mx[i]!)];
@@ -126,7 +132,7 @@ function ipOf(b: Uint8Array, rr: WireRR): string {
  * the byte level (then the caller decodes). Handles the common shape: any CNAMEs, then a run of
  * A/AAAA records (or of MX records) that ends the answer section.
  */
-export function reorderWire(b: Uint8Array, o: Order, qname: string): Uint8Array | null {
+export function reorderWire(b: Uint8Array, o: Order): Uint8Array | null {
   if (b.length < 12) return null;
   const qd = (b[4]! << 8) | b[5]!;
   const an = (b[6]! << 8) | b[7]!;
@@ -174,7 +180,10 @@ export function reorderWire(b: Uint8Array, o: Order, qname: string): Uint8Array 
   const perm = isAddr
     ? o.addresses(
         block.map((rr) => ipOf(b, rr)),
-        qname,
+        (i) => {
+          const n: [string, string] = ['', ''];
+          return readName(b, block[i]!.start, n) < 0 ? '' : fqdn(n[1]);
+        },
       )
     : o.mx(block.length);
   const out = new Uint8Array(b.length);

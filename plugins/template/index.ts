@@ -3,8 +3,8 @@
 // whose class, type, zone and a `match` regex fit answers. A template whose zone fits but no regex
 // matches answers SERVFAIL unless `fallthrough` covers the name.
 import net from 'node:net';
-import { definePlugin, Fall, RCODE, Zones, className, rcodeFromName, reply, rr, typeFromName, typeName } from '../../src/plugin/api.js';
-import type { RR } from '../../src/plugin/api.js';
+import { definePlugin, Fall, FLAG, QTYPE, RCODE, Zones, className, fqdn, rcodeFromName, reply, rr, typeFromName, typeName } from '../../src/plugin/api.js';
+import type { Rcode, Request, ResponseWriter, RR } from '../../src/plugin/api.js';
 import { compileTemplate, type CompiledTemplate, type TemplateData } from './gotemplate.js';
 
 export interface TemplateConfig {
@@ -111,6 +111,25 @@ export default definePlugin<TemplateConfig>({
     const matches = ctx.metrics.counter('matches_total', 'Counter of template regex matches.', ['server', 'zone', 'view', 'class', 'type']);
     const tplFailures = ctx.metrics.counter('template_failures_total', 'Counter of go template failures.', ['server', 'zone', 'view', 'class', 'type', 'section', 'template']);
     const rrFailures = ctx.metrics.counter('rr_failures_total', 'Counter of mis-templated RRs.', ['server', 'zone', 'view', 'class', 'type', 'section', 'template']);
+    const chase = async (req: Request, w: ResponseWriter, rcode: number, answers: RR[], authorities: RR[], additionals: RR[]): Promise<Rcode> => {
+      const out: RR[] = [];
+      let tc = false;
+      for (const a of answers) {
+        out.push(a);
+        if (a.type !== 'CNAME') continue;
+        try {
+          const up = await ctx.lookup(req, fqdn(String(a.data).toLowerCase()), req.qtype);
+          tc ||= ((up.flags ?? 0) & FLAG.TC) !== 0;
+          out.push(...(up.answers ?? []));
+        } catch {
+          // nested too deep (a CNAME loop): the CNAME alone, as when CoreDNS's lookup fails
+        }
+      }
+      const m = reply(req, out, { rcode, aa: true, authorities, additionals });
+      if (tc) m.flags = (m.flags ?? 0) | FLAG.TC;
+      w.write(m);
+      return rcode;
+    };
     return {
       serve(req, w, next) {
         for (const t of templates) {
@@ -167,6 +186,9 @@ export default definePlugin<TemplateConfig>({
           const authorities = build('authority');
           const additionals = build('additional');
           if (answers === null || authorities === null || additionals === null) return RCODE.SERVFAIL;
+          // An A/AAAA query answered with a CNAME: the target is looked up through the server and
+          // its answer appended (TC copied from it), as CoreDNS's template does with its upstream.
+          if ((req.qtype === QTYPE.A || req.qtype === QTYPE.AAAA) && answers.some((a) => a.type === 'CNAME')) return chase(req, w, t.rcode, answers, authorities, additionals);
           w.write(reply(req, answers, { rcode: t.rcode, aa: true, authorities, additionals }));
           return t.rcode;
         }

@@ -12,6 +12,9 @@ export interface QueryOptions {
   do?: boolean;
   id?: number;
   rd?: boolean;
+  /** Set the AD bit (RFC 6840 5.7: the client understands it) / the CD bit. */
+  ad?: boolean;
+  cd?: boolean;
   timeout?: number;
   qclass?: string;
   /** Send from this local address (e.g. 127.0.0.2: another loopback client). */
@@ -28,7 +31,7 @@ export function buildQuery(name: string, type: string, o: QueryOptions = {}): Bu
   const p: Packet = {
     type: 'query',
     id: o.id ?? randomInt(65536),
-    flags: o.rd === false ? 0 : dnsPacket.RECURSION_DESIRED,
+    flags: (o.rd === false ? 0 : dnsPacket.RECURSION_DESIRED) | (o.ad ? dnsPacket.AUTHENTIC_DATA : 0) | (o.cd ? dnsPacket.CHECKING_DISABLED : 0),
     questions: [{ name, type: type as 'A', class: (o.qclass ?? 'IN') as 'IN' }],
   };
   if (o.edns !== undefined && o.edns !== false) {
