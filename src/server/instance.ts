@@ -351,31 +351,13 @@ export class DnsServer implements ProcessState {
       return { src: { file: job.file, text }, blocks: res.blocks, files: res.files };
     }
     const data: ParseJob = { file: job.file, text: job.text, directives: this.registry.ordered.map((d) => d.name), defaultPort: this.defaultPort };
-    const reply = await new Promise<ParseReply>((resolve, reject) => {
-      const w = new Worker(PARSE_WORKER, { workerData: data, resourceLimits: { maxOldGenerationSizeMb: PARSE_HEAP_MB } });
-      w.unref();
-      const timer = setTimeout(() => {
-        reject(new Error(`${job.file}: reading and parsing took longer than ${PARSE_TIMEOUT_MS / 1000} s, gave up`));
-        void w.terminate();
-      }, PARSE_TIMEOUT_MS);
-      w.once('message', (m: ParseReply) => {
-        clearTimeout(timer);
-        resolve(m);
-        void w.terminate();
-      });
-      w.once('error', (e) => {
-        clearTimeout(timer);
-        reject(new Error(`${job.file}: parsing failed: ${e.message}`));
-      });
-      w.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`${job.file}: the parsing thread exited (${code}) without an answer`));
-      });
-    });
+    const reply = await (this.parseThread ??= new ParseThread()).parse(data, job.file);
     if (reply.ok) return { src: { file: job.file, text: reply.text }, blocks: reply.blocks, files: reply.files };
     if ('errors' in reply) throw new ConfigErrors(reply.errors.map((x) => new CorefileError(x.file, x.line, x.detail)));
     throw new Error(reply.message);
   }
+
+  private parseThread: ParseThread | undefined;
 
   private async apply(src: CorefileSource, pre?: ParsedConfig): Promise<void> {
     const parsed = pre ?? parseConfig(src, this.registry, this.defaultPort);
@@ -540,6 +522,7 @@ export class DnsServer implements ProcessState {
 
   private async doStop(grace: number): Promise<void> {
     this.shuttingDown = true;
+    this.parseThread?.close();
     const lameduck = this.gen?.lameduck ?? 0;
     if (lameduck > 0) {
       // Keep answering (ready says "Shutting down", so the Service stops sending new clients here).
@@ -575,6 +558,59 @@ const parseWorkerBuilt = (): boolean => (parseWorkerFound ??= PARSE_WORKER.proto
 const PARSE_TIMEOUT_MS = 20_000;
 /** The parse worker's heap: a 1 MiB Corefile is a few tens of MB of tokens. */
 const PARSE_HEAP_MB = 512;
+
+/**
+ * The worker thread reloads parse on (parse-worker.ts). Started at the first reload and kept, idle
+ * and unref'd, for the next ones: starting it loads every plugin module, a few hundred ms of CPU.
+ * A parse that overruns PARSE_TIMEOUT_MS, or a thread that dies (out of heap), fails that reload
+ * and the next one starts a new thread.
+ */
+class ParseThread {
+  private worker: Worker | undefined;
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve: (r: ParseReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+
+  parse(job: ParseJob, file: string): Promise<ParseReply> {
+    const w = (this.worker ??= this.start());
+    const id = ++this.seq;
+    return new Promise<ParseReply>((resolve, reject) => {
+      const timer = setTimeout(() => this.fail(w, `${file}: reading and parsing took longer than ${PARSE_TIMEOUT_MS / 1000} s, gave up`), PARSE_TIMEOUT_MS);
+      this.pending.set(id, { resolve, reject, timer });
+      w.postMessage({ id, job });
+    });
+  }
+
+  close(): void {
+    if (this.worker) this.fail(this.worker, 'the server is stopping');
+  }
+
+  private start(): Worker {
+    const w = new Worker(PARSE_WORKER, { resourceLimits: { maxOldGenerationSizeMb: PARSE_HEAP_MB } });
+    w.unref();
+    w.on('message', (m: { id: number; reply: ParseReply }) => {
+      const p = this.pending.get(m.id);
+      if (p === undefined) return;
+      this.pending.delete(m.id);
+      clearTimeout(p.timer);
+      p.resolve(m.reply);
+    });
+    w.on('error', (e) => this.fail(w, `parsing failed: ${e.message}`));
+    w.on('exit', (code) => this.fail(w, `the parsing thread exited (${code})`));
+    return w;
+  }
+
+  /** Reject what `w` was asked, and stop it; the next parse starts a new thread. */
+  private fail(w: Worker, msg: string): void {
+    if (this.worker !== w) return;
+    this.worker = undefined;
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error(msg));
+    }
+    this.pending.clear();
+    void w.terminate();
+  }
+}
 
 let anyCache: string[] | undefined;
 /** All interfaces: "::" when the host has IPv6 (dual-stack sockets), else "0.0.0.0". */

@@ -1,11 +1,11 @@
-// A reload's parse, on a worker thread: read the Corefile (regular file, at most 1 MiB), expand
+// A reload's parse, on a worker thread that DnsServer starts at its first reload and keeps: read the Corefile (regular file, at most 1 MiB), expand
 // its imports, check the keys and run every built-in plugin's parser — what `typedns check` does —
 // so that a Corefile that takes long to read or expand never stalls the thread that answers
 // queries. The main thread gets back the grouped tokens (plain data) or the errors, and only
 // then runs the plugins' parsers again (their configs are not plain data) and sets up the new
 // generation. External plugins (-plugin) are not loaded here: their directive names are known
 // (so they are not "unknown directive"), and their parsers run on the main thread only.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { builtinPlugins } from '../../plugins/order.js';
 import { PluginRegistry } from '../plugin/registry.js';
 import { parseCorefile, type ServerBlock } from '../corefile/parser.js';
@@ -46,4 +46,5 @@ function run(job: ParseJob): ParseReply {
   }
 }
 
-if (parentPort !== null) parentPort.postMessage(run(workerData as ParseJob));
+/** One job per message; the thread stays up between reloads (loading the plugins is the slow part). */
+parentPort?.on('message', (m: { id: number; job: ParseJob }) => parentPort!.postMessage({ id: m.id, reply: run(m.job) }));
