@@ -9,7 +9,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { readCorefileText } from '../corefile/read.js';
 import type { ParseJob, ParseReply } from './parse-worker.js';
 import { parseCorefile, parseCorefileFile, type ServerBlock } from '../corefile/parser.js';
@@ -585,7 +585,7 @@ class ParseThread {
   }
 
   private start(): Worker {
-    const w = new Worker(PARSE_WORKER, { resourceLimits: { maxOldGenerationSizeMb: PARSE_HEAP_MB } });
+    const w = new Worker(PARSE_WORKER, { env: SHARE_ENV, resourceLimits: { maxOldGenerationSizeMb: PARSE_HEAP_MB } });
     w.unref();
     w.on('message', (m: { id: number; reply: ParseReply }) => {
       const p = this.pending.get(m.id);
