@@ -9,6 +9,7 @@ import { builtinPlugins } from '../plugins/order.js';
 import { PluginRegistry } from './plugin/registry.js';
 import { ConfigErrors, DnsServer, parseConfig, VERSION } from './server/instance.js';
 import { CorefileError } from './corefile/lexer.js';
+import { readCorefileText } from './corefile/read.js';
 import { createLogger, flushLogs } from './observe/log.js';
 import { TypednsError } from './plugin/errors.js';
 import { isWorker, parseWorkers, printsBanner, runPrimary, startWorker } from './server/workers.js';
@@ -124,12 +125,10 @@ export function readPluginsFile(file: string): string[] {
     .filter((l) => l !== '' && l !== 'plugins:');
 }
 
+/** The Corefile's text: a regular file (or standard input) of at most 1 MiB (src/corefile/read.ts). */
 function loadCorefile(o: CliOptions): { text: string; file: string } {
-  if (o.conf !== undefined) {
-    if (o.conf === 'stdin') return { text: readFileSync(0, 'utf8'), file: 'stdin' };
-    return { text: readFileSync(o.conf, 'utf8'), file: o.conf };
-  }
-  if (existsSync('Corefile')) return { text: readFileSync('Corefile', 'utf8'), file: 'Corefile' };
+  if (o.conf !== undefined) return { text: readCorefileText(o.conf), file: o.conf };
+  if (existsSync('Corefile')) return { text: readCorefileText('Corefile'), file: 'Corefile' };
   return { text: DEFAULT_COREFILE, file: 'Corefile' };
 }
 

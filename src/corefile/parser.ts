@@ -1,9 +1,17 @@
 // Corefile parser: groups tokens, in order, by server block and, inside a block, by directive.
 // Handles the cross-cutting syntax so plugins never see it: `{$ENV}` / `{%ENV%}` substitution,
 // snippets `(name) { … }` with `import name`, and `import PATTERN` of files and globs.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+//
+// An import cycle (a file or snippet importing itself, directly, through a glob or through
+// others) is an error as soon as it is met: every token remembers which import brought it in
+// (an Origin, whose parents are the chain of imports up to the Corefile), so a file or snippet
+// already on that chain is refused with the chain. CoreDNS only stops after 10,000 snippet or
+// 100,000 file expansions (tens of seconds); those caps stay here for import trees that are
+// wide rather than cyclic.
+import { readdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { CorefileError, lex, type Token } from './lexer.js';
+import { CorefileReadError, readCorefileText } from './read.js';
 
 export interface ServerBlock {
   /** Key tokens as written (`example.org:1053`, `dns://.`, `10.0.0.0/24`). */
@@ -35,6 +43,26 @@ export interface ParseResult {
 const MAX_SNIPPET_EXPANSIONS = 10_000;
 const MAX_FILE_EXPANSIONS = 100_000;
 
+/** What brought a token into the stream: the Corefile itself, or an import of a file or snippet. */
+interface Origin {
+  /** A file's real path, or a snippet's name. */
+  readonly id: string;
+  readonly snippet: boolean;
+  /** As the chain in an error shows it: the file as named, or `snippet NAME`. */
+  readonly label: string;
+  /** The origin of the `import` that brought this in; undefined for the Corefile. */
+  readonly parent: Origin | undefined;
+}
+
+/** A file's identity for cycle detection: its real path (symlinks resolved) when it exists. */
+function fileId(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return path.resolve(file);
+  }
+}
+
 const ENV_RE = /\{\$([A-Za-z0-9_]+)\}|\{%([A-Za-z0-9_]+)%\}/g;
 
 export function replaceEnv(text: string, env: Record<string, string | undefined>): string {
@@ -57,9 +85,9 @@ export function parseCorefile(text: string, file: string, opts: ParseOptions = {
 export function parseCorefileFile(file: string, opts: ParseOptions = {}): ParseResult {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readCorefileText(file);
   } catch (e) {
-    throw new CorefileError(file, 0, `could not read file: ${(e as Error).message}`);
+    throw new CorefileError(file, 0, `could not read file: ${e instanceof CorefileReadError ? e.reason : (e as Error).message}`);
   }
   return parseCorefile(text, file, opts);
 }
@@ -71,8 +99,11 @@ class Parser {
   private snippetExpansions = 0;
   private fileExpansions = 0;
   private toks: Token[] = [];
+  /** origins[k] brought toks[k] in; spliced together with toks. */
+  private origins: Origin[] = [];
   private i = 0;
   private readonly env: Record<string, string | undefined>;
+  private readonly root: Origin;
 
   constructor(
     private readonly opts: ParseOptions,
@@ -80,6 +111,7 @@ class Parser {
   ) {
     this.env = opts.env ?? process.env;
     this.files.add(mainFile);
+    this.root = { id: fileId(mainFile), snippet: false, label: mainFile, parent: undefined };
   }
 
   lexFile(text: string, file: string): Token[] {
@@ -91,6 +123,7 @@ class Parser {
 
   run(tokens: Token[]): void {
     this.toks = tokens;
+    this.origins = tokens.map(() => this.root);
     this.i = 0;
     while (this.i < this.toks.length) this.topLevel();
   }
@@ -126,20 +159,40 @@ class Parser {
     if (extra !== undefined && sameLine(arg, extra) && !this.isClose(extra) && !this.isOpen(extra)) {
       throw new CorefileError(imp.file, imp.line, `import: expected one argument, got another: '${extra.text}'`);
     }
-    let repl: Token[];
+    const from = this.origins[this.i]!;
+    const repl: Token[] = [];
+    const origins: Origin[] = [];
     const snip = this.snippets.get(arg.text);
     if (snip !== undefined) {
+      const o = this.enter(imp, from, arg.text, true, `snippet ${arg.text}`);
       if (++this.snippetExpansions > MAX_SNIPPET_EXPANSIONS) {
-        throw new CorefileError(imp.file, imp.line, `import: maximum snippet expansions (${MAX_SNIPPET_EXPANSIONS}) exceeded: recursive import?`);
+        throw new CorefileError(imp.file, imp.line, `import: maximum snippet import depth (${MAX_SNIPPET_EXPANSIONS}) exceeded`);
       }
-      repl = snip;
+      for (const t of snip) {
+        repl.push(t);
+        origins.push(o);
+      }
     } else {
-      repl = this.importFiles(imp, arg);
+      this.importFiles(imp, arg, from, repl, origins);
     }
     this.toks.splice(this.i, 2, ...repl);
+    this.origins.splice(this.i, 2, ...origins);
   }
 
-  private importFiles(imp: Token, arg: Token): Token[] {
+  /** The origin for importing `id` from `from`; an error when `id` is already on the chain. */
+  private enter(imp: Token, from: Origin, id: string, snippet: boolean, label: string): Origin {
+    const chain: Origin[] = [];
+    for (let o: Origin | undefined = from; o !== undefined; o = o.parent) chain.push(o);
+    chain.reverse();
+    const at = chain.findIndex((o) => o.snippet === snippet && o.id === id);
+    if (at >= 0) {
+      const shown = [...chain.slice(at).map((o) => o.label), label].join(' → ');
+      throw new CorefileError(imp.file, imp.line, `import cycle: ${shown}`);
+    }
+    return { id, snippet, label, parent: from };
+  }
+
+  private importFiles(imp: Token, arg: Token, from: Origin, out: Token[], origins: Origin[]): void {
     const pattern = arg.text;
     const base = path.dirname(imp.file);
     const abs = path.isAbsolute(pattern) ? pattern : path.join(base, pattern);
@@ -154,11 +207,6 @@ class Parser {
     }
     let matches: string[];
     if (wild === 0) {
-      try {
-        if (!statSync(abs).isFile()) throw new Error('not a regular file');
-      } catch (e) {
-        throw new CorefileError(imp.file, imp.line, `import: could not read '${pattern}' (no such snippet or file): ${(e as Error).message}`);
-      }
       matches = [abs];
     } else {
       const re = new RegExp('^' + leaf.replace(/[.+^${}()|\\]/g, '\\$&').replace('*', '.*').replace('?', '.') + '$');
@@ -170,21 +218,25 @@ class Parser {
       }
       matches = names.filter((n) => re.test(n) && !n.startsWith('.')).sort().map((n) => path.join(dir, n));
     }
-    const out: Token[] = [];
     for (const f of matches) {
+      const o = this.enter(imp, from, fileId(f), false, f);
       if (++this.fileExpansions > MAX_FILE_EXPANSIONS) {
-        throw new CorefileError(imp.file, imp.line, `import: maximum file expansions (${MAX_FILE_EXPANSIONS}) exceeded: recursive import?`);
+        throw new CorefileError(imp.file, imp.line, `import: maximum file import depth (${MAX_FILE_EXPANSIONS}) exceeded`);
       }
       let text: string;
       try {
-        text = readFileSync(f, 'utf8');
+        text = readCorefileText(f);
       } catch (e) {
-        throw new CorefileError(imp.file, imp.line, `import: could not read '${f}': ${(e as Error).message}`);
+        const why = e instanceof CorefileReadError ? e.reason : (e as Error).message;
+        const missing = wild === 0 && (e as NodeJS.ErrnoException).code === 'ENOENT' ? ' (no such snippet or file)' : '';
+        throw new CorefileError(imp.file, imp.line, `import: could not read '${wild === 0 ? pattern : f}'${missing}: ${why}`);
       }
       this.files.add(f);
-      for (const t of this.lexFile(text, f)) out.push(t);
+      for (const t of this.lexFile(text, f)) {
+        out.push(t);
+        origins.push(o);
+      }
     }
-    return out;
   }
 
   private topLevel(): void {

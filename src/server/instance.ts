@@ -7,6 +7,11 @@
 // generation opened and leaves the old one serving.
 import path from 'node:path';
 import net from 'node:net';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SHARE_ENV, Worker } from 'node:worker_threads';
+import { readCorefileText } from '../corefile/read.js';
+import type { ParseJob, ParseReply } from './parse-worker.js';
 import { parseCorefile, parseCorefileFile, type ServerBlock } from '../corefile/parser.js';
 import { CorefileError, type Token } from '../corefile/lexer.js';
 import { Dispenser } from '../corefile/dispenser.js';
@@ -73,7 +78,8 @@ export class ConfigErrors extends Error {
   }
 }
 
-function compileParsed(blocks: ServerBlock[], files: string[], registry: PluginRegistry, defaultPort: number): ParsedConfig {
+/** Keys, every plugin's parser and the duplicate check over parsed blocks (parse-worker.ts uses it too). */
+export function compileParsed(blocks: ServerBlock[], files: string[], registry: PluginRegistry, defaultPort: number): ParsedConfig {
   const errors: CorefileError[] = [];
   const out: ParsedBlock[] = [];
   const keyed: Array<{ block: ServerBlock; keys: ZoneKey[]; filtered: boolean }> = [];
@@ -354,17 +360,18 @@ export class DnsServer implements ProcessState {
     await this.apply(src);
   }
 
-  /** Reload from the current source's file (re-read) or the given source. Keeps the old config on any error. */
+  /**
+   * Reload from the current source's file (re-read; standard input is not re-read) or the given
+   * source. Keeps the old config on any error. The file is read and parsed on a worker thread
+   * (parseOffThread), so a slow or hostile Corefile never stalls the answers.
+   */
   reload(reason: string, src?: CorefileSource): Promise<boolean> {
     this.loading = this.loading.then(async () => {
-      let next = src;
       try {
-        if (next === undefined) {
-          if (this.source === undefined) return false;
-          const { readFileSync } = await import('node:fs');
-          next = { file: this.source.file, text: readFileSync(this.source.file, 'utf8') };
-        }
-        await this.apply(next);
+        if (src === undefined && this.source === undefined) return false;
+        const job = src ?? { file: this.source!.file, text: this.source!.file === 'stdin' ? this.source!.text : undefined };
+        const pre = await this.parseOffThread(job);
+        await this.apply(pre.src, compileParsed(pre.blocks, pre.files, this.registry, this.defaultPort));
         this.log.info(`Reloading complete (${reason})`);
         return true;
       } catch (e) {
@@ -376,8 +383,28 @@ export class DnsServer implements ProcessState {
     return this.loading;
   }
 
-  private async apply(src: CorefileSource): Promise<void> {
-    const parsed = parseConfig(src, this.registry, this.defaultPort);
+  /**
+   * Read (when `text` is undefined) and parse a Corefile, with its imports and the built-in
+   * plugins' parsers, on a worker thread (parse-worker.ts); the grouped blocks come back. Run
+   * from the TypeScript sources (the tests), where there is no compiled worker, it parses here.
+   */
+  private async parseOffThread(job: { file: string; text: string | undefined }): Promise<{ src: CorefileSource; blocks: ServerBlock[]; files: string[] }> {
+    if (!parseWorkerBuilt()) {
+      const text = job.text ?? readCorefileText(job.file);
+      const res = parseCorefile(text, job.file, { isDirective: (n) => this.registry.has(n) });
+      return { src: { file: job.file, text }, blocks: res.blocks, files: res.files };
+    }
+    const data: ParseJob = { file: job.file, text: job.text, directives: this.registry.ordered.map((d) => d.name), defaultPort: this.defaultPort };
+    const reply = await (this.parseThread ??= new ParseThread()).parse(data, job.file);
+    if (reply.ok) return { src: { file: job.file, text: reply.text }, blocks: reply.blocks, files: reply.files };
+    if ('errors' in reply) throw new ConfigErrors(reply.errors.map((x) => new CorefileError(x.file, x.line, x.detail)));
+    throw new Error(reply.message);
+  }
+
+  private parseThread: ParseThread | undefined;
+
+  private async apply(src: CorefileSource, pre?: ParsedConfig): Promise<void> {
+    const parsed = pre ?? parseConfig(src, this.registry, this.defaultPort);
     const gen = new Generation(parsed, path.dirname(path.resolve(src.file)));
     if (this.gen === undefined) this.starting = gen;
     try {
@@ -543,6 +570,7 @@ export class DnsServer implements ProcessState {
 
   private async doStop(grace: number): Promise<void> {
     this.shuttingDown = true;
+    this.parseThread?.close();
     const lameduck = this.gen?.lameduck ?? 0;
     if (lameduck > 0) {
       // Keep answering (ready says "Shutting down", so the Service stops sending new clients here).
@@ -567,6 +595,68 @@ export class DnsServer implements ProcessState {
       }
     }
     this.sharedState.clear();
+  }
+}
+
+/** The compiled parse worker (absent when running from the TypeScript sources). */
+const PARSE_WORKER = new URL('./parse-worker.js', import.meta.url);
+let parseWorkerFound: boolean | undefined;
+const parseWorkerBuilt = (): boolean => (parseWorkerFound ??= PARSE_WORKER.protocol === 'file:' && existsSync(fileURLToPath(PARSE_WORKER)));
+/** A reload's parse that takes longer than this fails (the running configuration stays). */
+const PARSE_TIMEOUT_MS = 20_000;
+/** The parse worker's heap: a 1 MiB Corefile is a few tens of MB of tokens. */
+const PARSE_HEAP_MB = 512;
+
+/**
+ * The worker thread reloads parse on (parse-worker.ts). Started at the first reload and kept, idle
+ * and unref'd, for the next ones: starting it loads every plugin module, a few hundred ms of CPU.
+ * A parse that overruns PARSE_TIMEOUT_MS, or a thread that dies (out of heap), fails that reload
+ * and the next one starts a new thread.
+ */
+class ParseThread {
+  private worker: Worker | undefined;
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve: (r: ParseReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+
+  parse(job: ParseJob, file: string): Promise<ParseReply> {
+    const w = (this.worker ??= this.start());
+    const id = ++this.seq;
+    return new Promise<ParseReply>((resolve, reject) => {
+      const timer = setTimeout(() => this.fail(w, `${file}: reading and parsing took longer than ${PARSE_TIMEOUT_MS / 1000} s, gave up`), PARSE_TIMEOUT_MS);
+      this.pending.set(id, { resolve, reject, timer });
+      w.postMessage({ id, job });
+    });
+  }
+
+  close(): void {
+    if (this.worker) this.fail(this.worker, 'the server is stopping');
+  }
+
+  private start(): Worker {
+    const w = new Worker(PARSE_WORKER, { env: SHARE_ENV, resourceLimits: { maxOldGenerationSizeMb: PARSE_HEAP_MB } });
+    w.unref();
+    w.on('message', (m: { id: number; reply: ParseReply }) => {
+      const p = this.pending.get(m.id);
+      if (p === undefined) return;
+      this.pending.delete(m.id);
+      clearTimeout(p.timer);
+      p.resolve(m.reply);
+    });
+    w.on('error', (e) => this.fail(w, `parsing failed: ${e.message}`));
+    w.on('exit', (code) => this.fail(w, `the parsing thread exited (${code})`));
+    return w;
+  }
+
+  /** Reject what `w` was asked, and stop it; the next parse starts a new thread. */
+  private fail(w: Worker, msg: string): void {
+    if (this.worker !== w) return;
+    this.worker = undefined;
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error(msg));
+    }
+    this.pending.clear();
+    void w.terminate();
   }
 }
 

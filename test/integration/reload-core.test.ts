@@ -1,9 +1,12 @@
 // Reloading the whole server set: atomic swap, failures keep the old config, no socket leaks.
 import { describe, expect, it } from 'vitest';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import dgram from 'node:dgram';
 import { definePlugin } from '../../src/plugin/api.js';
-import { freePort, query, startServer } from '../../src/testing/index.js';
+import { buildQuery, freePort, query, startServer, waitFor } from '../../src/testing/index.js';
+import { startCli } from '../support/cli.js';
 
 const answer = definePlugin({
   name: 'answer',
@@ -82,6 +85,98 @@ describe('reload', () => {
       expect(openFds()).toBeLessThanOrEqual(before + 2);
     } finally {
       await srv.close();
+    }
+  }, 30_000);
+});
+
+/**
+ * A client that sends one UDP query every `every` ms (ids 0, 1, 2…) and notes when each answer
+ * came: the longest a query waited (or has been waiting) is the longest the server stopped answering.
+ */
+function pacedClient(port: number, every = 10): { stop(): Promise<{ sent: number; answered: number; maxWaitMs: number }>; answered(): number } {
+  const sock = dgram.createSocket('udp4');
+  const sentAt: number[] = [];
+  const waited: number[] = [];
+  sock.on('message', (m) => {
+    const id = m.readUInt16BE(0);
+    if (sentAt[id] !== undefined && waited[id] === undefined) waited[id] = performance.now() - sentAt[id]!;
+  });
+  const timer = setInterval(() => {
+    const id = sentAt.length;
+    if (id > 0xffff) return;
+    sentAt.push(performance.now());
+    sock.send(buildQuery('whoami.example.org', 'A', { id }), port, '127.0.0.1');
+  }, every);
+  return {
+    answered: () => waited.filter((w) => w !== undefined).length,
+    async stop() {
+      clearInterval(timer);
+      const last = sentAt.length;
+      // the last queries get a moment to be answered
+      await waitFor(() => waited.length === last && waited.every((w) => w !== undefined), { timeout: 2000 }).catch(() => undefined);
+      sock.close();
+      const now = performance.now();
+      let maxWaitMs = 0;
+      let answered = 0;
+      for (let i = 0; i < last; i++) {
+        const w = waited[i];
+        if (w !== undefined) answered++;
+        maxWaitMs = Math.max(maxWaitMs, w ?? now - sentAt[i]!);
+      }
+      return { sent: last, answered, maxWaitMs };
+    },
+  };
+}
+
+describe('reload of the running CLI (SIGUSR1)', () => {
+  it('a Corefile that imports itself is refused at once with file:line; the old one answers every query meanwhile', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'typedns-reload-'));
+    const port = await freePort();
+    const f = path.join(dir, 'Corefile');
+    writeFileSync(f, `example.org:${port} {\n  bind 127.0.0.1\n  whoami\n}\n`);
+    const cli = await startCli(['-conf', f], dir);
+    try {
+      const client = pacedClient(port);
+      await waitFor(() => client.answered() >= 10, { what: 'answers before the reload' });
+      writeFileSync(f, `import *\nexample.org:${port} {\n  bind 127.0.0.1\n  whoami\n}\n`);
+      cli.child.kill('SIGUSR1');
+      await waitFor(() => /Reload failed/.test(cli.out()), { timeout: 10_000, what: 'the reload to fail' });
+      const after = client.answered();
+      await waitFor(() => client.answered() >= after + 10, { what: 'answers after the reload' });
+      const r = await client.stop();
+      expect(cli.out()).toContain(`${f}:1 - Error during parsing: import cycle: ${f} → ${f}`);
+      expect(r.answered).toBe(r.sent);
+      expect(r.maxWaitMs).toBeLessThan(250);
+      expect((await query(port, 'whoami.example.org', 'A')).rcode).toBe(0);
+    } finally {
+      await cli.stop();
+    }
+  }, 30_000);
+
+  it('a Corefile that takes a second to expand (32,766 imports, no cycle) is parsed off the thread that answers', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'typedns-reload-'));
+    const port = await freePort();
+    const f = path.join(dir, 'Corefile');
+    const cf = (pre: string): string => `${pre}example.org:${port} {\n  bind 127.0.0.1\n  whoami\n}\n`;
+    writeFileSync(f, cf(''));
+    // d0 imports d1 twice, d1 imports d2 twice … d14 is a comment: 2 + 4 + … + 2^14 file imports
+    for (let i = 0; i < 14; i++) writeFileSync(path.join(dir, `d${i}`), `import d${i + 1}\nimport d${i + 1}\n`);
+    writeFileSync(path.join(dir, 'd14'), '# the last one\n');
+    const cli = await startCli(['-conf', f], dir);
+    try {
+      const client = pacedClient(port);
+      await waitFor(() => client.answered() >= 10, { what: 'answers before the reload' });
+      writeFileSync(f, cf('import d0\n'));
+      cli.child.kill('SIGUSR1');
+      await waitFor(() => /Reload(ing complete| failed)/.test(cli.out()), { timeout: 20_000, what: 'the reload' });
+      const after = client.answered();
+      await waitFor(() => client.answered() >= after + 10, { what: 'answers after the reload' });
+      const r = await client.stop();
+      expect(cli.out()).toContain('Reloading complete (SIGUSR1)');
+      expect(r.answered).toBe(r.sent);
+      expect(r.maxWaitMs).toBeLessThan(250);
+    } finally {
+      await cli.stop();
     }
   }, 30_000);
 });
