@@ -5,8 +5,8 @@
 //      answered exactly as the same objects served by the project's fake API server;
 //   2. live changes visible within 1 s;
 //   3. the API server stopped for 10 s and restarted: the last state is served meanwhile, the
-//      watch comes back (from a 410: the restarted server's watch cache starts anew), and the
-//      changes made around the outage arrive;
+//      watch comes back (a restarted API server's watch cache starts anew: a watch from before
+//      gets 410 Gone, and the plugin lists again), and the changes made around the outage arrive;
 //   4. a token without RBAC rights: an error naming each forbidden resource, /ready 503, back-off.
 // No controllers run: the test writes EndpointSlices itself and a Pod's status through /status.
 // Skipped (with start.sh's reason) where etcd or the binary is missing; CI installs etcd.
