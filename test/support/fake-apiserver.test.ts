@@ -197,10 +197,40 @@ describe('fake API server over HTTPS', () => {
     expect((await get(fake, '/api/v1/namespaces')).status).toBe(500);
     fake.failWith500(false);
     expect((await get(fake, '/api/v1/namespaces')).status).toBe(200);
+    const before = (await get(fake, '/api/v1/services')).body.metadata.resourceVersion as string;
     await fake.refuseConnections(true);
     await expect(get(fake, '/api/v1/namespaces')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     await fake.refuseConnections(false);
     expect((await get(fake, '/api/v1/namespaces')).status).toBe(200);
+    // Back as a restarted API server (a new watch cache): a watch from before gets 410, as from a real one.
+    const w = watch(fake, `/api/v1/services?watch=true&resourceVersion=${before}`);
+    expect(await w.done).toBe(200);
+    expect(w.events).toEqual([{ type: 'ERROR', object: expect.objectContaining({ code: 410, reason: 'Expired' }) }]);
+  });
+
+  it("refuses forbidden kinds with RBAC's 403 Status; labels namespaces with their name", async () => {
+    fake.forbid('endpointslices', 'services');
+    try {
+      const list = await get(fake, '/apis/discovery.k8s.io/v1/endpointslices?limit=500');
+      expect(list.status).toBe(403);
+      expect(list.body).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403, details: { group: 'discovery.k8s.io', kind: 'endpointslices' } });
+      expect(list.body.message).toBe(
+        'endpointslices.discovery.k8s.io is forbidden: User "typedns-test" cannot list resource "endpointslices" in API group "discovery.k8s.io" at the cluster scope',
+      );
+      const w = await get(fake, '/api/v1/namespaces/shop/services?watch=true');
+      expect(w.status).toBe(403);
+      expect(w.body.message).toBe('services is forbidden: User "typedns-test" cannot watch resource "services" in API group "" in the namespace "shop"');
+      expect(w.body.details).toEqual({ kind: 'services' });
+      expect((await get(fake, '/api/v1/namespaces')).status).toBe(200);
+    } finally {
+      fake.forbid();
+    }
+    expect((await get(fake, '/api/v1/services')).status).toBe(200);
+    const ns = fake.create('namespaces', { metadata: { name: 'labelled', labels: { team: 'a' } } });
+    expect(ns.metadata.labels).toEqual({ team: 'a', 'kubernetes.io/metadata.name': 'labelled' });
+    expect(ns.metadata.uid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
+    expect(ns.metadata.creationTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    fake.delete('namespaces', ns);
   });
 });
 
@@ -213,6 +243,7 @@ describe('fake API server over plain HTTP', () => {
       const r = await get(fake, '/api/v1/namespaces');
       expect(r.status).toBe(200);
       expect(r.body.items.map((n: KubeObject) => n.metadata.name)).toEqual(['kube-system']);
+      expect(r.body.items[0].metadata.labels).toEqual({ a: 'b', 'kubernetes.io/metadata.name': 'kube-system' });
       expect(r.body.items[0].metadata.namespace).toBeUndefined();
       expect((await get(fake, '/api/v1/namespaces', { token: null })).status).toBe(401);
     } finally {

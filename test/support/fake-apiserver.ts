@@ -4,9 +4,28 @@
 // `resourceVersion` on lists and objects, label and field selectors, `watch=true` streams of
 // JSON lines starting after a resourceVersion, bookmarks, and 410 Gone once history was compacted.
 // Tests drive the cluster with create/update/delete and inject faults (dropped watches, refused
-// connections, 500s). It is infrastructure, not a mock of any client: anything that speaks the
-// Kubernetes API (client-node, kubectl) can talk to it.
+// connections, 500s, RBAC refusals). It is infrastructure, not a mock of any client: anything that
+// speaks the Kubernetes API (client-node, kubectl) can talk to it.
+//
+// Checked against a real kube-apiserver (v1.26, test/integration/kube-apiserver.test.ts): the same
+// objects give the same DNS answers through both. What the real one does that this fake does
+// differently, on purpose or not yet:
+// - Bookmarks: the real API sends one shortly before a watch's timeoutSeconds runs out (about once
+//   a minute), its object an empty object of the kind (`spec: {}`, `creationTimestamp: null`), its
+//   resourceVersion that of the kind's watch cache; the fake sends them every `bookmarkMs` with the
+//   global resourceVersion (tests want them often).
+// - Created objects: the real API ignores a Pod's status on create (it is Pending until its
+//   /status is written), deletes a Pod bound to a node only when its kubelet confirms (or with
+//   gracePeriodSeconds=0), keeps a deleted Namespace Terminating until the namespace controller
+//   empties it, validates everything (ClusterIPs in the service range, single-stack IPv4 there:
+//   no dual-stack Services; ExternalName Services without ipFamilies) and fills in defaults
+//   (managedFields, targetPort, …). The fake stores objects as given, at once.
+// - Matched now: a Namespace gets the label kubernetes.io/metadata.name; uids are UUIDs and
+//   timestamps have whole seconds; a restarted API server (refuseConnections(false)) has forgotten
+//   the watch history, so a watch from before the outage gets 410 Gone, as from the real API's
+//   rebuilt watch cache; refused kinds (forbid()) get the real RBAC's 403 Status.
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -250,7 +269,7 @@ export class FakeApiServer {
   private readonly listsSeen = new Map<FakeKind, number>();
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private readonly maxPage: number;
-  private uid = 0;
+  private readonly forbidden = new Set<FakeKind>();
 
   private constructor(opts: FakeApiServerOptions) {
     this.tls = opts.tls !== false;
@@ -357,9 +376,11 @@ export class FakeApiServer {
     copy.kind = info.kind;
     if (info.namespaced) copy.metadata.namespace ??= 'default';
     else delete copy.metadata.namespace;
+    // The API server labels every Namespace with its name (selectable by namespace_labels).
+    if (kind === 'namespaces') copy.metadata.labels = { ...copy.metadata.labels, 'kubernetes.io/metadata.name': copy.metadata.name };
     copy.metadata.resourceVersion = String(this.rv);
-    copy.metadata.uid = old?.metadata.uid ?? `uid-${++this.uid}`;
-    copy.metadata.creationTimestamp = old?.metadata.creationTimestamp ?? new Date().toISOString();
+    copy.metadata.uid = old?.metadata.uid ?? randomUUID();
+    copy.metadata.creationTimestamp = old?.metadata.creationTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     return copy;
   }
 
@@ -449,8 +470,13 @@ export class FakeApiServer {
     }
   }
 
-  /** Stop listening and cut every connection (on), or listen again on the same port (off). */
-  async refuseConnections(on: boolean): Promise<void> {
+  /**
+   * Stop listening and cut every connection (on), or listen again on the same port (off). Coming
+   * back is a restarted API server: its watch cache starts at the current resourceVersion, so a
+   * watch resuming from before gets 410 Gone and lists again (`keepHistory` for a server that
+   * merely was unreachable).
+   */
+  async refuseConnections(on: boolean, o: { keepHistory?: boolean } = {}): Promise<void> {
     if (on === this.refusing) return;
     this.refusing = on;
     if (on) {
@@ -460,7 +486,23 @@ export class FakeApiServer {
       this.sockets.clear();
       await closed;
     } else {
+      // (A real API server also writes at start: the resourceVersion moves on.)
+      if (!o.keepHistory) this.compact();
       await this.listen(this.port);
+    }
+  }
+
+  /**
+   * Refuse lists and watches of these kinds with 403 Forbidden, as RBAC does for a token without
+   * list/watch on them (forbid() with no kinds allows everything again).
+   */
+  forbid(...kinds: FakeKind[]): void {
+    this.forbidden.clear();
+    for (const k of kinds) this.forbidden.add(k);
+    for (const w of this.watches) {
+      if (!this.forbidden.has(w.kind)) continue;
+      this.watches.delete(w);
+      w.res.socket?.destroy();
     }
   }
 
@@ -535,6 +577,17 @@ export class FakeApiServer {
     }
     if (!route) {
       this.json(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${u.pathname})`), rec);
+      return;
+    }
+    if (this.forbidden.has(route.kind)) {
+      // RBAC's answer (the message names the resource, with its group when not core).
+      const info = KINDS[route.kind];
+      const resource = info.group === '' ? route.kind : `${route.kind}.${info.group}`;
+      const scope = route.namespace === undefined ? 'at the cluster scope' : `in the namespace "${route.namespace}"`;
+      const msg = `${resource} is forbidden: User "typedns-test" cannot ${watch ? 'watch' : 'list'} resource "${route.kind}" in API group "${info.group}" ${scope}`;
+      const body = status(403, 'Forbidden', msg);
+      body['details'] = info.group === '' ? { kind: route.kind } : { group: info.group, kind: route.kind };
+      this.json(res, 403, body, rec);
       return;
     }
     let match: (o: KubeObject) => boolean;

@@ -29,14 +29,16 @@ export function service(
     selector: { app: name },
     ports,
     sessionAffinity: 'None',
-    ipFamilies: [clusterIP.includes(':') ? 'IPv6' : 'IPv4'],
-    ipFamilyPolicy: 'SingleStack',
-    internalTrafficPolicy: 'Cluster',
   };
+  // As the API server stores them: an ExternalName Service has no ClusterIP, IP families or
+  // internalTrafficPolicy (a real API server refuses ipFamilies/ipFamilyPolicy there).
   if (opts.type === 'ExternalName') spec['externalName'] = opts.externalName ?? 'example.com';
   else {
     spec['clusterIP'] = clusterIP;
     spec['clusterIPs'] = [clusterIP];
+    spec['ipFamilies'] = [clusterIP.includes(':') ? 'IPv6' : 'IPv4'];
+    spec['ipFamilyPolicy'] = 'SingleStack';
+    spec['internalTrafficPolicy'] = 'Cluster';
   }
   return {
     metadata: { name, namespace: ns, labels: { app: name, ...opts.labels } },

@@ -226,6 +226,34 @@ describe('API source', () => {
     }
   });
 
+  it('RBAC refuses kinds (403): each named once in an error, retried with back-off, syncs once allowed', async () => {
+    fake.forbid('services', 'endpointslices', 'namespaces');
+    try {
+      const { src, log, started } = start();
+      const t0 = Date.now();
+      const refused = (k: string): number => fake.requests.filter((r) => r.kind === k && r.status === 403).length;
+      const errors = (): string[] => log.lines.filter((l) => l.startsWith('[ERROR]'));
+      await until(() => errors().length >= 3, 3000, 'an error per refused kind');
+      for (const [kind, resource] of [['services', 'services'], ['endpointslices', 'endpointslices.discovery.k8s.io'], ['namespaces', 'namespaces']]) {
+        const lines = errors().filter((l) => l.includes(`failed to list/watch ${kind}:`));
+        expect(lines, kind).toHaveLength(1);
+        expect(lines[0]).toContain(`${resource} is forbidden`);
+        expect(lines[0]).toContain(`needs list and watch on ${kind}`);
+      }
+      // Back-off (50 ms doubling to 400 ms here): 5 attempts take at least 0.8 × (50+100+200+400) ms.
+      await until(() => refused('services') >= 5, 5000, '5 refused lists');
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
+      expect(src.hasSynced()).toBe(false);
+      expect(errors()).toHaveLength(3); // not once per retry
+      fake.forbid();
+      await started;
+      expect(src.hasSynced()).toBe(true);
+      await until(() => log.lines.some((l) => l.includes('restored')), 3000, 'restored logged');
+    } finally {
+      fake.forbid();
+    }
+  });
+
   it('authenticates with a client certificate (tls CERT KEY CA)', async () => {
     delete process.env[TOKEN_ENV];
     try {

@@ -240,9 +240,15 @@ class ApiSource implements ObjectSource {
 
   failure(kind: Kind, e: unknown): void {
     const msg = errText(e);
+    // Refused credentials or RBAC (401/403) are a configuration problem, not an outage: each kind
+    // is named, once, with what the client needs.
+    const denied = e instanceof ApiError && (e.code === 401 || e.code === 403);
+    const hint = denied ? ` (the client needs list and watch on ${kind})` : '';
     if (this.failing.size === 0) {
       this.outageSince = Date.now();
-      this.log.error(`failed to list/watch ${kind}: ${msg}; retrying, serving the last known state`);
+      this.log.error(`failed to list/watch ${kind}: ${msg}${hint}; retrying, serving the last known state`);
+    } else if (denied && !this.failing.has(kind)) {
+      this.log.error(`failed to list/watch ${kind}: ${msg}${hint}; retrying`);
     }
     if (!this.failing.has(kind)) this.log.debug(`${kind}: ${msg}`);
     this.failing.set(kind, msg);
