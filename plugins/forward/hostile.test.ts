@@ -122,6 +122,21 @@ describe('forward: a client pipelining thousands of queries over TCP', () => {
     if (base >= 0) expect(peak - base).toBeLessThanOrEqual(2 * TCP_MAX_CONNS + 2 * UDP_SOCKETS + 10);
   });
 
+  it('an upstream that answers one query per connection gets one at a time after it dropped pipelined ones', async () => {
+    const up = await upstream();
+    up.fallback = answerEverything;
+    up.oneReplyPerConnection = true;
+    up.delay = 5;
+    const s = await server(block(up.addr, ['force_tcp', 'max_fails 0']));
+    const names = Array.from({ length: 300 }, (_, i) => `o${i}.example.org`);
+    const replies = await pipeline(s.port, names.map((n, i) => buildQuery(n, 'A', { id: i })), 20_000);
+    expect(replies.size).toBe(names.length);
+    for (const [id, m] of replies) {
+      expect(rcode(m)).toBe(0);
+      expect(addresses(m)).toEqual([realA(names[id]!)]);
+    }
+  });
+
   it('past the connections, their pipelines and the waiting queue, queries get SERVFAIL at once', async () => {
     const up = await upstream();
     up.fault = 'drop'; // nothing ever comes back: every slot stays taken

@@ -54,6 +54,8 @@ export const TCP_MAX_CONNS = 16;
 export const TCP_MAX_PIPELINE = 64;
 /** Queries waiting for room on a connection, per upstream; one more fails at once. */
 export const TCP_MAX_WAITING = 2048;
+/** How long an upstream that dropped pipelined queries gets one query per connection. */
+const NO_PIPELINING_MS = 60_000;
 
 /** How often pending queries are checked for their deadline (a timeout fires up to this much late). */
 const SWEEP_MS = 20;
@@ -272,6 +274,8 @@ interface TcpOwner {
   tcpFreed(c: TcpConn): void;
   /** The connection is gone; these queries were still pending on it. */
   tcpClosed(c: TcpConn, pending: Pending[], err: ExchangeError): void;
+  /** The upstream closed a connection that had answered while more queries were pending on it. */
+  tcpNoPipelining(): void;
 }
 
 /**
@@ -283,6 +287,8 @@ class TcpConn {
   private acc: Buffer | null = null;
   ready = false;
   closed = false;
+  /** Closed by us (destroy()), not by the upstream. */
+  private ours = false;
   /** Replies read so far (a pending query whose mark equals this has seen nothing come back since it was sent). */
   rx = 0;
   /** Queries written before the connection was up: sent on connect. */
@@ -316,11 +322,14 @@ class TcpConn {
       if (this.pending.size === 0) this.destroy();
     });
     sock.on('data', (d: Buffer) => this.data(d));
+    // The upstream is closing it: no more queries on it (the pending ones go elsewhere on 'close').
+    sock.on('end', () => (this.closed = true));
     sock.on('error', (e: NodeJS.ErrnoException) => {
       this.err ??= new ExchangeError(`${what}: ${e.code ?? e.message}`, this.ready ? 'closed' : 'network');
     });
     sock.on('close', () => {
       this.closed = true;
+      if (!this.ours && this.ready && this.rx > 0 && this.pending.size > 0) owner.tcpNoPipelining();
       // Not usable yet: the upstream is unreachable (refused, handshake failed); no retry.
       const err = this.ready ? new ExchangeError(`${what}: connection closed`, 'closed') : (this.err ?? new ExchangeError(`${what}: connection closed before ${readyEvent}`, 'network'));
       const left = [...this.pending.values()];
@@ -332,6 +341,7 @@ class TcpConn {
 
   destroy(): void {
     this.closed = true;
+    this.ours = true;
     this.sock.destroy();
   }
 
@@ -418,6 +428,13 @@ export class Proxy implements TcpOwner {
   private waiting: Pending[] = [];
   private waitHead = 0;
   private tcpSweeper: NodeJS.Timeout | undefined;
+  /**
+   * Queries in flight on one connection: TCP_MAX_PIPELINE, or 1 for a minute after the upstream
+   * closed a connection having answered only some of the queries sent on it (a server that takes
+   * one query per connection, or does not read past the first; or one that restarted).
+   */
+  private pipeline = TCP_MAX_PIPELINE;
+  private pipelineTimer: NodeJS.Timeout | undefined;
   private closed = false;
   readonly rej: Rejected;
 
@@ -518,7 +535,7 @@ export class Proxy implements TcpOwner {
         (this.tls ? this.o.connHits.tls : this.o.connHits.tcp).inc();
         return c;
       }
-      if (n < TCP_MAX_PIPELINE && (best === undefined || n < best.pending.size)) best = c;
+      if (n < this.pipeline && (best === undefined || n < best.pending.size)) best = c;
     }
     if (this.tcp.length < TCP_MAX_CONNS) return this.openTcp();
     if (best !== undefined) (this.tls ? this.o.connHits.tls : this.o.connHits.tcp).inc();
@@ -555,7 +572,7 @@ export class Proxy implements TcpOwner {
 
   tcpFreed(c: TcpConn): void {
     // Room on `c`: waiting queries go first (they wait only while every connection is full).
-    while (!c.closed && c.pending.size < TCP_MAX_PIPELINE) {
+    while (!c.closed && c.pending.size < this.pipeline) {
       const p = this.nextWaiting();
       if (p === undefined) break;
       c.send(p);
@@ -569,13 +586,23 @@ export class Proxy implements TcpOwner {
     }
   }
 
+  tcpNoPipelining(): void {
+    if (this.closed) return;
+    if (this.pipeline !== 1) this.o.log.debug(`${this.addr.label} closed a connection with queries pending on it: one query per connection for a minute`);
+    this.pipeline = 1;
+    if (this.pipelineTimer !== undefined) clearTimeout(this.pipelineTimer);
+    this.pipelineTimer = setTimeout(() => (this.pipeline = TCP_MAX_PIPELINE), NO_PIPELINING_MS).unref();
+  }
+
   tcpClosed(c: TcpConn, left: Pending[], err: ExchangeError): void {
     const i = this.tcp.indexOf(c);
     if (i >= 0) this.tcp.splice(i, 1);
     const now = performance.now();
     for (const p of left) {
-      // A connection the upstream closed (idle, or it takes only so many queries): once more on another.
-      if (err.kind === 'closed' && !p.retried && p.deadline > now && !this.closed) {
+      // A connection the upstream closed (idle, or it takes only so many queries): on another one.
+      // Sent on a connection that had already answered (the upstream closed one we were reusing):
+      // each time, there are only so many such; sent on a fresh one: once.
+      if (err.kind === 'closed' && (p.mark > 0 || !p.retried) && p.deadline > now && !this.closed) {
         p.retried = true;
         this.dispatch(p);
       } else p.reject(err);
@@ -682,5 +709,6 @@ export class Proxy implements TcpOwner {
     for (let p = this.nextWaiting(); p !== undefined; p = this.nextWaiting()) p.reject(new ExchangeError('upstream closed', 'closed'));
     if (this.tcpSweeper !== undefined) clearInterval(this.tcpSweeper);
     this.tcpSweeper = undefined;
+    if (this.pipelineTimer !== undefined) clearTimeout(this.pipelineTimer);
   }
 }

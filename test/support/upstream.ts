@@ -55,6 +55,8 @@ export interface Upstream {
   truncateUdp: boolean;
   /** Delay every reply by this many ms. */
   delay: number;
+  /** TCP/TLS: close each connection after its first reply (a server that takes one query per connection). */
+  oneReplyPerConnection: boolean;
   /** What to answer for names with no programmed answer (default NXDOMAIN, no records). */
   fallback: Handler;
   readonly count: { udp: number; tcp: number; tls: number; total: number };
@@ -122,6 +124,7 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
     fault: 'none',
     truncateUdp: false,
     delay: 0,
+    oneReplyPerConnection: false,
     fallback: () => ({ rcode: 3 }),
     count: { udp: 0, tcp: 0, tls: 0, total: 0 },
     connections: { tcp: 0, tls: 0 },
@@ -189,16 +192,19 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
     conns.add(s);
     up.connections[transport]++;
     let acc = Buffer.alloc(0);
+    let replied = false;
     s.on('data', (d: Buffer) => {
       acc = Buffer.concat([acc, d]);
       while (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
         const m = acc.subarray(2, 2 + acc.readUInt16BE(0));
         acc = acc.subarray(2 + m.length);
         respond(Buffer.from(m), transport, s.remotePort ?? 0, (out) => {
-          if (s.destroyed) return;
+          if (s.destroyed || (replied && up.oneReplyPerConnection)) return;
+          replied = true;
           const len = Buffer.alloc(2);
           len.writeUInt16BE(out.length);
           s.write(Buffer.concat([len, out]));
+          if (up.oneReplyPerConnection) s.end();
         });
       }
     });
