@@ -99,6 +99,24 @@ describe('checkName and wellFormedMessage', () => {
     expect(wellFormedMessage(wire)).toBe(true);
   });
 
+  it('returns (true or false, no throw, no endless loop) for any bytes, and true for what dns-packet encodes (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 300 }), (bytes) => {
+        expect(typeof wellFormedMessage(bytes)).toBe('boolean');
+      }),
+      { numRuns: 2000 },
+    );
+    const label = fc.stringMatching(/^[a-z0-9-]{1,12}$/);
+    const name = fc.array(label, { minLength: 1, maxLength: 4 }).map((ls) => ls.join('.'));
+    fc.assert(
+      fc.property(name, fc.array(name, { maxLength: 5 }), (q, targets) => {
+        const m = dnsPacket.encode({ type: 'response', id: 1, questions: [{ name: q, type: 'A' }], answers: targets.map((t) => ({ name: q, type: 'CNAME' as const, data: t })) });
+        expect(wellFormedMessage(m)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('refuses compression loops in owner names and in RDATA, missing records and RDATA that is not exactly its names', () => {
     const head = [0, 7, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, ...labels('a', 'org'), 0, 1, 0, 1]; // question at 12, 11 bytes
     const rr = (owner: number[], type: number, rdata: number[]): number[] => [...owner, 0, type, 0, 1, 0, 0, 0, 30, 0, rdata.length, ...rdata];
