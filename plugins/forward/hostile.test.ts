@@ -210,8 +210,11 @@ describe('forward: forged replies and source ports', () => {
     expect(poisoned).toBe(0);
     const m = await s.metrics.registry.getSingleMetricAsString('coredns_forward_replies_rejected_total');
     const count = (reason: string): number => Number(new RegExp(`to="${up.addr}",reason="${reason}"} (\\d+)`).exec(m)?.[1] ?? 0);
-    expect(count('question')).toBe(wrongQuestion);
-    expect(count('id')).toBe(wrongId);
+    // Every forgery is counted: with the right ID as `question`, unless its query's real reply had
+    // come first (a slow machine), then as `id` like the ones with a wrong ID.
+    expect(count('id') + count('question')).toBe(wrongId + wrongQuestion);
+    expect(count('question')).toBeGreaterThan(0);
+    expect(count('question')).toBeLessThanOrEqual(wrongQuestion);
     expect(count('malformed')).toBe(0);
   });
 
