@@ -90,6 +90,7 @@ class Forwarder {
     let last: Buffer | undefined;
     let fails = 0;
     let attempts = 0;
+    let busy = 0;
     let i = 0;
     while (performance.now() < deadline) {
       if (i >= list.length) {
@@ -119,6 +120,12 @@ class Forwarder {
         }
       } catch (e) {
         if (!(e instanceof ExchangeError)) throw e;
+        if (e.kind === 'busy') {
+          // No room at this upstream (its connection caps are reached): not a health failure; give
+          // up at once when every upstream is that full rather than spin until the deadline.
+          if (++busy >= list.length) break;
+          continue;
+        }
         if (cfg.maxFails !== 0) p.healthcheck();
         continue;
       }
@@ -187,6 +194,11 @@ export default definePlugin<ForwardConfig>({
     const misses = ctx.metrics.family.fastCounter('coredns_proxy_conn_cache_misses_total', 'Counter of connection cache misses per upstream and protocol.', ['proxy_name', 'to', 'proto']);
     const broken = ctx.metrics.counter('healthcheck_broken_total', 'Counter of the number of complete failures of the healthchecks.').labels();
     const rejects = ctx.metrics.counter('max_concurrent_rejects_total', 'Counter of the number of queries rejected because the concurrent queries were at maximum.').labels();
+    const repliesRejected = ctx.metrics.fastCounter(
+      'replies_rejected_total',
+      'Counter of upstream replies not relayed: no query pending with their ID, a question that is not the query\'s, or a message that does not parse.',
+      ['to', 'reason'],
+    );
     const forwarders = cfg.forwarders.map((f) => {
       const tlsBase = f.to.some((a) => a.tls) ? clientTls(f) : undefined;
       const proxies = f.to.map(
@@ -200,6 +212,7 @@ export default definePlugin<ForwardConfig>({
             hcTimeout: Math.min(HC_TIMEOUT, f.readTimeout),
             connHits: { udp: hits.labels('forward', addr.label, 'udp'), tcp: hits.labels('forward', addr.label, 'tcp'), tls: hits.labels('forward', addr.label, 'tcp-tls') },
             connMisses: { udp: misses.labels('forward', addr.label, 'udp'), tcp: misses.labels('forward', addr.label, 'tcp'), tls: misses.labels('forward', addr.label, 'tcp-tls') },
+            rejected: { id: repliesRejected.labels(addr.label, 'id'), question: repliesRejected.labels(addr.label, 'question'), malformed: repliesRejected.labels(addr.label, 'malformed') },
             hcFailures: hcFail.labels('forward', addr.label, ''),
             log: ctx.log,
           }),

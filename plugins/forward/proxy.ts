@@ -1,19 +1,25 @@
-// One upstream: long-lived connected UDP sockets with an ID → pending map, a pool of reused TCP
-// connections (closed after `expire` idle), reply validation (ID and question must match the
-// query, else the reply is dropped and we keep waiting: anti-spoofing), and the in-band health
-// check (probe `. IN NS` every interval until any reply comes back). A `tls://` upstream speaks
-// DNS-over-TLS (RFC 7858) only: the TCP framing and connection pool, over node:tls.
+// One upstream. UDP: a few connected sockets on random local ports, taken in turn and each
+// replaced by a fresh one (a new random port) after UDP_QUERIES_PER_SOCKET queries or
+// UDP_SOCKET_LIFETIME, with an ID → pending map and one timeout sweep per socket. TCP and TLS: at
+// most TCP_MAX_CONNS connections, each carrying up to TCP_MAX_PIPELINE queries at once (matched by
+// ID), a bounded queue behind them, idle ones closed after `expire`. Every reply is checked
+// against the query its ID was given to (ID, then question; else dropped and counted while the
+// real one is awaited: anti-spoofing) and must parse as a whole (every name, compression pointers
+// followed) before it is relayed. Health checks are in-band: probe `. IN NS` every interval until
+// any reply comes back. A `tls://` upstream speaks DNS-over-TLS (RFC 7858) only.
 import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
 import { randomFillSync } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { UpstreamAddr } from './setup.js';
-import { sameQuestion, skipName } from '../../src/plugin/api.js';
+import { sameQuestion, wellFormedMessage } from '../../src/plugin/api.js';
 
 export class ExchangeError extends Error {
   constructor(
     message: string,
-    readonly kind: 'timeout' | 'network' | 'closed' | 'malformed',
+    /** 'busy': no room for the query here (not the upstream's fault: no health check). */
+    readonly kind: 'timeout' | 'network' | 'closed' | 'malformed' | 'busy',
   ) {
     super(message);
   }
@@ -32,76 +38,132 @@ export function randomId(): number {
   return id;
 }
 
-// ---- wire checks ----
+// ---- limits ----
 
+/** UDP sockets per upstream: consecutive queries take them in turn, so they leave from several ports. */
+export const UDP_SOCKETS = 4;
+/** A UDP socket takes no new query after this many… */
+export const UDP_QUERIES_PER_SOCKET = 1000;
+/** …or this long (ms) after it was opened: a replacement bound to a new random port takes its place. */
+export const UDP_SOCKET_LIFETIME = 10_000;
+/** Queries pending on one UDP socket at most (IDs are unique per socket). */
+const MAX_PENDING_PER_SOCKET = 8192;
+/** TCP or TLS connections open to one upstream at most. */
+export const TCP_MAX_CONNS = 16;
+/** Queries in flight on one TCP or TLS connection at most (pipelined, replies matched by ID). */
+export const TCP_MAX_PIPELINE = 64;
+/** Queries waiting for room on a connection, per upstream; one more fails at once. */
+export const TCP_MAX_WAITING = 2048;
+/** How long an upstream that dropped pipelined queries gets one query per connection. */
+const NO_PIPELINING_MS = 60_000;
 
+/** How often pending queries are checked for their deadline (a timeout fires up to this much late). */
+const SWEEP_MS = 20;
 
-/** True when every record of the reply after the question is well-formed. */
-export function wellFormed(buf: Uint8Array, qEnd: number): boolean {
-  const n = ((buf[6]! << 8) | buf[7]!) + ((buf[8]! << 8) | buf[9]!) + ((buf[10]! << 8) | buf[11]!);
-  let pos = qEnd;
-  for (let i = 0; i < n; i++) {
-    const p = skipName(buf, pos);
-    if (p < 0 || p + 10 > buf.length) return false;
-    pos = p + 10 + ((buf[p + 8]! << 8) | buf[p + 9]!);
-    if (pos > buf.length) return false;
+/** One query on the wire, waiting for its reply. One shape for UDP and TCP. */
+class Pending {
+  /** The ID it was sent with (on its current socket or connection). */
+  id = 0;
+  /** TCP: the connection's reply count when it was sent (nothing read since = the connection is dead). */
+  mark = 0;
+  /** TCP: already re-sent once after its connection closed. */
+  retried = false;
+  constructor(
+    /** What is written: the query, after its 2-byte length for TCP. */
+    readonly wire: Buffer,
+    /** The query itself (a view of `wire`), ID included. */
+    readonly query: Buffer,
+    readonly qEnd: number,
+    readonly resolve: (b: Buffer) => void,
+    readonly reject: (e: ExchangeError) => void,
+    /** performance.now() ms after which it times out. */
+    readonly deadline: number,
+  ) {}
+}
+
+/** A bound metric child. */
+export interface Inc {
+  inc(): void;
+}
+
+/** Replies that were not taken, by why. */
+export interface Rejected {
+  /** No query with that ID is pending on the socket or connection (late, or forged). */
+  id: Inc;
+  /** The ID is pending but the question differs, or it is not a response (forged, or confused). */
+  question: Inc;
+  /** Matched, but the message does not parse (the attempt fails). */
+  malformed: Inc;
+}
+
+/**
+ * Check a reply against the query its ID was given to: undefined = not that query's reply (dropped,
+ * counted, the query keeps waiting); an Error = its reply, but broken.
+ */
+function check(msg: Buffer, p: Pending, rej: Rejected): Buffer | ExchangeError | undefined {
+  if ((msg[2]! & 0x80) === 0 || !sameQuestion(msg, p.query, p.qEnd)) {
+    rej.question.inc();
+    return undefined;
   }
-  return true;
-}
-
-interface Pending {
-  query: Uint8Array;
-  qEnd: number;
-  resolve(b: Buffer): void;
-  reject(e: ExchangeError): void;
-  /** TCP: the query's own timer. */
-  timer?: NodeJS.Timeout;
-  /** UDP: when the query times out (performance.now() ms), checked by the socket's sweep. */
-  deadline?: number;
-}
-
-/** Check a reply against a pending query: undefined = not ours (drop, keep waiting); Error = ours but broken. */
-function check(msg: Buffer, p: Pending): Buffer | ExchangeError | undefined {
-  if (msg.length < 12 || (msg[2]! & 0x80) === 0) return undefined;
-  if (!sameQuestion(msg, p.query, p.qEnd)) return undefined;
-  if (!wellFormed(msg, p.qEnd)) return new ExchangeError('malformed reply', 'malformed');
+  if (!wellFormedMessage(msg)) {
+    rej.malformed.inc();
+    return new ExchangeError('malformed reply', 'malformed');
+  }
   return msg;
 }
 
-const MAX_PENDING_PER_SOCKET = 8192;
+/** A free ID among `pending`'s, or -1. */
+function freeId(pending: Map<number, Pending>): number {
+  let id = randomId();
+  for (let i = 0; pending.has(id) && i < 16; i++) id = randomId();
+  return pending.has(id) ? -1 : id;
+}
 
-/** How often a UDP socket looks for timed-out queries (a timeout fires up to this much late). */
-const SWEEP_MS = 20;
-
+/** A connected UDP socket on a random local port; queries matched to replies by ID, then question. */
 class UdpConn {
   readonly sock: dgram.Socket;
   readonly pending = new Map<number, Pending>();
-  private readonly ready: Promise<void>;
-  private connected = false;
+  connected = false;
+  closed = false;
+  /** Queries sent on it, and when it was opened (performance.now() ms). */
+  sent = 0;
+  readonly born = performance.now();
+  /** Takes no new query; closes once nothing is pending. */
+  retired = false;
+  /** The socket that takes this one's place in the rotation once it is connected. */
+  successor: UdpConn | undefined;
+  /** Queries made before the socket was connected: sent on connect. */
+  private unsent: Pending[] | null = null;
   /** Runs while queries are pending: one timer per socket instead of one per query. */
   private sweeper: NodeJS.Timeout | undefined;
-  closed = false;
 
-  constructor(addr: UpstreamAddr) {
+  constructor(
+    addr: UpstreamAddr,
+    private readonly rej: Rejected,
+    private readonly onClose: (c: UdpConn) => void,
+  ) {
+    // No bind: connect() binds to a port the kernel picks at random from the ephemeral range.
     this.sock = dgram.createSocket(net.isIPv6(addr.host) ? 'udp6' : 'udp4');
-    this.ready = new Promise<void>((resolve) => {
-      // The callback also runs when connecting fails (no route, …): the socket is then unusable.
-      this.sock.connect(addr.port, addr.host, (err?: Error) => {
-        if (err) this.close(new ExchangeError(`udp connect: ${(err as NodeJS.ErrnoException).code ?? err.message}`, 'network'));
-        else this.connected = true;
-        resolve();
-      });
+    // The callback also runs when connecting fails (no route, …): the socket is then unusable.
+    this.sock.connect(addr.port, addr.host, (err?: Error) => {
+      if (err) return this.close(new ExchangeError(`udp connect: ${(err as NodeJS.ErrnoException).code ?? err.message}`, 'network'));
+      this.connected = true;
+      const q = this.unsent;
+      this.unsent = null;
+      if (q !== null) for (const p of q) this.send(p);
     });
     this.sock.on('message', (msg) => {
-      if (msg.length < 12) return;
-      const id = (msg[0]! << 8) | msg[1]!;
-      const p = this.pending.get(id);
-      if (p === undefined) return; // unknown ID: late, or forged
-      const r = check(msg, p);
-      if (r === undefined) return; // wrong question: forged, keep waiting
-      this.pending.delete(id);
+      const p = msg.length < 12 ? undefined : this.pending.get((msg[0]! << 8) | msg[1]!);
+      if (p === undefined) {
+        rej.id.inc(); // unknown ID: late, or forged
+        return;
+      }
+      const r = check(msg, p, rej);
+      if (r === undefined) return; // not this query's reply: keep waiting for it
+      this.pending.delete(p.id);
       if (r instanceof ExchangeError) p.reject(r);
       else p.resolve(r);
+      if (this.retired && this.pending.size === 0) this.close();
     });
     // A connected socket reports ICMP port unreachable as ECONNREFUSED (on a send, or as an
     // 'error'): every query pending on this socket went to the same upstream, so fail them now
@@ -116,34 +178,37 @@ class UdpConn {
       this.pending.delete(id);
       p.reject(e);
     }
+    if (this.retired) this.close();
   }
 
-  exchange(query: Buffer, qEnd: number, timeout: number): Promise<Buffer> {
-    let id = randomId();
-    for (let i = 0; this.pending.has(id) && i < 16; i++) id = randomId();
+  /** Send a query; `now` is performance.now(). Rejects 'busy' when every ID is taken. */
+  exchange(query: Buffer, qEnd: number, timeout: number, now: number): Promise<Buffer> {
+    const id = freeId(this.pending);
     // (never overwrite a pending query: its promise would be in no map and never settle)
-    if (this.pending.has(id)) return Promise.reject(new ExchangeError('udp: no free query ID', 'network'));
-    query[0] = id >> 8;
-    query[1] = id & 0xff;
+    if (id < 0) return Promise.reject(new ExchangeError('udp: no free query ID', 'busy'));
     const q = Buffer.from(query); // our own copy: the caller may re-ID its buffer for another attempt
+    q[0] = id >> 8;
+    q[1] = id & 0xff;
+    this.sent++;
     return new Promise<Buffer>((resolve, reject) => {
-      const p: Pending = { query: q, qEnd, resolve, reject, deadline: performance.now() + timeout };
+      const p = new Pending(q, q, qEnd, resolve, reject, now + timeout);
+      p.id = id;
       this.pending.set(id, p);
       this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
-      if (this.connected) this.send(id, p);
-      else void this.ready.then(() => this.send(id, p));
+      if (this.connected) this.send(p);
+      else (this.unsent ??= []).push(p);
     });
   }
 
-  private send(id: number, p: Pending): void {
-    if (this.closed) return this.fail(id, p, 'udp: socket closed');
+  private send(p: Pending): void {
+    if (this.closed) return this.fail(p, 'udp: socket closed');
     try {
       // node:dgram reports a failed send only to its callback
-      this.sock.send(p.query, (err) => {
-        if (err) this.sendFailed(id, p, err as NodeJS.ErrnoException);
+      this.sock.send(p.wire, (err) => {
+        if (err) this.sendFailed(p, err as NodeJS.ErrnoException);
       });
     } catch (e) {
-      this.fail(id, p, `udp send: ${(e as Error).message}`);
+      this.fail(p, `udp send: ${(e as Error).message}`);
     }
   }
 
@@ -152,30 +217,38 @@ class UdpConn {
    * there: every query pending on this connected socket fails now. Other errors (EMSGSIZE,
    * ENOBUFS, EPERM, …) belong to this datagram only.
    */
-  private sendFailed(id: number, p: Pending, err: NodeJS.ErrnoException): void {
+  private sendFailed(p: Pending, err: NodeJS.ErrnoException): void {
     const msg = `udp send: ${err.code ?? err.message}`;
     if (err.code === 'ECONNREFUSED') this.failAll(new ExchangeError(msg, 'network'));
-    else this.fail(id, p, msg);
+    else this.fail(p, msg);
   }
 
-  private fail(id: number, p: Pending, msg: string): void {
-    if (this.pending.get(id) !== p) return;
-    this.pending.delete(id);
+  private fail(p: Pending, msg: string): void {
+    if (this.pending.get(p.id) !== p) return;
+    this.pending.delete(p.id);
     p.reject(new ExchangeError(msg, 'network'));
+    if (this.retired && this.pending.size === 0) this.close();
   }
 
   /** Time out the queries whose deadline has passed; stop when nothing is pending. */
   private sweep(): void {
     const now = performance.now();
     for (const [id, p] of this.pending) {
-      if (p.deadline! > now) continue;
+      if (p.deadline > now) continue;
       this.pending.delete(id);
       p.reject(new ExchangeError('i/o timeout', 'timeout'));
     }
-    if (this.pending.size === 0 && this.sweeper !== undefined) {
-      clearInterval(this.sweeper);
+    if (this.pending.size === 0) {
+      if (this.sweeper !== undefined) clearInterval(this.sweeper);
       this.sweeper = undefined;
+      if (this.retired) this.close();
     }
+  }
+
+  /** Out of the rotation: no new queries; closed when the pending ones are settled. */
+  retire(): void {
+    this.retired = true;
+    if (this.pending.size === 0) this.close();
   }
 
   close(reason = new ExchangeError('upstream closed', 'closed')): void {
@@ -189,98 +262,135 @@ class UdpConn {
     } catch {
       // already closed
     }
+    this.successor?.close(reason);
+    this.onClose(this);
   }
 }
 
+/** What a TCP connection tells its upstream. */
+interface TcpOwner {
+  readonly rej: Rejected;
+  /** Replies came in or queries timed out: room for waiting queries; maybe idle now. */
+  tcpFreed(c: TcpConn): void;
+  /** The connection is gone; these queries were still pending on it. */
+  tcpClosed(c: TcpConn, pending: Pending[], err: ExchangeError): void;
+  /** The upstream closed a connection that had answered while more queries were pending on it. */
+  tcpNoPipelining(): void;
+}
+
+/**
+ * One TCP (or TLS) connection carrying up to TCP_MAX_PIPELINE queries at once (RFC 7766
+ * pipelining): each gets an ID unique on the connection, replies may come in any order.
+ */
 class TcpConn {
-  private acc: Buffer = Buffer.alloc(0);
-  current: Pending | null = null;
+  readonly pending = new Map<number, Pending>();
+  private acc: Buffer | null = null;
+  ready = false;
   closed = false;
-  used = 0;
-  idleTimer: NodeJS.Timeout | null = null;
-  readonly connected: Promise<void>;
+  /** Closed by us (destroy()), not by the upstream. */
+  private ours = false;
+  /** Replies read so far (a pending query whose mark equals this has seen nothing come back since it was sent). */
+  rx = 0;
+  /** Queries written before the connection was up: sent on connect. */
+  private unsent: Pending[] = [];
+  private corked = false;
+  private err: ExchangeError | undefined;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.sock.uncork();
+  };
 
   constructor(
     readonly sock: net.Socket,
-    onClose: (c: TcpConn) => void,
+    private readonly owner: TcpOwner,
     /** 'secureConnect' for TLS: usable once the handshake (and certificate check) is done. */
-    readyEvent: 'connect' | 'secureConnect' = 'connect',
+    readyEvent: 'connect' | 'secureConnect',
+    expire: number,
   ) {
     const what = readyEvent === 'connect' ? 'tcp' : 'tls';
-    this.connected = new Promise<void>((resolve, reject) => {
-      sock.once(readyEvent, () => resolve());
-      sock.once('error', (e) => reject(new ExchangeError(`${what}: ${(e as NodeJS.ErrnoException).code ?? e.message}`, 'network')));
-      // Closed before being usable (e.g. the peer hung up during the handshake).
-      sock.once('close', () => reject(new ExchangeError(`${what}: connection closed before ${readyEvent}`, 'network')));
-    });
-    this.connected.catch(() => {});
     sock.setNoDelay(true);
-    sock.on('data', (d) => this.data(d));
-    sock.on('error', () => {});
+    sock.once(readyEvent, () => {
+      this.ready = true;
+      const q = this.unsent;
+      this.unsent = [];
+      sock.cork();
+      for (const p of q) sock.write(p.wire);
+      sock.uncork();
+    });
+    // Closed idle for `expire`: socket inactivity, with nothing pending.
+    sock.setTimeout(expire, () => {
+      if (this.pending.size === 0) this.destroy();
+    });
+    sock.on('data', (d: Buffer) => this.data(d));
+    // The upstream is closing it: no more queries on it (the pending ones go elsewhere on 'close').
+    sock.on('end', () => (this.closed = true));
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      this.err ??= new ExchangeError(`${what}: ${e.code ?? e.message}`, this.ready ? 'closed' : 'network');
+    });
     sock.on('close', () => {
       this.closed = true;
-      if (this.idleTimer) clearTimeout(this.idleTimer);
-      const p = this.current;
-      this.current = null;
-      if (p) {
-        clearTimeout(p.timer);
-        p.reject(new ExchangeError('tcp: connection closed', 'closed'));
-      }
-      onClose(this);
+      if (!this.ours && this.ready && this.rx > 0 && this.pending.size > 0) owner.tcpNoPipelining();
+      // Not usable yet: the upstream is unreachable (refused, handshake failed); no retry.
+      const err = this.ready ? new ExchangeError(`${what}: connection closed`, 'closed') : (this.err ?? new ExchangeError(`${what}: connection closed before ${readyEvent}`, 'network'));
+      const left = [...this.pending.values()];
+      this.pending.clear();
+      this.unsent = [];
+      owner.tcpClosed(this, left, err);
     });
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.ours = true;
+    this.sock.destroy();
+  }
+
+  /** Send `p` with an ID free on this connection. */
+  send(p: Pending): void {
+    const id = freeId(this.pending); // at most TCP_MAX_PIPELINE taken: always found
+    p.id = id;
+    p.wire[2] = id >> 8;
+    p.wire[3] = id & 0xff;
+    p.mark = this.rx;
+    this.pending.set(id, p);
+    if (!this.ready) {
+      this.unsent.push(p);
+      return;
+    }
+    // Queries sent in one tick go out in one write.
+    if (!this.corked) {
+      this.corked = true;
+      this.sock.cork();
+      process.nextTick(this.uncork);
+    }
+    this.sock.write(p.wire);
   }
 
   private data(d: Buffer): void {
-    this.acc = this.acc.length === 0 ? d : Buffer.concat([this.acc, d]);
-    while (this.acc.length >= 2) {
-      const len = this.acc.readUInt16BE(0);
-      if (this.acc.length < 2 + len) return;
-      const msg = Buffer.from(this.acc.subarray(2, 2 + len));
-      this.acc = this.acc.subarray(2 + len);
-      const p = this.current;
-      if (p === null || len < 12 || msg[0] !== p.query[0] || msg[1] !== p.query[1]) continue;
-      const r = check(msg, p);
+    let buf = this.acc === null ? d : Buffer.concat([this.acc, d]);
+    let freed = false;
+    const rej = this.owner.rej;
+    while (buf.length >= 2) {
+      const len = (buf[0]! << 8) | buf[1]!;
+      if (buf.length < 2 + len) break;
+      const msg = buf.subarray(2, 2 + len);
+      buf = buf.subarray(2 + len);
+      this.rx++;
+      const p = len < 12 ? undefined : this.pending.get((msg[0]! << 8) | msg[1]!);
+      if (p === undefined) {
+        rej.id.inc();
+        continue;
+      }
+      const r = check(msg, p, rej);
       if (r === undefined) continue;
-      this.current = null;
-      clearTimeout(p.timer);
+      this.pending.delete(p.id);
+      freed = true;
       if (r instanceof ExchangeError) p.reject(r);
-      else p.resolve(r);
+      else p.resolve(Buffer.from(r)); // its own bytes: the chunk holds other replies
     }
+    this.acc = buf.length === 0 ? null : Buffer.from(buf);
+    if (freed) this.owner.tcpFreed(this);
   }
-
-  exchange(query: Buffer, qEnd: number, timeout: number): Promise<Buffer> {
-    const id = randomId();
-    query[0] = id >> 8;
-    query[1] = id & 0xff;
-    const q = Buffer.from(query);
-    return new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.current = null;
-        this.sock.destroy();
-        reject(new ExchangeError('i/o timeout', 'timeout'));
-      }, timeout);
-      this.current = { query: q, qEnd, resolve, reject, timer };
-      const len = Buffer.allocUnsafe(2);
-      len.writeUInt16BE(q.length);
-      this.connected.then(
-        () => {
-          if (!this.closed) this.sock.write(Buffer.concat([len, q]));
-        },
-        (e: ExchangeError) => {
-          if (this.current?.query === q) {
-            this.current = null;
-            clearTimeout(timer);
-            reject(e);
-          }
-        },
-      );
-    });
-  }
-}
-
-/** A bound metric child. */
-export interface Inc {
-  inc(): void;
 }
 
 export interface ProxyOptions {
@@ -292,26 +402,48 @@ export interface ProxyOptions {
   hcTimeout: number;
   connHits: { udp: Inc; tcp: Inc; tls: Inc };
   connMisses: { udp: Inc; tcp: Inc; tls: Inc };
+  rejected: Rejected;
   /** Client TLS options for a tls:// upstream (CA, client cert, server name, TLS ≥ 1.2). */
   tls?: tls.ConnectionOptions;
   hcFailures: Inc;
   log: { debug(m: string): void };
 }
 
-export class Proxy {
+export class Proxy implements TcpOwner {
   /** Consecutive failed health probes. */
   fails = 0;
   private checking = false;
   private hcTimer: NodeJS.Timeout | null = null;
-  private udp: UdpConn[] = [];
-  private idle: TcpConn[] = [];
-  private readonly live = new Set<TcpConn>();
+  /** The UDP rotation (UDP_SOCKETS slots, opened on first use). */
+  private readonly udp: Array<UdpConn | undefined> = [];
+  private udpNext = 0;
+  /** Retired UDP sockets still waiting for replies. */
+  private readonly draining = new Set<UdpConn>();
+  private readonly onUdpClose = (c: UdpConn): void => {
+    this.draining.delete(c);
+  };
+  /** Open (or opening) TCP/TLS connections, at most TCP_MAX_CONNS. */
+  private readonly tcp: TcpConn[] = [];
+  /** Queries waiting for room on a connection (FIFO from `waitHead`). */
+  private waiting: Pending[] = [];
+  private waitHead = 0;
+  private tcpSweeper: NodeJS.Timeout | undefined;
+  /**
+   * Queries in flight on one connection: TCP_MAX_PIPELINE, or 1 for a minute after the upstream
+   * closed a connection having answered only some of the queries sent on it (a server that takes
+   * one query per connection, or does not read past the first; or one that restarted).
+   */
+  private pipeline = TCP_MAX_PIPELINE;
+  private pipelineTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  readonly rej: Rejected;
 
   constructor(
     readonly addr: UpstreamAddr,
     private readonly o: ProxyOptions,
-  ) {}
+  ) {
+    this.rej = o.rejected;
+  }
 
   /** Down after max_fails consecutive failed probes; never with max_fails 0. */
   down(maxFails: number): boolean {
@@ -325,82 +457,198 @@ export class Proxy {
 
   exchange(query: Buffer, qEnd: number, proto: 'udp' | 'tcp', timeout: number): Promise<Buffer> {
     if (this.closed) return Promise.reject(new ExchangeError('upstream closed', 'closed'));
-    return proto === 'udp' && !this.tls ? this.udpConn().exchange(query, qEnd, timeout) : this.tcpExchange(query, qEnd, timeout, true);
+    if (proto === 'tcp' || this.tls) return this.tcpExchange(query, qEnd, timeout);
+    const now = performance.now();
+    const c = this.udpConn(now);
+    if (c === undefined) return Promise.reject(new ExchangeError('udp: too many queries pending', 'busy'));
+    return c.exchange(query, qEnd, timeout, now);
   }
 
-  private udpConn(): UdpConn {
-    if (this.udp.some((c) => c.closed)) this.udp = this.udp.filter((c) => !c.closed);
-    for (const c of this.udp) {
-      if (c.pending.size < MAX_PENDING_PER_SOCKET) {
-        this.o.connHits.udp.inc();
-        return c;
+  private openUdp(): UdpConn {
+    this.o.connMisses.udp.inc();
+    return new UdpConn(this.addr, this.rej, this.onUdpClose);
+  }
+
+  /** The next socket of the rotation, replaced first when it has served its queries or its time. */
+  private udpConn(now: number): UdpConn | undefined {
+    const i = this.udpNext;
+    this.udpNext = i + 1 === UDP_SOCKETS ? 0 : i + 1;
+    let c = this.udp[i];
+    if (c === undefined || c.closed) {
+      c = this.openUdp();
+      this.udp[i] = c;
+      return c;
+    }
+    if (c.sent >= UDP_QUERIES_PER_SOCKET || now - c.born >= UDP_SOCKET_LIFETIME) {
+      // The replacement is opened now and takes over once connected: no query waits for it.
+      let n = c.successor;
+      if (n === undefined || n.closed) {
+        n = this.openUdp();
+        c.successor = n;
+      }
+      if (n.connected) {
+        c.successor = undefined;
+        this.udp[i] = n;
+        this.draining.add(c);
+        c.retire();
+        c = n;
       }
     }
-    this.o.connMisses.udp.inc();
-    const c = new UdpConn(this.addr);
-    this.udp.push(c);
+    if (c.pending.size >= MAX_PENDING_PER_SOCKET) return undefined;
+    this.o.connHits.udp.inc();
     return c;
   }
 
-  private takeTcp(): TcpConn {
-    const now = Date.now();
-    while (this.idle.length > 0) {
-      const c = this.idle.pop()!;
-      if (c.idleTimer) clearTimeout(c.idleTimer);
-      c.idleTimer = null;
-      if (c.closed || now - c.used >= this.o.expire) {
-        c.sock.destroy();
-        continue;
-      }
-      (this.tls ? this.o.connHits.tls : this.o.connHits.tcp).inc();
-      return c;
+  private tcpExchange(query: Buffer, qEnd: number, timeout: number): Promise<Buffer> {
+    if (this.waiting.length - this.waitHead >= TCP_MAX_WAITING) {
+      return Promise.reject(new ExchangeError(`${this.tls ? 'tls' : 'tcp'}: too many queries waiting for a connection`, 'busy'));
     }
-    const onClose = (x: TcpConn): void => {
-      this.live.delete(x);
-      const i = this.idle.indexOf(x);
-      if (i >= 0) this.idle.splice(i, 1);
-    };
+    const wire = Buffer.allocUnsafe(query.length + 2);
+    wire[0] = query.length >> 8;
+    wire[1] = query.length & 0xff;
+    wire.set(query, 2);
+    return new Promise<Buffer>((resolve, reject) => {
+      this.dispatch(new Pending(wire, wire.subarray(2), qEnd, resolve, reject, performance.now() + timeout));
+    });
+  }
+
+  /** Send on a connection with room, or queue (bounded), or fail 'busy'. */
+  private dispatch(p: Pending): void {
+    if (this.closed) return p.reject(new ExchangeError('upstream closed', 'closed'));
+    const c = this.waitHead === this.waiting.length ? this.pickTcp() : undefined;
+    if (c !== undefined) c.send(p);
+    else if (this.waiting.length - this.waitHead < TCP_MAX_WAITING) this.waiting.push(p);
+    else return p.reject(new ExchangeError(`${this.tls ? 'tls' : 'tcp'}: too many queries waiting for a connection`, 'busy'));
+    this.tcpSweeper ??= setInterval(() => this.tcpSweep(), SWEEP_MS).unref();
+  }
+
+  /**
+   * A connection for one more query: an idle one; else a new one while fewer than TCP_MAX_CONNS
+   * are open; else the least busy with fewer than TCP_MAX_PIPELINE in flight; else none.
+   */
+  private pickTcp(): TcpConn | undefined {
+    let best: TcpConn | undefined;
+    for (const c of this.tcp) {
+      if (c.closed) continue;
+      const n = c.pending.size;
+      if (n === 0) {
+        (this.tls ? this.o.connHits.tls : this.o.connHits.tcp).inc();
+        return c;
+      }
+      if (n < this.pipeline && (best === undefined || n < best.pending.size)) best = c;
+    }
+    if (this.tcp.length < TCP_MAX_CONNS) return this.openTcp();
+    if (best !== undefined) (this.tls ? this.o.connHits.tls : this.o.connHits.tcp).inc();
+    return best;
+  }
+
+  private openTcp(): TcpConn {
     let c: TcpConn;
     if (this.tls) {
       this.o.connMisses.tls.inc();
-      const sock = tls.connect({ ...this.o.tls, host: this.addr.host, port: this.addr.port });
-      c = new TcpConn(sock, onClose, 'secureConnect');
+      c = new TcpConn(tls.connect({ ...this.o.tls, host: this.addr.host, port: this.addr.port }), this, 'secureConnect', this.o.expire);
     } else {
       this.o.connMisses.tcp.inc();
-      c = new TcpConn(net.connect({ host: this.addr.host, port: this.addr.port }), onClose);
+      c = new TcpConn(net.connect({ host: this.addr.host, port: this.addr.port }), this, 'connect', this.o.expire);
     }
-    this.live.add(c);
+    this.tcp.push(c);
     return c;
   }
 
-  private async tcpExchange(query: Buffer, qEnd: number, timeout: number, mayRetry: boolean): Promise<Buffer> {
-    const c = this.takeTcp();
-    const reused = c.used !== 0;
-    const start = Date.now();
-    try {
-      const r = await c.exchange(query, qEnd, timeout);
-      c.used = Date.now();
-      this.release(c);
-      return r;
-    } catch (e) {
-      c.sock.destroy();
-      // A cached connection the upstream closed meanwhile: try once more on a fresh one.
-      if (mayRetry && reused && e instanceof ExchangeError && e.kind === 'closed') {
-        const left = timeout - (Date.now() - start);
-        if (left > 0) return this.tcpExchange(query, qEnd, left, false);
-      }
-      throw e;
+  /** The next waiting query, or undefined. */
+  private nextWaiting(): Pending | undefined {
+    if (this.waitHead === this.waiting.length) return undefined;
+    const p = this.waiting[this.waitHead]!;
+    this.waiting[this.waitHead++] = undefined as unknown as Pending;
+    if (this.waitHead === this.waiting.length) {
+      this.waiting.length = 0;
+      this.waitHead = 0;
+    } else if (this.waitHead >= 1024 && this.waitHead * 2 >= this.waiting.length) {
+      this.waiting = this.waiting.slice(this.waitHead);
+      this.waitHead = 0;
+    }
+    return p;
+  }
+
+  tcpFreed(c: TcpConn): void {
+    // Room on `c`: waiting queries go first (they wait only while every connection is full).
+    while (!c.closed && c.pending.size < this.pipeline) {
+      const p = this.nextWaiting();
+      if (p === undefined) break;
+      c.send(p);
+    }
+    if (c.pending.size !== 0 || c.closed) return;
+    if (this.closed) return c.destroy();
+    if (this.o.maxIdleConns > 0) {
+      let idle = 0;
+      for (const x of this.tcp) if (!x.closed && x.pending.size === 0) idle++;
+      if (idle > this.o.maxIdleConns) c.destroy();
     }
   }
 
-  private release(c: TcpConn): void {
-    if (this.closed || c.closed || (this.o.maxIdleConns > 0 && this.idle.length >= this.o.maxIdleConns)) {
-      c.sock.destroy();
-      return;
+  tcpNoPipelining(): void {
+    if (this.closed) return;
+    if (this.pipeline !== 1) this.o.log.debug(`${this.addr.label} closed a connection with queries pending on it: one query per connection for a minute`);
+    this.pipeline = 1;
+    if (this.pipelineTimer !== undefined) clearTimeout(this.pipelineTimer);
+    this.pipelineTimer = setTimeout(() => (this.pipeline = TCP_MAX_PIPELINE), NO_PIPELINING_MS).unref();
+  }
+
+  tcpClosed(c: TcpConn, left: Pending[], err: ExchangeError): void {
+    const i = this.tcp.indexOf(c);
+    if (i >= 0) this.tcp.splice(i, 1);
+    const now = performance.now();
+    for (const p of left) {
+      // A connection the upstream closed (idle, or it takes only so many queries): on another one.
+      // Sent on a connection that had already answered (the upstream closed one we were reusing):
+      // each time, there are only so many such; sent on a fresh one: once.
+      if (err.kind === 'closed' && (p.mark > 0 || !p.retried) && p.deadline > now && !this.closed) {
+        p.retried = true;
+        this.dispatch(p);
+      } else p.reject(err);
     }
-    c.idleTimer = setTimeout(() => c.sock.destroy(), this.o.expire);
-    c.idleTimer.unref();
-    this.idle.push(c);
+    // Room for a new connection: the waiting queries get one.
+    while (this.waitHead !== this.waiting.length && !this.closed) {
+      const x = this.pickTcp();
+      if (x === undefined) break;
+      x.send(this.nextWaiting()!);
+    }
+  }
+
+  /** Time out TCP queries (in flight or waiting); a connection on which nothing came back since a query that timed out is dead. */
+  private tcpSweep(): void {
+    const now = performance.now();
+    let busy = false;
+    for (const c of this.tcp) {
+      if (c.pending.size === 0 || c.closed) continue;
+      let dead = false;
+      let freed = false;
+      for (const [id, p] of c.pending) {
+        if (p.deadline > now) continue;
+        c.pending.delete(id);
+        freed = true;
+        if (c.rx === p.mark) dead = true;
+        p.reject(new ExchangeError('i/o timeout', 'timeout'));
+      }
+      if (dead) c.destroy();
+      else if (freed) this.tcpFreed(c);
+      if (c.pending.size > 0) busy = true;
+    }
+    if (this.waitHead !== this.waiting.length) {
+      const keep: Pending[] = [];
+      for (let i = this.waitHead; i < this.waiting.length; i++) {
+        const p = this.waiting[i]!;
+        if (p.deadline > now) keep.push(p);
+        else p.reject(new ExchangeError('i/o timeout', 'timeout'));
+      }
+      this.waiting = keep;
+      this.waitHead = 0;
+      if (keep.length > 0) busy = true;
+    }
+    if (!busy && this.tcpSweeper !== undefined) {
+      clearInterval(this.tcpSweeper);
+      this.tcpSweeper = undefined;
+    }
   }
 
   /** Start probing (if not already): every interval until the upstream answers anything. */
@@ -454,10 +702,13 @@ export class Proxy {
   close(): void {
     this.closed = true;
     if (this.hcTimer) clearTimeout(this.hcTimer);
-    for (const c of this.udp) c.close();
-    this.udp = [];
-    for (const c of this.live) c.sock.destroy();
-    this.live.clear();
-    this.idle = [];
+    for (const c of this.udp) c?.close();
+    this.udp.length = 0;
+    for (const c of [...this.draining]) c.close();
+    for (const c of this.tcp) c.destroy();
+    for (let p = this.nextWaiting(); p !== undefined; p = this.nextWaiting()) p.reject(new ExchangeError('upstream closed', 'closed'));
+    if (this.tcpSweeper !== undefined) clearInterval(this.tcpSweeper);
+    this.tcpSweeper = undefined;
+    if (this.pipelineTimer !== undefined) clearTimeout(this.pipelineTimer);
   }
 }

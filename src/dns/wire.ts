@@ -153,6 +153,105 @@ export function skipName(buf: Uint8Array, off: number): number {
   }
 }
 
+/**
+ * Check the name at `off`, following its compression pointers: the offset just past the name (in
+ * its own place), or -1 when it runs past the end, has a reserved label type, is longer than 255
+ * bytes, or has a pointer into the header or not strictly before the previous place the name was
+ * read from (BIND's rule: each jump goes further back, so no pointer chain can loop).
+ */
+export function checkName(buf: Uint8Array, off: number): number {
+  let pos = off;
+  let end = -1;
+  let lowest = off;
+  let n = 0;
+  const len = buf.length;
+  for (;;) {
+    if (pos >= len) return -1;
+    const l = buf[pos]!;
+    if (l === 0) return end < 0 ? pos + 1 : end;
+    const kind = l & 0xc0;
+    if (kind === 0xc0) {
+      if (pos + 1 >= len) return -1;
+      const ptr = ((l & 0x3f) << 8) | buf[pos + 1]!;
+      if (end < 0) end = pos + 2;
+      if (ptr >= lowest || ptr < 12) return -1;
+      lowest = ptr;
+      pos = ptr;
+      continue;
+    }
+    if (kind !== 0) return -1;
+    n += l + 1;
+    if (n > 254) return -1; // with the root's byte, at most 255
+    pos += l + 1;
+  }
+}
+
+/** True when the names inside a record's RDATA (types whose RDATA holds names that may be compressed) are well-formed and fill it exactly. */
+function rdataNamesOk(buf: Uint8Array, type: number, rd: number, end: number): boolean {
+  switch (type) {
+    case 2: // NS
+    case 3: // MD
+    case 4: // MF
+    case 5: // CNAME
+    case 7: // MB
+    case 8: // MG
+    case 9: // MR
+    case 12: // PTR
+    case 39: // DNAME
+      return checkName(buf, rd) === end;
+    case 14: // MINFO
+    case 17: {
+      // RP
+      const p = checkName(buf, rd);
+      return p > 0 && p < end && checkName(buf, p) === end;
+    }
+    case 15: // MX
+    case 18: // AFSDB
+    case 21: // RT
+    case 36: // KX
+      return checkName(buf, rd + 2) === end;
+    case 33: // SRV
+      return checkName(buf, rd + 6) === end;
+    case 6: {
+      // SOA: MNAME RNAME, then five 32-bit numbers
+      const p = checkName(buf, rd);
+      if (p < 0 || p >= end) return false;
+      const q = checkName(buf, p);
+      return q > 0 && q + 20 === end;
+    }
+    default:
+      return true;
+  }
+}
+
+/**
+ * True when a whole message parses: the header's counts of questions and records are all there,
+ * and every name (owners, and the names inside NS, CNAME, SOA, PTR, MX, SRV, DNAME, … RDATA) is
+ * well-formed by checkName, so no compression loop or pointer past the end is passed on. Bytes
+ * after the last record are allowed.
+ */
+export function wellFormedMessage(buf: Uint8Array): boolean {
+  const len = buf.length;
+  if (len < 12) return false;
+  const qd = (buf[4]! << 8) | buf[5]!;
+  const n = ((buf[6]! << 8) | buf[7]!) + ((buf[8]! << 8) | buf[9]!) + ((buf[10]! << 8) | buf[11]!);
+  let pos = 12;
+  for (let i = 0; i < qd; i++) {
+    pos = checkName(buf, pos);
+    if (pos < 0 || pos + 4 > len) return false;
+    pos += 4;
+  }
+  for (let i = 0; i < n; i++) {
+    const p = checkName(buf, pos);
+    if (p < 0 || p + 10 > len) return false;
+    const rd = p + 10;
+    const end = rd + ((buf[p + 8]! << 8) | buf[p + 9]!);
+    if (end > len || !rdataNamesOk(buf, (buf[p]! << 8) | buf[p + 1]!, rd, end)) return false;
+    pos = end;
+  }
+  return true;
+}
+
 /** Skip one resource record; returns the offset after it or -1. */
 function skipRR(buf: Uint8Array, off: number): number {
   const p = skipName(buf, off);

@@ -3,10 +3,11 @@
 //
 //   const up = await startUpstream();
 //   up.answer('a.example.org.', 'A', ['a.example.org. 30 IN A 10.0.0.1']);
-//   up.fault = 'drop';            // 'none' | 'drop' | 'refused' | 'servfail' | 'garbage' | 'wrong-id' | 'wrong-question' | 'spoof-first'
+//   up.fault = 'drop';            // 'none' | 'drop' | 'refused' | 'servfail' | 'garbage' | 'wrong-id' | 'wrong-question' | 'spoof-first' | 'compression-loop'
 //   up.truncateUdp = true;        // every UDP reply comes back empty with TC set
 //   await up.stop(); await up.start();   // same port
-//   up.count.udp, up.count.tcp, up.queries
+//   up.count.udp, up.count.tcp, up.queries (each with the client's source port)
+//   up.onQuery = (q) => up.sendUdp(q.port, forged);   // a forger: datagrams from the upstream's own address and port
 //
 // With `startUpstream(0, { tls: true })` it also listens for DNS-over-TLS (RFC 7858: the TCP
 // framing inside TLS ≥ 1.2) on a second port, `up.tlsPort`, with a server certificate for
@@ -20,7 +21,7 @@ import { makePki, type TestPki } from './fake-apiserver.js';
 import dnsPacket, { type Answer, type DecodedPacket, type Packet } from 'dns-packet';
 import { rr } from '../../src/dns/message.js';
 
-export type Fault = 'none' | 'drop' | 'refused' | 'servfail' | 'garbage' | 'wrong-id' | 'wrong-question' | 'spoof-first';
+export type Fault = 'none' | 'drop' | 'refused' | 'servfail' | 'garbage' | 'wrong-id' | 'wrong-question' | 'spoof-first' | 'compression-loop';
 
 export interface Answerable {
   rcode?: number;
@@ -42,6 +43,8 @@ export interface SeenQuery {
   id: number;
   do: boolean;
   rd: boolean;
+  /** The client's source port (UDP), or the connection's remote port (TCP/TLS). */
+  port: number;
 }
 
 export interface Upstream {
@@ -52,6 +55,8 @@ export interface Upstream {
   truncateUdp: boolean;
   /** Delay every reply by this many ms. */
   delay: number;
+  /** TCP/TLS: close each connection after its first reply (a server that takes one query per connection). */
+  oneReplyPerConnection: boolean;
   /** What to answer for names with no programmed answer (default NXDOMAIN, no records). */
   fallback: Handler;
   readonly count: { udp: number; tcp: number; tls: number; total: number };
@@ -62,6 +67,10 @@ export interface Upstream {
   /** The CA and certificate files of the TLS listener (undefined without the `tls` option). */
   readonly pki: TestPki | undefined;
   readonly queries: SeenQuery[];
+  /** Called with every query as it arrives (before any reply, which `delay` holds back). */
+  onQuery: ((q: SeenQuery) => void) | undefined;
+  /** Send raw bytes from the upstream's UDP socket (its address and port) to 127.0.0.1:`port`. */
+  sendUdp(port: number, bytes: Uint8Array): void;
   answer(name: string, type: string, a: Answerable | Array<Answer | string> | Handler): void;
   /** Queries seen for a name (any type, case-insensitive). */
   seen(name: string, type?: string): number;
@@ -115,6 +124,7 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
     fault: 'none',
     truncateUdp: false,
     delay: 0,
+    oneReplyPerConnection: false,
     fallback: () => ({ rcode: 3 }),
     count: { udp: 0, tcp: 0, tls: 0, total: 0 },
     connections: { tcp: 0, tls: 0 },
@@ -123,6 +133,10 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
     },
     pki,
     queries: [],
+    onQuery: undefined,
+    sendUdp(p, bytes) {
+      udp?.send(bytes, p, '127.0.0.1');
+    },
     answer(name, type, a) {
       const h: Handler = typeof a === 'function' ? a : Array.isArray(a) ? () => ({ answers: a }) : () => a;
       table.set(key(name, type), h);
@@ -178,16 +192,19 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
     conns.add(s);
     up.connections[transport]++;
     let acc = Buffer.alloc(0);
+    let replied = false;
     s.on('data', (d: Buffer) => {
       acc = Buffer.concat([acc, d]);
       while (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
         const m = acc.subarray(2, 2 + acc.readUInt16BE(0));
         acc = acc.subarray(2 + m.length);
-        respond(Buffer.from(m), transport, (out) => {
-          if (s.destroyed) return;
+        respond(Buffer.from(m), transport, s.remotePort ?? 0, (out) => {
+          if (s.destroyed || (replied && up.oneReplyPerConnection)) return;
+          replied = true;
           const len = Buffer.alloc(2);
           len.writeUInt16BE(out.length);
           s.write(Buffer.concat([len, out]));
+          if (up.oneReplyPerConnection) s.end();
         });
       }
     });
@@ -211,7 +228,9 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
   }
 
   async function bindBoth(): Promise<void> {
-    const u = dgram.createSocket('udp4');
+    // A large receive buffer (as far as net.core.rmem_max allows): forward sends a burst of
+    // hundreds of datagrams in one tick when a client pipelines queries, before this can read any.
+    const u = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
     await new Promise<void>((resolve, reject) => {
       u.once('error', reject);
       u.bind(boundPort, '127.0.0.1', () => {
@@ -222,7 +241,7 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
     boundPort = u.address().port;
     u.on('error', () => {});
     u.on('message', (msg, rinfo) => {
-      respond(msg, 'udp', (out) => {
+      respond(msg, 'udp', rinfo.port, (out) => {
         if (udp === u) u.send(out, rinfo.port, rinfo.address);
       });
     });
@@ -243,7 +262,7 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
     tcp = t;
   }
 
-  function respond(msg: Buffer, transport: Transport, send: (b: Buffer) => void): void {
+  function respond(msg: Buffer, transport: Transport, port: number, send: (b: Buffer) => void): void {
     let q: DecodedPacket;
     try {
       q = dnsPacket.decode(msg);
@@ -255,7 +274,9 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
     up.count[transport]++;
     up.count.total++;
     const opt = (q.additionals ?? []).find((a) => a.type === 'OPT') as { flag_do?: boolean } | undefined;
-    up.queries.push({ name: question.name, type: question.type, transport, id: q.id ?? 0, do: !!opt?.flag_do, rd: ((q.flags ?? 0) & 0x100) !== 0 });
+    const seen: SeenQuery = { name: question.name, type: question.type, transport, id: q.id ?? 0, do: !!opt?.flag_do, rd: ((q.flags ?? 0) & 0x100) !== 0, port };
+    up.queries.push(seen);
+    up.onQuery?.(seen);
     const fault = up.fault;
     if (fault === 'drop') return;
     const base = (a: Answerable, over: Partial<Packet> = {}): Buffer => {
@@ -292,6 +313,9 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
       case 'wrong-question':
         out = base(lookup(q, question, transport), { questions: [{ name: 'spoofed.invalid', type: question.type, class: question.class }] });
         break;
+      case 'compression-loop':
+        out = compressionLoop(msg);
+        break;
       case 'spoof-first': {
         // A forged reply first (wrong ID, then wrong question), then the real one.
         const a = lookup(q, question, transport);
@@ -318,4 +342,27 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
 
   await up.start();
   return up;
+}
+
+/**
+ * A reply to `query` (its ID and question) whose two answers hide compression loops: a CNAME whose
+ * target is a label then a pointer back to that label, and an A record whose owner name is a
+ * pointer to itself. Each record's lengths are right, so only following the pointers finds them.
+ */
+export function compressionLoop(query: Buffer): Buffer {
+  let qEnd = 12;
+  while (query[qEnd] !== 0) qEnd += query[qEnd]! + 1;
+  qEnd += 5;
+  const head = Buffer.from(query.subarray(0, qEnd));
+  head[2] = 0x81; // QR RD
+  head[3] = 0x80; // RA
+  head.writeUInt16BE(1, 4);
+  head.writeUInt16BE(2, 6);
+  head.writeUInt16BE(0, 8);
+  head.writeUInt16BE(0, 10);
+  const cname = Buffer.from([0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 30, 0, 4, 1, 0x78, 0xc0, 0]);
+  cname[15] = qEnd + 12; // → the "x" label just before it
+  const selfAt = qEnd + cname.length;
+  const a = Buffer.from([0xc0, selfAt, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 10, 0, 0, 1]);
+  return Buffer.concat([head, cname, a]);
 }
