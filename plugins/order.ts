@@ -27,9 +27,11 @@ import whoami from './whoami/index.js';
 import view from './view/index.js';
 import autopath from './autopath/index.js';
 import metadata from './metadata/index.js';
+import cancel from './cancel/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
+  cancel, //      a deadline per query; nothing is sent once it has passed
   reload, //      watches the Corefile; not in the chain
   bind, //        listen addresses; not in the chain
   debug, //       turns on debug logging for the block; not in the chain

@@ -34,3 +34,4 @@ export type { Metrics, Counter, Gauge, Histogram, FastCounter, FastHistogram, Fa
 export { pack, concatPacked, packedReply, EMPTY as EMPTY_PACKED, type Packed } from '../dns/pack.js';
 export { resolvConfSearch, hostSearchPath } from '../dns/resolvconf.js';
 export { startMetadata, setMetadata, metadataValue, metadataLabels, isMetadataCollector, type MetadataCollector } from './metadata.js';
+export { setDeadline, deadlineOf } from './deadline.js';
