@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
-import { deadlineOf, definePlugin, isSubdomain, rcodeName, replyRcode, setId, RCODE, FLAG } from '../../src/plugin/api.js';
+import { deadlineOf, setMetadata, definePlugin, isSubdomain, rcodeName, replyRcode, setId, RCODE, FLAG } from '../../src/plugin/api.js';
 import type { FastHistogram, FastHistogramChild, Next, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 import { parseForward, type ForwardConfig, type ForwarderConfig } from './setup.js';
 import { ExchangeError, Proxy, type Inc } from './proxy.js';
@@ -138,6 +138,8 @@ class Forwarder {
         if (i < list.length) continue;
         break;
       }
+      const label = p.addr.label;
+      setMetadata(req, 'forward/upstream', () => label);
       return reply;
     }
     return last;
