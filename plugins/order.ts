@@ -28,6 +28,7 @@ import view from './view/index.js';
 import autopath from './autopath/index.js';
 import metadata from './metadata/index.js';
 import cancel from './cancel/index.js';
+import dns64 from './dns64/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
@@ -40,6 +41,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   prometheus, //  measures everything below: first in the chain
   errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered
+  dns64, //       AAAA from A for IPv6-only clients (NAT64): sees the reply of everything below
   loadbalance, // shuffles the answers produced below it
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   acl, //         allow/block/filter/drop by client and type
