@@ -7,6 +7,7 @@
 import type { PluginDefinition } from '../src/plugin/types.js';
 import acl from './acl/index.js';
 import bind from './bind/index.js';
+import bufsize from './bufsize/index.js';
 import cache from './cache/index.js';
 import debug from './debug/index.js';
 import health from './health/index.js';
@@ -27,11 +28,12 @@ import whoami from './whoami/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   reload, //      watches the Corefile; not in the chain
+  bufsize, //     first in the chain: everything below sees (and forwards) the capped EDNS0 size
   bind, //        listen addresses; not in the chain
   debug, //       turns on debug logging for the block; not in the chain
   ready, //       /ready from every plugin's ready(); not in the chain
   health, //      /health; not in the chain
-  prometheus, //  measures everything below: first in the chain
+  prometheus, //  measures everything below it
   errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered
   loadbalance, // shuffles the answers produced below it
