@@ -6,6 +6,7 @@
 // To add a plugin: one import and one array entry, at its place, with a comment on why there.
 import type { PluginDefinition } from '../src/plugin/types.js';
 import acl from './acl/index.js';
+import any from './any/index.js';
 import bind from './bind/index.js';
 import bufsize from './bufsize/index.js';
 import cache from './cache/index.js';
@@ -36,6 +37,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   prometheus, //  measures everything below it
   errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered
+  any, //         RFC 8482: a short HINFO for qtype ANY, before any data plugin sees it
   loadbalance, // shuffles the answers produced below it
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   acl, //         allow/block/filter/drop by client and type
