@@ -2,13 +2,13 @@
 // typedns: a real server on 127.0.0.1 with `any` in front of a plugin that records what reaches it.
 import { describe, expect, it } from 'vitest';
 import { RCODE } from '../../src/plugin/api.js';
-import { responder, sortAndCheck } from '../../src/testing/index.js';
+import { responder, sortAndCheck, type QueryResult } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
 import { checkErrors } from '../../test/support/check.js';
 
 const { server } = scopedPerTest();
 
-async function withNext(): Promise<{ query: (t: string) => Promise<{ msg: import('dns-packet').DecodedPacket }>; calls: string[] }> {
+async function withNext(): Promise<{ query: (t: string) => Promise<QueryResult>; calls: string[] }> {
   const calls: string[] = [];
   const next = responder('nextrec', (req) => {
     calls.push(`${req.name} ${req.qtype}`);
@@ -30,7 +30,7 @@ describe('CoreDNS any_test.go', () => {
   it.each(['A', 'AAAA', 'MX', 'TXT', 'CNAME'])('TestAnyNonANYQuery: %s goes to the next plugin', async (t) => {
     const s = await withNext();
     const r = await s.query(t);
-    expect(r.msg.rcode).toBe('NXDOMAIN');
+    expect(r.rcode).toBe(RCODE.NXDOMAIN);
     expect(s.calls).toHaveLength(1);
   });
 });
