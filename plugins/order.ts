@@ -10,6 +10,7 @@ import any from './any/index.js';
 import bind from './bind/index.js';
 import bufsize from './bufsize/index.js';
 import cache from './cache/index.js';
+import chaos from './chaos/index.js';
 import debug from './debug/index.js';
 import health from './health/index.js';
 import loop from './loop/index.js';
@@ -38,6 +39,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered
   any, //         RFC 8482: a short HINFO for qtype ANY, before any data plugin sees it
+  chaos, //       CH TXT version.bind and friends, before any data plugin sees them
   loadbalance, // shuffles the answers produced below it
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   acl, //         allow/block/filter/drop by client and type
