@@ -24,12 +24,14 @@ import kubernetes from './kubernetes/index.js';
 import forward from './forward/index.js';
 import loadbalance from './loadbalance/index.js';
 import log from './log/index.js';
+import nsid from './nsid/index.js';
 import rewrite from './rewrite/index.js';
 import template from './template/index.js';
 import whoami from './whoami/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   reload, //      watches the Corefile; not in the chain
+  nsid, //        outermost in the chain: adds NSID to whatever reply comes back
   bufsize, //     first in the chain: everything below sees (and forwards) the capped EDNS0 size
   bind, //        listen addresses; not in the chain
   debug, //       turns on debug logging for the block; not in the chain
