@@ -24,6 +24,7 @@ import kubernetes from './kubernetes/index.js';
 import forward from './forward/index.js';
 import loadbalance from './loadbalance/index.js';
 import log from './log/index.js';
+import minimal from './minimal/index.js';
 import nsid from './nsid/index.js';
 import rewrite from './rewrite/index.js';
 import template from './template/index.js';
@@ -46,6 +47,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   acl, //         allow/block/filter/drop by client and type
   cache, //      above every data plugin
+  minimal, //     strips replies from below to their answers; cache above stores them stripped
   template, //    answers from templates
   hosts, //       /etc/hosts
   kubernetes, //  the cluster
