@@ -21,6 +21,7 @@ export { CorefileError, type Token } from '../corefile/lexer.js';
 export { Fall } from './fall.js';
 export { Zones } from './zones.js';
 export { WrappedWriter, CaptureWriter } from './wrapped-writer.js';
+export { EXACT_FLAGS } from '../request/writer.js';
 export { writtenBy, settle } from './chain.js';
 export { TypednsError, pluginError } from './errors.js';
 export { API_VERSION } from './registry.js';
@@ -28,7 +29,7 @@ export { reply, negative, rcodeOf, rr, rrText, type RR, type ReplyOptions } from
 export { RCODE, DROP, QTYPE, QCLASS, FLAG, typeName, typeFromName, rcodeName, rcodeFromName, className } from '../dns/constants.js';
 export { fqdn, isSubdomain, parentName, countLabels, reverseName, reverseToIp, encodeName, ip6Text } from '../dns/names.js';
 export { parseCidr, cidrContains, type Cidr } from '../corefile/keys.js';
-export { emptyReply, setId, replyRcode, skipName, readName, checkName, wellFormedMessage, sameQuestion, writeOpt, OUR_UDP_SIZE } from '../dns/wire.js';
+export { emptyReply, setId, replyRcode, skipName, readName, checkName, wellFormedMessage, sameQuestion, writeOpt, locateOpt, OUR_UDP_SIZE } from '../dns/wire.js';
 export type { Logger } from '../observe/log.js';
 export type { Metrics, Counter, Gauge, Histogram, FastCounter, FastHistogram, FastCounterChild, FastHistogramChild } from '../observe/metrics.js';
 export { pack, concatPacked, packedReply, EMPTY as EMPTY_PACKED, type Packed } from '../dns/pack.js';

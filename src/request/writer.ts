@@ -14,6 +14,12 @@ export interface Sender {
 
 const DNSSEC_OK = 0x8000;
 
+/**
+ * A Message with this property set to true has its header flags final: the writer does not copy
+ * RD and CD from the request into it (header's response rules may have cleared them).
+ */
+export const EXACT_FLAGS = Symbol.for('typedns.reply.exactFlags');
+
 export class CoreWriter implements ResponseWriter {
   written = false;
   rcode = -1;
@@ -35,7 +41,8 @@ export class CoreWriter implements ResponseWriter {
     let buf: Uint8Array;
     if (res instanceof Uint8Array) {
       if (res.length > this.req.size) {
-        buf = this.finish(dnsPacket.decode(Buffer.from(res.buffer, res.byteOffset, res.byteLength)));
+        // wire bytes are a finished reply: their flags stay as they are (only TC may be added)
+        buf = this.finish(dnsPacket.decode(Buffer.from(res.buffer, res.byteOffset, res.byteLength)), true);
       } else {
         buf = res;
         this.rcode = replyRcode(res);
@@ -51,24 +58,31 @@ export class CoreWriter implements ResponseWriter {
     this.sender.send(buf, this);
   }
 
-  /** Encode a Message as the reply to this request, truncated to fit. */
-  finish(m: Message): Buffer {
+  /**
+   * Encode a Message as the reply to this request, truncated to fit. RD and CD are copied from the
+   * request (CoreDNS's SetReply) unless `exactFlags` or the Message carries EXACT_FLAGS (a plugin
+   * such as header has set them as they must go out). The options of the Message's OPT are kept.
+   */
+  finish(m: Message, exactFlags = false): Buffer {
     const req = this.req;
     const flagsIn = m.flags ?? 0;
     let rcode = flagsIn & 0xf;
     const additionals: Answer[] = [];
     let ext = 0;
+    let options: unknown[] = [];
     for (const a of m.additionals ?? []) {
       if (a.type === 'OPT') {
         ext = a.extendedRcode ?? 0;
+        options = (a as { options?: unknown[] }).options ?? [];
         continue;
       }
       additionals.push(a);
     }
     const fullRcode = (ext << 4) | rcode;
     rcode = fullRcode & 0xf;
-    const reqFlags = req.flags;
-    const flags = FLAG.QR | (flagsIn & ~(0xf | 0x7800 | FLAG.QR)) | (reqFlags & (FLAG.RD | FLAG.CD)) | rcode;
+    const exact = exactFlags || (m as { [EXACT_FLAGS]?: boolean })[EXACT_FLAGS] === true;
+    const fromReq = exact ? 0 : req.flags & (FLAG.RD | FLAG.CD);
+    const flags = FLAG.QR | (flagsIn & ~(0xf | 0x7800 | FLAG.QR)) | fromReq | rcode;
     const out: Message = {
       id: req.id,
       type: 'response',
@@ -87,7 +101,7 @@ export class CoreWriter implements ResponseWriter {
         ednsVersion: 0,
         flags: req.do ? DNSSEC_OK : 0,
         flag_do: req.do,
-        options: [],
+        options,
       } as Answer);
     }
     this.rcode = fullRcode;
