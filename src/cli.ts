@@ -12,6 +12,7 @@ import { CorefileError } from './corefile/lexer.js';
 import { createLogger, flushLogs } from './observe/log.js';
 import { TypednsError } from './plugin/errors.js';
 import { isWorker, parseWorkers, printsBanner, runPrimary, startWorker } from './server/workers.js';
+import { tcpOptionsFromEnv, type TcpOptions } from './server/tcp.js';
 
 /** CoreDNS's built-in default: every name, on the -dns.port port. */
 export const DEFAULT_COREFILE = '. {\n    whoami\n    log\n}\n';
@@ -169,6 +170,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`could not read Corefile: ${(e as Error).message}\n`);
     return 1;
   }
+  let tcp: Partial<TcpOptions>;
+  try {
+    tcp = tcpOptionsFromEnv();
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 1;
+  }
   const port = o.port ?? 53;
   if (o.check) {
     try {
@@ -213,6 +221,7 @@ export async function main(argv: string[]): Promise<number> {
     registry,
     defaultPort: port,
     log,
+    tcp,
     quiet: o.quiet,
     onFatal: () => {
       flushLogs();
