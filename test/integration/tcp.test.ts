@@ -244,6 +244,17 @@ describe('an active pipelined connection', () => {
   });
 });
 
+describe('a pipelined burst', () => {
+  it('answers 1,000 queries sent in one write, served a few at a time', async () => {
+    const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n whoami\n}');
+    const s = await Stream.open(srv.port);
+    s.sock.write(Buffer.concat(Array.from({ length: 1000 }, (_, i) => frame(`b${i}.example`, 'A', i))));
+    await waitFor(() => s.replies.length === 1000, { what: 'every reply' });
+    expect(new Set(s.replies.map((r) => r.id)).size).toBe(1000);
+    s.sock.destroy();
+  });
+});
+
 describe('a client that half-closes', () => {
   it('gets the replies to the queries it sent before its FIN, also from a plugin that answers later', async () => {
     const up = await scoped.upstream();
