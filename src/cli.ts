@@ -17,6 +17,7 @@ import { createLogger, flushLogs } from './observe/log.js';
 import { TypednsError } from './plugin/errors.js';
 import { isWorker, parseWorkers, printsBanner, runPrimary, startWorker } from './server/workers.js';
 import { nativeBuildScript } from './server/udp-native.js';
+import { tcpOptionsFromEnv, type TcpOptions } from './server/tcp.js';
 
 /** CoreDNS's built-in default: every name, on the -dns.port port. */
 export const DEFAULT_COREFILE = '. {\n    whoami\n    log\n}\n';
@@ -173,6 +174,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`could not read Corefile: ${(e as Error).message}\n`);
     return 1;
   }
+  let tcp: Partial<TcpOptions>;
+  try {
+    tcp = tcpOptionsFromEnv();
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 1;
+  }
   const port = o.port ?? 53;
   if (o.check) {
     try {
@@ -217,6 +225,7 @@ export async function main(argv: string[]): Promise<number> {
     registry,
     defaultPort: port,
     log,
+    tcp,
     quiet: o.quiet,
     onFatal: () => {
       flushLogs();

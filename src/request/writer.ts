@@ -1,7 +1,9 @@
 // The real response writer: finishes a reply for its request (ID, question, flags, OPT), fits it
-// to the client's size (TC set when answers had to go), sends it, and records rcode and length
-// for log and metrics. Wire bytes (cache hits) are sent as they are when they fit.
+// to the client's size (65,535 bytes over TCP; names compressed, then whole records cut and TC set
+// when answers had to go: dns/compress.ts), sends it, and records rcode and length for log and
+// metrics. Wire bytes (cache hits, pre-encoded answers) are sent as they are when they fit.
 import dnsPacket, { type Answer } from 'dns-packet';
+import { fitReply } from '../dns/compress.js';
 import type { Message, ResponseWriter } from '../plugin/types.js';
 import { FLAG, QTYPE } from '../dns/constants.js';
 import { OUR_UDP_SIZE, replyRcode } from '../dns/wire.js';
@@ -40,14 +42,10 @@ export class CoreWriter implements ResponseWriter {
     if (this.written) return;
     let buf: Uint8Array;
     if (res instanceof Uint8Array) {
-      if (res.length > this.req.size) {
-        // wire bytes are a finished reply: their flags stay as they are (only TC may be added)
-        buf = this.finish(dnsPacket.decode(Buffer.from(res.buffer, res.byteOffset, res.byteLength)), true);
-      } else {
-        buf = res;
-        this.rcode = replyRcode(res);
-        this.flags = res.length >= 4 ? (res[2]! << 8) | res[3]! : 0;
-      }
+      // too large: compressed and cut to whole records (TC when answers had to go)
+      buf = res.length > this.req.size ? fitReply(res, this.req.size) : res;
+      this.rcode = replyRcode(buf);
+      this.flags = buf.length >= 4 ? (buf[2]! << 8) | buf[3]! : 0;
     } else {
       buf = this.finish(res);
     }
@@ -107,36 +105,15 @@ export class CoreWriter implements ResponseWriter {
     this.rcode = fullRcode;
     // The question is copied from the request's bytes (exact case and escapes), not re-encoded.
     const qlen = req.questionEnd - 12;
-    let buf = dnsPacket.encode(out);
-    const size = req.size - qlen;
-    if (buf.length > size) {
-      // 1. drop additional records (keep OPT)
-      out.additionals = req.edns ? [additionals[additionals.length - 1]!] : [];
-      buf = dnsPacket.encode(out);
-      if (buf.length > size) {
-        // 2. keep as many answers as fit, no authority, TC set
-        out.authorities = [];
-        out.flags = (out.flags ?? 0) | FLAG.TC;
-        const answers = m.answers ?? [];
-        let lo = 0;
-        let hi = answers.length;
-        while (lo < hi) {
-          const mid = (lo + hi + 1) >> 1;
-          out.answers = answers.slice(0, mid);
-          if (dnsPacket.encodingLength(out) <= size) lo = mid;
-          else hi = mid - 1;
-        }
-        out.answers = answers.slice(0, lo);
-        buf = dnsPacket.encode(out);
-      }
-    }
-    const final = Buffer.allocUnsafe(buf.length + qlen);
+    const buf = dnsPacket.encode(out);
+    let final: Buffer = Buffer.allocUnsafe(buf.length + qlen);
     buf.copy(final, 0, 0, 12);
     if (qlen > 0) {
       req.wire.copy(final, 12, 12, req.questionEnd);
       final[5] = 1;
     }
     buf.copy(final, 12 + qlen, 12);
+    if (final.length > req.size) final = fitReply(final, req.size);
     this.flags = (final[2]! << 8) | final[3]!;
     return final;
   }
