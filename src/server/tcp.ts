@@ -5,6 +5,7 @@
 // and a bound on the replies queued for a client that does not read them (the connection stops
 // reading queries above a high-water mark and is closed over a hard limit or after a time limit).
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Client } from '../plugin/types.js';
 import type { CoreWriter, Sender } from '../request/writer.js';
 import type { LocalAddr } from '../request/request.js';
@@ -57,7 +58,8 @@ export function tcpOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
     const v = env[name];
     if (v === undefined || v === '') continue;
     const n = kind === 'duration' ? parseDuration(v) : /^\d+$/.test(v) ? Number(v) : undefined;
-    if (n === undefined || !Number.isSafeInteger(n) || n < 0 || (kind === 'duration' && n === 0)) {
+    // 0 only means something for the per-client cap (none)
+    if (n === undefined || !Number.isSafeInteger(n) || n < 0 || (n === 0 && key !== 'maxPerClient')) {
       throw new Error(`${name}: invalid ${kind === 'duration' ? 'duration' : 'number'} '${v}'`);
     }
     out[key] = n;
@@ -120,7 +122,7 @@ class Conn implements Sender {
   };
 
   private onData(d: Buffer): void {
-    if (this.msgStart === 0 && this.heldSince === 0) this.msgStart = Date.now();
+    if (this.msgStart === 0 && this.heldSince === 0) this.msgStart = performance.now();
     this.pending = this.pending === null ? d : Buffer.concat([this.pending, d]);
     this.serve();
   }
@@ -154,7 +156,7 @@ class Conn implements Sender {
         p.then(this.settled, this.settled);
       }
     }
-    if (served) this.lastQuery = Date.now();
+    if (served) this.lastQuery = performance.now();
     if (off === buf.length) {
       this.pending = null;
       this.msgStart = 0;
@@ -164,7 +166,7 @@ class Conn implements Sender {
         // next turn or for after a hold are served soon, from the chunk as it is
         this.pending = later || this.heldSince !== 0 ? buf.subarray(off) : Buffer.from(buf.subarray(off));
         // the deadline is for the message started now, not for the connection
-        this.msgStart = this.heldSince === 0 && !later ? Date.now() : 0;
+        this.msgStart = this.heldSince === 0 && !later ? performance.now() : 0;
       }
       if (later) {
         this.msgStart = 0;
@@ -194,7 +196,7 @@ class Conn implements Sender {
       return;
     }
     if (this.heldSince !== 0) return;
-    this.heldSince = Date.now();
+    this.heldSince = performance.now();
     this.msgStart = 0;
     this.sock.pause();
   }
@@ -203,7 +205,7 @@ class Conn implements Sender {
   release(): void {
     if (this.heldSince === 0 || this.sock.destroyed) return;
     this.heldSince = 0;
-    if (this.pending !== null) this.msgStart = Date.now();
+    if (this.pending !== null) this.msgStart = performance.now();
     if (!this.peerEnded) this.sock.resume();
     this.serve();
   }
@@ -296,7 +298,7 @@ export class TcpListener {
       return;
     }
     this.perClient.set(ip, n + 1);
-    const c = new Conn(sock, this, ip, Date.now());
+    const c = new Conn(sock, this, ip, performance.now());
     this.conns.add(c);
     if (this.sweeper === undefined) {
       const o = this.opts;
@@ -319,7 +321,7 @@ export class TcpListener {
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = performance.now();
     for (const c of this.conns) c.check(now);
   }
 
