@@ -12,6 +12,7 @@ import bufsize from './bufsize/index.js';
 import cache from './cache/index.js';
 import chaos from './chaos/index.js';
 import debug from './debug/index.js';
+import header from './header/index.js';
 import health from './health/index.js';
 import loop from './loop/index.js';
 import prometheus from './prometheus/index.js';
@@ -47,6 +48,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   acl, //         allow/block/filter/drop by client and type
   cache, //      above every data plugin
+  header, //      sets/clears flags of the query passed down and of the reply coming up
   minimal, //     strips replies from below to their answers; cache above stores them stripped
   template, //    answers from templates
   hosts, //       /etc/hosts
