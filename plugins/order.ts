@@ -24,6 +24,7 @@ import hosts from './hosts/index.js';
 import kubernetes from './kubernetes/index.js';
 import forward from './forward/index.js';
 import loadbalance from './loadbalance/index.js';
+import local from './local/index.js';
 import log from './log/index.js';
 import minimal from './minimal/index.js';
 import nsid from './nsid/index.js';
@@ -42,6 +43,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   prometheus, //  measures everything below it
   errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered
+  local, //       localhost. and the loopback reverse zones, answered here so they never go out
   any, //         RFC 8482: a short HINFO for qtype ANY, before any data plugin sees it
   chaos, //       CH TXT version.bind and friends, before any data plugin sees them
   loadbalance, // shuffles the answers produced below it
