@@ -34,8 +34,8 @@ import whoami from './whoami/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   reload, //      watches the Corefile; not in the chain
-  nsid, //        outermost in the chain: adds NSID to whatever reply comes back
-  bufsize, //     first in the chain: everything below sees (and forwards) the capped EDNS0 size
+  nsid, //        first in the chain: adds NSID to whatever reply comes back
+  bufsize, //     everything below sees (and forwards) the capped EDNS0 size
   bind, //        listen addresses; not in the chain
   debug, //       turns on debug logging for the block; not in the chain
   ready, //       /ready from every plugin's ready(); not in the chain
