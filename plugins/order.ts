@@ -12,6 +12,7 @@ import bufsize from './bufsize/index.js';
 import cache from './cache/index.js';
 import chaos from './chaos/index.js';
 import debug from './debug/index.js';
+import header from './header/index.js';
 import health from './health/index.js';
 import loop from './loop/index.js';
 import prometheus from './prometheus/index.js';
@@ -23,6 +24,7 @@ import hosts from './hosts/index.js';
 import kubernetes from './kubernetes/index.js';
 import forward from './forward/index.js';
 import loadbalance from './loadbalance/index.js';
+import local from './local/index.js';
 import log from './log/index.js';
 import minimal from './minimal/index.js';
 import nsid from './nsid/index.js';
@@ -39,8 +41,8 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
   cancel, //      a deadline per query; nothing is sent once it has passed
   reload, //      watches the Corefile; not in the chain
-  nsid, //        outermost in the chain: adds NSID to whatever reply comes back
-  bufsize, //     first in the chain: everything below sees (and forwards) the capped EDNS0 size
+  nsid, //        first in the chain: adds NSID to whatever reply comes back
+  bufsize, //     everything below sees (and forwards) the capped EDNS0 size
   bind, //        listen addresses; not in the chain
   debug, //       turns on debug logging for the block; not in the chain
   ready, //       /ready from every plugin's ready(); not in the chain
@@ -48,6 +50,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   prometheus, //  measures everything below it
   errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered
+  local, //       localhost. and the loopback reverse zones, answered here so they never go out
   dns64, //       AAAA from A for IPv6-only clients (NAT64): sees the reply of everything below
   any, //         RFC 8482: a short HINFO for qtype ANY, before any data plugin sees it
   chaos, //       CH TXT version.bind and friends, before any data plugin sees them
@@ -55,6 +58,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   acl, //         allow/block/filter/drop by client and type
   cache, //      above every data plugin
+  header, //      sets/clears flags of the query passed down and of the reply coming up
   autopath, //    completes a pod's search path on the server, asking the data plugins below
   minimal, //     strips replies from below to their answers; cache above stores them stripped
   template, //    answers from templates

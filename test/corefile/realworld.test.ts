@@ -1,5 +1,5 @@
 // Real-world Corefiles (CoreDNS reference §1.0: kubeadm, coredns/deployment, NodeLocal DNSCache,
-// k3s with its custom imports) must be accepted unchanged: `typedns check` on each.
+// k3s with its custom imports, OpenShift's cluster-dns-operator default) must be accepted unchanged: `typedns check` on each.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -36,6 +36,13 @@ describe('real-world Corefiles parse unchanged', () => {
     const s = summary('nodelocaldns.Corefile');
     expect(s.map((b) => b.zones[0])).toEqual(['cluster.local.:53', 'in-addr.arpa.:53', 'ip6.arpa.:53', '.:53']);
     expect(s[0]!.plugins).toEqual(['reload', 'bind', 'health', 'prometheus', 'errors', 'cache', 'loop', 'forward']);
+  });
+
+  it('OpenShift (cluster-dns-operator default): bufsize, log class error, forward policy sequential, cache denial, a chaos block', () => {
+    expect(summary('openshift.Corefile')).toEqual([
+      { zones: ['.:5353'], plugins: ['reload', 'bufsize', 'ready', 'health', 'prometheus', 'errors', 'log', 'cache', 'kubernetes', 'forward'] },
+      { zones: ['hostname.bind.:5353'], plugins: ['chaos'] },
+    ]);
   });
 
   it('k3s: hosts NodeHosts and the custom *.override / *.server imports', () => {
