@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // typedns [-conf FILE] [-dns.port PORT|-p PORT] [-pidfile FILE] [-plugin MODULE]... [-plugins] [-quiet] [-version] [-workers N|auto]
 // typedns check [-conf FILE]
+// typedns explain NAME [TYPE] [-conf FILE] [--from IP] [--tcp] [--do] [--json] [--server HOST:PORT] (src/explain/cli.ts)
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -133,6 +134,7 @@ function loadCorefile(o: CliOptions): { text: string; file: string } {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'explain') return (await import('./explain/cli.js')).main(argv.slice(1));
   let o: CliOptions;
   try {
     o = parseArgs(argv);

@@ -58,8 +58,20 @@ export interface Request {
   readonly msg: Message;
   /** Time the query was received (performance.now() milliseconds). */
   readonly start: number;
-  /** A copy of this request asking another question (rewrite, autopath). Never mutate `req`. */
+  /**
+   * The query's trace while it is being explained (`typedns explain`, the explain plugin), else
+   * undefined. Add what your plugin decided with `req.trace?.note('…')`: nothing is evaluated
+   * when the query is not traced (build the text inside the call, or behind `if (req.trace)`).
+   */
+  readonly trace: Trace | undefined;
+  /** A copy of this request asking another question (rewrite, autopath). Never mutate `req`. It keeps the trace. */
   withQuestion(name: string, qtype: number, qclass?: number): Request;
+}
+
+/** An explained query's trace, as plugins see it (src/plugin/trace.ts records the chain around the notes). */
+export interface Trace {
+  /** One line of what the plugin being run decided: a rule that matched, a cache key, an upstream. */
+  note(text: string): void;
 }
 
 export interface ResponseWriter {
@@ -133,6 +145,11 @@ export interface ProcessState {
   readonly files: readonly string[];
   /** A fatal condition (loop detected): log "[FATAL] msg" and end the process (the CLI exits 1; embedders choose). */
   fatal(msg: string): void;
+  /**
+   * True under `typedns explain`: the configuration is loaded to run one traced query in process
+   * and is stopped right after. Bind no socket (health, ready, prometheus skip their listeners).
+   */
+  readonly explaining?: boolean;
 }
 
 /** A socket address the block listens on, once bound. */
