@@ -45,9 +45,17 @@ export class QueryTrace implements Trace {
     return round(performance.now() - this.t0);
   }
 
-  note(text: string): void {
-    const top = this.stack[this.stack.length - 1];
-    this.steps.push({ t: this.now(), plugin: top?.plugin ?? this.phase, depth: this.stack.length, kind: 'note', text });
+  note(text: string, plugin?: string): void {
+    let depth = this.stack.length;
+    let who = this.stack[depth - 1]?.plugin ?? this.phase;
+    if (plugin !== undefined && plugin !== who) {
+      // a wrapper noting while a plugin below it runs: shown at its own depth, as it sees the reply go back
+      let at = this.stack.length - 1;
+      while (at >= 0 && this.stack[at]!.plugin !== plugin) at--;
+      who = plugin;
+      if (at >= 0) depth = at + 1;
+    }
+    this.steps.push({ t: this.now(), plugin: who, depth, kind: 'note', text });
   }
 
   /** The chain enters `plugin`'s serve (called by chain.ts). */

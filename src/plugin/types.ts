@@ -3,6 +3,7 @@ import type { Packet } from 'dns-packet';
 import type { Dispenser } from '../corefile/dispenser.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
+import type { ExplainQuery, ExplainResult } from '../explain/explain.js';
 
 /** A DNS message as dns-packet decodes and encodes it. */
 export type Message = Packet;
@@ -70,8 +71,12 @@ export interface Request {
 
 /** An explained query's trace, as plugins see it (src/plugin/trace.ts records the chain around the notes). */
 export interface Trace {
-  /** One line of what the plugin being run decided: a rule that matched, a cache key, an upstream. */
-  note(text: string): void;
+  /**
+   * One line of what the plugin being run decided: a rule that matched, a cache key, an upstream.
+   * `plugin`: the plugin the note is about when another one is running — a writer wrapper (cache,
+   * rewrite) sees the reply while the plugin below writes it; pass your `ctx.name`.
+   */
+  note(text: string, plugin?: string): void;
 }
 
 export interface ResponseWriter {
@@ -203,6 +208,12 @@ export interface SetupContext {
    * block serves the name), or rejects when the lookups nest too deep (a CNAME loop across zones).
    */
   lookup(req: Request, name: string, qtype: number): Promise<Message>;
+  /**
+   * Explain a query on the running configuration (the explain plugin): routed on this block's
+   * listener (or the listener of `q.port`) and run through the real chains with a trace, as
+   * src/explain/explain.ts describes. Resolves the trace and the reply; nothing is sent to a client.
+   */
+  explain(q: ExplainQuery): Promise<ExplainResult>;
 }
 
 export interface PluginDefinition<C = unknown> {
