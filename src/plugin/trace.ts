@@ -4,7 +4,7 @@
 // traced path is never taken (one branch per hop).
 import { performance } from 'node:perf_hooks';
 import type { ResponseWriter, Trace } from './types.js';
-import { rcodeName } from '../dns/constants.js';
+import { DROP, rcodeName } from '../dns/constants.js';
 
 /** One line of a trace. */
 export interface TraceStep {
@@ -73,7 +73,7 @@ export class QueryTrace implements Trace {
     const i = this.stack.lastIndexOf(f);
     if (i >= 0) this.stack.length = i;
     const ms = round(performance.now() - f.start);
-    const rcode = rc === undefined ? 'threw' : typeof rc === 'number' ? rcodeName(rc) : String(rc);
+    const rcode = rc === undefined ? 'threw' : rc === DROP ? 'DROP (no reply)' : typeof rc === 'number' ? rcodeName(rc) : String(rc);
     // The plugin wrote the reply when the writer was written during its call and not by a plugin it passed to.
     const wrote = !before && w.written && !f.passed;
     let text: string;
