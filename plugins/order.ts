@@ -36,6 +36,7 @@ import autopath from './autopath/index.js';
 import metadata from './metadata/index.js';
 import cancel from './cancel/index.js';
 import dns64 from './dns64/index.js';
+import explain from './explain/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
@@ -47,6 +48,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   debug, //       turns on debug logging for the block; not in the chain
   ready, //       /ready from every plugin's ready(); not in the chain
   health, //      /health; not in the chain
+  explain, //     GET /explain: runs a query through the chains with a trace; not in the chain
   prometheus, //  measures everything below it
   errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered

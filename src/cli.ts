@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // typedns [-conf FILE] [-dns.port PORT|-p PORT] [-pidfile FILE] [-plugin MODULE]... [-plugins] [-quiet] [-version] [-workers N|auto]
 // typedns check [-conf FILE]
+// typedns explain NAME [TYPE] [-conf FILE] [--from IP] [--tcp] [--do] [--json] [--server HOST:PORT] (src/explain/cli.ts)
 // typedns build-native
 // The `typedns` command is bin.ts (npm's symlinks start that one); `node dist/src/cli.js` runs this file directly.
 import { spawnSync } from 'node:child_process';
@@ -139,6 +140,7 @@ function loadCorefile(o: CliOptions): { text: string; file: string } {
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'build-native') return buildNative(argv.slice(1));
+  if (argv[0] === 'explain') return (await import('./explain/cli.js')).main(argv.slice(1));
   let o: CliOptions;
   try {
     o = parseArgs(argv);

@@ -97,7 +97,16 @@ interface CompiledRule {
   action: Action;
   types: Set<number> | null;
   nets: NetSet | null;
+  /** The rule as read, for explained queries. */
+  text: string;
 }
+
+const ACTION_RESULT: Record<Action, string> = {
+  allow: 'allowed',
+  block: 'blocked, REFUSED',
+  filter: 'filtered, an empty NOERROR reply',
+  drop: 'dropped, no reply',
+};
 
 export default definePlugin<AclConfig>({
   name: 'acl',
@@ -163,6 +172,7 @@ export default definePlugin<AclConfig>({
           action: r.action,
           types: r.types.length === 0 ? null : new Set(r.types),
           nets: r.nets.length === 0 ? null : new NetSet(r.nets.map((n) => parseCidr(n)!)),
+          text: `${r.action} type ${r.types.length === 0 ? 'ANY' : r.types.map(typeName).join(' ')} net ${r.nets.length === 0 ? '*' : r.nets.join(' ')}`,
         }),
       ),
     }));
@@ -200,6 +210,7 @@ export default definePlugin<AclConfig>({
           for (const r of p.rules) {
             if (r.types !== null && !r.types.has(req.qtype)) continue;
             if (r.nets !== null && !r.nets.contains(req.client.ip)) continue;
+            req.trace?.note(`zone ${zone}: rule "${r.text}" matches ${typeName(req.qtype)} from ${req.client.ip}: ${ACTION_RESULT[r.action]}`);
             switch (r.action) {
               case 'allow':
                 break outer;
@@ -216,6 +227,7 @@ export default definePlugin<AclConfig>({
           }
         }
         allowedChild.inc();
+        req.trace?.note(`allowed: next plugin`);
         return next(req, w);
       },
     };

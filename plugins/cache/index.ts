@@ -458,6 +458,10 @@ export default definePlugin<CacheConfig>({
           storable = false; // REFUSED, NOTIMP, FORMERR, …
         }
       }
+      if (req.trace !== undefined) {
+        const why = !storable ? 'not stored (truncated, an error rcode or an expired signature)' : ttl <= 0 ? 'not stored (TTL 0)' : disabled(kind, req.name) ? `not stored (disable ${kind})` : `stored as ${kind} for ${ttl}s`;
+        req.trace.note(`reply ${why}, key ${key}`, ctx.name);
+      }
       if (storable && ttl > 0 && !disabled(kind, req.name)) {
         const now = Date.now();
         const e: Entry = { p, kind, stored: now, ttl, hits: prev?.hits ?? 0, lastHit: prev?.lastHit ?? now, refreshing: false, recheckUntil: 0 };
@@ -602,7 +606,10 @@ export default definePlugin<CacheConfig>({
 
     return {
       serve(req: Request, w: ResponseWriter, next: Next) {
-        if (req.qtype === QTYPE.AXFR || req.qtype === QTYPE.IXFR || zones.match(req.name) === undefined) return next(req, w);
+        if (req.qtype === QTYPE.AXFR || req.qtype === QTYPE.IXFR || zones.match(req.name) === undefined) {
+          req.trace?.note(`not cached here (${zones.match(req.name) === undefined ? `outside the cache's zones ${cfg.zones.join(' ')}` : 'zone transfer'})`);
+          return next(req, w);
+        }
         requestsC.inc();
         const key = `${req.qtype}/${req.qclass}/${req.do ? 1 : 0}${req.cd ? 1 : 0}/${req.name}`;
         const shard = shardOf(key);
@@ -612,6 +619,7 @@ export default definePlugin<CacheConfig>({
           const left = remaining(e, now);
           if (left > 0) {
             hits[e.kind].inc();
+            req.trace?.note(`hit (${e.kind}), key ${key}, ${left}s of ${e.ttl}s left, stored ${Math.floor((now - e.stored) / 1000)}s ago`);
             if (cfg.prefetch.amount > 0) {
               if (now - e.lastHit >= cfg.prefetch.duration) e.hits = 0;
               e.hits++;
@@ -627,6 +635,7 @@ export default definePlugin<CacheConfig>({
           const expiredMs = now - (e.stored + e.ttl * 1000);
           if (stale && expiredMs < cfg.serveStale.upTo) {
             hits[e.kind].inc();
+            req.trace?.note(`stale hit (${e.kind}), key ${key}, expired ${Math.floor(expiredMs / 1000)}s ago; serve_stale ${cfg.serveStale.verify ? 'verify' : 'immediate'}`);
             // RECHECK: after a failed refresh (or while one runs) the stale entry goes out without asking again.
             const hold = cfg.serveStale.recheck > 0 && (e.refreshing || now < e.recheckUntil);
             if (cfg.serveStale.verify && !hold) return verifyStale(e, req, w, key, shard, next);
@@ -637,6 +646,7 @@ export default definePlugin<CacheConfig>({
           (e.kind === 'success' ? pcache : ncache).delete(key, shard);
         }
         missesC.inc();
+        req.trace?.note(`miss, key ${key}${e !== undefined ? ' (the entry had expired)' : ''}`);
         return next(req, new CacheWriter(w, req, key, shard));
       },
     };

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CorefileError, FLAG, isSubdomain, rcodeOf, RCODE, type Logger, type Message, type Plugin, type Rcode, type Request, type ResponseWriter, type SetupContext } from '../../src/plugin/api.js';
+import { CorefileError, FLAG, isSubdomain, rcodeOf, RCODE, type Logger, type Message, type Plugin, type Rcode, type Request, type ResponseWriter, type SetupContext, type Trace } from '../../src/plugin/api.js';
 import type { FileConfig, FileStanza } from './setup.js';
 import { Zone, type LookupResult } from './zone.js';
 import { readSerial, zoneRecords } from './zonefile.js';
@@ -81,6 +81,25 @@ async function withExternal(zone: Zone, r: LookupResult & { external: string }, 
   }
   w.write({ type: 'response', flags: FLAG.AA | rcode, answers, authorities, additionals: [] });
   return rcode;
+}
+
+/** What the zone answered, for an explained query: zone, CNAME chain, wildcard, delegation, NXDOMAIN vs NODATA. */
+function explainLookup(t: Trace, s: Served, name: string, r: LookupResult): void {
+  const z = s.zone;
+  t.note(`zone ${s.origin} from ${s.stanza.path} (serial ${z.serial})`);
+  const cnames = r.answers.filter((a) => a.type === 'CNAME' || a.type === 'DNAME');
+  if (cnames.length > 0) t.note(`CNAME chain: ${[name.slice(0, -1), ...cnames.filter((a) => a.type === 'CNAME').map((a) => String((a as { data: unknown }).data))].join(' → ')}`);
+  if (r.external !== undefined) t.note(`the chain leaves the zone at ${r.external}: the server is asked for it`);
+  if (!r.aa && r.answers.length === 0) {
+    const ns = r.authorities.filter((a) => a.type === 'NS');
+    t.note(`delegation: ${ns[0]?.name ?? '?'} is delegated to ${ns.map((a) => String((a as { data: unknown }).data)).join(' ')} (referral, not authoritative)`);
+    return;
+  }
+  const first = r.answers[0];
+  if (first !== undefined && !z.nodes.has(name) && first.type !== 'DNAME') t.note(`no node ${name}: synthesised from the wildcard of its closest encloser`);
+  if (r.rcode === RCODE.NXDOMAIN) t.note(`no name ${name} in the zone${s.stanza.fall.through(name) && r.answers.length === 0 ? ': fallthrough, next plugin' : ': NXDOMAIN with the SOA'}`);
+  else if (r.answers.length === cnames.length && r.external === undefined) t.note(`${cnames.length > 0 ? 'the chain ends at a name' : 'the name exists'} with no record of this type: NODATA with the SOA`);
+  else t.note(`${r.answers.length} record(s)`);
 }
 
 export async function createFile(cfg: FileConfig, root: string, log: Logger, lookup?: SetupContext['lookup']): Promise<Plugin> {
@@ -170,8 +189,12 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
           break;
         }
       }
-      if (s === undefined) return next(req, w);
+      if (s === undefined) {
+        req.trace?.note(`${name} is in no zone of file: next plugin`);
+        return next(req, w);
+      }
       const r = s.zone.lookup(name, req.qtype);
+      if (req.trace !== undefined) explainLookup(req.trace, s, name, r);
       if (r.rcode === 3 && r.answers.length === 0 && s.stanza.fall.through(name)) return next(req, w);
       if (r.external !== undefined && lookup !== undefined) return withExternal(s.zone, r as LookupResult & { external: string }, req, w, lookup);
       const m: Message = { type: 'response', flags: (r.aa ? FLAG.AA : 0) | r.rcode, answers: r.answers, authorities: r.authorities, additionals: r.additionals };

@@ -20,6 +20,8 @@ const HC_TIMEOUT = 1000;
 
 const BUCKETS = Array.from({ length: 16 }, (_, i) => 0.00025 * 2 ** i);
 
+const ms = (t0: number): string => `${(performance.now() - t0).toFixed(3)} ms`;
+
 class Forwarder {
   inflight = 0;
   private rr = 0;
@@ -89,6 +91,8 @@ class Forwarder {
     const own = deadlineOf(req);
     const deadline = Math.min(performance.now() + OVERALL_TIMEOUT, own ?? Infinity);
     const list = this.list();
+    const t = req.trace;
+    if (t !== undefined) t.note(`forward ${cfg.from} (${cfg.where}): policy ${cfg.policy}, order ${list.map((p) => p.addr.label).join(' ')}, over ${proto}`);
     let last: Buffer | undefined;
     let fails = 0;
     let attempts = 0;
@@ -102,6 +106,7 @@ class Forwarder {
       }
       let p = list[i++]!;
       if (p.down(cfg.maxFails)) {
+        t?.note(`${p.addr.label} is marked down (max_fails ${cfg.maxFails}): skipped`);
         fails++;
         if (fails < list.length) continue;
         // Every upstream is down: assume health checking is broken.
@@ -118,10 +123,12 @@ class Forwarder {
         reply = await p.exchange(query, qEnd, proto, timeout);
         if (proto === 'udp' && !p.tls && (reply[2]! & (FLAG.TC >> 8)) !== 0 && !cfg.forceTcp) {
           // Truncated over UDP: ask again over TCP for the whole answer.
+          t?.note(`attempt ${attempts}: ${p.addr.label} answered truncated (TC) over UDP in ${ms(t0)}: asking again over TCP`);
           reply = await p.exchange(query, qEnd, 'tcp', Math.max(1, Math.min(cfg.readTimeout, deadline - performance.now())));
         }
       } catch (e) {
         if (!(e instanceof ExchangeError)) throw e;
+        t?.note(`attempt ${attempts}: ${p.addr.label} over ${proto} failed after ${ms(t0)}: ${e.message}`);
         if (e.kind === 'busy') {
           // No room at this upstream (its connection caps are reached): not a health failure; give
           // up at once when every upstream is that full rather than spin until the deadline.
@@ -133,7 +140,9 @@ class Forwarder {
       }
       const rcode = replyRcode(reply);
       this.observe(p, rcode, (performance.now() - t0) / 1000);
+      t?.note(`attempt ${attempts}: ${p.addr.label} answered ${rcodeName(rcode)} in ${ms(t0)} (${reply.length} bytes, ${reply.readUInt16BE(6)} answer(s))`);
       if (cfg.failover.length > 0 && cfg.failover.includes(rcode)) {
+        t?.note(`failover ${rcodeName(rcode)}: trying the next upstream`);
         last = reply;
         if (i < list.length) continue;
         break;
@@ -142,6 +151,7 @@ class Forwarder {
       setMetadata(req, 'forward/upstream', () => label);
       return reply;
     }
+    t?.note(last !== undefined ? 'every upstream answered with a failover rcode: the last reply is used' : `no upstream answered (${attempts} attempt(s))`);
     return last;
   }
 
@@ -240,6 +250,7 @@ export default definePlugin<ForwardConfig>({
       for (;;) {
         const f = forwarders[idx]!;
         if (f.cfg.maxConcurrent > 0 && f.inflight >= f.cfg.maxConcurrent) {
+          req.trace?.note(`max_concurrent ${f.cfg.maxConcurrent} reached: REFUSED`);
           rejects.inc();
           return RCODE.REFUSED;
         }
@@ -254,6 +265,7 @@ export default definePlugin<ForwardConfig>({
         const rcode = replyRcode(reply);
         if ((f.cfg.next.length > 0 && f.cfg.next.includes(rcode)) || (f.cfg.nextOnNodata && rcode === RCODE.NOERROR && reply.readUInt16BE(6) === 0)) {
           const n = pick(req.name, idx);
+          req.trace?.note(`next ${rcodeName(rcode)}: ${n >= 0 ? `handing the query to the next forward (${forwarders[n]!.cfg.where})` : 'no further forward matches, the reply stands'}`);
           if (n >= 0) {
             idx = n;
             continue;
@@ -270,7 +282,10 @@ export default definePlugin<ForwardConfig>({
     return {
       serve(req: Request, w: ResponseWriter, next: Next) {
         const idx = pick(req.name, -1);
-        if (idx < 0) return next(req, w);
+        if (idx < 0) {
+          req.trace?.note(`no forward matches ${req.name}: next plugin`);
+          return next(req, w);
+        }
         return run(idx, req, w);
       },
       close() {

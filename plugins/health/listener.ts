@@ -188,8 +188,15 @@ function closeServer(s: http.Server): Promise<void> {
   });
 }
 
+/** Under `typedns explain` no HTTP listener is opened: routes are taken and never served. */
+const UNBOUND = {
+  acquire: async (): Promise<HttpHandle> => ({ url: '', port: 0, owns: () => false, release: async () => {} }),
+  close: async (): Promise<void> => {},
+};
+
 /** The process-wide HTTP listeners (closed by the server when the process stops). */
-export function httpListeners(proc: ProcessState): HttpListeners {
+export function httpListeners(proc: ProcessState): Pick<HttpListeners, 'acquire' | 'close'> {
+  if (proc.explaining === true) return UNBOUND;
   return proc.shared('typedns/http-listeners', () => new HttpListeners());
 }
 

@@ -89,6 +89,23 @@ export function createHosts(cfg: HostsConfig, root: string, log: Logger, metrics
     timer.unref();
   }
 
+  /** Where a name's addresses come from, for an explained query: the inline entries or file:line (the file as it reads now). */
+  const source = (name: string, family: 'v4' | 'v6'): string => {
+    if (inline[family].has(name)) return `the inline entries of the hosts block`;
+    let line = 0;
+    try {
+      const lines = fs.readFileSync(file, 'utf8').split('\n');
+      const want = name.slice(0, -1);
+      line = 1 + lines.findIndex((l) => {
+        const f = (l.includes('#') ? l.slice(0, l.indexOf('#')) : l).trim().split(/\s+/);
+        return f.length > 1 && f.slice(1).some((n) => n.toLowerCase().replace(/\.$/, '') === want);
+      });
+    } catch {
+      // unreadable now: the name only
+    }
+    return line > 0 ? `${cfg.path}:${line}` : cfg.path;
+  };
+
   return {
     get index() {
       return index;
@@ -99,22 +116,35 @@ export function createHosts(cfg: HostsConfig, root: string, log: Logger, metrics
       if (qtype === PTR) {
         // Reverse names need not be in the plugin's zones; an unknown address always goes on.
         const recs = index.ptr.get(name);
-        if (recs === undefined) return next(req, w);
+        if (recs === undefined) {
+          req.trace?.note(`no entry has this address: next plugin`);
+          return next(req, w);
+        }
+        req.trace?.note(`PTR ${recs.map((r) => String((r as { data: unknown }).data)).join(' ')}`);
         w.write(packedReply(req, FLAG.AA, RCODE.NOERROR, packed(recs)));
         return RCODE.NOERROR;
       }
-      if (cfg.zones.match(name) === undefined) return next(req, w);
+      if (cfg.zones.match(name) === undefined) {
+        req.trace?.note(`${name} is outside the zones of hosts: next plugin`);
+        return next(req, w);
+      }
       const recs = qtype === A ? index.a.get(name) : qtype === AAAA ? index.aaaa.get(name) : undefined;
       if (recs !== undefined) {
+        if (req.trace !== undefined) req.trace.note(`${recs.map((r) => String((r as { data: unknown }).data)).join(' ')} from ${source(name, qtype === A ? 'v4' : 'v6')}`);
         w.write(packedReply(req, FLAG.AA, RCODE.NOERROR, packed(recs)));
         return RCODE.NOERROR;
       }
       if (index.names.has(name)) {
         // The name exists with other records: authoritative NODATA.
+        req.trace?.note(`the name has entries, none of this type: NODATA`);
         w.write(packedReply(req, FLAG.AA, RCODE.NOERROR));
         return RCODE.NOERROR;
       }
-      if (cfg.fall.through(name)) return next(req, w);
+      if (cfg.fall.through(name)) {
+        req.trace?.note(`no entry for ${name}: fallthrough to the next plugin`);
+        return next(req, w);
+      }
+      req.trace?.note(`no entry for ${name} and no fallthrough: SERVFAIL (a hosts file has no SOA to deny with)`);
       return NOT_FOUND;
     },
     close() {

@@ -2,9 +2,9 @@
 // precomputed records, synchronously. NXDOMAIN and NODATA carry the zone's SOA and are
 // authoritative; NXDOMAIN falls through when configured, and becomes SERVFAIL until the first sync
 // (CoreDNS plugin/kubernetes/handler.go).
-import { CaptureWriter, EMPTY_PACKED, FLAG, QTYPE, RCODE, Zones, negative, pack, packedReply, reply, type Next, type Packed, type RR, type Rcode, type Request, type ResponseWriter } from '../../src/plugin/api.js';
+import { CaptureWriter, EMPTY_PACKED, FLAG, QTYPE, RCODE, Zones, negative, pack, packedReply, reply, type Next, type Packed, type RR, type Rcode, type Request, type ResponseWriter, type Trace, typeName } from '../../src/plugin/api.js';
 import type { KubernetesConfig } from './setup.js';
-import type { Store } from './store.js';
+import { isServiceEntry, type Store } from './store.js';
 import { parseName, podLabelIp, type RecordRequest } from './names.js';
 import { MISSING, addressRecord, endpointRecords, nsAddresses, portRecords, ptrTargets, serviceRecords, soaRecord, type AnswerOptions, type NameRecords, type NsAddress } from './answer.js';
 import { isV6 } from './ip.js';
@@ -62,6 +62,7 @@ export class KubernetesHandler {
     const qt = req.qtype;
     if (qt === QTYPE.AXFR || qt === QTYPE.IXFR) return RCODE.REFUSED;
     const out = this.lookup(req.name, qt, zone, req, 0);
+    if (req.trace !== undefined) this.explain(req.trace, req.name, qt, zone, out);
     // The zone as the client spelled it, when that differs from lower case: names we build inside
     // the zone (SOA, SRV targets, NS names, glue) use it, as CoreDNS builds them from the asked zone.
     const asked = req.qname === req.name || zone === '.' ? undefined : req.qname.slice(req.qname.length - zone.length, -1);
@@ -104,6 +105,69 @@ export class KubernetesHandler {
     if (out.upstream !== undefined) return this.resolveUpstream(req, w, next, answers, out.upstream);
     w.write(reply(req, answers, { aa: true, additionals: extra }));
     return RCODE.NOERROR;
+  }
+
+  /** What an explained query found: the objects behind the records, or why NXDOMAIN / NODATA. */
+  private explain(t: Trace, name: string, qt: number, zone: string, out: Outcome): void {
+    const r = parseName(name, zone);
+    const result =
+      out === NX ? 'NXDOMAIN (the name does not exist)' : out === NODATA || out.answers.length === 0 ? `NODATA (the name exists, with no ${typeName(qt)} record)` : `${out.answers.length} record(s)`;
+    if (!this.store.synced) t.note(`not synced with the API yet: ${out === NX ? 'SERVFAIL' : 'answering from what is known'}`);
+    if (out === NX && this.cfg.fall.through(name)) t.note('no such name, and fallthrough covers it: the next plugin is asked');
+    const svcOf = (ns: string, svc: string): string => {
+      if (!this.store.namespaceExposed(ns)) return `namespace ${ns} is not exposed (or not known)`;
+      const e = this.store.service(svc, ns);
+      if (e === undefined || e.svc === undefined) return `no Service ${ns}/${svc}`;
+      const v = e.svc;
+      const kind = v.type === 'ExternalName' ? `ExternalName → ${v.externalName || '(none)'}` : v.headless ? 'headless' : `${v.type} ${v.clusterIPs.join(' ')}`;
+      return `Service ${ns}/${svc} (${kind})`;
+    };
+    switch (r.kind) {
+      case 'service': {
+        t.note(`${r.endpoint !== '' ? `endpoint ${r.endpoint} of ` : r.port !== '' || r.protocol !== '' ? `port _${r.port}._${r.protocol} of ` : ''}${svcOf(r.namespace, r.service)}: ${result}`);
+        const e = this.store.service(r.service, r.namespace);
+        const v = e?.svc;
+        if (e === undefined || v === undefined) return;
+        if (v.type === 'ExternalName') {
+          if (out !== NX && out !== NODATA && out.upstream !== undefined) t.note(`the target ${out.upstream} is outside the zones: asking the next plugins`);
+          return;
+        }
+        if (!v.headless && r.endpoint === '') {
+          if (out === NX && this.o.ignoreEmptyService) t.note('ignore_empty_service: the Service has no ready endpoint');
+          return;
+        }
+        // headless (or an endpoint name): each address, with the EndpointSlice (and pod) it came from
+        const ips = new Set(out === NX || out === NODATA ? [] : out.answers.map((a) => String((a as { data?: unknown }).data)));
+        for (const [slice, sl] of e.slices ?? []) {
+          for (let i = 0; i < sl.ips.length; i++) {
+            const ip = sl.ips[i]!;
+            const ready = sl.notReady === undefined || !sl.notReady.includes(i);
+            const pod = sl.podNames?.[i] ? `, pod ${r.namespace}/${sl.podNames[i]}` : '';
+            const host = sl.hostnames?.[i] ? `, hostname ${sl.hostnames[i]}` : '';
+            const served = ips.has(ip) ? 'answered' : ready || v.publishNotReadyAddresses ? 'not this type or name' : 'not ready: left out';
+            t.note(`${ip} from EndpointSlice ${r.namespace}/${slice}${host}${pod}: ${served}`);
+          }
+        }
+        if (e.slices === undefined) t.note(`no EndpointSlice for Service ${r.namespace}/${r.service}`);
+        return;
+      }
+      case 'pod':
+        t.note(`pod name ${r.label} in namespace ${r.namespace} (pods ${this.cfg.pods}): ${result}`);
+        return;
+      case 'reverse': {
+        const owners = this.store.byIp(r.ip).map((v) => (isServiceEntry(v) ? `Service ${v.namespace}/${v.name}` : `endpoint of Service ${v.svc.namespace}/${v.svc.name}`));
+        t.note(`address ${r.ip}: ${owners.length > 0 ? owners.join(', ') : 'no Service or endpoint has it'}: ${result}`);
+        return;
+      }
+      case 'namespace':
+        t.note(`namespace ${r.namespace} ${this.store.namespaceExposed(r.namespace) ? 'exists: the name has no records' : 'is not exposed (or not known)'}: ${result}`);
+        return;
+      case 'invalid':
+        t.note(`${name} is not a name of the Kubernetes DNS schema: NXDOMAIN`);
+        return;
+      default:
+        t.note(`${r.kind} name of zone ${zone}: ${result}`);
+    }
   }
 
   /** The zone's SOA for negative answers, encoded once per zone and serial. */

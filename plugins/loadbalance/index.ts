@@ -183,7 +183,11 @@ export default definePlugin<LoadbalanceConfig>({
     return {
       serve(req, w, next) {
         const t = req.qtype;
-        if (t !== 1 && t !== 28 && (t !== 15 || !mxToo)) return next(req, w);
+        if (t !== 1 && t !== 28 && (t !== 15 || !mxToo)) {
+          req.trace?.note(`${cfg.policy}: this type is not reordered`);
+          return next(req, w);
+        }
+        req.trace?.note(`${cfg.policy}: the address records of the reply will be reordered${prefer.length > 0 ? `, ${cfg.prefer.join(' ')} first` : ''}${cfg.limit > 0 ? `, at most ${cfg.limit} kept` : ''}`);
         return next(req, new LbWriter(w, order));
       },
       close() {

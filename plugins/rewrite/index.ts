@@ -2,7 +2,7 @@
 // and maps their reply back (answer auto/name/value, ttl, rcode, cname). Rules apply in Corefile
 // order; a matching `stop` rule (the default) ends the list. A query no rule matches costs the rule
 // checks and nothing else: the wrapper writer is only made when a rule matched.
-import { definePlugin, RCODE, encodeName, settle } from '../../src/plugin/api.js';
+import { definePlugin, RCODE, encodeName, settle, typeName } from '../../src/plugin/api.js';
 import type { Dispenser, MaybePromise, Rcode, Request } from '../../src/plugin/api.js';
 import { CnameRule, fail, parseRule, State, type Arg, type Mode, type Rule } from './rules.js';
 import { withWire, writeOpt } from './edns.js';
@@ -10,6 +10,19 @@ import { RewriteWriter } from './writer.js';
 
 export interface RewriteConfig {
   rules: Rule[];
+}
+
+/** Each rule as written, "file:line rule…", for explained queries. */
+const ruleText = new WeakMap<Rule, string>();
+
+function ruleNote(rule: Rule, hit: boolean, name: string, qtype: number, s: State, answers: number): string {
+  const what = `rule ${ruleText.get(rule) ?? rule.field}`;
+  if (!hit) return `${what}: no match`;
+  const changes: string[] = [];
+  if (s.name !== name) changes.push(`name ${name} → ${s.name}`);
+  if (s.qtype !== qtype) changes.push(`type ${typeName(qtype)} → ${typeName(s.qtype)}`);
+  if ((s.resp?.length ?? 0) > answers) changes.push('the answer will be rewritten back');
+  return `${what}: matched${changes.length > 0 ? `, ${changes.join(', ')}` : ''}${rule.mode === 'stop' ? ' (stop)' : ' (continue)'}`;
 }
 
 function argOf(d: Dispenser): Arg {
@@ -45,7 +58,9 @@ export default definePlugin<RewriteConfig>({
       } else if (d.nextBlock()) {
         throw d.err(`unexpected block after a one-line rule`);
       }
-      rules.push(parseRule(mode, args, at));
+      const rule = parseRule(mode, args, at);
+      ruleText.set(rule, `${at.file}:${at.line} ${mode === 'stop' ? '' : 'continue '}${args.map((a) => a.text).join(' ')}`);
+      rules.push(rule);
     }
     return { rules };
   },
@@ -55,9 +70,15 @@ export default definePlugin<RewriteConfig>({
     return {
       serve(req, w, next) {
         let s: State | null = null;
+        const t = req.trace;
         for (const rule of rules) {
           s ??= new State(req);
-          if (rule.apply(s) && rule.mode === 'stop') break;
+          const name = s.name;
+          const qtype = s.qtype;
+          const answers = s.resp?.length ?? 0;
+          const hit = rule.apply(s);
+          if (t !== undefined) t.note(ruleNote(rule, hit, name, qtype, s, answers));
+          if (hit && rule.mode === 'stop') break;
         }
         if (s === null || (s.name === req.name && s.qtype === req.qtype && s.qclass === req.qclass && s.opt?.changed !== true && s.resp === null)) {
           return next(req, w);

@@ -125,6 +125,7 @@ export class RewriteWriter extends WrappedWriter {
   override write(res: Message | Uint8Array): void {
     const m = res instanceof Uint8Array ? dnsPacket.decode(Buffer.from(res.buffer, res.byteOffset, res.byteLength)) : res;
     const out = this.rules.length > 0 ? rewriteResponse(m, this.rules) : m;
+    if (this.req.trace !== undefined && out !== m) this.req.trace.note(`reply rewritten: ${describeChanges(m, out)}`, 'rewrite');
     if (this.cname.length > 0 && this.pending === null) {
       const p = this.resolveCname(out);
       if (p !== null) {
@@ -162,3 +163,27 @@ export class RewriteWriter extends WrappedWriter {
   }
 }
 
+
+/** What rewriteResponse changed, for an explained query: "owner a → b", "CNAME data x → y", "rcode …". */
+function describeChanges(before: Message, after: Message): string {
+  const out: string[] = [];
+  const sections = ['answers', 'authorities', 'additionals'] as const;
+  for (const sec of sections) {
+    const a = before[sec] ?? [];
+    const b = after[sec] ?? [];
+    for (let i = 0; i < a.length && i < b.length; i++) {
+      const x = a[i]!;
+      const y = b[i]!;
+      if (x === y) continue;
+      if (x.name !== y.name) out.push(`${y.type} owner ${fq(x.name)} → ${fq(y.name)}`);
+      const dx = JSON.stringify((x as { data?: unknown }).data);
+      const dy = JSON.stringify((y as { data?: unknown }).data);
+      if (dx !== dy) out.push(`${y.type} data ${dx} → ${dy}`);
+      const tx = (x as { ttl?: number }).ttl;
+      const ty = (y as { ttl?: number }).ttl;
+      if (tx !== ty) out.push(`${y.type} ttl ${tx} → ${ty}`);
+    }
+  }
+  if (((before.flags ?? 0) & 0xf) !== ((after.flags ?? 0) & 0xf)) out.push(`rcode ${(before.flags ?? 0) & 0xf} → ${(after.flags ?? 0) & 0xf}`);
+  return out.length === 0 ? 'nothing to change' : out.join('; ');
+}

@@ -132,7 +132,8 @@ export default definePlugin<TemplateConfig>({
     };
     return {
       serve(req, w, next) {
-        for (const t of templates) {
+        for (let ti = 0; ti < templates.length; ti++) {
+          const t = templates[ti]!;
           const zone = t.zones.match(req.name);
           if (zone === undefined) continue;
           if (t.qclass !== 255 && req.qclass !== 255 && req.qclass !== t.qclass) continue;
@@ -140,9 +141,11 @@ export default definePlugin<TemplateConfig>({
           let m: RegExpExecArray | null = null;
           for (const re of t.regex) if ((m = re.exec(req.name)) !== null) break;
           if (m === null) {
+            req.trace?.note(`template #${ti + 1} (${className(t.qclass)} ${typeName(t.qtype)}): no match regex matches${t.fall.through(req.name) ? ', fallthrough' : ': SERVFAIL'}`);
             if (t.fall.through(req.name)) continue;
             return RCODE.SERVFAIL;
           }
+          req.trace?.note(`template #${ti + 1} (${className(t.qclass)} ${typeName(t.qtype)} ${zone}): regex ${t.regex.find((re) => re.exec(req.name) !== null)?.source ?? ''} matches`);
           const cls = className(req.qclass);
           const typ = typeName(req.qtype);
           const group: Record<string, string> = {};
@@ -188,10 +191,12 @@ export default definePlugin<TemplateConfig>({
           if (answers === null || authorities === null || additionals === null) return RCODE.SERVFAIL;
           // An A/AAAA query answered with a CNAME: the target is looked up through the server and
           // its answer appended (TC copied from it), as CoreDNS's template does with its upstream.
+          req.trace?.note(`made ${answers.length} answer, ${authorities.length} authority, ${additionals.length} additional record(s), rcode ${t.rcode}`);
           if ((req.qtype === QTYPE.A || req.qtype === QTYPE.AAAA) && answers.some((a) => a.type === 'CNAME')) return chase(req, w, t.rcode, answers, authorities, additionals);
           w.write(reply(req, answers, { rcode: t.rcode, aa: true, authorities, additionals }));
           return t.rcode;
         }
+        req.trace?.note('no template for this class, type and zone: next plugin');
         return next(req, w);
       },
     };

@@ -13,6 +13,7 @@ export default definePlugin<ViewConfig>({
   view: (cfg) => cfg.name,
   setup(cfg, ctx) {
     const fns = cfg.exprs.map((e) => e.fn);
+    const texts = cfg.exprs.map((e) => e.text);
     // With the metadata plugin in the block, the query's metadata is collected before the
     // expressions run, as CoreDNS's server does for a view block: metadata('view/name') reads it.
     let collect: ((req: Request) => void) | undefined;
@@ -24,7 +25,13 @@ export default definePlugin<ViewConfig>({
     return {
       filter(req) {
         collect?.(req);
-        for (const f of fns) if (!passes(f, req)) return false;
+        for (let i = 0; i < fns.length; i++) {
+          if (!passes(fns[i]!, req)) {
+            req.trace?.note(`view ${cfg.name}: expr ${texts[i]} is not true: not this block`);
+            return false;
+          }
+        }
+        req.trace?.note(`view ${cfg.name}: ${fns.length === 0 ? 'no expr' : `expr ${texts.join(', ')} true`}: this block`);
         return true;
       },
       metadata(req) {

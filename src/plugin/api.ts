@@ -15,6 +15,7 @@ export type {
   ResponseWriter,
   SetupContext,
   Slot,
+  Trace,
 } from './types.js';
 export { Dispenser, parseDuration } from '../corefile/dispenser.js';
 export { CorefileError, type Token } from '../corefile/lexer.js';

@@ -3,6 +3,7 @@ import type { Packet } from 'dns-packet';
 import type { Dispenser } from '../corefile/dispenser.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
+import type { ExplainQuery, ExplainResult } from '../explain/explain.js';
 
 /** A DNS message as dns-packet decodes and encodes it. */
 export type Message = Packet;
@@ -58,7 +59,13 @@ export interface Request {
   readonly msg: Message;
   /** Time the query was received (performance.now() milliseconds). */
   readonly start: number;
-  /** A copy of this request asking another question (rewrite, autopath). Never mutate `req`. */
+  /**
+   * The query's trace while it is being explained (`typedns explain`, the explain plugin), else
+   * undefined. Add what your plugin decided with `req.trace?.note('…')`: nothing is evaluated
+   * when the query is not traced (build the text inside the call, or behind `if (req.trace)`).
+   */
+  readonly trace: Trace | undefined;
+  /** A copy of this request asking another question (rewrite, autopath). Never mutate `req`. It keeps the trace. */
   withQuestion(name: string, qtype: number, qclass?: number): Request;
   /**
    * A copy of this request with other header flags (the 16-bit flags word; its opcode and rcode
@@ -70,6 +77,16 @@ export interface Request {
    * as it is). The reply to the client is then fitted to `size` as well, as CoreDNS's bufsize does.
    */
   withBufsize(size: number): Request;
+}
+
+/** An explained query's trace, as plugins see it (src/plugin/trace.ts records the chain around the notes). */
+export interface Trace {
+  /**
+   * One line of what the plugin being run decided: a rule that matched, a cache key, an upstream.
+   * `plugin`: the plugin the note is about when another one is running — a writer wrapper (cache,
+   * rewrite) sees the reply while the plugin below writes it; pass your `ctx.name`.
+   */
+  note(text: string, plugin?: string): void;
 }
 
 export interface ResponseWriter {
@@ -143,6 +160,11 @@ export interface ProcessState {
   readonly files: readonly string[];
   /** A fatal condition (loop detected): log "[FATAL] msg" and end the process (the CLI exits 1; embedders choose). */
   fatal(msg: string): void;
+  /**
+   * True under `typedns explain`: the configuration is loaded to run one traced query in process
+   * and is stopped right after. Bind no socket (health, ready, prometheus skip their listeners).
+   */
+  readonly explaining?: boolean;
 }
 
 /** A socket address the block listens on, once bound. */
@@ -196,6 +218,12 @@ export interface SetupContext {
    * block serves the name), or rejects when the lookups nest too deep (a CNAME loop across zones).
    */
   lookup(req: Request, name: string, qtype: number): Promise<Message>;
+  /**
+   * Explain a query on the running configuration (the explain plugin): routed on this block's
+   * listener (or the listener of `q.port`) and run through the real chains with a trace, as
+   * src/explain/explain.ts describes. Resolves the trace and the reply; nothing is sent to a client.
+   */
+  explain(q: ExplainQuery): Promise<ExplainResult>;
 }
 
 export interface PluginDefinition<C = unknown> {

@@ -1,7 +1,7 @@
 // The per-query request: one object per query, every field set in the constructor (one hidden
 // class), the full message decoded only when a plugin reads `msg`.
 import dnsPacket from 'dns-packet';
-import type { Client, Message, Request, Slot } from '../plugin/types.js';
+import type { Client, Message, Request, Slot, Trace } from '../plugin/types.js';
 import { encodeName } from '../dns/names.js';
 import { FLAG } from '../dns/constants.js';
 import { locateOpt } from '../dns/wire.js';
@@ -56,9 +56,12 @@ export class DnsRequest implements Request {
     readonly start: number,
   ) {
     this.do = doBit;
+    this.trace = undefined;
   }
 
   readonly do: boolean;
+  /** Set (right after construction) only on a query being explained; undefined otherwise, so every request has one shape. */
+  trace: Trace | undefined;
 
   get cd(): boolean {
     return (this.flags & 0x0010) !== 0;
@@ -116,6 +119,7 @@ export class DnsRequest implements Request {
     );
     r.slots = this.slots === null ? null : this.slots.slice();
     r.root = this.root;
+    r.trace = this.trace;
     return r;
   }
 
@@ -160,6 +164,7 @@ export class DnsRequest implements Request {
     );
     r.slots = this.slots === null ? null : this.slots.slice();
     r.root = this.root;
+    r.trace = this.trace;
     return r;
   }
 }

@@ -30,6 +30,7 @@ import { isWorker } from './workers.js';
 import { DEFAULT_TCP, TcpListener, type TcpOptions } from './tcp.js';
 import type { ServeContext } from './serve.js';
 import { lookupThrough } from './lookup.js';
+import { explainQuery } from '../explain/explain.js';
 
 export const VERSION = '0.1.0';
 
@@ -198,6 +199,10 @@ export class Generation {
           process: proc,
           root: this.root,
           lookup: (req, name, qtype) => lookupThrough(this.tableFor(blockIndex), req, name, qtype),
+          explain: (q) => {
+            const b = this.blocks[blockIndex];
+            return explainQuery(this, q, b === undefined ? undefined : { host: b.listen.addresses[0] ?? ANY_HOST, port: b.port });
+          },
         };
         let plugin: Plugin;
         try {

@@ -79,6 +79,9 @@ export function testContext(
     },
     root: process.cwd(),
     lookup: async (req, name, qtype) => ({ type: 'response', flags: 5, questions: [{ name, type: qtype as never, class: 'IN' }], answers: [] }),
+    explain: async () => {
+      throw new Error('testContext: explain needs a server (startServer)');
+    },
     startup,
     shutdown,
   };

@@ -101,8 +101,13 @@ export default definePlugin({
         const i = cfg.views.findIndex((v) => v.nets.some((n) => cidrContains(n, ip)));
         const view = cfg.views[i];
         const ips = view?.records.get(req.name);
+        // req.trace is set only while the query is explained (typedns explain, GET /explain):
+        // the note's text is built only then.
+        req.trace?.note(view === undefined ? `no view holds ${ip}` : `client ${ip} is in view ${view.label}`);
         if (view === undefined || ips === undefined) {
-          return cfg.fall.through(req.name) ? next(req, w) : RCODE.NXDOMAIN;
+          const fall = cfg.fall.through(req.name);
+          req.trace?.note(`${req.name} is not in this view: ${fall ? 'fallthrough to the next plugin' : 'NXDOMAIN'}`);
+          return fall ? next(req, w) : RCODE.NXDOMAIN;
         }
         const v4 = req.qtype === QTYPE.A;
         const type = v4 ? 'A' : 'AAAA';

@@ -133,4 +133,17 @@ describe('in a server', () => {
     const m = (await srv.metrics.registry.getSingleMetricAsString('coredns_split_answers_total')).split('\n');
     expect(m).toContain('coredns_split_answers_total{view="127.0.0.0/8,::1/128"} 2');
   });
+
+  it('notes which view answered when the query is explained (req.trace, GET /explain)', async () => {
+    const e = await t.startServer(`example.org:0 {\n bind 127.0.0.1\n explain 127.0.0.1:0\n ${COREFILE_SNIPPET.replace(/\n/g, '\n ')}\n}`, { plugins: [split] });
+    try {
+      const explain = e.server.generation!.blocks[0]!.plugins.find((p) => p.name === 'explain')!.plugin as unknown as { handle: { port: number } };
+      const res = await fetch(`http://127.0.0.1:${explain.handle.port}/explain?name=app.example.org&from=10.1.2.3&format=json`);
+      const body = (await res.json()) as { steps: Array<{ plugin: string; kind: string; text: string }>; reply: { dig: string[] } };
+      expect(body.steps.filter((s) => s.plugin === 'split' && s.kind === 'note').map((s) => s.text)).toEqual(['client 10.1.2.3 is in view 0.0.0.0/0,::/0']);
+      expect(body.reply.dig).toContain('app.example.org.\t60\tIN\tA\t192.0.2.10');
+    } finally {
+      await e.close();
+    }
+  });
 });

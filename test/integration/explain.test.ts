@@ -1,0 +1,288 @@
+// Explain a query (issue 16): the same cases through `typedns explain` (the built CLI, the
+// Corefile loaded in its own process, no DNS socket) and through the explain plugin's GET /explain
+// on a running server (its real cache), and `typedns explain --server` as that endpoint's client.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startServer, type TestServer } from '../../src/testing/index.js';
+import { cliRun } from '../support/cli.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+import type { ExplainResult } from '../../src/explain/explain.js';
+import type { ExplainPlugin } from '../../plugins/explain/index.js';
+
+let dir: string;
+let good: Upstream;
+let dead: Upstream;
+
+const MANIFESTS = `apiVersion: v1
+kind: Service
+metadata: { name: db, namespace: data }
+spec:
+  clusterIP: None
+  ports: [{ name: pg, protocol: TCP, port: 5432 }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: db-a, namespace: data, labels: { kubernetes.io/service-name: db } }
+addressType: IPv4
+ports: [{ name: pg, protocol: TCP, port: 5432 }]
+endpoints:
+  - addresses: [10.244.1.20]
+    conditions: { ready: true }
+    targetRef: { kind: Pod, name: db-0, namespace: data }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: db-b, namespace: data, labels: { kubernetes.io/service-name: db } }
+addressType: IPv4
+ports: [{ name: pg, protocol: TCP, port: 5432 }]
+endpoints:
+  - addresses: [10.244.2.21]
+    conditions: { ready: true }
+    targetRef: { kind: Pod, name: db-1, namespace: data }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: search, namespace: shop }
+spec:
+  type: ExternalName
+  externalName: search.example.org
+`;
+
+/** Two blocks on one port: `.` (rewrite, acl, cache, hosts → kubernetes → forward) and fail.test (two upstreams, the first stopped). */
+const corefile = (port: number, extra = ''): string => `.:${port} {
+    bind 127.0.0.1
+${extra}    rewrite name regex (.*)\\.corp\\.test\\. {1}.lan. answer auto
+    acl {
+        block type AAAA net 10.9.0.0/16
+    }
+    cache 30
+    hosts hosts {
+        fallthrough
+    }
+    kubernetes cluster.local {
+        manifests cluster
+    }
+    forward . ${good.addr}
+}
+fail.test:${port} {
+    bind 127.0.0.1
+    forward . ${dead.addr} ${good.addr} {
+        policy sequential
+    }
+}
+`;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'typedns-explain-'));
+  good = await startUpstream();
+  dead = await startUpstream();
+  await dead.stop(); // its port now answers "unreachable": forward fails over to `good`
+  good.answer('up.example.org.', 'A', ['up.example.org. 60 IN A 10.7.7.7']);
+  good.answer('search.example.org.', 'A', ['search.example.org. 60 IN A 10.5.5.5']);
+  good.answer('x.fail.test.', 'A', ['x.fail.test. 60 IN A 10.6.6.6']);
+  writeFileSync(path.join(dir, 'hosts'), '10.1.1.1 web.lan\n# databases\n10.1.1.2 db.lan db2.lan\n');
+  mkdirSync(path.join(dir, 'cluster'));
+  writeFileSync(path.join(dir, 'cluster', 'objects.yaml'), MANIFESTS);
+  writeFileSync(path.join(dir, 'Corefile'), corefile(1053));
+});
+
+afterAll(async () => {
+  await good?.stop();
+});
+
+interface Ask {
+  name: string;
+  type?: string;
+  from?: string;
+}
+
+/** The notes (and exits) of one plugin, in order. */
+const notesOf = (r: ExplainResult, plugin: string): string[] => r.steps.filter((s) => s.plugin === plugin && s.kind !== 'enter').map((s) => s.text);
+const entered = (r: ExplainResult): string[] => r.steps.filter((s) => s.kind === 'enter').map((s) => s.plugin);
+const answers = (r: ExplainResult): string[] => {
+  const d = r.reply?.dig ?? [];
+  const at = d.indexOf(';; ANSWER SECTION:');
+  if (at < 0) return [];
+  const out: string[] = [];
+  for (let i = at + 1; i < d.length && d[i] !== ''; i++) {
+    const f = d[i]!.split('\t');
+    out.push(`${f[0]} ${f[3]} ${f[4]}`);
+  }
+  return out;
+};
+
+// The endpoint side: a server on 127.0.0.1 with the explain plugin, and GET /explain.
+let srv: TestServer;
+let explainPort: number;
+
+function get(q: Ask, format = 'json'): Promise<{ status: number; body: string }> {
+  const u = new URL(`http://127.0.0.1:${explainPort}/explain`);
+  u.searchParams.set('name', q.name);
+  if (q.type) u.searchParams.set('type', q.type);
+  if (q.from) u.searchParams.set('from', q.from);
+  if (format) u.searchParams.set('format', format);
+  return new Promise((resolve, reject) => {
+    http
+      .get(u, { agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
+const runners: Record<'cli' | 'endpoint', (q: Ask, repeat?: number) => Promise<ExplainResult[]>> = {
+  async cli(q, repeat = 1) {
+    const args = ['explain', q.name, q.type ?? 'A', '-conf', 'Corefile', '--json'];
+    if (q.from) args.push('--from', q.from);
+    if (repeat > 1) args.push('--repeat', String(repeat));
+    const r = await cliRun(args, dir);
+    expect(r.stderr).not.toMatch(/ERROR/);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as ExplainResult | ExplainResult[];
+    return Array.isArray(j) ? j : [j];
+  },
+  async endpoint(q, repeat = 1) {
+    const out: ExplainResult[] = [];
+    for (let i = 0; i < repeat; i++) {
+      const r = await get(q);
+      expect(r.status).toBe(200);
+      out.push(JSON.parse(r.body) as ExplainResult);
+    }
+    return out;
+  },
+};
+
+describe.each(['cli', 'endpoint'] as const)('explain through the %s', (via) => {
+  const run = (q: Ask, repeat?: number): Promise<ExplainResult[]> => runners[via](q, repeat);
+
+  beforeAll(async () => {
+    if (via !== 'endpoint') return;
+    srv = await startServer(corefile(0, '    explain 127.0.0.1:0\n'), { file: path.join(dir, 'Corefile.live') });
+    const p = srv.server.generation!.blocks[0]!.plugins.find((x) => x.name === 'explain')!.plugin as ExplainPlugin;
+    explainPort = p.handle.port;
+  });
+  afterAll(async () => {
+    if (via === 'endpoint') await srv?.close();
+  });
+
+  it('a regex rewrite with answer auto: the rule, the name before → after, and the answer written back', async () => {
+    const [r] = await run({ name: 'db.corp.test' });
+    expect(r!.block?.keys[0]).toMatch(/^\.:/);
+    expect(notesOf(r!, 'rewrite')[0]).toMatch(/rule .*:\d+ name regex \(\.\*\)\\\.corp\\\.test\\\. \{1\}\.lan\. answer auto: matched, name db\.corp\.test\. → db\.lan\./);
+    expect(notesOf(r!, 'rewrite')).toContain('reply rewritten: A owner db.lan. → db.corp.test.');
+    expect(notesOf(r!, 'hosts')[0]).toBe('10.1.1.2 from hosts:3');
+    expect(answers(r!)).toEqual(['db.corp.test. A 10.1.1.2']);
+    expect(r!.reply?.by).toBe('hosts');
+  });
+
+  it('a cache miss, then a hit with the TTL left', async () => {
+    const [a, b] = await run({ name: 'web.lan' }, 2);
+    expect(notesOf(a!, 'cache')[0]).toBe('miss, key 1/1/00/web.lan.');
+    expect(notesOf(a!, 'cache')).toContain('reply stored as success for 30s, key 1/1/00/web.lan.');
+    expect(entered(a!)).toContain('hosts');
+    expect(notesOf(b!, 'cache')[0]).toMatch(/^hit \(success\), key 1\/1\/00\/web\.lan\., (29|30)s of 30s left, stored \ds ago$/);
+    expect(entered(b!)).not.toContain('hosts');
+    expect(b!.reply?.by).toBe('cache');
+    expect(answers(b!)).toEqual(['web.lan. A 10.1.1.1']);
+  });
+
+  it('hosts falls through to forward, which asks the loopback upstream', async () => {
+    const [r] = await run({ name: 'up.example.org' });
+    expect(notesOf(r!, 'hosts')[0]).toBe('no entry for up.example.org.: fallthrough to the next plugin');
+    expect(notesOf(r!, 'hosts')[1]).toMatch(/^passed to next/);
+    const fwd = notesOf(r!, 'forward');
+    expect(fwd[0]).toMatch(new RegExp(`^forward \\. \\(.*Corefile${via === 'cli' ? '' : '\\.live'}:${via === 'cli' ? 14 : 15}\\): policy random, order ${good.addr}, over udp$`));
+    expect(fwd[1]).toMatch(new RegExp(`^attempt 1: ${good.addr} answered NOERROR in [\\d.]+ ms \\(\\d+ bytes, 1 answer\\(s\\)\\)$`));
+    expect(r!.reply?.by).toBe('forward');
+    expect(answers(r!)).toEqual(['up.example.org. A 10.7.7.7']);
+  });
+
+  it('a headless Service with two EndpointSlices: each address with its slice and pod', async () => {
+    const [r] = await run({ name: 'db.data.svc.cluster.local' });
+    const k = notesOf(r!, 'kubernetes');
+    expect(k[0]).toBe('Service data/db (headless): 2 record(s)');
+    expect(k).toContain('10.244.1.20 from EndpointSlice data/db-a: answered');
+    expect(k).toContain('10.244.2.21 from EndpointSlice data/db-b: answered');
+    expect(answers(r!).sort()).toEqual(['db.data.svc.cluster.local. A 10.244.1.20', 'db.data.svc.cluster.local. A 10.244.2.21']);
+    // a name that does not exist, and one that has no record of the type asked
+    const [nx] = await run({ name: 'nope.data.svc.cluster.local' });
+    expect(notesOf(nx!, 'kubernetes')[0]).toBe('no Service data/nope: NXDOMAIN (the name does not exist)');
+    const [nodata] = await run({ name: 'db.data.svc.cluster.local', type: 'AAAA' });
+    expect(notesOf(nodata!, 'kubernetes')[0]).toBe('Service data/db (headless): NODATA (the name exists, with no AAAA record)');
+  });
+
+  it('an ExternalName: the CNAME, then its target asked through forward', async () => {
+    const [r] = await run({ name: 'search.shop.svc.cluster.local' });
+    const k = notesOf(r!, 'kubernetes');
+    expect(k[0]).toBe('Service shop/search (ExternalName → search.example.org): 1 record(s)');
+    expect(k[1]).toBe('the target search.example.org is outside the zones: asking the next plugins');
+    // forward runs inside kubernetes, for the target
+    const fwd = r!.steps.find((s) => s.plugin === 'forward' && s.kind === 'enter')!;
+    const k8s = r!.steps.find((s) => s.plugin === 'kubernetes' && s.kind === 'enter')!;
+    expect(fwd.depth).toBe(k8s.depth + 1);
+    expect(answers(r!)).toEqual(['search.shop.svc.cluster.local. CNAME search.example.org.', 'search.example.org. A 10.5.5.5']);
+  });
+
+  it('an acl block: the rule, the client, REFUSED', async () => {
+    const [r] = await run({ name: 'web.lan', type: 'AAAA', from: '10.9.1.1' });
+    expect(notesOf(r!, 'acl')[0]).toBe('zone .: rule "block type AAAA net 10.9.0.0/16" matches AAAA from 10.9.1.1: blocked, REFUSED');
+    expect(notesOf(r!, 'acl')[1]).toMatch(/^returned REFUSED without writing/);
+    expect(entered(r!)).not.toContain('cache');
+    expect(r!.reply?.rcode).toBe('REFUSED');
+    expect(r!.reply?.by).toBe('');
+    // another client is let through
+    const [ok] = await run({ name: 'web.lan', type: 'AAAA', from: '10.8.1.1' });
+    expect(notesOf(ok!, 'acl')[0]).toBe('allowed: next plugin');
+  });
+
+  it('a forward failover: the stopped first upstream, then the second', async () => {
+    const [r] = await run({ name: 'x.fail.test' });
+    expect(r!.zone).toBe('fail.test.');
+    expect(r!.steps.filter((s) => s.plugin === '').map((s) => s.text)).toContain('zone fail.test.: the longest zone on this listener that contains the name');
+    const fwd = notesOf(r!, 'forward');
+    expect(fwd[0]).toMatch(new RegExp(`policy sequential, order ${dead.addr} ${good.addr}, over udp$`));
+    expect(fwd[1]).toMatch(new RegExp(`^attempt 1: ${dead.addr} over udp failed after [\\d.]+ ms: `));
+    expect(fwd[2]).toMatch(new RegExp(`^attempt 2: ${good.addr} answered NOERROR in `));
+    expect(answers(r!)).toEqual(['x.fail.test. A 10.6.6.6']);
+  });
+});
+
+describe('typedns explain --server and the text output', () => {
+  beforeAll(async () => {
+    srv = await startServer(corefile(0, '    explain 127.0.0.1:0\n'), { file: path.join(dir, 'Corefile.live') });
+    const p = srv.server.generation!.blocks[0]!.plugins.find((x) => x.name === 'explain')!.plugin as ExplainPlugin;
+    explainPort = p.handle.port;
+  });
+  afterAll(async () => {
+    await srv?.close();
+  });
+
+  it('prints the running server\'s trace: its cache answers the second query', async () => {
+    const first = await cliRun(['explain', 'web.lan', '--server', `127.0.0.1:${explainPort}`], dir);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^\s+[\d.]+ ms {2}route +· listener 127\.0\.0\.1:0 \(the only port served\)$/m);
+    expect(first.stdout).toMatch(/^\s+[\d.]+ ms {8}cache +· miss, key 1\/1\/00\/web\.lan\.$/m);
+    const second = await cliRun(['explain', 'web.lan', '--server', `127.0.0.1:${explainPort}`], dir);
+    expect(second.stdout).toMatch(/^\s+[\d.]+ ms {8}cache +· hit \(success\)/m);
+    expect(second.stdout).toMatch(/^;; reply: NOERROR, \d+ bytes, written by cache, [\d.]+ ms$/m);
+    expect(second.stdout).toContain(';; ANSWER SECTION:\nweb.lan.\t');
+    // the same text straight from the endpoint
+    const t = await get({ name: 'web.lan' }, '');
+    expect(t.status).toBe(200);
+    expect(t.body).toMatch(/· hit \(success\)/);
+  });
+
+  it('answers 400 for a bad request and the CLI says why', async () => {
+    expect((await get({ name: '' })).status).toBe(400);
+    expect((await get({ name: 'web.lan', type: 'NOPE' })).status).toBe(400);
+    const r = await cliRun(['explain', 'web.lan', 'NOPE', '--server', `127.0.0.1:${explainPort}`], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/400 unknown type 'NOPE'/);
+  });
+});
