@@ -2,7 +2,7 @@
 // a number of namespaces and M endpoints (default 100,000) in EndpointSlices of at most 100
 // endpoints each, as the EndpointSlice controller cuts them. Every 50th Service is big (250
 // endpoints: three slices), every 10th is headless (endpoints carry hostnames), the rest share the
-// remaining endpoints. Deterministic: the same options give the same cluster.
+// remaining endpoints (`bigEvery: 0`: every Service gets the same share). Deterministic: the same options give the same cluster.
 import type { FakeApiServer, KubeObject } from '../test/support/fake-apiserver.js';
 import { endpointSlice, namespace, service, type EndpointSpec } from '../test/support/k8s-objects.js';
 
@@ -12,6 +12,8 @@ export interface FixtureOptions {
   namespaces?: number;
   /** Endpoints per slice (the controller's default maximum is 100). */
   perSlice?: number;
+  /** Every this-many-th Service is big (250 endpoints); 0: none, every Service gets the same share. */
+  bigEvery?: number;
 }
 
 export interface Fixture {
@@ -34,7 +36,8 @@ export function makeFixture(opts: FixtureOptions = {}): Fixture {
   const nEp = opts.endpoints ?? 100_000;
   const nNs = opts.namespaces ?? Math.max(1, Math.min(100, Math.ceil(nSvc / 100)));
   const perSlice = opts.perSlice ?? 100;
-  const big = (i: number): boolean => i % 50 === 49;
+  const bigEvery = opts.bigEvery ?? 50;
+  const big = (i: number): boolean => bigEvery > 0 && i % bigEvery === bigEvery - 1;
   const nBig = Array.from({ length: nSvc }, (_, i) => i).filter(big).length;
   const bigSize = Math.min(250, Math.floor(nEp / Math.max(1, nSvc)) * 25);
   const rest = Math.max(0, nEp - nBig * bigSize);

@@ -1,6 +1,8 @@
-// deploy/: every manifest validates against the Kubernetes schemas (kubernetes-models), RBAC only
-// lists and watches, the Deployment has the probes, resources and security settings CoreDNS's has,
-// the ConfigMap's Corefile parses, and the dashboard only charts metrics the code exports.
+// deploy/: the base's manifests validate against the Kubernetes schemas (kubernetes-models), RBAC
+// only lists and watches, the Deployment has the probes, resources and security settings CoreDNS's
+// has, the ConfigMap's Corefile parses, and the dashboard only charts metrics the code exports.
+// The overlays, rendered by `kubectl kustomize`: deploy-overlays.test.ts; applied to a real API
+// server: deploy-apiserver.test.ts.
 import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -17,11 +19,12 @@ import { PluginRegistry } from '../../src/plugin/registry.js';
 import { builtinPlugins } from '../../plugins/order.js';
 
 const root = path.resolve(__dirname, '../..');
-const dir = path.join(root, 'deploy');
+const deployDir = path.join(root, 'deploy');
+const dir = path.join(deployDir, 'base');
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: unknown };
 const objects: Array<{ file: string; obj: Obj }> = [];
-for (const f of readdirSync(dir).filter((x) => x.endsWith('.yaml')).sort()) {
+for (const f of readdirSync(dir).filter((x) => x.endsWith('.yaml') && x !== 'kustomization.yaml').sort()) {
   for (const doc of parseAllDocuments(readFileSync(path.join(dir, f), 'utf8'))) {
     expect(doc.errors).toEqual([]);
     const obj = doc.toJS() as Obj | null;
@@ -30,7 +33,7 @@ for (const f of readdirSync(dir).filter((x) => x.endsWith('.yaml')).sort()) {
 }
 const find = (kind: string): Obj => {
   const o = objects.find((x) => x.obj.kind === kind);
-  if (!o) throw new Error(`no ${kind} in deploy/`);
+  if (!o) throw new Error(`no ${kind} in deploy/base/`);
   return o.obj;
 };
 
@@ -43,7 +46,12 @@ const models: Record<string, new (o: never) => { validate(): void }> = {
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
 };
 
-describe('deploy manifests', () => {
+describe('deploy/base manifests', () => {
+  it('the kustomization lists every manifest of the base', () => {
+    const k = parseAllDocuments(readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8'))[0]!.toJS() as { resources: string[] };
+    expect([...k.resources].sort()).toEqual(readdirSync(dir).filter((x) => x.endsWith('.yaml') && x !== 'kustomization.yaml').sort());
+  });
+
   it('holds every object the cluster DNS needs', () => {
     expect(objects.map((o) => o.obj.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Service', 'ServiceAccount']);
   });
@@ -126,7 +134,7 @@ describe('deploy manifests', () => {
 });
 
 describe('grafana dashboard', () => {
-  const dash = JSON.parse(readFileSync(path.join(dir, 'grafana-dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+  const dash = JSON.parse(readFileSync(path.join(deployDir, 'grafana-dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
   const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
 
   it('charts the core DNS metrics', () => {
