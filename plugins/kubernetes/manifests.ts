@@ -131,11 +131,12 @@ export function combine(files: readonly FileObjects[]): ManifestObjects {
   const out: ManifestObjects = { services: [], slices: [], pods: [], namespaces: [] };
   const declared = new Set<string>();
   const used = new Set<string>(['default']);
+  // (loops, not push(...list): a file can hold more objects than a call has room for arguments)
   for (const f of files) {
-    out.services.push(...f.services);
-    out.slices.push(...f.slices);
-    out.pods.push(...f.pods);
-    out.namespaces.push(...f.namespaces);
+    for (const x of f.services) out.services.push(x);
+    for (const x of f.slices) out.slices.push(x);
+    for (const x of f.pods) out.pods.push(x);
+    for (const x of f.namespaces) out.namespaces.push(x);
     for (const n of f.namespaces) declared.add(n.name);
     for (const n of f.used) used.add(n);
   }
