@@ -2,15 +2,22 @@
 // *.yaml/*.yml/*.json file under a folder — multi-document, `kind: List` accepted. Services,
 // EndpointSlices, Pods and Namespaces are cut to slim records by watch/convert.ts; other kinds are
 // ignored. Namespaces that objects use but no file declares are created implicitly (as a cluster
-// always has them). The path is watched (fs.watch, plus a stat poll as a fallback); on a change
-// everything is re-read and applied as full lists; a file that fails to parse keeps the last good data.
+// always has them). The path is watched (fs.watch, plus a stat poll as a fallback). On a change,
+// only the files whose mtime, size or inode changed are read again, parsed in a worker thread
+// (manifest-worker.ts) while the previous data keeps answering, and only the objects of those
+// files are applied to the store, in slices that yield to queries. A file that fails to parse
+// keeps its last good objects.
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { Composer, LineCounter, Parser } from 'yaml';
 import type { Logger } from '../../src/plugin/api.js';
 import type { ObjectSink, ObjectSource, SlimEndpointSlice, SlimNamespace, SlimPod, SlimService } from './watch/objects.js';
 import { convertNamespace, convertPod, convertService, convertSlice } from './watch/convert.js';
 import { selectorMatches, type Selector } from './selector.js';
+import type { ParseReply, ParseRequest } from './manifest-worker.js';
 
 export interface ManifestOptions {
   /** `labels`: only Services, EndpointSlices and Pods matching this selector. */
@@ -46,11 +53,16 @@ export function manifestFiles(p: string): string[] {
   return out.sort();
 }
 
-/** Read and convert every object under `p`. Throws "file:line: message" on a YAML error. */
-export function readManifests(p: string, labels?: Selector): ManifestObjects {
-  const out: ManifestObjects = { services: [], slices: [], pods: [], namespaces: [] };
-  const declared = new Set<string>();
-  const used = new Set<string>(['default']);
+/** The objects of one manifest file, and the namespaces they use. */
+export interface FileObjects extends ManifestObjects {
+  /** Namespaces of the Services, EndpointSlices and Pods in the file. */
+  used: string[];
+}
+
+/** Read and convert the objects of one file. Throws "file:line: message" on a YAML or JSON error. */
+export function readManifestFile(file: string, labels?: Selector): FileObjects {
+  const out: FileObjects = { services: [], slices: [], pods: [], namespaces: [], used: [] };
+  const used = new Set<string>();
   const add = (o: unknown): void => {
     if (o === null || typeof o !== 'object') return;
     const obj = o as { kind?: unknown; items?: unknown; metadata?: { namespace?: unknown; labels?: Record<string, string> } };
@@ -81,24 +93,22 @@ export function readManifests(p: string, labels?: Selector): ManifestObjects {
       }
       case 'Namespace': {
         const n = convertNamespace(o);
-        if (n) (out.namespaces.push(n), declared.add(n.name));
+        if (n) out.namespaces.push(n);
         break;
       }
     }
   };
-  for (const file of manifestFiles(p)) {
-    const text = fs.readFileSync(file, 'utf8');
-    if (/\.json$/i.test(file)) {
-      // JSON: JSON.parse, far cheaper than a YAML parse of the same text.
-      let v: unknown;
-      try {
-        v = JSON.parse(text);
-      } catch (e) {
-        throw new Error(`${file}:1: ${(e as Error).message}`);
-      }
-      add(v);
-      continue;
+  const text = fs.readFileSync(file, 'utf8');
+  if (/\.json$/i.test(file)) {
+    // JSON: JSON.parse, far cheaper than a YAML parse of the same text.
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (e) {
+      throw new Error(`${file}:1: ${(e as Error).message}`);
     }
+    add(v);
+  } else {
     // YAML: one document at a time (streamed through Parser → Composer), so only one document's
     // syntax tree is alive at once, not the whole file's.
     const lines = new LineCounter();
@@ -112,8 +122,31 @@ export function readManifests(p: string, labels?: Selector): ManifestObjects {
       add(doc.toJS());
     }
   }
+  out.used = [...used];
+  return out;
+}
+
+/** The objects of several files (in order: a later file's object replaces an earlier one of the same name). */
+export function combine(files: readonly FileObjects[]): ManifestObjects {
+  const out: ManifestObjects = { services: [], slices: [], pods: [], namespaces: [] };
+  const declared = new Set<string>();
+  const used = new Set<string>(['default']);
+  // (loops, not push(...list): a file can hold more objects than a call has room for arguments)
+  for (const f of files) {
+    for (const x of f.services) out.services.push(x);
+    for (const x of f.slices) out.slices.push(x);
+    for (const x of f.pods) out.pods.push(x);
+    for (const x of f.namespaces) out.namespaces.push(x);
+    for (const n of f.namespaces) declared.add(n.name);
+    for (const n of f.used) used.add(n);
+  }
   for (const ns of used) if (!declared.has(ns)) out.namespaces.push({ name: ns, labels: {} });
   return out;
+}
+
+/** Read and convert every object under `p`. Throws "file:line: message" on a YAML error. */
+export function readManifests(p: string, labels?: Selector): ManifestObjects {
+  return combine(manifestFiles(p).map((f) => readManifestFile(f, labels)));
 }
 
 function lineOf(text: string, pos: number): number {
@@ -122,28 +155,44 @@ function lineOf(text: string, pos: number): number {
   return n;
 }
 
-/** A stat signature of the files: changes when any file is added, removed or modified. */
-function signature(p: string): string {
-  try {
-    return manifestFiles(p)
-      .map((f) => {
-        const st = fs.statSync(f);
-        return `${f}:${st.mtimeMs}:${st.size}:${st.ino}`;
-      })
-      .join('|');
-  } catch (e) {
-    return `error:${(e as Error).message}`;
+/** What a file looked like on disk when it was read. */
+const stampOf = (st: fs.Stats): string => `${st.mtimeMs}:${st.size}:${st.ino}`;
+
+/** The compiled parser thread: beside this module when built, else in dist/ (tests run the sources). */
+function workerScript(): URL | undefined {
+  for (const rel of ['./manifest-worker.js', '../../dist/plugins/kubernetes/manifest-worker.js']) {
+    const u = new URL(rel, import.meta.url);
+    if (fs.existsSync(fileURLToPath(u))) return u;
   }
+  return undefined;
+}
+
+/** How long applying changes to the store may hold the event loop before it yields (ms). */
+const SLICE_MS = 8;
+const yieldLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+interface Pending {
+  readonly acc: FileObjects;
+  readonly resolve: (o: FileObjects) => void;
+  readonly reject: (e: Error) => void;
 }
 
 export class ManifestSource implements ObjectSource {
   private sink: ObjectSink | undefined;
   private synced = false;
-  private sig = '';
+  /** Each file's stamp and objects, as last read (a file that stopped parsing keeps its last good objects). */
+  private files = new Map<string, { stamp: string; objects: FileObjects }>();
+  /** The objects in the store. */
+  private applied: ManifestObjects | undefined;
   private timer: NodeJS.Timeout | undefined;
   private watcher: fs.FSWatcher | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private stopped = false;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
 
   constructor(
     readonly path: string,
@@ -152,8 +201,7 @@ export class ManifestSource implements ObjectSource {
 
   async start(sink: ObjectSink): Promise<void> {
     this.sink = sink;
-    this.sig = signature(this.path);
-    this.apply(readManifests(this.path, this.opts.labels));
+    await this.refresh(true);
     this.synced = true;
     this.timer = setInterval(() => this.check(), this.opts.pollMs ?? 1000);
     this.timer.unref();
@@ -179,28 +227,185 @@ export class ManifestSource implements ObjectSource {
     if (this.timer) clearInterval(this.timer);
     if (this.debounce) clearTimeout(this.debounce);
     this.watcher?.close();
+    const w = this.worker;
+    this.worker = undefined;
+    for (const p of this.pending.values()) p.reject(new Error('manifests source stopped'));
+    this.pending.clear();
+    await w?.terminate();
   }
 
-  /** Re-read if the files changed. */
+  /** Re-read the files that changed (one run at a time; a change during a run starts another). */
   check(): void {
     if (this.stopped || this.sink === undefined) return;
-    const sig = signature(this.path);
-    if (sig === this.sig) return;
-    this.sig = sig;
-    try {
-      this.apply(readManifests(this.path, this.opts.labels));
-      this.opts.log?.info(`manifests reloaded from ${this.path}`);
-    } catch (e) {
-      this.opts.log?.error(`manifests: keeping the last good data: ${(e as Error).message}`);
+    if (this.running !== undefined) {
+      this.again = true;
+      return;
     }
+    this.running = this.refresh(false)
+      .catch((e: unknown) => this.opts.log?.error(`manifests: ${(e as Error).message}`))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.check();
+        }
+      });
   }
 
-  private apply(o: ManifestObjects): void {
+  /** The current run's end (tests). */
+  settled(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  /**
+   * Stat every file; parse (in the worker) only those whose mtime, size or inode changed; then
+   * apply what differs from the store's objects. At start a parse error is thrown; later it is
+   * logged and that file's last good objects stay.
+   */
+  private async refresh(first: boolean): Promise<void> {
+    let list: string[];
+    try {
+      list = manifestFiles(this.path);
+    } catch (e) {
+      if (first) throw e;
+      this.opts.log?.error(`manifests: keeping the last good data: ${(e as Error).message}`);
+      return;
+    }
+    const next = new Map<string, { stamp: string; objects: FileObjects }>();
+    let changed = list.length !== this.files.size;
+    for (const f of list) {
+      let stamp: string;
+      try {
+        stamp = stampOf(fs.statSync(f));
+      } catch {
+        changed = true;
+        continue; // gone meanwhile
+      }
+      const old = this.files.get(f);
+      if (old !== undefined && old.stamp === stamp) {
+        next.set(f, old);
+        continue;
+      }
+      changed = true;
+      this.opts.log?.debug(`parsing manifest file ${f}`);
+      try {
+        next.set(f, { stamp, objects: await this.parse(f) });
+      } catch (e) {
+        if (first) throw e;
+        if (this.stopped) return;
+        this.opts.log?.error(`manifests: keeping the last good data: ${(e as Error).message}`);
+        next.set(f, { stamp, objects: old?.objects ?? { services: [], slices: [], pods: [], namespaces: [], used: [] } });
+      }
+      if (this.stopped) return;
+    }
+    if (!changed) return;
+    this.files = next;
+    await this.apply(combine([...next.values()].map((x) => x.objects)));
+    if (!first) this.opts.log?.info(`manifests reloaded from ${this.path}`);
+  }
+
+  /** One file's objects, parsed by the worker thread (in this thread when there is no compiled worker). */
+  private parse(file: string): Promise<FileObjects> {
+    const w = this.worker ?? this.startWorker();
+    if (w === undefined) return Promise.resolve(readManifestFile(file, this.opts.labels));
+    const id = ++this.nextId;
+    return new Promise<FileObjects>((resolve, reject) => {
+      this.pending.set(id, { acc: { services: [], slices: [], pods: [], namespaces: [], used: [] }, resolve, reject });
+      w.postMessage({ id, file, labels: this.opts.labels } satisfies ParseRequest);
+    });
+  }
+
+  private startWorker(): Worker | undefined {
+    const script = workerScript();
+    if (script === undefined) return undefined;
+    const w = new Worker(script);
+    w.unref();
+    w.on('message', (m: ParseReply) => {
+      const p = this.pending.get(m.id);
+      if (p === undefined) return;
+      if ('part' in m) {
+        for (const k of ['services', 'slices', 'pods', 'namespaces'] as const) {
+          const items = m.part[k];
+          if (items !== undefined) for (const it of items) (p.acc[k] as unknown[]).push(it);
+        }
+        // the next batch once queries waiting meanwhile were answered
+        setImmediate(() => this.worker === w && w.postMessage({ id: m.id, next: true } satisfies ParseRequest));
+        return;
+      }
+      this.pending.delete(m.id);
+      if ('error' in m) p.reject(new Error(m.error));
+      else {
+        p.acc.used = m.used;
+        p.resolve(p.acc);
+      }
+    });
+    const fail = (e: Error): void => {
+      if (this.worker === w) this.worker = undefined;
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`manifest parser thread exited (${code})`)));
+    this.worker = w;
+    return w;
+  }
+
+  /**
+   * Bring the store from the applied objects to `o`: only objects that are new or were re-read
+   * (objects of unchanged files are the same objects) are upserted, the missing ones deleted, a
+   * slice of the changes at a time with the store committed in between. Each object changes in
+   * one step; while a large change is applied, some names already answer from the new data and
+   * others still from the old.
+   */
+  private async apply(o: ManifestObjects): Promise<void> {
     const sink = this.sink!;
-    sink.replaceAll('namespaces', o.namespaces);
-    sink.replaceAll('services', o.services);
-    sink.replaceAll('endpointslices', o.slices);
-    sink.replaceAll('pods', o.pods);
+    const prev = this.applied ?? { services: [], slices: [], pods: [], namespaces: [] };
+    this.applied = o;
+    let since = performance.now();
+    let n = 0;
+    // Every step (a map entry, a comparison, a store write) yields; the loop lets queries in
+    // every SLICE_MS. Comparing 100,000 objects in one go held the thread for seconds.
+    for (const _ of this.changes(sink, prev, o)) {
+      if ((++n & 255) === 0 && performance.now() - since > SLICE_MS) {
+        sink.commit();
+        await yieldLoop();
+        if (this.stopped) return;
+        since = performance.now();
+      }
+    }
     sink.commit();
+  }
+
+  /** Apply the difference between `prev` and `o` to the store, one step per yield. */
+  private *changes(sink: ObjectSink, prev: ManifestObjects, o: ManifestObjects): Generator<void> {
+    const deletes: Array<() => void> = [];
+    const nsed = (x: { namespace: string; name: string }): string => `${x.namespace}/${x.name}`;
+    yield* diff(prev.namespaces, o.namespaces, (n) => n.name, (n) => sink.upsertNamespace(n), (n) => deletes.push(() => sink.deleteNamespace(n.name)));
+    const later: Array<() => void> = [];
+    yield* diff(prev.services, o.services, nsed, (s) => sink.upsertService(s), (s) => later.push(() => sink.deleteService(s.namespace, s.name)));
+    yield* diff(prev.slices, o.slices, nsed, (s) => sink.upsertSlice(s), (s) => later.push(() => sink.deleteSlice(s.namespace, s.name)));
+    yield* diff(prev.pods, o.pods, nsed, (p) => sink.upsertPod(p), (p) => later.push(() => sink.deletePod(p.namespace, p.name)));
+    // objects go before the namespaces that held them
+    for (const d of later) (d(), yield);
+    for (const d of deletes) (d(), yield);
+  }
+}
+
+/**
+ * Upsert what is in `after` but not (as the same object) in `before`, report what is gone; a
+ * later object of the same key wins. One step per yield.
+ */
+function* diff<T>(before: readonly T[], after: readonly T[], key: (x: T) => string, put: (x: T) => void, gone: (x: T) => void): Generator<void> {
+  const old = new Map<string, T>();
+  for (const x of before) (old.set(key(x), x), yield);
+  const now = new Map<string, T>();
+  for (const x of after) (now.set(key(x), x), yield);
+  for (const [k, x] of now) {
+    if (old.get(k) !== x) put(x);
+    yield;
+  }
+  for (const [k, x] of old) {
+    if (!now.has(k)) gone(x);
+    yield;
   }
 }

@@ -1,0 +1,118 @@
+// The manifests source with a large file: it is parsed off the query path (a client asking every
+// 10 ms never waits long), the previous objects answer until the new ones are in, and editing one
+// file parses only that file. Parses are counted through the debug log ("parsing manifest file").
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, waitFor, type TestServer } from '../../src/testing/index.js';
+
+/** About `mb` MB of Services in multi-document YAML; svc-1000 in ns-0 has `ip`. */
+function bigManifest(mb: number, ip: string): string {
+  const docs: string[] = [];
+  let size = 0;
+  for (let i = 0; size < mb * 1e6; i++) {
+    const addr = i === 1000 ? ip : `10.${96 + ((i >> 16) & 15)}.${(i >> 8) & 255}.${i & 255}`;
+    const doc = `---
+apiVersion: v1
+kind: Service
+metadata:
+  name: svc-${i}
+  namespace: ns-${i % 50}
+  labels:
+    app: svc-${i}
+    tier: backend
+spec:
+  type: ClusterIP
+  clusterIP: ${addr}
+  selector:
+    app: svc-${i}
+  ports:
+  - name: http
+    port: 80
+    protocol: TCP
+    targetPort: 8080
+`;
+    size += doc.length;
+    docs.push(doc);
+  }
+  return docs.join('');
+}
+
+const small = (ip: string): string => `apiVersion: v1\nkind: Service\nmetadata:\n  name: other\n  namespace: ns-1\nspec:\n  clusterIP: ${ip}\n`;
+
+describe('manifests: a large file edited while answering', () => {
+  let dir: string;
+  let srv: TestServer;
+  const big = (): string => path.join(dir, 'big.yaml');
+  const parsesOf = (file: string): number => srv.log.lines.filter((l) => l.includes(`parsing manifest file ${file}`)).length;
+  const ipOf = async (name: string): Promise<string> => {
+    const r = await srv.query(name, 'A', { timeout: 5000 });
+    const a = r.msg.answers?.[0];
+    return a?.type === 'A' ? a.data : `rcode ${r.rcode}`;
+  };
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-manifests-'));
+    fs.writeFileSync(big(), bigManifest(10, '10.200.0.1'));
+    fs.writeFileSync(path.join(dir, 'small.yaml'), small('10.201.0.1'));
+    srv = await startServer(`cluster.local:0 {
+  bind 127.0.0.1
+  debug
+  kubernetes {
+    manifests ${dir}
+    startup_timeout 300s
+  }
+}`);
+  }, 300_000);
+  afterAll(async () => {
+    await srv?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves the old objects while the edited file is parsed, then the new; no long gap; only that file parsed', { timeout: 300_000 }, async () => {
+    const name = 'svc-1000.ns-0.svc.cluster.local';
+    expect(await ipOf(name)).toBe('10.200.0.1');
+    expect(parsesOf(big())).toBe(1);
+    const edited = bigManifest(10, '10.200.0.2'); // made before the clock starts
+
+    let stop = false;
+    let maxGap = 0;
+    const seen: string[] = [];
+    const client = (async () => {
+      let last = Date.now();
+      while (!stop) {
+        const ip = await ipOf(name);
+        const now = Date.now();
+        maxGap = Math.max(maxGap, now - last);
+        last = now;
+        if (seen[seen.length - 1] !== ip) seen.push(ip);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    try {
+      // replace the file in one step; the write itself goes through the thread pool
+      await fs.promises.writeFile(`${big()}.tmp`, edited);
+      await fs.promises.rename(`${big()}.tmp`, big());
+      await waitFor(() => seen.includes('10.200.0.2'), { timeout: 240_000, what: 'the new address' });
+    } finally {
+      stop = true;
+      await client;
+    }
+    // the old address until the new one, never anything else, never back
+    expect(seen).toEqual(['10.200.0.1', '10.200.0.2']);
+    // The limit leaves room for a loaded machine (GC pauses); parsing on this thread stopped the
+    // answers for the whole parse (seconds for 10 MB).
+    expect(maxGap, 'longest wait for an answer').toBeLessThan(400);
+    expect(parsesOf(big())).toBe(2);
+    expect(parsesOf(path.join(dir, 'small.yaml'))).toBe(1);
+
+    // editing the small file parses only the small file
+    fs.writeFileSync(path.join(dir, 'small.yaml.tmp'), small('10.201.0.2'));
+    fs.renameSync(path.join(dir, 'small.yaml.tmp'), path.join(dir, 'small.yaml'));
+    await waitFor(async () => (await ipOf('other.ns-1.svc.cluster.local')) === '10.201.0.2', { timeout: 30_000, what: 'the small file' });
+    expect(parsesOf(path.join(dir, 'small.yaml'))).toBe(2);
+    expect(parsesOf(big())).toBe(2);
+    expect(await ipOf(name)).toBe('10.200.0.2');
+  });
+});
