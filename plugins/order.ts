@@ -27,9 +27,12 @@ import whoami from './whoami/index.js';
 import view from './view/index.js';
 import autopath from './autopath/index.js';
 import metadata from './metadata/index.js';
+import tls from './tls/index.js';
+import https from './https/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
+  https, //       DoH listener options of an https:// block; not in the chain
   reload, //      watches the Corefile; not in the chain
   bind, //        listen addresses; not in the chain
   debug, //       turns on debug logging for the block; not in the chain
@@ -42,6 +45,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   acl, //         allow/block/filter/drop by client and type
   cache, //      above every data plugin
+  tls, //         the certificate of a tls:// or https:// block; not in the chain (plugin.cfg's place)
   autopath, //    completes a pod's search path on the server, asking the data plugins below
   template, //    answers from templates
   hosts, //       /etc/hosts
