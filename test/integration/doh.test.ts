@@ -244,7 +244,7 @@ describe.skipIf(!hasCurl)('plain-HTTP DoH behind a terminating proxy (https:// w
   let srv: TestServer;
   let port: number;
   beforeAll(async () => {
-    srv = await startServer(`https://.:0 {\n bind 127.0.0.1\n https {\n  trusted_proxies 127.0.0.1\n }\n whoami\n}\n`);
+    srv = await startServer(`https://.:0 {\n bind 127.0.0.1\n https {\n  trusted_proxies 127.0.0.1\n }\n acl {\n  drop type TXT\n }\n whoami\n}\n`);
     port = portOf(srv, 'https');
   });
   afterAll(() => srv?.close());
@@ -258,5 +258,15 @@ describe.skipIf(!hasCurl)('plain-HTTP DoH behind a terminating proxy (https:// w
     expect(addr(r.body)).toBe('198.51.100.7');
     const direct = await curl(undefined, [`http://127.0.0.1:${port}/dns-query?dns=${q}`]);
     expect(addr(direct.body)).toBe('127.0.0.1');
+  });
+
+  it('answers 500 when the plugins drop the query (acl drop), and 400 for a DNS response sent as a query', async () => {
+    const dropped = await curl(undefined, [`http://127.0.0.1:${port}/dns-query?dns=${b64url(buildQuery('drop.example', 'TXT', { id: 0 }))}`]);
+    expect(dropped.status).toBe(500);
+    const response = buildQuery('resp.example', 'A', { id: 0 });
+    response[2]! |= 0x80; // QR
+    const r = await curl(undefined, [`http://127.0.0.1:${port}/dns-query?dns=${b64url(response)}`]);
+    expect(r.status).toBe(400);
+    expect(r.body.toString()).toMatch(/not a DNS query/);
   });
 });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import tls from 'node:tls';
 import dnsPacket, { type DecodedPacket } from 'dns-packet';
-import { buildQuery, query, responder, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
+import { buildQuery, freePort, query, responder, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
 import { hasOpenssl, makeTlsPki, type TlsPki } from '../support/tls-pki.js';
 
 const hasKdig = spawnSync('kdig', ['--version']).status === 0;
@@ -240,6 +240,42 @@ describe.skipIf(!hasOpenssl)('DoT client certificates (client_auth require_and_v
     expect(withCert.out, withCert.err).toMatch(/status: NOERROR/);
     const without = await run('kdig', base);
     expect(without.out).not.toMatch(/status: NOERROR/);
+  });
+});
+
+describe.skipIf(!hasOpenssl)('DoT listener across reloads', () => {
+  it('applies a reloaded client_auth to new connections on the same port, and refuses a reload that turns TLS off', async () => {
+    const pki = makeTlsPki();
+    const port = await freePort();
+    const cf = (tlsLine: string): string => `tls://.:${port} {\n bind 127.0.0.1\n ${tlsLine}\n whoami\n}\n`;
+    const srv = await startServer(cf(`tls ${pki.serverCertFile} ${pki.serverKeyFile} ${pki.caFile}`));
+    const ask = async (o: tls.ConnectionOptions): Promise<boolean> => {
+      let c: DotClient;
+      try {
+        c = await DotClient.connect(port, { ca: pki.caPem, ...o });
+      } catch {
+        return false;
+      }
+      try {
+        return await c.answers(buildQuery('reload.example', 'A'));
+      } finally {
+        c.close();
+      }
+    };
+    const withCert = { cert: pki.read(pki.clientCertFile), key: pki.read(pki.clientKeyFile) };
+    try {
+      expect(await ask({})).toBe(true);
+      const strict = cf(`tls ${pki.serverCertFile} ${pki.serverKeyFile} ${pki.caFile} {\n  client_auth require_and_verify\n }`);
+      expect(await srv.server.reload('test', { text: strict, file: 'Corefile' })).toBe(true);
+      expect(await ask({})).toBe(false);
+      expect(await ask(withCert)).toBe(true);
+      // without the tls plugin the block would serve in the clear: not on a reload
+      expect(await srv.server.reload('test', { text: cf(''), file: 'Corefile' })).toBe(false);
+      expect(srv.log.lines.join('\n')).toMatch(/turning TLS off needs a restart/);
+      expect(await ask(withCert)).toBe(true);
+    } finally {
+      await srv.close();
+    }
   });
 });
 
