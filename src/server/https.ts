@@ -116,6 +116,8 @@ export class DohListener {
     if (this.opts.maxConnections > 0) srv.maxConnections = this.opts.maxConnections;
     srv.on('connection', (sock: net.Socket) => {
       this.sockets.add(sock);
+      // a reply is a few small frames: without this, Nagle holds the last ones for the client's delayed ACK
+      sock.setNoDelay(true);
       // an idle connection (no request, no reply) is closed; HTTP/2 pings count as traffic
       sock.setTimeout(this.limits.idleTimeout, () => sock.destroy());
       sock.once('close', () => this.sockets.delete(sock));
