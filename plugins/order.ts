@@ -29,6 +29,7 @@ import autopath from './autopath/index.js';
 import metadata from './metadata/index.js';
 import tls from './tls/index.js';
 import https from './https/index.js';
+import dnstap from './dnstap/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
@@ -41,6 +42,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   prometheus, //  measures everything below: first in the chain
   errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered
+  dnstap, //      client queries and replies to a dnstap collector, as log sees them
   loadbalance, // shuffles the answers produced below it
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   acl, //         allow/block/filter/drop by client and type
