@@ -62,7 +62,7 @@ export default definePlugin<TlsConfig>({
     } catch (e) {
       throw new Error(`bad certificate, key or CA: ${(e as Error).message}`);
     }
-    if (ctx.server.scheme === 'dns') ctx.log.warn('has no effect in a dns:// block: use tls:// or https:// keys');
+    if (ctx.server.scheme === 'dns') ctx.log.warn('has no effect in a dns:// block: use tls://, https:// or grpc:// keys');
     ctx.listen.tls = { cert, key, ...(ca !== undefined ? { ca } : {}), clientAuth: cfg.clientAuth };
     return {};
   },

@@ -1,4 +1,4 @@
-// Server block keys: `[SCHEME://]ZONE[:PORT]` (dns, tls, https), reverse zones in CIDR form, and
+// Server block keys: `[SCHEME://]ZONE[:PORT]` (dns, tls, https, grpc), reverse zones in CIDR form, and
 // the duplicate check.
 import net from 'node:net';
 import { CorefileError, type Token } from './lexer.js';
@@ -8,7 +8,7 @@ export interface ZoneKey {
   /** Normalised zone: lower case, fully qualified ("example.org.", "0.0.10.in-addr.arpa."). */
   readonly zone: string;
   readonly port: number;
-  /** dns (UDP+TCP), tls (DNS over TLS, RFC 7858) or https (DNS over HTTPS, RFC 8484). */
+  /** dns (UDP+TCP), tls (DNS over TLS, RFC 7858), https (DNS over HTTPS, RFC 8484) or grpc (CoreDNS's DnsService). */
   readonly scheme: Scheme;
   /** For a classless reverse key (10.0.0.0/25): the network queries must fall in, else REFUSED. */
   readonly filter?: Cidr;
@@ -22,12 +22,12 @@ export interface Cidr {
   readonly prefix: number;
 }
 
-export type Scheme = 'dns' | 'tls' | 'https';
+export type Scheme = 'dns' | 'tls' | 'https' | 'grpc';
 
 /** The port of a key without one, per scheme (CoreDNS's transport ports); dns:// takes -dns.port. */
-const SCHEME_PORT: Record<Exclude<Scheme, 'dns'>, number> = { tls: 853, https: 443 };
+const SCHEME_PORT: Record<Exclude<Scheme, 'dns'>, number> = { tls: 853, https: 443, grpc: 443 };
 /** Schemes CoreDNS serves that typedns does not. */
-const UNSUPPORTED: Record<string, number> = { 'grpc': 443, 'quic': 853, 'https3': 443 };
+const UNSUPPORTED: Record<string, number> = { 'quic': 853, 'https3': 443 };
 
 /** Lower-case and fully qualify a domain name. */
 export function fqdn(name: string): string {
@@ -50,9 +50,9 @@ export function parseKey(tok: Token, defaultPort: number): ZoneKey[] {
   const sm = /^([a-z0-9]+):\/\//i.exec(s);
   if (sm) {
     const name = sm[1]!.toLowerCase();
-    if (name !== 'dns' && name !== 'tls' && name !== 'https') {
-      if (name in UNSUPPORTED) fail(`${name}:// servers are not supported yet (key '${tok.text}'), expected dns://, tls:// or https://`);
-      fail(`unknown scheme '${name}://' in key '${tok.text}', expected dns://, tls:// or https://`);
+    if (name !== 'dns' && name !== 'tls' && name !== 'https' && name !== 'grpc') {
+      if (name in UNSUPPORTED) fail(`${name}:// servers are not supported yet (key '${tok.text}'), expected dns://, tls://, https:// or grpc://`);
+      fail(`unknown scheme '${name}://' in key '${tok.text}', expected dns://, tls://, https:// or grpc://`);
     }
     scheme = name as Scheme;
     s = s.slice(sm[0].length);

@@ -115,7 +115,7 @@ export interface ListenSettings {
   addresses: string[];
   /** Address filters to exclude (bind's `except`). */
   except: string[];
-  /** The certificate of a tls:// or https:// block (the tls plugin); without it they serve in the clear. */
+  /** The certificate of a tls://, https:// or grpc:// block (the tls plugin); without it they serve in the clear. */
   tls?: ListenTls;
   /** DNS-over-HTTPS options of an https:// block (the https plugin). */
   https?: ListenHttps;
@@ -174,7 +174,7 @@ export interface SetupContext {
    * This block's keys as written ("dns://.:53"), their port, the label metrics use, the name of
    * the block's view ('' without one): the `view` label of CoreDNS's metrics, and the keys' scheme.
    */
-  readonly server: { readonly keys: readonly string[]; readonly port: number; readonly label: string; readonly view: string; readonly scheme: 'dns' | 'tls' | 'https' };
+  readonly server: { readonly keys: readonly string[]; readonly port: number; readonly label: string; readonly view: string; readonly scheme: 'dns' | 'tls' | 'https' | 'grpc' };
   /** "plugin/<name>: …"; debug() is a no-op unless the debug plugin is on. */
   readonly log: Logger;
   /** Families named coredns_<name>_*; they survive reload. */

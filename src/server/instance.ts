@@ -30,6 +30,7 @@ import { isWorker } from './workers.js';
 import { DEFAULT_TCP, TcpListener, type TcpOptions } from './tcp.js';
 import type { ServeContext } from './serve.js';
 import { DotListener } from './tls.js';
+import { GrpcListener } from './grpc.js';
 import { DEFAULT_HTTPS_MAX_CONNECTIONS, DohListener } from './https.js';
 import { lookupThrough } from './lookup.js';
 
@@ -139,7 +140,7 @@ export function compileParsed(blocks: ServerBlock[], files: string[], registry: 
 
 interface BlockRuntime extends Block {
   readonly listen: ListenSettings;
-  /** dns (UDP and TCP), tls (DoT) or https (DoH): what the block's listeners speak. */
+  /** dns (UDP and TCP), tls (DoT), https (DoH) or grpc: what the block's listeners speak. */
   readonly scheme: Scheme;
 }
 
@@ -154,7 +155,7 @@ export interface WantedListener {
   port: number;
   scheme: Scheme;
   table: RouteTable;
-  /** The certificate (tls and https), from the first block on the listener with a tls plugin. */
+  /** The certificate (tls, https, grpc), from the first block on the listener with a tls plugin. */
   tls: ListenTls | undefined;
   /** The https plugin's options (https), from the first block on the listener that has them. */
   https: ListenHttps | undefined;
@@ -312,8 +313,8 @@ interface LiveListener {
   readonly ctx: ServeContext;
   readonly udp: Array<UdpListener | NativeUdpListener>;
   readonly tcp: TcpListener[];
-  /** tls:// and https:// listeners (instead of udp and tcp). */
-  readonly streams: Array<DotListener | DohListener>;
+  /** tls://, https:// and grpc:// listeners (instead of udp and tcp). */
+  readonly streams: Array<DotListener | DohListener | GrpcListener>;
   readonly scheme: Scheme;
   boundPort: number;
 }
@@ -453,7 +454,7 @@ export class DnsServer implements ProcessState {
     }
     // Bind what is new; keep what both generations use.
     const wanted = gen.listeners();
-    // A kept DoT/DoH listener cannot switch between TLS and the clear: that takes a restart.
+    // A kept DoT/DoH/gRPC listener cannot switch between TLS and the clear: that takes a restart.
     for (const [key, w] of wanted) {
       const live = w.port === 0 ? undefined : this.listenersByKey.get(key);
       const s = live?.streams[0];
@@ -542,7 +543,9 @@ export class DnsServer implements ProcessState {
           const s =
             w.scheme === 'tls'
               ? new DotListener(h, p, ctx, this.tcpOpts, w.tls)
-              : new DohListener(h, p, ctx, this.tcpOpts, w.tls, w.https ?? DEFAULT_HTTPS, this.httpsResponses(), w.label);
+              : w.scheme === 'grpc'
+                ? new GrpcListener(h, p, ctx, this.tcpOpts, w.tls)
+                : new DohListener(h, p, ctx, this.tcpOpts, w.tls, w.https ?? DEFAULT_HTTPS, this.httpsResponses(), w.label);
           live.streams.push(s);
           p = await s.listen(p);
           continue;
