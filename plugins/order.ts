@@ -6,8 +6,11 @@
 // To add a plugin: one import and one array entry, at its place, with a comment on why there.
 import type { PluginDefinition } from '../src/plugin/types.js';
 import acl from './acl/index.js';
+import any from './any/index.js';
 import bind from './bind/index.js';
+import bufsize from './bufsize/index.js';
 import cache from './cache/index.js';
+import chaos from './chaos/index.js';
 import debug from './debug/index.js';
 import health from './health/index.js';
 import loop from './loop/index.js';
@@ -21,6 +24,8 @@ import kubernetes from './kubernetes/index.js';
 import forward from './forward/index.js';
 import loadbalance from './loadbalance/index.js';
 import log from './log/index.js';
+import minimal from './minimal/index.js';
+import nsid from './nsid/index.js';
 import rewrite from './rewrite/index.js';
 import template from './template/index.js';
 import whoami from './whoami/index.js';
@@ -30,25 +35,34 @@ import metadata from './metadata/index.js';
 import tls from './tls/index.js';
 import https from './https/index.js';
 import dnstap from './dnstap/index.js';
+import cancel from './cancel/index.js';
+import dns64 from './dns64/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
   https, //       DoH listener options of an https:// block; not in the chain
+  cancel, //      a deadline per query; nothing is sent once it has passed
   reload, //      watches the Corefile; not in the chain
+  nsid, //        outermost in the chain: adds NSID to whatever reply comes back
+  bufsize, //     first in the chain: everything below sees (and forwards) the capped EDNS0 size
   bind, //        listen addresses; not in the chain
   debug, //       turns on debug logging for the block; not in the chain
   ready, //       /ready from every plugin's ready(); not in the chain
   health, //      /health; not in the chain
-  prometheus, //  measures everything below: first in the chain
+  prometheus, //  measures everything below it
   errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered
   dnstap, //      client queries and replies to a dnstap collector, as log sees them
+  dns64, //       AAAA from A for IPv6-only clients (NAT64): sees the reply of everything below
+  any, //         RFC 8482: a short HINFO for qtype ANY, before any data plugin sees it
+  chaos, //       CH TXT version.bind and friends, before any data plugin sees them
   loadbalance, // shuffles the answers produced below it
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   acl, //         allow/block/filter/drop by client and type
   cache, //      above every data plugin
   tls, //         the certificate of a tls:// or https:// block; not in the chain (plugin.cfg's place)
   autopath, //    completes a pod's search path on the server, asking the data plugins below
+  minimal, //     strips replies from below to their answers; cache above stores them stripped
   template, //    answers from templates
   hosts, //       /etc/hosts
   kubernetes, //  the cluster

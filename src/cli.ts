@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // typedns [-conf FILE] [-dns.port PORT|-p PORT] [-pidfile FILE] [-plugin MODULE]... [-plugins] [-quiet] [-version] [-workers N|auto]
 // typedns check [-conf FILE]
-import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+// typedns build-native
+// The `typedns` command is bin.ts (npm's symlinks start that one); `node dist/src/cli.js` runs this file directly.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { builtinPlugins } from '../plugins/order.js';
 import { PluginRegistry } from './plugin/registry.js';
@@ -13,6 +16,8 @@ import { readCorefileText } from './corefile/read.js';
 import { createLogger, flushLogs } from './observe/log.js';
 import { TypednsError } from './plugin/errors.js';
 import { isWorker, parseWorkers, printsBanner, runPrimary, startWorker } from './server/workers.js';
+import { nativeBuildScript } from './server/udp-native.js';
+import { tcpOptionsFromEnv, type TcpOptions } from './server/tcp.js';
 
 /** CoreDNS's built-in default: every name, on the -dns.port port. */
 export const DEFAULT_COREFILE = '. {\n    whoami\n    log\n}\n';
@@ -133,6 +138,7 @@ function loadCorefile(o: CliOptions): { text: string; file: string } {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'build-native') return buildNative(argv.slice(1));
   let o: CliOptions;
   try {
     o = parseArgs(argv);
@@ -166,6 +172,13 @@ export async function main(argv: string[]): Promise<number> {
     src = loadCorefile(o);
   } catch (e) {
     process.stderr.write(`could not read Corefile: ${(e as Error).message}\n`);
+    return 1;
+  }
+  let tcp: Partial<TcpOptions>;
+  try {
+    tcp = tcpOptionsFromEnv();
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
     return 1;
   }
   const port = o.port ?? 53;
@@ -212,6 +225,7 @@ export async function main(argv: string[]): Promise<number> {
     registry,
     defaultPort: port,
     log,
+    tcp,
     quiet: o.quiet,
     onFatal: () => {
       flushLogs();
@@ -259,9 +273,32 @@ function removePidfile(file: string): void {
   }
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (isMain) {
-  main(process.argv.slice(2)).then(
+/**
+ * `typedns build-native`: compile the native UDP socket for the Node.js running this command
+ * (scripts/build-native.mjs, shipped in the package), e.g. after installing on another Node
+ * version or platform than the one the package was packed on. Fails loudly: exit 1 with the reason.
+ */
+function buildNative(args: string[]): number {
+  if (args.length > 0) {
+    process.stderr.write(`build-native takes no arguments: ${args.join(' ')}\n`);
+    return 2;
+  }
+  const script = nativeBuildScript();
+  if (script === undefined) {
+    process.stderr.write('build-native: scripts/build-native.mjs is not in this installation of typedns\n');
+    return 1;
+  }
+  const r = spawnSync(process.execPath, [script, '--strict'], { stdio: 'inherit' });
+  if (r.error) {
+    process.stderr.write(`build-native: ${r.error.message}\n`);
+    return 1;
+  }
+  return r.status ?? 1;
+}
+
+/** Run the CLI and exit with its status; an error that escapes main is printed, status 1. */
+export function run(argv: string[]): void {
+  main(argv).then(
     (code) => {
       flushLogs();
       process.exit(code);
@@ -272,3 +309,29 @@ if (isMain) {
     },
   );
 }
+
+/**
+ * Whether node was started on this file (`node dist/src/cli.js`, also through a symlink or
+ * without the extension), as opposed to imported (by bin.ts, the package's index, a test).
+ * Compared as real paths: import.meta.url has symlinks resolved, process.argv[1] does not.
+ */
+function startedOnThisFile(): boolean {
+  const arg = process.argv[1];
+  if (arg === undefined) return false;
+  let self: string;
+  try {
+    self = realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+  for (const p of [arg, `${arg}.js`]) {
+    try {
+      return realpathSync(p) === self;
+    } catch {
+      // not a file: try the next spelling
+    }
+  }
+  return false;
+}
+
+if (startedOnThisFile()) run(process.argv.slice(2));

@@ -16,7 +16,8 @@ describe('errors parse', () => {
     expect(() => parsePlugin(errors, 'errors {\n consolidate 5x foo\n}')).toThrow(/Testfile:2 .*invalid duration '5x'/);
     expect(() => parsePlugin(errors, 'errors {\n consolidate 1m "(unclosed"\n}')).toThrow(/invalid regex/);
     expect(() => parsePlugin(errors, 'errors {\n consolidate 1m foo critical\n}')).toThrow(/unknown log level/);
-    expect(() => parsePlugin(errors, 'errors arg')).toThrow(/wrong argument count/);
+    expect(() => parsePlugin(errors, 'errors arg')).toThrow(/invalid log file: arg/);
+    expect(() => parsePlugin(errors, 'errors a b')).toThrow(/wrong argument count/);
   });
   it('is once per block', async () => {
     await expect(startServer('.:0 {\n errors\n errors\n whoami\n}')).rejects.toThrow(/Corefile:3 .*can only be used once per Server Block/);
@@ -43,7 +44,7 @@ describe('errors through a server', () => {
       expect(srv.log.lines.filter((l) => l.includes('i/o timeout for'))).toHaveLength(0);
       const end = Date.now() + 2000;
       while (!srv.log.lines.some((l) => l.includes('errors like')) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-      expect(srv.log.lines).toContain("[ERROR] plugin/errors: 3 errors like '.*i/o timeout.*' occurred in last 0.3s");
+      expect(srv.log.lines).toContain("[ERROR] plugin/errors: 3 errors like '.*i/o timeout.*' occurred in last 300ms");
     } finally {
       await srv.close();
     }

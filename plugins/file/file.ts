@@ -1,12 +1,17 @@
 // The file handler: the longest of its zones containing the query name answers from memory
-// (synchronously); names outside every zone go to the next plugin. Each zone file is re-read at
-// its reload interval and swapped in when the SOA serial changed.
+// (synchronously); names outside every zone go to the next plugin. Each zone file is checked at
+// its reload interval: unchanged on disk (same mtime, size and inode) → nothing read; changed but
+// with the same SOA serial → only read as far as the SOA (CoreDNS reloads only on a new serial);
+// new serial → parsed and swapped in. Parsing yields to the event loop every few milliseconds, so
+// queries keep being answered from the old zone while a large file loads (at start-up too: a
+// Corefile reload keeps the old server answering meanwhile).
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { CorefileError, FLAG, isSubdomain, rcodeOf, RCODE, type Logger, type Message, type Plugin, type Rcode, type Request, type ResponseWriter, type SetupContext } from '../../src/plugin/api.js';
 import type { FileConfig, FileStanza } from './setup.js';
 import { Zone, type LookupResult } from './zone.js';
-import { parseZone } from './zonefile.js';
+import { readSerial, zoneRecords } from './zonefile.js';
 
 interface Served {
   readonly origin: string;
@@ -14,22 +19,39 @@ interface Served {
   readonly stanza: FileStanza;
 }
 
-/** Read and parse `file` for each origin. Throws an Error whose message is "file:line: reason". */
-export function loadZones(file: string, shown: string, origins: readonly string[]): Zone[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read zone file '${shown}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  return origins.map((o) => {
-    try {
-      return new Zone(o, parseZone(text, o, shown));
-    } catch (e) {
-      if (e instanceof CorefileError) throw new Error(e.short);
-      throw e;
+/**
+ * How long a zone load may hold the event loop before it lets queries through (ms). Chunked
+ * parsing on the main thread was chosen over a worker thread: the parsed zone is a million small
+ * objects, and handing them over from a worker (structured clone) blocks the main thread about as
+ * long as parsing them does (bench/README.md, "Zone files").
+ */
+const SLICE_MS = 8;
+const yieldLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** What a file looked like on disk when it was last read. */
+type Stamp = string;
+const stampOf = (st: fs.Stats): Stamp => `${st.mtimeMs}:${st.size}:${st.ino}`;
+
+/** Message of a read or parse error ("file:line: reason" for a parse error). */
+const why = (e: unknown): string => (e instanceof CorefileError ? e.short : (e as NodeJS.ErrnoException).code ?? (e as Error).message);
+
+/**
+ * Parse `bytes` into a zone for `origin`, pausing every SLICE_MS for the event loop. `stop()`
+ * true abandons the load (the plugin was closed). Throws "file:line: reason" errors.
+ */
+export async function buildZone(bytes: Uint8Array, origin: string, shown: string, stop: () => boolean = () => false): Promise<Zone> {
+  const zone = new Zone(origin);
+  let since = performance.now();
+  let n = 0;
+  for (const r of zoneRecords(bytes, origin, shown)) {
+    zone.add(r);
+    if ((++n & 255) === 0 && performance.now() - since > SLICE_MS) {
+      await yieldLoop();
+      if (stop()) throw new Error('plugin closed');
+      since = performance.now();
     }
-  });
+  }
+  return zone.seal();
 }
 
 /**
@@ -61,38 +83,75 @@ async function withExternal(zone: Zone, r: LookupResult & { external: string }, 
   return rcode;
 }
 
-export function createFile(cfg: FileConfig, root: string, log: Logger, lookup?: SetupContext['lookup']): Plugin {
+export async function createFile(cfg: FileConfig, root: string, log: Logger, lookup?: SetupContext['lookup']): Promise<Plugin> {
   const served: Served[] = [];
   const timers: NodeJS.Timeout[] = [];
+  let closed = false;
+  const stop = (): boolean => closed;
   for (const st of cfg.stanzas) {
     const file = path.isAbsolute(st.path) ? st.path : path.join(root, st.path);
-    const zones = loadZones(file, st.path, st.origins);
-    const mine = zones.map((zone, i) => ({ origin: st.origins[i]!, zone, stanza: st }));
+    let bytes: Buffer;
+    let stamp: Stamp;
+    try {
+      stamp = stampOf(await fs.promises.stat(file));
+      bytes = await fs.promises.readFile(file);
+    } catch (e) {
+      throw new Error(`cannot read zone file '${st.path}': ${why(e)}`);
+    }
+    const mine: Served[] = [];
+    for (const origin of st.origins) {
+      log.debug(`parsing zone '${origin}' from '${st.path}'`);
+      try {
+        mine.push({ origin, zone: await buildZone(bytes, origin, st.path), stanza: st });
+      } catch (e) {
+        throw new Error(why(e));
+      }
+    }
     served.push(...mine);
     if (st.reload > 0) {
       let busy = false;
+      const check = async (): Promise<void> => {
+        let now: Stamp;
+        try {
+          now = stampOf(await fs.promises.stat(file));
+        } catch (e) {
+          log.error(`failed to read zone file '${st.path}': ${why(e)}`);
+          return;
+        }
+        if (now === stamp) {
+          log.debug(`zone file '${st.path}' unchanged on disk: not read`);
+          return;
+        }
+        const text = await fs.promises.readFile(file).catch((e: unknown) => {
+          log.error(`failed to read zone file '${st.path}': ${why(e)}`);
+          return undefined;
+        });
+        if (text === undefined) return;
+        // Whatever the outcome, this version of the file has been seen: a broken file is tried
+        // again when it changes, not at every tick.
+        stamp = now;
+        for (const s of mine) {
+          try {
+            const serial = readSerial(text, s.origin, st.path);
+            if (serial === s.zone.serial) {
+              log.debug(`zone '${s.origin}' from '${st.path}' changed on disk with the same serial ${serial}: not reloaded`);
+              continue;
+            }
+            log.debug(`parsing zone '${s.origin}' from '${st.path}'`);
+            const z = await buildZone(text, s.origin, st.path, stop);
+            if (closed) return;
+            s.zone = z;
+            log.info(`successfully reloaded zone '${s.origin}' from '${st.path}' with serial ${z.serial}`);
+          } catch (e) {
+            if (closed) return;
+            log.error(`failed to reload zone '${s.origin}' from '${st.path}': ${why(e)}`);
+          }
+        }
+      };
       const t = setInterval(() => {
         if (busy) return;
         busy = true;
-        fs.promises
-          .readFile(file, 'utf8')
-          .then((text) => {
-            for (const s of mine) {
-              let z: Zone;
-              try {
-                z = new Zone(s.origin, parseZone(text, s.origin, st.path));
-              } catch (e) {
-                log.error(`failed to reload zone '${s.origin}' from '${st.path}': ${e instanceof CorefileError ? e.short : (e as Error).message}`);
-                continue;
-              }
-              if (z.serial !== s.zone.serial) {
-                s.zone = z;
-                log.info(`successfully reloaded zone '${s.origin}' from '${st.path}' with serial ${z.serial}`);
-              }
-            }
-          })
-          .catch((e: unknown) => log.error(`failed to read zone file '${st.path}': ${(e as Error).message}`))
-          .finally(() => (busy = false));
+        check().finally(() => (busy = false));
       }, st.reload);
       t.unref();
       timers.push(t);
@@ -120,6 +179,7 @@ export function createFile(cfg: FileConfig, root: string, log: Logger, lookup?: 
       return r.rcode;
     },
     close() {
+      closed = true;
       for (const t of timers) clearInterval(t);
     },
   };

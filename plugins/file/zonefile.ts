@@ -29,107 +29,122 @@ const SUPPORTED: Record<string, number> = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 
 const CLASSES = new Set(['IN', 'CH', 'CS', 'HS']);
 const MAX_TTL = 2 ** 31 - 1;
 
-/** Split master-file text into entries (logical lines), honouring quotes, comments and parentheses. */
-function entries(text: string, file: string): Entry[] {
-  const out: Entry[] = [];
+// Byte values the tokenizer looks for.
+const NL = 10;
+const SP = 32;
+const TAB = 9;
+const CR = 13;
+const SEMI = 59;
+const LPAR = 40;
+const RPAR = 41;
+const QUOTE = 34;
+const BSL = 92;
+const DIGIT0 = 48;
+
+const isDigit = (c: number | undefined): boolean => c !== undefined && c >= DIGIT0 && c <= DIGIT0 + 9;
+
+/**
+ * Split master-file bytes into entries (logical lines), honouring quotes, comments and
+ * parentheses, one entry at a time. Tokens are decoded from the bytes (fresh strings: a record
+ * never keeps a slice of the whole file alive).
+ */
+function* entries(b: Uint8Array, file: string): Generator<Entry> {
+  const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   let line = 1;
   let depth = 0;
   let parenLine = 0;
   let cur: Entry | undefined;
   let atLineStart = true;
-  const n = text.length;
-  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  const n = buf.length;
+  let i = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
   const push = (t: Tok, at: number): void => {
     if (cur === undefined) cur = { line: at, blankOwner: false, toks: [] };
     cur.toks.push(t);
   };
-  const endEntry = (): void => {
-    if (cur !== undefined && cur.toks.length > 0) out.push(cur);
-    cur = undefined;
-  };
   while (i < n) {
-    const c = text[i]!;
-    if (c === '\n') {
+    const c = buf[i]!;
+    if (c === NL) {
       line++;
       i++;
       if (depth === 0) {
-        endEntry();
+        if (cur !== undefined && cur.toks.length > 0) yield cur;
+        cur = undefined;
         atLineStart = true;
       }
       continue;
     }
-    if (c === ' ' || c === '\t' || c === '\r') {
+    if (c === SP || c === TAB || c === CR) {
       if (atLineStart && depth === 0 && cur === undefined) cur = { line, blankOwner: true, toks: [] };
       atLineStart = false;
       i++;
       continue;
     }
     atLineStart = false;
-    if (c === ';') {
-      while (i < n && text[i] !== '\n') i++;
+    if (c === SEMI) {
+      const nl = buf.indexOf(NL, i);
+      i = nl < 0 ? n : nl;
       continue;
     }
-    if (c === '(') {
+    if (c === LPAR) {
       if (depth === 0) parenLine = line;
       depth++;
       i++;
       continue;
     }
-    if (c === ')') {
+    if (c === RPAR) {
       if (depth === 0) throw new CorefileError(file, line, "unbalanced ')'");
       depth--;
       i++;
       continue;
     }
-    if (c === '"') {
+    if (c === QUOTE) {
       const start = line;
       let s = '';
       i++;
+      let run = i;
       let closed = false;
       while (i < n) {
-        const ch = text[i]!;
-        if (ch === '\\' && i + 1 < n) {
-          const d = text.slice(i + 1, i + 4);
-          if (/^\d{3}$/.test(d)) {
-            s += String.fromCharCode(Number(d) & 0xff);
+        const ch = buf[i]!;
+        if (ch === BSL && i + 1 < n) {
+          s += buf.toString('utf8', run, i);
+          if (isDigit(buf[i + 1]) && isDigit(buf[i + 2]) && isDigit(buf[i + 3])) {
+            s += String.fromCharCode(((buf[i + 1]! - DIGIT0) * 100 + (buf[i + 2]! - DIGIT0) * 10 + (buf[i + 3]! - DIGIT0)) & 0xff);
             i += 4;
           } else {
-            s += text[i + 1];
-            i += 2;
+            const w = (buf[i + 1]! & 0x80) === 0 ? 1 : utf8Width(buf[i + 1]!);
+            s += buf.toString('utf8', i + 1, i + 1 + w);
+            i += 1 + w;
           }
+          run = i;
           continue;
         }
-        if (ch === '"') {
+        if (ch === QUOTE) {
+          s += buf.toString('utf8', run, i);
           closed = true;
           i++;
           break;
         }
-        if (ch === '\n') line++;
-        s += ch;
+        if (ch === NL) line++;
         i++;
       }
       if (!closed) throw new CorefileError(file, start, 'unterminated quoted string');
       push({ text: s, quoted: true }, start);
       continue;
     }
-    let s = '';
+    const from = i;
     while (i < n) {
-      const ch = text[i]!;
-      if (ch === ' ' || ch === '\t' || ch === '\r' || ch === '\n' || ch === ';' || ch === '(' || ch === ')' || ch === '"') break;
-      if (ch === '\\' && i + 1 < n) {
-        s += ch + text[i + 1];
-        i += 2;
-        continue;
-      }
-      s += ch;
-      i++;
+      const ch = buf[i]!;
+      if (ch === SP || ch === TAB || ch === CR || ch === NL || ch === SEMI || ch === LPAR || ch === RPAR || ch === QUOTE) break;
+      i += ch === BSL && i + 1 < n ? 2 : 1;
     }
-    push({ text: s, quoted: false }, line);
+    push({ text: buf.toString('utf8', from, i), quoted: false }, line);
   }
   if (depth > 0) throw new CorefileError(file, parenLine, "unclosed '(': missing ')'");
-  endEntry();
-  return out;
+  if (cur !== undefined && cur.toks.length > 0) yield cur;
 }
+
+/** Bytes in the UTF-8 sequence that starts with `lead`. */
+const utf8Width = (lead: number): number => (lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1);
 
 /** A TTL: seconds, or BIND units ("1h30m", "2d", "1w"). Undefined if it is not a TTL. */
 export function parseTtl(s: string): number | undefined {
@@ -149,17 +164,19 @@ export function parseTtl(s: string): number | undefined {
 const dnsPacketName = (fq: string): string => (fq === '.' ? '.' : fq.slice(0, -1));
 
 /**
- * Parse a zone file for `origin` (a lower-case FQDN). Every record must be at or below the origin
- * and the origin must have an SOA.
+ * The records of a zone file for `origin` (a lower-case FQDN), one at a time: a caller can stop
+ * early (readSerial) or pause between records (the file plugin's reload). Every record must be at
+ * or below the origin and the origin must have an SOA (checked when the file ends).
  */
-export function parseZone(text: string, origin: string, file: string): ZoneRecord[] {
+export function* zoneRecords(text: string | Uint8Array, origin: string, file: string): Generator<ZoneRecord> {
   let curOrigin = origin;
   let defaultTtl: number | undefined;
   let lastTtl: number | undefined;
   let prevOwner: string | undefined;
-  const out: ZoneRecord[] = [];
+  let haveSoa = false;
+  const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
 
-  for (const e of entries(text, file)) {
+  for (const e of entries(bytes, file)) {
     const err = (msg: string): CorefileError => new CorefileError(file, e.line, msg);
     const name = (t: Tok | undefined, what: string): string => {
       if (t === undefined) throw err(`missing ${what}`);
@@ -169,6 +186,7 @@ export function parseZone(text: string, origin: string, file: string): ZoneRecor
       else if (s.endsWith('.') && !s.endsWith('\\.')) fq = s;
       else fq = curOrigin === '.' ? `${s}.` : `${s}.${curOrigin}`;
       if (fq !== '.' && (fq.startsWith('.') || /(^|[^\\])\.\./.test(fq))) throw err(`bad ${what} '${s}': empty label`);
+      if (plainNameFits(fq)) return fq;
       try {
         encodeName(fq);
       } catch (x) {
@@ -245,35 +263,37 @@ export function parseZone(text: string, origin: string, file: string): ZoneRecor
       return v;
     };
     const rdName = (t: Tok | undefined, what: string): string => dnsPacketName(name(t, `${typeName} ${what}`));
-    const base = { name: dnsPacketName(owner), ttl: effTtl, class: 'IN' as const };
+    // One object shape for every record (name, type, ttl, data): no class (IN is dns-packet's default).
+    const rrName = dnsPacketName(owner);
     let rr: RR;
     switch (typeName) {
       case 'A':
         want(1);
         if (!net.isIPv4(rd[0]!.text)) throw err(`bad A address '${rd[0]!.text}'`);
-        rr = { ...base, type: 'A', data: rd[0]!.text };
+        rr = { name: rrName, type: 'A', ttl: effTtl, data: rd[0]!.text };
         break;
       case 'AAAA':
         want(1);
         if (!net.isIPv6(rd[0]!.text)) throw err(`bad AAAA address '${rd[0]!.text}'`);
-        rr = { ...base, type: 'AAAA', data: rd[0]!.text };
+        rr = { name: rrName, type: 'AAAA', ttl: effTtl, data: rd[0]!.text };
         break;
       case 'CNAME':
       case 'DNAME':
       case 'NS':
       case 'PTR':
         want(1);
-        rr = { ...base, type: typeName, data: rdName(rd[0], 'target') };
+        rr = { name: rrName, type: typeName, ttl: effTtl, data: rdName(rd[0], 'target') };
         break;
       case 'MX':
         want(2);
-        rr = { ...base, type: 'MX', data: { preference: u(rd[0]!, 16, 'preference'), exchange: rdName(rd[1], 'exchange') } };
+        rr = { name: rrName, type: 'MX', ttl: effTtl, data: { preference: u(rd[0]!, 16, 'preference'), exchange: rdName(rd[1], 'exchange') } };
         break;
       case 'SRV':
         want(4);
         rr = {
-          ...base,
+          name: rrName,
           type: 'SRV',
+          ttl: effTtl,
           data: { priority: u(rd[0]!, 16, 'priority'), weight: u(rd[1]!, 16, 'weight'), port: u(rd[2]!, 16, 'port'), target: rdName(rd[3], 'target') },
         };
         break;
@@ -281,7 +301,7 @@ export function parseZone(text: string, origin: string, file: string): ZoneRecor
         if (rd.length === 0) throw err('TXT record needs at least one string');
         const strs = rd.map((t) => (t.quoted ? t.text : t.text.replace(/\\(.)/g, '$1')));
         for (const s of strs) if (Buffer.byteLength(s) > 255) throw err('TXT string longer than 255 bytes');
-        rr = { ...base, type: 'TXT', data: strs };
+        rr = { name: rrName, type: 'TXT', ttl: effTtl, data: strs };
         break;
       }
       case 'SOA': {
@@ -292,8 +312,9 @@ export function parseZone(text: string, origin: string, file: string): ZoneRecor
           return v;
         };
         rr = {
-          ...base,
+          name: rrName,
           type: 'SOA',
+          ttl: effTtl,
           data: {
             mname: rdName(rd[0], 'mname'),
             rname: rdName(rd[1], 'rname'),
@@ -310,7 +331,7 @@ export function parseZone(text: string, origin: string, file: string): ZoneRecor
         want(3);
         const tag = rd[1]!.text;
         if (!/^[a-z0-9]+$/i.test(tag)) throw err(`bad CAA tag '${tag}'`);
-        rr = { ...base, type: 'CAA', data: { flags: u(rd[0]!, 8, 'flags'), tag: tag.toLowerCase() as 'issue', value: rd[2]!.text } };
+        rr = { name: rrName, type: 'CAA', ttl: effTtl, data: { flags: u(rd[0]!, 8, 'flags'), tag: tag.toLowerCase() as 'issue', value: rd[2]!.text } };
         break;
       }
       default:
@@ -318,8 +339,36 @@ export function parseZone(text: string, origin: string, file: string): ZoneRecor
     }
     if (owner !== origin && !owner.endsWith(origin === '.' ? '.' : `.${origin}`)) throw err(`out-of-zone record '${owner}' for zone '${origin}'`);
     if (qtype === 6 && owner !== origin) throw err(`SOA record for '${owner}' is not at the zone apex '${origin}'`);
-    out.push({ owner, qtype, rr, line: e.line });
+    if (qtype === 6) haveSoa = true;
+    yield { owner, qtype, rr, line: e.line };
   }
-  if (!out.some((r) => r.qtype === 6)) throw new CorefileError(file, 1, `no SOA record for zone '${origin}'`);
-  return out;
+  if (!haveSoa) throw new CorefileError(file, 1, `no SOA record for zone '${origin}'`);
+}
+
+/** All records of a zone file (see zoneRecords). Throws a CorefileError naming file and line. */
+export function parseZone(text: string | Uint8Array, origin: string, file: string): ZoneRecord[] {
+  return [...zoneRecords(text, origin, file)];
+}
+
+/** The SOA serial of a zone file, parsing only as far as the SOA record (usually the first). */
+export function readSerial(text: string | Uint8Array, origin: string, file: string): number {
+  for (const r of zoneRecords(text, origin, file)) {
+    if (r.qtype === 6) return (r.rr as { data: { serial: number } }).data.serial;
+  }
+  throw new CorefileError(file, 1, `no SOA record for zone '${origin}'`);
+}
+
+/** A name without escapes whose labels (1..63 octets, ASCII) and length (≤ 255 encoded) fit the wire. */
+function plainNameFits(fq: string): boolean {
+  if (fq.length > 254) return false;
+  let start = 0;
+  for (let i = 0; i < fq.length; i++) {
+    const c = fq.charCodeAt(i);
+    if (c === 0x5c || c > 0x7e) return false;
+    if (c === 0x2e) {
+      if (i - start > 63) return false;
+      start = i + 1;
+    }
+  }
+  return true;
 }

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
-import { definePlugin, isSubdomain, rcodeName, replyRcode, setId, RCODE, FLAG } from '../../src/plugin/api.js';
+import { deadlineOf, setMetadata, definePlugin, isSubdomain, rcodeName, replyRcode, setId, RCODE, FLAG } from '../../src/plugin/api.js';
 import type { FastHistogram, FastHistogramChild, Next, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 import { parseForward, type ForwardConfig, type ForwarderConfig } from './setup.js';
 import { ExchangeError, Proxy, type Inc } from './proxy.js';
@@ -85,7 +85,9 @@ class Forwarder {
     const query = Buffer.from(req.wire);
     const qEnd = req.questionEnd;
     const proto: 'udp' | 'tcp' = cfg.forceTcp ? 'tcp' : cfg.preferUdp ? 'udp' : req.transport;
-    const deadline = performance.now() + OVERALL_TIMEOUT;
+    // the overall timeout, or the query's own deadline (cancel) when that comes first
+    const own = deadlineOf(req);
+    const deadline = Math.min(performance.now() + OVERALL_TIMEOUT, own ?? Infinity);
     const list = this.list();
     let last: Buffer | undefined;
     let fails = 0;
@@ -136,6 +138,8 @@ class Forwarder {
         if (i < list.length) continue;
         break;
       }
+      const label = p.addr.label;
+      setMetadata(req, 'forward/upstream', () => label);
       return reply;
     }
     return last;

@@ -2,9 +2,50 @@
 // ctx.process.shared so it survives reloads (the new generation takes the route over before the
 // old one lets go, so a reload never closes the port). Each route has a reference count: the
 // listener closes when the last generation using it goes away (or the process stops).
+//
+// Each listener bounds what a client can hold (README "Limits"): request headers must arrive
+// within headersTimeout and the whole request within requestTimeout (slowloris), a connection
+// silent or idle between requests for idleTimeout is closed, and at most maxConnections are open
+// (more are closed as soon as they are accepted), so HTTP clients cannot take the descriptors
+// DNS over TCP needs.
 import http from 'node:http';
 import net from 'node:net';
 import type { Dispenser, ProcessState } from '../../src/plugin/api.js';
+import { parseDuration } from '../../src/corefile/dispenser.js';
+
+export interface HttpLimits {
+  /** The request line and headers must arrive within this (ms). */
+  headersTimeout: number;
+  /** The whole request must arrive within this (ms); at least headersTimeout. */
+  requestTimeout: number;
+  /** A connection with nothing to do (silent, or kept alive between requests) is closed after this (ms). */
+  idleTimeout: number;
+  /** Open connections per listener at most. */
+  maxConnections: number;
+}
+
+export const DEFAULT_HTTP: HttpLimits = { headersTimeout: 5000, requestTimeout: 10_000, idleTimeout: 5000, maxConnections: 100 };
+
+const ENV: ReadonlyArray<[string, keyof HttpLimits]> = [
+  ['TYPEDNS_HTTP_HEADERS_TIMEOUT', 'headersTimeout'],
+  ['TYPEDNS_HTTP_REQUEST_TIMEOUT', 'requestTimeout'],
+  ['TYPEDNS_HTTP_IDLE_TIMEOUT', 'idleTimeout'],
+  ['TYPEDNS_HTTP_MAX_CONNECTIONS', 'maxConnections'],
+];
+
+/** The defaults with what the environment sets; throws on a value that is not a duration or a count. */
+export function httpLimits(env: NodeJS.ProcessEnv = process.env): HttpLimits {
+  const out = { ...DEFAULT_HTTP };
+  for (const [name, key] of ENV) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    const n = key === 'maxConnections' ? (/^\d+$/.test(v) ? Number(v) : undefined) : parseDuration(v);
+    if (n === undefined || !Number.isSafeInteger(n) || n <= 0) throw new Error(`${name}: invalid ${key === 'maxConnections' ? 'number' : 'duration'} '${v}'`);
+    out[key] = n;
+  }
+  if (out.requestTimeout < out.headersTimeout) out.requestTimeout = out.headersTimeout;
+  return out;
+}
 
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -94,8 +135,21 @@ class HttpListeners {
 function open(addr: string): Promise<Entry> {
   const a = parseAddress(addr);
   if (a === undefined) return Promise.reject(new Error(`invalid address '${addr}'`));
+  let lim: HttpLimits;
+  try {
+    lim = httpLimits();
+  } catch (e) {
+    return Promise.reject(e as Error);
+  }
   const routes = new Map<string, Route>();
-  const server = http.createServer((req, res) => {
+  const opts: http.ServerOptions = {
+    headersTimeout: lim.headersTimeout,
+    requestTimeout: lim.requestTimeout,
+    keepAliveTimeout: lim.idleTimeout,
+    // how often the header and request deadlines are checked (Node's default is every 30 s)
+    connectionsCheckingInterval: Math.max(20, Math.min(1000, lim.headersTimeout / 4)),
+  };
+  const server = http.createServer(opts, (req, res) => {
     const q = req.url ?? '/';
     const path = q.includes('?') ? q.slice(0, q.indexOf('?')) : q;
     const r = routes.get(path);
@@ -110,7 +164,9 @@ function open(addr: string): Promise<Entry> {
       res.end(`${(e as Error).message}\n`);
     }
   });
-  server.keepAliveTimeout = 5000;
+  server.maxConnections = lim.maxConnections;
+  // a connection that never sends a byte is not covered by headersTimeout: inactivity closes it
+  server.timeout = lim.idleTimeout;
   return new Promise((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`listen tcp ${addr}: ${e.code ?? e.message}`)));
     server.listen({ host: a.host === '' ? undefined : a.host, port: a.port }, () => {

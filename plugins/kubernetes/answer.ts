@@ -8,6 +8,7 @@ import { pack, type Packed, type RR } from '../../src/plugin/api.js';
 import type { Endpoint, ServiceEntry, Store } from './store.js';
 import { isServiceEntry } from './store.js';
 import { isV6 } from './ip.js';
+import { fitsWire } from './valid.js';
 
 export interface AnswerOptions {
   readonly ttl: number;
@@ -137,7 +138,7 @@ const portMatch = (port: string, proto: string, p: { name: string; protocol: str
 /** An ExternalName target that is a host name (an IP is not a CNAME target: not served). */
 const externalTarget = (e: ServiceEntry): string => {
   const t = e.svc?.externalName ?? '';
-  return t !== '' && net.isIP(t) === 0 ? t : '';
+  return t !== '' && net.isIP(t) === 0 && fitsWire(t) ? t : '';
 };
 
 /** Records of `owner` (= <svc>.<ns>.svc.<zone> or a _port._proto name below it), built from scratch. */
@@ -146,6 +147,8 @@ function build(e: ServiceEntry, zone: string, owner: string, port: string, proto
   if (svc === undefined) return MISSING;
   const ttl = o.ttl;
   const base = `${e.name}.${e.namespace}.svc.${zone === '.' ? '' : zone}`.replace(/\.$/, '');
+  // The store accepts only valid names, but their sum with the zone can still be too long.
+  if (!fitsWire(owner)) return MISSING;
   if (svc.type === 'ExternalName') {
     const target = externalTarget(e);
     if (target === '' || port !== '' || proto !== '') return MISSING;
@@ -185,6 +188,7 @@ function build(e: ServiceEntry, zone: string, owner: string, port: string, proto
     const items: SrvItem[] = [];
     for (const ep of e.eps) {
       const target = `${e.label(ep)}.${base}`;
+      if (!fitsWire(target)) continue;
       if (ep.ports.length === 0) {
         if (!filtered) items.push({ target, ip: ep.ip, port: -1 });
         continue;
@@ -255,14 +259,14 @@ export function ptrTargets(store: Store, ip: string, zone: string): string[] {
     if (v.svc === undefined || !store.namespaceExposed(v.namespace)) continue;
     out.push(`${v.name}.${v.namespace}.svc.${z}`);
   }
-  if (out.length > 0) return dedupe(out);
+  if (out.length > 0) return dedupe(out.filter(fitsWire));
   for (const v of vals) {
     if (isServiceEntry(v)) continue;
     const s = v.svc;
     if (s.svc === undefined || !store.namespaceExposed(s.namespace)) continue;
     out.push(`${s.label(v)}.${s.name}.${s.namespace}.svc.${z}`);
   }
-  return dedupe(out);
+  return dedupe(out.filter(fitsWire));
 }
 
 const dedupe = (a: string[]): string[] => (a.length < 2 ? a : [...new Set(a)]);

@@ -52,6 +52,7 @@ export default definePlugin<KubernetesConfig>({
       noEndpoints: cfg.noEndpoints,
       watchPods: cfg.pods === 'verified',
       ...(fromApi ? { onProgrammed: (kind, secs) => programming.labels(kind).observe(secs) } : {}),
+      warn: (msg) => ctx.log.warn(msg),
     });
     let source: ObjectSource;
     if (cfg.manifests !== undefined) {

@@ -3,9 +3,11 @@
 // microtask after any write) merges each changed service's EndpointSlices, updates the reverse
 // index and the `modified` serial, and drops the service's precomputed answers, which answer.ts
 // rebuilds on the first query that needs them.
+import net from 'node:net';
 import type { ObjectSink, SlimEndpointSlice, SlimNamespace, SlimPod, SlimPort, SlimService } from './watch/objects.js';
 import { selectorMatches, type Selector } from './selector.js';
 import { dashedIp } from './ip.js';
+import { badHostName, badIp, badLabel, badServiceName, isLabel } from './valid.js';
 
 export type ServiceKind = 'cluster_ip' | 'headless_with_selector' | 'headless_without_selector';
 
@@ -24,6 +26,8 @@ export interface StoreOptions {
   now?: () => number;
   /** Called with the programming latency of a changed EndpointSlice (seconds), after the first sync. */
   onProgrammed?: (kind: ServiceKind, seconds: number) => void;
+  /** Told once per object (and problem) when an object or an address is skipped as invalid. */
+  warn?: (msg: string) => void;
 }
 
 /** One ready (or published) address of a service, merged across its slices (built on first use). */
@@ -41,7 +45,7 @@ export interface Endpoint {
 /** The DNS label of an endpoint: hostname, else pod name (endpoint_pod_names, < 64 chars), else dashed IP. */
 export function endpointLabel(e: Endpoint, podNames: boolean): string {
   if (e.hostname !== '') return e.hostname;
-  if (podNames && e.podName !== '' && e.podName.length < 64) return e.podName.toLowerCase();
+  if (podNames && e.podName !== '' && isLabel(e.podName.toLowerCase())) return e.podName.toLowerCase();
   return dashedIp(e.ip);
 }
 
@@ -211,6 +215,24 @@ const EMPTY_EPS: readonly Endpoint[] = Object.freeze([]) as readonly Endpoint[];
 const EMPTY_IPS: readonly string[] = Object.freeze([]) as readonly string[];
 const EMPTY_ENDPOINTS: readonly SlimEndpointSlice['endpoints'][number][] = Object.freeze([]);
 
+const PROTOCOLS = new Set(['tcp', 'udp', 'sctp']);
+
+/** What is wrong with a list of ports (names become `_name` labels of SRV owners). */
+function badPorts(ports: readonly SlimPort[], problems: string[]): void {
+  for (const p of ports) {
+    if (p.name !== '' && !isLabel(p.name)) problems.push(`port name '${p.name.slice(0, 64)}' is not a DNS label`);
+    if (!PROTOCOLS.has(p.protocol)) problems.push(`port protocol '${p.protocol.slice(0, 16)}' is not TCP, UDP or SCTP`);
+    if (p.port < 1 || p.port > 65535) problems.push(`port ${p.port} is out of range`);
+  }
+}
+
+const cut = (s: string): string => (s.length > 64 ? `${s.slice(0, 40)}…` : s);
+/** "Kind ns/name" for messages (a long name cut short). */
+const objectName = (kind: string, ns: string, name: string): string => `${kind} ${ns === '' ? '' : `${cut(ns)}/`}${cut(name)}`;
+
+/** Warnings about skipped objects already given: one per object and problem, not one per event. */
+const WARNED_MAX = 10_000;
+
 export class Store implements ObjectSink {
   private readonly services = new Map<string, ServiceEntry>();
   /** "ns/slice" → service key. */
@@ -224,6 +246,8 @@ export class Store implements ObjectSink {
   private readonly reverse = new Map<string, ServiceEntry | ServiceEntry[]>();
   private readonly dirty = new Set<ServiceEntry>();
   private readonly configured: ReadonlySet<string> | undefined;
+  /** "Kind ns/name" → the problem last reported for it (cleared when the object is fine or deleted). */
+  private readonly warned = new Map<string, string>();
   private scheduled = false;
   private changed = false;
   private readonly now: () => number;
@@ -309,29 +333,140 @@ export class Store implements ObjectSink {
     queueMicrotask(() => this.commit());
   }
 
+  // ---------------------------------------------------------------- validation
+
+  /** Report `problems` of an object once (the same problems again, on the next event, are not repeated). */
+  private report(what: string, problems: readonly string[], skipped: boolean): void {
+    const text = problems.join('; ');
+    if (this.warned.get(what) === text) return;
+    if (this.warned.size >= WARNED_MAX) this.warned.clear();
+    this.warned.set(what, text);
+    this.opts.warn?.(skipped ? `skipping ${what}: ${text}` : `${what}: ${text}`);
+  }
+
+  private fine(what: string): void {
+    if (this.warned.size > 0) this.warned.delete(what);
+  }
+
+  /** The Service if it can be served as it is, else undefined (reported). */
+  private validService(s: SlimService): SlimService | undefined {
+    const what = objectName('Service', s.namespace, s.name);
+    const problems: string[] = [];
+    const ns = badLabel(s.namespace, 'namespace');
+    if (ns !== undefined) problems.push(ns);
+    const name = badServiceName(s.name);
+    if (name !== undefined) problems.push(name);
+    for (const ip of s.clusterIPs) {
+      const bad = badIp(ip, 'clusterIP');
+      if (bad !== undefined) problems.push(bad);
+    }
+    if (s.type === 'ExternalName' && s.externalName !== '' && net.isIP(s.externalName) === 0) {
+      const bad = badHostName(s.externalName, 'externalName');
+      if (bad !== undefined) problems.push(bad);
+    }
+    badPorts(s.ports, problems);
+    if (problems.length > 0) {
+      this.report(what, problems, true);
+      return undefined;
+    }
+    this.fine(what);
+    return s;
+  }
+
+  /** The slice with bad addresses and endpoints left out; undefined if the slice itself is bad (reported). */
+  private validSlice(s: SlimEndpointSlice): SlimEndpointSlice | undefined {
+    if ((s as Partial<PreparedSlice>).packed !== undefined) return s; // checked by prepare()
+    const what = objectName('EndpointSlice', s.namespace, s.name);
+    const problems: string[] = [];
+    const ns = badLabel(s.namespace, 'namespace');
+    if (ns !== undefined) problems.push(ns);
+    const svc = badServiceName(s.service);
+    if (svc !== undefined) problems.push(`service-name label: ${svc}`);
+    badPorts(s.ports, problems);
+    if (problems.length > 0) {
+      this.report(what, problems, true);
+      return undefined;
+    }
+    const v6 = s.addressType === 'IPv6';
+    let endpoints: SlimEndpointSlice['endpoints'][number][] | undefined;
+    s.endpoints.forEach((ep, i) => {
+      let drop = ep.hostname !== '' ? badLabel(ep.hostname, 'hostname') : undefined;
+      let addresses: string[] | undefined;
+      ep.addresses.forEach((ip, j) => {
+        const bad = badIp(ip, 'address') ?? (net.isIP(ip) === (v6 ? 6 : 4) ? undefined : `address '${ip}' is not ${s.addressType}`);
+        if (bad === undefined) addresses?.push(ip);
+        else {
+          problems.push(bad);
+          addresses ??= ep.addresses.slice(0, j);
+        }
+      });
+      if (drop === undefined && addresses !== undefined && addresses.length === 0) drop = '';
+      if (drop !== undefined && drop !== '') problems.push(`${drop}: endpoint left out`);
+      if (drop === undefined && addresses === undefined) {
+        endpoints?.push(ep);
+        return;
+      }
+      endpoints ??= s.endpoints.slice(0, i);
+      if (drop === undefined) endpoints.push({ ...ep, addresses: addresses! });
+    });
+    if (problems.length > 0) this.report(what, problems, false);
+    else this.fine(what);
+    return endpoints === undefined ? s : { ...s, endpoints };
+  }
+
+  private validPod(p: SlimPod): SlimPod | undefined {
+    const what = objectName('Pod', p.namespace, p.name);
+    const ns = badLabel(p.namespace, 'namespace');
+    if (ns !== undefined) {
+      this.report(what, [ns], true);
+      return undefined;
+    }
+    const problems: string[] = [];
+    for (const ip of p.ips) {
+      const bad = badIp(ip, 'podIP');
+      if (bad !== undefined) problems.push(bad);
+    }
+    if (problems.length === 0) {
+      this.fine(what);
+      return p;
+    }
+    this.report(what, problems, false);
+    return { ...p, ips: p.ips.filter((ip) => badIp(ip, '') === undefined) };
+  }
+
   prepare(kind: 'services' | 'endpointslices' | 'pods' | 'namespaces', item: unknown): unknown {
     if (kind !== 'endpointslices') return item;
-    const s = item as SlimEndpointSlice;
+    const s = this.validSlice(item as SlimEndpointSlice);
+    if (s === undefined) return item; // upsertSlice skips it
     const p: PreparedSlice = { ...s, endpoints: EMPTY_ENDPOINTS, packed: pack(s, this.opts.endpointPodNames === true) };
     return p;
   }
 
-  upsertService(s: SlimService): void {
-    if (!this.keep(s.namespace)) return;
+  upsertService(input: SlimService): void {
+    if (!this.keep(input.namespace)) return;
+    const s = this.validService(input);
+    if (s === undefined) return this.dropService(input.namespace, input.name);
     const e = this.entry(s.name, s.namespace, true)!;
     e.svc = s;
     this.touch(e);
   }
 
   deleteService(namespace: string, name: string): void {
+    this.fine(objectName('Service', namespace, name));
+    this.dropService(namespace, name);
+  }
+
+  private dropService(namespace: string, name: string): void {
     const e = this.entry(name, namespace, false);
     if (e === undefined || e.svc === undefined) return;
     e.svc = undefined;
     this.touch(e);
   }
 
-  upsertSlice(s: SlimEndpointSlice): void {
-    if (this.opts.noEndpoints || !this.keep(s.namespace)) return;
+  upsertSlice(input: SlimEndpointSlice): void {
+    if (this.opts.noEndpoints || !this.keep(input.namespace)) return;
+    const s = this.validSlice(input);
+    if (s === undefined) return this.dropSlice(input.namespace, input.name);
     const sk = `${s.namespace}/${s.name}`;
     const owner = this.sliceOwner.get(sk);
     const key = `${s.service}.${s.namespace}`;
@@ -344,6 +479,11 @@ export class Store implements ObjectSink {
   }
 
   deleteSlice(namespace: string, name: string): void {
+    this.fine(objectName('EndpointSlice', namespace, name));
+    this.dropSlice(namespace, name);
+  }
+
+  private dropSlice(namespace: string, name: string): void {
     const sk = `${namespace}/${name}`;
     const key = this.sliceOwner.get(sk);
     if (key === undefined) return;
@@ -355,8 +495,10 @@ export class Store implements ObjectSink {
     this.touch(e);
   }
 
-  upsertPod(p: SlimPod): void {
-    if (!this.opts.watchPods || !this.keep(p.namespace)) return;
+  upsertPod(input: SlimPod): void {
+    if (!this.opts.watchPods || !this.keep(input.namespace)) return;
+    const p = this.validPod(input);
+    if (p === undefined) return this.dropPod(input.namespace, input.name);
     const key = `${p.namespace}/${p.name}`;
     const old = this.pods.get(key);
     if (old !== undefined) {
@@ -377,6 +519,11 @@ export class Store implements ObjectSink {
   }
 
   deletePod(namespace: string, name: string): void {
+    this.fine(objectName('Pod', namespace, name));
+    this.dropPod(namespace, name);
+  }
+
+  private dropPod(namespace: string, name: string): void {
     const key = `${namespace}/${name}`;
     const old = this.pods.get(key);
     if (old === undefined) return;
@@ -406,6 +553,11 @@ export class Store implements ObjectSink {
   }
 
   upsertNamespace(n: SlimNamespace): void {
+    const bad = badLabel(n.name, 'name');
+    if (bad !== undefined) {
+      this.report(objectName('Namespace', '', n.name), [bad], true);
+      return this.deleteNamespace(n.name);
+    }
     this.nsObjects.set(n.name, n);
     const exposed = this.keep(n.name) && (this.opts.namespaceLabels === undefined || selectorMatches(this.opts.namespaceLabels, n.labels));
     if (this.nsExposed.get(n.name) !== exposed) {

@@ -25,10 +25,11 @@ describe('log through a server', () => {
 
   it('writes CoreDNS common log lines', async () => {
     const r = await srv.query('Example.ORG', 'A', { edns: 4096, id: 4321 });
+    // {name} is the lower-cased name (CoreDNS's request.Name())
     expect(r.rcode).toBe(0);
     await waitFor(() => srv.log.lines.some((l) => l.includes('4321')));
     const line = srv.log.lines.find((l) => l.includes('4321'))!;
-    expect(line).toMatch(/^\[INFO\] 127\.0\.0\.1:\d+ - 4321 "A IN Example\.ORG\. udp \d+ false 4096" NOERROR qr,aa,rd \d+ \d+\.\d+s$/);
+    expect(line).toMatch(/^\[INFO\] 127\.0\.0\.1:\d+ - 4321 "A IN example\.org\. udp \d+ false 4096" NOERROR qr,aa,rd \d+ \d+\.\d+s$/);
   });
 });
 
@@ -44,14 +45,26 @@ describe('log class filter', () => {
     } finally {
       await srv.close();
     }
-    const srv2 = await startServer('.:0 {\n bind 127.0.0.1\n log . "{name} {rcode}" {\n  class denial\n }\n whoami\n}');
+    // CoreDNS's response.Typify: whoami's reply has no answers and no SOA, so it is a success, not
+    // a denial (a NODATA is a denial only with the SOA in authority).
+    const srv2 = await startServer('.:0 {\n bind 127.0.0.1\n log a.example.org "{name} {rcode}" {\n  class denial\n }\n log . "{name} {rcode}" {\n  class success\n }\n whoami\n}');
     try {
+      await srv2.query('a.example.org', 'A');
       await srv2.query('b.example.org', 'A');
-      await new Promise((r) => setTimeout(r, 50));
-      // whoami's reply has no answers: NODATA counts as denial
-      expect(srv2.log.lines).toContain('[INFO] b.example.org. NOERROR');
+      await waitFor(() => srv2.log.lines.includes('[INFO] b.example.org. NOERROR'));
+      expect(srv2.log.lines.filter((l) => l.includes('a.example.org'))).toEqual([]);
     } finally {
       await srv2.close();
     }
+  });
+});
+
+describe('log {duration}', () => {
+  it('prints seconds as CoreDNS does: shortest decimal form, no exponent, no trailing .0', async () => {
+    const { compileFormat } = await import('./index.js');
+    const { fakeRequest, Recorder } = await import('../../src/testing/index.js');
+    const req = fakeRequest('example.org.', 'A');
+    const f = compileFormat('{duration}');
+    expect([0, 2000, 0.125, 0.0005, 1500].map((ms) => f(req, new Recorder(req), ms))).toEqual(['0s', '2s', '0.000125s', '0.0000005s', '1.5s']);
   });
 });

@@ -101,3 +101,19 @@ metadata:0 {
     sortAndCheck((await s.query('test.metadata.', 'A')).msg, { rcode: 'NOERROR', answer: ['test.metadata. 3600 IN A 2.2.2.2'] });
   });
 });
+
+describe('forward publishes forward/upstream', () => {
+  it('names the upstream that answered', async () => {
+    const { startUpstream } = await import('../../test/support/upstream.js');
+    const up = await startUpstream();
+    up.answer('a.example.', 'A', ['a.example. 60 IN A 192.0.2.1']);
+    const s = await startServer(`.:0 {\n bind 127.0.0.1\n metadata\n log . "{name} up={/forward/upstream}"\n forward . ${up.addr}\n}`);
+    try {
+      await s.query('a.example.', 'A');
+      expect(s.log.lines.some((l) => l.includes(`a.example. up=${up.addr}`))).toBe(true);
+    } finally {
+      await s.close();
+      await up.stop();
+    }
+  });
+});

@@ -377,6 +377,36 @@ export function writeOpt(out: Uint8Array, off: number, extRcode: number, doBit: 
   out[off + 10] = 0;
 }
 
+/**
+ * Where the OPT record of a message (query or reply) starts: the offset of its root owner name
+ * byte, so the type is at +1, the UDP size at +3, the extended rcode at +5, the flags at +7, the
+ * RDLENGTH at +9 and the options at +11. -1 when there is none or the message is malformed.
+ */
+export function locateOpt(buf: Uint8Array): number {
+  if (buf.length < 12) return -1;
+  const ar = (buf[10]! << 8) | buf[11]!;
+  if (ar === 0) return -1;
+  const qd = (buf[4]! << 8) | buf[5]!;
+  let pos = 12;
+  for (let i = 0; i < qd; i++) {
+    pos = skipName(buf, pos);
+    if (pos < 0) return -1;
+    pos += 4;
+  }
+  const n = ((buf[6]! << 8) | buf[7]!) + ((buf[8]! << 8) | buf[9]!);
+  for (let i = 0; i < n; i++) {
+    pos = skipRR(buf, pos);
+    if (pos < 0) return -1;
+  }
+  for (let i = 0; i < ar; i++) {
+    const p = skipName(buf, pos);
+    if (p < 0 || p + 10 > buf.length) return -1;
+    if (((buf[p]! << 8) | buf[p + 1]!) === QTYPE.OPT) return p === pos + 1 ? pos : -1;
+    pos = p + 10 + ((buf[p + 8]! << 8) | buf[p + 9]!);
+  }
+  return -1;
+}
+
 /** Set the ID of a wire message in place. */
 export function setId(buf: Uint8Array, id: number): void {
   buf[0] = id >> 8;

@@ -60,6 +60,16 @@ export interface Request {
   readonly start: number;
   /** A copy of this request asking another question (rewrite, autopath). Never mutate `req`. */
   withQuestion(name: string, qtype: number, qclass?: number): Request;
+  /**
+   * A copy of this request with other header flags (the 16-bit flags word; its opcode and rcode
+   * bits are kept from the request): what the plugins after it see and forward (header's query rules).
+   */
+  withFlags(flags: number): Request;
+  /**
+   * A copy whose OPT advertises `size` as its UDP payload size (a request without EDNS is returned
+   * as it is). The reply to the client is then fitted to `size` as well, as CoreDNS's bufsize does.
+   */
+  withBufsize(size: number): Request;
 }
 
 export interface ResponseWriter {

@@ -3,6 +3,8 @@
 import dnsPacket from 'dns-packet';
 import type { Client, Message, Request, Slot } from '../plugin/types.js';
 import { encodeName } from '../dns/names.js';
+import { FLAG } from '../dns/constants.js';
+import { locateOpt } from '../dns/wire.js';
 
 let slotCount = 0;
 
@@ -30,6 +32,10 @@ export interface LocalAddr {
 export class DnsRequest implements Request {
   private decoded: Message | null = null;
   slots: unknown[] | null = null;
+  /** The request the server built for this query (copies point at it): its writer fits replies to root.cap. */
+  root: DnsRequest = this;
+  /** The largest UDP reply for this query, lowered by withBufsize (CoreDNS's bufsize changes the request the scrub writer reads). */
+  cap = 65535;
 
   constructor(
     readonly wire: Buffer,
@@ -66,7 +72,9 @@ export class DnsRequest implements Request {
   get size(): number {
     if (this.transport === 'tcp') return 65535;
     if (!this.edns) return 512;
-    return this.bufsize < 512 ? 512 : this.bufsize;
+    const size = this.bufsize < 512 ? 512 : this.bufsize;
+    const cap = this.root.cap;
+    return size > cap ? cap : size;
   }
 
   get msg(): Message {
@@ -107,6 +115,51 @@ export class DnsRequest implements Request {
       this.start,
     );
     r.slots = this.slots === null ? null : this.slots.slice();
+    r.root = this.root;
+    return r;
+  }
+
+  withFlags(flags: number): Request {
+    const f = (flags & ~(0x7800 | 0xf | FLAG.QR)) | (this.flags & (0x7800 | 0xf | FLAG.QR));
+    const wire = Buffer.from(this.wire);
+    wire[2] = f >> 8;
+    wire[3] = f & 0xff;
+    return this.copy(wire, f, this.bufsize);
+  }
+
+  withBufsize(size: number): Request {
+    const at = this.edns ? locateOpt(this.wire) : -1;
+    if (at < 0) return this;
+    const wire = Buffer.from(this.wire);
+    wire[at + 3] = size >> 8;
+    wire[at + 4] = size & 0xff;
+    const r = this.copy(wire, this.flags, size);
+    if (this.transport === 'udp' && size < this.root.cap) this.root.cap = size < 512 ? 512 : size;
+    return r;
+  }
+
+  /** This request with another wire (same question, same length) and header values. */
+  private copy(wire: Buffer, flags: number, bufsize: number): DnsRequest {
+    const r = new DnsRequest(
+      wire,
+      this.id,
+      this.qname,
+      this.name,
+      this.qtype,
+      this.qclass,
+      this.questionEnd,
+      this.zone,
+      this.transport,
+      this.client,
+      this.local,
+      this.edns,
+      bufsize,
+      this.do,
+      flags,
+      this.start,
+    );
+    r.slots = this.slots === null ? null : this.slots.slice();
+    r.root = this.root;
     return r;
   }
 }

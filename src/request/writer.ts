@@ -1,7 +1,9 @@
 // The real response writer: finishes a reply for its request (ID, question, flags, OPT), fits it
-// to the client's size (TC set when answers had to go), sends it, and records rcode and length
-// for log and metrics. Wire bytes (cache hits) are sent as they are when they fit.
+// to the client's size (65,535 bytes over TCP; names compressed, then whole records cut and TC set
+// when answers had to go: dns/compress.ts), sends it, and records rcode and length for log and
+// metrics. Wire bytes (cache hits, pre-encoded answers) are sent as they are when they fit.
 import dnsPacket, { type Answer } from 'dns-packet';
+import { fitReply } from '../dns/compress.js';
 import type { Message, ResponseWriter } from '../plugin/types.js';
 import { FLAG, QTYPE } from '../dns/constants.js';
 import { OUR_UDP_SIZE, replyRcode } from '../dns/wire.js';
@@ -18,6 +20,12 @@ export interface Sender {
 }
 
 const DNSSEC_OK = 0x8000;
+
+/**
+ * A Message with this property set to true has its header flags final: the writer does not copy
+ * RD and CD from the request into it (header's response rules may have cleared them).
+ */
+export const EXACT_FLAGS = Symbol.for('typedns.reply.exactFlags');
 
 export class CoreWriter implements ResponseWriter {
   written = false;
@@ -39,13 +47,10 @@ export class CoreWriter implements ResponseWriter {
     if (this.written) return;
     let buf: Uint8Array;
     if (res instanceof Uint8Array) {
-      if (res.length > this.req.size) {
-        buf = this.finish(dnsPacket.decode(Buffer.from(res.buffer, res.byteOffset, res.byteLength)));
-      } else {
-        buf = res;
-        this.rcode = replyRcode(res);
-        this.flags = res.length >= 4 ? (res[2]! << 8) | res[3]! : 0;
-      }
+      // too large: compressed and cut to whole records (TC when answers had to go)
+      buf = res.length > this.req.size ? fitReply(res, this.req.size) : res;
+      this.rcode = replyRcode(buf);
+      this.flags = buf.length >= 4 ? (buf[2]! << 8) | buf[3]! : 0;
     } else {
       buf = this.finish(res);
     }
@@ -61,24 +66,31 @@ export class CoreWriter implements ResponseWriter {
     this.sender.unanswered?.(this);
   }
 
-  /** Encode a Message as the reply to this request, truncated to fit. */
-  finish(m: Message): Buffer {
+  /**
+   * Encode a Message as the reply to this request, truncated to fit. RD and CD are copied from the
+   * request (CoreDNS's SetReply) unless `exactFlags` or the Message carries EXACT_FLAGS (a plugin
+   * such as header has set them as they must go out). The options of the Message's OPT are kept.
+   */
+  finish(m: Message, exactFlags = false): Buffer {
     const req = this.req;
     const flagsIn = m.flags ?? 0;
     let rcode = flagsIn & 0xf;
     const additionals: Answer[] = [];
     let ext = 0;
+    let options: unknown[] = [];
     for (const a of m.additionals ?? []) {
       if (a.type === 'OPT') {
         ext = a.extendedRcode ?? 0;
+        options = (a as { options?: unknown[] }).options ?? [];
         continue;
       }
       additionals.push(a);
     }
     const fullRcode = (ext << 4) | rcode;
     rcode = fullRcode & 0xf;
-    const reqFlags = req.flags;
-    const flags = FLAG.QR | (flagsIn & ~(0xf | 0x7800 | FLAG.QR)) | (reqFlags & (FLAG.RD | FLAG.CD)) | rcode;
+    const exact = exactFlags || (m as { [EXACT_FLAGS]?: boolean })[EXACT_FLAGS] === true;
+    const fromReq = exact ? 0 : req.flags & (FLAG.RD | FLAG.CD);
+    const flags = FLAG.QR | (flagsIn & ~(0xf | 0x7800 | FLAG.QR)) | fromReq | rcode;
     const out: Message = {
       id: req.id,
       type: 'response',
@@ -97,42 +109,21 @@ export class CoreWriter implements ResponseWriter {
         ednsVersion: 0,
         flags: req.do ? DNSSEC_OK : 0,
         flag_do: req.do,
-        options: [],
+        options,
       } as Answer);
     }
     this.rcode = fullRcode;
     // The question is copied from the request's bytes (exact case and escapes), not re-encoded.
     const qlen = req.questionEnd - 12;
-    let buf = dnsPacket.encode(out);
-    const size = req.size - qlen;
-    if (buf.length > size) {
-      // 1. drop additional records (keep OPT)
-      out.additionals = req.edns ? [additionals[additionals.length - 1]!] : [];
-      buf = dnsPacket.encode(out);
-      if (buf.length > size) {
-        // 2. keep as many answers as fit, no authority, TC set
-        out.authorities = [];
-        out.flags = (out.flags ?? 0) | FLAG.TC;
-        const answers = m.answers ?? [];
-        let lo = 0;
-        let hi = answers.length;
-        while (lo < hi) {
-          const mid = (lo + hi + 1) >> 1;
-          out.answers = answers.slice(0, mid);
-          if (dnsPacket.encodingLength(out) <= size) lo = mid;
-          else hi = mid - 1;
-        }
-        out.answers = answers.slice(0, lo);
-        buf = dnsPacket.encode(out);
-      }
-    }
-    const final = Buffer.allocUnsafe(buf.length + qlen);
+    const buf = dnsPacket.encode(out);
+    let final: Buffer = Buffer.allocUnsafe(buf.length + qlen);
     buf.copy(final, 0, 0, 12);
     if (qlen > 0) {
       req.wire.copy(final, 12, 12, req.questionEnd);
       final[5] = 1;
     }
     buf.copy(final, 12 + qlen, 12);
+    if (final.length > req.size) final = fitReply(final, req.size);
     this.flags = (final[2]! << 8) | final[3]!;
     return final;
   }

@@ -612,6 +612,13 @@ export class DnsServer implements ProcessState {
     return n;
   }
 
+  /** Bytes held for open TCP connections (replies the clients have not read, queries not served). */
+  tcpQueuedBytes(): number {
+    let n = 0;
+    for (const l of this.listenersByKey.values()) for (const t of l.tcp) n += t.queuedBytes;
+    return n;
+  }
+
   inflight(): number {
     let n = 0;
     for (const l of this.listenersByKey.values()) n += l.ctx.inflight;

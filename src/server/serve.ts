@@ -25,8 +25,12 @@ const head = new QueryHead();
 /** Set by the errors plugin on an error it already logged. */
 const LOGGED = Symbol.for('typedns.errors.logged');
 
-/** Answer one query. `send` receives the reply bytes. Never throws. */
-export function serveQuery(ctx: ServeContext, buf: Buffer, client: Client, local: LocalAddr, transport: 'udp' | 'tcp', sender: Sender): void {
+/**
+ * Answer one query. `send` receives the reply bytes. Never throws. Returns undefined when the
+ * query is finished (replied, or dropped) on return, or a promise that settles once the chain
+ * that went asynchronous has finished (TCP waits for it before closing a half-closed connection).
+ */
+export function serveQuery(ctx: ServeContext, buf: Buffer, client: Client, local: LocalAddr, transport: 'udp' | 'tcp', sender: Sender): Promise<void> | undefined {
   const h = head;
   let status: Parse;
   try {
@@ -73,7 +77,7 @@ export function serveQuery(ctx: ServeContext, buf: Buffer, client: Client, local
     return;
   }
   if (r !== null && typeof r === 'object' && typeof (r as Promise<Rcode>).then === 'function') {
-    (r as Promise<Rcode>).then(
+    return (r as Promise<Rcode>).then(
       (rc) => {
         ctx.inflight--;
         finish(req, w, rc);
@@ -83,10 +87,10 @@ export function serveQuery(ctx: ServeContext, buf: Buffer, client: Client, local
         panic(ctx, req, w, e);
       },
     );
-    return;
   }
   ctx.inflight--;
   finish(req, w, r as Rcode);
+  return undefined;
 }
 
 function finish(req: DnsRequest, w: CoreWriter, rc: Rcode): void {

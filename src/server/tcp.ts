@@ -1,80 +1,259 @@
 // TCP listener: 2-byte length framing, several and pipelined queries per connection (answers
-// may go out of order, RFC 7766), an idle timeout, a read deadline for a started message (slow
-// clients), and a cap on open connections.
+// may go out of order, RFC 7766), half-closed connections still answered, and limits against
+// clients that hold resources: a cap on open connections and on connections per client address,
+// an idle timeout (no complete query), a read deadline for each started message (slow senders),
+// and a bound on the replies queued for a client that does not read them (the connection stops
+// reading queries above a high-water mark and is closed over a hard limit or after a time limit).
 import net from 'node:net';
 import type { Client } from '../plugin/types.js';
 import type { CoreWriter, Sender } from '../request/writer.js';
 import type { LocalAddr } from '../request/request.js';
+import { parseDuration } from '../corefile/dispenser.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
 
 export interface TcpOptions {
   /** Close a connection with no complete query for this long (ms). CoreDNS: 10 s. */
   idleTimeout: number;
-  /** A started message must complete within this (ms). CoreDNS read timeout: 3 s. */
+  /** A started message must complete within this (ms) of its first byte. CoreDNS read timeout: 3 s. */
   readTimeout: number;
+  /** Replies queued above `highWater` for this long (ms) close the connection. CoreDNS write timeout: 5 s. */
+  writeTimeout: number;
   /** Open connections at most; more are closed at once. */
   maxConnections: number;
+  /** Open connections from one client address at most; more are closed at once (0: no cap). */
+  maxPerClient: number;
+  /** Stop reading queries while more reply bytes than this wait for the client to read them. */
+  highWater: number;
+  /** Close the connection at once when more reply bytes than this are queued. */
+  maxQueued: number;
 }
 
-export const DEFAULT_TCP: TcpOptions = { idleTimeout: 10_000, readTimeout: 3_000, maxConnections: 1000 };
+export const DEFAULT_TCP: TcpOptions = {
+  idleTimeout: 10_000,
+  readTimeout: 3_000,
+  writeTimeout: 5_000,
+  maxConnections: 1000,
+  maxPerClient: 250,
+  highWater: 64 * 1024,
+  maxQueued: 1024 * 1024,
+};
+
+/** The environment variables that set TcpOptions (README "Limits"). */
+const ENV: ReadonlyArray<[string, keyof TcpOptions, 'duration' | 'count']> = [
+  ['TYPEDNS_TCP_IDLE_TIMEOUT', 'idleTimeout', 'duration'],
+  ['TYPEDNS_TCP_READ_TIMEOUT', 'readTimeout', 'duration'],
+  ['TYPEDNS_TCP_WRITE_TIMEOUT', 'writeTimeout', 'duration'],
+  ['TYPEDNS_TCP_MAX_CONNECTIONS', 'maxConnections', 'count'],
+  ['TYPEDNS_TCP_MAX_PER_CLIENT', 'maxPerClient', 'count'],
+  ['TYPEDNS_TCP_HIGH_WATER', 'highWater', 'count'],
+  ['TYPEDNS_TCP_MAX_QUEUED', 'maxQueued', 'count'],
+];
+
+/** TcpOptions set in the environment; throws on a value that is not a duration or a count. */
+export function tcpOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<TcpOptions> {
+  const out: Partial<TcpOptions> = {};
+  for (const [name, key, kind] of ENV) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    const n = kind === 'duration' ? parseDuration(v) : /^\d+$/.test(v) ? Number(v) : undefined;
+    if (n === undefined || !Number.isSafeInteger(n) || n < 0 || (kind === 'duration' && n === 0)) {
+      throw new Error(`${name}: invalid ${kind === 'duration' ? 'duration' : 'number'} '${v}'`);
+    }
+    out[key] = n;
+  }
+  return out;
+}
+
+/**
+ * Queries one connection serves in one turn of the event loop; the rest of a pipelined burst waits
+ * for the next turn, so UDP and other connections are read in between (a 64 KB read holds ~2,000
+ * queries).
+ */
+const PER_TURN = 64;
 
 class Conn implements Sender {
+  /** Bytes received and not yet served: a started message, or whole ones while reading is held. */
   private pending: Buffer | null = null;
-  private readTimer: NodeJS.Timeout | undefined;
+  /** When the started message's first byte came (0: none started). */
+  private msgStart = 0;
+  /** When the last complete, non-empty query came (or the connection opened). */
+  private lastQuery: number;
+  /** When the queued replies went over highWater (0: they are not). */
+  private heldSince = 0;
+  /** Queries whose chain went asynchronous and has not finished. */
+  private outstanding = 0;
+  /** The client sent FIN: answer what it asked, then end our side. */
+  private peerEnded = false;
   readonly client: Client;
 
   constructor(
     readonly sock: net.Socket,
     private readonly owner: TcpListener,
+    /** The client's address as counted for maxPerClient. */
+    readonly addr: string,
+    now: number,
   ) {
     this.client = clientOf(sock.remoteAddress ?? '', sock.remotePort ?? 0, sock.remoteFamily === 'IPv6');
+    this.lastQuery = now;
     sock.setNoDelay(true);
-    sock.setTimeout(owner.opts.idleTimeout, () => sock.destroy());
-    sock.on('data', (d) => this.onData(d));
+    sock.on('data', (d: Buffer) => this.onData(d));
+    sock.on('drain', () => this.release());
+    sock.on('end', () => this.onEnd());
     sock.on('error', () => sock.destroy());
     sock.on('close', () => {
-      if (this.readTimer) clearTimeout(this.readTimer);
-      owner.conns.delete(this);
+      this.pending = null;
+      owner.remove(this);
     });
   }
 
+  /** Serve the rest of a burst (the socket is paused until then). */
+  private readonly nextTurn = (): void => {
+    if (this.sock.destroyed) return;
+    if (this.heldSince === 0 && !this.peerEnded) this.sock.resume();
+    this.serve();
+  };
+
+  private readonly settled = (): void => {
+    this.outstanding--;
+    if (this.peerEnded) this.maybeEnd();
+  };
+
   private onData(d: Buffer): void {
-    let buf = this.pending === null ? d : Buffer.concat([this.pending, d]);
+    if (this.msgStart === 0 && this.heldSince === 0) this.msgStart = Date.now();
+    this.pending = this.pending === null ? d : Buffer.concat([this.pending, d]);
+    this.serve();
+  }
+
+  /** Serve the complete messages in `pending` until it is empty or replies are held back. */
+  private serve(): void {
+    const buf = this.pending;
+    if (buf === null) return;
+    const o = this.owner;
+    const sock = this.sock;
     let off = 0;
+    let served = false;
+    let n = 0;
+    let later = false;
     while (buf.length - off >= 2) {
+      if (this.heldSince !== 0 || sock.destroyed) break;
       const len = buf.readUInt16BE(off);
       if (buf.length - off - 2 < len) break;
-      const msg = buf.subarray(off + 2, off + 2 + len);
-      off += 2 + len;
-      if (len > 0) serveQuery(this.owner.ctx, Buffer.from(msg), this.client, this.owner.local, 'tcp', this);
-    }
-    buf = off === 0 ? buf : buf.subarray(off);
-    if (buf.length === 0) {
-      this.pending = null;
-      if (this.readTimer) {
-        clearTimeout(this.readTimer);
-        this.readTimer = undefined;
+      if (++n > PER_TURN) {
+        later = true;
+        break;
       }
-    } else {
-      this.pending = Buffer.from(buf);
-      this.readTimer ??= setTimeout(() => this.sock.destroy(), this.owner.opts.readTimeout);
+      // copied: a subarray would keep the whole chunk alive as long as the request lives
+      const msg = Buffer.from(buf.subarray(off + 2, off + 2 + len));
+      off += 2 + len;
+      if (len === 0) continue; // an empty frame is no query: it does not count as activity
+      served = true;
+      const p = serveQuery(o.ctx, msg, this.client, o.local, 'tcp', this);
+      if (p !== undefined) {
+        this.outstanding++;
+        p.then(this.settled, this.settled);
+      }
     }
+    if (served) this.lastQuery = Date.now();
+    if (off === buf.length) {
+      this.pending = null;
+      this.msgStart = 0;
+    } else {
+      if (off > 0) {
+        // a started message is copied (the rest of the chunk can go); whole ones left for the
+        // next turn or for after a hold are served soon, from the chunk as it is
+        this.pending = later || this.heldSince !== 0 ? buf.subarray(off) : Buffer.from(buf.subarray(off));
+        // the deadline is for the message started now, not for the connection
+        this.msgStart = this.heldSince === 0 && !later ? Date.now() : 0;
+      }
+      if (later) {
+        this.msgStart = 0;
+        sock.pause();
+        setImmediate(this.nextTurn);
+      }
+    }
+    if (this.peerEnded) this.maybeEnd();
   }
 
   send(buf: Uint8Array, _w: CoreWriter): void {
-    if (this.sock.destroyed) return;
+    const sock = this.sock;
+    if (sock.destroyed || sock.writableEnded) return;
     const out = Buffer.allocUnsafe(buf.length + 2);
     out.writeUInt16BE(buf.length, 0);
     out.set(buf, 2);
-    this.sock.write(out);
+    sock.write(out);
+    const queued = sock.writableLength;
+    if (queued > this.owner.opts.highWater) this.hold(queued);
+  }
+
+  /** The client does not read its replies fast enough: stop reading its queries (or cut it). */
+  private hold(queued: number): void {
+    if (queued > this.owner.opts.maxQueued) {
+      this.owner.overflows++;
+      this.sock.destroy();
+      return;
+    }
+    if (this.heldSince !== 0) return;
+    this.heldSince = Date.now();
+    this.msgStart = 0;
+    this.sock.pause();
+  }
+
+  /** The queued replies went out: read and serve queries again. */
+  release(): void {
+    if (this.heldSince === 0 || this.sock.destroyed) return;
+    this.heldSince = 0;
+    if (this.pending !== null) this.msgStart = Date.now();
+    if (!this.peerEnded) this.sock.resume();
+    this.serve();
+  }
+
+  private onEnd(): void {
+    this.peerEnded = true;
+    this.maybeEnd();
+  }
+
+  /** After the client's FIN: end our side once every query it sent has its reply written. */
+  private maybeEnd(): void {
+    if (this.outstanding > 0 || this.heldSince !== 0 || this.sock.writableEnded) return;
+    if (this.pending !== null && this.pending.length >= 2 && this.pending.length - 2 >= this.pending.readUInt16BE(0)) return;
+    this.pending = null; // a message cut by the FIN: never completes
+    this.msgStart = 0;
+    this.sock.end();
+  }
+
+  /** Called by the listener's sweep: cut a connection past one of its deadlines. */
+  check(now: number): void {
+    const o = this.owner.opts;
+    const sock = this.sock;
+    if (this.heldSince !== 0) {
+      if (sock.writableLength <= o.highWater) this.release();
+      else if (now - this.heldSince > o.writeTimeout) {
+        this.owner.overflows++;
+        sock.destroy();
+      }
+      return;
+    }
+    if (this.msgStart !== 0 && now - this.msgStart > o.readTimeout) sock.destroy();
+    else if (this.outstanding === 0 && now - this.lastQuery > o.idleTimeout) sock.destroy();
+  }
+
+  get queued(): number {
+    return this.sock.writableLength + (this.pending?.length ?? 0);
   }
 }
 
 export class TcpListener {
   private server: net.Server | undefined;
   readonly conns = new Set<Conn>();
+  /** Open connections per client address (only addresses with one or more). */
+  private readonly perClient = new Map<string, number>();
+  private sweeper: NodeJS.Timeout | undefined;
   local: LocalAddr = { ip: '', port: 0 };
+  /** Connections refused by the caps (total, per client) and cut for unread replies. */
+  refused = 0;
+  refusedPerClient = 0;
+  overflows = 0;
 
   constructor(
     readonly host: string,
@@ -84,18 +263,13 @@ export class TcpListener {
   ) {}
 
   listen(port = this.port): Promise<number> {
-    const srv = net.createServer({ pauseOnConnect: false, noDelay: true });
+    // allowHalfOpen: a client may send its queries and FIN; the replies still go out (end() after)
+    const srv = net.createServer({ pauseOnConnect: false, noDelay: true, allowHalfOpen: true });
     this.server = srv;
     return new Promise((resolve, reject) => {
       const onErr = (e: Error): void => reject(e);
       srv.once('error', onErr);
-      srv.on('connection', (sock) => {
-        if (this.conns.size >= this.opts.maxConnections) {
-          sock.destroy();
-          return;
-        }
-        this.conns.add(new Conn(sock, this));
-      });
+      srv.on('connection', (sock) => this.accept(sock));
       // exclusive: false lets -workers (node:cluster) share one listening socket; outside a
       // cluster worker the flag changes nothing.
       srv.listen({ port, host: this.host, exclusive: false }, () => {
@@ -108,8 +282,56 @@ export class TcpListener {
     });
   }
 
+  private accept(sock: net.Socket): void {
+    if (this.conns.size >= this.opts.maxConnections) {
+      this.refused++;
+      sock.destroy();
+      return;
+    }
+    const ip = sock.remoteAddress ?? '';
+    const n = this.perClient.get(ip) ?? 0;
+    if (this.opts.maxPerClient > 0 && n >= this.opts.maxPerClient) {
+      this.refusedPerClient++;
+      sock.destroy();
+      return;
+    }
+    this.perClient.set(ip, n + 1);
+    const c = new Conn(sock, this, ip, Date.now());
+    this.conns.add(c);
+    if (this.sweeper === undefined) {
+      const o = this.opts;
+      // deadlines are checked by one timer per listener, a quarter of the shortest one apart
+      const every = Math.max(10, Math.min(o.readTimeout, o.idleTimeout, o.writeTimeout) / 4);
+      this.sweeper = setInterval(() => this.sweep(), every);
+      this.sweeper.unref();
+    }
+  }
+
+  remove(c: Conn): void {
+    if (!this.conns.delete(c)) return;
+    const n = (this.perClient.get(c.addr) ?? 1) - 1;
+    if (n > 0) this.perClient.set(c.addr, n);
+    else this.perClient.delete(c.addr);
+    if (this.conns.size === 0 && this.sweeper !== undefined) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const c of this.conns) c.check(now);
+  }
+
   get connections(): number {
     return this.conns.size;
+  }
+
+  /** Bytes held for open connections: replies not yet taken by the kernel, queries not yet served. */
+  get queuedBytes(): number {
+    let n = 0;
+    for (const c of this.conns) n += c.queued;
+    return n;
   }
 
   /** Stop accepting; close idle connections now and the rest after `grace` ms. */

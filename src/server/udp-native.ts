@@ -1,7 +1,8 @@
 // UDP listener on the native batch socket (native/udp.c): recvmmsg/sendmmsg, one call into
 // JavaScript per batch of datagrams. Same behaviour as UdpListener (udp.ts), which is used when
-// the native module is not built (scripts/build-native.mjs) or TYPEDNS_NATIVE_UDP=0.
-import { existsSync } from 'node:fs';
+// the native module is not built (scripts/build-native.mjs), was built for another Node ABI or
+// platform (its stamp, build/typedns_udp.json, says so), does not load, or TYPEDNS_NATIVE_UDP=0.
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
@@ -41,17 +42,60 @@ interface NativeUdp {
 let loaded: NativeUdp | null | undefined;
 let loadError = '';
 
-/** The build output, from src/server (tests) or dist/src/server (the built CLI). */
-function modulePath(): string | undefined {
+/** The package's root folder: from src/server (tests) or dist/src/server (the built CLI), the one with native/udp.c. */
+function packageRoot(): string | undefined {
   const here = path.dirname(fileURLToPath(import.meta.url));
   for (const up of ['../..', '../../..']) {
-    const p = path.resolve(here, up, 'build/typedns_udp.node');
-    if (existsSync(p)) return p;
+    const root = path.resolve(here, up);
+    if (existsSync(path.join(root, 'native/udp.c'))) return root;
   }
   return undefined;
 }
 
-/** The native module, or undefined (not built, or TYPEDNS_NATIVE_UDP=0): use node:dgram. */
+/** scripts/build-native.mjs of this installation (`typedns build-native` runs it). */
+export function nativeBuildScript(): string | undefined {
+  const root = packageRoot();
+  const p = root === undefined ? undefined : path.join(root, 'scripts/build-native.mjs');
+  return p !== undefined && existsSync(p) ? p : undefined;
+}
+
+/**
+ * What scripts/build-native.mjs records beside the module (build/typedns_udp.json): the Node ABI,
+ * platform and architecture it was compiled for. The module uses libuv structures as well as
+ * Node-API, so it is loaded only by a Node with the same ABI on the same platform and architecture.
+ */
+interface NativeStamp {
+  node?: string;
+  modules?: string;
+  platform?: string;
+  arch?: string;
+}
+
+const target = (s: NativeStamp): string => `Node ABI ${s.modules ?? '?'} ${s.platform ?? '?'}/${s.arch ?? '?'}`;
+
+/** Why the module at `p` (with its stamp) must not be loaded by this Node, or '' when it may. */
+function stampMismatch(p: string): string {
+  const file = p.replace(/\.node$/, '.json');
+  let stamp: NativeStamp;
+  try {
+    stamp = JSON.parse(readFileSync(file, 'utf8')) as NativeStamp;
+  } catch {
+    return `build/typedns_udp.node has no readable build stamp (${path.basename(file)}), so not loaded`;
+  }
+  const here: NativeStamp = { modules: process.versions.modules, platform: process.platform, arch: process.arch };
+  if (stamp.modules === here.modules && stamp.platform === here.platform && stamp.arch === here.arch) return '';
+  return `build/typedns_udp.node was built for ${target(stamp)}${stamp.node ? ` (Node ${stamp.node})` : ''}, this is ${target(here)} (Node ${process.versions.node})`;
+}
+
+/** How to rebuild: in an installed package the bin's subcommand, in a checkout the npm script. */
+function rebuildHint(p: string): string {
+  return p.split(path.sep).includes('node_modules') ? 'run `npx typedns build-native`' : 'run `npm run build:native`';
+}
+
+/**
+ * The native module, or undefined (not built, built for another Node or platform, not loadable,
+ * or TYPEDNS_NATIVE_UDP=0): then UDP is served with node:dgram and nativeUdpError() says why.
+ */
 export function nativeUdp(): NativeUdp | undefined {
   if (loaded !== undefined) return loaded ?? undefined;
   loaded = null;
@@ -59,15 +103,21 @@ export function nativeUdp(): NativeUdp | undefined {
     loadError = 'disabled by TYPEDNS_NATIVE_UDP=0';
     return undefined;
   }
-  const p = modulePath();
-  if (p === undefined) {
-    loadError = 'build/typedns_udp.node not built (npm run build:native)';
+  const root = packageRoot();
+  const p = root === undefined ? undefined : path.join(root, 'build/typedns_udp.node');
+  if (p === undefined || !existsSync(p)) {
+    loadError = `build/typedns_udp.node not built; ${rebuildHint(root ?? '')}`;
+    return undefined;
+  }
+  const mismatch = stampMismatch(p);
+  if (mismatch !== '') {
+    loadError = `${mismatch}; ${rebuildHint(p)}`;
     return undefined;
   }
   try {
     loaded = createRequire(import.meta.url)(p) as NativeUdp;
   } catch (e) {
-    loadError = `${p}: ${(e as Error).message}`;
+    loadError = `build/typedns_udp.node did not load: ${(e as Error).message.split('\n')[0]}; ${rebuildHint(p)}`;
   }
   return loaded ?? undefined;
 }

@@ -1,7 +1,14 @@
-// Hostile TCP clients: idle and slow clients are cut, the connection cap holds while UDP answers.
+// Hostile TCP clients: idle and slow clients are cut, the connection cap holds while UDP answers,
+// one address cannot take every connection, a client that does not read its replies cannot grow
+// the server's memory, and honest clients (pipelining, half-closing) are served whole.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
-import { buildQuery, query, startServer, type TestServer } from '../../src/testing/index.js';
+import dnsPacket, { type DecodedPacket } from 'dns-packet';
+import { buildQuery, query, responder, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
+import { scopedPerTest } from '../support/scoped.js';
 
 let srv: TestServer;
 beforeAll(async () => {
@@ -88,5 +95,223 @@ describe('dual-stack listener', () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+const scoped = scopedPerTest();
+
+/** A query as a TCP frame (2-byte length first). */
+function frame(name: string, type = 'A', id = 0): Buffer {
+  const q = buildQuery(name, type, { id });
+  return Buffer.concat([Buffer.from([q.length >> 8, q.length & 0xff]), q]);
+}
+
+const rcodeOf = (m: DecodedPacket): number => (m.flags ?? 0) & 0xf;
+
+/** A TCP connection that collects every framed reply it reads. */
+class Stream {
+  readonly replies: DecodedPacket[] = [];
+  closed = false;
+  private acc = Buffer.alloc(0);
+  private constructor(readonly sock: net.Socket) {
+    sock.on('error', () => {});
+    sock.on('close', () => (this.closed = true));
+    sock.on('data', (d: Buffer) => {
+      this.acc = Buffer.concat([this.acc, d]);
+      while (this.acc.length >= 2 && this.acc.length >= 2 + this.acc.readUInt16BE(0)) {
+        this.replies.push(dnsPacket.decode(this.acc.subarray(2, 2 + this.acc.readUInt16BE(0))));
+        this.acc = this.acc.subarray(2 + this.acc.readUInt16BE(0));
+      }
+    });
+  }
+
+  static open(port: number, localAddress?: string): Promise<Stream> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) }, () => resolve(new Stream(s)));
+      s.once('error', reject);
+    });
+  }
+
+  /** Send a query and wait for its reply (by ID). */
+  async ask(name: string, id: number): Promise<DecodedPacket> {
+    this.sock.write(frame(name, 'A', id));
+    return waitFor(() => this.replies.find((r) => r.id === id), { timeout: 3000, what: `the reply to ${name}` });
+  }
+}
+
+describe('a client that does not read its replies', () => {
+  it('stops being read above the high-water mark and is closed; its memory is returned; other clients are answered', async () => {
+    const chunk = 'x'.repeat(250);
+    // ~4 KB replies for names under big.test, whoami for the rest
+    const big = responder('big', (req, w, next) => {
+      if (!req.name.endsWith('big.test.')) return next(req, w);
+      w.write({ type: 'response', answers: [{ name: req.name, type: 'TXT', ttl: 0, data: Array<string>(16).fill(chunk) }] });
+      return 0;
+    });
+    const highWater = 16 * 1024;
+    const maxQueued = 256 * 1024;
+    const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n big\n whoami\n}', {
+      plugins: [big],
+      tcp: { highWater, maxQueued, writeTimeout: 500, idleTimeout: 20_000, readTimeout: 5000 },
+    });
+    const honest = await Stream.open(srv.port);
+    const bad = await Stream.open(srv.port);
+    bad.sock.pause(); // never reads: replies pile up in the kernel, then in the server
+    const queries = Buffer.concat(Array.from({ length: 20_000 }, (_, i) => frame(`q${i}.big.test`, 'A', i & 0xffff)));
+    bad.sock.write(queries); // 80 MB of replies if all were answered
+    let most = 0;
+    let answered = 0;
+    await waitFor(
+      async () => {
+        most = Math.max(most, srv.server.tcpQueuedBytes());
+        if (srv.server.tcpConnections() === 1) return true; // the non-reading one is gone
+        const r = await honest.ask('who.example', (answered + 1) & 0xffff);
+        expect(rcodeOf(r)).toBe(0);
+        answered++;
+        return false;
+      },
+      { timeout: 15_000, what: 'the non-reading client to be closed' },
+    );
+    // queued: what was over the mark when reading stopped (one reply) plus one unread chunk of queries
+    expect(most).toBeLessThanOrEqual(highWater + 4200 + 128 * 1024);
+    expect(answered).toBeGreaterThan(0);
+    // the bytes went with the connection; the client sees the close once it reads
+    expect(srv.server.tcpQueuedBytes()).toBe(0);
+    bad.sock.resume();
+    await waitFor(() => bad.closed, { what: 'the client to see the close' });
+    expect(srv.server.tcpQueuedBytes()).toBe(0);
+    expect(rcodeOf(await honest.ask('after.example', 9999))).toBe(0);
+    honest.sock.destroy();
+  });
+});
+
+describe('connections per client address', () => {
+  it('closes connections past the per-client cap; another address is still served', async () => {
+    const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n whoami\n}', { tcp: { maxPerClient: 3 } });
+    const mine = await Promise.all(Array.from({ length: 6 }, () => Stream.open(srv.port)));
+    await waitFor(() => mine.filter((s) => s.closed).length === 3, { what: 'three connections over the cap to be closed' });
+    expect(srv.server.tcpConnections()).toBe(3);
+    // the ones kept are answered
+    const kept = mine.filter((s) => !s.closed);
+    for (const [i, s] of kept.entries()) expect(rcodeOf(await s.ask('kept.example', 100 + i))).toBe(0);
+    // a client on another address (127.0.0.2, bound as the source) gets its own share
+    const other = await Stream.open(srv.port, '127.0.0.2');
+    const r = await other.ask('other.example', 200);
+    expect(rcodeOf(r)).toBe(0);
+    const a = r.additionals!.find((x) => x.type === 'A') as { data: string };
+    expect(a.data).toBe('127.0.0.2');
+    for (const s of [...mine, other]) s.sock.destroy();
+  });
+
+  it('closes a connection that sends only empty frames after the idle timeout', async () => {
+    const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n whoami\n}', { tcp: { idleTimeout: 400, readTimeout: 300 } });
+    const s = await Stream.open(srv.port);
+    // chatty but never a query: an empty frame every 50 ms (each one reset the old idle timer)
+    const timer = setInterval(() => s.closed || s.sock.write(Buffer.from([0, 0])), 50);
+    try {
+      await waitFor(() => s.closed, { timeout: 5000, what: 'the chatty connection to be closed' });
+    } finally {
+      clearInterval(timer);
+    }
+  });
+});
+
+describe('an active pipelined connection', () => {
+  it('keeps being answered past the read timeout while every message completes', async () => {
+    const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n whoami\n}', { tcp: { idleTimeout: 400, readTimeout: 300 } });
+    const s = await Stream.open(srv.port);
+    // each write ends half-way through the next query, so the server always holds a started
+    // message; each write also completes the one before (progress), for 4 read timeouts
+    const frames = Array.from({ length: 40 }, (_, i) => frame(`p${i}.example`, 'A', i + 1));
+    let sent = 0;
+    const half = (f: Buffer): number => f.length >> 1;
+    s.sock.write(frames[0]!.subarray(0, half(frames[0]!)));
+    const timer = setInterval(() => {
+      if (sent >= frames.length || s.closed) return;
+      const cur = frames[sent]!;
+      const next = frames[sent + 1];
+      s.sock.write(Buffer.concat([cur.subarray(half(cur)), next ? next.subarray(0, half(next)) : Buffer.alloc(0)]));
+      sent++;
+    }, 30);
+    try {
+      await waitFor(() => sent === frames.length || s.closed, { timeout: 10_000, what: 'every query to be sent' });
+      expect(s.closed).toBe(false);
+      await waitFor(() => s.replies.length === frames.length, { what: 'every reply' });
+    } finally {
+      clearInterval(timer);
+      s.sock.destroy();
+    }
+  });
+});
+
+describe('a pipelined burst', () => {
+  it('answers 1,000 queries sent in one write, served a few at a time', async () => {
+    const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n whoami\n}');
+    const s = await Stream.open(srv.port);
+    s.sock.write(Buffer.concat(Array.from({ length: 1000 }, (_, i) => frame(`b${i}.example`, 'A', i))));
+    await waitFor(() => s.replies.length === 1000, { what: 'every reply' });
+    expect(new Set(s.replies.map((r) => r.id)).size).toBe(1000);
+    s.sock.destroy();
+  });
+});
+
+describe('a client that half-closes', () => {
+  it('gets the replies to the queries it sent before its FIN, also from a plugin that answers later', async () => {
+    const up = await scoped.upstream();
+    up.delay = 100;
+    up.answer('late.example.org.', 'A', ['late.example.org. 30 IN A 192.0.2.7']);
+    const srv = await scoped.server(`.:0 {\n bind 127.0.0.1\n forward . 127.0.0.1:${up.port}\n}`);
+    const s = await Stream.open(srv.port);
+    const ended = new Promise<void>((resolve) => s.sock.once('end', () => resolve()));
+    s.sock.end(Buffer.concat([frame('late.example.org', 'A', 1), frame('late.example.org', 'A', 2)]));
+    await ended; // the server ends its side only after the replies
+    expect(s.replies.map((r) => r.id).sort()).toEqual([1, 2]);
+    for (const r of s.replies) expect(r.answers).toEqual([expect.objectContaining({ type: 'A', data: '192.0.2.7' })]);
+  });
+});
+
+describe('large answers', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-large-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const N = 800;
+  const eps = Array.from({ length: N }, (_, i) => `{ addresses: [10.1.${i >> 8}.${i & 255}] }`).join(', ');
+  fs.writeFileSync(
+    path.join(dir, 'many.yaml'),
+    `apiVersion: v1
+kind: Service
+metadata: { name: many, namespace: default }
+spec: { clusterIP: None, ports: [{ name: http, protocol: TCP, port: 80 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: many-1, namespace: default, labels: { kubernetes.io/service-name: many } }
+addressType: IPv4
+ports: [{ name: http, protocol: TCP, port: 80 }]
+endpoints: [${eps}]
+`,
+  );
+  const Q = '_http._tcp.many.default.svc.cluster.local';
+  const corefile = `.:0 {\n bind 127.0.0.1\n kubernetes cluster.local {\n  manifests ${dir}\n }\n}`;
+
+  it(`a headless SRV of ${N} endpoints arrives whole over TCP, without TC`, async () => {
+    const srv = await scoped.server(corefile);
+    const r = await srv.query(Q, 'SRV', { tcp: true });
+    expect(r.msg.flag_tc).toBe(false);
+    expect(r.msg.answers).toHaveLength(N);
+    expect(r.wire.length).toBeLessThanOrEqual(65535);
+    // glue fills the rest of the 64 KB
+    expect(r.msg.additionals!.length).toBeGreaterThan(N / 2);
+  });
+
+  it('a truncated UDP reply is compressed and carries as many whole answers as fit', async () => {
+    const srv = await scoped.server(corefile);
+    const r = await srv.query(Q, 'SRV', { edns: 1232 });
+    expect(r.msg.flag_tc).toBe(true);
+    expect(r.wire.length).toBeLessThanOrEqual(1232);
+    const n = r.msg.answers!.length;
+    // the next SRV record (owner a 2-byte pointer to the question) would not have fit
+    const next = r.msg.answers!.length < N ? 2 + 10 + 6 + dnsPacket.name.encodingLength((r.msg.answers![0] as { data: { target: string } }).data.target) : 0;
+    expect(r.wire.length + next).toBeGreaterThan(1232);
+    expect(n).toBeGreaterThan(15); // uncompressed, 11 fit
   });
 });

@@ -30,9 +30,10 @@ describe('Dockerfile', () => {
     const exposed = /^EXPOSE (.*)$/m.exec(runtime)?.[1]?.split(/\s+/).sort();
     expect(exposed).toEqual(['53', '53/udp', '8080', '8181', '9153']);
     expect(runtime).toMatch(/setcap cap_net_bind_service=\+ep/);
-    // the entrypoint is what the package builds
+    // the entrypoint is the CLI the package builds (its bin, dist/src/bin.js, runs that same module)
     const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { bin: { typedns: string } };
-    expect(`/typedns/${pkg.bin.typedns}`).toBe('/typedns/dist/src/cli.js');
+    expect(pkg.bin.typedns).toBe('dist/src/bin.js');
+    expect(readFileSync(path.join(root, 'src/bin.ts'), 'utf8')).toContain("import('./cli.js')");
   });
 
   it('its steps work: pack, production install, start, SIGTERM (.ci/dockerfile-steps)', async () => {

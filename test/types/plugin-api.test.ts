@@ -72,6 +72,8 @@ describe('typedns/plugin types', () => {
     expectTypeOf<R['wire']>().toEqualTypeOf<Uint8Array>();
     expectTypeOf<R['withQuestion']>().parameters.toEqualTypeOf<[name: string, qtype: number, qclass?: number]>();
     expectTypeOf<R['withQuestion']>().returns.toEqualTypeOf<R>();
+    expectTypeOf<R['withFlags']>().toEqualTypeOf<(flags: number) => R>();
+    expectTypeOf<R['withBufsize']>().toEqualTypeOf<(size: number) => R>();
     // read-only: a plugin cannot assign to the request
     const r = {} as R;
     // @ts-expect-error name is readonly

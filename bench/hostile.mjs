@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+// The hostile mix: dnsperf measures UDP answers from a hosts file at a fixed rate, once on a quiet
+// server and once while, at the same time,
+//   - TCP clients pipeline queries and never read the replies,
+//   - one TCP client pipelines queries that go to forward (and reads them),
+//   - a slowloris holds hundreds of half-sent HTTP requests on /metrics and /health,
+//   - the Corefile is replaced by one that imports itself and SIGUSR1 asks for a reload (then the
+//     good one comes back),
+//   - a big zone file (1,000,000 records by default) is touched so that every reload tick of
+//     `file` looks at it.
+// It prints lost queries, p50/p99 of both runs and the server's RSS (sampled every 250 ms).
+//
+//   npm run build && node bench/hostile.mjs [--duration 20] [--rate 20000] [--zone-records 1000000] [--no-build]
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import dnsPacket from 'dns-packet';
+import { dnsperf, ensureDnsperf, freePort, here, parseOptions, root, rssTreeKb, startProcess, startTypedns, stopProcess } from './run.mjs';
+
+const USAGE = 'node bench/hostile.mjs [--duration S] [--rate QPS] [--zone-records N] [--no-build]';
+const { o } = parseOptions(
+  process.argv.slice(2),
+  {
+    duration: { key: 'duration', type: 'number', default: 20 },
+    rate: { key: 'rate', type: 'number', default: 20000 },
+    'zone-records': { key: 'zoneRecords', type: 'number', default: 1_000_000 },
+    'no-build': { key: 'build', type: 'boolean', value: false, default: true },
+  },
+  USAGE,
+);
+const { duration, rate, zoneRecords } = o;
+
+if (o.build) execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+ensureDnsperf();
+
+const dir = mkdtempSync(path.join(tmpdir(), 'typedns-hostile-'));
+const procs = [];
+const sockets = [];
+try {
+  const port = await freePort();
+  const httpPort = await freePort();
+  const healthPort = await freePort();
+  const upstreamPort = await freePort();
+  procs.push(await startProcess('upstream', process.execPath, [path.join(here, 'upstream.mjs'), '--port', String(upstreamPort)], async (out) => out().includes('ready')));
+
+  const hostsFile = path.join(dir, 'hosts');
+  const lines = [];
+  for (let i = 0; i < 1000; i++) lines.push(`10.0.${i >> 8}.${(i & 0xff) + 1} host-${i}.bench.test`);
+  writeFileSync(hostsFile, lines.join('\n') + '\n');
+  const zoneFile = path.join(dir, 'db.big.zone');
+  {
+    const z = ['$ORIGIN big.zone.', '@ 3600 IN SOA ns1 hostmaster 1 7200 3600 1209600 300', '@ 3600 IN NS ns1', 'ns1 3600 IN A 192.0.2.1'];
+    for (let i = 0; i < zoneRecords; i++) z.push(`r${i} 3600 IN A 10.${(i >> 16) & 0xff}.${(i >> 8) & 0xff}.${i & 0xff}`);
+    writeFileSync(zoneFile, z.join('\n') + '\n');
+  }
+  const corefile = path.join(dir, 'Corefile');
+  const good = `.:${port} {
+    bind 127.0.0.1
+    prometheus 127.0.0.1:${httpPort}
+    health 127.0.0.1:${healthPort}
+    hosts ${hostsFile} {
+        fallthrough
+    }
+    forward . 127.0.0.1:${upstreamPort}
+}
+big.zone:${port} {
+    bind 127.0.0.1
+    file ${zoneFile} {
+        reload 2s
+    }
+}
+`;
+  writeFileSync(corefile, good);
+  const queryFile = path.join(dir, 'queries.txt');
+  writeFileSync(queryFile, Array.from({ length: 10_000 }, (_, i) => `host-${(i * 7) % 1000}.bench.test. A`).join('\n') + '\n');
+
+  const t0 = Date.now();
+  const server = await startTypedns(corefile, port, ['host-1.bench.test.', 'A'], '1');
+  procs.push(server);
+  const pid = server.child.pid;
+  console.log(`typedns up in ${((Date.now() - t0) / 1000).toFixed(1)} s with a ${zoneRecords.toLocaleString()}-record zone; RSS ${(rssTreeKb(pid) / 1024).toFixed(0)} MB`);
+
+  const load = { clients: 4, outstanding: 100, latency: true, duration };
+  const run = async (label, during) => {
+    let maxRss = 0;
+    const sampler = setInterval(() => {
+      maxRss = Math.max(maxRss, rssTreeKb(pid));
+    }, 250);
+    const stop = during?.();
+    const r = await dnsperf(port, queryFile, load, { maxQps: rate });
+    await stop?.();
+    clearInterval(sampler);
+    maxRss = Math.max(maxRss, rssTreeKb(pid));
+    return { label, ...r, maxRssMb: maxRss / 1024 };
+  };
+
+  const quiet = await run('quiet');
+  const hostile = await run('hostile mix', () => attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid }));
+  const after = rssTreeKb(pid) / 1024;
+
+  console.log('\n| run | qps | lost | p50 ms | p99 ms | max RSS MB | rcodes |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const r of [quiet, hostile]) console.log(`| ${r.label} | ${r.qps.toFixed(0)} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxRssMb.toFixed(0)} | ${r.rcodes} |`);
+  console.log(`\nRSS after the attackers left: ${after.toFixed(0)} MB. p99 hostile / quiet: ${(hostile.p99Ms / quiet.p99Ms).toFixed(2)}×.`);
+  console.log(`Load: ${rate} qps for ${duration} s (dnsperf -c 4 -q 100 -Q ${rate}); command: node bench/hostile.mjs --duration ${duration} --rate ${rate} --zone-records ${zoneRecords}`);
+} finally {
+  for (const s of sockets) s.destroy();
+  for (const p of procs.reverse()) await stopProcess(p);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Start every attacker; resolves to a function that stops them. */
+function attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid }) {
+  const timers = [];
+  const frame = (name, type, id) => {
+    const q = dnsPacket.encode({ id, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type }] });
+    const b = Buffer.alloc(2 + q.length);
+    b.writeUInt16BE(q.length, 0);
+    q.copy(b, 2);
+    return b;
+  };
+  // 1. never-reading TCP clients: each writes 20,000 pipelined queries and reads nothing
+  for (let c = 0; c < 8; c++) {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.on('error', () => {});
+    sockets.push(s);
+    s.on('connect', () => {
+      s.pause();
+      const chunk = Buffer.concat(Array.from({ length: 1000 }, (_, i) => frame(`host-${i}.bench.test`, 'TXT', i)));
+      let n = 0;
+      const push = () => {
+        while (n < 20 && s.write(chunk)) n++;
+        if (n < 20) s.once('drain', push);
+      };
+      push();
+    });
+  }
+  // 2. one client pipelining 5,000 queries that go to forward, reading the answers; again every 2 s
+  const fwd = () => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.on('error', () => {});
+    sockets.push(s);
+    s.on('data', () => {});
+    s.on('connect', () => s.write(Buffer.concat(Array.from({ length: 5000 }, (_, i) => frame(`f${i}.fwd.example`, 'A', i)))));
+    timers.push(setTimeout(() => s.destroy(), 1900));
+  };
+  fwd();
+  timers.push(setInterval(fwd, 2000));
+  // 3. slowloris: 500 connections to each HTTP listener, one header byte every second
+  for (const p of [httpPort, healthPort]) {
+    for (let c = 0; c < 500; c++) {
+      const s = net.connect({ host: '127.0.0.1', port: p });
+      s.on('error', () => {});
+      sockets.push(s);
+      s.on('connect', () => s.write('GET /metrics HTTP/1.1\r\nHost: x\r\n'));
+    }
+  }
+  timers.push(
+    setInterval(() => {
+      for (const s of sockets) if (!s.destroyed && s.remotePort !== port) s.write('X');
+    }, 1000),
+  );
+  // 4. a self-importing Corefile and SIGUSR1, every 3 s; the good one back in between
+  let bad = false;
+  timers.push(
+    setInterval(() => {
+      bad = !bad;
+      writeFileSync(corefile, bad ? `import ${path.basename(corefile)}\n` : good);
+      process.kill(pid, 'SIGUSR1');
+    }, 3000),
+  );
+  // 5. the big zone touched: every reload tick of `file` sees a new mtime (same serial)
+  timers.push(
+    setInterval(() => {
+      const t = new Date();
+      utimesSync(zoneFile, t, t);
+    }, 1000),
+  );
+  return async () => {
+    for (const t of timers) clearInterval(t);
+    writeFileSync(corefile, good);
+    for (const s of sockets.splice(0)) s.destroy();
+  };
+}

@@ -1,0 +1,55 @@
+// cancel: CoreDNS's setup table (plugin/cancel/setup_test.go) as data; through a real server,
+// a query that outlives its deadline gets no reply and forward stops asking its upstream.
+import { describe, expect, it } from 'vitest';
+import { dispense, parsePlugin, startServer } from '../../src/testing/index.js';
+import { scopedPerTest } from '../../test/support/scoped.js';
+import cancel from './index.js';
+
+describe('cancel: setup (CoreDNS TestSetup)', () => {
+  it.each([
+    ['cancel', 5001],
+    ['cancel 1s', 1000],
+    ['cancel 250ms', 250],
+  ])('%j', (input, ms) => {
+    expect(parsePlugin(cancel, input).timeout).toBe(ms);
+  });
+  it.each([
+    ['cancel 5', /invalid duration: "5"/],
+    ['cancel -1s', /invalid negative duration|invalid duration/],
+    ['cancel 1s 2s', /Testfile:1 .*wrong argument count/i],
+    ['cancel soon', /invalid duration: "soon"/],
+  ])('rejects %j', (input, re) => {
+    expect(() => cancel.parse(dispense(input), ['.'])).toThrow(re);
+  });
+});
+
+describe('cancel through a real server', () => {
+  const { upstream, server } = scopedPerTest();
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  it('answers as usual within the deadline', async () => {
+    const s = await server('.:0 {\n bind 127.0.0.1\n cancel 1s\n whoami\n}');
+    expect((await s.query('a.example.', 'A')).rcode).toBe(0);
+  });
+
+  it('past the deadline: no reply, and forward stops asking (without cancel it keeps retrying)', async () => {
+    const up = await upstream();
+    up.delay = 3000;
+    const withCancel = await server(`.:0 {\n bind 127.0.0.1\n cancel 300ms\n forward . ${up.addr} {\n  max_fails 0\n  max_connect_attempts 0\n  read_timeout 100ms\n }\n}`);
+    await expect(withCancel.query('slow.example.', 'A', { timeout: 1200 })).rejects.toThrow(/no answer/);
+    await sleep(300);
+    const asked = up.count.total;
+    expect(asked).toBeGreaterThan(0);
+    expect(asked).toBeLessThanOrEqual(5);
+
+    const up2 = await upstream();
+    up2.delay = 3000;
+    const without = await server(`.:0 {\n bind 127.0.0.1\n forward . ${up2.addr} {\n  max_fails 0\n  max_connect_attempts 0\n  read_timeout 100ms\n }\n}`);
+    await expect(without.query('slow.example.', 'A', { timeout: 1200 })).rejects.toThrow(/no answer/);
+    expect(up2.count.total).toBeGreaterThan(asked);
+  });
+
+  it('a second stanza is an error', async () => {
+    await expect(startServer('.:0 {\n bind 127.0.0.1\n cancel\n cancel 1s\n whoami\n}')).rejects.toThrow(/Corefile:4.*only be used once/);
+  });
+});
