@@ -112,8 +112,8 @@ export class DohListener {
       srv = http.createServer({ requestTimeout: Math.max(this.limits.readTimeout, 1000), headersTimeout: Math.max(this.limits.readTimeout, 1000) }, handler);
       srv.keepAliveTimeout = this.limits.idleTimeout;
     }
-    // 0 = no cap (the https plugin's max_connections 0)
-    if (this.opts.maxConnections > 0) srv.maxConnections = this.opts.maxConnections;
+    // 0 = no cap (the https plugin's max_connections 0; node:net treats 0 as none too)
+    srv.maxConnections = this.opts.maxConnections;
     srv.on('connection', (sock: net.Socket) => {
       this.sockets.add(sock);
       // a reply is a few small frames: without this, Nagle holds the last ones for the client's delayed ACK
@@ -141,7 +141,7 @@ export class DohListener {
     this.opts = opts;
     this.trusted = trustedCidrs(opts);
     const srv = this.server;
-    if (srv !== undefined && opts.maxConnections > 0) srv.maxConnections = opts.maxConnections;
+    if (srv !== undefined) srv.maxConnections = opts.maxConnections;
     if (cert === undefined || this.cert === undefined || srv === undefined || srv instanceof http.Server) return;
     this.cert = cert;
     updateSecureServer(srv, cert);
