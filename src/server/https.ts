@@ -30,37 +30,104 @@ export const MAX_STREAMS = 100;
 /** CoreDNS's default cap on open DoH connections (the https plugin's max_connections). */
 export const DEFAULT_HTTPS_MAX_CONNECTIONS = 200;
 
-type Req = http.IncomingMessage | http2.Http2ServerRequest;
-type Res = http.ServerResponse | http2.Http2ServerResponse;
+/**
+ * One HTTP request, whichever the version: HTTP/1.1 through node:http's request and response,
+ * HTTP/2 through node:http2's stream API (its compatibility objects cost a request and a response
+ * object and their header maps per query).
+ */
+interface Exchange {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: http.IncomingHttpHeaders;
+  /** The request body. */
+  readonly body: NodeJS.ReadableStream;
+  readonly socket: net.Socket | undefined;
+  readonly http1: boolean;
+  /** True once a reply was sent or the request went away. */
+  readonly finished: boolean;
+  reply(status: number, headers: Record<string, string>, body: Uint8Array | string): void;
+}
+
+class Http1Exchange implements Exchange {
+  constructor(
+    private readonly req: http.IncomingMessage,
+    private readonly res: http.ServerResponse,
+  ) {}
+  get method(): string {
+    return this.req.method ?? '';
+  }
+  get url(): string {
+    return this.req.url ?? '';
+  }
+  get headers(): http.IncomingHttpHeaders {
+    return this.req.headers;
+  }
+  get body(): NodeJS.ReadableStream {
+    return this.req;
+  }
+  get socket(): net.Socket {
+    return this.req.socket;
+  }
+  readonly http1 = true;
+  get finished(): boolean {
+    return this.res.writableEnded || this.res.destroyed;
+  }
+  reply(status: number, headers: Record<string, string>, body: Uint8Array | string): void {
+    this.res.writeHead(status, headers);
+    this.res.end(body);
+  }
+}
+
+class Http2Exchange implements Exchange {
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    readonly headers: http2.IncomingHttpHeaders,
+  ) {}
+  get method(): string {
+    return String(this.headers[':method'] ?? '');
+  }
+  get url(): string {
+    return String(this.headers[':path'] ?? '');
+  }
+  get body(): NodeJS.ReadableStream {
+    return this.stream;
+  }
+  get socket(): net.Socket | undefined {
+    return this.stream.session?.socket as net.Socket | undefined;
+  }
+  readonly http1 = false;
+  get finished(): boolean {
+    return this.stream.headersSent || this.stream.destroyed || this.stream.closed;
+  }
+  reply(status: number, headers: Record<string, string>, body: Uint8Array | string): void {
+    this.stream.respond({ ':status': status, ...headers });
+    this.stream.end(body);
+  }
+}
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const MAX_BASE64 = Math.ceil((MAX_DOH_MESSAGE * 4) / 3);
 
 /** One HTTP request's answer: the DNS reply as the body, or a status when there is none. */
-class DohExchange implements Sender {
+class DohAnswer implements Sender {
   constructor(
-    private readonly res: Res,
+    private readonly x: Exchange,
     private readonly owner: DohListener,
   ) {}
 
   send(buf: Uint8Array, w: CoreWriter): void {
-    const res = this.res;
-    if (res.writableEnded || res.destroyed) return;
+    const x = this.x;
+    if (x.finished) return;
     const body = queryWantsPadding(w.req.wire) ? padReply(buf) : buf;
-    res.writeHead(200, {
-      'content-type': DOH_TYPE,
-      'cache-control': `max-age=${replyMaxAge(buf)}`,
-      'content-length': String(body.length),
-    });
-    res.end(body);
+    x.reply(200, { 'content-type': DOH_TYPE, 'cache-control': `max-age=${replyMaxAge(buf)}`, 'content-length': String(body.length) }, body);
     this.owner.count(200);
   }
 
   unanswered(w: CoreWriter | undefined): void {
     // not a query at all (a response, a message too short): 400; the chain chose not to answer: 500
     // ("No response", as CoreDNS)
-    if (w === undefined) this.owner.fail(this.res, 400, 'invalid request: not a DNS query');
-    else this.owner.fail(this.res, 500, 'no response');
+    if (w === undefined) this.owner.fail(this.x, 400, 'invalid request: not a DNS query');
+    else this.owner.fail(this.x, 500, 'no response');
   }
 }
 
@@ -92,24 +159,26 @@ export class DohListener {
   }
 
   listen(port = this.port): Promise<number> {
-    const handler = (req: Req, res: Res): void => this.handle(req, res);
+    const http1 = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(new Http1Exchange(req, res));
     let srv: http.Server | http2.Http2SecureServer;
     if (this.cert !== undefined) {
       const auth = this.cert.clientAuth;
-      srv = http2.createSecureServer(
-        {
-          ...secureOptions(this.cert),
-          allowHTTP1: true,
-          settings: { maxConcurrentStreams: MAX_STREAMS },
-        },
-        handler,
-      );
+      srv = http2.createSecureServer({ ...secureOptions(this.cert), allowHTTP1: true, settings: { maxConcurrentStreams: MAX_STREAMS } });
+      // HTTP/1.1 (ALPN http/1.1 or none) arrives as 'request'. Listening for it makes node:http2 also
+      // wrap every HTTP/2 stream in compatibility objects (a 'stream' listener it adds): that one is
+      // removed, and HTTP/2 streams are served from the stream API.
+      srv.on('request', http1 as never);
+      srv.removeAllListeners('stream');
+      srv.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+        stream.on('error', () => {});
+        this.handle(new Http2Exchange(stream, headers));
+      });
       srv.on('secureConnection', (sock: tls.TLSSocket) => {
         if (!clientAllowed(sock, this.cert?.clientAuth ?? auth)) sock.destroy();
       });
       srv.on('tlsClientError', (_e, sock) => sock.destroy());
     } else {
-      srv = http.createServer({ requestTimeout: Math.max(this.limits.readTimeout, 1000), headersTimeout: Math.max(this.limits.readTimeout, 1000) }, handler);
+      srv = http.createServer({ requestTimeout: Math.max(this.limits.readTimeout, 1000), headersTimeout: Math.max(this.limits.readTimeout, 1000) }, http1);
       srv.keepAliveTimeout = this.limits.idleTimeout;
     }
     // 0 = no cap (the https plugin's max_connections 0; node:net treats 0 as none too)
@@ -158,42 +227,41 @@ export class DohListener {
   }
 
   /** An error status with a one-line text body. */
-  fail(res: Res, status: number, text: string, headers: Record<string, string> = {}): void {
-    if (res.writableEnded || res.destroyed) return;
+  fail(x: Exchange, status: number, text: string, headers: Record<string, string> = {}): void {
+    if (x.finished) return;
     const body = text + '\n';
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), ...headers });
-    res.end(body);
+    x.reply(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), ...headers }, body);
     this.count(status);
   }
 
-  private handle(req: Req, res: Res): void {
-    const url = req.url ?? '';
+  private handle(x: Exchange): void {
+    const url = x.url;
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    if (path !== DOH_PATH) return this.fail(res, 404, 'not found');
-    if (req.method === 'GET') {
+    if (path !== DOH_PATH) return this.fail(x, 404, 'not found');
+    if (x.method === 'GET') {
       const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
       const values = params.getAll('dns');
-      if (values.length === 0) return this.fail(res, 400, "invalid request: no 'dns' query parameter");
-      if (values.length > 1) return this.fail(res, 400, "invalid request: more than one 'dns' query parameter");
+      if (values.length === 0) return this.fail(x, 400, "invalid request: no 'dns' query parameter");
+      if (values.length > 1) return this.fail(x, 400, "invalid request: more than one 'dns' query parameter");
       const b64 = values[0]!;
-      if (b64.length > MAX_BASE64) return this.fail(res, 413, `payload too large: a DNS message is at most ${MAX_DOH_MESSAGE} bytes`);
-      if (!BASE64URL.test(b64) || b64.length % 4 === 1) return this.fail(res, 400, "invalid request: 'dns' is not base64url without padding");
-      return this.query(req, res, Buffer.from(b64, 'base64url'));
+      if (b64.length > MAX_BASE64) return this.fail(x, 413, `payload too large: a DNS message is at most ${MAX_DOH_MESSAGE} bytes`);
+      if (!BASE64URL.test(b64) || b64.length % 4 === 1) return this.fail(x, 400, "invalid request: 'dns' is not base64url without padding");
+      return this.query(x, Buffer.from(b64, 'base64url'));
     }
-    if (req.method === 'POST') {
-      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (type !== DOH_TYPE) return this.fail(res, 415, `unsupported media type: expected ${DOH_TYPE}`);
-      const declared = Number(req.headers['content-length'] ?? 0);
+    if (x.method === 'POST') {
+      const type = (x.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== DOH_TYPE) return this.fail(x, 415, `unsupported media type: expected ${DOH_TYPE}`);
+      const declared = Number(x.headers['content-length'] ?? 0);
       const tooLarge = (): void => {
-        this.fail(res, 413, `payload too large: a DNS message is at most ${MAX_DOH_MESSAGE} bytes`, req.httpVersionMajor === 1 ? { connection: 'close' } : {});
-        req.resume(); // read and drop the rest; HTTP/1.1 closes the connection after the reply
+        this.fail(x, 413, `payload too large: a DNS message is at most ${MAX_DOH_MESSAGE} bytes`, x.http1 ? { connection: 'close' } : {});
+        x.body.resume(); // read and drop the rest; HTTP/1.1 closes the connection after the reply
       };
       if (declared > MAX_DOH_MESSAGE) return tooLarge();
       const chunks: Buffer[] = [];
       let size = 0;
       let over = false;
-      req.on('data', (c: Buffer) => {
+      x.body.on('data', (c: Buffer) => {
         if (over) return;
         size += c.length;
         if (size > MAX_DOH_MESSAGE) {
@@ -204,26 +272,26 @@ export class DohListener {
         }
         chunks.push(c);
       });
-      req.on('end', () => {
-        if (!over) this.query(req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      x.body.on('end', () => {
+        if (!over) this.query(x, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
       });
-      req.on('error', () => {});
+      x.body.on('error', () => {});
       return;
     }
-    this.fail(res, 405, 'method not allowed: use GET or POST', { allow: 'GET, POST' });
+    this.fail(x, 405, 'method not allowed: use GET or POST', { allow: 'GET, POST' });
   }
 
-  private query(req: Req, res: Res, msg: Buffer): void {
-    if (!wellFormedMessage(msg)) return this.fail(res, 400, 'invalid request: not a DNS message');
-    const sock = req.socket;
-    const client = this.clientOf(sock, req.headers['x-forwarded-for']);
-    const local = sock.localAddress !== undefined ? { ip: sock.localAddress, port: sock.localPort ?? this.local.port } : this.local;
-    serveQuery(this.ctx, msg, client, local, 'tcp', new DohExchange(res, this));
+  private query(x: Exchange, msg: Buffer): void {
+    if (!wellFormedMessage(msg)) return this.fail(x, 400, 'invalid request: not a DNS message');
+    const sock = x.socket;
+    const client = this.clientOf(sock, x.headers['x-forwarded-for']);
+    const local = sock?.localAddress !== undefined ? { ip: sock.localAddress, port: sock.localPort ?? this.local.port } : this.local;
+    serveQuery(this.ctx, msg, client, local, 'tcp', new DohAnswer(x, this));
   }
 
   /** The peer, or the client a trusted proxy names in X-Forwarded-For (the rightmost untrusted address). */
-  private clientOf(sock: net.Socket, xff: string | string[] | undefined): Client {
-    const peer = clientOf(sock.remoteAddress ?? '', sock.remotePort ?? 0, sock.remoteFamily === 'IPv6');
+  private clientOf(sock: net.Socket | undefined, xff: string | string[] | undefined): Client {
+    const peer = clientOf(sock?.remoteAddress ?? '', sock?.remotePort ?? 0, sock?.remoteFamily === 'IPv6');
     if (this.trusted.length === 0 || xff === undefined || !this.isTrusted(peer.ip)) return peer;
     const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
     for (let i = hops.length - 1; i >= 0; i--) {
