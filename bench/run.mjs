@@ -247,9 +247,10 @@ function reapedChildrenCpu() {
  * Run dnsperf once; parse its statistics and, with -v, every query's latency. dnsperf writes to a
  * temp file that is read after it exits, so that this process spends no CPU during the run (the
  * machine's cores are shared by dnsperf and the server). `dnsperfCpu` is dnsperf's own CPU time.
+ * `extra`: more dnsperf arguments (`-m dot`, `-O doh-uri=…`: bench/transports.mjs).
  */
-export async function dnsperf(port, queryFile, o, { duration = o.duration, once = false, latency = o.latency, maxQps = 0 } = {}) {
-  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-c', String(o.clients), '-q', String(o.outstanding)];
+export async function dnsperf(port, queryFile, o, { duration = o.duration, once = false, latency = o.latency, maxQps = 0, extra = [] } = {}) {
+  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-c', String(o.clients), '-q', String(o.outstanding), ...extra];
   if (maxQps > 0) args.push('-Q', String(Math.round(maxQps)));
   if (once) args.push('-n', '1');
   else args.push('-l', String(duration));

@@ -34,12 +34,16 @@ import whoami from './whoami/index.js';
 import view from './view/index.js';
 import autopath from './autopath/index.js';
 import metadata from './metadata/index.js';
+import tls from './tls/index.js';
+import https from './https/index.js';
+import dnstap from './dnstap/index.js';
 import cancel from './cancel/index.js';
 import dns64 from './dns64/index.js';
 import explain from './explain/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
+  https, //       DoH listener options of an https:// block; not in the chain
   cancel, //      a deadline per query; nothing is sent once it has passed
   reload, //      watches the Corefile; not in the chain
   nsid, //        first in the chain: adds NSID to whatever reply comes back
@@ -52,6 +56,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   prometheus, //  measures everything below it
   errors, //      logs what everything below throws
   log, //         one line per query, after everything below answered
+  dnstap, //      client queries and replies to a dnstap collector, as log sees them
   local, //       localhost. and the loopback reverse zones, answered here so they never go out
   dns64, //       AAAA from A for IPv6-only clients (NAT64): sees the reply of everything below
   any, //         RFC 8482: a short HINFO for qtype ANY, before any data plugin sees it
@@ -60,6 +65,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   rewrite, //     before acl and cache: both see the rewritten name (CVE-2026-26017 order)
   acl, //         allow/block/filter/drop by client and type
   cache, //      above every data plugin
+  tls, //         the certificate of a tls:// or https:// block; not in the chain (plugin.cfg's place)
   header, //      sets/clears flags of the query passed down and of the reply coming up
   autopath, //    completes a pod's search path on the server, asking the data plugins below
   minimal, //     strips replies from below to their answers; cache above stores them stripped

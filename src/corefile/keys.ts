@@ -1,4 +1,5 @@
-// Server block keys: `[dns://]ZONE[:PORT]`, reverse zones in CIDR form, and the duplicate check.
+// Server block keys: `[SCHEME://]ZONE[:PORT]` (dns, tls, https, grpc), reverse zones in CIDR form, and
+// the duplicate check.
 import net from 'node:net';
 import { CorefileError, type Token } from './lexer.js';
 import type { ServerBlock } from './parser.js';
@@ -7,7 +8,8 @@ export interface ZoneKey {
   /** Normalised zone: lower case, fully qualified ("example.org.", "0.0.10.in-addr.arpa."). */
   readonly zone: string;
   readonly port: number;
-  readonly scheme: 'dns';
+  /** dns (UDP+TCP), tls (DNS over TLS, RFC 7858), https (DNS over HTTPS, RFC 8484) or grpc (CoreDNS's DnsService). */
+  readonly scheme: Scheme;
   /** For a classless reverse key (10.0.0.0/25): the network queries must fall in, else REFUSED. */
   readonly filter?: Cidr;
   /** The key as written. */
@@ -20,7 +22,12 @@ export interface Cidr {
   readonly prefix: number;
 }
 
-const UNSUPPORTED: Record<string, number> = { 'tls': 853, 'https': 443, 'grpc': 443, 'quic': 853, 'https3': 443 };
+export type Scheme = 'dns' | 'tls' | 'https' | 'grpc';
+
+/** The port of a key without one, per scheme (CoreDNS's transport ports); dns:// takes -dns.port. */
+const SCHEME_PORT: Record<Exclude<Scheme, 'dns'>, number> = { tls: 853, https: 443, grpc: 443 };
+/** Schemes CoreDNS serves that typedns does not. */
+const UNSUPPORTED: Record<string, number> = { 'quic': 853, 'https3': 443 };
 
 /** Lower-case and fully qualify a domain name. */
 export function fqdn(name: string): string {
@@ -39,13 +46,15 @@ export function parseKey(tok: Token, defaultPort: number): ZoneKey[] {
   const fail = (msg: string): never => {
     throw new CorefileError(tok.file, tok.line, msg);
   };
+  let scheme: Scheme = 'dns';
   const sm = /^([a-z0-9]+):\/\//i.exec(s);
   if (sm) {
-    const scheme = sm[1]!.toLowerCase();
-    if (scheme !== 'dns') {
-      if (scheme in UNSUPPORTED) fail(`${scheme}:// servers are not supported yet (key '${tok.text}'), expected dns://`);
-      fail(`unknown scheme '${scheme}://' in key '${tok.text}', expected dns://`);
+    const name = sm[1]!.toLowerCase();
+    if (name !== 'dns' && name !== 'tls' && name !== 'https' && name !== 'grpc') {
+      if (name in UNSUPPORTED) fail(`${name}:// servers are not supported yet (key '${tok.text}'), expected dns://, tls://, https:// or grpc://`);
+      fail(`unknown scheme '${name}://' in key '${tok.text}', expected dns://, tls://, https:// or grpc://`);
     }
+    scheme = name as Scheme;
     s = s.slice(sm[0].length);
   }
   if (s === '') fail(`empty zone in key '${tok.text}'`);
@@ -76,17 +85,17 @@ export function parseKey(tok: Token, defaultPort: number): ZoneKey[] {
       portText = s.slice(c + 1);
     }
   }
-  let port = defaultPort;
+  let port = scheme === 'dns' ? defaultPort : SCHEME_PORT[scheme];
   if (portText !== undefined) {
     if (!/^\d+$/.test(portText) || Number(portText) > 65535) fail(`invalid port '${portText}' in key '${tok.text}', expected 0-65535`);
     port = Number(portText);
   }
   if (host === '') fail(`empty zone in key '${tok.text}'`);
   if (host.includes('/')) {
-    return reverseZones(host, fail).map((r) => ({ zone: r.zone, port, scheme: 'dns' as const, ...(r.filter ? { filter: r.filter } : {}), text: tok.text }));
+    return reverseZones(host, fail).map((r) => ({ zone: r.zone, port, scheme, ...(r.filter ? { filter: r.filter } : {}), text: tok.text }));
   }
   if (!/^[^\s/\\]+$/.test(host) || host.includes('..')) fail(`invalid zone '${host}' in key '${tok.text}'`);
-  return [{ zone: host === '.' ? '.' : fqdn(host), port, scheme: 'dns', text: tok.text }];
+  return [{ zone: host === '.' ? '.' : fqdn(host), port, scheme, text: tok.text }];
 }
 
 function reverseZones(cidr: string, fail: (m: string) => never): Array<{ zone: string; filter?: Cidr }> {
@@ -215,18 +224,26 @@ export function parseCidr(s: string): Cidr | undefined {
   return { family: fam as 4 | 6, bytes: maskBytes(ipBytes(ip!), bits), prefix: bits };
 }
 
-/** Check that no zone+port appears twice across the blocks. */
+/** Check that no scheme+zone+port appears twice across the blocks, and that each block has one scheme. */
 export function checkDuplicates(blocks: Array<{ block: ServerBlock; keys: ZoneKey[]; filtered?: boolean }>): void {
   const seen = new Map<string, Token>();
+  for (const { block, keys } of blocks) {
+    for (const k of keys) {
+      const tok = block.keys.find((t) => t.text === k.text) ?? block.keys[0]!;
+      if (k.scheme !== keys[0]!.scheme) {
+        throw new CorefileError(tok.file, tok.line, `key '${k.text}' is ${k.scheme}:// but the block's first key is ${keys[0]!.scheme}://: one block serves one scheme`);
+      }
+    }
+  }
   for (const { block, keys, filtered } of blocks) {
     // A block with a view filter may share zone and port with others (CoreDNS: not registered).
     if (filtered === true) continue;
     for (const k of keys) {
-      const id = `${k.zone}:${k.port}`;
+      const id = `${k.scheme}://${k.zone}:${k.port}`;
       const prev = seen.get(id);
       const tok = block.keys.find((t) => t.text === k.text) ?? block.keys[0]!;
       if (prev !== undefined) {
-        throw new CorefileError(tok.file, tok.line, `cannot serve dns://${k.zone}:${k.port} - it is already defined at ${prev.file}:${prev.line}`);
+        throw new CorefileError(tok.file, tok.line, `cannot serve ${k.scheme}://${k.zone}:${k.port} - it is already defined at ${prev.file}:${prev.line}`);
       }
       seen.set(id, tok);
     }

@@ -3,7 +3,10 @@ export { definePlugin } from './types.js';
 export type {
   BoundAddress,
   Client,
+  ClientAuth,
+  ListenHttps,
   ListenSettings,
+  ListenTls,
   MaybePromise,
   Message,
   Next,

@@ -142,6 +142,29 @@ export interface ListenSettings {
   addresses: string[];
   /** Address filters to exclude (bind's `except`). */
   except: string[];
+  /** The certificate of a tls://, https:// or grpc:// block (the tls plugin); without it they serve in the clear. */
+  tls?: ListenTls;
+  /** DNS-over-HTTPS options of an https:// block (the https plugin). */
+  https?: ListenHttps;
+}
+
+/** Client-certificate policy, as Go's tls.ClientAuthType (CoreDNS's `client_auth`). */
+export type ClientAuth = 'nocert' | 'request' | 'require' | 'verify_if_given' | 'require_and_verify';
+
+export interface ListenTls {
+  /** PEM certificate chain and private key. */
+  readonly cert: string;
+  readonly key: string;
+  /** PEM CA bundle that verifies client certificates; absent: the system's CAs. */
+  readonly ca?: string;
+  readonly clientAuth: ClientAuth;
+}
+
+export interface ListenHttps {
+  /** Open connections at most (0: no cap). CoreDNS's default: 200. */
+  readonly maxConnections: number;
+  /** Peers (CIDRs) whose X-Forwarded-For header names the client; empty: the header is ignored. */
+  readonly trustedProxies: readonly string[];
 }
 
 /** State that outlives a config generation: kept across reloads for the life of the process. */
@@ -180,10 +203,10 @@ export interface SetupContext {
   readonly zones: readonly string[];
   /** This block's keys as written ("dns://.:53"), with their ports. */
   /**
-   * This block's keys as written ("dns://.:53"), their port, the label metrics use, and the name of
-   * the block's view ('' without one): the `view` label of CoreDNS's metrics.
+   * This block's keys as written ("dns://.:53"), their port, the label metrics use, the name of
+   * the block's view ('' without one): the `view` label of CoreDNS's metrics, and the keys' scheme.
    */
-  readonly server: { readonly keys: readonly string[]; readonly port: number; readonly label: string; readonly view: string };
+  readonly server: { readonly keys: readonly string[]; readonly port: number; readonly label: string; readonly view: string; readonly scheme: 'dns' | 'tls' | 'https' | 'grpc' };
   /** "plugin/<name>: …"; debug() is a no-op unless the debug plugin is on. */
   readonly log: Logger;
   /** Families named coredns_<name>_*; they survive reload. */

@@ -12,6 +12,11 @@ import type { DnsRequest } from './request.js';
 /** Where a writer sends finished bytes: one per listener (UDP socket, TCP connection). */
 export interface Sender {
   send(buf: Uint8Array, w: CoreWriter): void;
+  /**
+   * The query ended with nothing sent (the chain dropped it, or it was not a query): DoH answers
+   * the HTTP request anyway, DoT counts it done. `w` is undefined when no request was built.
+   */
+  unanswered?(w: CoreWriter | undefined): void;
 }
 
 const DNSSEC_OK = 0x8000;
@@ -54,6 +59,11 @@ export class CoreWriter implements ResponseWriter {
     this.length = buf.length;
     this.answers = buf.length >= 8 ? (buf[6]! << 8) | buf[7]! : 0;
     this.sender.send(buf, this);
+  }
+
+  /** Tell the sender the query ended without a reply (serve.ts, once the chain is done). */
+  unanswered(): void {
+    this.sender.unanswered?.(this);
   }
 
   /**

@@ -15,8 +15,8 @@ import type { ParseJob, ParseReply } from './parse-worker.js';
 import { parseCorefile, parseCorefileFile, type ServerBlock } from '../corefile/parser.js';
 import { CorefileError, type Token } from '../corefile/lexer.js';
 import { Dispenser } from '../corefile/dispenser.js';
-import { checkDuplicates, parseKeys, type Cidr, type ZoneKey } from '../corefile/keys.js';
-import type { BoundAddress, ListenSettings, MaybePromise, Plugin, PluginDefinition, ProcessState, Request, SetupContext } from '../plugin/types.js';
+import { checkDuplicates, parseKeys, type Cidr, type Scheme, type ZoneKey } from '../corefile/keys.js';
+import type { BoundAddress, ListenHttps, ListenSettings, ListenTls, MaybePromise, Plugin, PluginDefinition, ProcessState, Request, SetupContext } from '../plugin/types.js';
 import { compileChain } from '../plugin/chain.js';
 import type { PluginRegistry } from '../plugin/registry.js';
 import { pluginError, TypednsError } from '../plugin/errors.js';
@@ -29,6 +29,9 @@ import { NativeUdpListener, nativeUdp, nativeUdpError } from './udp-native.js';
 import { isWorker } from './workers.js';
 import { DEFAULT_TCP, TcpListener, type TcpOptions } from './tcp.js';
 import type { ServeContext } from './serve.js';
+import { DotListener } from './tls.js';
+import { GrpcListener } from './grpc.js';
+import { DEFAULT_HTTPS_MAX_CONNECTIONS, DohListener } from './https.js';
 import { lookupThrough } from './lookup.js';
 import { explainQuery } from '../explain/explain.js';
 
@@ -138,6 +141,27 @@ export function compileParsed(blocks: ServerBlock[], files: string[], registry: 
 
 interface BlockRuntime extends Block {
   readonly listen: ListenSettings;
+  /** dns (UDP and TCP), tls (DoT), https (DoH) or grpc: what the block's listeners speak. */
+  readonly scheme: Scheme;
+}
+
+/** A listener's key: address and port, and the scheme for the encrypted ones. */
+function listenerKey(scheme: Scheme, host: string, port: number): string {
+  return scheme === 'dns' ? `${host}|${port}` : `${scheme}|${host}|${port}`;
+}
+
+/** What a generation wants bound on one address:port. */
+export interface WantedListener {
+  host: string;
+  port: number;
+  scheme: Scheme;
+  table: RouteTable;
+  /** The certificate (tls, https, grpc), from the first block on the listener with a tls plugin. */
+  tls: ListenTls | undefined;
+  /** The https plugin's options (https), from the first block on the listener that has them. */
+  https: ListenHttps | undefined;
+  /** The `server` label of the listener's metrics. */
+  label: string;
 }
 
 /** One config generation: set-up plugins, compiled chains, lifecycle hooks. */
@@ -162,6 +186,7 @@ export class Generation {
     for (const pb of this.parsed.blocks) {
       const zones = [...new Set(pb.keys.map((k) => k.zone))];
       const port = pb.keys[0]?.port ?? 53;
+      const scheme: Scheme = pb.keys[0]?.scheme ?? 'dns';
       const listen: ListenSettings = { addresses: [], except: [] };
       const plugins: Array<{ name: string; plugin: Plugin }> = [];
       const chainNames = pb.directives.map((d) => d.def.name);
@@ -169,7 +194,7 @@ export class Generation {
       const keysText = pb.block.keys.map((k) => k.text);
       const filters = new Map<string, Cidr>();
       for (const k of pb.keys) if (k.filter) filters.set(k.zone, k.filter);
-      const serverLabel = { value: `dns://:${port}` };
+      const serverLabel = { value: `${scheme}://:${port}` };
       const blockIndex = this.blocks.length;
       for (const d of pb.directives) {
         const ctx: SetupContext = {
@@ -182,6 +207,7 @@ export class Generation {
               return serverLabel.value;
             },
             view: pb.view,
+            scheme,
           },
           log: blockLog.child(d.def.name),
           metrics: metrics.scoped(d.def.name),
@@ -222,11 +248,11 @@ export class Generation {
           this.readiness.push({ name: d.def.name, ready: () => p.ready!() });
         }
       }
-      if (listen.addresses.length === 1) serverLabel.value = `dns://${listen.addresses[0]}:${port}`;
+      if (listen.addresses.length === 1) serverLabel.value = `${scheme}://${listen.addresses[0]}:${port}`;
       const entry = plugins.some((p) => p.plugin.serve) ? compileChain(plugins, blockLog) : undefined;
       const guards = plugins.filter((p) => typeof p.plugin.filter === 'function').map((p) => p.plugin);
       const guard = guards.length === 0 ? undefined : guards.length === 1 ? (req: Request) => guards[0]!.filter!(req) : (req: Request) => guards.every((p) => p.filter!(req));
-      this.blocks.push({ label: serverLabel.value, zones, port, entry, plugins, filters, listen, view: pb.view, guard });
+      this.blocks.push({ label: serverLabel.value, zones, port, entry, plugins, filters, listen, view: pb.view, guard, scheme });
     }
   }
 
@@ -247,31 +273,39 @@ export class Generation {
     }
   }
 
-  private tables: Map<string, { host: string; port: number; table: RouteTable }> | undefined;
+  private tables: Map<string, WantedListener> | undefined;
 
   /** The route table of the listener a block serves on (its first address), for ctx.lookup. */
   private tableFor(block: number): RouteTable | undefined {
     const b = this.blocks[block];
     if (b === undefined) return undefined;
     this.tables ??= this.listeners();
-    return this.tables.get(`${b.listen.addresses[0] ?? ANY_HOST}|${b.port}`)?.table;
+    return this.tables.get(listenerKey(b.scheme, b.listen.addresses[0] ?? ANY_HOST, b.port))?.table;
   }
 
   /** Every address:port this generation listens on, with the blocks each serves. */
-  listeners(): Map<string, { host: string; port: number; table: RouteTable }> {
-    const m = new Map<string, { host: string; port: number; table: RouteTable }>();
+  listeners(): Map<string, WantedListener> {
+    const m = new Map<string, WantedListener>();
     for (const b of this.blocks) {
       const hosts = b.listen.addresses.length > 0 ? b.listen.addresses : [ANY_HOST];
       for (const host of hosts) {
-        const key = `${host}|${b.port}`;
+        const key = listenerKey(b.scheme, host, b.port);
         let l = m.get(key);
-        if (l === undefined) m.set(key, (l = { host, port: b.port, table: new RouteTable() }));
+        if (l === undefined) {
+          const label = `${b.scheme}://${host === ANY_HOST ? '' : host}:${b.port}`;
+          m.set(key, (l = { host, port: b.port, scheme: b.scheme, table: new RouteTable(), tls: undefined, https: undefined, label }));
+        }
+        l.tls ??= b.listen.tls;
+        l.https ??= b.listen.https;
         for (const z of b.zones) l.table.add(z, b);
       }
     }
     return m;
   }
 }
+
+/** The https plugin's options when a block has none. */
+const DEFAULT_HTTPS: ListenHttps = { maxConnections: DEFAULT_HTTPS_MAX_CONNECTIONS, trustedProxies: [] };
 
 /** Marker for "all interfaces": resolved to :: (dual-stack) or 0.0.0.0 at bind time. */
 export const ANY_HOST = '*';
@@ -284,6 +318,9 @@ interface LiveListener {
   readonly ctx: ServeContext;
   readonly udp: Array<UdpListener | NativeUdpListener>;
   readonly tcp: TcpListener[];
+  /** tls://, https:// and grpc:// listeners (instead of udp and tcp). */
+  readonly streams: Array<DotListener | DohListener | GrpcListener>;
+  readonly scheme: Scheme;
   boundPort: number;
 }
 
@@ -422,11 +459,21 @@ export class DnsServer implements ProcessState {
     }
     // Bind what is new; keep what both generations use.
     const wanted = gen.listeners();
+    // A kept DoT/DoH/gRPC listener cannot switch between TLS and the clear: that takes a restart.
+    for (const [key, w] of wanted) {
+      const live = w.port === 0 ? undefined : this.listenersByKey.get(key);
+      const s = live?.streams[0];
+      if (s !== undefined && s.secure !== (w.tls !== undefined)) {
+        if (this.starting === gen) this.starting = undefined;
+        await gen.stop(this.log);
+        throw new TypednsError('TDNS_ERR_LISTEN', `${w.label}: turning TLS ${s.secure ? 'off' : 'on'} needs a restart, not a reload`);
+      }
+    }
     const opened: LiveListener[] = [];
     try {
       for (const [key, w] of wanted) {
         if (this.listenersByKey.has(key) && w.port !== 0) continue;
-        opened.push(await this.bind(key, w.host, w.port, w.table));
+        opened.push(await this.bind(key, w));
       }
     } catch (e) {
       for (const l of opened) await this.closeListener(l, 0);
@@ -438,14 +485,20 @@ export class DnsServer implements ProcessState {
     const bound = gen.blocks.map((b) => {
       const out: BoundAddress[] = [];
       for (const host of b.listen.addresses.length > 0 ? b.listen.addresses : [ANY_HOST]) {
-        for (const u of liveFor(`${host}|${b.port}`)?.udp ?? []) out.push({ ip: u.address.ip, port: u.address.port });
+        for (const u of liveFor(listenerKey(b.scheme, host, b.port))?.udp ?? []) out.push({ ip: u.address.ip, port: u.address.port });
       }
       return out;
     });
     // Swap.
     for (const [key, w] of wanted) {
       const live = this.listenersByKey.get(key);
-      if (live && !opened.includes(live)) live.ctx.table = w.table;
+      if (live && !opened.includes(live)) {
+        live.ctx.table = w.table;
+        for (const s of live.streams) {
+          if (s instanceof DohListener) s.update(w.tls, w.https ?? DEFAULT_HTTPS);
+          else s.update(w.tls);
+        }
+      }
     }
     for (const l of opened) this.listenersByKey.set(l.key + (l.port === 0 ? `#${l.boundPort}` : ''), l);
     const old = this.gen;
@@ -483,13 +536,25 @@ export class DnsServer implements ProcessState {
     else void this.stop(0);
   }
 
-  private async bind(key: string, host: string, port: number, table: RouteTable): Promise<LiveListener> {
+  private async bind(key: string, w: WantedListener): Promise<LiveListener> {
+    const { host, port, table } = w;
     const ctx: ServeContext = { table, log: this.log, panics: this.panics, inflight: 0 };
     const hosts = host === ANY_HOST ? await anyHosts() : [host];
-    const live: LiveListener = { key, host, port, ctx, udp: [], tcp: [], boundPort: port };
+    const live: LiveListener = { key, host, port, ctx, udp: [], tcp: [], streams: [], scheme: w.scheme, boundPort: port };
     try {
       let p = port;
       for (const h of hosts) {
+        if (w.scheme !== 'dns') {
+          const s =
+            w.scheme === 'tls'
+              ? new DotListener(h, p, ctx, this.tcpOpts, w.tls)
+              : w.scheme === 'grpc'
+                ? new GrpcListener(h, p, ctx, this.tcpOpts, w.tls)
+                : new DohListener(h, p, ctx, this.tcpOpts, w.tls, w.https ?? DEFAULT_HTTPS, this.httpsResponses(), w.label);
+          live.streams.push(s);
+          p = await s.listen(p);
+          continue;
+        }
         // With port 0, UDP picks a port and TCP takes the same one (retrying if it is taken).
         for (let attempt = 0; ; attempt++) {
           // the native batch socket when it is built; under -workers each worker binds its own
@@ -520,17 +585,24 @@ export class DnsServer implements ProcessState {
   }
 
   private async closeListener(l: LiveListener, grace: number): Promise<void> {
-    await Promise.all([...l.udp.map((u) => u.close()), ...l.tcp.map((t) => t.close(grace))]);
+    await Promise.all([...l.udp.map((u) => u.close()), ...l.tcp.map((t) => t.close(grace)), ...l.streams.map((s) => s.close(grace))]);
   }
 
   /** The bound addresses, e.g. for tests using port 0. */
-  addresses(): Array<{ host: string; port: number; udp: string[]; tcp: string[] }> {
+  addresses(): Array<{ host: string; port: number; scheme: Scheme; udp: string[]; tcp: string[] }> {
     return [...this.listenersByKey.values()].map((l) => ({
       host: l.host,
       port: l.boundPort,
+      scheme: l.scheme,
       udp: l.udp.map((u) => `${u.address.ip}:${u.address.port}`),
-      tcp: l.tcp.map((t) => `${t.local.ip}:${t.local.port}`),
+      // the TCP side of a dns:// listener, or the DoT/DoH listener
+      tcp: [...l.tcp, ...l.streams].map((t) => `${t.local.ip}:${t.local.port}`),
     }));
+  }
+
+  /** coredns_dns_https_responses_total{server,status}: DoH replies by HTTP status. */
+  private httpsResponses(): Counter {
+    return this.metrics.counter('coredns_dns_https_responses_total', 'Counter of DoH responses per server and http status code.', ['server', 'status']);
   }
 
   /** The port the first listener bound (tests). */
@@ -541,7 +613,7 @@ export class DnsServer implements ProcessState {
   /** Open TCP connections across listeners. */
   tcpConnections(): number {
     let n = 0;
-    for (const l of this.listenersByKey.values()) for (const t of l.tcp) n += t.connections;
+    for (const l of this.listenersByKey.values()) for (const t of [...l.tcp, ...l.streams]) n += t.connections;
     return n;
   }
 
@@ -563,7 +635,8 @@ export class DnsServer implements ProcessState {
     const out: string[] = [];
     for (const b of this.gen?.blocks ?? []) {
       const hosts = b.listen.addresses.length ? b.listen.addresses : [''];
-      for (const z of b.zones) for (const h of hosts) out.push(`${z}:${b.port}${h ? ` on ${h}` : ''}`);
+      const scheme = b.scheme === 'dns' ? '' : `${b.scheme}://`;
+      for (const z of b.zones) for (const h of hosts) out.push(`${scheme}${z}:${b.port}${h ? ` on ${h}` : ''}`);
     }
     out.push(`typedns-${VERSION}`);
     out.push(`node/${process.versions.node}`);

@@ -39,7 +39,10 @@ export function serveQuery(ctx: ServeContext, buf: Buffer, client: Client, local
     status = Parse.FORMERR;
   }
   if (status !== Parse.OK) {
-    if (status === Parse.DROP || status === Parse.IGNORE) return;
+    if (status === Parse.DROP || status === Parse.IGNORE) {
+      sender.unanswered?.(undefined);
+      return;
+    }
     const rcode = status === Parse.NOTIMP ? RCODE.NOTIMP : status === Parse.BADVERS ? RCODE.BADVERS : RCODE.FORMERR;
     const qend = status === Parse.FORMERR ? 12 : h.questionEnd;
     const reply = emptyReply(buf, qend, rcode, 0, h.edns || status === Parse.BADVERS, h.do);
@@ -92,6 +95,7 @@ export function serveQuery(ctx: ServeContext, buf: Buffer, client: Client, local
 
 function finish(req: DnsRequest, w: CoreWriter, rc: Rcode): void {
   settle(req, w, rc); // DROP: the chain asked for no reply at all
+  if (!w.written) w.unanswered();
 }
 
 function panic(ctx: ServeContext, req: DnsRequest, w: CoreWriter, e: unknown): void {
@@ -107,6 +111,7 @@ function panic(ctx: ServeContext, req: DnsRequest, w: CoreWriter, e: unknown): v
       // a wrapper that throws on write: nothing more we can do for this query
     }
   }
+  if (!w.written) w.unanswered();
 }
 
 /** Send a reply built before any request object exists (FORMERR, NOTIMP, REFUSED). */

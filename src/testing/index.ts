@@ -51,7 +51,7 @@ export function testContext(
   return {
     name,
     zones: o.zones ?? ['.'],
-    server: { keys: (o.zones ?? ['.']).map((z) => `${z}:${port}`), port, label: `dns://:${port}`, view: '' },
+    server: { keys: (o.zones ?? ['.']).map((z) => `${z}:${port}`), port, label: `dns://:${port}`, view: '', scheme: 'dns' },
     log,
     metrics: metrics.scoped(name),
     slot: () => newSlot(),

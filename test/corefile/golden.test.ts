@@ -1,7 +1,8 @@
 // Golden Corefile tests (Caddy's caddyfile adapt tests): each `*.corefiletest` is a Corefile, a
 // line of dashes, then either the expected error(s) as `file:line: message` (one per line) or the
-// parsed config as JSON: per block its keys (zone:port, with the filter of a classless reverse
-// key) and its directives in chain order (with the config of the core-owned plugins).
+// parsed config as JSON: per block its keys (zone:port, prefixed tls:// or https:// for those
+// schemes, with the filter of a classless reverse key) and its directives in chain order (with the
+// config of the core-owned plugins).
 // `UPDATE_GOLDEN=1 npx vitest run test/corefile` rewrites the expectations: review the diff.
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,14 +18,14 @@ const SEP = /^-{10,}\s*$/m;
 /** The environment {$VAR} and {%VAR%} see. */
 const ENV = { ZONE: 'example.org', PORT: '1053', LOOPBACK: '127.0.0.2', EMPTY: '' };
 /** Plugins whose parsed config is part of the snapshot (stable, core-owned). */
-const SHOW_CONFIG = new Set(['whoami', 'log', 'errors', 'bind']);
+const SHOW_CONFIG = new Set(['whoami', 'log', 'errors', 'bind', 'tls', 'https']);
 
 const registry = new PluginRegistry(builtinPlugins);
 const rel = (s: string): string => s.split(DIR + path.sep).join('');
 
 function render(cfg: ParsedConfig): unknown {
   return cfg.blocks.map((b) => ({
-    keys: b.keys.map((k) => `${k.zone}:${k.port}${k.filter ? ` filter ${cidrText(k.filter)}` : ''}`),
+    keys: b.keys.map((k) => `${k.scheme === 'dns' ? '' : `${k.scheme}://`}${k.zone}:${k.port}${k.filter ? ` filter ${cidrText(k.filter)}` : ''}`),
     directives: b.directives.map((d) => (SHOW_CONFIG.has(d.def.name) ? { [d.def.name]: d.config } : d.def.name)),
   }));
 }

@@ -1,0 +1,340 @@
+// DNS over HTTPS (RFC 8484), an https:// block's listener: `GET /dns-query?dns=<base64url>` and
+// `POST /dns-query` with an application/dns-message body, over HTTP/2 or HTTP/1.1 (ALPN) on TLS,
+// or HTTP/1.1 in the clear behind a terminating proxy when the block has no `tls` plugin (as
+// CoreDNS serves it). The reply carries Cache-Control max-age from its smallest TTL. Bad requests
+// get 400, too large ones 413, a body that is not application/dns-message 415, other paths 404,
+// other methods 405; every status is counted in coredns_dns_https_responses_total{server,status}.
+// The client is the connection's peer, or the X-Forwarded-For address when the peer is one of the
+// https plugin's trusted_proxies.
+import http from 'node:http';
+import http2 from 'node:http2';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import type { Client, ListenHttps, ListenTls } from '../plugin/types.js';
+import type { CoreWriter, Sender } from '../request/writer.js';
+import type { LocalAddr } from '../request/request.js';
+import { cidrContains, parseCidr, type Cidr } from '../corefile/keys.js';
+import { wellFormedMessage } from '../dns/wire.js';
+import { padReply, queryWantsPadding, replyMaxAge } from '../dns/padding.js';
+import type { Counter } from '../observe/metrics.js';
+import { serveQuery, type ServeContext } from './serve.js';
+import { clientOf } from './udp.js';
+import { clientAllowed, secureOptions, updateSecureServer, type StreamLimits } from './tls.js';
+
+export const DOH_PATH = '/dns-query';
+export const DOH_TYPE = 'application/dns-message';
+/** The largest DNS message (and so the largest body or decoded `dns` parameter) accepted. */
+export const MAX_DOH_MESSAGE = 65535;
+/** Concurrent streams one HTTP/2 connection may open (SETTINGS_MAX_CONCURRENT_STREAMS). */
+export const MAX_STREAMS = 100;
+/** CoreDNS's default cap on open DoH connections (the https plugin's max_connections). */
+export const DEFAULT_HTTPS_MAX_CONNECTIONS = 200;
+
+/**
+ * One HTTP request, whichever the version: HTTP/1.1 through node:http's request and response,
+ * HTTP/2 through node:http2's stream API (its compatibility objects cost a request and a response
+ * object and their header maps per query).
+ */
+interface Exchange {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: http.IncomingHttpHeaders;
+  /** The request body. */
+  readonly body: NodeJS.ReadableStream;
+  readonly socket: net.Socket | undefined;
+  readonly http1: boolean;
+  /** True once a reply was sent or the request went away. */
+  readonly finished: boolean;
+  reply(status: number, headers: Record<string, string>, body: Uint8Array | string): void;
+}
+
+class Http1Exchange implements Exchange {
+  constructor(
+    private readonly req: http.IncomingMessage,
+    private readonly res: http.ServerResponse,
+  ) {}
+  get method(): string {
+    return this.req.method ?? '';
+  }
+  get url(): string {
+    return this.req.url ?? '';
+  }
+  get headers(): http.IncomingHttpHeaders {
+    return this.req.headers;
+  }
+  get body(): NodeJS.ReadableStream {
+    return this.req;
+  }
+  get socket(): net.Socket {
+    return this.req.socket;
+  }
+  readonly http1 = true;
+  get finished(): boolean {
+    return this.res.writableEnded || this.res.destroyed;
+  }
+  reply(status: number, headers: Record<string, string>, body: Uint8Array | string): void {
+    this.res.writeHead(status, headers);
+    this.res.end(body);
+  }
+}
+
+class Http2Exchange implements Exchange {
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    readonly headers: http2.IncomingHttpHeaders,
+  ) {}
+  get method(): string {
+    return String(this.headers[':method'] ?? '');
+  }
+  get url(): string {
+    return String(this.headers[':path'] ?? '');
+  }
+  get body(): NodeJS.ReadableStream {
+    return this.stream;
+  }
+  get socket(): net.Socket | undefined {
+    return this.stream.session?.socket as net.Socket | undefined;
+  }
+  readonly http1 = false;
+  get finished(): boolean {
+    return this.stream.headersSent || this.stream.destroyed || this.stream.closed;
+  }
+  reply(status: number, headers: Record<string, string>, body: Uint8Array | string): void {
+    this.stream.respond({ ':status': status, ...headers });
+    this.stream.end(body);
+  }
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const MAX_BASE64 = Math.ceil((MAX_DOH_MESSAGE * 4) / 3);
+
+/** One HTTP request's answer: the DNS reply as the body, or a status when there is none. */
+class DohAnswer implements Sender {
+  constructor(
+    private readonly x: Exchange,
+    private readonly owner: DohListener,
+  ) {}
+
+  send(buf: Uint8Array, w: CoreWriter): void {
+    const x = this.x;
+    if (x.finished) return;
+    const body = queryWantsPadding(w.req.wire) ? padReply(buf) : buf;
+    x.reply(200, { 'content-type': DOH_TYPE, 'cache-control': `max-age=${replyMaxAge(buf)}`, 'content-length': String(body.length) }, body);
+    this.owner.count(200);
+  }
+
+  unanswered(w: CoreWriter | undefined): void {
+    // not a query at all (a response, a message too short): 400; the chain chose not to answer: 500
+    // ("No response", as CoreDNS)
+    if (w === undefined) this.owner.fail(this.x, 400, 'invalid request: not a DNS query');
+    else this.owner.fail(this.x, 500, 'no response');
+  }
+}
+
+export class DohListener {
+  private server: http.Server | http2.Http2SecureServer | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  private trusted: Cidr[];
+  private readonly statuses = new Map<number, { inc(): void }>();
+  local: LocalAddr = { ip: '', port: 0 };
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly ctx: ServeContext,
+    readonly limits: StreamLimits,
+    private cert: ListenTls | undefined,
+    private opts: ListenHttps,
+    /** coredns_dns_https_responses_total */
+    private readonly responses: Counter,
+    /** The `server` label ("https://:443"). */
+    readonly label: string,
+  ) {
+    this.trusted = trustedCidrs(opts);
+  }
+
+  /** True when TLS is on (false: HTTP/1.1 in the clear, an https:// block without the tls plugin). */
+  get secure(): boolean {
+    return this.cert !== undefined;
+  }
+
+  listen(port = this.port): Promise<number> {
+    const http1 = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(new Http1Exchange(req, res));
+    let srv: http.Server | http2.Http2SecureServer;
+    if (this.cert !== undefined) {
+      const auth = this.cert.clientAuth;
+      srv = http2.createSecureServer({ ...secureOptions(this.cert), allowHTTP1: true, settings: { maxConcurrentStreams: MAX_STREAMS } });
+      // HTTP/1.1 (ALPN http/1.1 or none) arrives as 'request'. Listening for it makes node:http2 also
+      // wrap every HTTP/2 stream in compatibility objects (a 'stream' listener it adds): that one is
+      // removed, and HTTP/2 streams are served from the stream API.
+      srv.on('request', http1 as never);
+      srv.removeAllListeners('stream');
+      srv.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+        stream.on('error', () => {});
+        this.handle(new Http2Exchange(stream, headers));
+      });
+      srv.on('secureConnection', (sock: tls.TLSSocket) => {
+        if (!clientAllowed(sock, this.cert?.clientAuth ?? auth)) sock.destroy();
+      });
+      srv.on('tlsClientError', (_e, sock) => sock.destroy());
+    } else {
+      srv = http.createServer({ requestTimeout: Math.max(this.limits.readTimeout, 1000), headersTimeout: Math.max(this.limits.readTimeout, 1000) }, http1);
+      srv.keepAliveTimeout = this.limits.idleTimeout;
+    }
+    // 0 = no cap (the https plugin's max_connections 0; node:net treats 0 as none too)
+    srv.maxConnections = this.opts.maxConnections;
+    srv.on('connection', (sock: net.Socket) => {
+      this.sockets.add(sock);
+      // a reply is a few small frames: without this, Nagle holds the last ones for the client's delayed ACK
+      sock.setNoDelay(true);
+      // an idle connection (no request, no reply) is closed; HTTP/2 pings count as traffic
+      sock.setTimeout(this.limits.idleTimeout, () => sock.destroy());
+      sock.once('close', () => this.sockets.delete(sock));
+    });
+    this.server = srv;
+    return new Promise((resolve, reject) => {
+      const onErr = (e: Error): void => reject(e);
+      srv.once('error', onErr);
+      srv.listen({ port, host: this.host, exclusive: false }, () => {
+        srv.off('error', onErr);
+        srv.on('error', (e: Error) => this.ctx.log.error(`https ${this.host}:${port}: ${e.message}`));
+        const a = srv.address() as net.AddressInfo;
+        this.local = { ip: a.address, port: a.port };
+        resolve(a.port);
+      });
+    });
+  }
+
+  /** A reload's certificate, policy and https options; new connections use them. */
+  update(cert: ListenTls | undefined, opts: ListenHttps): void {
+    this.opts = opts;
+    this.trusted = trustedCidrs(opts);
+    const srv = this.server;
+    if (srv !== undefined) srv.maxConnections = opts.maxConnections;
+    if (cert === undefined || this.cert === undefined || srv === undefined || srv instanceof http.Server) return;
+    this.cert = cert;
+    updateSecureServer(srv, cert);
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  count(status: number): void {
+    let c = this.statuses.get(status);
+    if (c === undefined) this.statuses.set(status, (c = this.responses.labels(this.label, String(status))));
+    c.inc();
+  }
+
+  /** An error status with a one-line text body. */
+  fail(x: Exchange, status: number, text: string, headers: Record<string, string> = {}): void {
+    if (x.finished) return;
+    const body = text + '\n';
+    x.reply(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), ...headers }, body);
+    this.count(status);
+  }
+
+  private handle(x: Exchange): void {
+    const url = x.url;
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (path !== DOH_PATH) return this.fail(x, 404, 'not found');
+    if (x.method === 'GET') {
+      const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+      const values = params.getAll('dns');
+      if (values.length === 0) return this.fail(x, 400, "invalid request: no 'dns' query parameter");
+      if (values.length > 1) return this.fail(x, 400, "invalid request: more than one 'dns' query parameter");
+      const b64 = values[0]!;
+      if (b64.length > MAX_BASE64) return this.fail(x, 413, `payload too large: a DNS message is at most ${MAX_DOH_MESSAGE} bytes`);
+      if (!BASE64URL.test(b64) || b64.length % 4 === 1) return this.fail(x, 400, "invalid request: 'dns' is not base64url without padding");
+      return this.query(x, Buffer.from(b64, 'base64url'));
+    }
+    if (x.method === 'POST') {
+      const type = (x.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== DOH_TYPE) return this.fail(x, 415, `unsupported media type: expected ${DOH_TYPE}`);
+      const declared = Number(x.headers['content-length'] ?? 0);
+      const tooLarge = (): void => {
+        this.fail(x, 413, `payload too large: a DNS message is at most ${MAX_DOH_MESSAGE} bytes`, x.http1 ? { connection: 'close' } : {});
+        x.body.resume(); // read and drop the rest; HTTP/1.1 closes the connection after the reply
+      };
+      if (declared > MAX_DOH_MESSAGE) return tooLarge();
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let over = false;
+      x.body.on('data', (c: Buffer) => {
+        if (over) return;
+        size += c.length;
+        if (size > MAX_DOH_MESSAGE) {
+          over = true;
+          chunks.length = 0;
+          tooLarge();
+          return;
+        }
+        chunks.push(c);
+      });
+      x.body.on('end', () => {
+        if (!over) this.query(x, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      });
+      x.body.on('error', () => {});
+      return;
+    }
+    this.fail(x, 405, 'method not allowed: use GET or POST', { allow: 'GET, POST' });
+  }
+
+  private query(x: Exchange, msg: Buffer): void {
+    if (!wellFormedMessage(msg)) return this.fail(x, 400, 'invalid request: not a DNS message');
+    const sock = x.socket;
+    const client = this.clientOf(sock, x.headers['x-forwarded-for']);
+    const local = sock?.localAddress !== undefined ? { ip: sock.localAddress, port: sock.localPort ?? this.local.port } : this.local;
+    serveQuery(this.ctx, msg, client, local, 'tcp', new DohAnswer(x, this));
+  }
+
+  /** The peer, or the client a trusted proxy names in X-Forwarded-For (the rightmost untrusted address). */
+  private clientOf(sock: net.Socket | undefined, xff: string | string[] | undefined): Client {
+    const peer = clientOf(sock?.remoteAddress ?? '', sock?.remotePort ?? 0, sock?.remoteFamily === 'IPv6');
+    if (this.trusted.length === 0 || xff === undefined || !this.isTrusted(peer.ip)) return peer;
+    const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const ip = hops[i]!.trim();
+      const v6 = ip.includes(':');
+      const c = clientOf(ip, 0, v6);
+      if (parseCidr(c.ip) === undefined) return peer; // not an address: trust nothing further left
+      if (!this.isTrusted(c.ip)) return c;
+      if (i === 0) return c;
+    }
+    return peer;
+  }
+
+  private isTrusted(ip: string): boolean {
+    for (const c of this.trusted) if (cidrContains(c, ip)) return true;
+    return false;
+  }
+
+  /** Stop accepting; close connections now (replies in flight are flushed) or after `grace` ms. */
+  close(grace = 0): Promise<void> {
+    const srv = this.server;
+    this.server = undefined;
+    if (srv === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      srv.close(() => resolve());
+      const kill = (): void => {
+        const all = [...this.sockets];
+        for (const s of all) s.end();
+        setTimeout(() => {
+          for (const s of all) s.destroy();
+        }, 1000).unref();
+      };
+      if (grace > 0) setTimeout(kill, grace).unref();
+      else kill();
+    });
+  }
+}
+
+function trustedCidrs(o: ListenHttps): Cidr[] {
+  const out: Cidr[] = [];
+  for (const t of o.trustedProxies) {
+    const c = parseCidr(t);
+    if (c !== undefined) out.push(c);
+  }
+  return out;
+}

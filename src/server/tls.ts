@@ -1,0 +1,225 @@
+// DNS over TLS (RFC 7858), a tls:// block's listener: TLS 1.2 or later, then TCP's 2-byte
+// framing; queries on one connection are pipelined and answered as each is ready (out of order,
+// RFC 7766 §6.2.1.1), with an idle timeout, a read deadline for a started message, a cap on open
+// connections and on queries in the chain per connection. A reply is padded (RFC 8467) when the
+// query carried the EDNS(0) Padding option. Without a certificate (no `tls` plugin in the block)
+// it serves DNS over plain TCP, as CoreDNS does.
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Client, ClientAuth, ListenTls } from '../plugin/types.js';
+import type { CoreWriter, Sender } from '../request/writer.js';
+import type { LocalAddr } from '../request/request.js';
+import { padReply, queryWantsPadding } from '../dns/padding.js';
+import { serveQuery, type ServeContext } from './serve.js';
+import { clientOf } from './udp.js';
+
+/** The connection limits a stream listener applies (the TCP listener's settings). */
+export interface StreamLimits {
+  /** Close a connection with no traffic for this long (ms). */
+  readonly idleTimeout: number;
+  /** A started message must complete within this (ms). */
+  readonly readTimeout: number;
+  /** Open connections at most. */
+  readonly maxConnections: number;
+}
+
+/** Queries one connection may have in the chain at once; reading pauses there and resumes at half. */
+export const MAX_PIPELINED = 128;
+
+/** node:tls server options for a block's certificate and client-certificate policy. */
+export function secureOptions(t: ListenTls): tls.TlsOptions {
+  const verify = t.clientAuth === 'require_and_verify';
+  return {
+    cert: t.cert,
+    key: t.key,
+    ...(t.ca !== undefined ? { ca: t.ca } : {}),
+    minVersion: 'TLSv1.2',
+    requestCert: t.clientAuth !== 'nocert',
+    // 'request', 'require' and 'verify_if_given' finish the handshake and are judged by clientAllowed()
+    rejectUnauthorized: verify,
+  };
+}
+
+/** Whether a finished handshake meets the policy (node:tls enforces require_and_verify itself). */
+export function clientAllowed(sock: tls.TLSSocket, auth: ClientAuth): boolean {
+  if (auth === 'nocert' || auth === 'request' || auth === 'require_and_verify') return true;
+  const cert = sock.getPeerCertificate();
+  const given = cert !== null && typeof cert === 'object' && Object.keys(cert).length > 0;
+  if (auth === 'require') return given;
+  return !given || sock.authorized; // verify_if_given
+}
+
+/** Apply a (re)loaded certificate and policy to a running node:tls server (http2's secure server too). */
+export function updateSecureServer(srv: tls.Server, t: ListenTls): void {
+  const o = secureOptions(t);
+  srv.setSecureContext(o);
+  // read per connection by node:tls (tlsConnectionListener), so a reload changes the policy too
+  const s = srv as tls.Server & { requestCert: boolean; rejectUnauthorized: boolean };
+  s.requestCert = o.requestCert === true;
+  s.rejectUnauthorized = o.rejectUnauthorized === true;
+}
+
+class DotConn implements Sender {
+  private pending: Buffer | null = null;
+  private readTimer: NodeJS.Timeout | undefined;
+  private inChain = 0;
+  private paused = false;
+  readonly client: Client;
+
+  constructor(
+    readonly sock: net.Socket,
+    private readonly owner: DotListener,
+  ) {
+    this.client = clientOf(sock.remoteAddress ?? '', sock.remotePort ?? 0, sock.remoteFamily === 'IPv6');
+    sock.setNoDelay(true);
+    sock.setTimeout(owner.limits.idleTimeout, () => sock.destroy());
+    sock.on('data', (d: Buffer) => this.onData(d));
+    sock.on('drain', () => this.flow());
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => {
+      if (this.readTimer) clearTimeout(this.readTimer);
+      owner.conns.delete(this);
+    });
+  }
+
+  private onData(d: Buffer): void {
+    let buf = this.pending === null ? d : Buffer.concat([this.pending, d]);
+    let off = 0;
+    while (buf.length - off >= 2) {
+      const len = buf.readUInt16BE(off);
+      if (buf.length - off - 2 < len) break;
+      const msg = buf.subarray(off + 2, off + 2 + len);
+      off += 2 + len;
+      if (len === 0) continue;
+      this.inChain++;
+      serveQuery(this.owner.ctx, Buffer.from(msg), this.client, this.owner.local, 'tcp', this);
+    }
+    buf = off === 0 ? buf : buf.subarray(off);
+    if (buf.length === 0) {
+      this.pending = null;
+      if (this.readTimer) {
+        clearTimeout(this.readTimer);
+        this.readTimer = undefined;
+      }
+    } else {
+      this.pending = Buffer.from(buf);
+      this.readTimer ??= setTimeout(() => this.sock.destroy(), this.owner.limits.readTimeout);
+    }
+    this.flow();
+  }
+
+  /** Pause reading while too many queries are in the chain or the peer does not read its replies. */
+  private flow(): void {
+    const stop = this.inChain >= MAX_PIPELINED || this.sock.writableNeedDrain;
+    if (stop && !this.paused) {
+      this.paused = true;
+      this.sock.pause();
+    } else if (!stop && this.paused && this.inChain <= MAX_PIPELINED >> 1) {
+      this.paused = false;
+      this.sock.resume();
+    }
+  }
+
+  send(buf: Uint8Array, w: CoreWriter): void {
+    this.inChain--;
+    if (this.sock.destroyed) return;
+    const out = queryWantsPadding(w.req.wire) ? padReply(buf) : buf;
+    const frame = Buffer.allocUnsafe(out.length + 2);
+    frame.writeUInt16BE(out.length, 0);
+    frame.set(out, 2);
+    this.sock.write(frame);
+    this.flow();
+  }
+
+  unanswered(): void {
+    this.inChain--;
+    if (!this.sock.destroyed) this.flow();
+  }
+}
+
+export class DotListener {
+  private server: net.Server | undefined;
+  readonly conns = new Set<DotConn>();
+  /** Every accepted TCP socket, handshaken or not (close() cuts the ones still in the handshake). */
+  private readonly raw = new Set<net.Socket>();
+  local: LocalAddr = { ip: '', port: 0 };
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly ctx: ServeContext,
+    readonly limits: StreamLimits,
+    private cert: ListenTls | undefined,
+  ) {}
+
+  /** True when TLS is on (false: plain TCP, a tls:// block without the tls plugin). */
+  get secure(): boolean {
+    return this.cert !== undefined;
+  }
+
+  listen(port = this.port): Promise<number> {
+    const accept = (sock: net.Socket): void => {
+      if (this.cert !== undefined && !clientAllowed(sock as tls.TLSSocket, this.cert.clientAuth)) {
+        sock.destroy();
+        return;
+      }
+      this.conns.add(new DotConn(sock, this));
+    };
+    let srv: net.Server;
+    if (this.cert !== undefined) {
+      // The handshake must finish within the idle timeout (a client that connects and says nothing).
+      srv = tls.createServer({ ...secureOptions(this.cert), handshakeTimeout: this.limits.idleTimeout }, accept);
+      srv.on('tlsClientError', (_e, sock) => sock.destroy());
+    } else {
+      srv = net.createServer({ noDelay: true }, accept);
+    }
+    // Counted before the handshake, so a flood of half-open TLS connections is capped too.
+    srv.maxConnections = this.limits.maxConnections;
+    srv.on('connection', (raw: net.Socket) => {
+      this.raw.add(raw);
+      raw.once('close', () => this.raw.delete(raw));
+    });
+    this.server = srv;
+    return new Promise((resolve, reject) => {
+      const onErr = (e: Error): void => reject(e);
+      srv.once('error', onErr);
+      srv.listen({ port, host: this.host, exclusive: false }, () => {
+        srv.off('error', onErr);
+        srv.on('error', (e) => this.ctx.log.error(`tls ${this.host}:${port}: ${e.message}`));
+        const a = srv.address() as net.AddressInfo;
+        this.local = { ip: a.address, port: a.port };
+        resolve(a.port);
+      });
+    });
+  }
+
+  /** A reload's certificate and policy; new connections use them. */
+  update(cert: ListenTls | undefined): void {
+    if (cert === undefined || this.cert === undefined || !(this.server instanceof tls.Server)) return;
+    this.cert = cert;
+    updateSecureServer(this.server, cert);
+  }
+
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  /** Stop accepting; close connections now (replies already written are flushed) or after `grace` ms. */
+  close(grace = 0): Promise<void> {
+    const srv = this.server;
+    this.server = undefined;
+    if (srv === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      srv.close(() => resolve());
+      const kill = (): void => {
+        for (const c of this.conns) c.sock.end();
+        const raw = [...this.raw];
+        setTimeout(() => {
+          for (const r of raw) r.destroy();
+        }, 1000).unref();
+      };
+      if (grace > 0) setTimeout(kill, grace).unref();
+      else kill();
+    });
+  }
+}

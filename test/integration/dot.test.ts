@@ -1,0 +1,294 @@
+// DNS over TLS (RFC 7858) through real clients (kdig, dig +tls) and a node:tls client: answers,
+// pipelining with out-of-order replies, EDNS(0) padding, idle timeout, connection cap, client
+// certificates under client_auth, and the transport the plugins see.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import tls from 'node:tls';
+import dnsPacket, { type DecodedPacket } from 'dns-packet';
+import { buildQuery, freePort, query, responder, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
+import { hasOpenssl, makeTlsPki, type TlsPki } from '../support/tls-pki.js';
+
+const hasKdig = spawnSync('kdig', ['--version']).status === 0;
+const digVersion = /DiG 9\.(\d+)/.exec(spawnSync('dig', ['-v'], { encoding: 'utf8' }).stderr ?? '');
+const hasDigTls = digVersion !== null && Number(digVersion[1]) >= 18;
+if (!hasOpenssl) console.warn('dot.test.ts skipped: no openssl to make certificates');
+if (!hasKdig) console.warn('dot.test.ts: kdig tests skipped: no kdig (Debian knot-dnsutils)');
+if (!hasDigTls) console.warn('dot.test.ts: dig +tls tests skipped: no dig 9.18 or later (Debian bind9-dnsutils)');
+
+/** Run a command; its stdout, stderr and exit code. */
+function run(cmd: string, args: string[]): Promise<{ out: string; err: string; code: number }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args);
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('close', (code) => resolve({ out, err, code: code ?? -1 }));
+  });
+}
+
+/** A DoT connection that sends framed queries and collects framed replies in arrival order. */
+class DotClient {
+  readonly replies: Buffer[] = [];
+  private pending = Buffer.alloc(0);
+  closed = false;
+  constructor(readonly sock: tls.TLSSocket) {
+    sock.on('data', (d: Buffer) => {
+      this.pending = Buffer.concat([this.pending, d]);
+      while (this.pending.length >= 2 && this.pending.length >= 2 + this.pending.readUInt16BE(0)) {
+        const n = this.pending.readUInt16BE(0);
+        this.replies.push(this.pending.subarray(2, 2 + n));
+        this.pending = this.pending.subarray(2 + n);
+      }
+    });
+    sock.on('close', () => (this.closed = true));
+    sock.on('error', () => {});
+  }
+
+  static connect(port: number, o: tls.ConnectionOptions = {}): Promise<DotClient> {
+    return new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, ...o }, () => resolve(new DotClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  send(...queries: Buffer[]): void {
+    this.sock.write(Buffer.concat(queries.map((q) => Buffer.concat([Buffer.from([q.length >> 8, q.length & 0xff]), q]))));
+  }
+
+  /** Whether the server keeps the connection once the handshake is done (a refused client certificate closes it). */
+  async answers(q: Buffer): Promise<boolean> {
+    this.send(q);
+    await waitFor(() => this.closed || this.replies.length > 0, { what: 'a reply or the close' });
+    return this.replies.length > 0;
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+const portOf = (s: TestServer, scheme: string): number => s.server.addresses().find((a) => a.scheme === scheme)!.port;
+
+describe.skipIf(!hasOpenssl)('DNS over TLS', () => {
+  let pki: TlsPki;
+  let srv: TestServer;
+  let port: number;
+  let release: (() => void) | undefined;
+
+  beforeAll(async () => {
+    pki = makeTlsPki();
+    // slow.example waits until the test releases it: a later query on the same connection overtakes it
+    const slow = responder('slow', (req, w, next) => {
+      if (req.name !== 'slow.example.') return next(req, w);
+      return new Promise<number>((resolve) => {
+        release = () => resolve(next(req, w) as number);
+      });
+    });
+    srv = await startServer(
+      `tls://.:0 {\n bind 127.0.0.1\n tls ${pki.serverCertFile} ${pki.serverKeyFile}\n prometheus 127.0.0.1:0\n slow\n whoami\n}\n` +
+        `.:0 {\n bind 127.0.0.1\n whoami\n}\n`,
+      { plugins: [slow], tcp: { idleTimeout: 1500, maxConnections: 8 } },
+    );
+    port = portOf(srv, 'tls');
+  });
+  afterAll(() => srv?.close());
+
+  it.skipIf(!hasKdig)('answers kdig +tls, verified against the test CA', async () => {
+    const r = await run('kdig', [`@127.0.0.1`, '-p', String(port), '+tls-ca=' + pki.caFile, '+tls-hostname=127.0.0.1', 'example.org', 'A']);
+    expect(r.code, r.err + r.out).toBe(0);
+    expect(r.out).toMatch(/status: NOERROR/);
+    expect(r.out).toMatch(/TLS session \(TLS1\.[23]\)/);
+    // whoami: the client's address and a _tcp SRV (DoT is TCP to the plugins, as CoreDNS's request.Proto)
+    expect(r.out).toMatch(/example\.org\.\s+0\s+IN\s+A\s+127\.0\.0\.1/);
+    expect(r.out).toMatch(/_tcp\.example\.org\.\s+0\s+IN\s+SRV/);
+  });
+
+  it.skipIf(!hasKdig)('kdig refuses the server when it trusts another CA', async () => {
+    const r = await run('kdig', [`@127.0.0.1`, '-p', String(port), '+tls-ca=' + `${pki.dir}/other-ca.crt`, '+tls-hostname=127.0.0.1', 'example.org', 'A']);
+    expect(r.out + r.err).not.toMatch(/status: NOERROR/);
+  });
+
+  it.skipIf(!hasDigTls)('answers dig +tls', async () => {
+    const r = await run('dig', [`@127.0.0.1`, '-p', String(port), '+tls', `+tls-ca=${pki.caFile}`, '+tls-hostname=127.0.0.1', 'example.org', 'A']);
+    expect(r.code, r.err + r.out).toBe(0);
+    expect(r.out).toMatch(/status: NOERROR/);
+    expect(r.out).toMatch(/\(TLS\)/);
+    expect(r.out).toMatch(/_tcp\.example\.org\.\s+0\s+IN\s+SRV/);
+  });
+
+  it('answers pipelined queries as each is ready: a later fast query overtakes an earlier slow one', async () => {
+    const c = await DotClient.connect(port, { ca: pki.caPem });
+    try {
+      const slowQ = buildQuery('slow.example', 'A', { id: 1 });
+      const fastQ = buildQuery('fast.example', 'A', { id: 2 });
+      c.send(slowQ, fastQ);
+      await waitFor(() => c.replies.length === 1 && release !== undefined, { what: 'the fast reply' });
+      expect(c.replies[0]!.readUInt16BE(0)).toBe(2);
+      release!();
+      await waitFor(() => c.replies.length === 2, { what: 'the slow reply' });
+      expect(c.replies[1]!.readUInt16BE(0)).toBe(1);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('pads a reply to a multiple of 468 bytes when the query carries the padding option, and only then', async () => {
+    const c = await DotClient.connect(port, { ca: pki.caPem });
+    try {
+      const padded = dnsPacket.encode({
+        type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED,
+        questions: [{ type: 'A', name: 'pad.example' }],
+        additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, options: [{ code: 12, data: Buffer.alloc(20) }] } as never],
+      });
+      const plain = buildQuery('nopad.example', 'A', { id: 8, edns: true });
+      c.send(padded, plain);
+      await waitFor(() => c.replies.length === 2, { what: 'two replies' });
+      const byId = new Map(c.replies.map((r) => [r.readUInt16BE(0), r]));
+      const p = byId.get(7)!;
+      expect(p.length % 468).toBe(0);
+      const opt = (dnsPacket.decode(p) as DecodedPacket).additionals!.find((a) => a.type === 'OPT') as unknown as { options: Array<{ code: number }> };
+      expect(opt.options.map((o) => o.code)).toContain(12);
+      expect(byId.get(8)!.length).toBeLessThan(468);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('closes a connection idle for longer than the idle timeout', async () => {
+    const c = await DotClient.connect(port, { ca: pki.caPem });
+    expect(await c.answers(buildQuery('idle.example', 'A'))).toBe(true);
+    const start = Date.now();
+    await waitFor(() => c.closed, { timeout: 8000, what: 'the idle connection to close' });
+    expect(Date.now() - start).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('holds the connection cap while plain DNS keeps answering', async () => {
+    const socks: tls.TLSSocket[] = [];
+    for (let i = 0; i < 30; i++) {
+      const s = tls.connect({ host: '127.0.0.1', port, ca: pki.caPem });
+      s.on('error', () => {});
+      socks.push(s);
+    }
+    try {
+      await waitFor(() => srv.server.tcpConnections() >= 8, { what: 'the cap to fill' });
+      expect(srv.server.tcpConnections()).toBeLessThanOrEqual(8);
+      const r = await query(portOf(srv, 'dns'), 'during.flood.example', 'A', { host: '127.0.0.1' });
+      expect(r.rcode).toBe(0);
+    } finally {
+      for (const s of socks) s.destroy();
+    }
+    await waitFor(() => srv.server.tcpConnections() === 0, { what: 'the connections to go' });
+  });
+
+  it('counts DoT queries under proto="tcp" and server="tls://…" as CoreDNS does', async () => {
+    const c = await DotClient.connect(port, { ca: pki.caPem });
+    try {
+      expect(await c.answers(buildQuery('metrics.example', 'A'))).toBe(true);
+    } finally {
+      c.close();
+    }
+    const text = await srv.metrics.exposition();
+    expect(text).toMatch(new RegExp(`coredns_dns_requests_total\\{server="tls://127\\.0\\.0\\.1:0",zone="\\.",view="",proto="tcp",family="1",type="A"\\} [1-9]`));
+  });
+});
+
+describe.skipIf(!hasOpenssl)('DoT client certificates (client_auth require_and_verify)', () => {
+  let pki: TlsPki;
+  let srv: TestServer;
+  let port: number;
+  beforeAll(async () => {
+    pki = makeTlsPki();
+    srv = await startServer(`tls://.:0 {\n bind 127.0.0.1\n tls ${pki.serverCertFile} ${pki.serverKeyFile} ${pki.caFile} {\n  client_auth require_and_verify\n }\n whoami\n}\n`);
+    port = portOf(srv, 'tls');
+  });
+  afterAll(() => srv?.close());
+
+  const attempt = async (o: tls.ConnectionOptions): Promise<boolean> => {
+    let c: DotClient;
+    try {
+      c = await DotClient.connect(port, { ca: pki.caPem, ...o });
+    } catch {
+      return false; // the handshake failed
+    }
+    try {
+      return await c.answers(buildQuery('auth.example', 'A'));
+    } finally {
+      c.close();
+    }
+  };
+
+  it('answers a client with a certificate from the CA', async () => {
+    expect(await attempt({ cert: pki.read(pki.clientCertFile), key: pki.read(pki.clientKeyFile) })).toBe(true);
+  });
+
+  it('refuses a client without a certificate', async () => {
+    expect(await attempt({})).toBe(false);
+  });
+
+  it('refuses a client whose certificate another CA signed', async () => {
+    expect(await attempt({ cert: pki.read(pki.strangerCertFile), key: pki.read(pki.strangerKeyFile) })).toBe(false);
+  });
+
+  it('refuses a client whose certificate expired', async () => {
+    expect(await attempt({ cert: pki.read(pki.expiredClientCertFile), key: pki.read(pki.clientKeyFile) })).toBe(false);
+  });
+
+  it.skipIf(!hasKdig)('answers kdig with +tls-certfile/+tls-keyfile, refuses kdig without', async () => {
+    const base = [`@127.0.0.1`, '-p', String(port), '+tls-ca=' + pki.caFile, '+tls-hostname=127.0.0.1', 'example.org', 'A'];
+    const withCert = await run('kdig', [...base, `+tls-certfile=${pki.clientCertFile}`, `+tls-keyfile=${pki.clientKeyFile}`]);
+    expect(withCert.out, withCert.err).toMatch(/status: NOERROR/);
+    const without = await run('kdig', base);
+    expect(without.out).not.toMatch(/status: NOERROR/);
+  });
+});
+
+describe.skipIf(!hasOpenssl)('DoT listener across reloads', () => {
+  it('applies a reloaded client_auth to new connections on the same port, and refuses a reload that turns TLS off', async () => {
+    const pki = makeTlsPki();
+    const port = await freePort();
+    const cf = (tlsLine: string): string => `tls://.:${port} {\n bind 127.0.0.1\n ${tlsLine}\n whoami\n}\n`;
+    const srv = await startServer(cf(`tls ${pki.serverCertFile} ${pki.serverKeyFile} ${pki.caFile}`));
+    const ask = async (o: tls.ConnectionOptions): Promise<boolean> => {
+      let c: DotClient;
+      try {
+        c = await DotClient.connect(port, { ca: pki.caPem, ...o });
+      } catch {
+        return false;
+      }
+      try {
+        return await c.answers(buildQuery('reload.example', 'A'));
+      } finally {
+        c.close();
+      }
+    };
+    const withCert = { cert: pki.read(pki.clientCertFile), key: pki.read(pki.clientKeyFile) };
+    try {
+      expect(await ask({})).toBe(true);
+      const strict = cf(`tls ${pki.serverCertFile} ${pki.serverKeyFile} ${pki.caFile} {\n  client_auth require_and_verify\n }`);
+      expect(await srv.server.reload('test', { text: strict, file: 'Corefile' })).toBe(true);
+      expect(await ask({})).toBe(false);
+      expect(await ask(withCert)).toBe(true);
+      // without the tls plugin the block would serve in the clear: not on a reload
+      expect(await srv.server.reload('test', { text: cf(''), file: 'Corefile' })).toBe(false);
+      expect(srv.log.lines.join('\n')).toMatch(/turning TLS off needs a restart/);
+      expect(await ask(withCert)).toBe(true);
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe.skipIf(!hasOpenssl || !hasKdig)('DoT server certificate checks by the client', () => {
+  it('kdig refuses a server whose certificate expired', async () => {
+    const pki = makeTlsPki();
+    const srv = await startServer(`tls://.:0 {\n bind 127.0.0.1\n tls ${pki.expiredServerCertFile} ${pki.serverKeyFile}\n whoami\n}\n`);
+    try {
+      const r = await run('kdig', [`@127.0.0.1`, '-p', String(portOf(srv, 'tls')), '+tls-ca=' + pki.caFile, '+tls-hostname=127.0.0.1', 'example.org']);
+      expect(r.out).not.toMatch(/status: NOERROR/);
+      expect(r.err + r.out).toMatch(/expired|certificate|TLS/i);
+    } finally {
+      await srv.close();
+    }
+  });
+});
