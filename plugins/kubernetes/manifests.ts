@@ -172,6 +172,8 @@ const SLICE_MS = 8;
 const yieldLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 interface Pending {
+  /** The thread parsing it (a thread that ends fails only its own requests). */
+  readonly worker: Worker;
   readonly acc: FileObjects;
   readonly resolve: (o: FileObjects) => void;
   readonly reject: (e: Error) => void;
@@ -326,7 +328,7 @@ export class ManifestSource implements ObjectSource {
     if (w === undefined) return Promise.resolve(readManifestFile(file, this.opts.labels));
     const id = ++this.nextId;
     return new Promise<FileObjects>((resolve, reject) => {
-      this.pending.set(id, { acc: { services: [], slices: [], pods: [], namespaces: [], used: [] }, resolve, reject });
+      this.pending.set(id, { worker: w, acc: { services: [], slices: [], pods: [], namespaces: [], used: [] }, resolve, reject });
       w.postMessage({ id, file, labels: this.opts.labels } satisfies ParseRequest);
     });
   }
@@ -357,8 +359,11 @@ export class ManifestSource implements ObjectSource {
     });
     const fail = (e: Error): void => {
       if (this.worker === w) this.worker = undefined;
-      for (const p of this.pending.values()) p.reject(e);
-      this.pending.clear();
+      for (const [id, p] of this.pending) {
+        if (p.worker !== w) continue;
+        this.pending.delete(id);
+        p.reject(e);
+      }
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`manifest parser thread exited (${code})`)));
