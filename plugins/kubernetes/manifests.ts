@@ -172,6 +172,8 @@ const SLICE_MS = 8;
 const yieldLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 interface Pending {
+  /** The thread parsing it (a thread that ends fails only its own requests). */
+  readonly worker: Worker;
   readonly acc: FileObjects;
   readonly resolve: (o: FileObjects) => void;
   readonly reject: (e: Error) => void;
@@ -201,7 +203,11 @@ export class ManifestSource implements ObjectSource {
 
   async start(sink: ObjectSink): Promise<void> {
     this.sink = sink;
-    await this.refresh(true);
+    try {
+      await this.refresh(true);
+    } finally {
+      this.idle();
+    }
     this.synced = true;
     this.timer = setInterval(() => this.check(), this.opts.pollMs ?? 1000);
     this.timer.unref();
@@ -245,6 +251,7 @@ export class ManifestSource implements ObjectSource {
       .catch((e: unknown) => this.opts.log?.error(`manifests: ${(e as Error).message}`))
       .finally(() => {
         this.running = undefined;
+        this.idle();
         if (this.again) {
           this.again = false;
           this.check();
@@ -304,13 +311,24 @@ export class ManifestSource implements ObjectSource {
     if (!first) this.opts.log?.info(`manifests reloaded from ${this.path}`);
   }
 
+  /**
+   * End the parser thread between runs: its heap (a parsed 50 MB file leaves a few hundred MB)
+   * goes with it. A run starts a new one (tens of ms) when a file changed.
+   */
+  private idle(): void {
+    const w = this.worker;
+    if (w === undefined || this.pending.size > 0) return;
+    this.worker = undefined;
+    void w.terminate();
+  }
+
   /** One file's objects, parsed by the worker thread (in this thread when there is no compiled worker). */
   private parse(file: string): Promise<FileObjects> {
     const w = this.worker ?? this.startWorker();
     if (w === undefined) return Promise.resolve(readManifestFile(file, this.opts.labels));
     const id = ++this.nextId;
     return new Promise<FileObjects>((resolve, reject) => {
-      this.pending.set(id, { acc: { services: [], slices: [], pods: [], namespaces: [], used: [] }, resolve, reject });
+      this.pending.set(id, { worker: w, acc: { services: [], slices: [], pods: [], namespaces: [], used: [] }, resolve, reject });
       w.postMessage({ id, file, labels: this.opts.labels } satisfies ParseRequest);
     });
   }
@@ -341,11 +359,15 @@ export class ManifestSource implements ObjectSource {
     });
     const fail = (e: Error): void => {
       if (this.worker === w) this.worker = undefined;
-      for (const p of this.pending.values()) p.reject(e);
-      this.pending.clear();
+      for (const [id, p] of this.pending) {
+        if (p.worker !== w) continue;
+        this.pending.delete(id);
+        p.reject(e);
+      }
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`manifest parser thread exited (${code})`)));
+    this.opts.log?.debug('manifest parser thread started');
     this.worker = w;
     return w;
   }
