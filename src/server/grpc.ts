@@ -12,7 +12,7 @@ import type { LocalAddr } from '../request/request.js';
 import { wellFormedMessage } from '../dns/wire.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
-import { clientAllowed, secureOptions, updateSecureServer, type StreamLimits } from './tls.js';
+import { clientAllowed, listenOn, secureOptions, trackSocket, updateSecureServer, type StreamLimits } from './tls.js';
 
 export const GRPC_QUERY_PATH = '/coredns.dns.DnsService/Query';
 /** gRPC status codes used here. */
@@ -120,7 +120,7 @@ export class GrpcListener {
     return this.cert !== undefined;
   }
 
-  listen(port = this.port): Promise<number> {
+  async listen(port = this.port): Promise<number> {
     const settings = { maxConcurrentStreams: 100 };
     let srv: http2.Http2Server | http2.Http2SecureServer;
     if (this.cert !== undefined) {
@@ -134,24 +134,10 @@ export class GrpcListener {
     }
     srv.maxConnections = this.limits.maxConnections;
     srv.on('stream', (stream, headers) => this.handle(stream, headers));
-    srv.on('connection', (sock: net.Socket) => {
-      this.sockets.add(sock);
-      sock.setNoDelay(true);
-      sock.setTimeout(this.limits.idleTimeout, () => sock.destroy());
-      sock.once('close', () => this.sockets.delete(sock));
-    });
+    srv.on('connection', (sock: net.Socket) => trackSocket(sock, this.sockets, this.limits.idleTimeout));
     this.server = srv;
-    return new Promise((resolve, reject) => {
-      const onErr = (e: Error): void => reject(e);
-      srv.once('error', onErr);
-      srv.listen({ port, host: this.host, exclusive: false }, () => {
-        srv.off('error', onErr);
-        srv.on('error', (e: Error) => this.ctx.log.error(`grpc ${this.host}:${port}: ${e.message}`));
-        const a = srv.address() as net.AddressInfo;
-        this.local = { ip: a.address, port: a.port };
-        resolve(a.port);
-      });
-    });
+    this.local = await listenOn(srv, this.host, port, this.ctx, 'grpc');
+    return this.local.port;
   }
 
   private handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {

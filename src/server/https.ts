@@ -19,7 +19,7 @@ import { padReply, queryWantsPadding, replyMaxAge } from '../dns/padding.js';
 import type { Counter } from '../observe/metrics.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
-import { clientAllowed, secureOptions, updateSecureServer, type StreamLimits } from './tls.js';
+import { clientAllowed, listenOn, secureOptions, trackSocket, updateSecureServer, type StreamLimits } from './tls.js';
 
 export const DOH_PATH = '/dns-query';
 export const DOH_TYPE = 'application/dns-message';
@@ -158,7 +158,7 @@ export class DohListener {
     return this.cert !== undefined;
   }
 
-  listen(port = this.port): Promise<number> {
+  async listen(port = this.port): Promise<number> {
     const http1 = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(new Http1Exchange(req, res));
     let srv: http.Server | http2.Http2SecureServer;
     if (this.cert !== undefined) {
@@ -183,26 +183,10 @@ export class DohListener {
     }
     // 0 = no cap (the https plugin's max_connections 0; node:net treats 0 as none too)
     srv.maxConnections = this.opts.maxConnections;
-    srv.on('connection', (sock: net.Socket) => {
-      this.sockets.add(sock);
-      // a reply is a few small frames: without this, Nagle holds the last ones for the client's delayed ACK
-      sock.setNoDelay(true);
-      // an idle connection (no request, no reply) is closed; HTTP/2 pings count as traffic
-      sock.setTimeout(this.limits.idleTimeout, () => sock.destroy());
-      sock.once('close', () => this.sockets.delete(sock));
-    });
+    srv.on('connection', (sock: net.Socket) => trackSocket(sock, this.sockets, this.limits.idleTimeout));
     this.server = srv;
-    return new Promise((resolve, reject) => {
-      const onErr = (e: Error): void => reject(e);
-      srv.once('error', onErr);
-      srv.listen({ port, host: this.host, exclusive: false }, () => {
-        srv.off('error', onErr);
-        srv.on('error', (e: Error) => this.ctx.log.error(`https ${this.host}:${port}: ${e.message}`));
-        const a = srv.address() as net.AddressInfo;
-        this.local = { ip: a.address, port: a.port };
-        resolve(a.port);
-      });
-    });
+    this.local = await listenOn(srv, this.host, port, this.ctx, 'https');
+    return this.local.port;
   }
 
   /** A reload's certificate, policy and https options; new connections use them. */

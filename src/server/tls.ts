@@ -50,6 +50,35 @@ export function clientAllowed(sock: tls.TLSSocket, auth: ClientAuth): boolean {
 }
 
 /** Apply a (re)loaded certificate and policy to a running node:tls server (http2's secure server too). */
+/**
+ * Listen on host:port (shared address, as every listener of a port does); once bound, later server
+ * errors are logged as "WHAT host:port: …". Resolves the bound address.
+ */
+export function listenOn(srv: net.Server, host: string, port: number, ctx: ServeContext, what: string): Promise<LocalAddr> {
+  return new Promise((resolve, reject) => {
+    const onErr = (e: Error): void => reject(e);
+    srv.once('error', onErr);
+    srv.listen({ port, host, exclusive: false }, () => {
+      srv.off('error', onErr);
+      srv.on('error', (e: Error) => ctx.log.error(`${what} ${host}:${port}: ${e.message}`));
+      const a = srv.address() as net.AddressInfo;
+      resolve({ ip: a.address, port: a.port });
+    });
+  });
+}
+
+/**
+ * An accepted connection of an HTTP/2 listener (DoH, gRPC): kept in `set` until it closes, no
+ * Nagle (a reply is a few small frames the client would otherwise wait for behind its delayed
+ * ACK), and closed after `idle` ms without traffic (HTTP/2 pings count).
+ */
+export function trackSocket(sock: net.Socket, set: Set<net.Socket>, idle: number): void {
+  set.add(sock);
+  sock.setNoDelay(true);
+  sock.setTimeout(idle, () => sock.destroy());
+  sock.once('close', () => set.delete(sock));
+}
+
 export function updateSecureServer(srv: tls.Server, t: ListenTls): void {
   const o = secureOptions(t);
   srv.setSecureContext(o);
@@ -157,7 +186,7 @@ export class DotListener {
     return this.cert !== undefined;
   }
 
-  listen(port = this.port): Promise<number> {
+  async listen(port = this.port): Promise<number> {
     const accept = (sock: net.Socket): void => {
       if (this.cert !== undefined && !clientAllowed(sock as tls.TLSSocket, this.cert.clientAuth)) {
         sock.destroy();
@@ -180,17 +209,8 @@ export class DotListener {
       raw.once('close', () => this.raw.delete(raw));
     });
     this.server = srv;
-    return new Promise((resolve, reject) => {
-      const onErr = (e: Error): void => reject(e);
-      srv.once('error', onErr);
-      srv.listen({ port, host: this.host, exclusive: false }, () => {
-        srv.off('error', onErr);
-        srv.on('error', (e) => this.ctx.log.error(`tls ${this.host}:${port}: ${e.message}`));
-        const a = srv.address() as net.AddressInfo;
-        this.local = { ip: a.address, port: a.port };
-        resolve(a.port);
-      });
-    });
+    this.local = await listenOn(srv, this.host, port, this.ctx, 'tls');
+    return this.local.port;
   }
 
   /** A reload's certificate and policy; new connections use them. */
