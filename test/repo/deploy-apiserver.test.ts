@@ -9,22 +9,16 @@
 // Skips, saying why, without kubectl (with kustomize v4 or later) or etcd (.ci/run installs etcd).
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { ROOT } from '../support/build.js';
 import { spawnCli, type CliProcess } from '../support/cli.js';
+import { KubeApiServer } from '../support/kube-apiserver.js';
 import { query } from '../../src/testing/client.js';
 import { freePort, waitFor } from '../../src/testing/wait.js';
 
-const run = promisify(execFile);
-// shared/ is the repository's sibling (CI, the main checkout); a worktree one level deeper finds it
-// one level up again. TYPEDNS_SHARED_K8S names another copy.
-const K8S = [process.env.TYPEDNS_SHARED_K8S ?? '', path.resolve(ROOT, '../shared/k8s'), path.resolve(ROOT, '../../shared/k8s')].find(
-  (d) => d !== '' && existsSync(path.join(d, 'start.sh')),
-) ?? path.resolve(ROOT, '../shared/k8s');
 const OVERLAYS = ['replace-coredns', 'autoscale', 'autoscale/hpa', 'nodelocal'];
 const PLUGIN_RESOURCES = ['endpointslices.discovery.k8s.io', 'namespaces', 'pods', 'services'];
 
@@ -37,41 +31,15 @@ function kubectlMissing(): string | undefined {
   return undefined;
 }
 
-/** The state of one started API server: its directory and the variables of its `env` file. */
-interface Api {
-  state: string;
-  env: Record<string, string>;
-}
-
-async function startApi(): Promise<Api | string> {
-  if (!existsSync(path.join(K8S, 'start.sh'))) return `no ${K8S}/start.sh`;
-  const state = mkdtempSync(path.join(tmpdir(), 'typedns-deploy-k8s-'));
-  try {
-    await run('bash', [path.join(K8S, 'start.sh'), state], { timeout: 120_000 });
-  } catch (e) {
-    const err = e as { code?: number; stderr?: string };
-    rmSync(state, { recursive: true, force: true });
-    if (err.code === 3) return (err.stderr ?? '').trim() || 'shared/k8s/start.sh: a tool is missing';
-    throw e;
-  }
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(path.join(state, 'env'), 'utf8').split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m) env[m[1]!] = m[2]!;
-  }
-  return { state, env };
-}
-
 const missing = kubectlMissing();
-const started = missing === undefined ? await startApi() : missing;
-const api = typeof started === 'string' ? undefined : started;
-const skipReason = typeof started === 'string' ? started : undefined;
+const started = missing === undefined ? await KubeApiServer.start() : { skip: missing };
+const api = 'skip' in started ? undefined : started;
+const skipReason = 'skip' in started ? started.skip : undefined;
 if (skipReason) console.warn(`deploy-apiserver tests skipped: ${skipReason}`);
 
 afterAll(async () => {
   if (!api) return;
-  await run('bash', [path.join(K8S, 'stop.sh'), api.state], { timeout: 30_000 });
-  rmSync(api.state, { recursive: true, force: true });
+  await api.stop();
 });
 
 interface Out {
@@ -84,7 +52,7 @@ interface Out {
 function kubectl(args: string[], o: { input?: string; token?: string } = {}): Promise<Out> {
   const a = api!;
   const who = o.token
-    ? [`--server=${a.env.K8S_SERVER}`, `--certificate-authority=${a.env.K8S_CA}`, `--token=${o.token}`]
+    ? [`--server=${a.env.server}`, `--certificate-authority=${a.env.caFile}`, `--token=${o.token}`]
     : [`--kubeconfig=${path.join(a.state, 'admin.kubeconfig')}`];
   return new Promise((resolve) => {
     const child = execFile('kubectl', [...who, `--cache-dir=${path.join(a.state, 'kubectl-cache')}`, ...args], { timeout: 60_000, env: { ...process.env, NO_PROXY: '127.0.0.1', no_proxy: '127.0.0.1' } }, (err, stdout, stderr) =>
@@ -199,7 +167,7 @@ describe.skipIf(skipReason !== undefined)(`deploy/ on a real kube-apiserver${ski
           [
             'apiVersion: v1',
             'kind: Config',
-            `clusters: [{name: test, cluster: {server: "${a.env.K8S_SERVER}", certificate-authority: "${a.env.K8S_CA}"}}]`,
+            `clusters: [{name: test, cluster: {server: "${a.env.server}", certificate-authority: "${a.env.caFile}"}}]`,
             `users: [{name: typedns, user: {token: "${token}"}}]`,
             'contexts: [{name: typedns, context: {cluster: test, user: typedns}}]',
             'current-context: typedns',

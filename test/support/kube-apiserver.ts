@@ -99,7 +99,13 @@ export class KubeApiServer {
     const state = mkdtempSync(path.join(tmpdir(), 'typedns-k8s-'));
     // The unpacked binary is cached across files and runs (start.sh replaces it atomically).
     const binDir = path.join(tmpdir(), 'typedns-k8s-bin');
-    const r = await run(path.join(dir, 'start.sh'), [state], timeoutMs, { ...process.env, K8S_BIN_DIR: binDir });
+    // start.sh picks free ports by probing them; another process (a parallel test file's server, an
+    // ephemeral port) can take one before etcd or kube-apiserver binds it. That race alone is retried.
+    let r = await run(path.join(dir, 'start.sh'), [state], timeoutMs, { ...process.env, K8S_BIN_DIR: binDir });
+    for (let attempt = 1; attempt < 4 && r.code !== 0 && r.code !== 3 && /address already in use/.test(r.stderr); attempt++) {
+      await run(path.join(dir, 'stop.sh'), [state], 30_000);
+      r = await run(path.join(dir, 'start.sh'), [state], timeoutMs, { ...process.env, K8S_BIN_DIR: binDir });
+    }
     if (r.code === 3) {
       rmSync(state, { recursive: true, force: true });
       return { skip: r.stderr.trim().split('\n')[0] ?? 'start.sh: exit 3' };
