@@ -4,7 +4,9 @@
 import path from 'node:path';
 import { builtinPlugins } from '../plugins/order.js';
 import { PluginRegistry } from '../src/plugin/registry.js';
-import { DnsServer, Generation, parseConfig } from '../src/server/instance.js';
+import { parseConfig } from '../src/config/compile.js';
+import { DnsServer } from '../src/server/server.js';
+import { Generation } from '../src/server/generation.js';
 import { memoryLogger } from '../src/observe/log.js';
 import { MetricsRegistry } from '../src/observe/metrics.js';
 import { serveQuery, type ServeContext } from '../src/server/serve.js';

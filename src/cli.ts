@@ -11,7 +11,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { builtinPlugins } from '../plugins/order.js';
 import { PluginRegistry } from './plugin/registry.js';
-import { ConfigErrors, DnsServer, parseConfig, VERSION } from './server/instance.js';
+import { ConfigErrors, parseConfig } from './config/compile.js';
+import { DnsServer } from './server/server.js';
+import { VERSION } from './version.js';
 import { CorefileError } from './corefile/lexer.js';
 import { readCorefileText } from './corefile/read.js';
 import { createLogger, flushLogs } from './observe/log.js';
@@ -229,6 +231,8 @@ export async function main(argv: string[]): Promise<number> {
     log,
     tcp,
     quiet: o.quiet,
+    // under -workers each worker binds its own native UDP socket (node:dgram ones are shared through the primary)
+    reusePort: isWorker(),
     onFatal: () => {
       flushLogs();
       process.exit(1);
@@ -242,7 +246,7 @@ export async function main(argv: string[]): Promise<number> {
     flushLogs();
     return 1;
   }
-  if (isWorker()) startWorker(server);
+  if (isWorker()) startWorker(server.metrics, (entry) => server.addReadiness(entry));
   if (o.pidfile && !isWorker()) writeFileSync(o.pidfile, `${process.pid}\n`);
   if (!o.quiet && printsBanner()) for (const line of server.banner()) process.stdout.write(`${line}\n`);
   return new Promise<number>((resolve) => {

@@ -1,5 +1,7 @@
 // "typedns": embed the server in another program.
-export { DnsServer, parseConfig, parseConfigFile, ConfigErrors, VERSION, type CorefileSource } from './server/instance.js';
+export { DnsServer } from './server/server.js';
+export { parseConfig, parseConfigFile, ConfigErrors, type CorefileSource } from './config/compile.js';
+export { VERSION } from './version.js';
 export { PluginRegistry, API_VERSION } from './plugin/registry.js';
 export { builtinPlugins } from '../plugins/order.js';
 export { loadPlugins, main } from './cli.js';

@@ -261,6 +261,8 @@ export interface PluginDefinition<C = unknown> {
    * zone and port with other blocks, and its plugin's filter() picks the queries it serves.
    */
   readonly view?: (config: C) => string;
+  /** Its presence in a block turns debug logging (ctx.log.debug) on for every plugin of that block (the debug plugin). */
+  readonly debugLog?: boolean;
   /** External modules only; built-ins take their place from plugins/order.ts. */
   readonly position?: { readonly before: string } | { readonly after: string };
   /** Pure: the directive's tokens → a typed config. Throw d.err(…) on bad input. No I/O besides reading files named by the config. */

@@ -11,7 +11,7 @@ import { PluginRegistry } from '../plugin/registry.js';
 import { parseCorefile, type ServerBlock } from '../corefile/parser.js';
 import { CorefileError } from '../corefile/lexer.js';
 import { CorefileReadError, readCorefileText } from '../corefile/read.js';
-import { compileParsed, ConfigErrors } from './instance.js';
+import { compileParsed, ConfigErrors } from '../config/compile.js';
 
 export interface ParseJob {
   readonly file: string;

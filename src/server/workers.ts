@@ -10,7 +10,7 @@ import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
 import client from 'prom-client';
 import type { TextLogger } from '../observe/log.js';
-import type { DnsServer } from './instance.js';
+import type { MetricsRegistry } from '../observe/metrics.js';
 
 /** `-workers` value: a number ≥ 1, or `auto` (os.availableParallelism()). */
 export function parseWorkers(v: string): number {
@@ -126,17 +126,17 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
 }
 
 /**
- * In a worker, once its server runs: expose this worker's metrics to the primary's aggregation,
+ * In a worker, once its server runs: expose this worker's metrics (`metrics`, the server's) to the primary's aggregation,
  * make `metrics.exposition()` return every worker's metrics summed, and tell the primary it started.
  */
-export function startWorker(server: DnsServer): void {
+export function startWorker(metrics: MetricsRegistry, addReadiness: (entry: { name: string; ready(): boolean }) => void): void {
   // /ready in any worker says 503 until every worker serves (one of them may still be syncing).
   let all = false;
-  server.addReadiness({ name: 'workers', ready: () => all });
+  addReadiness({ name: 'workers', ready: () => all });
   process.on('message', (m: Msg) => {
     if (m?.type === ALL_READY) all = m.value === true;
   });
-  client.AggregatorRegistry.setRegistries([server.metrics.registry]);
+  client.AggregatorRegistry.setRegistries([metrics.registry]);
   new client.AggregatorRegistry(); // installs the worker's reply to the primary's requests
   const pending = new Map<number, { resolve: (t: string) => void; reject: (e: Error) => void }>();
   let seq = 0;
@@ -147,7 +147,7 @@ export function startWorker(server: DnsServer): void {
     if (m.error !== undefined) p?.reject(new Error(`metrics from the workers: ${m.error}`));
     else p?.resolve(m.text ?? '');
   });
-  server.metrics.exposition = () =>
+  metrics.exposition = () =>
     new Promise<string>((resolve, reject) => {
       const id = seq++;
       const timer = setTimeout(() => {

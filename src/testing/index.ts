@@ -9,7 +9,7 @@ import { DnsRequest, newSlot } from '../request/request.js';
 import { CoreWriter } from '../request/writer.js';
 import { Parse, parseQuery, QueryHead } from '../dns/wire.js';
 import { buildQuery, query, type QueryOptions, type QueryResult } from './client.js';
-import { DnsServer } from '../server/instance.js';
+import { DnsServer } from '../server/server.js';
 import type { TcpOptions } from '../server/tcp.js';
 import { PluginRegistry } from '../plugin/registry.js';
 import { memoryLogger, type TextLogger } from '../observe/log.js';

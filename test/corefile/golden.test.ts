@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { builtinPlugins } from '../../plugins/order.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
-import { ConfigErrors, parseConfig, type ParsedConfig } from '../../src/server/instance.js';
+import { ConfigErrors, parseConfig, type ParsedConfig } from '../../src/config/compile.js';
 import { CorefileError } from '../../src/corefile/lexer.js';
 
 const DIR = path.dirname(fileURLToPath(import.meta.url));

@@ -13,7 +13,7 @@ import { buildQuery, startServer, type TestServer } from '../../src/testing/inde
 import { RCODE } from '../../src/dns/constants.js';
 import { Parse, parseQuery, QueryHead } from '../../src/dns/wire.js';
 import { CorefileError } from '../../src/corefile/lexer.js';
-import { ConfigErrors, parseConfig } from '../../src/server/instance.js';
+import { ConfigErrors, parseConfig } from '../../src/config/compile.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
 import { builtinPlugins } from '../../plugins/order.js';
 

@@ -18,7 +18,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
-import { parseConfig } from '../../src/server/instance.js';
+import { parseConfig } from '../../src/config/compile.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
 import { builtinPlugins } from '../../plugins/order.js';
 

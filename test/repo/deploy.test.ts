@@ -14,7 +14,7 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { parseCorefile } from '../../src/corefile/parser.js';
-import { parseConfig } from '../../src/server/instance.js';
+import { parseConfig } from '../../src/config/compile.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
 import { builtinPlugins } from '../../plugins/order.js';
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { builtinPlugins } from '../../plugins/order.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
-import { ConfigErrors, parseConfig } from '../../src/server/instance.js';
+import { ConfigErrors, parseConfig } from '../../src/config/compile.js';
 import { CorefileError } from '../../src/corefile/lexer.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

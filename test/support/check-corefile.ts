@@ -1,6 +1,6 @@
 // What `typedns check` reports for a Corefile, in process: every error as "file:line: message"
 // (an empty list when it parses). For tables of setup inputs: `checkCorefile('. {\n cache 0\n}')`.
-import { ConfigErrors, parseConfig } from '../../src/server/instance.js';
+import { ConfigErrors, parseConfig } from '../../src/config/compile.js';
 import { CorefileError } from '../../src/corefile/lexer.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
 import { builtinPlugins } from '../../plugins/order.js';

@@ -1,6 +1,6 @@
 // `typedns check` in-process, for the parse tables of plugin tests: every error a Corefile has,
 // as the CLI prints them ("Corefile:2: plugin/bufsize: …"); an empty list when it parses.
-import { parseConfig, ConfigErrors } from '../../src/server/instance.js';
+import { parseConfig, ConfigErrors } from '../../src/config/compile.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
 import { CorefileError } from '../../src/corefile/lexer.js';
 import { builtinPlugins } from '../../plugins/order.js';

@@ -1,4 +1,5 @@
-// A config generation and the process that runs generations.
+// The process that runs generations: the listeners, reload, lameduck, fatal, the banner and the
+// state that outlives reloads.
 //
 // load(): parse every block → parse every directive (pure) → set every plugin up → compile the
 // chains → run onStartup → bind the listeners the new generation needs → swap the route tables
@@ -12,303 +13,27 @@ import { fileURLToPath } from 'node:url';
 import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { readCorefileText } from '../corefile/read.js';
 import type { ParseJob, ParseReply } from './parse-worker.js';
-import { parseCorefile, parseCorefileFile, type ServerBlock } from '../corefile/parser.js';
-import { CorefileError, type Token } from '../corefile/lexer.js';
-import { Dispenser } from '../corefile/dispenser.js';
-import { checkDuplicates, parseKeys, type Cidr, type Scheme, type ZoneKey } from '../corefile/keys.js';
-import type { BoundAddress, ListenHttps, ListenSettings, ListenTls, MaybePromise, Plugin, PluginDefinition, ProcessState, Request, SetupContext } from '../plugin/types.js';
-import { compileChain } from '../plugin/chain.js';
+import { parseCorefile, type ServerBlock } from '../corefile/parser.js';
+import { CorefileError } from '../corefile/lexer.js';
+import type { Scheme } from '../corefile/keys.js';
+import type { BoundAddress, ListenHttps, ProcessState } from '../plugin/types.js';
 import type { PluginRegistry } from '../plugin/registry.js';
-import { pluginError, TypednsError } from '../plugin/errors.js';
-import { newSlot } from '../request/request.js';
+import { TypednsError } from '../plugin/errors.js';
 import { createLogger, type TextLogger } from '../observe/log.js';
 import { MetricsRegistry, type Counter } from '../observe/metrics.js';
-import { RouteTable, type Block } from './route.js';
+import { compileParsed, ConfigErrors, parseConfig, type CorefileSource, type ParsedConfig } from '../config/compile.js';
+import { VERSION } from '../version.js';
+import { ANY_HOST, Generation, listenerKey, type WantedListener } from './generation.js';
 import { UdpListener } from './udp.js';
 import { NativeUdpListener, nativeUdp, nativeUdpError } from './udp-native.js';
-import { isWorker } from './workers.js';
 import { DEFAULT_TCP, TcpListener, type TcpOptions } from './tcp.js';
 import type { ServeContext } from './serve.js';
 import { DotListener } from './tls.js';
 import { GrpcListener } from './grpc.js';
 import { DEFAULT_HTTPS_MAX_CONNECTIONS, DohListener } from './https.js';
-import { lookupThrough } from './lookup.js';
-import { explainQuery } from '../explain/explain.js';
-
-export const VERSION = '0.1.0';
-
-export interface CorefileSource {
-  /** Corefile text. */
-  text: string;
-  /** The file name used in errors, and whose directory is the root for relative paths. */
-  file: string;
-}
-
-export interface ParsedDirective {
-  readonly def: PluginDefinition<unknown>;
-  readonly config: unknown;
-  readonly token: Token;
-}
-
-export interface ParsedBlock {
-  readonly block: ServerBlock;
-  readonly keys: ZoneKey[];
-  readonly directives: ParsedDirective[];
-  /** The block's view name (a routing plugin's), '' without one. */
-  readonly view: string;
-}
-
-export interface ParsedConfig {
-  readonly blocks: ParsedBlock[];
-  readonly files: string[];
-}
-
-/** Parse a Corefile and run every plugin's pure parse. Collects every error it can. */
-export function parseConfig(src: CorefileSource, registry: PluginRegistry, defaultPort: number, env?: Record<string, string | undefined>): ParsedConfig {
-  const res = parseCorefile(src.text, src.file, { isDirective: (n) => registry.has(n), ...(env ? { env } : {}) });
-  return compileParsed(res.blocks, res.files, registry, defaultPort);
-}
-
-export function parseConfigFile(file: string, registry: PluginRegistry, defaultPort: number): ParsedConfig {
-  const res = parseCorefileFile(file, { isDirective: (n) => registry.has(n) });
-  return compileParsed(res.blocks, res.files, registry, defaultPort);
-}
-
-export class ConfigErrors extends Error {
-  readonly code = 'TDNS_ERR_COREFILE';
-  constructor(readonly errors: CorefileError[]) {
-    super(errors.map((e) => e.message).join('\n'));
-    this.name = 'ConfigErrors';
-  }
-}
-
-/** Keys, every plugin's parser and the duplicate check over parsed blocks (parse-worker.ts uses it too). */
-export function compileParsed(blocks: ServerBlock[], files: string[], registry: PluginRegistry, defaultPort: number): ParsedConfig {
-  const errors: CorefileError[] = [];
-  const out: ParsedBlock[] = [];
-  const keyed: Array<{ block: ServerBlock; keys: ZoneKey[]; filtered: boolean }> = [];
-  for (const block of blocks) {
-    let keys: ZoneKey[];
-    try {
-      keys = parseKeys(block, defaultPort);
-    } catch (e) {
-      if (e instanceof CorefileError) {
-        errors.push(e);
-        continue;
-      }
-      throw e;
-    }
-    const zones = [...new Set(keys.map((k) => k.zone))];
-    const directives: ParsedDirective[] = [];
-    for (const def of registry.ordered) {
-      const tokens = block.directives.get(def.name);
-      if (tokens === undefined) continue;
-      const starts = block.starts.get(def.name)!;
-      if (def.once && starts.length > 1) {
-        const t = starts[1]!;
-        errors.push(new CorefileError(t.file, t.line, `plugin/${def.name}: this plugin can only be used once per Server Block`));
-        continue;
-      }
-      try {
-        const config = def.parse(new Dispenser(tokens, def.name), zones);
-        directives.push({ def, config, token: starts[0]! });
-      } catch (e) {
-        if (e instanceof CorefileError) errors.push(e);
-        else {
-          const t = starts[0]!;
-          errors.push(new CorefileError(t.file, t.line, `plugin/${def.name}: ${e instanceof Error ? e.message : String(e)}`));
-        }
-      }
-    }
-    const views = directives.filter((d) => d.def.view !== undefined);
-    if (views.length > 1) {
-      const t = views[1]!.token;
-      errors.push(new CorefileError(t.file, t.line, 'multiple views defined in server block'));
-    }
-    const view = views[0] === undefined ? '' : views[0].def.view!(views[0].config);
-    keyed.push({ block, keys, filtered: view !== '' || views.length > 0 });
-    out.push({ block, keys, directives, view });
-  }
-  try {
-    checkDuplicates(keyed);
-  } catch (e) {
-    if (e instanceof CorefileError) errors.push(e);
-    else throw e;
-  }
-  if (errors.length > 0) throw new ConfigErrors(errors);
-  return { blocks: out, files };
-}
-
-interface BlockRuntime extends Block {
-  readonly listen: ListenSettings;
-  /** dns (UDP and TCP), tls (DoT), https (DoH) or grpc: what the block's listeners speak. */
-  readonly scheme: Scheme;
-}
-
-/** A listener's key: address and port, and the scheme for the encrypted ones. */
-function listenerKey(scheme: Scheme, host: string, port: number): string {
-  return scheme === 'dns' ? `${host}|${port}` : `${scheme}|${host}|${port}`;
-}
-
-/** What a generation wants bound on one address:port. */
-export interface WantedListener {
-  host: string;
-  port: number;
-  scheme: Scheme;
-  table: RouteTable;
-  /** The certificate (tls, https, grpc), from the first block on the listener with a tls plugin. */
-  tls: ListenTls | undefined;
-  /** The https plugin's options (https), from the first block on the listener that has them. */
-  https: ListenHttps | undefined;
-  /** The `server` label of the listener's metrics. */
-  label: string;
-}
-
-/** One config generation: set-up plugins, compiled chains, lifecycle hooks. */
-export class Generation {
-  readonly blocks: BlockRuntime[] = [];
-  private readonly startup: Array<() => MaybePromise<void>> = [];
-  private readonly shutdown: Array<() => MaybePromise<void>> = [];
-  readonly readiness: Array<{ name: string; ready(): boolean }> = [];
-  /** onListening hooks, with the index of the block that asked. */
-  readonly listening: Array<{ block: number; fn: (addrs: readonly BoundAddress[]) => MaybePromise<void> }> = [];
-  /** Milliseconds to keep serving on shutdown before closing listeners (health's lameduck). */
-  lameduck = 0;
-  private stopped = false;
-
-  constructor(
-    readonly parsed: ParsedConfig,
-    readonly root: string,
-  ) {}
-
-  async setup(proc: ProcessState, log: TextLogger, metrics: MetricsRegistry, debug: boolean): Promise<void> {
-    const debugOn = (pb: ParsedBlock): boolean => debug || pb.directives.some((d) => d.def.name === 'debug');
-    for (const pb of this.parsed.blocks) {
-      const zones = [...new Set(pb.keys.map((k) => k.zone))];
-      const port = pb.keys[0]?.port ?? 53;
-      const scheme: Scheme = pb.keys[0]?.scheme ?? 'dns';
-      const listen: ListenSettings = { addresses: [], except: [] };
-      const plugins: Array<{ name: string; plugin: Plugin }> = [];
-      const chainNames = pb.directives.map((d) => d.def.name);
-      const blockLog = log.withDebug(debugOn(pb));
-      const keysText = pb.block.keys.map((k) => k.text);
-      const filters = new Map<string, Cidr>();
-      for (const k of pb.keys) if (k.filter) filters.set(k.zone, k.filter);
-      const serverLabel = { value: `${scheme}://:${port}` };
-      const blockIndex = this.blocks.length;
-      for (const d of pb.directives) {
-        const ctx: SetupContext = {
-          name: d.def.name,
-          zones,
-          server: {
-            keys: keysText,
-            port,
-            get label() {
-              return serverLabel.value;
-            },
-            view: pb.view,
-            scheme,
-          },
-          log: blockLog.child(d.def.name),
-          metrics: metrics.scoped(d.def.name),
-          slot: () => newSlot(),
-          onStartup: (fn) => this.startup.push(fn),
-          onShutdown: (fn) => this.shutdown.push(fn),
-          onListening: (fn) => this.listening.push({ block: blockIndex, fn }),
-          lameduck: (ms) => {
-            this.lameduck = Math.max(this.lameduck, ms);
-          },
-          plugin: <P extends Plugin>(name: string) => plugins.find((p) => p.name === name)?.plugin as P | undefined,
-          plugins: () => plugins,
-          chain: chainNames,
-          listen,
-          process: proc,
-          root: this.root,
-          lookup: (req, name, qtype) => lookupThrough(this.tableFor(blockIndex), req, name, qtype),
-          explain: (q) => {
-            const b = this.blocks[blockIndex];
-            return explainQuery(this, q, b === undefined ? undefined : { host: b.listen.addresses[0] ?? ANY_HOST, port: b.port });
-          },
-        };
-        let plugin: Plugin;
-        try {
-          plugin = await d.def.setup(d.config, ctx);
-        } catch (e) {
-          if (e instanceof CorefileError) throw e;
-          const err = pluginError(d.def.name, e);
-          throw new CorefileError(d.token.file, d.token.line, err.message);
-        }
-        plugins.push({ name: d.def.name, plugin });
-        if (plugin.close) {
-          const p = plugin;
-          this.shutdown.push(() => p.close!());
-        }
-        if (typeof plugin.ready === 'function') {
-          const p = plugin;
-          this.readiness.push({ name: d.def.name, ready: () => p.ready!() });
-        }
-      }
-      if (listen.addresses.length === 1) serverLabel.value = `${scheme}://${listen.addresses[0]}:${port}`;
-      const entry = plugins.some((p) => p.plugin.serve) ? compileChain(plugins, blockLog) : undefined;
-      const guards = plugins.filter((p) => typeof p.plugin.filter === 'function').map((p) => p.plugin);
-      const guard = guards.length === 0 ? undefined : guards.length === 1 ? (req: Request) => guards[0]!.filter!(req) : (req: Request) => guards.every((p) => p.filter!(req));
-      this.blocks.push({ label: serverLabel.value, zones, port, entry, plugins, filters, listen, view: pb.view, guard, scheme });
-    }
-  }
-
-  async start(): Promise<void> {
-    for (const fn of this.startup) await fn();
-  }
-
-  /** Stop: shutdown hooks and plugin close, each once; errors are logged by the caller. */
-  async stop(log?: TextLogger): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    for (const fn of this.shutdown) {
-      try {
-        await fn();
-      } catch (e) {
-        log?.error(`shutdown: ${(e as Error).message}`);
-      }
-    }
-  }
-
-  private tables: Map<string, WantedListener> | undefined;
-
-  /** The route table of the listener a block serves on (its first address), for ctx.lookup. */
-  private tableFor(block: number): RouteTable | undefined {
-    const b = this.blocks[block];
-    if (b === undefined) return undefined;
-    this.tables ??= this.listeners();
-    return this.tables.get(listenerKey(b.scheme, b.listen.addresses[0] ?? ANY_HOST, b.port))?.table;
-  }
-
-  /** Every address:port this generation listens on, with the blocks each serves. */
-  listeners(): Map<string, WantedListener> {
-    const m = new Map<string, WantedListener>();
-    for (const b of this.blocks) {
-      const hosts = b.listen.addresses.length > 0 ? b.listen.addresses : [ANY_HOST];
-      for (const host of hosts) {
-        const key = listenerKey(b.scheme, host, b.port);
-        let l = m.get(key);
-        if (l === undefined) {
-          const label = `${b.scheme}://${host === ANY_HOST ? '' : host}:${b.port}`;
-          m.set(key, (l = { host, port: b.port, scheme: b.scheme, table: new RouteTable(), tls: undefined, https: undefined, label }));
-        }
-        l.tls ??= b.listen.tls;
-        l.https ??= b.listen.https;
-        for (const z of b.zones) l.table.add(z, b);
-      }
-    }
-    return m;
-  }
-}
 
 /** The https plugin's options when a block has none. */
 const DEFAULT_HTTPS: ListenHttps = { maxConnections: DEFAULT_HTTPS_MAX_CONNECTIONS, trustedProxies: [] };
-
-/** Marker for "all interfaces": resolved to :: (dual-stack) or 0.0.0.0 at bind time. */
-export const ANY_HOST = '*';
 
 interface LiveListener {
   readonly key: string;
@@ -333,6 +58,8 @@ export interface ServerOptions {
   tcp?: Partial<TcpOptions>;
   debug?: boolean;
   quiet?: boolean;
+  /** Bind the native UDP sockets with SO_REUSEPORT (the CLI sets it in a -workers worker). */
+  reusePort?: boolean;
   /** Called after a plugin reported a fatal condition (default: stop the server). */
   onFatal?: (msg: string) => void;
 }
@@ -559,7 +286,7 @@ export class DnsServer implements ProcessState {
         for (let attempt = 0; ; attempt++) {
           // the native batch socket when it is built; under -workers each worker binds its own
           // socket with SO_REUSEPORT (node:dgram sockets are shared through the primary instead)
-          const u = nativeUdp() !== undefined ? new NativeUdpListener(h, p, ctx, { reusePort: isWorker() }) : new UdpListener(h, p, ctx);
+          const u = nativeUdp() !== undefined ? new NativeUdpListener(h, p, ctx, { reusePort: this.opts.reusePort ?? false }) : new UdpListener(h, p, ctx);
           const got = await u.listen();
           const t = new TcpListener(h, got, ctx, this.tcpOpts);
           try {
