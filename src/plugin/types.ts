@@ -47,6 +47,8 @@ export interface Request {
   readonly cd: boolean;
   /** RD (recursion desired) header bit. */
   readonly rd: boolean;
+  /** The request's header flags (the 16-bit flags word: QR, opcode, AA, TC, RD, RA, Z, AD, CD, rcode); test bits with `FLAG`. */
+  readonly flags: number;
   /** The largest reply the client accepts: 512 without EDNS over UDP, the advertised size with it, 65535 over TCP. */
   readonly size: number;
   /** The request's UDP buffer size as advertised (0 without EDNS). */
