@@ -13,7 +13,7 @@ import { CorefileError, FLAG, isSubdomain, rcodeOf, RCODE, type Logger, type Mes
 import type { FileConfig, FileStanza } from './setup.js';
 import { Zone, type LookupResult } from './zone.js';
 import { readSerial, zoneRecords } from './zonefile.js';
-import { digestOf, ZoneStore, type ZoneEntry } from './store.js';
+import { digestFile, digestOf, ZoneStore, type ZoneEntry } from './store.js';
 
 interface Served {
   readonly origin: string;
@@ -35,6 +35,37 @@ const yieldLoop = (): Promise<void> => new Promise((resolve) => setImmediate(res
 /** What a file looked like on disk when it was last read. */
 type Stamp = string;
 const stampOf = (st: fs.Stats): Stamp => `${st.mtimeMs}:${st.size}:${st.ino}`;
+
+/** How much of a zone file a reload tick reads to find the SOA serial (bytes). */
+const HEAD_BYTES = 64 * 1024;
+
+/** The first HEAD_BYTES of a file, cut after its last full line (`whole`: that is the entire file). */
+async function readHead(file: string): Promise<{ bytes: Buffer; whole: boolean }> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(HEAD_BYTES + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    if (n <= HEAD_BYTES) return { bytes: buf.subarray(0, n), whole: true };
+    const nl = buf.lastIndexOf(10, HEAD_BYTES - 1);
+    return { bytes: buf.subarray(0, nl + 1), whole: false };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The SOA serial if the head holds the whole SOA record; undefined when it does not (or does not parse). */
+function serialIn(head: Buffer, origin: string, shown: string): number | undefined {
+  try {
+    return readSerial(head, origin, shown);
+  } catch {
+    return undefined;
+  }
+}
 
 /** Message of a read or parse error ("file:line: reason" for a parse error). */
 const why = (e: unknown): string => (e instanceof CorefileError ? e.short : (e as NodeJS.ErrnoException).code ?? (e as Error).message);
@@ -135,12 +166,23 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
       let digest = '';
       if (held.size < st.origins.length) {
         try {
-          bytes = await fs.promises.readFile(file);
+          // Touched but the same bytes: hashed as it streams in, not held whole in memory.
+          const sum = await digestFile(file);
+          for (const origin of st.origins) {
+            if (held.has(origin)) continue;
+            const e = store.byDigest(file, origin, sum, stamp);
+            if (e === undefined) continue;
+            held.set(origin, e);
+            log.debug(`zone '${origin}' from '${st.path}' is unchanged: the zone already loaded is used`);
+          }
+          if (held.size < st.origins.length) {
+            bytes = await fs.promises.readFile(file);
+            digest = await digestOf(bytes);
+          }
         } catch (e) {
           for (const h of held.values()) store.release(h);
           throw new Error(`cannot read zone file '${st.path}': ${why(e)}`);
         }
-        digest = await digestOf(bytes);
       }
       const mine: Served[] = [];
       for (const origin of st.origins) {
@@ -171,23 +213,32 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
             log.debug(`zone file '${st.path}' unchanged on disk: not read`);
             return;
           }
-          const text = await fs.promises.readFile(file).catch((e: unknown) => {
+          // The SOA is usually at the top: the serial is looked for in the file's head first, so
+          // a touched big file costs a small read, not a copy of the whole file.
+          const head = await readHead(file).catch((e: unknown) => {
             log.error(`failed to read zone file '${st.path}': ${why(e)}`);
             return undefined;
           });
-          if (text === undefined || closed) return;
+          if (head === undefined || closed) return;
           // Whatever the outcome, this version of the file has been seen: a broken file is tried
           // again when it changes, not at every tick.
           stamp = now;
+          let text: Buffer | undefined = head.whole ? head.bytes : undefined;
           let sum: string | undefined;
           for (const s of mine) {
             let e: ZoneEntry | undefined;
             try {
-              const serial = readSerial(text, s.origin, st.path);
+              let serial = head.whole ? undefined : serialIn(head.bytes, s.origin, st.path);
+              if (serial === undefined) {
+                text ??= await fs.promises.readFile(file);
+                if (closed) return;
+                serial = readSerial(text, s.origin, st.path);
+              }
               if (serial === s.zone.serial) {
                 log.debug(`zone '${s.origin}' from '${st.path}' changed on disk with the same serial ${serial}: not reloaded`);
                 continue;
               }
+              text ??= await fs.promises.readFile(file);
               sum ??= await digestOf(text);
               if (closed) return;
               e = store.acquire(file, s.origin, st.path, text, sum, now, log);

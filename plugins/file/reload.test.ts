@@ -65,6 +65,24 @@ describe('file reload ticks', () => {
   });
 });
 
+describe('the serial far down the file', () => {
+  it('a new serial past the part of the file a tick reads first is still seen', async () => {
+    const db = path.join(tempDir(), 'db.r.test');
+    // 5,000 records (~100 KB) before the SOA: the tick's first read does not reach it
+    const body = (serial: number, ip: string): string =>
+      `$ORIGIN r.test.\n${Array.from({ length: 5000 }, (_, i) => `h${i} 60 A 10.1.${i >> 8}.${i & 255}\n`).join('')}@ 60 IN SOA ns hostmaster ${serial} 7200 3600 1209600 30\n@ 60 NS ns\nns 60 A 10.0.0.53\nwww 60 A ${ip}\n`;
+    put(db, body(1, '10.0.0.1'));
+    const srv = await startServer(`r.test:0 {\n bind 127.0.0.1\n debug\n file ${db} {\n  reload 50ms\n }\n}`);
+    servers.push(srv);
+    put(db, body(1, '10.0.0.2'));
+    await waitFor(() => count(srv, /changed on disk with the same serial 1: not reloaded/) >= 1, { what: 'the same-serial check' });
+    expect(parses(srv)).toBe(1);
+    put(db, body(2, '10.0.0.3'));
+    await waitFor(async () => (await srv.query('www.r.test', 'A')).msg.answers?.some((a) => a.type === 'A' && a.data === '10.0.0.3'), { what: 'the new serial' });
+    expect(parses(srv)).toBe(2);
+  });
+});
+
 describe('Corefile reloads', () => {
   /** The process's zone store (plugins/file/store.ts), as the file plugin keeps it. */
   const zones = (srv: TestServer): ZoneStore =>

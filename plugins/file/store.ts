@@ -8,6 +8,7 @@
 // reference until it closes; the last one to let go drops the zone. Two generations that want
 // the same new bytes parsed share one parse.
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import type { Logger } from '../../src/plugin/api.js';
 import type { Zone } from './zone.js';
 
@@ -41,6 +42,16 @@ export async function digestOf(bytes: Uint8Array): Promise<string> {
   return h.digest('base64');
 }
 
+/**
+ * SHA-256 of a file, hashed as it is read a chunk at a time: a touched big file is recognised
+ * without holding all of it in memory at once.
+ */
+export async function digestFile(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: HASH_CHUNK })) h.update(chunk as Buffer);
+  return h.digest('base64');
+}
+
 export class ZoneStore {
   private readonly entries = new Map<string, ZoneEntry>();
   /** Parses started since the process began (the reload test reads it). */
@@ -62,6 +73,15 @@ export class ZoneStore {
       }
     }
     return undefined;
+  }
+
+  /** The zone held for this file and origin with these bytes, with a reference taken (its stamp becomes `stamp`); undefined if none. */
+  byDigest(file: string, origin: string, digest: string, stamp: string): ZoneEntry | undefined {
+    const e = this.entries.get(`${file}\0${origin}\0${digest}`);
+    if (e === undefined) return undefined;
+    e.refs++;
+    e.stamp = stamp;
+    return e;
   }
 
   /**
