@@ -166,9 +166,10 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
       let digest = '';
       if (held.size < st.origins.length) {
         try {
-          // Touched but the same bytes: hashed as it streams in, not held whole in memory.
-          const sum = await digestFile(file);
-          for (const origin of st.origins) {
+          // Touched but the same bytes: hashed as it streams in, not held whole in memory (only
+          // when some configuration holds a zone of this file: not at start).
+          const sum = store.holds(file) ? await digestFile(file) : '';
+          for (const origin of sum === '' ? [] : st.origins) {
             if (held.has(origin)) continue;
             const e = store.byDigest(file, origin, sum, stamp);
             if (e === undefined) continue;

@@ -64,6 +64,12 @@ export class ZoneStore {
     return this.entries.size;
   }
 
+  /** Whether some zone of this file is held. */
+  holds(file: string): boolean {
+    for (const e of this.entries.values()) if (e.file === file) return true;
+    return false;
+  }
+
   /** The zone held for this file and origin whose file had `stamp`, with a reference taken; undefined if none. */
   byStamp(file: string, origin: string, stamp: string): ZoneEntry | undefined {
     for (const e of this.entries.values()) {
