@@ -11,6 +11,9 @@
 // It prints lost queries, p50/p99 of both runs and the server's RSS (sampled every 250 ms).
 //
 //   npm run build && node bench/hostile.mjs [--duration 20] [--rate 20000] [--zone-records 1000000] [--no-build]
+//     [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR]
+// --skip leaves attackers out (to find which one costs what); --cpu-prof DIR writes the server's
+// V8 CPU profile there when it stops (open it in Chrome's DevTools).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
 import net from 'node:net';
@@ -19,7 +22,7 @@ import path from 'node:path';
 import dnsPacket from 'dns-packet';
 import { dnsperf, ensureDnsperf, freePort, here, parseOptions, root, rssTreeKb, startProcess, startTypedns, stopProcess } from './run.mjs';
 
-const USAGE = 'node bench/hostile.mjs [--duration S] [--rate QPS] [--zone-records N] [--no-build]';
+const USAGE = 'node bench/hostile.mjs [--duration S] [--rate QPS] [--zone-records N] [--no-build] [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR]';
 const { o } = parseOptions(
   process.argv.slice(2),
   {
@@ -27,10 +30,14 @@ const { o } = parseOptions(
     rate: { key: 'rate', type: 'number', default: 20000 },
     'zone-records': { key: 'zoneRecords', type: 'number', default: 1_000_000 },
     'no-build': { key: 'build', type: 'boolean', value: false, default: true },
+    skip: { key: 'skip', type: 'string', default: '' },
+    'cpu-prof': { key: 'cpuProf', type: 'string', default: '' },
   },
   USAGE,
 );
 const { duration, rate, zoneRecords } = o;
+const skip = new Set(o.skip.split(',').filter((x) => x !== ''));
+for (const x of skip) if (!['tcp', 'forward', 'slowloris', 'reload', 'touch'].includes(x)) throw new Error(`--skip: unknown attacker '${x}'`);
 
 if (o.build) execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
 ensureDnsperf();
@@ -77,7 +84,7 @@ big.zone:${port} {
   writeFileSync(queryFile, Array.from({ length: 10_000 }, (_, i) => `host-${(i * 7) % 1000}.bench.test. A`).join('\n') + '\n');
 
   const t0 = Date.now();
-  const server = await startTypedns(corefile, port, ['host-1.bench.test.', 'A'], '1');
+  const server = await startTypedns(corefile, port, ['host-1.bench.test.', 'A'], '1', o.cpuProf === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(o.cpuProf)]);
   procs.push(server);
   const pid = server.child.pid;
   console.log(`typedns up in ${((Date.now() - t0) / 1000).toFixed(1)} s with a ${zoneRecords.toLocaleString()}-record zone; RSS ${(rssTreeKb(pid) / 1024).toFixed(0)} MB`);
@@ -104,6 +111,7 @@ big.zone:${port} {
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of [quiet, hostile]) console.log(`| ${r.label} | ${r.qps.toFixed(0)} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxRssMb.toFixed(0)} | ${r.rcodes} |`);
   console.log(`\nRSS after the attackers left: ${after.toFixed(0)} MB. p99 hostile / quiet: ${(hostile.p99Ms / quiet.p99Ms).toFixed(2)}×.`);
+  if (skip.size > 0) console.log(`Left out: ${[...skip].join(', ')}.`);
   console.log(`Load: ${rate} qps for ${duration} s (dnsperf -c 4 -q 100 -Q ${rate}); command: node bench/hostile.mjs --duration ${duration} --rate ${rate} --zone-records ${zoneRecords}`);
 } finally {
   for (const s of sockets) s.destroy();
@@ -122,7 +130,7 @@ function attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid }) {
     return b;
   };
   // 1. never-reading TCP clients: each writes 20,000 pipelined queries and reads nothing
-  for (let c = 0; c < 8; c++) {
+  for (let c = 0; c < (skip.has('tcp') ? 0 : 8); c++) {
     const s = net.connect({ host: '127.0.0.1', port });
     s.on('error', () => {});
     sockets.push(s);
@@ -146,10 +154,12 @@ function attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid }) {
     s.on('connect', () => s.write(Buffer.concat(Array.from({ length: 5000 }, (_, i) => frame(`f${i}.fwd.example`, 'A', i)))));
     timers.push(setTimeout(() => s.destroy(), 1900));
   };
-  fwd();
-  timers.push(setInterval(fwd, 2000));
+  if (!skip.has('forward')) {
+    fwd();
+    timers.push(setInterval(fwd, 2000));
+  }
   // 3. slowloris: 500 connections to each HTTP listener, one header byte every second
-  for (const p of [httpPort, healthPort]) {
+  for (const p of skip.has('slowloris') ? [] : [httpPort, healthPort]) {
     for (let c = 0; c < 500; c++) {
       const s = net.connect({ host: '127.0.0.1', port: p });
       s.on('error', () => {});
@@ -164,7 +174,7 @@ function attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid }) {
   );
   // 4. a self-importing Corefile and SIGUSR1, every 3 s; the good one back in between
   let bad = false;
-  timers.push(
+  if (!skip.has('reload')) timers.push(
     setInterval(() => {
       bad = !bad;
       writeFileSync(corefile, bad ? `import ${path.basename(corefile)}\n` : good);
@@ -172,7 +182,7 @@ function attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid }) {
     }, 3000),
   );
   // 5. the big zone touched: every reload tick of `file` sees a new mtime (same serial)
-  timers.push(
+  if (!skip.has('touch')) timers.push(
     setInterval(() => {
       const t = new Date();
       utimesSync(zoneFile, t, t);

@@ -4,7 +4,8 @@
 // with the same SOA serial → only read as far as the SOA (CoreDNS reloads only on a new serial);
 // new serial → parsed and swapped in. Parsing yields to the event loop every few milliseconds, so
 // queries keep being answered from the old zone while a large file loads (at start-up too: a
-// Corefile reload keeps the old server answering meanwhile).
+// Corefile reload keeps the old server answering meanwhile). Zones live in the process's
+// ZoneStore (store.ts): a Corefile reload takes the zones whose files did not change.
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -12,11 +13,14 @@ import { CorefileError, FLAG, isSubdomain, rcodeOf, RCODE, type Logger, type Mes
 import type { FileConfig, FileStanza } from './setup.js';
 import { Zone, type LookupResult } from './zone.js';
 import { readSerial, zoneRecords } from './zonefile.js';
+import { digestFile, digestOf, ZoneStore, type ZoneEntry } from './store.js';
 
 interface Served {
   readonly origin: string;
   zone: Zone;
   readonly stanza: FileStanza;
+  /** The shared zone behind `zone`, held until close. */
+  entry: ZoneEntry;
 }
 
 /**
@@ -31,6 +35,37 @@ const yieldLoop = (): Promise<void> => new Promise((resolve) => setImmediate(res
 /** What a file looked like on disk when it was last read. */
 type Stamp = string;
 const stampOf = (st: fs.Stats): Stamp => `${st.mtimeMs}:${st.size}:${st.ino}`;
+
+/** How much of a zone file a reload tick reads to find the SOA serial (bytes). */
+const HEAD_BYTES = 64 * 1024;
+
+/** The first HEAD_BYTES of a file, cut after its last full line (`whole`: that is the entire file). */
+async function readHead(file: string): Promise<{ bytes: Buffer; whole: boolean }> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(HEAD_BYTES + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    if (n <= HEAD_BYTES) return { bytes: buf.subarray(0, n), whole: true };
+    const nl = buf.lastIndexOf(10, HEAD_BYTES - 1);
+    return { bytes: buf.subarray(0, nl + 1), whole: false };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The SOA serial if the head holds the whole SOA record; undefined when it does not (or does not parse). */
+function serialIn(head: Buffer, origin: string, shown: string): number | undefined {
+  try {
+    return readSerial(head, origin, shown);
+  } catch {
+    return undefined;
+  }
+}
 
 /** Message of a read or parse error ("file:line: reason" for a parse error). */
 const why = (e: unknown): string => (e instanceof CorefileError ? e.short : (e as NodeJS.ErrnoException).code ?? (e as Error).message);
@@ -102,79 +137,143 @@ function explainLookup(t: Trace, s: Served, name: string, r: LookupResult): void
   else t.note(`${r.answers.length} record(s)`);
 }
 
-export async function createFile(cfg: FileConfig, root: string, log: Logger, lookup?: SetupContext['lookup']): Promise<Plugin> {
+export async function createFile(cfg: FileConfig, root: string, log: Logger, lookup?: SetupContext['lookup'], store: ZoneStore = new ZoneStore(buildZone)): Promise<Plugin> {
   const served: Served[] = [];
   const timers: NodeJS.Timeout[] = [];
   let closed = false;
-  const stop = (): boolean => closed;
-  for (const st of cfg.stanzas) {
-    const file = path.isAbsolute(st.path) ? st.path : path.join(root, st.path);
-    let bytes: Buffer;
-    let stamp: Stamp;
-    try {
-      stamp = stampOf(await fs.promises.stat(file));
-      bytes = await fs.promises.readFile(file);
-    } catch (e) {
-      throw new Error(`cannot read zone file '${st.path}': ${why(e)}`);
-    }
-    const mine: Served[] = [];
-    for (const origin of st.origins) {
-      log.debug(`parsing zone '${origin}' from '${st.path}'`);
+  const release = (): void => {
+    for (const s of served) store.release(s.entry);
+    served.length = 0;
+  };
+  try {
+    for (const st of cfg.stanzas) {
+      const file = path.isAbsolute(st.path) ? st.path : path.join(root, st.path);
+      let stamp: Stamp;
       try {
-        mine.push({ origin, zone: await buildZone(bytes, origin, st.path), stanza: st });
+        stamp = stampOf(await fs.promises.stat(file));
       } catch (e) {
-        throw new Error(why(e));
+        throw new Error(`cannot read zone file '${st.path}': ${why(e)}`);
+      }
+      // The zones the running configuration holds for this file as it is now on disk: taken as they are.
+      const held = new Map<string, ZoneEntry>();
+      for (const origin of st.origins) {
+        const e = store.byStamp(file, origin, stamp);
+        if (e === undefined) continue;
+        held.set(origin, e);
+        log.debug(`zone '${origin}' from '${st.path}' is unchanged on disk: the zone already loaded is used`);
+      }
+      let bytes: Buffer | undefined;
+      let digest = '';
+      if (held.size < st.origins.length) {
+        try {
+          // Touched but the same bytes: hashed as it streams in, not held whole in memory (only
+          // when some configuration holds a zone of this file: not at start).
+          const sum = store.holds(file) ? await digestFile(file) : '';
+          for (const origin of sum === '' ? [] : st.origins) {
+            if (held.has(origin)) continue;
+            const e = store.byDigest(file, origin, sum, stamp);
+            if (e === undefined) continue;
+            held.set(origin, e);
+            log.debug(`zone '${origin}' from '${st.path}' is unchanged: the zone already loaded is used`);
+          }
+          if (held.size < st.origins.length) {
+            bytes = await fs.promises.readFile(file);
+            digest = await digestOf(bytes);
+          }
+        } catch (e) {
+          for (const h of held.values()) store.release(h);
+          throw new Error(`cannot read zone file '${st.path}': ${why(e)}`);
+        }
+      }
+      const mine: Served[] = [];
+      for (const origin of st.origins) {
+        const entry = held.get(origin) ?? store.acquire(file, origin, st.path, bytes!, digest, stamp, log);
+        // Held from here on: released by close(), or below if the setup fails.
+        served.push({ origin, zone: undefined as unknown as Zone, stanza: st, entry });
+        mine.push(served[served.length - 1]!);
+      }
+      for (const s of mine) {
+        try {
+          s.zone = await s.entry.zone;
+        } catch (e) {
+          throw new Error(why(e));
+        }
+      }
+      bytes = undefined;
+      if (st.reload > 0) {
+        let busy = false;
+        const check = async (): Promise<void> => {
+          let now: Stamp;
+          try {
+            now = stampOf(await fs.promises.stat(file));
+          } catch (e) {
+            log.error(`failed to read zone file '${st.path}': ${why(e)}`);
+            return;
+          }
+          if (now === stamp) {
+            log.debug(`zone file '${st.path}' unchanged on disk: not read`);
+            return;
+          }
+          // The SOA is usually at the top: the serial is looked for in the file's head first, so
+          // a touched big file costs a small read, not a copy of the whole file.
+          const head = await readHead(file).catch((e: unknown) => {
+            log.error(`failed to read zone file '${st.path}': ${why(e)}`);
+            return undefined;
+          });
+          if (head === undefined || closed) return;
+          // Whatever the outcome, this version of the file has been seen: a broken file is tried
+          // again when it changes, not at every tick.
+          stamp = now;
+          let text: Buffer | undefined = head.whole ? head.bytes : undefined;
+          let sum: string | undefined;
+          for (const s of mine) {
+            let e: ZoneEntry | undefined;
+            try {
+              let serial = head.whole ? undefined : serialIn(head.bytes, s.origin, st.path);
+              if (serial === undefined) {
+                text ??= await fs.promises.readFile(file);
+                if (closed) return;
+                serial = readSerial(text, s.origin, st.path);
+              }
+              if (serial === s.zone.serial) {
+                log.debug(`zone '${s.origin}' from '${st.path}' changed on disk with the same serial ${serial}: not reloaded`);
+                continue;
+              }
+              text ??= await fs.promises.readFile(file);
+              sum ??= await digestOf(text);
+              if (closed) return;
+              e = store.acquire(file, s.origin, st.path, text, sum, now, log);
+              const z = await e.zone;
+              if (closed) {
+                store.release(e);
+                return;
+              }
+              const old = s.entry;
+              s.entry = e;
+              s.zone = z;
+              store.release(old);
+              log.info(`successfully reloaded zone '${s.origin}' from '${st.path}' with serial ${z.serial}`);
+            } catch (err) {
+              if (e !== undefined) store.release(e);
+              if (closed) return;
+              log.error(`failed to reload zone '${s.origin}' from '${st.path}': ${why(err)}`);
+            }
+          }
+        };
+        const t = setInterval(() => {
+          if (busy) return;
+          busy = true;
+          check().finally(() => (busy = false));
+        }, st.reload);
+        t.unref();
+        timers.push(t);
       }
     }
-    served.push(...mine);
-    if (st.reload > 0) {
-      let busy = false;
-      const check = async (): Promise<void> => {
-        let now: Stamp;
-        try {
-          now = stampOf(await fs.promises.stat(file));
-        } catch (e) {
-          log.error(`failed to read zone file '${st.path}': ${why(e)}`);
-          return;
-        }
-        if (now === stamp) {
-          log.debug(`zone file '${st.path}' unchanged on disk: not read`);
-          return;
-        }
-        const text = await fs.promises.readFile(file).catch((e: unknown) => {
-          log.error(`failed to read zone file '${st.path}': ${why(e)}`);
-          return undefined;
-        });
-        if (text === undefined) return;
-        // Whatever the outcome, this version of the file has been seen: a broken file is tried
-        // again when it changes, not at every tick.
-        stamp = now;
-        for (const s of mine) {
-          try {
-            const serial = readSerial(text, s.origin, st.path);
-            if (serial === s.zone.serial) {
-              log.debug(`zone '${s.origin}' from '${st.path}' changed on disk with the same serial ${serial}: not reloaded`);
-              continue;
-            }
-            log.debug(`parsing zone '${s.origin}' from '${st.path}'`);
-            const z = await buildZone(text, s.origin, st.path, stop);
-            if (closed) return;
-            s.zone = z;
-            log.info(`successfully reloaded zone '${s.origin}' from '${st.path}' with serial ${z.serial}`);
-          } catch (e) {
-            if (closed) return;
-            log.error(`failed to reload zone '${s.origin}' from '${st.path}': ${why(e)}`);
-          }
-        }
-      };
-      const t = setInterval(() => {
-        if (busy) return;
-        busy = true;
-        check().finally(() => (busy = false));
-      }, st.reload);
-      t.unref();
-      timers.push(t);
-    }
+  } catch (e) {
+    closed = true;
+    for (const t of timers) clearInterval(t);
+    release();
+    throw e;
   }
   // Longest origin first, so the first match is the most specific zone.
   served.sort((a, b) => b.origin.length - a.origin.length);
@@ -202,8 +301,10 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
       return r.rcode;
     },
     close() {
+      if (closed) return;
       closed = true;
       for (const t of timers) clearInterval(t);
+      release();
     },
   };
 }

@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startServer, waitFor, type TestServer } from '../../src/testing/index.js';
+import { freePort, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
+import type { ZoneStore } from './store.js';
 
 const dirs: string[] = [];
 const servers: TestServer[] = [];
@@ -61,6 +62,81 @@ describe('file reload ticks', () => {
     const after = count(srv, /unchanged on disk: not read/);
     await waitFor(() => count(srv, /unchanged on disk: not read/) >= after + 3, { what: 'three more ticks' });
     expect(parses(srv)).toBe(2);
+  });
+});
+
+describe('the serial far down the file', () => {
+  it('a new serial past the part of the file a tick reads first is still seen', async () => {
+    const db = path.join(tempDir(), 'db.r.test');
+    // 5,000 records (~100 KB) before the SOA: the tick's first read does not reach it
+    const body = (serial: number, ip: string): string =>
+      `$ORIGIN r.test.\n${Array.from({ length: 5000 }, (_, i) => `h${i} 60 A 10.1.${i >> 8}.${i & 255}\n`).join('')}@ 60 IN SOA ns hostmaster ${serial} 7200 3600 1209600 30\n@ 60 NS ns\nns 60 A 10.0.0.53\nwww 60 A ${ip}\n`;
+    put(db, body(1, '10.0.0.1'));
+    const srv = await startServer(`r.test:0 {\n bind 127.0.0.1\n debug\n file ${db} {\n  reload 50ms\n }\n}`);
+    servers.push(srv);
+    put(db, body(1, '10.0.0.2'));
+    await waitFor(() => count(srv, /changed on disk with the same serial 1: not reloaded/) >= 1, { what: 'the same-serial check' });
+    expect(parses(srv)).toBe(1);
+    put(db, body(2, '10.0.0.3'));
+    await waitFor(async () => (await srv.query('www.r.test', 'A')).msg.answers?.some((a) => a.type === 'A' && a.data === '10.0.0.3'), { what: 'the new serial' });
+    expect(parses(srv)).toBe(2);
+  });
+});
+
+describe('Corefile reloads', () => {
+  /** The process's zone store (plugins/file/store.ts), as the file plugin keeps it. */
+  const zones = (srv: TestServer): ZoneStore =>
+    srv.server.shared<ZoneStore>('file/zones', () => {
+      throw new Error('no zone store in this process');
+    });
+
+  it('a new configuration takes an unchanged (or only touched) zone without parsing it; a changed zone is still picked up', async () => {
+    const db = path.join(tempDir(), 'db.r.test');
+    put(db, small(1, '10.0.0.1'));
+    const port = await freePort();
+    const cf = (extra = ''): string => `r.test:${port} {\n bind 127.0.0.1\n debug\n${extra} file ${db} {\n  reload 50ms\n }\n}`;
+    const srv = await startServer(cf());
+    servers.push(srv);
+    expect(parses(srv)).toBe(1);
+
+    // a new configuration, the file untouched: not read, not parsed
+    expect(await srv.server.reload('test', { text: cf(' log\n'), file: 'Corefile' })).toBe(true);
+    expect(parses(srv)).toBe(1);
+    expect(count(srv, /from '.*db\.r\.test' is unchanged on disk: the zone already loaded is used/)).toBe(1);
+    // the file touched (new mtime, same bytes): read and hashed, not parsed
+    const t = new Date(Date.now() + 5000);
+    fs.utimesSync(db, t, t);
+    expect(await srv.server.reload('test', { text: cf(), file: 'Corefile' })).toBe(true);
+    expect(parses(srv)).toBe(1);
+    expect(count(srv, /from '.*db\.r\.test' is unchanged: the zone already loaded is used/)).toBe(1);
+    // one copy, held by the running configuration only
+    expect(zones(srv).size).toBe(1);
+    expect((await srv.query('www.r.test', 'A')).msg.answers?.[0]).toMatchObject({ data: '10.0.0.1' });
+
+    // a new serial after the reloads: the running configuration's reload tick picks it up
+    put(db, small(2, '10.0.0.2'));
+    await waitFor(async () => (await srv.query('www.r.test', 'A')).msg.answers?.some((a) => a.type === 'A' && a.data === '10.0.0.2'), { what: 'the new serial' });
+    expect(parses(srv)).toBe(2);
+    expect(zones(srv).size).toBe(1);
+    // and the next configuration takes that zone as it is
+    expect(await srv.server.reload('test', { text: cf(' log\n'), file: 'Corefile' })).toBe(true);
+    expect(parses(srv)).toBe(2);
+    expect((await srv.query('www.r.test', 'A')).msg.answers?.[0]).toMatchObject({ data: '10.0.0.2' });
+
+    // changed while no configuration watched it (reload off): the next configuration parses it
+    const still = cf().replace('  reload 50ms', '  reload 0');
+    expect(await srv.server.reload('test', { text: still, file: 'Corefile' })).toBe(true);
+    put(db, small(3, '10.0.0.3'));
+    expect(await srv.server.reload('test', { text: still.replace(' debug', ' debug\n log'), file: 'Corefile' })).toBe(true);
+    expect(parses(srv)).toBe(3);
+    expect((await srv.query('www.r.test', 'A')).msg.answers?.[0]).toMatchObject({ data: '10.0.0.3' });
+    expect(zones(srv).size).toBe(1);
+
+    // a broken file: that reload fails, the running configuration keeps its zone
+    put(db, `${small(4, '10.0.0.4')}bad IN A 300.1.1.1\n`);
+    expect(await srv.server.reload('test', { text: still, file: 'Corefile' })).toBe(false);
+    expect((await srv.query('www.r.test', 'A')).msg.answers?.[0]).toMatchObject({ data: '10.0.0.3' });
+    expect(zones(srv).size).toBe(1);
   });
 });
 

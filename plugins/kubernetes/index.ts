@@ -10,7 +10,7 @@ import { parseName } from './names.js';
 import { parseKubernetes, type KubernetesConfig } from './setup.js';
 import { Store } from './store.js';
 import { KubernetesHandler } from './kubernetes.js';
-import { ManifestSource } from './manifests.js';
+import { ManifestCache, ManifestSource } from './manifests.js';
 import { parseSelector } from './selector.js';
 import { compactHeap } from './heap.js';
 import type { ObjectSource } from './watch/objects.js';
@@ -58,7 +58,9 @@ export default definePlugin<KubernetesConfig>({
     if (cfg.manifests !== undefined) {
       const p = rel(cfg.manifests);
       if (!fs.existsSync(p)) throw new Error(`manifests: ${p}: no such file or directory`);
-      source = new ManifestSource(p, { log: ctx.log, ...(cfg.labels !== undefined ? { labels: parseSelector(cfg.labels) } : {}) });
+      // One cache per process: a Corefile reload takes the objects of the files that did not change.
+      const cache = ctx.process.shared('kubernetes/manifests', () => new ManifestCache());
+      source = new ManifestSource(p, { log: ctx.log, cache, ...(cfg.labels !== undefined ? { labels: parseSelector(cfg.labels) } : {}) });
     } else {
       const resolved: KubernetesConfig = { ...cfg };
       if (cfg.kubeconfig) resolved.kubeconfig = { ...cfg.kubeconfig, file: rel(cfg.kubeconfig.file) };

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, waitFor, type TestServer } from '../../src/testing/index.js';
+import { freePort, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
+import type { ManifestCache } from './manifests.js';
 
 /** About `mb` MB of Services in multi-document YAML; svc-1000 in ns-0 has `ip`. */
 function bigManifest(mb: number, ip: string): string {
@@ -114,5 +115,50 @@ describe('manifests: a large file edited while answering', () => {
     expect(parsesOf(path.join(dir, 'small.yaml'))).toBe(2);
     expect(parsesOf(big())).toBe(2);
     expect(await ipOf(name)).toBe('10.200.0.2');
+  });
+});
+
+describe('manifests: a Corefile reload', () => {
+  it('takes the objects of unchanged files without parsing them again; a file changed after the reload is still picked up', { timeout: 60_000 }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-manifests-reload-'));
+    const a = path.join(dir, 'a.yaml');
+    const b = path.join(dir, 'b.yaml');
+    fs.writeFileSync(a, small('10.201.0.1'));
+    fs.writeFileSync(b, small('10.201.0.9').replace('name: other', 'name: second'));
+    const port = await freePort();
+    const cf = (extra = ''): string => `cluster.local:${port} {\n bind 127.0.0.1\n debug\n${extra} kubernetes {\n  manifests ${dir}\n }\n}`;
+    const srv = await startServer(cf());
+    try {
+      const parses = (): number => srv.log.lines.filter((l) => l.includes('parsing manifest file')).length;
+      const ip = async (name: string): Promise<string | undefined> => {
+        const r = await srv.query(name, 'A');
+        const x = r.msg.answers?.[0];
+        return x?.type === 'A' ? x.data : undefined;
+      };
+      expect(parses()).toBe(2);
+      expect(await srv.server.reload('test', { text: cf(' log\n'), file: 'Corefile' })).toBe(true);
+      expect(parses()).toBe(2);
+      expect(srv.log.lines.filter((l) => /manifest file .* unchanged: the objects already parsed are used/.test(l))).toHaveLength(2);
+      expect(await ip('other.ns-1.svc.cluster.local')).toBe('10.201.0.1');
+      expect(await ip('second.ns-1.svc.cluster.local')).toBe('10.201.0.9');
+      // one copy of each file's objects, held by the running configuration
+      const cache = srv.server.shared<ManifestCache>('kubernetes/manifests', () => {
+        throw new Error('no manifest cache in this process');
+      });
+      expect(cache.size).toBe(2);
+      // an edit after the reload: the new configuration parses that file only
+      fs.writeFileSync(`${a}.tmp`, small('10.201.0.2'));
+      fs.renameSync(`${a}.tmp`, a);
+      await waitFor(async () => (await ip('other.ns-1.svc.cluster.local')) === '10.201.0.2', { timeout: 30_000, what: 'the edited file' });
+      expect(parses()).toBe(3);
+      await waitFor(() => cache.size === 2, { what: 'the old objects of a.yaml given back' });
+      // and the next reload takes the edited file as it is
+      expect(await srv.server.reload('test', { text: cf(), file: 'Corefile' })).toBe(true);
+      expect(parses()).toBe(3);
+      expect(await ip('other.ns-1.svc.cluster.local')).toBe('10.201.0.2');
+    } finally {
+      await srv.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -25,6 +25,44 @@ export interface ManifestOptions {
   /** Poll interval in ms (default 1000). */
   pollMs?: number;
   log?: Logger;
+  /** Objects already parsed by another configuration of this process (a Corefile reload). */
+  cache?: ManifestCache;
+}
+
+/**
+ * Parsed manifest files shared between config generations: a Corefile reload starts a new
+ * source, which takes the objects of every file whose stamp (mtime, size, inode) and `labels` are
+ * those of a file a running source holds, instead of parsing it again. Each source holds a
+ * reference per file until it reads that file again or stops; the last one drops the objects.
+ */
+export class ManifestCache {
+  private readonly entries = new Map<string, { objects: FileObjects; refs: number }>();
+
+  /** Files held now (tests). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The objects held under `key`, with a reference taken. */
+  take(key: string): FileObjects | undefined {
+    const e = this.entries.get(key);
+    if (e === undefined) return undefined;
+    e.refs++;
+    return e.objects;
+  }
+
+  /** Hold freshly parsed objects under `key` (one reference). */
+  put(key: string, objects: FileObjects): void {
+    const e = this.entries.get(key);
+    if (e !== undefined) e.refs++;
+    else this.entries.set(key, { objects, refs: 1 });
+  }
+
+  release(key: string): void {
+    const e = this.entries.get(key);
+    if (e === undefined) return;
+    if (--e.refs <= 0) this.entries.delete(key);
+  }
 }
 
 export interface ManifestObjects {
@@ -182,8 +220,11 @@ interface Pending {
 export class ManifestSource implements ObjectSource {
   private sink: ObjectSink | undefined;
   private synced = false;
-  /** Each file's stamp and objects, as last read (a file that stopped parsing keeps its last good objects). */
-  private files = new Map<string, { stamp: string; objects: FileObjects }>();
+  /**
+   * Each file's stamp and objects, as last read (a file that stopped parsing keeps its last good
+   * objects), and the ManifestCache key they are held under.
+   */
+  private files = new Map<string, { stamp: string; objects: FileObjects; key: string | undefined }>();
   /** The objects in the store. */
   private applied: ManifestObjects | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -196,10 +237,15 @@ export class ManifestSource implements ObjectSource {
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
 
+  /** What `labels` is, in the ManifestCache key (objects parsed with another selector differ). */
+  private readonly labelsKey: string;
+
   constructor(
     readonly path: string,
     private readonly opts: ManifestOptions = {},
-  ) {}
+  ) {
+    this.labelsKey = JSON.stringify(opts.labels ?? null);
+  }
 
   async start(sink: ObjectSink): Promise<void> {
     this.sink = sink;
@@ -229,6 +275,7 @@ export class ManifestSource implements ObjectSource {
   }
 
   async stop(): Promise<void> {
+    if (!this.stopped) for (const f of this.files.values()) if (f.key !== undefined) this.opts.cache?.release(f.key);
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.debounce) clearTimeout(this.debounce);
@@ -278,7 +325,13 @@ export class ManifestSource implements ObjectSource {
       this.opts.log?.error(`manifests: keeping the last good data: ${(e as Error).message}`);
       return;
     }
-    const next = new Map<string, { stamp: string; objects: FileObjects }>();
+    const next = new Map<string, { stamp: string; objects: FileObjects; key: string | undefined }>();
+    const cache = this.opts.cache;
+    /** Cache references taken in this run: given back if it is abandoned. */
+    const taken: string[] = [];
+    const abandon = (): void => {
+      for (const k of taken) cache?.release(k);
+    };
     let changed = list.length !== this.files.size;
     for (const f of list) {
       let stamp: string;
@@ -294,18 +347,40 @@ export class ManifestSource implements ObjectSource {
         continue;
       }
       changed = true;
+      const key = `${this.labelsKey}\0${f}\0${stamp}`;
+      const shared = cache?.take(key);
+      if (shared !== undefined) {
+        taken.push(key);
+        this.opts.log?.debug(`manifest file ${f} unchanged: the objects already parsed are used`);
+        next.set(f, { stamp, objects: shared, key });
+        continue;
+      }
       this.opts.log?.debug(`parsing manifest file ${f}`);
       try {
-        next.set(f, { stamp, objects: await this.parse(f) });
+        const objects = await this.parse(f);
+        if (this.stopped) return abandon();
+        cache?.put(key, objects);
+        taken.push(key);
+        next.set(f, { stamp, objects, key });
       } catch (e) {
-        if (first) throw e;
-        if (this.stopped) return;
+        if (first) {
+          abandon();
+          throw e;
+        }
+        if (this.stopped) return abandon();
         this.opts.log?.error(`manifests: keeping the last good data: ${(e as Error).message}`);
-        next.set(f, { stamp, objects: old?.objects ?? { services: [], slices: [], pods: [], namespaces: [], used: [] } });
+        // the last good objects stay held under their key
+        const k = old?.key !== undefined && cache?.take(old.key) !== undefined ? old.key : undefined;
+        if (k !== undefined) taken.push(k);
+        next.set(f, { stamp, objects: old?.objects ?? { services: [], slices: [], pods: [], namespaces: [], used: [] }, key: k });
       }
-      if (this.stopped) return;
+      if (this.stopped) return abandon();
     }
     if (!changed) return;
+    if (this.stopped) return abandon();
+    // the files read again, or gone: their old objects are given back
+    const kept = new Set(next.values());
+    for (const x of this.files.values()) if (!kept.has(x) && x.key !== undefined) cache?.release(x.key);
     this.files = next;
     await this.apply(combine([...next.values()].map((x) => x.objects)));
     if (!first) this.opts.log?.info(`manifests reloaded from ${this.path}`);

@@ -137,6 +137,8 @@ class Conn implements Sender {
     let served = false;
     let n = 0;
     let later = false;
+    // The replies written in this turn leave in one writev, not one write(2) each.
+    sock.cork();
     while (buf.length - off >= 2) {
       if (this.heldSince !== 0 || sock.destroyed) break;
       const len = buf.readUInt16BE(off);
@@ -156,6 +158,7 @@ class Conn implements Sender {
         p.then(this.settled, this.settled);
       }
     }
+    sock.uncork();
     if (served) this.lastQuery = performance.now();
     if (off === buf.length) {
       this.pending = null;
