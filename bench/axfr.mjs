@@ -189,6 +189,5 @@ try {
   probe.close();
   primary.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 200));
-  rssOf; // eslint quiet
   rmSync(dir, { recursive: true, force: true });
 }
