@@ -43,7 +43,7 @@ async function start(body: string): Promise<TestServer> {
 }
 
 const primaryBlock = (port: number, db: string, extra = ''): string => `example.org:${port} {\n bind 127.0.0.1\n file ${db} {\n  reload 50ms\n }\n transfer {\n  to * ${extra}\n }\n}`;
-const secondaryBlock = (primaryPort: number, extra = ''): string => `example.org:0 {\n bind 127.0.0.1\n secondary {\n  transfer from 127.0.0.1:${primaryPort}\n }\n${extra}}`;
+const secondaryBlock = (primaryPort: number, extra = '', port = 0): string => `example.org:${port} {\n bind 127.0.0.1\n secondary {\n  transfer from 127.0.0.1:${primaryPort}\n }\n${extra}}`;
 
 const wwwOf = async (srv: TestServer): Promise<string | undefined> => {
   const r = await srv.query('www.example.org', 'A');
@@ -120,6 +120,21 @@ describe('secondary', () => {
     expect(sec.log.lines.some((l) => l.includes('Zone example.org. is expired'))).toBe(true);
     prim = await start(primaryBlock(pport, db));
     await waitFor(async () => (await wwwOf(sec)) === '192.0.2.80', { timeout: 10_000, what: 'serving again' });
+  });
+
+  it('a Corefile reload keeps the transferred copy answering, even with the primary gone', async () => {
+    const pport = await freePort();
+    const sport = await freePort();
+    const sec = await start(secondaryBlock(pport, '', sport));
+    const prim = await start(primaryBlock(pport, zoneFile(zone(3, '192.0.2.83'))));
+    await waitFor(async () => (await wwwOf(sec)) === '192.0.2.83', { timeout: 10_000, what: 'the first transfer' });
+    await prim.close();
+    servers.splice(servers.indexOf(prim), 1);
+    const text = `${secondaryBlock(pport, '', sport)}\n# reloaded\n`;
+    expect(await sec.server.reload('test', { text, file: 'Corefile' })).toBe(true);
+    expect(await wwwOf(sec)).toBe('192.0.2.83');
+    await waitFor(() => sec.log.lines.some((l) => l.includes("Failed refresh check of 'example.org.'")), { timeout: 10_000, what: 'the new generation checking the (gone) primary' });
+    expect(await wwwOf(sec)).toBe('192.0.2.83');
   });
 
   it('with transfer in its block: the secondary zone is transferred on, and its new serials notified', async () => {

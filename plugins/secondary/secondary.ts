@@ -62,7 +62,15 @@ class SecondaryZone {
     readonly from: readonly Primary[],
     private readonly log: Logger,
     private readonly changed: (zone: string) => void,
-  ) {}
+    /** Copies kept for the next configuration generation (a Corefile reload), by origin and primaries. */
+    private readonly kept: Map<string, Zone>,
+  ) {
+    this.zone = kept.get(this.key);
+  }
+
+  get key(): string {
+    return `${this.origin} ${this.from.map(primaryText).join(' ')}`;
+  }
 
   /** Transfer the zone from the first primary that gives it; swaps it in. */
   private async transferIn(): Promise<void> {
@@ -73,6 +81,7 @@ class SecondaryZone {
         if (this.closed) return;
         const z = zoneOf(this.origin, records);
         this.zone = z;
+        this.kept.set(this.key, z);
         this.expired = false;
         this.log.info(`Transferred: ${this.origin} from ${primaryText(p)} with serial ${z.serial} (${records.length} records)`);
         this.changed(this.origin);
@@ -104,6 +113,12 @@ class SecondaryZone {
 
   start(): void {
     if (this.from.length === 0) return;
+    if (this.zone !== undefined) {
+      // the copy of the previous configuration answers; its serial is checked now
+      this.lastOk = Date.now();
+      void this.tick('refresh');
+      return;
+    }
     let pause = FIRST_RETRY_MS;
     const attempt = async (): Promise<void> => {
       this.timer = undefined;
@@ -186,14 +201,15 @@ class SecondaryZone {
   }
 }
 
-export function createSecondary(cfg: SecondaryConfig, ctx: Pick<SetupContext, 'log' | 'onListening' | 'lookup'>): Plugin & Transferer {
+export function createSecondary(cfg: SecondaryConfig, ctx: Pick<SetupContext, 'log' | 'onListening' | 'lookup' | 'process'>): Plugin & Transferer {
   const log = ctx.log;
   const listeners: Array<(zone: string) => void> = [];
   const changed = (zone: string): void => {
     for (const fn of listeners) fn(zone);
   };
   // longest origin first: the first match is the most specific zone
-  const zones = cfg.zones.map((z) => new SecondaryZone(z.origin, z.from, log, changed)).sort((a, b) => b.origin.length - a.origin.length);
+  const kept = ctx.process.shared('secondary.zones', () => new Map<string, Zone>());
+  const zones = cfg.zones.map((z) => new SecondaryZone(z.origin, z.from, log, changed, kept)).sort((a, b) => b.origin.length - a.origin.length);
   ctx.onListening(() => {
     for (const z of zones) z.start();
   });
