@@ -40,6 +40,8 @@ import dnstap from './dnstap/index.js';
 import cancel from './cancel/index.js';
 import dns64 from './dns64/index.js';
 import explain from './explain/index.js';
+import transfer from './transfer/index.js';
+import secondary from './secondary/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
@@ -70,9 +72,11 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   autopath, //    completes a pod's search path on the server, asking the data plugins below
   minimal, //     strips replies from below to their answers; cache above stores them stripped
   template, //    answers from templates
+  transfer, //    AXFR/IXFR out of the zones of the data plugins below it (plugin.cfg's place)
   hosts, //       /etc/hosts
   kubernetes, //  the cluster
   file, //        authoritative zone files
+  secondary, //   zones transferred in from a primary (after file, as in plugin.cfg)
   loop, //        just above forward: sees its own probe come back
   forward, //    everything else goes upstream
   whoami, //      a responder of last resort: answers everything it sees

@@ -9,11 +9,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CorefileError, FLAG, isSubdomain, rcodeOf, RCODE, type Logger, type Message, type Plugin, type Rcode, type Request, type ResponseWriter, type SetupContext, type Trace } from '../../src/plugin/api.js';
+import { CorefileError, FLAG, isSubdomain, QTYPE, rcodeOf, RCODE, type Logger, type Message, type Plugin, type Rcode, type Request, type ResponseWriter, type SetupContext, type Trace } from '../../src/plugin/api.js';
 import type { FileConfig, FileStanza } from './setup.js';
 import { Zone, type LookupResult } from './zone.js';
 import { readSerial, zoneRecords } from './zonefile.js';
 import { digestFile, digestOf, ZoneStore, type ZoneEntry } from './store.js';
+import type { Transferer } from '../transfer/source.js';
 
 interface Served {
   readonly origin: string;
@@ -94,7 +95,7 @@ export async function buildZone(bytes: Uint8Array, origin: string, shown: string
  * CoreDNS's file plugin does. NXDOMAIN and NODATA of the target carry our SOA; a failed lookup
  * answers SERVFAIL with the chain so far.
  */
-async function withExternal(zone: Zone, r: LookupResult & { external: string }, req: Request, w: ResponseWriter, lookup: SetupContext['lookup']): Promise<Rcode> {
+export async function withExternal(zone: Zone, r: LookupResult & { external: string }, req: Request, w: ResponseWriter, lookup: SetupContext['lookup']): Promise<Rcode> {
   let m: Message | undefined;
   try {
     m = await lookup(req, r.external, req.qtype);
@@ -137,8 +138,10 @@ function explainLookup(t: Trace, s: Served, name: string, r: LookupResult): void
   else t.note(`${r.answers.length} record(s)`);
 }
 
-export async function createFile(cfg: FileConfig, root: string, log: Logger, lookup?: SetupContext['lookup'], store: ZoneStore = new ZoneStore(buildZone)): Promise<Plugin> {
+export async function createFile(cfg: FileConfig, root: string, log: Logger, lookup?: SetupContext['lookup'], store: ZoneStore = new ZoneStore(buildZone)): Promise<Plugin & Transferer> {
   const served: Served[] = [];
+  /** Told of each new serial swapped in (the transfer plugin sends NOTIFY). */
+  const changed: Array<(zone: string) => void> = [];
   const timers: NodeJS.Timeout[] = [];
   let closed = false;
   const release = (): void => {
@@ -253,6 +256,7 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
               s.zone = z;
               store.release(old);
               log.info(`successfully reloaded zone '${s.origin}' from '${st.path}' with serial ${z.serial}`);
+              for (const fn of changed) fn(s.origin);
             } catch (err) {
               if (e !== undefined) store.release(e);
               if (closed) return;
@@ -292,6 +296,8 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
         req.trace?.note(`${name} is in no zone of file: next plugin`);
         return next(req, w);
       }
+      // zone transfers are the transfer plugin's (before this one in the chain); without it: REFUSED, as CoreDNS
+      if (req.qtype === QTYPE.AXFR || req.qtype === QTYPE.IXFR) return RCODE.REFUSED;
       const r = s.zone.lookup(name, req.qtype);
       if (req.trace !== undefined) explainLookup(req.trace, s, name, r);
       if (r.rcode === 3 && r.answers.length === 0 && s.stanza.fall.through(name)) return next(req, w);
@@ -299,6 +305,15 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
       const m: Message = { type: 'response', flags: (r.aa ? FLAG.AA : 0) | r.rcode, answers: r.answers, authorities: r.authorities, additionals: r.additionals };
       w.write(m);
       return r.rcode;
+    },
+    xfrZone(zone) {
+      return served.find((x) => x.origin === zone)?.zone;
+    },
+    xfrZones() {
+      return served.map((x) => x.origin);
+    },
+    onXfrChange(fn) {
+      changed.push(fn);
     },
     close() {
       if (closed) return;

@@ -276,4 +276,18 @@ export class Zone {
   private glue(ns: RR[]): RR[] {
     return this.extraFor(ns);
   }
+
+  /**
+   * Every record, for a zone transfer: the SOA first, then the owners in the order they were
+   * added (the apex's other records with the apex), each RRset whole; the SOA is not repeated.
+   */
+  *records(): Generator<RR> {
+    yield this.soa;
+    const apex = this.nodes.get(this.origin);
+    if (apex !== undefined) for (const set of apex) for (const r of set) if (r !== this.soa) yield r;
+    for (const [owner, node] of this.nodes) {
+      if (owner === this.origin) continue;
+      for (const set of node) yield* set;
+    }
+  }
 }

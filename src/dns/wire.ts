@@ -294,7 +294,8 @@ export function parseQuery(buf: Uint8Array, h: QueryHead): Parse {
     pos = p + 4;
     h.questionEnd = pos;
   }
-  if (h.opcode !== 0) return Parse.NOTIMP;
+  // QUERY and NOTIFY (RFC 1996: a secondary plugin takes it; as miekg/dns's default accept function)
+  if (h.opcode !== 0 && h.opcode !== 4) return Parse.NOTIMP;
   if (qd !== 1 || (flags & FLAG.Z) !== 0 || an > 1 || ns > 1 || ar > 2) return Parse.FORMERR;
   if (ar === 0) return Parse.OK;
   for (let i = 0; i < an + ns; i++) {

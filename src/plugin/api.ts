@@ -25,7 +25,7 @@ export { CorefileError, type Token } from '../corefile/lexer.js';
 export { Fall } from './fall.js';
 export { Zones } from './zones.js';
 export { WrappedWriter, CaptureWriter } from './wrapped-writer.js';
-export { EXACT_FLAGS } from '../request/writer.js';
+export { EXACT_FLAGS, coreWriterOf } from '../request/writer.js';
 export { writtenBy, settle } from './chain.js';
 export { TypednsError, pluginError } from './errors.js';
 export { API_VERSION } from './registry.js';

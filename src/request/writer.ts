@@ -17,6 +17,12 @@ export interface Sender {
    * the HTTP request anyway, DoT counts it done. `w` is undefined when no request was built.
    */
   unanswered?(w: CoreWriter | undefined): void;
+  /**
+   * Stream senders only (a TCP connection): resolves once the queued replies went out far enough
+   * to queue more, rejects when the connection is gone. A zone transfer sends its messages one by
+   * one through CoreWriter.part().
+   */
+  drain?(): Promise<void>;
 }
 
 const DNSSEC_OK = 0x8000;
@@ -59,6 +65,23 @@ export class CoreWriter implements ResponseWriter {
     this.length = buf.length;
     this.answers = buf.length >= 8 ? (buf[6]! << 8) | buf[7]! : 0;
     this.sender.send(buf, this);
+  }
+
+  /** True when more than one message may be sent for this query (part()): a TCP connection. */
+  get canStream(): boolean {
+    return this.sender.drain !== undefined;
+  }
+
+  /**
+   * Send one message of a multi-message reply (a zone transfer) ahead of the last one, which goes
+   * through write() as any reply does (log and metrics see that one). `buf` is a complete message
+   * with the request's ID. Resolves when the connection can take the next one.
+   */
+  part(buf: Uint8Array): Promise<void> {
+    const drain = this.sender.drain;
+    if (drain === undefined || this.written) return Promise.reject(new Error('no stream to send a message part on'));
+    this.sender.send(buf, this);
+    return drain.call(this.sender);
   }
 
   /** Tell the sender the query ended without a reply (serve.ts, once the chain is done). */
@@ -132,4 +155,17 @@ export class CoreWriter implements ResponseWriter {
 /** True when the qtype is OPT-carrying meta (never answered from data). */
 export function isMetaType(t: number): boolean {
   return t === QTYPE.OPT || t === QTYPE.AXFR || t === QTYPE.IXFR;
+}
+
+/**
+ * The core writer under `w` and its wrappers (each WrappedWriter's `inner`), for a plugin that
+ * streams several messages (transfer); undefined when `w` is not a server's writer.
+ */
+export function coreWriterOf(w: ResponseWriter): CoreWriter | undefined {
+  let x: unknown = w;
+  for (let i = 0; i < 64 && x !== null && typeof x === 'object'; i++) {
+    if (x instanceof CoreWriter) return x;
+    x = (x as { inner?: unknown }).inner;
+  }
+  return undefined;
 }

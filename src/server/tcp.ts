@@ -191,6 +191,23 @@ class Conn implements Sender {
     if (queued > this.owner.opts.highWater) this.hold(queued);
   }
 
+  /** For a zone transfer's parts: wait until the socket's buffer is below the high-water mark. */
+  drain(): Promise<void> {
+    const sock = this.sock;
+    if (sock.destroyed) return Promise.reject(new Error('connection closed'));
+    if (sock.writableLength <= this.owner.opts.highWater) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        sock.off('drain', done);
+        sock.off('close', done);
+        if (sock.destroyed) reject(new Error('connection closed'));
+        else resolve();
+      };
+      sock.on('drain', done);
+      sock.on('close', done);
+    });
+  }
+
   /** The client does not read its replies fast enough: stop reading its queries (or cut it). */
   private hold(queued: number): void {
     if (queued > this.owner.opts.maxQueued) {
