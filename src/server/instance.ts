@@ -26,7 +26,7 @@ import { MetricsRegistry, type Counter } from '../observe/metrics.js';
 import { RouteTable, type Block } from './route.js';
 import { UdpListener } from './udp.js';
 import { NativeUdpListener, nativeUdp, nativeUdpError } from './udp-native.js';
-import { isWorker } from './workers.js';
+import { isWorker, workerGroup } from './workers.js';
 import { DEFAULT_TCP, TcpListener, type TcpOptions } from './tcp.js';
 import type { ServeContext } from './serve.js';
 import { DotListener } from './tls.js';
@@ -558,8 +558,8 @@ export class DnsServer implements ProcessState {
         // With port 0, UDP picks a port and TCP takes the same one (retrying if it is taken).
         for (let attempt = 0; ; attempt++) {
           // the native batch socket when it is built; under -workers each worker binds its own
-          // socket with SO_REUSEPORT (node:dgram sockets are shared through the primary instead)
-          const u = nativeUdp() !== undefined ? new NativeUdpListener(h, p, ctx, { reusePort: isWorker() }) : new UdpListener(h, p, ctx);
+          // socket with SO_REUSEPORT, steered by name (node:dgram sockets are shared through the primary instead)
+          const u = nativeUdp() !== undefined ? new NativeUdpListener(h, p, ctx, { reusePort: isWorker(), steer: workerGroup() }) : new UdpListener(h, p, ctx);
           const got = await u.listen();
           const t = new TcpListener(h, got, ctx, this.tcpOpts);
           try {

@@ -22,6 +22,9 @@ export function parseWorkers(v: string): number {
 /** True in a process forked by runPrimary. */
 export const isWorker = (): boolean => cluster.isWorker;
 
+/** In a worker: how many workers the primary runs (their UDP sockets steer each name to one of them). */
+export const workerGroup = (): number => (cluster.isWorker ? Number(process.env.TYPEDNS_WORKERS) || 1 : 1);
+
 /** Only the first worker prints the start banner. */
 export const printsBanner = (): boolean => !cluster.isWorker || cluster.worker?.id === 1;
 
@@ -68,7 +71,7 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
   };
 
   const fork = (): void => {
-    const w = cluster.fork();
+    const w = cluster.fork({ TYPEDNS_WORKERS: String(workers) });
     live.add(w);
     startedAt.set(w, Date.now());
     w.on('message', (m: Msg) => onMessage(w, m));
