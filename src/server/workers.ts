@@ -1,6 +1,7 @@
 // -workers N: all cores with node:cluster. The primary forks N workers; each worker runs the
-// whole server (same Corefile, same addresses: cluster shares the UDP and TCP handles, so they
-// all serve one port). The primary:
+// whole server (same Corefile, same addresses: cluster shares the TCP handles, and the UDP ones
+// under node:dgram; the native UDP sockets are one SO_REUSEPORT group that sends every query for
+// a name to the same worker, so over UDP their caches make one). The primary:
 //   - forwards SIGTERM and SIGINT (as SIGTERM) and SIGUSR1 (reload) to every worker,
 //   - restarts a worker that dies (with a growing delay when they keep dying fast), and exits 1
 //     if a worker dies before any worker has started (the worker printed why),
