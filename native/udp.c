@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -417,6 +418,64 @@ static napi_value SendTo(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// steer(handle, groupSize) → 0 or a negative errno: attach to the socket's SO_REUSEPORT group a
+// classic BPF program that picks the group's socket by a hash of the query name, so that every
+// query for one name (whatever its case) reaches the same process (-workers: one cache, not N).
+// The kernel runs it with the data at the UDP payload: the DNS header, the name at offset 12.
+// Per byte of the name (up to STEER_BYTES): stop at the root label's 0, fold case (| 0x20), and
+// FNV-1a into M[0]; then mix the high bits down and return hash % groupSize. A datagram too short
+// for a load ends the program with 0 (the first socket); an index past the group's size (a worker
+// restarting) makes the kernel fall back to its own 4-tuple hash.
+#define STEER_BYTES 128
+#define STEER_LEN (2 + STEER_BYTES * 9 + 10)
+static napi_value Steer(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock* s = unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  int32_t n = 0;
+  CHECK(napi_get_value_int32(env, argv[1], &n));
+  napi_value r;
+  if (n < 1) {
+    napi_create_int32(env, UV_EINVAL, &r);
+    return r;
+  }
+  static struct sock_filter prog[STEER_LEN];
+  int pc = 0;
+  const int end = 2 + STEER_BYTES * 9;
+  prog[pc++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_IMM, 0x811c9dc5u);
+  prog[pc++] = (struct sock_filter)BPF_STMT(BPF_ST, 0);
+  for (int i = 0; i < STEER_BYTES; i++) {
+    prog[pc++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 12 + i);
+    prog[pc++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1);
+    prog[pc] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, (uint32_t)(end - (pc + 1)));
+    pc++;
+    prog[pc++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_OR | BPF_K, 0x20);
+    prog[pc++] = (struct sock_filter)BPF_STMT(BPF_MISC | BPF_TAX, 0);
+    prog[pc++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_MEM, 0);
+    prog[pc++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0);
+    prog[pc++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x01000193u);
+    prog[pc++] = (struct sock_filter)BPF_STMT(BPF_ST, 0);
+  }
+  // end: A = M[0]; A ^= A >> 16; A *= 0x45d9f3b; A ^= A >> 16; return A % n
+  prog[pc++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_MEM, 0);
+  prog[pc++] = (struct sock_filter)BPF_STMT(BPF_MISC | BPF_TAX, 0);
+  prog[pc++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16);
+  prog[pc++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0);
+  prog[pc++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x45d9f3bu);
+  prog[pc++] = (struct sock_filter)BPF_STMT(BPF_MISC | BPF_TAX, 0);
+  prog[pc++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16);
+  prog[pc++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0);
+  prog[pc++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)n);
+  prog[pc++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_A, 0);
+  struct sock_fprog fp = {.len = (unsigned short)pc, .filter = prog};
+  int rc = 0;
+  if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fp, sizeof fp) != 0) rc = uv_translate_sys_error(errno);
+  napi_create_int32(env, rc, &r);
+  return r;
+}
+
 // sendErrors(handle) → replies that could not be sent
 static napi_value SendErrors(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -454,6 +513,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"localPort", NULL, LocalPort, NULL, NULL, NULL, napi_default, NULL},
       {"sendTo", NULL, SendTo, NULL, NULL, NULL, napi_default, NULL},
       {"sendErrors", NULL, SendErrors, NULL, NULL, NULL, napi_default, NULL},
+      {"steer", NULL, Steer, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -18,7 +18,7 @@ import { CorefileError } from './corefile/lexer.js';
 import { readCorefileText } from './corefile/read.js';
 import { createLogger, flushLogs } from './observe/log.js';
 import { TypednsError } from './plugin/errors.js';
-import { isWorker, parseWorkers, printsBanner, runPrimary, startWorker } from './server/workers.js';
+import { isWorker, workerGroup, parseWorkers, printsBanner, runPrimary, startWorker } from './server/workers.js';
 import { nativeBuildScript } from './server/udp-native.js';
 import { tcpOptionsFromEnv, type TcpOptions } from './server/tcp.js';
 
@@ -233,6 +233,7 @@ export async function main(argv: string[]): Promise<number> {
     quiet: o.quiet,
     // under -workers each worker binds its own native UDP socket (node:dgram ones are shared through the primary)
     reusePort: isWorker(),
+    steer: workerGroup(),
     onFatal: () => {
       flushLogs();
       process.exit(1);

@@ -60,6 +60,8 @@ export interface ServerOptions {
   quiet?: boolean;
   /** Bind the native UDP sockets with SO_REUSEPORT (the CLI sets it in a -workers worker). */
   reusePort?: boolean;
+  /** With reusePort: the number of processes in the socket group; above 1 each query name is steered to one of them. */
+  steer?: number;
   /** Called after a plugin reported a fatal condition (default: stop the server). */
   onFatal?: (msg: string) => void;
 }
@@ -285,8 +287,8 @@ export class DnsServer implements ProcessState {
         // With port 0, UDP picks a port and TCP takes the same one (retrying if it is taken).
         for (let attempt = 0; ; attempt++) {
           // the native batch socket when it is built; under -workers each worker binds its own
-          // socket with SO_REUSEPORT (node:dgram sockets are shared through the primary instead)
-          const u = nativeUdp() !== undefined ? new NativeUdpListener(h, p, ctx, { reusePort: this.opts.reusePort ?? false }) : new UdpListener(h, p, ctx);
+          // socket with SO_REUSEPORT, steered by name (node:dgram sockets are shared through the primary instead)
+          const u = nativeUdp() !== undefined ? new NativeUdpListener(h, p, ctx, { reusePort: this.opts.reusePort ?? false, steer: this.opts.steer ?? 1 }) : new UdpListener(h, p, ctx);
           const got = await u.listen();
           const t = new TcpListener(h, got, ctx, this.tcpOpts);
           try {

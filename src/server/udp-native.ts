@@ -32,6 +32,7 @@ interface NativeUdp {
   localPort(h: unknown): number;
   sendTo(h: unknown, bytes: Uint8Array, host: string, port: number): number;
   sendErrors(h: unknown): number;
+  steer?(h: unknown, groupSize: number): number;
   close(h: unknown): void;
   readonly BATCH: number;
   readonly SLOT: number;
@@ -151,6 +152,11 @@ export function v6Text(b: Uint8Array, off: number): string {
 export interface NativeUdpOptions {
   /** SO_REUSEPORT: several processes (-workers) bind the same address, the kernel spreads datagrams. */
   readonly reusePort?: boolean;
+  /**
+   * With reusePort: the number of processes in the group (-workers N). Above 1, every query for one
+   * name goes to the same process (a BPF program hashes the name), so their caches make one.
+   */
+  readonly steer?: number;
 }
 
 export class NativeUdpListener implements Sender {
@@ -197,6 +203,11 @@ export class NativeUdpListener implements Sender {
       this.h = this.mod.open(this.host, this.port, this.v6, 4 << 20, 4 << 20, this.opts.reusePort === true, this.inBuf, this.inMeta.buffer as ArrayBuffer, this.outBuf, this.outMeta.buffer as ArrayBuffer, onBatch, this);
     } catch (e) {
       return Promise.reject(e as Error);
+    }
+    const group = this.opts.steer ?? 1;
+    if (this.opts.reusePort === true && group > 1) {
+      const rc = this.mod.steer === undefined ? -1 : this.mod.steer(this.h, group);
+      if (rc < 0) this.ctx.log.warn(`udp ${this.host}:${this.port}: cannot steer queries by name across the workers (${this.mod.steer === undefined ? 'native module built before steer' : `errno ${-rc}`}); each worker caches on its own`);
     }
     const port = this.mod.localPort(this.h);
     this.local = { ip: this.host, port };

@@ -1,6 +1,7 @@
 // -workers N: all cores with node:cluster. The primary forks N workers; each worker runs the
-// whole server (same Corefile, same addresses: cluster shares the UDP and TCP handles, so they
-// all serve one port). The primary:
+// whole server (same Corefile, same addresses: cluster shares the TCP handles, and the UDP ones
+// under node:dgram; the native UDP sockets are one SO_REUSEPORT group that sends every query for
+// a name to the same worker, so over UDP their caches make one). The primary:
 //   - forwards SIGTERM and SIGINT (as SIGTERM) and SIGUSR1 (reload) to every worker,
 //   - restarts a worker that dies (with a growing delay when they keep dying fast), and exits 1
 //     if a worker dies before any worker has started (the worker printed why),
@@ -21,6 +22,9 @@ export function parseWorkers(v: string): number {
 
 /** True in a process forked by runPrimary. */
 export const isWorker = (): boolean => cluster.isWorker;
+
+/** In a worker: how many workers the primary runs (their UDP sockets steer each name to one of them). */
+export const workerGroup = (): number => (cluster.isWorker ? Number(process.env.TYPEDNS_WORKERS) || 1 : 1);
 
 /** Only the first worker prints the start banner. */
 export const printsBanner = (): boolean => !cluster.isWorker || cluster.worker?.id === 1;
@@ -68,7 +72,7 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
   };
 
   const fork = (): void => {
-    const w = cluster.fork();
+    const w = cluster.fork({ TYPEDNS_WORKERS: String(workers) });
     live.add(w);
     startedAt.set(w, Date.now());
     w.on('message', (m: Msg) => onMessage(w, m));

@@ -1,5 +1,5 @@
 // -workers N: the CLI as a child process with two cluster workers on one port. A small external
-// plugin (loaded with -plugin) answers `pid.test. TXT` with the worker's PID, so the test can see
+// plugin (loaded with -plugin) answers `pid.test. TXT` (and `*.pid.test.`) with the worker's PID, so the test can see
 // which worker served a query; TCP connections are handed out round-robin by the primary.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,9 +22,9 @@ export default {
     const txt = (name, value) => ({ type: 'response', flags: 0x0400, answers: [{ name, type: 'TXT', ttl: 0, data: value }] });
     return {
       serve(req, w, next) {
-        if (req.name === 'pid.test.') {
+        if (req.name === 'pid.test.' || req.name.endsWith('.pid.test.')) {
           served.inc();
-          w.write(txt('pid.test', String(process.pid)));
+          w.write(txt(req.name, String(process.pid)));
           return 0;
         }
         if (req.name === 'count.test.') {
@@ -116,15 +116,16 @@ describe('-workers 2', () => {
     expect(first.seen.has(cli.child.pid!)).toBe(false);
 
     // 2. UDP is served by both workers too: with the native socket each worker binds its own
-    // (SO_REUSEPORT) and the kernel spreads clients over them by source port; with node:dgram
-    // the primary shares one socket with both. Every query() comes from a new source port.
+    // (SO_REUSEPORT) and a BPF program spreads the names over them (one name, one worker:
+    // test/integration/workers-cache.test.ts); with node:dgram the primary shares one socket
+    // with both. Each query asks another name, from a new source port.
     const udp = await query(port, 'who.example.', 'A', { host: '127.0.0.1' });
     expect(udp.rcode).toBe(0);
     expect(udp.msg.additionals?.some((a) => a.type === 'A' && a.data === '127.0.0.1')).toBe(true);
     const udpSeen = new Set<number>();
     let udpAnswered = 0;
     await until(`worker PIDs over UDP (seen ${[...udpSeen].join(',')})`, async () => {
-      const r = await query(port, 'pid.test.', 'TXT', { host: '127.0.0.1', timeout: 1000 });
+      const r = await query(port, `${udpAnswered}.pid.test.`, 'TXT', { host: '127.0.0.1', timeout: 1000 });
       udpAnswered++;
       udpSeen.add(Number(txtOf(r)));
       return udpSeen.size >= 2 ? true : undefined;
