@@ -6,11 +6,16 @@ import http from 'node:http';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer, type TestServer } from '../../src/testing/index.js';
+import { execFile, spawnSync } from 'node:child_process';
+import dnsPacket from 'dns-packet';
+import { buildQuery, exchangeRaw, rcodeOfWire, startServer, type TestServer } from '../../src/testing/index.js';
 import { cliRun } from '../support/cli.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import type { ExplainResult } from '../../src/explain/explain.js';
 import type { ExplainPlugin } from '../../plugins/explain/index.js';
+
+const hasDig = spawnSync('dig', ['-v']).error === undefined;
+if (!hasDig) console.warn('explain.test.ts: dig +ednsopt test skipped: no dig (Debian bind9-dnsutils)');
 
 let dir: string;
 let good: Upstream;
@@ -165,7 +170,7 @@ describe.each(['cli', 'endpoint'] as const)('explain through the %s', (via) => {
     if (via !== 'endpoint') return;
     srv = await startServer(corefile(0, '    explain 127.0.0.1:0\n'), { file: path.join(dir, 'Corefile.live') });
     const p = srv.server.generation!.blocks[0]!.plugins.find((x) => x.name === 'explain')!.plugin as ExplainPlugin;
-    explainPort = p.handle.port;
+    explainPort = p.handle!.port;
   });
   afterAll(async () => {
     if (via === 'endpoint') await srv?.close();
@@ -257,7 +262,7 @@ describe('typedns explain --server and the text output', () => {
   beforeAll(async () => {
     srv = await startServer(corefile(0, '    explain 127.0.0.1:0\n'), { file: path.join(dir, 'Corefile.live') });
     const p = srv.server.generation!.blocks[0]!.plugins.find((x) => x.name === 'explain')!.plugin as ExplainPlugin;
-    explainPort = p.handle.port;
+    explainPort = p.handle!.port;
   });
   afterAll(async () => {
     await srv?.close();
@@ -284,5 +289,107 @@ describe('typedns explain --server and the text output', () => {
     const r = await cliRun(['explain', 'web.lan', 'NOPE', '--server', `127.0.0.1:${explainPort}`], dir);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/400 unknown type 'NOPE'/);
+  });
+});
+
+// A query sent over DNS with the configured EDNS0 option gets its trace in TXT records of the
+// additional section (explain's `edns0 CODE [NET...]`): off unless configured, and only for
+// clients the block's acl lets through.
+describe('the trace asked with an EDNS0 option, over DNS', () => {
+  const OPT = 65300;
+  const servers: TestServer[] = [];
+  afterAll(async () => {
+    for (const s of servers) await s.close();
+  });
+  const traced = (name: string, type: string, code = OPT): Buffer =>
+    dnsPacket.encode({
+      type: 'query',
+      id: 4242,
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ name, type: type as 'A', class: 'IN' }],
+      additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, options: [{ code, data: Buffer.alloc(0) }] } as never],
+    });
+  /** The reply's rcode, answers and the TXT lines of its additional section. */
+  const ask = async (port: number, wire: Buffer, tcp: boolean, timeout = 4000): Promise<{ rcode: number; answers: string[]; trace: string[] }> => {
+    const buf = await exchangeRaw(port, wire, { tcp, timeout });
+    expect(buf, 'a reply').toBeDefined();
+    const m = dnsPacket.decode(buf!);
+    return {
+      rcode: rcodeOfWire(buf!),
+      answers: (m.answers ?? []).map((a) => `${a.name} ${a.type} ${String((a as { data: unknown }).data)}`),
+      trace: (m.additionals ?? []).filter((a) => a.type === 'TXT').map((a) => ((a as { data: Buffer[] }).data).map((b) => b.toString()).join('')),
+    };
+  };
+  const start = async (explainLines: string): Promise<number> => {
+    const s = await startServer(
+      `.:0 {\n    bind 127.0.0.1\n${explainLines}    acl {\n        block type AAAA net 127.0.0.0/8\n    }\n    cache 30\n    hosts ${path.join(dir, 'hosts')} {\n        fallthrough\n    }\n    forward . ${good.addr}\n}\n`,
+    );
+    servers.push(s);
+    return s.server.addresses().find((a) => a.scheme === 'dns')!.port;
+  };
+
+  it('puts the trace of the chain in TXT records: a cache miss and hosts, then the hit', async () => {
+    const port = await start(`    explain {\n        edns0 ${OPT}\n    }\n`);
+    const first = await ask(port, traced('web.lan', 'A'), true);
+    expect(first.rcode).toBe(0);
+    expect(first.answers).toEqual(['web.lan A 10.1.1.1']);
+    expect(first.trace[0]).toMatch(/^[\d.]+ ms explain · EDNS0 option 65300 from 127\.0\.0\.1: the trace of web\.lan\. A follows/);
+    expect(first.trace).toContainEqual(expect.stringMatching(/^[\d.]+ ms +acl · allowed: next plugin$/));
+    expect(first.trace).toContainEqual(expect.stringMatching(/^[\d.]+ ms +cache · miss, key 1\/1\/00\/web\.lan\.$/));
+    expect(first.trace).toContainEqual(expect.stringMatching(/^[\d.]+ ms +hosts · 10\.1\.1\.1 from .*hosts:1$/));
+    expect(first.trace.at(-1)).toMatch(/the reply \(\d+ bytes\) is written by hosts: the trace ends here$/);
+    // the second query is answered by the cache (which stored the reply without the trace)
+    const second = await ask(port, traced('web.lan', 'A'), false);
+    expect(second.answers).toEqual(['web.lan A 10.1.1.1']);
+    expect(second.trace).toContainEqual(expect.stringMatching(/cache · hit \(success\), key 1\/1\/00\/web\.lan\./));
+    expect(second.trace.join('\n')).not.toMatch(/hosts/);
+    expect(second.trace.at(-1)).toMatch(/written by cache: the trace ends here$/);
+    // forward's upstream and attempt, over UDP
+    const fwd = await ask(port, traced('up.example.org', 'A'), false);
+    expect(fwd.answers).toEqual(['up.example.org A 10.7.7.7']);
+    expect(fwd.trace).toContainEqual(expect.stringMatching(new RegExp(`forward · attempt 1: ${good.addr} answered NOERROR`)));
+    // a SERVFAIL no plugin wrote (forward finds no upstream answering) carries the trace too
+    good.fault = 'drop';
+    try {
+      const failed = await ask(port, traced('down.example.org', 'A'), true, 10_000); // forward gives up after 5 s
+      expect(failed.rcode).toBe(2);
+      expect(failed.trace).toContainEqual(expect.stringMatching(/forward · no upstream answered/));
+    } finally {
+      good.fault = 'none';
+    }
+    // without the option: no trace
+    const plain = await ask(port, buildQuery('web.lan', 'A', { edns: true }), false);
+    expect(plain.answers).toEqual(['web.lan A 10.1.1.1']);
+    expect(plain.trace).toEqual([]);
+  });
+
+  it('gives no trace to a query the acl blocks, nor to a client outside the NETs given', async () => {
+    const port = await start(`    explain {\n        edns0 ${OPT}\n    }\n`);
+    const blocked = await ask(port, traced('web.lan', 'AAAA'), false);
+    expect(blocked.rcode).toBe(5);
+    expect(blocked.trace).toEqual([]);
+    const other = await start(`    explain {\n        edns0 ${OPT} 10.0.0.0/8\n    }\n`);
+    const outside = await ask(other, traced('web.lan', 'A'), false);
+    expect(outside.answers).toEqual(['web.lan A 10.1.1.1']);
+    expect(outside.trace).toEqual([]);
+  });
+
+  it('is off unless configured: the explain endpoint alone ignores the option', async () => {
+    const port = await start('    explain 127.0.0.1:0\n');
+    const r = await ask(port, traced('web.lan', 'A'), true);
+    expect(r.answers).toEqual(['web.lan A 10.1.1.1']);
+    expect(r.trace).toEqual([]);
+  });
+
+  it.skipIf(!hasDig)('answers dig +ednsopt with the trace in the additional section', async () => {
+    const port = await start(`    explain {\n        edns0 ${OPT}\n    }\n`);
+    // not spawnSync: the server answers from this process
+    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile('dig', ['@127.0.0.1', '-p', String(port), `+ednsopt=${OPT}`, '+tcp', 'web.lan', 'A'], (e, stdout, stderr) => resolve({ status: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout, stderr }));
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/;; ADDITIONAL SECTION:/);
+    expect(r.stdout).toMatch(/web\.lan\.\s+0\s+IN\s+TXT\s+".*cache .*miss, key 1\/1\/00\/web\.lan\."/);
+    expect(r.stdout).toMatch(/web\.lan\.\s+0\s+IN\s+TXT\s+".*hosts .*10\.1\.1\.1 from .*hosts:1"/);
   });
 });
