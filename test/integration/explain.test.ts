@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFile, spawnSync } from 'node:child_process';
 import dnsPacket from 'dns-packet';
-import { buildQuery, exchangeRaw, rcodeOfWire, startServer, type TestServer } from '../../src/testing/index.js';
+import { buildQuery, exchangeRaw, rcodeOfWire, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
+import { FakeApiServer } from '../support/fake-apiserver.js';
+import { endpointSlice, namespace, pod, service } from '../support/k8s-objects.js';
 import { cliRun } from '../support/cli.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import type { ExplainResult } from '../../src/explain/explain.js';
@@ -391,5 +393,65 @@ describe('the trace asked with an EDNS0 option, over DNS', () => {
     expect(r.stdout).toMatch(/;; ADDITIONAL SECTION:/);
     expect(r.stdout).toMatch(/web\.lan\.\s+0\s+IN\s+TXT\s+".*cache .*miss, key 1\/1\/00\/web\.lan\."/);
     expect(r.stdout).toMatch(/web\.lan\.\s+0\s+IN\s+TXT\s+".*hosts .*10\.1\.1\.1 from .*hosts:1"/);
+  });
+});
+
+// The kubernetes notes name the resourceVersion of each object behind a record: the Service, the
+// EndpointSlice and (with pods verified) the Pod, as the API server gave them.
+describe('explain with the kubernetes plugin fed by the (fake) API server', () => {
+  let fake: FakeApiServer;
+  let live: TestServer;
+  let port: number;
+  beforeAll(async () => {
+    fake = await FakeApiServer.start({ bookmarkMs: 200 });
+    fake.load('namespaces', [namespace('data')]);
+    fake.load('services', [service('data', 'db', 'None')]);
+    fake.load('endpointslices', [endpointSlice('data', 'db', 'db-a', [{ ip: '10.244.1.20', hostname: 'db-0', pod: 'db-0' }])]);
+    fake.load('pods', [pod('data', 'db-0', '10.244.1.20')]);
+    live = await startServer(`cluster.local:0 {
+    bind 127.0.0.1
+    explain 127.0.0.1:0
+    kubernetes {
+        endpoint ${fake.url}
+        tls ${fake.clientCertFile} ${fake.clientKeyFile} ${fake.caFile}
+        pods verified
+    }
+}`);
+    const p = live.server.generation!.blocks[0]!.plugins.find((x) => x.name === 'explain')!.plugin as ExplainPlugin;
+    port = p.handle!.port;
+  });
+  afterAll(async () => {
+    await live?.close();
+    await fake?.close();
+  });
+  const explainLive = async (name: string): Promise<string[]> => {
+    const body = await new Promise<string>((resolve, reject) => {
+      http
+        .get(`http://127.0.0.1:${port}/explain?name=${name}&format=json`, { agent: false }, (res) => {
+          let b = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (b += c));
+          res.on('end', () => resolve(b));
+        })
+        .on('error', reject);
+    });
+    return notesOf(JSON.parse(body) as ExplainResult, 'kubernetes');
+  };
+  const rv = (kind: 'services' | 'endpointslices' | 'pods', name: string): string => fake.get(kind, 'data', name)!.metadata.resourceVersion!;
+
+  it('gives the resourceVersion of the Service, the EndpointSlice and the Pod behind each record', async () => {
+    const k = await explainLive('db.data.svc.cluster.local');
+    expect(k[0]).toBe(`Service data/db (headless, resourceVersion ${rv('services', 'db')}): 1 record(s)`);
+    expect(k[1]).toBe(`10.244.1.20 from EndpointSlice data/db-a (resourceVersion ${rv('endpointslices', 'db-a')}), hostname db-0, pod data/db-0 (resourceVersion ${rv('pods', 'db-0')}): answered`);
+    const p = await explainLive('10-244-1-20.data.pod.cluster.local');
+    expect(p[0]).toBe(`pod name 10-244-1-20 in namespace data (pods verified), Pod data/db-0 (resourceVersion ${rv('pods', 'db-0')}): 1 record(s)`);
+  });
+
+  it('follows an update: the new resourceVersion once the watch brings it', async () => {
+    const before = rv('services', 'db');
+    fake.update('services', service('data', 'db', 'None', { labels: { touched: 'yes' } }));
+    const after = rv('services', 'db');
+    expect(after).not.toBe(before);
+    await waitFor(async () => (await explainLive('db.data.svc.cluster.local'))[0]!.includes(`resourceVersion ${after})`), { what: 'the new resourceVersion in the trace' });
   });
 });
