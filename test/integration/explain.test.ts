@@ -303,13 +303,13 @@ describe('the trace asked with an EDNS0 option, over DNS', () => {
   afterAll(async () => {
     for (const s of servers) await s.close();
   });
-  const traced = (name: string, type: string, code = OPT): Buffer =>
+  const traced = (name: string, type: string, code = OPT, size = 1232): Buffer =>
     dnsPacket.encode({
       type: 'query',
       id: 4242,
       flags: dnsPacket.RECURSION_DESIRED,
       questions: [{ name, type: type as 'A', class: 'IN' }],
-      additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, options: [{ code, data: Buffer.alloc(0) }] } as never],
+      additionals: [{ type: 'OPT', name: '.', udpPayloadSize: size, options: [{ code, data: Buffer.alloc(0) }] } as never],
     });
   /** The reply's rcode, answers and the TXT lines of its additional section. */
   const ask = async (port: number, wire: Buffer, tcp: boolean, timeout = 4000): Promise<{ rcode: number; answers: string[]; trace: string[] }> => {
@@ -359,6 +359,11 @@ describe('the trace asked with an EDNS0 option, over DNS', () => {
     } finally {
       good.fault = 'none';
     }
+    // over UDP with a 512-byte buffer: the answer whole, the trace cut with a notice, no TC
+    const small = await ask(port, traced('up.example.org', 'A', OPT, 512), false);
+    expect(small.answers).toEqual(['up.example.org A 10.7.7.7']);
+    expect(small.trace.length).toBeGreaterThan(0);
+    expect(small.trace.at(-1)).toMatch(/^trace cut: \d+ more line\(s\) do not fit in 512 bytes; ask over TCP for all of them$/);
     // without the option: no trace
     const plain = await ask(port, buildQuery('web.lan', 'A', { edns: true }), false);
     expect(plain.answers).toEqual(['web.lan A 10.1.1.1']);
