@@ -4,7 +4,7 @@
 // compiled at setup to integer masks (IPv4) or byte masks (IPv6): no string parsing of networks
 // per query.
 import { definePlugin, DROP, RCODE, Zones, parseCidr, typeFromName, typeName } from '../../src/plugin/api.js';
-import type { Cidr } from '../../src/plugin/api.js';
+import type { Cidr, Plugin, Request } from '../../src/plugin/api.js';
 
 export type Action = 'allow' | 'block' | 'filter' | 'drop';
 
@@ -26,6 +26,14 @@ export interface AclConfig {
 }
 
 const ACTIONS = new Set(['allow', 'block', 'filter', 'drop']);
+
+/** The acl plugin as the other plugins of its block see it (explain asks it before tracing a query). */
+export interface AclPlugin extends Plugin {
+  /** What this acl does with `req`: the action of the rule that matches, 'allow' when none does. */
+  decide(req: Request): Action;
+}
+
+export const isAcl = (p: Plugin): p is AclPlugin => typeof (p as Partial<AclPlugin>).decide === 'function';
 
 /** A compiled set of networks: IPv4 as (network, mask) integer pairs, IPv6 as byte masks. */
 export class NetSet {
@@ -202,28 +210,41 @@ export default definePlugin<AclConfig>({
       else (kind === 'blocked' ? blocked : kind === 'filtered' ? filtered : dropped).labels(ctx.server.label, zone, '').inc();
     };
     ctx.log.debug(`acl with ${policies.length} stanza(s), types: ${cfg.policies.flatMap((p) => p.rules.flatMap((r) => r.types.map(typeName))).join(' ')}`);
-    return {
+    // The first stanza whose zones contain the name, its first rule that matches (its zone in `zoneOf`):
+    // no object per query.
+    let zoneOf = '';
+    const matching = (req: Request): CompiledRule | undefined => {
+      for (const p of policies) {
+        const zone = p.zones.match(req.name);
+        if (zone === undefined) continue;
+        for (const r of p.rules) {
+          if (r.types !== null && !r.types.has(req.qtype)) continue;
+          if (r.nets !== null && !r.nets.contains(req.client.ip)) continue;
+          zoneOf = zone;
+          return r;
+        }
+      }
+      return undefined;
+    };
+    const plugin: AclPlugin = {
+      decide: (req) => matching(req)?.action ?? 'allow',
       serve(req, w, next) {
-        outer: for (const p of policies) {
-          const zone = p.zones.match(req.name);
-          if (zone === undefined) continue;
-          for (const r of p.rules) {
-            if (r.types !== null && !r.types.has(req.qtype)) continue;
-            if (r.nets !== null && !r.nets.contains(req.client.ip)) continue;
-            req.trace?.note(`zone ${zone}: rule "${r.text}" matches ${typeName(req.qtype)} from ${req.client.ip}: ${ACTION_RESULT[r.action]}`);
-            switch (r.action) {
-              case 'allow':
-                break outer;
-              case 'block':
-                count('blocked', zone);
-                return RCODE.REFUSED;
-              case 'filter':
-                count('filtered', zone);
-                return RCODE.NOERROR; // the core writes the empty NOERROR reply
-              case 'drop':
-                count('dropped', zone);
-                return DROP;
-            }
+        const r = matching(req);
+        if (r !== undefined) {
+          const zone = zoneOf;
+          req.trace?.note(`zone ${zone}: rule "${r.text}" matches ${typeName(req.qtype)} from ${req.client.ip}: ${ACTION_RESULT[r.action]}`);
+          switch (r.action) {
+            case 'allow':
+              break;
+            case 'block':
+              count('blocked', zone);
+              return RCODE.REFUSED;
+            case 'filter':
+              count('filtered', zone);
+              return RCODE.NOERROR; // the core writes the empty NOERROR reply
+            case 'drop':
+              count('dropped', zone);
+              return DROP;
           }
         }
         allowedChild.inc();
@@ -231,5 +252,6 @@ export default definePlugin<AclConfig>({
         return next(req, w);
       },
     };
+    return plugin;
   },
 });

@@ -4,6 +4,8 @@
 /** Message.Type values this plugin sends. */
 export const CLIENT_QUERY = 5;
 export const CLIENT_RESPONSE = 6;
+export const FORWARDER_QUERY = 7;
+export const FORWARDER_RESPONSE = 8;
 /** SocketFamily and SocketProtocol values. */
 export const INET = 1;
 export const INET6 = 2;
@@ -14,8 +16,12 @@ export interface TapMessage {
   type: number;
   family: number;
   protocol: number;
-  queryAddress: Uint8Array;
-  queryPort: number;
+  /** The sender of the query: the client (CLIENT_*); absent for FORWARDER_* (the local socket is not known). */
+  queryAddress?: Uint8Array;
+  queryPort?: number;
+  /** The receiver of the query: the upstream (FORWARDER_*). */
+  responseAddress?: Uint8Array;
+  responsePort?: number;
   /** Milliseconds since the epoch (with a fraction). */
   queryTime: number;
   queryMessage?: Uint8Array;
@@ -77,8 +83,10 @@ export function encodeDnstap(m: TapMessage, identity: Uint8Array, version: Uint8
   msg.uint(1, m.type);
   msg.uint(2, m.family);
   msg.uint(3, m.protocol);
-  msg.bytes(4, m.queryAddress);
-  msg.uint(6, m.queryPort);
+  if (m.queryAddress !== undefined) msg.bytes(4, m.queryAddress);
+  if (m.responseAddress !== undefined) msg.bytes(5, m.responseAddress);
+  if (m.queryPort !== undefined) msg.uint(6, m.queryPort);
+  if (m.responsePort !== undefined) msg.uint(7, m.responsePort);
   time(msg, 8, 9, m.queryTime);
   if (m.queryMessage !== undefined) msg.bytes(10, m.queryMessage);
   if (m.responseTime !== undefined) time(msg, 12, 13, m.responseTime);

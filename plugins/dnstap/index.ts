@@ -1,15 +1,17 @@
 // dnstap: every client query and reply as a dnstap message (CLIENT_QUERY, CLIENT_RESPONSE) to a
-// Frame Streams collector on a unix or TCP socket; `full` adds the wire messages. Sending never
+// Frame Streams collector on a unix or TCP socket, and forward's queries to its upstreams
+// (FORWARDER_QUERY, FORWARDER_RESPONSE, through tap.ts); `full` adds the wire messages. Sending never
 // waits: messages queue (10,000 at most) while the collector is away, then are dropped and counted.
 import os from 'node:os';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { definePlugin, WrappedWriter, type Message, type Request, type ResponseWriter } from '../../src/plugin/api.js';
+import { definePlugin, settle, WrappedWriter, type Message, type Rcode, type Request, type ResponseWriter } from '../../src/plugin/api.js';
 // the core's writer (not in typedns/plugin): `full` sends the reply's final bytes, which its finish() makes
 import { CoreWriter } from '../../src/request/writer.js';
 import { ipBytes } from '../../src/corefile/keys.js';
-import { CLIENT_QUERY, CLIENT_RESPONSE, encodeDnstap, INET, INET6, TCP, UDP, type TapMessage } from './encode.js';
+import { CLIENT_QUERY, CLIENT_RESPONSE, encodeDnstap, FORWARDER_QUERY, FORWARDER_RESPONSE, INET, INET6, TCP, UDP, type TapMessage } from './encode.js';
 import { FrameStreamWriter, type Endpoint } from './framestream.js';
+import type { DnstapPlugin, Forwarded } from './tap.js';
 
 export interface DnstapConfig {
   endpoint: Endpoint;
@@ -123,13 +125,46 @@ export default definePlugin<DnstapConfig>({
       }
     }
 
-    return {
+    const plugin: DnstapPlugin = {
+      tap: {
+        forwarded(req: Request, f: Forwarded): void {
+          const v6 = net.isIPv6(f.host);
+          const upstream = addressBytes(f.host, v6 ? 6 : 4);
+          const fq: TapMessage = {
+            type: FORWARDER_QUERY,
+            family: v6 ? INET6 : INET,
+            protocol: f.proto === 'tcp' ? TCP : UDP,
+            responseAddress: upstream,
+            responsePort: f.port,
+            queryTime: epochOf(f.start),
+          };
+          if (cfg.full) fq.queryMessage = f.query;
+          out.write(encodeDnstap(fq, identity, version, extra));
+          if (f.reply === undefined) return;
+          const fr: TapMessage = { ...fq, type: FORWARDER_RESPONSE, responseTime: epochOf(performance.now()) };
+          delete fr.queryMessage;
+          if (cfg.full) fr.responseMessage = f.reply;
+          out.write(encodeDnstap(fr, identity, version, extra));
+        },
+      },
       serve(req, w, next) {
         const q = base(req, CLIENT_QUERY);
         if (cfg.full) q.queryMessage = req.wire;
         out.write(encodeDnstap(q, identity, version, extra));
-        return next(req, new TapWriter(w, req));
+        const tw = new TapWriter(w, req);
+        // An rcode returned without a reply (forward's SERVFAIL when no upstream answered) is written
+        // here, through the tap, so the reply the client gets is sent as CLIENT_RESPONSE too.
+        const r = next(req, tw);
+        if (r instanceof Promise) {
+          return r.then((rc: Rcode) => {
+            settle(req, tw, rc);
+            return rc;
+          });
+        }
+        settle(req, tw, r);
+        return r;
       },
     };
+    return plugin;
   },
 });

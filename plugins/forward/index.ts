@@ -10,6 +10,7 @@ import { deadlineOf, setMetadata, definePlugin, isSubdomain, rcodeName, replyRco
 import type { FastHistogram, FastHistogramChild, Next, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 import { parseForward, type ForwardConfig, type ForwarderConfig } from './setup.js';
 import { ExchangeError, Proxy, type Inc } from './proxy.js';
+import { isDnstap, type ForwarderTap } from '../dnstap/tap.js';
 
 export type { ForwardConfig, ForwarderConfig } from './setup.js';
 
@@ -34,6 +35,8 @@ class Forwarder {
     readonly proxies: Proxy[],
     private readonly hist: FastHistogram,
     private readonly broken: Inc,
+    /** The block's dnstap plugin(s), found at startup: each attempt is sent as FORWARDER_QUERY/RESPONSE. */
+    private readonly taps: { list: readonly ForwarderTap[] },
   ) {
     this.attemptsCap = cfg.maxConnectAttempts < 0 ? 2 * proxies.length : cfg.maxConnectAttempts;
     this.durations = proxies.map(() => []);
@@ -119,15 +122,18 @@ class Forwarder {
       const t0 = performance.now();
       const timeout = Math.max(1, Math.min(cfg.readTimeout, deadline - t0));
       let reply: Buffer;
+      let sentOver: 'udp' | 'tcp' = p.tls ? 'tcp' : proto;
       try {
         reply = await p.exchange(query, qEnd, proto, timeout);
         if (proto === 'udp' && !p.tls && (reply[2]! & (FLAG.TC >> 8)) !== 0 && !cfg.forceTcp) {
           // Truncated over UDP: ask again over TCP for the whole answer.
           t?.note(`attempt ${attempts}: ${p.addr.label} answered truncated (TC) over UDP in ${ms(t0)}: asking again over TCP`);
+          sentOver = 'tcp';
           reply = await p.exchange(query, qEnd, 'tcp', Math.max(1, Math.min(cfg.readTimeout, deadline - performance.now())));
         }
       } catch (e) {
         if (!(e instanceof ExchangeError)) throw e;
+        if (this.taps.list.length !== 0 && e.kind !== 'busy' && e.kind !== 'closed') this.tap(req, p, sentOver, query, t0, undefined);
         t?.note(`attempt ${attempts}: ${p.addr.label} over ${proto} failed after ${ms(t0)}: ${e.message}`);
         if (e.kind === 'busy') {
           // No room at this upstream (its connection caps are reached): not a health failure; give
@@ -138,6 +144,7 @@ class Forwarder {
         if (cfg.maxFails !== 0) p.healthcheck();
         continue;
       }
+      if (this.taps.list.length !== 0) this.tap(req, p, sentOver, query, t0, reply);
       const rcode = replyRcode(reply);
       this.observe(p, rcode, (performance.now() - t0) / 1000);
       t?.note(`attempt ${attempts}: ${p.addr.label} answered ${rcodeName(rcode)} in ${ms(t0)} (${reply.length} bytes, ${reply.readUInt16BE(6)} answer(s))`);
@@ -153,6 +160,12 @@ class Forwarder {
     }
     t?.note(last !== undefined ? 'every upstream answered with a failover rcode: the last reply is used' : `no upstream answered (${attempts} attempt(s))`);
     return last;
+  }
+
+  /** One attempt to the block's dnstap plugin(s): the query as sent to `p`, and its reply if one came. */
+  private tap(req: Request, p: Proxy, proto: 'udp' | 'tcp', query: Buffer, start: number, reply: Buffer | undefined): void {
+    const f = { host: p.addr.host, port: p.addr.port, proto, query, start, reply };
+    for (const tap of this.taps.list) tap.forwarded(req, f);
   }
 
   close(): void {
@@ -213,6 +226,11 @@ export default definePlugin<ForwardConfig>({
       'Counter of upstream replies not relayed: no query pending with their ID, a question that is not the query\'s, or a message that does not parse.',
       ['to', 'reason'],
     );
+    // CoreDNS's forward looks up the block's dnstap handler at startup; here the typed seam of tap.ts
+    const taps: { list: readonly ForwarderTap[] } = { list: [] };
+    ctx.onStartup(() => {
+      taps.list = ctx.plugins().flatMap((p) => (isDnstap(p.plugin) ? [p.plugin.tap] : []));
+    });
     const forwarders = cfg.forwarders.map((f) => {
       const tlsBase = f.to.some((a) => a.tls) ? clientTls(f) : undefined;
       const proxies = f.to.map(
@@ -231,7 +249,7 @@ export default definePlugin<ForwardConfig>({
             log: ctx.log,
           }),
       );
-      return new Forwarder(f, proxies, hist, broken);
+      return new Forwarder(f, proxies, hist, broken, taps);
     });
 
     // The forwarder for a name: longest FROM that matches (and whose except does not), first in Corefile order on ties.

@@ -107,7 +107,7 @@ export class KubernetesHandler {
     return RCODE.NOERROR;
   }
 
-  /** What an explained query found: the objects behind the records, or why NXDOMAIN / NODATA. */
+  /** What an explained query found: the objects behind the records (with their resourceVersion), or why NXDOMAIN / NODATA. */
   private explain(t: Trace, name: string, qt: number, zone: string, out: Outcome): void {
     const r = parseName(name, zone);
     const result =
@@ -120,7 +120,7 @@ export class KubernetesHandler {
       if (e === undefined || e.svc === undefined) return `no Service ${ns}/${svc}`;
       const v = e.svc;
       const kind = v.type === 'ExternalName' ? `ExternalName → ${v.externalName || '(none)'}` : v.headless ? 'headless' : `${v.type} ${v.clusterIPs.join(' ')}`;
-      return `Service ${ns}/${svc} (${kind})`;
+      return `Service ${ns}/${svc} (${kind}${rvOf(v.rv)})`;
     };
     switch (r.kind) {
       case 'service': {
@@ -142,18 +142,24 @@ export class KubernetesHandler {
           for (let i = 0; i < sl.ips.length; i++) {
             const ip = sl.ips[i]!;
             const ready = sl.notReady === undefined || !sl.notReady.includes(i);
-            const pod = sl.podNames?.[i] ? `, pod ${r.namespace}/${sl.podNames[i]}` : '';
+            // the pod: from the store when pods are kept (pods verified), else the endpoint's name for it
+            const known = this.store.podsWithIp(ip).find((p) => p.namespace === r.namespace);
+            const pod = known !== undefined ? `, pod ${r.namespace}/${known.name}${rvOf(known.rv, ' ')}` : sl.podNames?.[i] ? `, pod ${r.namespace}/${sl.podNames[i]}` : '';
             const host = sl.hostnames?.[i] ? `, hostname ${sl.hostnames[i]}` : '';
             const served = ips.has(ip) ? 'answered' : ready || v.publishNotReadyAddresses ? 'not this type or name' : 'not ready: left out';
-            t.note(`${ip} from EndpointSlice ${r.namespace}/${slice}${host}${pod}: ${served}`);
+            t.note(`${ip} from EndpointSlice ${r.namespace}/${slice}${rvOf(sl.rv, ' ')}${host}${pod}: ${served}`);
           }
         }
         if (e.slices === undefined) t.note(`no EndpointSlice for Service ${r.namespace}/${r.service}`);
         return;
       }
-      case 'pod':
-        t.note(`pod name ${r.label} in namespace ${r.namespace} (pods ${this.cfg.pods}): ${result}`);
+      case 'pod': {
+        const ip = podIp(r.label);
+        const known = ip === undefined ? [] : this.store.podsWithIp(ip).filter((p) => p.namespace === r.namespace);
+        const pods = known.map((p) => `, Pod ${p.namespace}/${p.name}${rvOf(p.rv, ' ')}`).join('');
+        t.note(`pod name ${r.label} in namespace ${r.namespace} (pods ${this.cfg.pods})${pods}: ${result}`);
         return;
+      }
       case 'reverse': {
         const owners = this.store.byIp(r.ip).map((v) => (isServiceEntry(v) ? `Service ${v.namespace}/${v.name}` : `endpoint of Service ${v.svc.namespace}/${v.svc.name}`));
         t.note(`address ${r.ip}: ${owners.length > 0 ? owners.join(', ') : 'no Service or endpoint has it'}: ${result}`);
@@ -379,4 +385,20 @@ function fixCase(rrs: RR[], lower: string, asAsked: string): RR[] {
     out[i] = a.name === lower ? { ...a, name: asAsked } : a;
   }
   return out;
+}
+
+/** ", resourceVersion N" (or " (resourceVersion N)" with sep ' ') for an explained record; '' when not known. */
+function rvOf(rv: string | undefined, sep = ', '): string {
+  if (rv === undefined || rv === '') return '';
+  return sep === ' ' ? ` (resourceVersion ${rv})` : `, resourceVersion ${rv}`;
+}
+
+/** The address a pod query's label spells (1-2-3-4 → 1.2.3.4, IPv6 with dashes for colons), or undefined. */
+function podIp(label: string): string | undefined {
+  if (/^\d{1,3}(-\d{1,3}){3}$/.test(label)) return label.replace(/-/g, '.');
+  if (label.includes('--') || /^[0-9a-f-]+$/.test(label)) {
+    const v6 = label.replace(/-/g, ':');
+    return v6.includes(':') ? v6 : undefined;
+  }
+  return undefined;
 }

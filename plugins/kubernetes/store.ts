@@ -61,6 +61,8 @@ interface PackedSlice {
   readonly podNames: readonly string[] | undefined;
   /** Indexes of endpoints that are not ready (usually none). */
   readonly notReady: readonly number[] | undefined;
+  /** The slice's resourceVersion ('' when not known). */
+  readonly rv: string;
 }
 
 /** A slice as Store.prepare() returns it: endpoints dropped, already packed. */
@@ -93,7 +95,7 @@ function pack(s: SlimEndpointSlice, keepPodNames: boolean): PackedSlice {
       i++;
     }
   }
-  return { ports: s.ports, ips, hostnames, podNames, notReady };
+  return { ports: s.ports, ips, hostnames, podNames, notReady, rv: s.rv ?? '' };
 }
 
 export class ServiceEntry {

@@ -54,15 +54,40 @@ function findOpt(buf: Uint8Array): { type: number; end: number } | undefined {
 
 /** True when the query's OPT record carries a Padding option (the client asks for padded replies). */
 export function queryWantsPadding(query: Uint8Array): boolean {
+  return queryHasOption(query, OPT_PADDING);
+}
+
+/** True when the message's OPT record carries an EDNS(0) option with this code. */
+export function queryHasOption(query: Uint8Array, code: number): boolean {
   if (query.length < 12) return false;
   const opt = findOpt(query);
   if (opt === undefined) return false;
   let o = opt.type + 10;
   while (o + 4 <= opt.end) {
-    if (((query[o]! << 8) | query[o + 1]!) === OPT_PADDING) return true;
+    if (((query[o]! << 8) | query[o + 1]!) === code) return true;
     o += 4 + ((query[o + 2]! << 8) | query[o + 3]!);
   }
   return false;
+}
+
+/**
+ * The message with `records` (whole wire records, their names uncompressed or pointing before
+ * them) added to its additional section: just before the OPT record when that is the last one (so
+ * padding, which wants OPT last, still applies), else at the end.
+ */
+export function addAdditional(msg: Uint8Array, records: readonly Uint8Array[]): Buffer {
+  const opt = findOpt(msg);
+  const at = opt !== undefined && opt.end === msg.length ? optStart(msg, opt.type) : msg.length;
+  const out = Buffer.concat([msg.subarray(0, at), ...records, msg.subarray(at)]);
+  const ar = ((out[10]! << 8) | out[11]!) + records.length;
+  out[10] = ar >> 8;
+  out[11] = ar & 0xff;
+  return out;
+}
+
+/** The start of the record whose TYPE field is at `type` (its owner is the root, one zero byte, for OPT). */
+function optStart(msg: Uint8Array, type: number): number {
+  return type >= 1 && msg[type - 1] === 0 ? type - 1 : msg.length;
 }
 
 /**

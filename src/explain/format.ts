@@ -4,6 +4,7 @@ import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
 import { rcodeName } from '../dns/constants.js';
 import { rrText } from '../dns/message.js';
 import type { ExplainResult } from './explain.js';
+import type { TraceStep } from '../plugin/trace.js';
 
 /** The reply as dig shows it (header, flags, OPT, sections); the bytes' own text when they do not decode. */
 export function digLines(bytes: Buffer): string[] {
@@ -61,6 +62,14 @@ function digRecord(a: Answer): string {
   const rdata = parts.slice(4).join(' ');
   return `${fq(a.name)}\t${parts[1]}\t${parts[2]}\t${parts[3]}\t${rdata}`;
 }
+
+/** One step as a line without alignment (the trace of a query asked over DNS, in TXT records). */
+export function stepText(s: TraceStep): string {
+  const tail = s.kind === 'exit' && s.ms !== undefined ? ` in ${s.ms.toFixed(3)} ms` : '';
+  return `${s.t.toFixed(3)} ms ${'  '.repeat(s.depth)}${s.plugin === '' ? 'route' : s.plugin} ${MARK[s.kind]} ${s.text}${tail}`;
+}
+
+const MARK = { enter: '→', note: '·', exit: '←' } as const;
 
 /** The whole explanation as text: aligned, one line per step. */
 export function renderText(r: ExplainResult): string {

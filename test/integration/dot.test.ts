@@ -243,6 +243,55 @@ describe.skipIf(!hasOpenssl)('DoT client certificates (client_auth require_and_v
   });
 });
 
+describe.skipIf(!hasOpenssl)('DoT client_auth: every mode, with and without client certificates', () => {
+  // Go's tls.ClientAuthType, as CoreDNS's tls plugin maps the keywords: nocert (NoClientCert),
+  // request (RequestClientCert), require (RequireAnyClientCert), verify_if_given
+  // (VerifyClientCertIfGiven), require_and_verify (RequireAndVerifyClientCert).
+  type Who = 'none' | 'ca' | 'other-ca' | 'expired';
+  const expected: Record<string, Record<Who, boolean>> = {
+    nocert: { none: true, ca: true, 'other-ca': true, expired: true },
+    request: { none: true, ca: true, 'other-ca': true, expired: true },
+    require: { none: false, ca: true, 'other-ca': true, expired: true },
+    verify_if_given: { none: true, ca: true, 'other-ca': false, expired: false },
+    require_and_verify: { none: false, ca: true, 'other-ca': false, expired: false },
+  };
+  let pki: TlsPki;
+  const servers: TestServer[] = [];
+  beforeAll(() => {
+    pki = makeTlsPki();
+  });
+  afterAll(async () => {
+    for (const s of servers) await s.close();
+  });
+
+  for (const [mode, want] of Object.entries(expected)) {
+    it(`client_auth ${mode}: ${Object.entries(want).map(([w, ok]) => `${w} ${ok ? 'answered' : 'refused'}`).join(', ')}`, async () => {
+      const srv = await startServer(`tls://.:0 {\n bind 127.0.0.1\n tls ${pki.serverCertFile} ${pki.serverKeyFile} ${pki.caFile} {\n  client_auth ${mode}\n }\n whoami\n}\n`);
+      servers.push(srv);
+      const port = portOf(srv, 'tls');
+      const certs: Record<Who, tls.ConnectionOptions> = {
+        none: {},
+        ca: { cert: pki.read(pki.clientCertFile), key: pki.read(pki.clientKeyFile) },
+        'other-ca': { cert: pki.read(pki.strangerCertFile), key: pki.read(pki.strangerKeyFile) },
+        expired: { cert: pki.read(pki.expiredClientCertFile), key: pki.read(pki.clientKeyFile) },
+      };
+      const got: Record<string, boolean> = {};
+      for (const who of Object.keys(want) as Who[]) {
+        let c: DotClient | undefined;
+        try {
+          c = await DotClient.connect(port, { ca: pki.caPem, ...certs[who] });
+          got[who] = await c.answers(buildQuery('auth.example', 'A'));
+        } catch {
+          got[who] = false; // the handshake failed
+        } finally {
+          c?.close();
+        }
+      }
+      expect(got).toEqual(want);
+    });
+  }
+});
+
 describe.skipIf(!hasOpenssl)('DoT listener across reloads', () => {
   it('applies a reloaded client_auth to new connections on the same port, and refuses a reload that turns TLS off', async () => {
     const pki = makeTlsPki();

@@ -6,11 +6,18 @@ import http from 'node:http';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer, type TestServer } from '../../src/testing/index.js';
+import { execFile, spawnSync } from 'node:child_process';
+import dnsPacket from 'dns-packet';
+import { buildQuery, exchangeRaw, rcodeOfWire, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
+import { FakeApiServer } from '../support/fake-apiserver.js';
+import { endpointSlice, namespace, pod, service } from '../support/k8s-objects.js';
 import { cliRun } from '../support/cli.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import type { ExplainResult } from '../../src/explain/explain.js';
 import type { ExplainPlugin } from '../../plugins/explain/index.js';
+
+const hasDig = spawnSync('dig', ['-v']).error === undefined;
+if (!hasDig) console.warn('explain.test.ts: dig +ednsopt test skipped: no dig (Debian bind9-dnsutils)');
 
 let dir: string;
 let good: Upstream;
@@ -165,7 +172,7 @@ describe.each(['cli', 'endpoint'] as const)('explain through the %s', (via) => {
     if (via !== 'endpoint') return;
     srv = await startServer(corefile(0, '    explain 127.0.0.1:0\n'), { file: path.join(dir, 'Corefile.live') });
     const p = srv.server.generation!.blocks[0]!.plugins.find((x) => x.name === 'explain')!.plugin as ExplainPlugin;
-    explainPort = p.handle.port;
+    explainPort = p.handle!.port;
   });
   afterAll(async () => {
     if (via === 'endpoint') await srv?.close();
@@ -257,7 +264,7 @@ describe('typedns explain --server and the text output', () => {
   beforeAll(async () => {
     srv = await startServer(corefile(0, '    explain 127.0.0.1:0\n'), { file: path.join(dir, 'Corefile.live') });
     const p = srv.server.generation!.blocks[0]!.plugins.find((x) => x.name === 'explain')!.plugin as ExplainPlugin;
-    explainPort = p.handle.port;
+    explainPort = p.handle!.port;
   });
   afterAll(async () => {
     await srv?.close();
@@ -284,5 +291,172 @@ describe('typedns explain --server and the text output', () => {
     const r = await cliRun(['explain', 'web.lan', 'NOPE', '--server', `127.0.0.1:${explainPort}`], dir);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/400 unknown type 'NOPE'/);
+  });
+});
+
+// A query sent over DNS with the configured EDNS0 option gets its trace in TXT records of the
+// additional section (explain's `edns0 CODE [NET...]`): off unless configured, and only for
+// clients the block's acl lets through.
+describe('the trace asked with an EDNS0 option, over DNS', () => {
+  const OPT = 65300;
+  const servers: TestServer[] = [];
+  afterAll(async () => {
+    for (const s of servers) await s.close();
+  });
+  const traced = (name: string, type: string, code = OPT, size = 1232): Buffer =>
+    dnsPacket.encode({
+      type: 'query',
+      id: 4242,
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ name, type: type as 'A', class: 'IN' }],
+      additionals: [{ type: 'OPT', name: '.', udpPayloadSize: size, options: [{ code, data: Buffer.alloc(0) }] } as never],
+    });
+  /** The reply's rcode, answers and the TXT lines of its additional section. */
+  const ask = async (port: number, wire: Buffer, tcp: boolean, timeout = 4000): Promise<{ rcode: number; answers: string[]; trace: string[] }> => {
+    const buf = await exchangeRaw(port, wire, { tcp, timeout });
+    expect(buf, 'a reply').toBeDefined();
+    const m = dnsPacket.decode(buf!);
+    return {
+      rcode: rcodeOfWire(buf!),
+      answers: (m.answers ?? []).map((a) => `${a.name} ${a.type} ${String((a as { data: unknown }).data)}`),
+      trace: (m.additionals ?? []).filter((a) => a.type === 'TXT').map((a) => ((a as { data: Buffer[] }).data).map((b) => b.toString()).join('')),
+    };
+  };
+  const start = async (explainLines: string): Promise<number> => {
+    const s = await startServer(
+      `.:0 {\n    bind 127.0.0.1\n${explainLines}    acl {\n        block type AAAA net 127.0.0.0/8\n    }\n    cache 30\n    hosts ${path.join(dir, 'hosts')} {\n        fallthrough\n    }\n    forward . ${good.addr}\n}\n`,
+    );
+    servers.push(s);
+    return s.server.addresses().find((a) => a.scheme === 'dns')!.port;
+  };
+
+  it('puts the trace of the chain in TXT records: a cache miss and hosts, then the hit', async () => {
+    const port = await start(`    explain {\n        edns0 ${OPT}\n    }\n`);
+    const first = await ask(port, traced('web.lan', 'A'), true);
+    expect(first.rcode).toBe(0);
+    expect(first.answers).toEqual(['web.lan A 10.1.1.1']);
+    expect(first.trace[0]).toMatch(/^[\d.]+ ms explain · EDNS0 option 65300 from 127\.0\.0\.1: the trace of web\.lan\. A follows/);
+    expect(first.trace).toContainEqual(expect.stringMatching(/^[\d.]+ ms +acl · allowed: next plugin$/));
+    expect(first.trace).toContainEqual(expect.stringMatching(/^[\d.]+ ms +cache · miss, key 1\/1\/00\/web\.lan\.$/));
+    expect(first.trace).toContainEqual(expect.stringMatching(/^[\d.]+ ms +hosts · 10\.1\.1\.1 from .*hosts:1$/));
+    expect(first.trace.at(-1)).toMatch(/the reply \(\d+ bytes\) is written by hosts: the trace ends here$/);
+    // the second query is answered by the cache (which stored the reply without the trace)
+    const second = await ask(port, traced('web.lan', 'A'), false);
+    expect(second.answers).toEqual(['web.lan A 10.1.1.1']);
+    expect(second.trace).toContainEqual(expect.stringMatching(/cache · hit \(success\), key 1\/1\/00\/web\.lan\./));
+    expect(second.trace.join('\n')).not.toMatch(/hosts/);
+    expect(second.trace.at(-1)).toMatch(/written by cache: the trace ends here$/);
+    // forward's upstream and attempt, over UDP
+    const fwd = await ask(port, traced('up.example.org', 'A'), false);
+    expect(fwd.answers).toEqual(['up.example.org A 10.7.7.7']);
+    expect(fwd.trace).toContainEqual(expect.stringMatching(new RegExp(`forward · attempt 1: ${good.addr} answered NOERROR`)));
+    // a SERVFAIL no plugin wrote (forward finds no upstream answering) carries the trace too
+    good.fault = 'drop';
+    try {
+      const failed = await ask(port, traced('down.example.org', 'A'), true, 10_000); // forward gives up after 5 s
+      expect(failed.rcode).toBe(2);
+      expect(failed.trace).toContainEqual(expect.stringMatching(/forward · no upstream answered/));
+    } finally {
+      good.fault = 'none';
+    }
+    // over UDP with a 512-byte buffer: the answer whole, the trace cut with a notice, no TC
+    const small = await ask(port, traced('up.example.org', 'A', OPT, 512), false);
+    expect(small.answers).toEqual(['up.example.org A 10.7.7.7']);
+    expect(small.trace.length).toBeGreaterThan(0);
+    expect(small.trace.at(-1)).toMatch(/^trace cut: \d+ more line\(s\) do not fit in 512 bytes; ask over TCP for all of them$/);
+    // without the option: no trace
+    const plain = await ask(port, buildQuery('web.lan', 'A', { edns: true }), false);
+    expect(plain.answers).toEqual(['web.lan A 10.1.1.1']);
+    expect(plain.trace).toEqual([]);
+  });
+
+  it('gives no trace to a query the acl blocks, nor to a client outside the NETs given', async () => {
+    const port = await start(`    explain {\n        edns0 ${OPT}\n    }\n`);
+    const blocked = await ask(port, traced('web.lan', 'AAAA'), false);
+    expect(blocked.rcode).toBe(5);
+    expect(blocked.trace).toEqual([]);
+    const other = await start(`    explain {\n        edns0 ${OPT} 10.0.0.0/8\n    }\n`);
+    const outside = await ask(other, traced('web.lan', 'A'), false);
+    expect(outside.answers).toEqual(['web.lan A 10.1.1.1']);
+    expect(outside.trace).toEqual([]);
+  });
+
+  it('is off unless configured: the explain endpoint alone ignores the option', async () => {
+    const port = await start('    explain 127.0.0.1:0\n');
+    const r = await ask(port, traced('web.lan', 'A'), true);
+    expect(r.answers).toEqual(['web.lan A 10.1.1.1']);
+    expect(r.trace).toEqual([]);
+  });
+
+  it.skipIf(!hasDig)('answers dig +ednsopt with the trace in the additional section', async () => {
+    const port = await start(`    explain {\n        edns0 ${OPT}\n    }\n`);
+    // not spawnSync: the server answers from this process
+    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile('dig', ['@127.0.0.1', '-p', String(port), `+ednsopt=${OPT}`, '+tcp', 'web.lan', 'A'], (e, stdout, stderr) => resolve({ status: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout, stderr }));
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/;; ADDITIONAL SECTION:/);
+    expect(r.stdout).toMatch(/web\.lan\.\s+0\s+IN\s+TXT\s+".*cache .*miss, key 1\/1\/00\/web\.lan\."/);
+    expect(r.stdout).toMatch(/web\.lan\.\s+0\s+IN\s+TXT\s+".*hosts .*10\.1\.1\.1 from .*hosts:1"/);
+  });
+});
+
+// The kubernetes notes name the resourceVersion of each object behind a record: the Service, the
+// EndpointSlice and (with pods verified) the Pod, as the API server gave them.
+describe('explain with the kubernetes plugin fed by the (fake) API server', () => {
+  let fake: FakeApiServer;
+  let live: TestServer;
+  let port: number;
+  beforeAll(async () => {
+    fake = await FakeApiServer.start({ bookmarkMs: 200 });
+    fake.load('namespaces', [namespace('data')]);
+    fake.load('services', [service('data', 'db', 'None')]);
+    fake.load('endpointslices', [endpointSlice('data', 'db', 'db-a', [{ ip: '10.244.1.20', hostname: 'db-0', pod: 'db-0' }])]);
+    fake.load('pods', [pod('data', 'db-0', '10.244.1.20')]);
+    live = await startServer(`cluster.local:0 {
+    bind 127.0.0.1
+    explain 127.0.0.1:0
+    kubernetes {
+        endpoint ${fake.url}
+        tls ${fake.clientCertFile} ${fake.clientKeyFile} ${fake.caFile}
+        pods verified
+    }
+}`);
+    const p = live.server.generation!.blocks[0]!.plugins.find((x) => x.name === 'explain')!.plugin as ExplainPlugin;
+    port = p.handle!.port;
+  });
+  afterAll(async () => {
+    await live?.close();
+    await fake?.close();
+  });
+  const explainLive = async (name: string): Promise<string[]> => {
+    const body = await new Promise<string>((resolve, reject) => {
+      http
+        .get(`http://127.0.0.1:${port}/explain?name=${name}&format=json`, { agent: false }, (res) => {
+          let b = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (b += c));
+          res.on('end', () => resolve(b));
+        })
+        .on('error', reject);
+    });
+    return notesOf(JSON.parse(body) as ExplainResult, 'kubernetes');
+  };
+  const rv = (kind: 'services' | 'endpointslices' | 'pods', name: string): string => fake.get(kind, 'data', name)!.metadata.resourceVersion!;
+
+  it('gives the resourceVersion of the Service, the EndpointSlice and the Pod behind each record', async () => {
+    const k = await explainLive('db.data.svc.cluster.local');
+    expect(k[0]).toBe(`Service data/db (headless, resourceVersion ${rv('services', 'db')}): 1 record(s)`);
+    expect(k[1]).toBe(`10.244.1.20 from EndpointSlice data/db-a (resourceVersion ${rv('endpointslices', 'db-a')}), hostname db-0, pod data/db-0 (resourceVersion ${rv('pods', 'db-0')}): answered`);
+    const p = await explainLive('10-244-1-20.data.pod.cluster.local');
+    expect(p[0]).toBe(`pod name 10-244-1-20 in namespace data (pods verified), Pod data/db-0 (resourceVersion ${rv('pods', 'db-0')}): 1 record(s)`);
+  });
+
+  it('follows an update: the new resourceVersion once the watch brings it', async () => {
+    const before = rv('services', 'db');
+    fake.update('services', service('data', 'db', 'None', { labels: { touched: 'yes' } }));
+    const after = rv('services', 'db');
+    expect(after).not.toBe(before);
+    await waitFor(async () => (await explainLive('db.data.svc.cluster.local'))[0]!.includes(`resourceVersion ${after})`), { what: 'the new resourceVersion in the trace' });
   });
 });

@@ -15,6 +15,31 @@ const hasCurl = /HTTP2/.test(spawnSync('curl', ['--version'], { encoding: 'utf8'
 if (!hasCurl) console.warn('grpc.test.ts: curl tests skipped: no curl with HTTP/2 (Debian curl)');
 if (!hasOpenssl) console.warn('grpc.test.ts: TLS tests skipped: no openssl to make certificates');
 
+// Python's grpcio (gRPC's C core): a gRPC implementation that is not ours, calling the method with
+// CoreDNS's pb/dns.proto message (DnsPacket { bytes msg = 1 }) serialised by hand.
+const python = ['python3', '/usr/bin/python3'].find((py) => spawnSync(py, ['-c', 'import grpc']).status === 0);
+const hasGrpcio = python !== undefined;
+if (!hasGrpcio) console.warn('grpc.test.ts: grpcio interop test skipped: no python3 grpcio (Debian python3-grpcio)');
+const GRPCIO_CLIENT = `
+import sys, grpc
+def varint(n):
+    out = b''
+    while n >= 0x80:
+        out += bytes([(n & 0x7f) | 0x80]); n >>= 7
+    return out + bytes([n])
+def ser(msg): return b'\\x0a' + varint(len(msg)) + msg  # DnsPacket.msg, field 1, bytes
+def de(b):
+    assert b[0] == 0x0a, b[:4]
+    n, shift, i = 0, 0, 1
+    while True:
+        c = b[i]; i += 1; n |= (c & 0x7f) << shift; shift += 7
+        if c < 0x80: break
+    return b[i:i + n]
+ch = grpc.insecure_channel(sys.argv[1])
+query = ch.unary_unary('/coredns.dns.DnsService/Query', request_serializer=ser, response_deserializer=de)
+sys.stdout.buffer.write(query(bytes.fromhex(sys.argv[2]), timeout=10))
+`;
+
 const portOf = (s: TestServer): number => s.server.addresses().find((a) => a.scheme === 'grpc')!.port;
 
 function run(cmd: string, args: string[]): Promise<{ out: Buffer; err: string; code: number }> {
@@ -70,6 +95,17 @@ describe('grpc:// without TLS (h2c)', () => {
     expect(m.id).toBe(7);
     expect(m.additionals?.find((a) => a.type === 'SRV')?.name).toBe('_tcp.grpc.example.org');
     expect(readFileSync(hfile, 'utf8')).toMatch(/grpc-status: 0/);
+  });
+
+  it.skipIf(!hasGrpcio)('answers a DnsService.Query call made by grpcio, a gRPC implementation that is not ours', async () => {
+    const q = buildQuery('interop.example.org', 'A', { id: 4321 });
+    const r = await run(python!, ['-c', GRPCIO_CLIENT, `127.0.0.1:${portOf(srv)}`, q.toString('hex')]);
+    expect(r.code, r.err).toBe(0);
+    const m = dnsPacket.decode(r.out) as DecodedPacket;
+    expect(m.id).toBe(4321);
+    // whoami: the client's address, and _tcp (gRPC is TCP to the plugins)
+    expect(m.additionals?.find((a) => a.type === 'A')).toMatchObject({ name: 'interop.example.org', data: '127.0.0.1' });
+    expect(m.additionals?.find((a) => a.type === 'SRV')?.name).toBe('_tcp.interop.example.org');
   });
 
   it('answers over node:http2, and sends grpc-status errors for a bad message and an unknown method', async () => {

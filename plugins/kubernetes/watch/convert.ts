@@ -78,6 +78,7 @@ export function convertService(o: unknown): SlimService | undefined {
   const s: SlimService = {
     namespace: intern(md.namespace),
     name: intern(md.name),
+    rv: str(md.m.resourceVersion),
     type: intern(type),
     clusterIPs,
     headless,
@@ -122,6 +123,7 @@ export function convertSlice(o: unknown): SlimEndpointSlice | undefined {
   const s: SlimEndpointSlice = {
     namespace: intern(md.namespace),
     name: md.name,
+    rv: str(md.m.resourceVersion),
     service: intern(service),
     addressType: intern(addressType),
     ports: ports(root.ports, true),
@@ -142,7 +144,7 @@ export function convertPod(o: unknown): SlimPod | undefined {
     .map((p) => ipOf(obj(p)?.ip))
     .filter((ip) => ip !== '');
   if (ips.length === 0 && str(status.podIP) !== '') ips = [ipOf(status.podIP)];
-  return { namespace: intern(md.namespace), name: md.name, ips };
+  return { namespace: intern(md.namespace), name: md.name, rv: str(md.m.resourceVersion), ips };
 }
 
 export function convertNamespace(o: unknown): SlimNamespace | undefined {

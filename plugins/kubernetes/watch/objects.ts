@@ -13,6 +13,8 @@ export interface SlimPort {
 export interface SlimService {
   readonly namespace: string;
   readonly name: string;
+  /** metadata.resourceVersion as the source gave it ('' when none: manifests seldom have one), for explained queries. */
+  readonly rv?: string;
   /** 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName'. */
   readonly type: string;
   /** ClusterIPs (spec.clusterIPs, else [spec.clusterIP]); empty for headless ("None"). */
@@ -43,6 +45,8 @@ export interface SlimEndpoint {
 export interface SlimEndpointSlice {
   readonly namespace: string;
   readonly name: string;
+  /** metadata.resourceVersion as the source gave it ('' when none: manifests seldom have one), for explained queries. */
+  readonly rv?: string;
   /** Label kubernetes.io/service-name. */
   readonly service: string;
   /** 'IPv4' | 'IPv6' | 'FQDN'. */
@@ -57,6 +61,8 @@ export interface SlimEndpointSlice {
 export interface SlimPod {
   readonly namespace: string;
   readonly name: string;
+  /** metadata.resourceVersion as the source gave it ('' when none: manifests seldom have one), for explained queries. */
+  readonly rv?: string;
   readonly ips: readonly string[];
 }
 
