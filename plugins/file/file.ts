@@ -37,13 +37,14 @@ const why = (e: unknown): string => (e instanceof CorefileError ? e.short : (e a
 
 /**
  * Parse `bytes` into a zone for `origin`, pausing every SLICE_MS for the event loop. `stop()`
- * true abandons the load (the plugin was closed). Throws "file:line: reason" errors.
+ * true abandons the load (the plugin was closed). `disk` is the file's path ($INCLUDE names are
+ * relative to it). Throws "file:line: reason" errors.
  */
-export async function buildZone(bytes: Uint8Array, origin: string, shown: string, stop: () => boolean = () => false): Promise<Zone> {
+export async function buildZone(bytes: Uint8Array, origin: string, shown: string, stop: () => boolean = () => false, disk?: string): Promise<Zone> {
   const zone = new Zone(origin);
   let since = performance.now();
   let n = 0;
-  for (const r of zoneRecords(bytes, origin, shown)) {
+  for (const r of zoneRecords(bytes, origin, shown, { path: disk })) {
     zone.add(r);
     if ((++n & 255) === 0 && performance.now() - since > SLICE_MS) {
       await yieldLoop();
@@ -121,7 +122,7 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
     for (const origin of st.origins) {
       log.debug(`parsing zone '${origin}' from '${st.path}'`);
       try {
-        mine.push({ origin, zone: await buildZone(bytes, origin, st.path), stanza: st });
+        mine.push({ origin, zone: await buildZone(bytes, origin, st.path, undefined, file), stanza: st });
       } catch (e) {
         throw new Error(why(e));
       }
@@ -151,13 +152,13 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
         stamp = now;
         for (const s of mine) {
           try {
-            const serial = readSerial(text, s.origin, st.path);
+            const serial = readSerial(text, s.origin, st.path, { path: file });
             if (serial === s.zone.serial) {
               log.debug(`zone '${s.origin}' from '${st.path}' changed on disk with the same serial ${serial}: not reloaded`);
               continue;
             }
             log.debug(`parsing zone '${s.origin}' from '${st.path}'`);
-            const z = await buildZone(text, s.origin, st.path, stop);
+            const z = await buildZone(text, s.origin, st.path, stop, file);
             if (closed) return;
             s.zone = z;
             log.info(`successfully reloaded zone '${s.origin}' from '${st.path}' with serial ${z.serial}`);

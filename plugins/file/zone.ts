@@ -2,7 +2,7 @@
 // (owners plus empty non-terminals) for NXDOMAIN vs NODATA and the RFC 4592 closest encloser, and
 // the delegation points. lookup() never scans: it walks the query name's labels only.
 import { isSubdomain, parentName, RCODE, type RR } from '../../src/plugin/api.js';
-import type { ZoneRecord } from './zonefile.js';
+import { rrTypeKey, type ZoneRecord } from './zonefile.js';
 
 const T = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, AAAA: 28, SRV: 33, DNAME: 39, DS: 43, ANY: 255 } as const;
 /** Longest CNAME chain followed inside the zone. */
@@ -27,13 +27,9 @@ export interface LookupResult {
  */
 type Node = RR[][];
 
-/** Record type name → number, for the types a zone file can hold (see zonefile.ts). */
-const TYPE_NAME: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 39: 'DNAME', 257: 'CAA' };
-
-/** The RRset of `qtype` at a node. */
+/** The RRset of `qtype` at a node (records are typed as zonefile.ts's rrTypeKey says). */
 function setOf(node: Node, qtype: number): RR[] | undefined {
-  const t = TYPE_NAME[qtype];
-  if (t === undefined) return undefined;
+  const t = rrTypeKey(qtype);
   for (const set of node) if (set[0]!.type === t) return set;
   return undefined;
 }
