@@ -60,7 +60,7 @@ export async function buildZone(bytes: Uint8Array, origin: string, shown: string
  * CoreDNS's file plugin does. NXDOMAIN and NODATA of the target carry our SOA; a failed lookup
  * answers SERVFAIL with the chain so far.
  */
-async function withExternal(zone: Zone, r: LookupResult & { external: string }, req: Request, w: ResponseWriter, lookup: SetupContext['lookup']): Promise<Rcode> {
+export async function withExternal(zone: Zone, r: LookupResult & { external: string }, req: Request, w: ResponseWriter, lookup: SetupContext['lookup']): Promise<Rcode> {
   let m: Message | undefined;
   try {
     m = await lookup(req, r.external, req.qtype);
