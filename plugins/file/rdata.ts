@@ -321,7 +321,12 @@ const svcb: Encoder = (r) => {
     switch (k) {
       case 0:
         if (value === undefined) throw bad();
-        wire = Buffer.concat(value.split(',').map((x) => Buffer.from([svcKey(x.toLowerCase(), r.type) >> 8, svcKey(x.toLowerCase(), r.type) & 0xff])));
+        {
+          // The keys in ascending order (RFC 9460 8), each once.
+          const keys = value.split(',').map((x) => svcKey(x.toLowerCase(), r.type)).sort((a, b) => a - b);
+          if (keys.some((x, i) => x === 0 || (i > 0 && keys[i - 1] === x))) throw bad();
+          wire = Buffer.concat(keys.map((x) => Uint8Array.of(x >> 8, x & 0xff)));
+        }
         break;
       case 1:
         if (value === undefined) throw bad();

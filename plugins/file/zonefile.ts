@@ -13,6 +13,7 @@ import net from 'node:net';
 import path from 'node:path';
 import dnsPacket from 'dns-packet';
 import { CorefileError, encodeName, type RR } from '../../src/plugin/api.js';
+import { nameLabels } from '../../src/dns/names.js';
 import { encodeRdata, genericRdata, rrTypeNumber, splitString, unescapeBytes } from './rdata.js';
 
 /** One record as parsed: the lower-cased FQDN owner, the numeric type, and the dns-packet record. */
@@ -141,13 +142,29 @@ function* entries(b: Uint8Array, file: string): Generator<Entry> {
       i++;
       continue;
     }
-    const from = i;
+    let from = i;
+    // Parentheses inside a token open and close a group without splitting it ("7(2)00" is 7200),
+    // as miekg/dns reads them.
+    let head = '';
     while (i < n) {
       const ch = buf[i]!;
-      if (ch === SP || ch === TAB || ch === CR || ch === NL || ch === SEMI || ch === LPAR || ch === RPAR || ch === QUOTE) break;
+      if (ch === SP || ch === TAB || ch === CR || ch === NL || ch === SEMI || ch === QUOTE) break;
+      if (ch === LPAR || ch === RPAR) {
+        if (ch === LPAR) {
+          if (depth === 0) parenLine = line;
+          depth++;
+        } else {
+          if (depth === 0) throw new CorefileError(file, line, "unbalanced ')'");
+          depth--;
+        }
+        head += buf.toString('utf8', from, i);
+        from = ++i;
+        continue;
+      }
       i += ch === BSL && i + 1 < n ? 2 : 1;
     }
-    push({ text: buf.toString('utf8', from, i), quoted: false }, line);
+    const text = head + buf.toString('utf8', from, i);
+    if (text !== '') push({ text, quoted: false }, line);
   }
   if (depth > 0) throw new CorefileError(file, parenLine, "unclosed '(': missing ')'");
   if (cur !== undefined && cur.toks.length > 0) yield cur;
@@ -169,7 +186,27 @@ export function parseTtl(s: string): number | undefined {
   return total <= 0xffffffff ? total : undefined;
 }
 
-const dnsPacketName = (fq: string): string => (fq === '.' ? '.' : fq.slice(0, -1));
+/**
+ * A name as dns-packet writes it: without the final dot, and without escapes (dns-packet writes a
+ * label's text as it is). A name with an escaped '.' inside a label, or a byte above 127, cannot
+ * be given to dns-packet: undefined.
+ */
+function packetName(fq: string): string | undefined {
+  if (fq === '.') return '.';
+  if (!fq.includes('\\')) return fq.slice(0, -1);
+  const labels = nameLabels(fq);
+  let out = '';
+  for (const l of labels) {
+    for (const b of l) if (b === 0x2e || b > 0x7e || b < 0x20) return undefined;
+    out += (out === '' ? '' : '.') + Buffer.from(l).toString('latin1');
+  }
+  return out;
+}
+const dnsPacketName = (fq: string, err?: (m: string) => CorefileError): string => {
+  const n = packetName(fq);
+  if (n === undefined) throw (err ?? ((m: string) => new Error(m)))(`name '${fq}': an escaped '.', control character or byte above 126 inside a label is not supported`);
+  return n;
+};
 
 /** Where a zone file is on disk, for $INCLUDE. */
 export interface ZoneFileOptions {
@@ -440,7 +477,7 @@ function record(e: Entry, scope: Scope, ctx: Ctx, file: string): ZoneRecord {
   if (ttl !== undefined) scope.lastTtl = ttl;
   const effTtl = ttl ?? scope.defaultTtl ?? scope.lastTtl ?? 3600;
   const rd = e.toks.slice(k);
-  const rrName = dnsPacketName(owner);
+  const rrName = dnsPacketName(owner, err);
   let rr: RR;
   if (rd.length > 0 && !rd[0]!.quoted && rd[0]!.text === '\\#') {
     // RFC 3597: "\# LENGTH HEX" for any type; a type we know as an object is decoded into one.
@@ -504,7 +541,7 @@ function objectRecord(qtype: number, typeName: string, rrName: string, effTtl: n
     if (v >= 2 ** bits) throw err(`${typeName} ${what} '${t.text}' is out of range`);
     return v;
   };
-  const rdName = (t: Tok | undefined, what: string): string => dnsPacketName(name(t, `${typeName} ${what}`));
+  const rdName = (t: Tok | undefined, what: string): string => dnsPacketName(name(t, `${typeName} ${what}`), err);
   // One object shape for every record (name, type, ttl, data): no class (IN is dns-packet's default).
   switch (qtype) {
     case 1:
