@@ -299,7 +299,9 @@ function commaList(value: string): Buffer[] {
 
 const svcb: Encoder = (r) => {
   const prio = r.int('priority', 16);
-  const target = r.nameBytes('target');
+  // The target lower-cased, as CoreDNS stores it (its additional-section lookup needs that).
+  const t = r.input.toks[r.i];
+  const target = t === undefined ? r.nameBytes('target') : (r.i++, encodeName(r.input.name(t.text.toLowerCase(), `${r.type} target`)));
   const params = new Map<number, Uint8Array>();
   const toks = r.input.toks;
   while (r.i < toks.length) {

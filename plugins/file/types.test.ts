@@ -173,3 +173,67 @@ describe('$INCLUDE and $GENERATE through a real server', () => {
     }
   });
 });
+
+describe('SVCB and HTTPS answers (CoreDNS plugin/file svcb_test.go as data)', () => {
+  const zone = `$TTL 30M
+$ORIGIN example.com.
+@	IN SOA	ns.example.com. admin.example.com. (
+			2024010100 ; serial
+			14400 3600 604800 14400 )
+	IN NS	ns.example.com.
+ns		IN A	192.0.2.1
+svc-target	IN A	192.0.2.10
+		IN AAAA	2001:db8::10
+_8443._foo	IN SVCB	1 svc-target.example.com. alpn=h2,h3 port=8443
+www		IN HTTPS 1 svc-target.example.com. alpn=h2,h3
+_alias._foo	IN SVCB	0 svc-target.example.com.
+*._tcp		IN SVCB	1 svc-target.example.com. port=443
+_dnsaid		IN HTTPS 1 svc-target.example.com. alpn=h2 key65400="https://aid.example.com/cap" key65401="sha256:e3b0c44298fc" key65406="apphub-psc"
+_mixed		IN SVCB 1 SVC-Target.Example.COM. alpn=h2
+`;
+  const NS = ['example.com. 1800 IN NS ns.example.com.'];
+  const GLUE = ['svc-target.example.com. 1800 IN A 192.0.2.10', 'svc-target.example.com. 1800 IN AAAA 2001:db8::10'];
+  const SOA = 'example.com. 1800 IN SOA ns.example.com. admin.example.com. 2024010100 14400 3600 604800 14400';
+  let srv: TestServer;
+  let dir: string;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-svcb-'));
+    fs.writeFileSync(path.join(dir, 'db.example.com'), zone);
+    srv = await startServer(`example.com:0 {\n bind 127.0.0.1\n file ${path.join(dir, 'db.example.com')} {\n  reload 0\n }\n}`);
+  });
+  afterAll(async () => {
+    await srv?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  /** The owner names and types of a section, and the SVCB target read from the wire. */
+  const targetOf = (a: { data?: unknown }): string => {
+    const b = a.data as Buffer;
+    const labels: string[] = [];
+    for (let p = 2; b[p] !== 0; p += 1 + b[p]!) labels.push(b.toString('latin1', p + 1, p + 1 + b[p]!));
+    return labels.join('.') + '.';
+  };
+
+  it.each([
+    ['_8443._foo.example.com', 'SVCB', 'svc-target.example.com.'],
+    ['www.example.com', 'HTTPS', 'svc-target.example.com.'],
+    ['_alias._foo.example.com', 'SVCB', 'svc-target.example.com.'],
+    ['_http._tcp.example.com', 'SVCB', 'svc-target.example.com.'], // wildcard: glue too (CoreDNS issue 6629)
+    ['_mixed.example.com', 'SVCB', 'svc-target.example.com.'], // the target lower-cased on load
+  ])('%s %s: answer with glue for its in-zone target', async (name, type, target) => {
+    const m = (await srv.query(name, type === 'SVCB' ? 'UNKNOWN_64' : 'UNKNOWN_65')).msg; // dns-packet's names for types it does not know
+    expect(m.flags! & 0x0400).toBeTruthy();
+    expect(m.answers!.map((a) => `${a.name}. ${(a as { ttl?: number }).ttl}`)).toEqual([`${name}. 1800`]);
+    expect(targetOf(m.answers![0] as { data?: unknown })).toBe(target);
+    sortAndCheck(m, { ns: NS, extra: GLUE });
+  });
+
+  it('NODATA and NXDOMAIN carry the SOA', async () => {
+    sortAndCheck((await srv.query('svc-target.example.com', 'UNKNOWN_64')).msg, { rcode: 'NOERROR', answer: [], ns: [SOA] });
+    sortAndCheck((await srv.query('nonexistent.example.com', 'UNKNOWN_64')).msg, { rcode: 'NXDOMAIN', answer: [], ns: [SOA] });
+  });
+
+  it.skipIf(!hasDig)('keeps private-use keys (DNS-AID 65400-65408)', async () => {
+    const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(srv.port), '+norec', '+time=2', '+tries=2', '+noall', '+answer', '_dnsaid.example.com', 'HTTPS']);
+    for (const key of ['key65400="https://aid.example.com/cap"', 'key65401="sha256:e3b0c44298fc"', 'key65406="apphub-psc"']) expect(stdout).toContain(key);
+  });
+});

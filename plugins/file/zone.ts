@@ -47,6 +47,22 @@ type Step =
   | { kind: 'nodata' }
   | { kind: 'nxdomain' };
 
+const SVCB = rrTypeKey(64);
+const HTTPS = rrTypeKey(65);
+
+/** The TargetName of SVCB/HTTPS RDATA bytes (after the 2-byte priority), without the final dot; undefined for '.'. */
+function svcbTarget(b: Buffer): string | undefined {
+  let p = 2;
+  let out = '';
+  while (p < b.length) {
+    const l = b[p]!;
+    if (l === 0) break;
+    out += (out === '' ? '' : '.') + b.toString('latin1', p + 1, p + 1 + l);
+    p += 1 + l;
+  }
+  return out === '' ? undefined : out;
+}
+
 const fq = (n: string): string => (n === '.' ? '.' : `${n.toLowerCase()}.`);
 const EMPTY: RR[] = [];
 const dataOf = (r: RR): unknown => (r as { data?: unknown }).data;
@@ -250,7 +266,7 @@ export class Zone {
     return e;
   }
 
-  /** In-zone A/AAAA records for the targets of MX, SRV and NS records (glue for referrals). */
+  /** In-zone A/AAAA records for the targets of MX, SRV, SVCB, HTTPS and NS records (glue for referrals). */
   private extraFor(rrs: RR[]): RR[] {
     let out: RR[] | undefined;
     for (const r of rrs) {
@@ -258,6 +274,7 @@ export class Zone {
       if (r.type === 'MX') target = r.data.exchange;
       else if (r.type === 'SRV') target = r.data.target;
       else if (r.type === 'NS') target = r.data;
+      else if ((r.type as string) === SVCB || (r.type as string) === HTTPS) target = svcbTarget(dataOf(r) as Buffer);
       if (target === undefined) continue;
       const node = this.nodes.get(fq(target));
       if (node === undefined) continue;
