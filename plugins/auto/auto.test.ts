@@ -91,6 +91,11 @@ describe('auto over sockets', () => {
     const alone = await startServer(`example.org:0 {\n bind 127.0.0.1\n auto {\n  directory ${zones}\n  reload 50ms\n }\n}`);
     const withNext = await startServer(`example.org:0 {\n bind 127.0.0.1\n auto {\n  directory ${zones}\n  reload 50ms\n }\n whoami\n}`);
     const RC: Record<number, string> = { 0: 'NOERROR', 3: 'NXDOMAIN', 5: 'REFUSED' };
+    // Files are replaced whole (written aside, then renamed), as a deployment would: a walk never sees half a file.
+    const put = (name: string, text: string): void => {
+      fs.writeFileSync(path.join(dir, 'tmp-zone'), text);
+      fs.renameSync(path.join(dir, 'tmp-zone'), path.join(zones, name));
+    };
     const rcode = async (srv: TestServer, name = 'www.example.org'): Promise<string> => RC[(await srv.query(name, 'A')).rcode] ?? 'OTHER';
     const fromWhoami = async (): Promise<boolean> => {
       const m = (await withNext.query('www.example.org', 'A')).msg;
@@ -99,17 +104,18 @@ describe('auto over sockets', () => {
     try {
       expect(await rcode(alone)).toBe('REFUSED');
       expect(await fromWhoami()).toBe(true);
-      fs.writeFileSync(path.join(zones, 'db.example.org'), zoneText(1));
+      put('db.example.org', zoneText(1));
       for (const srv of [alone, withNext]) {
-        await waitFor(async () => (await rcode(srv)) === 'NOERROR', { timeout: 10_000, what: 'the new zone file to be served' });
+        // (whoami answers NOERROR too: wait for the zone's own answer)
+        await waitFor(async () => ((await srv.query('www.example.org', 'A')).msg.answers ?? []).length > 0, { timeout: 10_000, what: 'the new zone file to be served' });
         sortAndCheck((await srv.query('www.example.org', 'A')).msg, { aa: true, answer: ['www.example.org. 3600 IN A 127.0.0.1'] });
       }
       // A new serial is reloaded; the same serial is not.
-      fs.writeFileSync(path.join(zones, 'db.example.org'), zoneText(1, '127.0.0.9'));
-      fs.writeFileSync(path.join(zones, 'db.marker.example.org'), zoneText(1)); // another zone: its arrival shows a walk saw the change
+      put('db.example.org', zoneText(1, '127.0.0.9'));
+      put('db.marker.example.org', zoneText(1)); // another zone: its arrival shows a walk saw the change
       await waitFor(async () => (await rcode(alone, 'www.marker.example.org')) === 'NOERROR', { timeout: 10_000, what: 'the marker zone' });
       sortAndCheck((await alone.query('www.example.org', 'A')).msg, { answer: ['www.example.org. 3600 IN A 127.0.0.1'] });
-      fs.writeFileSync(path.join(zones, 'db.example.org'), zoneText(2, '127.0.0.9'));
+      put('db.example.org', zoneText(2, '127.0.0.9'));
       await waitFor(async () => JSON.stringify((await alone.query('www.example.org', 'A')).msg.answers).includes('127.0.0.9'), { timeout: 10_000, what: 'the new serial' });
       // Removed: REFUSED when auto is last, the next plugin otherwise.
       fs.rmSync(path.join(zones, 'db.example.org'));
