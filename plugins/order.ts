@@ -20,6 +20,7 @@ import ready from './ready/index.js';
 import reload from './reload/index.js';
 import errors from './errors/index.js';
 import file from './file/index.js';
+import auto from './auto/index.js';
 import hosts from './hosts/index.js';
 import kubernetes from './kubernetes/index.js';
 import forward from './forward/index.js';
@@ -76,6 +77,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   hosts, //       /etc/hosts
   kubernetes, //  the cluster
   file, //        authoritative zone files
+  auto, //        authoritative zone files from a folder (plugin.cfg: right after file)
   secondary, //   zones transferred in from a primary (after file, as in plugin.cfg)
   loop, //        just above forward: sees its own probe come back
   forward, //    everything else goes upstream

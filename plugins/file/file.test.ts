@@ -164,9 +164,9 @@ describe('file for several zones and reloads', () => {
 describe('file errors', () => {
   it('rejects a broken zone file naming file:line', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-file-'));
-    fs.writeFileSync(path.join(dir, 'db.bad'), '@ 60 IN SOA ns hm 1 2 3 4 5\n\nx 60 IN NAPTR 1 2 "a" "b" "c" .\n');
+    fs.writeFileSync(path.join(dir, 'db.bad'), '@ 60 IN SOA ns hm 1 2 3 4 5\n\nx 60 IN NAPTR 1 2 "a" "b" "c"\n');
     try {
-      await expect(startServer(`bad.test:0 {\n bind 127.0.0.1\n file db.bad\n}`, { file: path.join(dir, 'Corefile') })).rejects.toThrow(/db\.bad:3: unsupported record type 'NAPTR'/);
+      await expect(startServer(`bad.test:0 {\n bind 127.0.0.1\n file db.bad\n}`, { file: path.join(dir, 'Corefile') })).rejects.toThrow(/db\.bad:3: NAPTR record: missing replacement/);
       await expect(startServer(`bad.test:0 {\n bind 127.0.0.1\n file db.missing\n}`, { file: path.join(dir, 'Corefile') })).rejects.toThrow(/Corefile:3.*cannot read zone file 'db.missing': ENOENT/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -60,9 +60,9 @@ async function readHead(file: string): Promise<{ bytes: Buffer; whole: boolean }
 }
 
 /** The SOA serial if the head holds the whole SOA record; undefined when it does not (or does not parse). */
-function serialIn(head: Buffer, origin: string, shown: string): number | undefined {
+function serialIn(head: Buffer, origin: string, shown: string, disk: string): number | undefined {
   try {
-    return readSerial(head, origin, shown);
+    return readSerial(head, origin, shown, { path: disk });
   } catch {
     return undefined;
   }
@@ -73,13 +73,14 @@ const why = (e: unknown): string => (e instanceof CorefileError ? e.short : (e a
 
 /**
  * Parse `bytes` into a zone for `origin`, pausing every SLICE_MS for the event loop. `stop()`
- * true abandons the load (the plugin was closed). Throws "file:line: reason" errors.
+ * true abandons the load (the plugin was closed). `disk` is the file's path ($INCLUDE names are
+ * relative to it). Throws "file:line: reason" errors.
  */
-export async function buildZone(bytes: Uint8Array, origin: string, shown: string, stop: () => boolean = () => false): Promise<Zone> {
+export async function buildZone(bytes: Uint8Array, origin: string, shown: string, stop: () => boolean = () => false, disk?: string): Promise<Zone> {
   const zone = new Zone(origin);
   let since = performance.now();
   let n = 0;
-  for (const r of zoneRecords(bytes, origin, shown)) {
+  for (const r of zoneRecords(bytes, origin, shown, { path: disk })) {
     zone.add(r);
     if ((++n & 255) === 0 && performance.now() - since > SLICE_MS) {
       await yieldLoop();
@@ -232,11 +233,11 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
           for (const s of mine) {
             let e: ZoneEntry | undefined;
             try {
-              let serial = head.whole ? undefined : serialIn(head.bytes, s.origin, st.path);
+              let serial = head.whole ? undefined : serialIn(head.bytes, s.origin, st.path, file);
               if (serial === undefined) {
                 text ??= await fs.promises.readFile(file);
                 if (closed) return;
-                serial = readSerial(text, s.origin, st.path);
+                serial = readSerial(text, s.origin, st.path, { path: file });
               }
               if (serial === s.zone.serial) {
                 log.debug(`zone '${s.origin}' from '${st.path}' changed on disk with the same serial ${serial}: not reloaded`);

@@ -13,7 +13,8 @@ import type { Logger } from '../../src/plugin/api.js';
 import type { Zone } from './zone.js';
 
 /** Builds a zone from bytes; `stop()` true abandons it (nobody holds it any more). */
-export type ZoneBuilder = (bytes: Uint8Array, origin: string, shown: string, stop: () => boolean) => Promise<Zone>;
+/** Parses a zone; `disk` is the file's path on disk ($INCLUDE paths are relative to it). */
+export type ZoneBuilder = (bytes: Uint8Array, origin: string, shown: string, stop: () => boolean, disk: string) => Promise<Zone>;
 
 /** One parsed (or being parsed) version of one zone file for one origin. */
 export interface ZoneEntry {
@@ -106,7 +107,7 @@ export class ZoneStore {
     log.debug(`parsing zone '${origin}' from '${shown}'`);
     this.parses++;
     let entry: ZoneEntry | undefined;
-    const zone = this.build(bytes, origin, shown, () => entry !== undefined && entry.refs === 0);
+    const zone = this.build(bytes, origin, shown, () => entry !== undefined && entry.refs === 0, file);
     entry = { file, origin, digest, stamp, zone, refs: 1 };
     this.entries.set(key, entry);
     const e = entry;

@@ -2,7 +2,7 @@
 // (owners plus empty non-terminals) for NXDOMAIN vs NODATA and the RFC 4592 closest encloser, and
 // the delegation points. lookup() never scans: it walks the query name's labels only.
 import { isSubdomain, parentName, RCODE, type RR } from '../../src/plugin/api.js';
-import type { ZoneRecord } from './zonefile.js';
+import { rrTypeKey, type ZoneRecord } from './zonefile.js';
 
 const T = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, AAAA: 28, SRV: 33, DNAME: 39, DS: 43, ANY: 255 } as const;
 /** Longest CNAME chain followed inside the zone. */
@@ -27,13 +27,9 @@ export interface LookupResult {
  */
 type Node = RR[][];
 
-/** Record type name → number, for the types a zone file can hold (see zonefile.ts). */
-const TYPE_NAME: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 39: 'DNAME', 257: 'CAA' };
-
-/** The RRset of `qtype` at a node. */
+/** The RRset of `qtype` at a node (records are typed as zonefile.ts's rrTypeKey says). */
 function setOf(node: Node, qtype: number): RR[] | undefined {
-  const t = TYPE_NAME[qtype];
-  if (t === undefined) return undefined;
+  const t = rrTypeKey(qtype);
   for (const set of node) if (set[0]!.type === t) return set;
   return undefined;
 }
@@ -50,6 +46,22 @@ type Step =
   | { kind: 'cname'; rr: RR; target: string; dname?: RR }
   | { kind: 'nodata' }
   | { kind: 'nxdomain' };
+
+const SVCB = rrTypeKey(64);
+const HTTPS = rrTypeKey(65);
+
+/** The TargetName of SVCB/HTTPS RDATA bytes (after the 2-byte priority), without the final dot; undefined for '.'. */
+function svcbTarget(b: Buffer): string | undefined {
+  let p = 2;
+  let out = '';
+  while (p < b.length) {
+    const l = b[p]!;
+    if (l === 0) break;
+    out += (out === '' ? '' : '.') + b.toString('latin1', p + 1, p + 1 + l);
+    p += 1 + l;
+  }
+  return out === '' ? undefined : out;
+}
 
 const fq = (n: string): string => (n === '.' ? '.' : `${n.toLowerCase()}.`);
 const EMPTY: RR[] = [];
@@ -254,7 +266,7 @@ export class Zone {
     return e;
   }
 
-  /** In-zone A/AAAA records for the targets of MX, SRV and NS records (glue for referrals). */
+  /** In-zone A/AAAA records for the targets of MX, SRV, SVCB, HTTPS and NS records (glue for referrals). */
   private extraFor(rrs: RR[]): RR[] {
     let out: RR[] | undefined;
     for (const r of rrs) {
@@ -262,6 +274,7 @@ export class Zone {
       if (r.type === 'MX') target = r.data.exchange;
       else if (r.type === 'SRV') target = r.data.target;
       else if (r.type === 'NS') target = r.data;
+      else if ((r.type as string) === SVCB || (r.type as string) === HTTPS) target = svcbTarget(dataOf(r) as Buffer);
       if (target === undefined) continue;
       const node = this.nodes.get(fq(target));
       if (node === undefined) continue;

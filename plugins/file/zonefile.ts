@@ -1,9 +1,20 @@
-// An RFC 1035 master-file parser: $ORIGIN, $TTL, relative names and '@', a blank owner meaning
-// the previous owner, parentheses spanning lines, ';' comments, quoted strings, the IN class and
-// the record types A AAAA CNAME DNAME NS MX TXT SRV PTR SOA CAA. Errors are CorefileErrors naming the
-// file and line ("db.example.org:12: …" through `.short`).
+// An RFC 1035 master-file parser: $ORIGIN, $TTL, $INCLUDE (relative to the including file, its
+// $ORIGIN and $TTL not leaking back), $GENERATE (as miekg/dns, CoreDNS's parser, reads it),
+// relative names and '@', a blank owner meaning the previous owner, parentheses spanning lines,
+// ';' comments, quoted strings and escapes, the IN class (or CLASS1), every record type in
+// rdata.ts plus the RFC 3597 generic forms (TYPEnnn, '\# LENGTH HEX'). Errors are CorefileErrors
+// naming the file (the included one, for a record in it) and line ("db.example.org:12: …").
+//
+// Records of the types dns-packet encodes well (OBJECT_TYPES) are its objects; every other type
+// is carried as RDATA bytes under dns-packet's name for an unknown type ("UNKNOWN_65"), which it
+// writes as they are: rrTypeKey() gives the name a record of a type is stored under.
+import fs from 'node:fs';
 import net from 'node:net';
-import { CorefileError, encodeName, typeFromName, type RR } from '../../src/plugin/api.js';
+import path from 'node:path';
+import dnsPacket from 'dns-packet';
+import { CorefileError, encodeName, type RR } from '../../src/plugin/api.js';
+import { nameLabels } from '../../src/dns/names.js';
+import { encodeRdata, genericRdata, rrTypeNumber, splitString, unescapeBytes } from './rdata.js';
 
 /** One record as parsed: the lower-cased FQDN owner, the numeric type, and the dns-packet record. */
 export interface ZoneRecord {
@@ -25,8 +36,20 @@ interface Entry {
   toks: Tok[];
 }
 
-const SUPPORTED: Record<string, number> = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, DNAME: 39, CAA: 257 };
+/** Types kept as dns-packet objects (the rest are RDATA bytes). */
+const OBJECT_TYPES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 39: 'DNAME', 257: 'CAA' };
+const typeKeys: string[] = [];
+/** The `type` a record of type number `t` has in a parsed zone: dns-packet's name, or "UNKNOWN_t" for RDATA bytes. */
+export function rrTypeKey(t: number): string {
+  let k = typeKeys[t];
+  if (k === undefined) typeKeys[t] = k = OBJECT_TYPES[t] ?? `UNKNOWN_${t}`;
+  return k;
+}
 const CLASSES = new Set(['IN', 'CH', 'CS', 'HS']);
+/** $INCLUDE nesting limit (miekg/dns's). */
+const MAX_INCLUDE_DEPTH = 7;
+/** Most records one $GENERATE may make (miekg/dns: (stop-start)/step ≤ 65535). */
+const MAX_GENERATE = 65535;
 const MAX_TTL = 2 ** 31 - 1;
 
 // Byte values the tokenizer looks for.
@@ -39,9 +62,6 @@ const LPAR = 40;
 const RPAR = 41;
 const QUOTE = 34;
 const BSL = 92;
-const DIGIT0 = 48;
-
-const isDigit = (c: number | undefined): boolean => c !== undefined && c >= DIGIT0 && c <= DIGIT0 + 9;
 
 /**
  * Split master-file bytes into entries (logical lines), honouring quotes, comments and
@@ -98,53 +118,58 @@ function* entries(b: Uint8Array, file: string): Generator<Entry> {
       continue;
     }
     if (c === QUOTE) {
+      // The text between the quotes, escapes kept (decoded where the RDATA is built).
       const start = line;
-      let s = '';
       i++;
-      let run = i;
+      const from = i;
       let closed = false;
       while (i < n) {
         const ch = buf[i]!;
         if (ch === BSL && i + 1 < n) {
-          s += buf.toString('utf8', run, i);
-          if (isDigit(buf[i + 1]) && isDigit(buf[i + 2]) && isDigit(buf[i + 3])) {
-            s += String.fromCharCode(((buf[i + 1]! - DIGIT0) * 100 + (buf[i + 2]! - DIGIT0) * 10 + (buf[i + 3]! - DIGIT0)) & 0xff);
-            i += 4;
-          } else {
-            const w = (buf[i + 1]! & 0x80) === 0 ? 1 : utf8Width(buf[i + 1]!);
-            s += buf.toString('utf8', i + 1, i + 1 + w);
-            i += 1 + w;
-          }
-          run = i;
+          if (buf[i + 1] === NL) line++;
+          i += 2;
           continue;
         }
         if (ch === QUOTE) {
-          s += buf.toString('utf8', run, i);
           closed = true;
-          i++;
           break;
         }
         if (ch === NL) line++;
         i++;
       }
       if (!closed) throw new CorefileError(file, start, 'unterminated quoted string');
-      push({ text: s, quoted: true }, start);
+      push({ text: buf.toString('utf8', from, i), quoted: true }, start);
+      i++;
       continue;
     }
-    const from = i;
+    let from = i;
+    // Parentheses inside a token open and close a group without splitting it ("7(2)00" is 7200),
+    // as miekg/dns reads them.
+    let head = '';
     while (i < n) {
       const ch = buf[i]!;
-      if (ch === SP || ch === TAB || ch === CR || ch === NL || ch === SEMI || ch === LPAR || ch === RPAR || ch === QUOTE) break;
+      if (ch === SP || ch === TAB || ch === CR || ch === NL || ch === SEMI || ch === QUOTE) break;
+      if (ch === LPAR || ch === RPAR) {
+        if (ch === LPAR) {
+          if (depth === 0) parenLine = line;
+          depth++;
+        } else {
+          if (depth === 0) throw new CorefileError(file, line, "unbalanced ')'");
+          depth--;
+        }
+        head += buf.toString('utf8', from, i);
+        from = ++i;
+        continue;
+      }
       i += ch === BSL && i + 1 < n ? 2 : 1;
     }
-    push({ text: buf.toString('utf8', from, i), quoted: false }, line);
+    const text = head + buf.toString('utf8', from, i);
+    if (text !== '') push({ text, quoted: false }, line);
   }
   if (depth > 0) throw new CorefileError(file, parenLine, "unclosed '(': missing ')'");
   if (cur !== undefined && cur.toks.length > 0) yield cur;
 }
 
-/** Bytes in the UTF-8 sequence that starts with `lead`. */
-const utf8Width = (lead: number): number => (lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1);
 
 /** A TTL: seconds, or BIND units ("1h30m", "2d", "1w"). Undefined if it is not a TTL. */
 export function parseTtl(s: string): number | undefined {
@@ -161,198 +186,445 @@ export function parseTtl(s: string): number | undefined {
   return total <= 0xffffffff ? total : undefined;
 }
 
-const dnsPacketName = (fq: string): string => (fq === '.' ? '.' : fq.slice(0, -1));
+/**
+ * A name as dns-packet writes it: without the final dot, and without escapes (dns-packet writes a
+ * label's text as it is). A name with an escaped '.' inside a label, or a byte above 127, cannot
+ * be given to dns-packet: undefined.
+ */
+function packetName(fq: string): string | undefined {
+  if (fq === '.') return '.';
+  if (!fq.includes('\\')) return fq.slice(0, -1);
+  const labels = nameLabels(fq);
+  let out = '';
+  for (const l of labels) {
+    for (const b of l) if (b === 0x2e || b > 0x7e || b < 0x20) return undefined;
+    out += (out === '' ? '' : '.') + Buffer.from(l).toString('latin1');
+  }
+  return out;
+}
+const dnsPacketName = (fq: string, err?: (m: string) => CorefileError): string => {
+  const n = packetName(fq);
+  if (n === undefined) throw (err ?? ((m: string) => new Error(m)))(`name '${fq}': an escaped '.', control character or byte above 126 inside a label is not supported`);
+  return n;
+};
+
+/** Where a zone file is on disk, for $INCLUDE. */
+export interface ZoneFileOptions {
+  /**
+   * The file's path on disk: $INCLUDE names relative to it. Defaults to `file` (the name used in
+   * messages), taken from the working directory.
+   */
+  path?: string | undefined;
+}
+
+/** What $ORIGIN, $TTL and the records so far set: one per file (an $INCLUDE's does not leak back). */
+interface Scope {
+  origin: string;
+  defaultTtl: number | undefined;
+  lastTtl: number | undefined;
+  prevOwner: string | undefined;
+}
+
+/** One file being read: its name for messages, its path on disk, and the files including it. */
+interface Source {
+  readonly shown: string;
+  readonly disk: string;
+  /** Resolved paths of this file and every file that includes it (cycle check, depth). */
+  readonly stack: readonly string[];
+}
+
+interface Ctx {
+  readonly zone: string;
+  haveSoa: boolean;
+}
 
 /**
  * The records of a zone file for `origin` (a lower-case FQDN), one at a time: a caller can stop
  * early (readSerial) or pause between records (the file plugin's reload). Every record must be at
  * or below the origin and the origin must have an SOA (checked when the file ends).
  */
-export function* zoneRecords(text: string | Uint8Array, origin: string, file: string): Generator<ZoneRecord> {
-  let curOrigin = origin;
-  let defaultTtl: number | undefined;
-  let lastTtl: number | undefined;
-  let prevOwner: string | undefined;
-  let haveSoa = false;
+export function* zoneRecords(text: string | Uint8Array, origin: string, file: string, opts: ZoneFileOptions = {}): Generator<ZoneRecord> {
+  const ctx: Ctx = { zone: origin, haveSoa: false };
   const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
+  const disk = opts.path ?? file;
+  const scope: Scope = { origin, defaultTtl: undefined, lastTtl: undefined, prevOwner: undefined };
+  yield* fileRecords(bytes, scope, ctx, { shown: file, disk, stack: [path.resolve(disk)] });
+  if (!ctx.haveSoa) throw new CorefileError(file, 1, `no SOA record for zone '${origin}'`);
+}
 
-  for (const e of entries(bytes, file)) {
-    const err = (msg: string): CorefileError => new CorefileError(file, e.line, msg);
-    const name = (t: Tok | undefined, what: string): string => {
-      if (t === undefined) throw err(`missing ${what}`);
-      const s = t.text;
-      let fq: string;
-      if (s === '@') fq = curOrigin;
-      else if (s.endsWith('.') && !s.endsWith('\\.')) fq = s;
-      else fq = curOrigin === '.' ? `${s}.` : `${s}.${curOrigin}`;
-      if (fq !== '.' && (fq.startsWith('.') || /(^|[^\\])\.\./.test(fq))) throw err(`bad ${what} '${s}': empty label`);
-      if (plainNameFits(fq)) return fq;
-      try {
-        encodeName(fq);
-      } catch (x) {
-        throw err(`bad ${what} '${s}': ${(x as Error).message}`);
-      }
-      return fq;
-    };
+function* fileRecords(bytes: Uint8Array, scope: Scope, ctx: Ctx, src: Source): Generator<ZoneRecord> {
+  for (const e of entries(bytes, src.shown)) {
     const first = e.toks[0]!;
+    if (!e.blankOwner && !first.quoted && first.text.charCodeAt(0) === 0x24 /* $ */) yield* directive(e, scope, ctx, src, false);
+    else yield record(e, scope, ctx, src.shown);
+  }
+}
 
-    if (!e.blankOwner && !first.quoted && first.text.startsWith('$')) {
-      const dir = first.text.toUpperCase();
-      if (dir === '$ORIGIN') {
-        if (e.toks.length !== 2) throw err('$ORIGIN takes exactly one name');
-        curOrigin = name(e.toks[1], '$ORIGIN').toLowerCase();
-      } else if (dir === '$TTL') {
-        if (e.toks.length !== 2) throw err('$TTL takes exactly one value');
-        const v = parseTtl(e.toks[1]!.text);
-        if (v === undefined || v > MAX_TTL) throw err(`bad $TTL value '${e.toks[1]!.text}'`);
-        defaultTtl = v;
-      } else if (dir === '$INCLUDE') {
-        throw err('$INCLUDE is not supported');
-      } else {
-        throw err(`unknown directive '${first.text}'`);
-      }
+/** An absolute, lower-case-preserving name from a token (relative to the scope's origin). */
+function nameOf(t: Tok | undefined, what: string, scope: Scope, err: (m: string) => CorefileError): string {
+  if (t === undefined) throw err(`missing ${what}`);
+  const s = t.text;
+  let fq: string;
+  if (s === '@') fq = scope.origin;
+  else if (s.endsWith('.') && !s.endsWith('\\.')) fq = s;
+  else fq = scope.origin === '.' ? `${s}.` : `${s}.${scope.origin}`;
+  if (fq !== '.' && (fq.startsWith('.') || /(^|[^\\])\.\./.test(fq))) throw err(`bad ${what} '${s}': empty label`);
+  if (plainNameFits(fq)) return fq;
+  try {
+    encodeName(fq);
+  } catch (x) {
+    throw err(`bad ${what} '${s}': ${(x as Error).message}`);
+  }
+  return fq;
+}
+
+function* directive(e: Entry, scope: Scope, ctx: Ctx, src: Source, generated: boolean): Generator<ZoneRecord> {
+  const err = (msg: string): CorefileError => new CorefileError(src.shown, e.line, msg);
+  const first = e.toks[0]!;
+  const dir = first.text.toUpperCase();
+  if (dir === '$ORIGIN') {
+    if (e.toks.length !== 2) throw err('$ORIGIN takes exactly one name');
+    scope.origin = nameOf(e.toks[1], '$ORIGIN', scope, err).toLowerCase();
+  } else if (dir === '$TTL') {
+    if (e.toks.length !== 2) throw err('$TTL takes exactly one value');
+    const v = parseTtl(e.toks[1]!.text);
+    if (v === undefined || v > MAX_TTL) throw err(`bad $TTL value '${e.toks[1]!.text}'`);
+    scope.defaultTtl = v;
+  } else if (dir === '$INCLUDE') {
+    if (e.toks.length < 2 || e.toks.length > 3) throw err('$INCLUDE takes a file name and an optional origin');
+    const inc = unescapeBytes(e.toks[1]!.text).toString('utf8');
+    const shown = path.isAbsolute(inc) ? inc : path.join(path.dirname(src.shown), inc);
+    const disk = path.isAbsolute(inc) ? inc : path.join(path.dirname(src.disk), inc);
+    const abs = path.resolve(disk);
+    if (src.stack.includes(abs)) throw err(`$INCLUDE cycle: '${inc}' includes itself (through ${src.stack.length} file${src.stack.length === 1 ? '' : 's'})`);
+    if (src.stack.length > MAX_INCLUDE_DEPTH) throw err(`too deeply nested $INCLUDE (more than ${MAX_INCLUDE_DEPTH} levels)`);
+    const child: Scope = { origin: e.toks.length === 3 ? nameOf(e.toks[2], '$INCLUDE origin', scope, err).toLowerCase() : scope.origin, defaultTtl: scope.defaultTtl, lastTtl: scope.lastTtl, prevOwner: undefined };
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(disk);
+    } catch (x) {
+      throw err(`cannot read $INCLUDE file '${inc}': ${(x as NodeJS.ErrnoException).code ?? (x as Error).message}`);
+    }
+    yield* fileRecords(bytes, child, ctx, { shown, disk, stack: [...src.stack, abs] });
+  } else if (dir === '$GENERATE') {
+    if (generated) throw err(`nested $GENERATE directive not allowed`);
+    yield* generate(e, scope, ctx, src, err);
+  } else {
+    throw err(`unknown directive '${first.text}'`);
+  }
+}
+
+/**
+ * $GENERATE RANGE LHS [TTL] [CLASS] TYPE RHS, as miekg/dns reads it: RANGE is start-stop[/step]
+ * (at most 65,536 records); in the rest of the line '$' is the counter, '${offset,width,base}'
+ * a formatted one (base d, o, x or X), '$$' and '\$' a literal '$', '\\' a backslash, and a
+ * backslash before any other character drops both. Each expansion is read as a line of its own.
+ */
+function* generate(e: Entry, scope: Scope, ctx: Ctx, src: Source, err: (m: string) => CorefileError): Generator<ZoneRecord> {
+  const rangeTok = e.toks[1];
+  if (rangeTok === undefined) throw err('bad start-stop in $GENERATE range');
+  let range = rangeTok.text;
+  let step = 1;
+  const slash = range.indexOf('/');
+  if (slash >= 0) {
+    const st = range.slice(slash + 1);
+    if (!/^\+?\d+$/.test(st) || Number(st) <= 0) throw err('bad step in $GENERATE range');
+    step = Number(st);
+    range = range.slice(0, slash);
+  }
+  const dash = range.indexOf('-');
+  if (dash < 0) throw err('bad start-stop in $GENERATE range');
+  const startS = range.slice(0, dash);
+  const endS = range.slice(dash + 1);
+  if (!/^[+-]?\d+$/.test(startS)) throw err('bad start in $GENERATE range');
+  if (!/^[+-]?\d+$/.test(endS)) throw err('bad stop in $GENERATE range');
+  const start = Number(startS);
+  const end = Number(endS);
+  if (end < 0 || start < 0 || end < start || Math.floor((end - start) / step) > MAX_GENERATE) throw err('bad range in $GENERATE range');
+  if (e.toks.length < 3) throw err('garbage after $GENERATE range');
+  const tpl = e.toks
+    .slice(2)
+    .map((t) => (t.quoted ? `"${t.text}"` : t.text))
+    .join(' ');
+  // As miekg/dns: the generated lines are read by a parser of their own whose default TTL is
+  // 3600 (not the file's $TTL), and nothing they set outlives the directive.
+  const child: Scope = { origin: scope.origin, defaultTtl: undefined, lastTtl: 3600, prevOwner: undefined };
+  for (let cur = start; cur <= end; cur += step) {
+    let line: string;
+    try {
+      line = expandGenerate(tpl, cur, start, end);
+    } catch (x) {
+      throw err((x as Error).message);
+    }
+    let subs: Entry[];
+    try {
+      subs = [...entries(Buffer.from(line, 'utf8'), src.shown)];
+    } catch (x) {
+      throw err(`bad data in $GENERATE directive: ${x instanceof CorefileError ? x.message.replace(/^.*?:\d+: /, '') : (x as Error).message}`);
+    }
+    for (const sub of subs) {
+      sub.line = e.line;
+      const first = sub.toks[0]!;
+      if (!sub.blankOwner && !first.quoted && first.text.charCodeAt(0) === 0x24) yield* directive(sub, child, ctx, src, true);
+      else yield record(sub, child, ctx, src.shown);
+    }
+  }
+}
+
+/** One $GENERATE line for counter value `cur` (see generate()). Throws with miekg/dns's messages. */
+export function expandGenerate(tpl: string, cur: number, start: number, end: number): string {
+  let out = '';
+  let esc = false;
+  for (let i = 0; i < tpl.length; i++) {
+    const c = tpl[i]!;
+    if (c === '\\') {
+      if (esc) out += '\\';
+      esc = !esc;
       continue;
     }
-
-    let k = 0;
-    let owner: string;
-    if (e.blankOwner) {
-      if (prevOwner === undefined) throw err('no owner name: the first record starts with white space');
-      owner = prevOwner;
-    } else {
-      owner = name(e.toks[k++], 'owner name').toLowerCase();
-    }
-    prevOwner = owner;
-
-    let ttl: number | undefined;
-    let cls: string | undefined;
-    let typeTok: Tok | undefined;
-    while (k < e.toks.length) {
-      const t = e.toks[k++]!;
-      const up = t.text.toUpperCase();
-      if (!t.quoted && ttl === undefined && parseTtl(t.text) !== undefined) {
-        ttl = parseTtl(t.text)!;
-        if (ttl > MAX_TTL) throw err(`TTL '${t.text}' is too large`);
+    if (c === '$') {
+      if (esc) {
+        esc = false;
+        out += '$';
         continue;
       }
-      if (!t.quoted && cls === undefined && (CLASSES.has(up) || /^CLASS\d+$/.test(up))) {
-        cls = up;
+      if (i === tpl.length - 1) {
+        out += String(cur);
         continue;
       }
-      typeTok = t;
-      break;
-    }
-    if (typeTok === undefined) throw err('missing record type');
-    const typeName = typeTok.text.toUpperCase();
-    if (cls !== undefined && cls !== 'IN') throw err(`class ${cls} is not supported, only IN`);
-    const qtype = SUPPORTED[typeName];
-    if (qtype === undefined) {
-      if (typeFromName(typeName) !== undefined) throw err(`unsupported record type '${typeName}'`);
-      throw err(`unknown record type '${typeTok.text}'`);
-    }
-    if (ttl !== undefined) lastTtl = ttl;
-    const effTtl = ttl ?? defaultTtl ?? lastTtl ?? 3600;
-    const rd = e.toks.slice(k);
-    const want = (count: number): void => {
-      if (rd.length !== count) throw err(`${typeName} record needs ${count} rdata field${count === 1 ? '' : 's'}, got ${rd.length}`);
-    };
-    const u = (t: Tok, bits: 16 | 32 | 8, what: string): number => {
-      if (!/^\d+$/.test(t.text)) throw err(`bad ${typeName} ${what} '${t.text}'`);
-      const v = Number(t.text);
-      if (v >= 2 ** bits) throw err(`${typeName} ${what} '${t.text}' is out of range`);
-      return v;
-    };
-    const rdName = (t: Tok | undefined, what: string): string => dnsPacketName(name(t, `${typeName} ${what}`));
-    // One object shape for every record (name, type, ttl, data): no class (IN is dns-packet's default).
-    const rrName = dnsPacketName(owner);
-    let rr: RR;
-    switch (typeName) {
-      case 'A':
-        want(1);
-        if (!net.isIPv4(rd[0]!.text)) throw err(`bad A address '${rd[0]!.text}'`);
-        rr = { name: rrName, type: 'A', ttl: effTtl, data: rd[0]!.text };
-        break;
-      case 'AAAA':
-        want(1);
-        if (!net.isIPv6(rd[0]!.text)) throw err(`bad AAAA address '${rd[0]!.text}'`);
-        rr = { name: rrName, type: 'AAAA', ttl: effTtl, data: rd[0]!.text };
-        break;
-      case 'CNAME':
-      case 'DNAME':
-      case 'NS':
-      case 'PTR':
-        want(1);
-        rr = { name: rrName, type: typeName, ttl: effTtl, data: rdName(rd[0], 'target') };
-        break;
-      case 'MX':
-        want(2);
-        rr = { name: rrName, type: 'MX', ttl: effTtl, data: { preference: u(rd[0]!, 16, 'preference'), exchange: rdName(rd[1], 'exchange') } };
-        break;
-      case 'SRV':
-        want(4);
-        rr = {
-          name: rrName,
-          type: 'SRV',
-          ttl: effTtl,
-          data: { priority: u(rd[0]!, 16, 'priority'), weight: u(rd[1]!, 16, 'weight'), port: u(rd[2]!, 16, 'port'), target: rdName(rd[3], 'target') },
-        };
-        break;
-      case 'TXT': {
-        if (rd.length === 0) throw err('TXT record needs at least one string');
-        const strs = rd.map((t) => (t.quoted ? t.text : t.text.replace(/\\(.)/g, '$1')));
-        for (const s of strs) if (Buffer.byteLength(s) > 255) throw err('TXT string longer than 255 bytes');
-        rr = { name: rrName, type: 'TXT', ttl: effTtl, data: strs };
-        break;
+      if (tpl[i + 1] === '$') {
+        i++;
+        out += '$';
+        continue;
       }
-      case 'SOA': {
-        want(7);
-        const t = (tok: Tok, what: string): number => {
-          const v = parseTtl(tok.text);
-          if (v === undefined) throw err(`bad SOA ${what} '${tok.text}'`);
-          return v;
-        };
-        rr = {
-          name: rrName,
-          type: 'SOA',
-          ttl: effTtl,
-          data: {
-            mname: rdName(rd[0], 'mname'),
-            rname: rdName(rd[1], 'rname'),
-            serial: u(rd[2]!, 32, 'serial'),
-            refresh: t(rd[3]!, 'refresh'),
-            retry: t(rd[4]!, 'retry'),
-            expire: t(rd[5]!, 'expire'),
-            minimum: t(rd[6]!, 'minimum'),
-          },
-        };
-        break;
+      let offset = 0;
+      let width = 0;
+      let base = 'd';
+      if (tpl[i + 1] === '{') {
+        const close = tpl.indexOf('}', i + 2);
+        if (close < 0) throw new Error('bad modifier in $GENERATE');
+        const parts = tpl.slice(i + 2, close).split(',');
+        if (parts.length > 3) throw new Error('bad modifier in $GENERATE');
+        base = parts[2] ?? 'd';
+        if (!['o', 'd', 'x', 'X'].includes(base)) throw new Error('bad base in $GENERATE');
+        if (!/^[+-]?\d+$/.test(parts[0]!)) throw new Error('bad offset in $GENERATE');
+        offset = Number(parts[0]);
+        const w = parts[1] ?? '0';
+        if (!/^\+?\d+$/.test(w) || Number(w) > 255) throw new Error('bad width in $GENERATE');
+        width = Number(w);
+        if (start + offset < 0 || end + offset > 2 ** 31 - 1) throw new Error('bad offset in $GENERATE');
+        i = close;
       }
-      case 'CAA': {
-        want(3);
-        const tag = rd[1]!.text;
-        if (!/^[a-z0-9]+$/i.test(tag)) throw err(`bad CAA tag '${tag}'`);
-        rr = { name: rrName, type: 'CAA', ttl: effTtl, data: { flags: u(rd[0]!, 8, 'flags'), tag: tag.toLowerCase() as 'issue', value: rd[2]!.text } };
-        break;
-      }
-      default:
-        throw err(`unsupported record type '${typeName}'`);
+      const v = cur + offset;
+      const digits = base === 'd' ? String(v) : base === 'o' ? v.toString(8) : base === 'x' ? v.toString(16) : v.toString(16).toUpperCase();
+      out += digits.padStart(width, '0');
+      continue;
     }
-    if (owner !== origin && !owner.endsWith(origin === '.' ? '.' : `.${origin}`)) throw err(`out-of-zone record '${owner}' for zone '${origin}'`);
-    if (qtype === 6 && owner !== origin) throw err(`SOA record for '${owner}' is not at the zone apex '${origin}'`);
-    if (qtype === 6) haveSoa = true;
-    yield { owner, qtype, rr, line: e.line };
+    if (esc) {
+      // miekg/dns drops an escaped character other than '\' and '$' along with its backslash.
+      esc = false;
+      continue;
+    }
+    out += c;
   }
-  if (!haveSoa) throw new CorefileError(file, 1, `no SOA record for zone '${origin}'`);
+  return out;
+}
+
+/** One record line → a ZoneRecord (checked to be in the zone). */
+function record(e: Entry, scope: Scope, ctx: Ctx, file: string): ZoneRecord {
+  const err = (msg: string): CorefileError => new CorefileError(file, e.line, msg);
+  const name = (t: Tok | undefined, what: string): string => nameOf(t, what, scope, err);
+  const origin = ctx.zone;
+  let k = 0;
+  let owner: string;
+  if (e.blankOwner) {
+    if (scope.prevOwner === undefined) throw err('no owner name: the first record starts with white space');
+    owner = scope.prevOwner;
+  } else {
+    owner = name(e.toks[k++], 'owner name').toLowerCase();
+  }
+  scope.prevOwner = owner;
+
+  let ttl: number | undefined;
+  let cls: string | undefined;
+  let typeTok: Tok | undefined;
+  while (k < e.toks.length) {
+    const t = e.toks[k++]!;
+    if (!t.quoted && ttl === undefined) {
+      const v = parseTtl(t.text);
+      if (v !== undefined) {
+        if (v > MAX_TTL) throw err(`TTL '${t.text}' is too large`);
+        ttl = v;
+        continue;
+      }
+    }
+    if (!t.quoted && cls === undefined) {
+      const up = t.text.toUpperCase();
+      if (CLASSES.has(up) || /^CLASS\d+$/.test(up)) {
+        cls = up === 'CLASS1' ? 'IN' : up;
+        continue;
+      }
+    }
+    typeTok = t;
+    break;
+  }
+  if (typeTok === undefined) throw err('missing record type');
+  const typeName = typeTok.text.toUpperCase();
+  if (cls !== undefined && cls !== 'IN') throw err(`class ${cls} is not supported, only IN`);
+  const qtype = typeTok.quoted ? undefined : rrTypeNumber(typeName);
+  if (qtype === undefined) throw err(`unknown record type '${typeTok.text}'`);
+  if (qtype === 41 || qtype === 249 || qtype === 250 || (qtype >= 251 && qtype <= 255)) throw err(`record type '${typeName}' cannot be in a zone`);
+  if (ttl !== undefined) scope.lastTtl = ttl;
+  const effTtl = ttl ?? scope.defaultTtl ?? scope.lastTtl ?? 3600;
+  const rd = e.toks.slice(k);
+  const rrName = dnsPacketName(owner, err);
+  let rr: RR;
+  if (rd.length > 0 && !rd[0]!.quoted && rd[0]!.text === '\\#') {
+    // RFC 3597: "\# LENGTH HEX" for any type; a type we know as an object is decoded into one.
+    let bytes: Buffer;
+    try {
+      bytes = genericRdata(rd, typeName);
+    } catch (x) {
+      throw err((x as Error).message);
+    }
+    const objType = OBJECT_TYPES[qtype];
+    if (objType === undefined) rr = { name: rrName, type: rrTypeKey(qtype), ttl: effTtl, data: bytes } as unknown as RR;
+    else {
+      const prefixed = Buffer.allocUnsafe(bytes.length + 2);
+      prefixed.writeUInt16BE(bytes.length, 0);
+      bytes.copy(prefixed, 2);
+      let data: unknown;
+      try {
+        const decode = (dnsPacket as unknown as { record(t: string): { decode: ((b: Buffer, o: number) => unknown) & { bytes: number } } }).record(objType).decode;
+        data = decode(prefixed, 0);
+        if (decode.bytes !== prefixed.length) throw new Error('trailing bytes');
+      } catch (x) {
+        throw err(`bad ${typeName} record in RFC 3597 form: ${(x as Error).message}`);
+      }
+      rr = { name: rrName, type: objType, ttl: effTtl, data } as RR;
+    }
+  } else if (OBJECT_TYPES[qtype] === undefined) {
+    let bytes: Buffer;
+    try {
+      bytes = encodeRdata(qtype, typeName, { toks: rd, name: (text, what) => name({ text, quoted: false }, what) });
+    } catch (x) {
+      if (x instanceof CorefileError) throw x;
+      throw err((x as Error).message);
+    }
+    rr = { name: rrName, type: rrTypeKey(qtype), ttl: effTtl, data: bytes } as unknown as RR;
+  } else {
+    rr = objectRecord(qtype, OBJECT_TYPES[qtype]!, rrName, effTtl, rd, name, err);
+  }
+  if (owner !== origin && !owner.endsWith(origin === '.' ? '.' : `.${origin}`)) throw err(`out-of-zone record '${owner}' for zone '${origin}'`);
+  if (qtype === 6 && owner !== origin) throw err(`SOA record for '${owner}' is not at the zone apex '${origin}'`);
+  if (qtype === 6) ctx.haveSoa = true;
+  return { owner, qtype, rr, line: e.line };
+}
+
+/** A string for dns-packet when the bytes are UTF-8 that round-trips, else the bytes. */
+function textOrBytes(b: Buffer): string | Buffer {
+  for (let i = 0; i < b.length; i++) if (b[i]! >= 0x80) {
+    const s = b.toString('utf8');
+    return Buffer.byteLength(s) === b.length && !s.includes('\ufffd') ? s : b;
+  }
+  return b.toString('latin1');
+}
+
+/** A record of one of the OBJECT_TYPES from its presentation RDATA. */
+function objectRecord(qtype: number, typeName: string, rrName: string, effTtl: number, rd: Tok[], name: (t: Tok | undefined, what: string) => string, err: (m: string) => CorefileError): RR {
+  const want = (count: number): void => {
+    if (rd.length !== count) throw err(`${typeName} record needs ${count} rdata field${count === 1 ? '' : 's'}, got ${rd.length}`);
+  };
+  const u = (t: Tok, bits: 16 | 32 | 8, what: string): number => {
+    if (!/^\d+$/.test(t.text)) throw err(`bad ${typeName} ${what} '${t.text}'`);
+    const v = Number(t.text);
+    if (v >= 2 ** bits) throw err(`${typeName} ${what} '${t.text}' is out of range`);
+    return v;
+  };
+  const rdName = (t: Tok | undefined, what: string): string => dnsPacketName(name(t, `${typeName} ${what}`), err);
+  // One object shape for every record (name, type, ttl, data): no class (IN is dns-packet's default).
+  switch (qtype) {
+    case 1:
+      want(1);
+      if (!net.isIPv4(rd[0]!.text)) throw err(`bad A address '${rd[0]!.text}'`);
+      return { name: rrName, type: 'A', ttl: effTtl, data: rd[0]!.text };
+    case 28:
+      want(1);
+      if (!net.isIPv6(rd[0]!.text)) throw err(`bad AAAA address '${rd[0]!.text}'`);
+      return { name: rrName, type: 'AAAA', ttl: effTtl, data: rd[0]!.text };
+    case 5:
+    case 39:
+    case 2:
+    case 12:
+      want(1);
+      return { name: rrName, type: typeName as 'NS', ttl: effTtl, data: rdName(rd[0], 'target') };
+    case 15:
+      want(2);
+      return { name: rrName, type: 'MX', ttl: effTtl, data: { preference: u(rd[0]!, 16, 'preference'), exchange: rdName(rd[1], 'exchange') } };
+    case 33:
+      want(4);
+      return {
+        name: rrName,
+        type: 'SRV',
+        ttl: effTtl,
+        data: { priority: u(rd[0]!, 16, 'priority'), weight: u(rd[1]!, 16, 'weight'), port: u(rd[2]!, 16, 'port'), target: rdName(rd[3], 'target') },
+      };
+    case 16: {
+      if (rd.length === 0) throw err('TXT record needs at least one string');
+      const strs: (string | Buffer)[] = [];
+      for (const t of rd) {
+        let b: Buffer;
+        try {
+          b = unescapeBytes(t.text);
+        } catch (x) {
+          throw err(`bad TXT string: ${(x as Error).message}`);
+        }
+        // Longer than 255 bytes: split into several strings, as miekg/dns does.
+        for (const chunk of splitString(b)) strs.push(textOrBytes(chunk));
+      }
+      return { name: rrName, type: 'TXT', ttl: effTtl, data: strs as string[] };
+    }
+    case 6: {
+      want(7);
+      const t = (tok: Tok, what: string): number => {
+        const v = parseTtl(tok.text);
+        if (v === undefined) throw err(`bad SOA ${what} '${tok.text}'`);
+        return v;
+      };
+      return {
+        name: rrName,
+        type: 'SOA',
+        ttl: effTtl,
+        data: {
+          mname: rdName(rd[0], 'mname'),
+          rname: rdName(rd[1], 'rname'),
+          serial: u(rd[2]!, 32, 'serial'),
+          refresh: t(rd[3]!, 'refresh'),
+          retry: t(rd[4]!, 'retry'),
+          expire: t(rd[5]!, 'expire'),
+          minimum: t(rd[6]!, 'minimum'),
+        },
+      };
+    }
+    case 257: {
+      want(3);
+      const tag = rd[1]!.text;
+      if (!/^[a-z0-9]+$/i.test(tag)) throw err(`bad CAA tag '${tag}'`);
+      return { name: rrName, type: 'CAA', ttl: effTtl, data: { flags: u(rd[0]!, 8, 'flags'), tag: tag.toLowerCase() as 'issue', value: unescapeBytes(rd[2]!.text).toString('utf8') } };
+    }
+    default:
+      throw err(`unsupported record type '${typeName}'`);
+  }
 }
 
 /** All records of a zone file (see zoneRecords). Throws a CorefileError naming file and line. */
-export function parseZone(text: string | Uint8Array, origin: string, file: string): ZoneRecord[] {
-  return [...zoneRecords(text, origin, file)];
+export function parseZone(text: string | Uint8Array, origin: string, file: string, opts?: ZoneFileOptions): ZoneRecord[] {
+  return [...zoneRecords(text, origin, file, opts)];
 }
 
 /** The SOA serial of a zone file, parsing only as far as the SOA record (usually the first). */
-export function readSerial(text: string | Uint8Array, origin: string, file: string): number {
-  for (const r of zoneRecords(text, origin, file)) {
+export function readSerial(text: string | Uint8Array, origin: string, file: string, opts?: ZoneFileOptions): number {
+  for (const r of zoneRecords(text, origin, file, opts)) {
     if (r.qtype === 6) return (r.rr as { data: { serial: number } }).data.serial;
   }
   throw new CorefileError(file, 1, `no SOA record for zone '${origin}'`);
