@@ -4,8 +4,7 @@
 // an Accept: application/json header). Nothing goes to a DNS client; the query does count in the
 // metrics and fills the cache as any other would. Process-wide like health: one HTTP listener per
 // address, kept across reloads. Not in the chain.
-import { definePlugin, type Plugin } from '../../src/plugin/api.js';
-import { httpListeners, parseAddress, text, type HttpHandle } from '../health/listener.js';
+import { definePlugin, type Plugin, httpListeners, parseAddress, httpText, type HttpHandle } from '../../src/plugin/api.js';
 import { renderText } from '../../src/explain/format.js';
 import { ExplainError, type ExplainQuery } from '../../src/explain/explain.js';
 
@@ -33,14 +32,14 @@ export default definePlugin<ExplainConfig>({
     const handle = await httpListeners(ctx.process).acquire(cfg.address, '/explain', (req, res) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.setHeader('Allow', 'GET');
-        text(res, 405, 'method not allowed: use GET /explain?name=NAME&type=TYPE\n');
+        httpText(res, 405, 'method not allowed: use GET /explain?name=NAME&type=TYPE\n');
         return;
       }
       const u = new URL(req.url ?? '/', 'http://localhost');
       const p = u.searchParams;
       const name = p.get('name');
       if (name === null || name === '') {
-        text(res, 400, 'missing name: GET /explain?name=NAME[&type=TYPE][&from=IP][&tcp=1][&do=1][&port=N][&format=json]\n');
+        httpText(res, 400, 'missing name: GET /explain?name=NAME[&type=TYPE][&from=IP][&tcp=1][&do=1][&port=N][&format=json]\n');
         return;
       }
       const q: ExplainQuery = { name };
@@ -53,7 +52,7 @@ export default definePlugin<ExplainConfig>({
       const port = p.get('port');
       if (port !== null && port !== '') {
         if (!/^\d{1,5}$/.test(port)) {
-          text(res, 400, `invalid port '${port}'\n`);
+          httpText(res, 400, `invalid port '${port}'\n`);
           return;
         }
         q.port = Number(port);
@@ -65,9 +64,9 @@ export default definePlugin<ExplainConfig>({
             const body = JSON.stringify(r);
             res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
             res.end(body);
-          } else text(res, 200, renderText(r));
+          } else httpText(res, 200, renderText(r));
         },
-        (e: unknown) => text(res, e instanceof ExplainError ? 400 : 500, `${e instanceof Error ? e.message : String(e)}\n`),
+        (e: unknown) => httpText(res, e instanceof ExplainError ? 400 : 500, `${e instanceof Error ? e.message : String(e)}\n`),
       );
     });
     ctx.onShutdown(() => handle.release());
