@@ -4,10 +4,13 @@
 //
 // The JavaScript side (src/server/udp-native.ts) owns four ArrayBuffers:
 //   in        BATCH slots of SLOT bytes: the datagrams of the current batch
-//   inMeta    Int32 × META per datagram: length (-1: larger than SLOT), port, family (4|6), 0,
-//             address (v4: one host-order word; v6: four network-order words, read as bytes)
+//   inMeta    Int32 × META per datagram: at M_LEN the length (-1: larger than SLOT), M_PORT the
+//             port, M_FAMILY 4|6, M_ADDR the address (v4: one host-order word; v6: four
+//             network-order words, read as bytes)
 //   out       reply bytes written by JavaScript during the batch
-//   outMeta   Int32 × 3 per reply: datagram index (its sender gets the reply), offset, length
+//   outMeta   Int32 × OUT_META per reply: at O_INDEX the datagram index (its sender gets the
+//             reply), O_OFFSET the offset in out, O_LENGTH the length
+// The module exports these numbers as `layout`; udp-native.ts reads them once.
 // onBatch(count) serves the datagrams and returns how many replies it put in out/outMeta; they
 // go out with sendmmsg to the senders' addresses as received. Replies written later (after an
 // await) go out one by one with sendTo().
@@ -32,6 +35,15 @@
 #define SLOT 4096
 #define META 8
 #define OUT_META 3
+/* Int32 word offsets inside one datagram's META words and one reply's OUT_META words. */
+#define M_LEN 0
+#define M_PORT 1
+#define M_FAMILY 2
+#define M_ZERO 3
+#define M_ADDR 4
+#define O_INDEX 0
+#define O_OFFSET 1
+#define O_LENGTH 2
 /* Batches read per readiness event before yielding to the event loop (timers, TCP, …). */
 #define MAX_ROUNDS 8
 
@@ -108,9 +120,9 @@ static void flush(Sock* s, int nout, int n) {
   int k = 0;
   if (nout > BATCH) nout = BATCH;
   for (int j = 0; j < nout; j++) {
-    int32_t idx = s->out_meta[j * OUT_META];
-    int32_t off = s->out_meta[j * OUT_META + 1];
-    int32_t len = s->out_meta[j * OUT_META + 2];
+    int32_t idx = s->out_meta[j * OUT_META + O_INDEX];
+    int32_t off = s->out_meta[j * OUT_META + O_OFFSET];
+    int32_t len = s->out_meta[j * OUT_META + O_LENGTH];
     if (idx < 0 || idx >= n || off < 0 || len <= 0 || (size_t)off + (size_t)len > s->out_len) continue;
     s->siov[k].iov_base = s->out + off;
     s->siov[k].iov_len = (size_t)len;
@@ -171,18 +183,18 @@ static void on_poll(uv_poll_t* h, int status, int events) {
     if (n <= 0) break;
     for (int i = 0; i < n; i++) {
       int32_t* m = s->in_meta + i * META;
-      m[0] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->msgs[i].msg_len;
-      m[3] = 0;
+      m[M_LEN] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->msgs[i].msg_len;
+      m[M_ZERO] = 0;
       if (s->addrs[i].ss_family == AF_INET6) {
         struct sockaddr_in6* a = (struct sockaddr_in6*)&s->addrs[i];
-        m[1] = ntohs(a->sin6_port);
-        m[2] = 6;
-        memcpy(&m[4], &a->sin6_addr, 16);
+        m[M_PORT] = ntohs(a->sin6_port);
+        m[M_FAMILY] = 6;
+        memcpy(&m[M_ADDR], &a->sin6_addr, 16);
       } else {
         struct sockaddr_in* a = (struct sockaddr_in*)&s->addrs[i];
-        m[1] = ntohs(a->sin_port);
-        m[2] = 4;
-        m[4] = (int32_t)ntohl(a->sin_addr.s_addr);
+        m[M_PORT] = ntohs(a->sin_port);
+        m[M_FAMILY] = 4;
+        m[M_ADDR] = (int32_t)ntohl(a->sin_addr.s_addr);
       }
     }
     napi_value cb, recv, argv[1], result;
@@ -255,25 +267,32 @@ static void get_buf(napi_env env, napi_value v, void** data, size_t* len, napi_r
   napi_create_reference(env, v, 1, ref);
 }
 
-// open(host, port, v6, rcvbuf, sndbuf, reusePort, in, inMeta, out, outMeta, onBatch, resource) → handle
+/* The options of open(), by name: opt[K_X] is the value of OPEN_KEYS[K_X]. */
+enum { K_HOST, K_PORT, K_V6, K_RCVBUF, K_SNDBUF, K_REUSE_PORT, K_IN, K_IN_META, K_OUT, K_OUT_META, K_ON_BATCH, K_RESOURCE, OPEN_NKEYS };
+static const char* const OPEN_KEYS[OPEN_NKEYS] = {"host", "port", "v6", "rcvbuf", "sndbuf", "reusePort", "in", "inMeta", "out", "outMeta", "onBatch", "resource"};
+
+// open({ host, port, v6, rcvbuf, sndbuf, reusePort, in, inMeta, out, outMeta, onBatch, resource }) → handle
 static napi_value Open(napi_env env, napi_callback_info info) {
-  size_t argc = 12;
-  napi_value argv[12];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 12) {
-    napi_throw_type_error(env, NULL, "open: 12 arguments expected");
+  size_t argc = 1;
+  napi_value opts;
+  CHECK(napi_get_cb_info(env, info, &argc, &opts, NULL, NULL));
+  napi_valuetype t = napi_undefined;
+  if (argc < 1 || napi_typeof(env, opts, &t) != napi_ok || t != napi_object) {
+    napi_throw_type_error(env, NULL, "open: an options object expected");
     return NULL;
   }
+  napi_value opt[OPEN_NKEYS];
+  for (int i = 0; i < OPEN_NKEYS; i++) CHECK(napi_get_named_property(env, opts, OPEN_KEYS[i], &opt[i]));
   char host[64];
   size_t hl = 0;
-  CHECK(napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl));
+  CHECK(napi_get_value_string_utf8(env, opt[K_HOST], host, sizeof host, &hl));
   int32_t port = 0, rcv = 0, snd = 0;
   bool v6 = false, reuse = false;
-  CHECK(napi_get_value_int32(env, argv[1], &port));
-  CHECK(napi_get_value_bool(env, argv[2], &v6));
-  CHECK(napi_get_value_int32(env, argv[3], &rcv));
-  CHECK(napi_get_value_int32(env, argv[4], &snd));
-  CHECK(napi_get_value_bool(env, argv[5], &reuse));
+  CHECK(napi_get_value_int32(env, opt[K_PORT], &port));
+  CHECK(napi_get_value_bool(env, opt[K_V6], &v6));
+  CHECK(napi_get_value_int32(env, opt[K_RCVBUF], &rcv));
+  CHECK(napi_get_value_int32(env, opt[K_SNDBUF], &snd));
+  CHECK(napi_get_value_bool(env, opt[K_REUSE_PORT], &reuse));
   if (port < 0 || port > 65535) {
     napi_throw_range_error(env, "ERR_SOCKET_BAD_PORT", "open: port out of range");
     return NULL;
@@ -310,24 +329,24 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   s->env = env;
   size_t len = 0;
   void* p = NULL;
-  get_buf(env, argv[6], &p, &len, &s->bufs[0]);
+  get_buf(env, opt[K_IN], &p, &len, &s->bufs[0]);
   s->in = (uint8_t*)p;
   int ok = p != NULL && len >= (size_t)BATCH * SLOT;
-  get_buf(env, argv[7], &p, &len, &s->bufs[1]);
+  get_buf(env, opt[K_IN_META], &p, &len, &s->bufs[1]);
   s->in_meta = (int32_t*)p;
   ok = ok && p != NULL && len >= (size_t)BATCH * META * 4;
-  get_buf(env, argv[8], &p, &len, &s->bufs[2]);
+  get_buf(env, opt[K_OUT], &p, &len, &s->bufs[2]);
   s->out = (uint8_t*)p;
   s->out_len = len;
   ok = ok && p != NULL;
-  get_buf(env, argv[9], &p, &len, &s->bufs[3]);
+  get_buf(env, opt[K_OUT_META], &p, &len, &s->bufs[3]);
   s->out_meta = (int32_t*)p;
   ok = ok && p != NULL && len >= (size_t)BATCH * OUT_META * 4;
-  napi_create_reference(env, argv[10], 1, &s->on_batch);
-  napi_create_reference(env, argv[11], 1, &s->resource);
+  napi_create_reference(env, opt[K_ON_BATCH], 1, &s->on_batch);
+  napi_create_reference(env, opt[K_RESOURCE], 1, &s->resource);
   napi_value name;
   napi_create_string_utf8(env, "typedns:udp", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, argv[11], name, &s->actx);
+  napi_async_init(env, opt[K_RESOURCE], name, &s->actx);
   uv_loop_t* loop = NULL;
   napi_get_uv_event_loop(env, &loop);
   s->poll.data = s;
@@ -517,15 +536,22 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  napi_value v;
-  napi_create_int32(env, BATCH, &v);
-  napi_set_named_property(env, exports, "BATCH", v);
-  napi_create_int32(env, SLOT, &v);
-  napi_set_named_property(env, exports, "SLOT", v);
-  napi_create_int32(env, META, &v);
-  napi_set_named_property(env, exports, "META", v);
-  napi_create_int32(env, OUT_META, &v);
-  napi_set_named_property(env, exports, "OUT_META", v);
+  // the buffers' layout, read once by udp-native.ts
+  static const struct {
+    const char* name;
+    int32_t value;
+  } layout[] = {
+      {"BATCH", BATCH},   {"SLOT", SLOT},         {"META", META},         {"OUT_META", OUT_META}, {"M_LEN", M_LEN},
+      {"M_PORT", M_PORT}, {"M_FAMILY", M_FAMILY}, {"M_ADDR", M_ADDR},     {"O_INDEX", O_INDEX},   {"O_OFFSET", O_OFFSET},
+      {"O_LENGTH", O_LENGTH},
+  };
+  napi_value obj, v;
+  napi_create_object(env, &obj);
+  for (size_t i = 0; i < sizeof layout / sizeof layout[0]; i++) {
+    napi_create_int32(env, layout[i].value, &v);
+    napi_set_named_property(env, obj, layout[i].name, v);
+  }
+  napi_set_named_property(env, exports, "layout", obj);
   return exports;
 }
 

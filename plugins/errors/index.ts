@@ -1,7 +1,7 @@
 // errors: logs what the plugins below throw, as "[ERROR] plugin/errors: 2 NAME. TYPE: message",
 // with `consolidate` folding repeated errors into one line per period. The query still gets
 // SERVFAIL and coredns_panics_total counts it (the core does both; this plugin only logs).
-import { definePlugin, parseDuration, typeName as typeNameOf } from '../../src/plugin/api.js';
+import { definePlugin, markLogged, parseDuration, typeName as typeNameOf } from '../../src/plugin/api.js';
 import type { Logger, Rcode, Request } from '../../src/plugin/api.js';
 
 type Level = 'warning' | 'error' | 'info' | 'debug';
@@ -17,9 +17,6 @@ export interface ErrorsConfig {
   stacktrace: boolean;
   consolidate: Consolidate[];
 }
-
-/** Marks an error as logged so the core does not log it a second time. */
-export const LOGGED = Symbol.for('typedns.errors.logged');
 
 export default definePlugin<ErrorsConfig>({
   name: 'errors',
@@ -98,7 +95,7 @@ export default definePlugin<ErrorsConfig>({
     const line = (req: Request, e: unknown, text: string): string => `2 ${req.name} ${typeNameOf(req.qtype)}: ${cfg.stacktrace && e instanceof Error && e.stack ? e.stack : text}`;
     const fail = (req: Request, e: unknown): never => {
       report(req, e);
-      if (e !== null && typeof e === 'object') (e as Record<symbol, boolean>)[LOGGED] = true;
+      markLogged(e);
       throw e;
     };
     return {

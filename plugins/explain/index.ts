@@ -9,8 +9,7 @@
 // records of the reply's additional section, from this plugin's place in the chain down — unless
 // the block's acl would not allow it (or its client is outside the NETs given). Only then is
 // explain in the chain: without `edns0` it adds no hop.
-import { definePlugin, parseCidr, settle, typeName, WrappedWriter, type Rcode, type Message, type Plugin, type Request, type ResponseWriter, type SetupContext } from '../../src/plugin/api.js';
-import { httpListeners, parseAddress, text, type HttpHandle } from '../health/listener.js';
+import { definePlugin, httpListeners, httpText, parseAddress, parseCidr, settle, typeName, WrappedWriter, type HttpHandle, type Rcode, type Message, type Plugin, type Request, type ResponseWriter, type SetupContext } from '../../src/plugin/api.js';
 import { renderText, stepText } from '../../src/explain/format.js';
 import { ExplainError, type ExplainQuery } from '../../src/explain/explain.js';
 // the core's request and writer (not in typedns/plugin): the trace goes on the request the chain
@@ -163,14 +162,14 @@ async function endpoint(address: string, ctx: SetupContext): Promise<HttpHandle>
   const handle = await httpListeners(ctx.process).acquire(address, '/explain', (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET');
-      text(res, 405, 'method not allowed: use GET /explain?name=NAME&type=TYPE\n');
+      httpText(res, 405, 'method not allowed: use GET /explain?name=NAME&type=TYPE\n');
       return;
     }
     const u = new URL(req.url ?? '/', 'http://localhost');
     const p = u.searchParams;
     const name = p.get('name');
     if (name === null || name === '') {
-      text(res, 400, 'missing name: GET /explain?name=NAME[&type=TYPE][&from=IP][&tcp=1][&do=1][&port=N][&format=json]\n');
+      httpText(res, 400, 'missing name: GET /explain?name=NAME[&type=TYPE][&from=IP][&tcp=1][&do=1][&port=N][&format=json]\n');
       return;
     }
     const q: ExplainQuery = { name };
@@ -183,7 +182,7 @@ async function endpoint(address: string, ctx: SetupContext): Promise<HttpHandle>
     const port = p.get('port');
     if (port !== null && port !== '') {
       if (!/^\d{1,5}$/.test(port)) {
-        text(res, 400, `invalid port '${port}'\n`);
+        httpText(res, 400, `invalid port '${port}'\n`);
         return;
       }
       q.port = Number(port);
@@ -195,9 +194,9 @@ async function endpoint(address: string, ctx: SetupContext): Promise<HttpHandle>
           const body = JSON.stringify(r);
           res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
           res.end(body);
-        } else text(res, 200, renderText(r));
+        } else httpText(res, 200, renderText(r));
       },
-      (e: unknown) => text(res, e instanceof ExplainError ? 400 : 500, `${e instanceof Error ? e.message : String(e)}\n`),
+      (e: unknown) => httpText(res, e instanceof ExplainError ? 400 : 500, `${e instanceof Error ? e.message : String(e)}\n`),
     );
   });
   ctx.onShutdown(() => handle.release());

@@ -3,7 +3,7 @@ import { parsePlugin, startServer, type TestServer, waitFor } from '../../src/te
 import { dispense } from '../../src/testing/index.js';
 import health, { type HealthPlugin } from './index.js';
 import type { ReadyPlugin } from '../ready/index.js';
-import { parseAddress } from './listener.js';
+import { parseAddress } from '../../src/plugin/api.js';
 
 const servers: TestServer[] = [];
 afterEach(async () => {

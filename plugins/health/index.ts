@@ -5,8 +5,7 @@
 // feeds coredns_health_request_duration_seconds and coredns_health_request_failures_total.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { definePlugin, type Plugin } from '../../src/plugin/api.js';
-import { addressArg, httpListeners, text, type HttpHandle } from './listener.js';
+import { definePlugin, type Plugin, addressArg, httpListeners, httpText, type HttpHandle } from '../../src/plugin/api.js';
 
 export interface HealthConfig {
   address: string;
@@ -51,7 +50,7 @@ export default definePlugin<HealthConfig>({
       [0.00025, 0.0025, 0.025, 0.25, 2.5],
     );
     const failures = ctx.metrics.counter('request_failures_total', 'Self-checks of /health that failed.');
-    const handle = await httpListeners(ctx.process).acquire(cfg.address, '/health', (_req, res) => text(res, 200, 'OK'));
+    const handle = await httpListeners(ctx.process).acquire(cfg.address, '/health', (_req, res) => httpText(res, 200, 'OK'));
     if (cfg.lameduck > 0) ctx.lameduck(cfg.lameduck);
     const target = `${handle.url}/health`;
     let checking = false;

@@ -85,7 +85,7 @@ export interface PackedSrv {
 
 const notAtQuestion = (): boolean => false;
 
-interface ServiceView {
+export interface ServiceView {
   readonly zone: string;
   readonly recs: NameRecords;
   /** _port._proto names, cached once seen (existing ones only); created on first use. */
@@ -208,7 +208,7 @@ export function serviceRecords(e: ServiceEntry, zone: string, o: AnswerOptions):
 }
 
 function view(e: ServiceEntry, zone: string, o: AnswerOptions): ServiceView {
-  const views = e.views as ServiceView[] | undefined;
+  const views = e.views;
   if (views !== undefined) {
     for (const v of views) if (v.zone === zone) return v;
   }

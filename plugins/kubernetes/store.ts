@@ -7,6 +7,7 @@ import net from 'node:net';
 import type { ObjectSink, SlimEndpointSlice, SlimNamespace, SlimPod, SlimPort, SlimService } from './watch/objects.js';
 import { selectorMatches, type Selector } from './selector.js';
 import { dashedIp } from './ip.js';
+import type { ServiceView } from './answer.js';
 import { badHostName, badIp, badLabel, badServiceName, isLabel } from './valid.js';
 
 export type ServiceKind = 'cluster_ip' | 'headless_with_selector' | 'headless_without_selector';
@@ -105,8 +106,8 @@ export class ServiceEntry {
   private ipIndex: Map<string, Endpoint> | undefined = undefined;
   /** Endpoints by label (built on first use). */
   byLabel: Map<string, Endpoint[]> | undefined = undefined;
-  /** Precomputed answers, owned by answer.ts; cleared on change. */
-  views: unknown = undefined;
+  /** Precomputed answers, one per zone, built and read by answer.ts; cleared on change. */
+  views: ServiceView[] | undefined = undefined;
   /** Hash of the DNS-relevant data, to tell real changes from no-op updates. */
   sig = 0;
   /** IPs (ClusterIPs and served endpoint addresses) this entry put in the reverse index. */

@@ -144,8 +144,8 @@ export default definePlugin<LogConfig>({
     return cfg;
   },
   setup(cfg, ctx) {
-    const sink = (ctx.log as unknown as { raw?: (l: string) => void }).raw;
-    const info = sink ? (line: string) => sink(`[INFO] ${line}`) : (line: string) => ctx.log.info(line);
+    const log = ctx.log;
+    const info = (line: string): void => log.raw(`[INFO] ${line}`);
     const rules: Rule[] = cfg.rules.map((r) => ({ names: r.names, fmt: compileFormat(r.format), all: r.classes.includes('all'), classes: new Set(r.classes) }));
     /** The first rule with a name the query is in: it alone decides (CoreDNS's first matching NameScope). */
     const ruleFor = (name: string): Rule | undefined => {

@@ -9,8 +9,7 @@
 // chain returns; when nothing was written the core writes an empty reply with the returned rcode,
 // whose size is the question plus the OPT record.
 import client from 'prom-client';
-import { definePlugin, DROP, RCODE, rcodeName, settle, typeFromName, writtenBy, type FastCounterChild, type FastHistogramChild, type Plugin, type Request, type ResponseWriter, type Rcode } from '../../src/plugin/api.js';
-import { addressArg, httpListeners, type HttpHandle } from '../health/listener.js';
+import { definePlugin, DROP, RCODE, rcodeName, settle, typeFromName, writtenBy, type FastCounterChild, type FastHistogramChild, type Plugin, type Request, type ResponseWriter, type Rcode, addressArg, httpListeners, type HttpHandle } from '../../src/plugin/api.js';
 
 export interface PrometheusConfig {
   address: string;

@@ -2,8 +2,7 @@
 // else 503 with the sorted, comma-separated names of those that are not; 503 "Shutting down"
 // while the process shuts down (lameduck). With `monitor until-ready` (the default) readiness is
 // not re-checked once reached; `monitor continuously` checks on every request.
-import { definePlugin, type Plugin } from '../../src/plugin/api.js';
-import { addressArg, httpListeners, text, type HttpHandle } from '../health/listener.js';
+import { definePlugin, type Plugin, addressArg, httpListeners, httpText, type HttpHandle } from '../../src/plugin/api.js';
 
 export interface ReadyConfig {
   address: string;
@@ -41,8 +40,8 @@ export default definePlugin<ReadyConfig>({
     const proc = ctx.process;
     let reached = false;
     const handle = await httpListeners(proc).acquire(cfg.address, '/ready', (_req, res) => {
-      if (proc.shuttingDown) return text(res, 503, 'Shutting down');
-      if (reached && !cfg.continuously) return text(res, 200, 'OK');
+      if (proc.shuttingDown) return httpText(res, 503, 'Shutting down');
+      if (reached && !cfg.continuously) return httpText(res, 200, 'OK');
       const notReady = new Set<string>();
       for (const r of proc.readiness) {
         let ok: boolean;
@@ -55,9 +54,9 @@ export default definePlugin<ReadyConfig>({
       }
       if (notReady.size === 0) {
         reached = true;
-        return text(res, 200, 'OK');
+        return httpText(res, 200, 'OK');
       }
-      text(res, 503, [...notReady].sort().join(','));
+      httpText(res, 503, [...notReady].sort().join(','));
     });
     return {
       handle,

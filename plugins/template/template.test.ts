@@ -1,13 +1,13 @@
-// template through real sockets: the README's examples (NXDOMAIN everything, SOA/NS, named groups,
+// template through the chain (in process: what crosses a socket is tested in test/integration): the README's examples (NXDOMAIN everything, SOA/NS, named groups,
 // parseInt, CNAME), fallthrough vs SERVFAIL, class/type filters, metrics and Corefile errors.
 import { describe, expect, it } from 'vitest';
 import { CorefileError, RCODE } from '../../src/plugin/api.js';
-import { parsePlugin, sortAndCheck, startServer, type TestServer } from '../../src/testing/index.js';
+import { parsePlugin, sortAndCheck, startInProcess, type InProcessServer } from '../../src/testing/index.js';
 import template from './index.js';
 import { compileTemplate, type TemplateData } from './gotemplate.js';
 
-async function withServer(zone: string, body: string, fn: (s: TestServer) => Promise<void>): Promise<void> {
-  const s = await startServer(`${zone}:0 {\n  bind 127.0.0.1\n${body}\n  whoami\n}\n`);
+async function withServer(zone: string, body: string, fn: (s: InProcessServer) => Promise<void>): Promise<void> {
+  const s = await startInProcess(`${zone}:0 {\n  bind 127.0.0.1\n${body}\n  whoami\n}\n`);
   try {
     await fn(s);
   } finally {
@@ -55,7 +55,7 @@ describe('answers', () => {
     additional "ns0.example. 60 IN A 203.0.113.8"
   }`;
     // index inside parentheses is not supported; expect a Corefile error naming the line
-    await expect(startServer(`.:0 {\n  bind 127.0.0.1\n${body}\n}\n`)).rejects.toThrow(/Corefile:5 .*unsupported template syntax/);
+    await expect(startInProcess(`.:0 {\n  bind 127.0.0.1\n${body}\n}\n`)).rejects.toThrow(/Corefile:5 .*unsupported template syntax/);
     const ok = body.replace('(index .Match 3)', '.Group.d');
     await withServer('.', ok, async (s) => {
       sortAndCheck((await s.query('ip0a7b7b0c.example', 'A')).msg, {

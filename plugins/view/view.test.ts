@@ -1,9 +1,9 @@
 // view: CoreDNS's own tables (plugin/view/setup_test.go, view_test.go and test/view_test.go) as
-// data, replayed on the parser, on the expression evaluator and through a real server where
-// several blocks share one zone and port; then the README's examples and what CoreDNS's
-// expression language offers beyond them.
+// data, replayed on the parser, on the expression evaluator and through the chain (in process:
+// routing between blocks is what is tested, no socket needed) where several blocks share one
+// zone and port; then the README's examples and what CoreDNS's expression language offers beyond them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dispense, fakeRequest, parsePlugin, sortAndCheck, startServer, type TestServer } from '../../src/testing/index.js';
+import { dispense, fakeRequest, parsePlugin, sortAndCheck, startInProcess, startServer, type InProcessServer } from '../../src/testing/index.js';
 import view from './index.js';
 import { compileExpr, passes } from './expr.js';
 
@@ -86,10 +86,10 @@ describe('view: expressions (CoreDNS TestFilter_ErrorPaths, and the expr-lang op
   });
 });
 
-describe('view: blocks sharing one zone and port, through a real server (CoreDNS test/view_test.go)', () => {
-  let s: TestServer;
+describe('view: blocks sharing one zone and port, through the chain in process (CoreDNS test/view_test.go)', () => {
+  let s: InProcessServer;
   beforeAll(async () => {
-    s = await startServer(`split-type:0 {
+    s = await startInProcess(`split-type:0 {
   bind 127.0.0.1
   view test-view-a {
     expr type() == 'A'
@@ -212,7 +212,7 @@ only-view.test:0 {
   });
 
   it('REFUSED when no block on the listener takes the query', async () => {
-    const t = await startServer("v.test:0 {\n bind 127.0.0.1\n view only-tcp {\n  expr proto() == 'tcp'\n }\n whoami\n}");
+    const t = await startInProcess("v.test:0 {\n bind 127.0.0.1\n view only-tcp {\n  expr proto() == 'tcp'\n }\n whoami\n}");
     try {
       expect((await t.query('a.v.test.', 'A')).rcode).toBe(5);
       expect((await t.query('a.v.test.', 'A', { tcp: true })).rcode).toBe(0);

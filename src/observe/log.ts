@@ -11,6 +11,8 @@ export interface Logger {
   error(msg: string): void;
   /** A logger whose lines start with "plugin/<name>: ". */
   child(name: string): Logger;
+  /** Write one line as it is: no level, no "plugin/<name>: " prefix (the log plugin's query lines). */
+  raw(line: string): void;
 }
 
 export type LogSink = (line: string) => void;
@@ -59,9 +61,8 @@ export class TextLogger implements Logger {
   withDebug(on: boolean): TextLogger {
     return new TextLogger(this.sink, this.prefix, on);
   }
-  /** The raw sink, for plugins that write their own lines (log). */
-  get raw(): LogSink {
-    return this.sink;
+  raw(line: string): void {
+    this.sink(line);
   }
 }
 

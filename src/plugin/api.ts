@@ -27,7 +27,7 @@ export { Zones } from './zones.js';
 export { WrappedWriter, CaptureWriter } from './wrapped-writer.js';
 export { EXACT_FLAGS, coreWriterOf } from '../request/writer.js';
 export { writtenBy, settle } from './chain.js';
-export { TypednsError, pluginError } from './errors.js';
+export { TypednsError, pluginError, markLogged, wasLogged } from './errors.js';
 export { API_VERSION } from './registry.js';
 export { reply, negative, rcodeOf, rr, rrText, type RR, type ReplyOptions } from '../dns/message.js';
 export { RCODE, DROP, QTYPE, QCLASS, FLAG, typeName, typeFromName, rcodeName, rcodeFromName, className } from '../dns/constants.js';
@@ -40,3 +40,4 @@ export { pack, concatPacked, packedReply, EMPTY as EMPTY_PACKED, type Packed } f
 export { resolvConfSearch, hostSearchPath } from '../dns/resolvconf.js';
 export { startMetadata, setMetadata, metadataValue, metadataLabels, isMetadataCollector, type MetadataCollector } from './metadata.js';
 export { setDeadline, deadlineOf } from './deadline.js';
+export { httpListeners, httpText, addressArg, parseAddress, httpLimits, DEFAULT_HTTP, type HttpHandle, type HttpHandler, type HttpLimits } from '../observe/http.js';

@@ -24,3 +24,21 @@ export function pluginError(name: string, err: unknown): TypednsError {
   const msg = err instanceof Error ? err.message : String(err);
   return new TypednsError('TDNS_ERR_SETUP', msg.startsWith(`plugin/${name}:`) ? msg : `plugin/${name}: ${msg}`, { cause: err });
 }
+
+/**
+ * Marks an error a plugin has already logged (the errors plugin), so that the core, which logs
+ * every error thrown out of a chain as a recovered panic, does not log it a second time. Keyed
+ * with Symbol.for so that a second copy of this module (an external plugin bundling its own)
+ * agrees on it.
+ */
+const LOGGED = Symbol.for('typedns.errors.logged');
+
+/** Mark `e` as logged; a non-object (a thrown string) cannot carry the mark. */
+export function markLogged(e: unknown): void {
+  if (e !== null && typeof e === 'object') (e as Record<symbol, boolean>)[LOGGED] = true;
+}
+
+/** Whether a plugin has logged `e` already (markLogged). */
+export function wasLogged(e: unknown): boolean {
+  return e !== null && typeof e === 'object' && (e as Record<symbol, unknown>)[LOGGED] === true;
+}

@@ -8,6 +8,7 @@ import { emptyReply, Parse, parseQuery, QueryHead } from '../dns/wire.js';
 import { DnsRequest, type LocalAddr } from '../request/request.js';
 import { CoreWriter, type Sender } from '../request/writer.js';
 import { settle } from '../plugin/chain.js';
+import { wasLogged } from '../plugin/errors.js';
 import type { RouteTable } from './route.js';
 import type { Logger } from '../observe/log.js';
 import type { Counter } from '../observe/metrics.js';
@@ -22,8 +23,6 @@ export interface ServeContext {
 }
 
 const head = new QueryHead();
-/** Set by the errors plugin on an error it already logged. */
-const LOGGED = Symbol.for('typedns.errors.logged');
 
 /**
  * Answer one query. `send` receives the reply bytes. Never throws. Returns undefined when the
@@ -100,7 +99,7 @@ function finish(req: DnsRequest, w: CoreWriter, rc: Rcode): void {
 
 function panic(ctx: ServeContext, req: DnsRequest, w: CoreWriter, e: unknown): void {
   ctx.panics.inc();
-  if (e === null || typeof e !== 'object' || !(e as Record<symbol, unknown>)[LOGGED]) {
+  if (!wasLogged(e)) {
     const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
     ctx.log.error(`recovered from panic in plugin chain for "${req.name}" ${req.qtype}: ${msg}`);
   }

@@ -13,32 +13,60 @@ import type { LocalAddr } from '../request/request.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { ip6Text } from '../dns/names.js';
 
+/** open()'s options (native/udp.c). */
+interface OpenOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly v6: boolean;
+  /** SO_RCVBUF and SO_SNDBUF, bytes (0: the system's). */
+  readonly rcvbuf: number;
+  readonly sndbuf: number;
+  readonly reusePort: boolean;
+  /** BATCH slots of SLOT bytes: the datagrams of a batch. */
+  readonly in: ArrayBuffer;
+  /** Int32 × META per datagram (Layout's M_* offsets). */
+  readonly inMeta: ArrayBuffer;
+  /** The replies' bytes, written during a batch. */
+  readonly out: ArrayBuffer;
+  /** Int32 × OUT_META per reply (Layout's O_* offsets). */
+  readonly outMeta: ArrayBuffer;
+  /** Serves datagrams 0..n-1 of the batch; returns how many replies it queued. */
+  readonly onBatch: (n: number) => number;
+  /** The async resource the batches run in. */
+  readonly resource: object;
+}
+
+/** The buffers' layout, as native/udp.c defines it (its `layout` export). */
+interface Layout {
+  /** Datagrams per batch, and bytes per datagram slot. */
+  readonly BATCH: number;
+  readonly SLOT: number;
+  /** Int32 words per datagram in inMeta, and their offsets: length (-1: larger than SLOT), port, family (4|6), address. */
+  readonly META: number;
+  readonly M_LEN: number;
+  readonly M_PORT: number;
+  readonly M_FAMILY: number;
+  readonly M_ADDR: number;
+  /** Int32 words per reply in outMeta, and their offsets: datagram index, offset in out, length. */
+  readonly OUT_META: number;
+  readonly O_INDEX: number;
+  readonly O_OFFSET: number;
+  readonly O_LENGTH: number;
+}
+
 /** The native module's functions (native/udp.c). */
 interface NativeUdp {
-  open(
-    host: string,
-    port: number,
-    v6: boolean,
-    rcvbuf: number,
-    sndbuf: number,
-    reusePort: boolean,
-    inBuf: ArrayBuffer,
-    inMeta: ArrayBuffer,
-    outBuf: ArrayBuffer,
-    outMeta: ArrayBuffer,
-    onBatch: (n: number) => number,
-    resource: object,
-  ): unknown;
+  open(o: OpenOptions): unknown;
   localPort(h: unknown): number;
   sendTo(h: unknown, bytes: Uint8Array, host: string, port: number): number;
   sendErrors(h: unknown): number;
   steer?(h: unknown, groupSize: number): number;
   close(h: unknown): void;
-  readonly BATCH: number;
-  readonly SLOT: number;
-  readonly META: number;
-  readonly OUT_META: number;
+  readonly layout: Layout;
 }
+
+/** The layout, read once when the module loads. */
+let L: Layout;
 
 let loaded: NativeUdp | null | undefined;
 let loadError = '';
@@ -116,7 +144,13 @@ export function nativeUdp(): NativeUdp | undefined {
     return undefined;
   }
   try {
-    loaded = createRequire(import.meta.url)(p) as NativeUdp;
+    const mod = createRequire(import.meta.url)(p) as Partial<NativeUdp>;
+    if (typeof mod.layout !== 'object' || mod.layout === null) {
+      loadError = `build/typedns_udp.node was built from an older native/udp.c (no layout export); ${rebuildHint(p)}`;
+      return undefined;
+    }
+    L = { ...mod.layout };
+    loaded = mod as NativeUdp;
   } catch (e) {
     loadError = `build/typedns_udp.node did not load: ${(e as Error).message.split('\n')[0]}; ${rebuildHint(p)}`;
   }
@@ -186,21 +220,34 @@ export class NativeUdpListener implements Sender {
     const mod = nativeUdp();
     if (mod === undefined) throw new Error(`native UDP unavailable: ${loadError}`);
     this.mod = mod;
-    this.inBuf = new ArrayBuffer(mod.BATCH * mod.SLOT);
+    this.inBuf = new ArrayBuffer(L.BATCH * L.SLOT);
     this.inBytes = Buffer.from(this.inBuf);
-    const meta = new ArrayBuffer(mod.BATCH * mod.META * 4);
+    const meta = new ArrayBuffer(L.BATCH * L.META * 4);
     this.inMeta = new Int32Array(meta);
     this.metaBytes = new Uint8Array(meta);
     this.outBuf = new ArrayBuffer(OUT_BYTES);
     this.outBytes = new Uint8Array(this.outBuf);
-    this.outMeta = new Int32Array(mod.BATCH * mod.OUT_META);
+    this.outMeta = new Int32Array(L.BATCH * L.OUT_META);
   }
 
   listen(): Promise<number> {
     this.v6 = net.isIPv6(this.host);
     const onBatch = (n: number): number => this.onBatch(n);
     try {
-      this.h = this.mod.open(this.host, this.port, this.v6, 4 << 20, 4 << 20, this.opts.reusePort === true, this.inBuf, this.inMeta.buffer as ArrayBuffer, this.outBuf, this.outMeta.buffer as ArrayBuffer, onBatch, this);
+      this.h = this.mod.open({
+        host: this.host,
+        port: this.port,
+        v6: this.v6,
+        rcvbuf: 4 << 20,
+        sndbuf: 4 << 20,
+        reusePort: this.opts.reusePort === true,
+        in: this.inBuf,
+        inMeta: this.inMeta.buffer as ArrayBuffer,
+        out: this.outBuf,
+        outMeta: this.outMeta.buffer as ArrayBuffer,
+        onBatch,
+        resource: this,
+      });
     } catch (e) {
       return Promise.reject(e as Error);
     }
@@ -219,8 +266,8 @@ export class NativeUdpListener implements Sender {
     this.nOut = 0;
     this.outOff = 0;
     const m = this.inMeta;
-    const META = this.mod.META;
-    const SLOT = this.mod.SLOT;
+    const META = L.META;
+    const SLOT = L.SLOT;
     try {
       for (let i = 0; i < n; i++) this.serveOne(i, m, i * META, SLOT);
     } finally {
@@ -232,18 +279,19 @@ export class NativeUdpListener implements Sender {
 
   /** Datagram `i` of the batch: its client from the meta words at `k`, its bytes copied out of the slot. */
   private serveOne(i: number, m: Int32Array, k: number, SLOT: number): void {
-    const len = m[k]!;
+    const len = m[k + L.M_LEN]!;
     if (len < 0) return; // larger than a slot: not a DNS query we answer over UDP
     let client: Client;
-    if (m[k + 2] === 4) {
-      client = { ip: v4(m[k + 4]!), port: m[k + 1]!, family: 4 };
+    const port = m[k + L.M_PORT]!;
+    if (m[k + L.M_FAMILY] === 4) {
+      client = { ip: v4(m[k + L.M_ADDR]!), port, family: 4 };
     } else {
       const b = this.metaBytes;
-      const at = (k + 4) * 4;
+      const at = (k + L.M_ADDR) * 4;
       // an IPv4 client of a dual-stack socket (::ffff:a.b.c.d) is reported as IPv4, as udp.ts does
       let mapped = b[at + 10] === 0xff && b[at + 11] === 0xff;
       for (let j = 0; mapped && j < 10; j++) if (b[at + j] !== 0) mapped = false;
-      client = mapped ? { ip: `${b[at + 12]}.${b[at + 13]}.${b[at + 14]}.${b[at + 15]}`, port: m[k + 1]!, family: 4 } : { ip: v6Text(b, at), port: m[k + 1]!, family: 6 };
+      client = mapped ? { ip: `${b[at + 12]}.${b[at + 13]}.${b[at + 14]}.${b[at + 15]}`, port, family: 4 } : { ip: v6Text(b, at), port, family: 6 };
     }
     // The query gets its own bytes: plugins may keep req.wire after the batch (async answers).
     const msg = Buffer.allocUnsafe(len);
@@ -263,12 +311,12 @@ export class NativeUdpListener implements Sender {
     if (h === undefined) return;
     const c = w.req.client;
     // the reply to the datagram being served: queued for the batch's sendmmsg
-    if (c === this.curClient && this.nOut < this.mod.BATCH && this.outOff + buf.length <= OUT_BYTES) {
+    if (c === this.curClient && this.nOut < L.BATCH && this.outOff + buf.length <= OUT_BYTES) {
       this.outBytes.set(buf, this.outOff);
-      const k = this.nOut++ * this.mod.OUT_META;
-      this.outMeta[k] = this.cur;
-      this.outMeta[k + 1] = this.outOff;
-      this.outMeta[k + 2] = buf.length;
+      const k = this.nOut++ * L.OUT_META;
+      this.outMeta[k + L.O_INDEX] = this.cur;
+      this.outMeta[k + L.O_OFFSET] = this.outOff;
+      this.outMeta[k + L.O_LENGTH] = buf.length;
       this.outOff += buf.length;
       return;
     }

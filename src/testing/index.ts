@@ -2,6 +2,7 @@
 //   dispense('hosts { ttl 5 }')   Recorder   fakeRequest('a.example.org.', 'A')
 //   nextReturning(RCODE.NXDOMAIN)  sortAndCheck(msg, case)  startServer(corefile)  query(port, name, type)
 //   responder('backend', (req, w, next) => …)  waitFor(() => cond)  freePort()
+//   startInProcess(corefile): the same, through the chain without a socket (s.query(name, type))
 import dnsPacket, { type DecodedPacket } from 'dns-packet';
 import { Dispenser } from '../corefile/dispenser.js';
 import { definePlugin, type Message, type Next, type Plugin, type PluginDefinition, type Rcode, type Request, type ResponseWriter, type SetupContext } from '../plugin/types.js';
@@ -20,6 +21,7 @@ export { query, exchangeRaw, buildQuery, rcodeOfWire } from './client.js';
 export type { QueryOptions, QueryResult } from './client.js';
 export { sortAndCheck, type Case } from './check.js';
 export { waitFor, freePort, type WaitOptions } from './wait.js';
+export { startInProcess, type InProcessServer } from './inprocess.js';
 export { rr, rrText, reply } from '../dns/message.js';
 
 /** A dispenser over a Corefile snippet: `dispense('hosts { ttl 5 }')`. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildQuery, freePort, query, waitFor } from '../../src/testing/index.js';
-import { NativeUdpListener, nativeUdpError, v6Text } from '../../src/server/udp-native.js';
+import { NativeUdpListener, nativeUdp, nativeUdpError, v6Text } from '../../src/server/udp-native.js';
 import type { ServeContext } from '../../src/server/serve.js';
 import { startCli, type CliProcess } from '../support/cli.js';
 
@@ -20,6 +20,15 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 it('the test build has the native module (npm run build compiles it)', () => {
   expect(nativeUdpError()).toBe('');
+});
+
+it('the module exports its buffer layout, and open() takes one options object', () => {
+  const mod = nativeUdp()!;
+  // the per-datagram words native/udp.c writes and the per-reply words it reads
+  expect(mod.layout).toEqual({ BATCH: 64, SLOT: 4096, META: 8, M_LEN: 0, M_PORT: 1, M_FAMILY: 2, M_ADDR: 4, OUT_META: 3, O_INDEX: 0, O_OFFSET: 1, O_LENGTH: 2 });
+  // the positional form of before is refused, not misread
+  const positional = mod.open as unknown as (...a: unknown[]) => unknown;
+  expect(() => positional('127.0.0.1', 0, false)).toThrow(/an options object expected/);
 });
 
 it('close() releases the port at once: the same port can be bound again right away', async () => {

@@ -157,6 +157,17 @@ describe('module import graph', () => {
     expect(found, `import cycles:\n  ${found.join('\n  ')}`).toEqual([]);
   });
 
+  it("no plugin imports another plugin's folder (what plugins share lives in src/, exported through typedns/plugin)", () => {
+    const folder = (f: string): string | undefined => /^plugins\/([^/]+)\//.exec(f)?.[1];
+    const bad: string[] = [];
+    for (const [f, deps] of g) {
+      const own = folder(f);
+      if (own === undefined) continue;
+      for (const d of deps) if (folder(d) !== undefined && folder(d) !== own) bad.push(`${f} → ${d}`);
+    }
+    expect(bad, bad.join('\n')).toEqual([]);
+  });
+
   it('the config layer (src/config/) reaches no socket, worker, HTTP or native-loader module', () => {
     const roots = [...g.keys()].filter((f) => f.startsWith('src/config/'));
     expect(roots.length).toBeGreaterThan(0);

@@ -90,6 +90,54 @@ describe('plugin READMEs', () => {
   });
 });
 
+/** The relative links of a Markdown text (`[text](path)`, `[text](path#anchor)`), with their line; web links, anchors and mail left out. */
+export function relativeLinks(md: string): Array<{ line: number; target: string }> {
+  const out: Array<{ line: number; target: string }> = [];
+  const lines = md.split('\n');
+  let fence = '';
+  for (let i = 0; i < lines.length; i++) {
+    const t = lines[i]!.trim();
+    if (fence === '' && /^(```|~~~)/.test(t)) fence = t.slice(0, 3);
+    else if (fence !== '' && t.startsWith(fence)) fence = '';
+    if (fence !== '') continue;
+    for (const m of lines[i]!.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const target = m[1]!.split('#')[0]!;
+      if (target === '' || /^[a-z][a-z0-9+.-]*:/i.test(target)) continue;
+      out.push({ line: i + 1, target });
+    }
+  }
+  return out;
+}
+
+describe('links in the READMEs and docs/', () => {
+  const docs = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+
+  it('docs/ARCHITECTURE.md exists and the README links to it', () => {
+    expect(docs).toContain('docs/ARCHITECTURE.md');
+    expect(relativeLinks(readFileSync(path.join(ROOT, 'README.md'), 'utf8')).map((l) => l.target)).toContain('docs/ARCHITECTURE.md');
+  });
+
+  it.each(docs)('every relative link of %s names a file or folder of the repository', (doc) => {
+    const md = readFileSync(path.join(ROOT, doc), 'utf8');
+    const links = relativeLinks(md);
+    expect(links.length).toBeGreaterThan(0);
+    const broken = links.filter((l) => {
+      const p = path.resolve(path.dirname(path.join(ROOT, doc)), decodeURIComponent(l.target));
+      return !p.startsWith(ROOT + path.sep) || !existsSync(p);
+    });
+    expect(broken.map((l) => `${doc}:${l.line}: ${l.target}`)).toEqual([]);
+  });
+
+  it('relativeLinks finds paths, not web links, anchors or fenced code', () => {
+    const md = 'see [a](src/a.ts) and [b](../b.md#x), [w](https://x.org), [h](#top)\n```\n[c](c.ts)\n```\n[d](d/)';
+    expect(relativeLinks(md)).toEqual([
+      { line: 1, target: 'src/a.ts' },
+      { line: 1, target: '../b.md' },
+      { line: 5, target: 'd/' },
+    ]);
+  });
+});
+
 describe('corefileBlocks', () => {
   it('extracts ~~~ corefile and ```corefile blocks with their line, not other fences', () => {
     const md = '# x\n\n~~~ corefile\n. {\n  whoami\n}\n~~~\n\n~~~ txt\nnope\n~~~\n\n```corefile\nexample.org {\n}\n```\n';

@@ -1,4 +1,5 @@
-// Process-wide HTTP listeners for health, ready and prometheus: one server per address, kept in
+// Process-wide HTTP listeners for health, ready, prometheus and explain (exported to plugins
+// through typedns/plugin): one server per address, kept in
 // ctx.process.shared so it survives reloads (the new generation takes the route over before the
 // old one lets go, so a reload never closes the port). Each route has a reference count: the
 // listener closes when the last generation using it goes away (or the process stops).
@@ -10,8 +11,8 @@
 // DNS over TCP needs.
 import http from 'node:http';
 import net from 'node:net';
-import type { Dispenser, ProcessState } from '../../src/plugin/api.js';
-import { parseDuration } from '../../src/corefile/dispenser.js';
+import type { ProcessState } from '../plugin/types.js';
+import { parseDuration, type Dispenser } from '../corefile/dispenser.js';
 
 export interface HttpLimits {
   /** The request line and headers must arrive within this (ms). */
@@ -47,10 +48,10 @@ export function httpLimits(env: NodeJS.ProcessEnv = process.env): HttpLimits {
   return out;
 }
 
-export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
 interface Route {
-  handler: Handler;
+  handler: HttpHandler;
   owner: object;
 }
 
@@ -97,7 +98,7 @@ export function addressArg(d: Dispenser, def: string): string {
 class HttpListeners {
   private readonly byAddr = new Map<string, Promise<Entry>>();
 
-  async acquire(addr: string, path: string, handler: Handler): Promise<HttpHandle> {
+  async acquire(addr: string, path: string, handler: HttpHandler): Promise<HttpHandle> {
     let p = this.byAddr.get(addr);
     if (p === undefined) {
       p = open(addr);
@@ -201,7 +202,7 @@ export function httpListeners(proc: ProcessState): Pick<HttpListeners, 'acquire'
 }
 
 /** Write a plain-text reply. */
-export function text(res: http.ServerResponse, status: number, body: string): void {
+export function httpText(res: http.ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
 }

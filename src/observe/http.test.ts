@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_HTTP, httpLimits } from './listener.js';
+import { DEFAULT_HTTP, httpLimits } from './http.js';
 
 describe('HTTP limits from the environment', () => {
   it('reads the HTTP limits; the request timeout is never shorter than the header timeout', () => {
