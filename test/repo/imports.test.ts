@@ -157,15 +157,37 @@ describe('module import graph', () => {
     expect(found, `import cycles:\n  ${found.join('\n  ')}`).toEqual([]);
   });
 
-  it("no plugin imports another plugin's folder (what plugins share lives in src/, exported through typedns/plugin)", () => {
+  // A plugin may build on another one only through an edge declared here, each one a dependency
+  // CoreDNS's plugins have too (auto and secondary serve file's zones; file's zones feed transfer;
+  // forward sends dnstap's forwarder messages; explain asks acl). A shared helper that is not such a
+  // dependency belongs in src/, exported through typedns/plugin; a new edge fails until declared.
+  const DECLARED: Record<string, string> = {
+    'plugins/auto/auto.ts → plugins/file/file.ts': 'auto serves file zones (CoreDNS: plugin/auto uses file.Zone)',
+    'plugins/auto/auto.ts → plugins/file/zonefile.ts': 'auto parses zone files with file\'s parser',
+    'plugins/secondary/secondary.ts → plugins/file/zone.ts': 'secondary serves file zones (CoreDNS: plugin/secondary wraps plugin/file)',
+    'plugins/secondary/secondary.ts → plugins/file/file.ts': 'secondary answers with file\'s lookup',
+    'plugins/secondary/secondary.ts → plugins/transfer/transfer.ts': 'secondary transfers on what it pulled (CoreDNS: transfer.Transferer)',
+    'plugins/secondary/setup.ts → plugins/transfer/setup.ts': 'secondary reads transfer\'s `to` syntax',
+    'plugins/forward/index.ts → plugins/dnstap/tap.ts': 'forward sends FORWARDER_* messages (CoreDNS: forward uses dnstap)',
+    'plugins/explain/index.ts → plugins/acl/index.ts': 'explain\'s edns0 trace asks acl who may have it',
+  };
+  it("a plugin imports another plugin's folder only through a declared dependency (what plugins share lives in src/)", () => {
     const folder = (f: string): string | undefined => /^plugins\/([^/]+)\//.exec(f)?.[1];
     const bad: string[] = [];
+    const seen = new Set<string>();
     for (const [f, deps] of g) {
       const own = folder(f);
       if (own === undefined) continue;
-      for (const d of deps) if (folder(d) !== undefined && folder(d) !== own) bad.push(`${f} → ${d}`);
+      for (const d of deps) {
+        if (folder(d) === undefined || folder(d) === own) continue;
+        const edge = `${f} → ${d}`;
+        seen.add(edge);
+        if (DECLARED[edge] === undefined) bad.push(edge);
+      }
     }
     expect(bad, bad.join('\n')).toEqual([]);
+    // a declared edge that no longer exists is dropped from the table
+    expect(Object.keys(DECLARED).filter((e) => !seen.has(e))).toEqual([]);
   });
 
   it('the config layer (src/config/) reaches no socket, worker, HTTP or native-loader module', () => {
