@@ -40,11 +40,13 @@ import dnstap from './dnstap/index.js';
 import cancel from './cancel/index.js';
 import dns64 from './dns64/index.js';
 import explain from './explain/index.js';
+import timeouts from './timeouts/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
   https, //       DoH listener options of an https:// block; not in the chain
   cancel, //      a deadline per query; nothing is sent once it has passed
+  timeouts, //    read/write/idle timeouts of the block's connection listeners; not in the chain
   reload, //      watches the Corefile; not in the chain
   nsid, //        first in the chain: adds NSID to whatever reply comes back
   bufsize, //     everything below sees (and forwards) the capped EDNS0 size

@@ -16,7 +16,7 @@ import { parseCorefile, parseCorefileFile, type ServerBlock } from '../corefile/
 import { CorefileError, type Token } from '../corefile/lexer.js';
 import { Dispenser } from '../corefile/dispenser.js';
 import { checkDuplicates, parseKeys, type Cidr, type Scheme, type ZoneKey } from '../corefile/keys.js';
-import type { BoundAddress, ListenHttps, ListenSettings, ListenTls, MaybePromise, Plugin, PluginDefinition, ProcessState, Request, SetupContext } from '../plugin/types.js';
+import type { BoundAddress, ListenHttps, ListenSettings, ListenTimeouts, ListenTls, MaybePromise, Plugin, PluginDefinition, ProcessState, Request, SetupContext } from '../plugin/types.js';
 import { compileChain } from '../plugin/chain.js';
 import type { PluginRegistry } from '../plugin/registry.js';
 import { pluginError, TypednsError } from '../plugin/errors.js';
@@ -160,6 +160,8 @@ export interface WantedListener {
   tls: ListenTls | undefined;
   /** The https plugin's options (https), from the first block on the listener that has them. */
   https: ListenHttps | undefined;
+  /** The timeouts plugin's settings: each one from the last block on the listener that sets it (CoreDNS). */
+  timeouts: ListenTimeouts | undefined;
   /** The `server` label of the listener's metrics. */
   label: string;
 }
@@ -293,15 +295,22 @@ export class Generation {
         let l = m.get(key);
         if (l === undefined) {
           const label = `${b.scheme}://${host === ANY_HOST ? '' : host}:${b.port}`;
-          m.set(key, (l = { host, port: b.port, scheme: b.scheme, table: new RouteTable(), tls: undefined, https: undefined, label }));
+          m.set(key, (l = { host, port: b.port, scheme: b.scheme, table: new RouteTable(), tls: undefined, https: undefined, timeouts: undefined, label }));
         }
         l.tls ??= b.listen.tls;
         l.https ??= b.listen.https;
+        if (b.listen.timeouts !== undefined) l.timeouts = { ...l.timeouts, ...b.listen.timeouts };
         for (const z of b.zones) l.table.add(z, b);
       }
     }
     return m;
   }
+}
+
+/** The process's TCP limits with a listener's Corefile timeouts (the timeouts plugin) over them. */
+function withTimeouts(base: TcpOptions, t: ListenTimeouts | undefined): TcpOptions {
+  if (t === undefined) return { ...base };
+  return { ...base, ...(t.read !== undefined ? { readTimeout: t.read } : {}), ...(t.write !== undefined ? { writeTimeout: t.write } : {}), ...(t.idle !== undefined ? { idleTimeout: t.idle } : {}) };
 }
 
 /** The https plugin's options when a block has none. */
@@ -322,6 +331,8 @@ interface LiveListener {
   readonly streams: Array<DotListener | DohListener | GrpcListener>;
   readonly scheme: Scheme;
   boundPort: number;
+  /** The connection limits of this listener's TCP side or stream listeners (changed in place on reload). */
+  readonly opts: TcpOptions;
 }
 
 export interface ServerOptions {
@@ -494,6 +505,8 @@ export class DnsServer implements ProcessState {
       const live = this.listenersByKey.get(key);
       if (live && !opened.includes(live)) {
         live.ctx.table = w.table;
+        Object.assign(live.opts, withTimeouts(this.tcpOpts, w.timeouts));
+        for (const t of live.tcp) t.retime();
         for (const s of live.streams) {
           if (s instanceof DohListener) s.update(w.tls, w.https ?? DEFAULT_HTTPS);
           else s.update(w.tls);
@@ -540,17 +553,18 @@ export class DnsServer implements ProcessState {
     const { host, port, table } = w;
     const ctx: ServeContext = { table, log: this.log, panics: this.panics, inflight: 0 };
     const hosts = host === ANY_HOST ? await anyHosts() : [host];
-    const live: LiveListener = { key, host, port, ctx, udp: [], tcp: [], streams: [], scheme: w.scheme, boundPort: port };
+    const opts = withTimeouts(this.tcpOpts, w.timeouts);
+    const live: LiveListener = { key, host, port, ctx, udp: [], tcp: [], streams: [], scheme: w.scheme, boundPort: port, opts };
     try {
       let p = port;
       for (const h of hosts) {
         if (w.scheme !== 'dns') {
           const s =
             w.scheme === 'tls'
-              ? new DotListener(h, p, ctx, this.tcpOpts, w.tls)
+              ? new DotListener(h, p, ctx, opts, w.tls)
               : w.scheme === 'grpc'
-                ? new GrpcListener(h, p, ctx, this.tcpOpts, w.tls)
-                : new DohListener(h, p, ctx, this.tcpOpts, w.tls, w.https ?? DEFAULT_HTTPS, this.httpsResponses(), w.label);
+                ? new GrpcListener(h, p, ctx, opts, w.tls)
+                : new DohListener(h, p, ctx, opts, w.tls, w.https ?? DEFAULT_HTTPS, this.httpsResponses(), w.label);
           live.streams.push(s);
           p = await s.listen(p);
           continue;
@@ -561,7 +575,7 @@ export class DnsServer implements ProcessState {
           // socket with SO_REUSEPORT (node:dgram sockets are shared through the primary instead)
           const u = nativeUdp() !== undefined ? new NativeUdpListener(h, p, ctx, { reusePort: isWorker() }) : new UdpListener(h, p, ctx);
           const got = await u.listen();
-          const t = new TcpListener(h, got, ctx, this.tcpOpts);
+          const t = new TcpListener(h, got, ctx, opts);
           try {
             await t.listen(got);
           } catch (e) {

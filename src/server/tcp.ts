@@ -300,13 +300,23 @@ export class TcpListener {
     this.perClient.set(ip, n + 1);
     const c = new Conn(sock, this, ip, performance.now());
     this.conns.add(c);
-    if (this.sweeper === undefined) {
-      const o = this.opts;
-      // deadlines are checked by one timer per listener, a quarter of the shortest one apart
-      const every = Math.max(10, Math.min(o.readTimeout, o.idleTimeout, o.writeTimeout) / 4);
-      this.sweeper = setInterval(() => this.sweep(), every);
-      this.sweeper.unref();
-    }
+    if (this.sweeper === undefined) this.startSweeper();
+  }
+
+  /** The timeouts changed (a reload): the sweep interval follows the shortest one. */
+  retime(): void {
+    if (this.sweeper === undefined) return;
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    this.startSweeper();
+  }
+
+  private startSweeper(): void {
+    const o = this.opts;
+    // deadlines are checked by one timer per listener, a quarter of the shortest one apart
+    const every = Math.max(10, Math.min(o.readTimeout, o.idleTimeout, o.writeTimeout) / 4);
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
   }
 
   remove(c: Conn): void {
