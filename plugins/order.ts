@@ -41,6 +41,7 @@ import cancel from './cancel/index.js';
 import dns64 from './dns64/index.js';
 import explain from './explain/index.js';
 import timeouts from './timeouts/index.js';
+import k8sExternal from './k8s_external/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
@@ -73,6 +74,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   minimal, //     strips replies from below to their answers; cache above stores them stripped
   template, //    answers from templates
   hosts, //       /etc/hosts
+  k8sExternal, // Services' external addresses in a public zone, from the kubernetes plugin's data
   kubernetes, //  the cluster
   file, //        authoritative zone files
   loop, //        just above forward: sees its own probe come back
