@@ -21,7 +21,7 @@ export function goDuration(ms: number): string {
 }
 
 export function parseTimeouts(d: Dispenser): TimeoutsConfig {
-  const cfg: { read?: number; write?: number; idle?: number } = {};
+  const cfg: { read?: number; write?: number; idle?: number; maxTcpQueries?: number } = {};
   // every `timeouts` of the block, in order: a later value replaces an earlier one (as CoreDNS)
   while (d.next()) {
     if (d.remainingArgs().length > 0) throw d.argErr();
@@ -30,6 +30,15 @@ export function parseTimeouts(d: Dispenser): TimeoutsConfig {
       const opt = d.val();
       const args = d.remainingArgs();
       if (args.length !== 1) throw d.argErr();
+      if (opt === 'maxtcpqueries') {
+        const a = args[0]!;
+        if (!/^[-+]?\d+$/.test(a)) throw d.err(`invalid value for maxtcpqueries '${a}': not an integer`);
+        const q = Number(a);
+        if (q === 0 || q < -1) throw d.err(`maxtcpqueries provided '${q}' needs to be -1 (unlimited) or a positive integer`);
+        cfg.maxTcpQueries = q;
+        n++;
+        continue;
+      }
       if (opt !== 'read' && opt !== 'write' && opt !== 'idle') throw d.err(`unknown option: '${opt}'`);
       const arg = args[0]!;
       const ms = parseDuration(arg);

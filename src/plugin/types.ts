@@ -150,11 +150,12 @@ export interface ListenSettings {
   timeouts?: ListenTimeouts;
 }
 
-/** Read, write and idle timeouts in ms; an absent one keeps the listener's default. */
+/** Read, write and idle timeouts in ms, and the queries one TCP/DoT connection may ask (-1: no limit); an absent one keeps the listener's default. */
 export interface ListenTimeouts {
   readonly read?: number;
   readonly write?: number;
   readonly idle?: number;
+  readonly maxTcpQueries?: number;
 }
 
 /** Client-certificate policy, as Go's tls.ClientAuthType (CoreDNS's `client_auth`). */

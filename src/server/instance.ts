@@ -310,7 +310,7 @@ export class Generation {
 /** The process's TCP limits with a listener's Corefile timeouts (the timeouts plugin) over them. */
 function withTimeouts(base: TcpOptions, t: ListenTimeouts | undefined): TcpOptions {
   if (t === undefined) return { ...base };
-  return { ...base, ...(t.read !== undefined ? { readTimeout: t.read } : {}), ...(t.write !== undefined ? { writeTimeout: t.write } : {}), ...(t.idle !== undefined ? { idleTimeout: t.idle } : {}) };
+  return { ...base, ...(t.read !== undefined ? { readTimeout: t.read } : {}), ...(t.write !== undefined ? { writeTimeout: t.write } : {}), ...(t.idle !== undefined ? { idleTimeout: t.idle } : {}), ...(t.maxTcpQueries !== undefined ? { maxTcpQueries: t.maxTcpQueries } : {}) };
 }
 
 /** The https plugin's options when a block has none. */
