@@ -43,11 +43,14 @@ import dns64 from './dns64/index.js';
 import explain from './explain/index.js';
 import transfer from './transfer/index.js';
 import secondary from './secondary/index.js';
+import timeouts from './timeouts/index.js';
+import k8sExternal from './k8s_external/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
   https, //       DoH listener options of an https:// block; not in the chain
   cancel, //      a deadline per query; nothing is sent once it has passed
+  timeouts, //    read/write/idle timeouts of the block's connection listeners; not in the chain
   reload, //      watches the Corefile; not in the chain
   nsid, //        first in the chain: adds NSID to whatever reply comes back
   bufsize, //     everything below sees (and forwards) the capped EDNS0 size
@@ -75,6 +78,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   template, //    answers from templates
   transfer, //    AXFR/IXFR out of the zones of the data plugins below it (plugin.cfg's place)
   hosts, //       /etc/hosts
+  k8sExternal, // Services' external addresses in a public zone, from the kubernetes plugin's data
   kubernetes, //  the cluster
   file, //        authoritative zone files
   auto, //        authoritative zone files from a folder (plugin.cfg: right after file)

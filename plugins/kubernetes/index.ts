@@ -14,6 +14,7 @@ import { ManifestCache, ManifestSource } from './manifests.js';
 import { parseSelector } from './selector.js';
 import { compactHeap } from './heap.js';
 import type { ObjectSource } from './watch/objects.js';
+import { externalLookup, externalNsIps, type ExternalResult } from './external.js';
 
 export type { KubernetesConfig } from './setup.js';
 
@@ -104,7 +105,8 @@ export default definePlugin<KubernetesConfig>({
       if (r === 'timeout') ctx.log.warn(`starting server with unsynced Kubernetes API (waited ${cfg.startupTimeout / 1000}s)`);
     });
     const after = ctx.chain.slice(ctx.chain.indexOf('kubernetes') + 1);
-    const handler = new KubernetesHandler(cfg, store, { interfaceIps: memo(interfaceIps), upstream: after.length > 0 });
+    const ownIps = memo(interfaceIps);
+    const handler = new KubernetesHandler(cfg, store, { interfaceIps: ownIps, upstream: after.length > 0 });
     const zones = Zones.from(cfg.zones, cfg.zones);
     // The host's own search domains, after the cluster's (CoreDNS's autoPathSearch).
     const hostSearch = cfg.pods === 'verified' ? hostSearchPath() : [];
@@ -148,6 +150,16 @@ export default definePlugin<KubernetesConfig>({
         const z = zone === '.' ? '' : zone;
         return [`${pod.namespace}.svc.${z}`, `svc.${z}`, zone, ...hostSearch, ''];
       },
+      // k8s_external (CoreDNS's Externaler): what a name of an external zone stands for, the name
+      // server's addresses, the zone's serial.
+      external: (name: string, zone: string, qtype: number, headless: boolean): ExternalResult => externalLookup(store, name, zone, qtype, headless),
+      externalAddress(req: Request, headless: boolean): string[] {
+        let ip = req.local.ip;
+        if (ip.startsWith('::ffff:')) ip = ip.slice(7);
+        return externalNsIps(store, ip === '' || ip === '0.0.0.0' || ip === '::' ? ownIps() : [ip], headless);
+      },
+      externalSerial: (): number => store.modifiedExternal,
+      externalSynced: (): boolean => store.synced,
       close: async () => {
         await source.stop();
       },

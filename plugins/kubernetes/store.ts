@@ -112,6 +112,10 @@ export class ServiceEntry {
   sig = 0;
   /** IPs (ClusterIPs and served endpoint addresses) this entry put in the reverse index. */
   revIps: readonly string[] = [];
+  /** External IPs (externalIPs, load-balancer ingress IPs) this entry put in the external reverse index. */
+  extIps: readonly string[] = [];
+  /** The service had external addresses (IPs or host names) at the last rebuild. */
+  hasExternal = false;
   /** Number of served endpoint addresses. */
   served = 0;
   /** Pending EndpointSlice trigger times (programming-latency metric). */
@@ -247,6 +251,10 @@ export class Store implements ObjectSink {
   private readonly podsByIp = new Map<string, SlimPod | SlimPod[]>();
   /** IP → services holding it as a ClusterIP or as a served endpoint address. */
   private readonly reverse = new Map<string, ServiceEntry | ServiceEntry[]>();
+  /** IP → services holding it as an external address (k8s_external's PTR). */
+  private readonly extReverse = new Map<string, ServiceEntry | ServiceEntry[]>();
+  /** A service with external addresses (before or after) changed in this commit. */
+  private externalChanged = false;
   private readonly dirty = new Set<ServiceEntry>();
   private readonly configured: ReadonlySet<string> | undefined;
   /** "Kind ns/name" → the problem last reported for it (cleared when the object is fine or deleted). */
@@ -256,6 +264,8 @@ export class Store implements ObjectSink {
   private readonly now: () => number;
   /** Unix seconds of the last DNS-relevant change (the SOA serial). */
   modified: number;
+  /** Unix seconds of the last change to a Service with external addresses (k8s_external's SOA serial). */
+  modifiedExternal: number;
   /** Set by the plugin after the source's first full sync. */
   synced = false;
   /** Incremented with every DNS-relevant change (caches of answers compare it). */
@@ -264,6 +274,7 @@ export class Store implements ObjectSink {
   constructor(private readonly opts: StoreOptions = {}) {
     this.now = opts.now ?? Date.now;
     this.modified = Math.floor(this.now() / 1000);
+    this.modifiedExternal = this.modified;
     this.configured = opts.namespaces && opts.namespaces.length > 0 ? new Set(opts.namespaces) : undefined;
   }
 
@@ -291,6 +302,13 @@ export class Store implements ObjectSink {
       if (ep !== undefined) out.push(ep);
     }
     return out;
+  }
+
+  /** Services that have this IP among their external addresses. */
+  externalByIp(ip: string): readonly ServiceEntry[] {
+    const v = this.extReverse.get(ip);
+    if (v === undefined) return [];
+    return Array.isArray(v) ? v : [v];
   }
 
   podsWithIp(ip: string): readonly SlimPod[] {
@@ -372,8 +390,20 @@ export class Store implements ObjectSink {
       this.report(what, problems, true);
       return undefined;
     }
-    this.fine(what);
-    return s;
+    // A bad external address is left out (the Service's other answers stay).
+    let external: string[] | undefined;
+    const ext = s.externalIPs ?? EMPTY_IPS;
+    ext.forEach((x, i) => {
+      const bad = badExternal(x);
+      if (bad === undefined) external?.push(x);
+      else {
+        problems.push(`${bad}: left out`);
+        external ??= ext.slice(0, i);
+      }
+    });
+    if (problems.length > 0) this.report(what, problems, false);
+    else this.fine(what);
+    return external === undefined ? s : { ...s, externalIPs: external };
   }
 
   /** The slice with bad addresses and endpoints left out; undefined if the slice itself is bad (reported). */
@@ -635,6 +665,10 @@ export class Store implements ObjectSink {
       this.generation++;
       this.modified = Math.floor(this.now() / 1000);
     }
+    if (this.externalChanged) {
+      this.externalChanged = false;
+      this.modifiedExternal = Math.floor(this.now() / 1000);
+    }
   }
 
   // ---------------------------------------------------------------- commit work
@@ -643,10 +677,15 @@ export class Store implements ObjectSink {
   private rebuild(e: ServiceEntry, now: number): boolean {
     for (const ip of e.revIps) this.revRemove(ip, e);
     e.revIps = EMPTY_IPS;
+    const hadExternal = e.hasExternal;
+    e.hasExternal = false;
+    for (const ip of e.extIps) mapRemove(this.extReverse, ip, e);
+    e.extIps = EMPTY_IPS;
     e.reset();
     const before = e.sig;
     const svc = e.svc;
     if (svc === undefined) {
+      if (hadExternal && before !== 0) this.externalChanged = true;
       e.sig = 0;
       e.served = 0;
       e.triggers = undefined;
@@ -659,7 +698,17 @@ export class Store implements ObjectSink {
       rev.push(ip);
     }
     // Signature of everything an answer can show.
-    let h = fnv(0x811c9dc5, `${svc.type}|${svc.headless}|${svc.externalName}|${svc.clusterIPs.join(',')}|`);
+    const external = svc.externalIPs ?? EMPTY_IPS;
+    let h = fnv(0x811c9dc5, `${svc.type}|${svc.headless}|${svc.externalName}|${svc.clusterIPs.join(',')}|${external.join(',')}|`);
+    if (external.length > 0) {
+      const ext: string[] = [];
+      for (const x of external) {
+        if (net.isIP(x) === 0 || ext.includes(x)) continue;
+        mapAdd(this.extReverse, x, e);
+        ext.push(x);
+      }
+      e.extIps = ext.length === 0 ? EMPTY_IPS : ext;
+    }
     for (const p of svc.ports) h = fnv(h, `${p.name}/${p.protocol}/${p.port};`);
     let served = 0;
     let lastPorts: readonly SlimPort[] | undefined;
@@ -680,6 +729,8 @@ export class Store implements ObjectSink {
     e.served = served;
     e.revIps = rev.length === 0 ? EMPTY_IPS : rev;
     e.sig = h === 0 ? 1 : h;
+    e.hasExternal = external.length > 0;
+    if ((hadExternal || e.hasExternal) && e.sig !== before) this.externalChanged = true;
     if (e.triggers !== undefined) {
       const kind: ServiceKind = !svc.headless ? 'cluster_ip' : svc.hasSelector === false ? 'headless_without_selector' : 'headless_with_selector';
       for (const t of e.triggers) this.opts.onProgrammed?.(kind, Math.max(0, (now - t) / 1000));
@@ -708,6 +759,33 @@ export class Store implements ObjectSink {
     else if (rest.length === 1) this.reverse.set(ip, rest[0]!);
     else this.reverse.set(ip, rest);
   }
+}
+
+/** What is wrong with an external address: an IP, or (load-balancer ingress) a host name. */
+function badExternal(x: string): string | undefined {
+  if (x.includes(':') || /^[\d.]+$/.test(x)) return badIp(x, 'external address');
+  return badHostName(x, 'external host name');
+}
+
+function mapAdd(m: Map<string, ServiceEntry | ServiceEntry[]>, ip: string, e: ServiceEntry): void {
+  const cur = m.get(ip);
+  if (cur === undefined) m.set(ip, e);
+  else if (Array.isArray(cur)) {
+    if (!cur.includes(e)) cur.push(e);
+  } else if (cur !== e) m.set(ip, [cur, e]);
+}
+
+function mapRemove(m: Map<string, ServiceEntry | ServiceEntry[]>, ip: string, e: ServiceEntry): void {
+  const cur = m.get(ip);
+  if (cur === undefined) return;
+  if (!Array.isArray(cur)) {
+    if (cur === e) m.delete(ip);
+    return;
+  }
+  const rest = cur.filter((v) => v !== e);
+  if (rest.length === 0) m.delete(ip);
+  else if (rest.length === 1) m.set(ip, rest[0]!);
+  else m.set(ip, rest);
 }
 
 export const isServiceEntry = (v: ServiceEntry | Endpoint): v is ServiceEntry => v instanceof ServiceEntry;

@@ -7,6 +7,7 @@ export type {
   ListenHttps,
   ListenSettings,
   ListenTls,
+  ListenTimeouts,
   MaybePromise,
   Message,
   Next,

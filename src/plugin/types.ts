@@ -148,6 +148,16 @@ export interface ListenSettings {
   tls?: ListenTls;
   /** DNS-over-HTTPS options of an https:// block (the https plugin). */
   https?: ListenHttps;
+  /** Connection timeouts of the block's TCP, DoT, DoH and gRPC listeners (the timeouts plugin). */
+  timeouts?: ListenTimeouts;
+}
+
+/** Read, write and idle timeouts in ms, and the queries one TCP/DoT connection may ask (-1: no limit); an absent one keeps the listener's default. */
+export interface ListenTimeouts {
+  readonly read?: number;
+  readonly write?: number;
+  readonly idle?: number;
+  readonly maxTcpQueries?: number;
 }
 
 /** Client-certificate policy, as Go's tls.ClientAuthType (CoreDNS's `client_auth`). */

@@ -3,7 +3,7 @@
 // generations on reload).
 import { CorefileError } from '../corefile/lexer.js';
 import type { Cidr, Scheme } from '../corefile/keys.js';
-import type { BoundAddress, ListenHttps, ListenSettings, ListenTls, MaybePromise, Plugin, ProcessState, Request, SetupContext } from '../plugin/types.js';
+import type { BoundAddress, ListenHttps, ListenSettings, ListenTimeouts, ListenTls, MaybePromise, Plugin, ProcessState, Request, SetupContext } from '../plugin/types.js';
 import { compileChain } from '../plugin/chain.js';
 import { pluginError } from '../plugin/errors.js';
 import { newSlot } from '../request/request.js';
@@ -38,6 +38,8 @@ export interface WantedListener {
   tls: ListenTls | undefined;
   /** The https plugin's options (https), from the first block on the listener that has them. */
   https: ListenHttps | undefined;
+  /** The timeouts plugin's settings: each one from the last block on the listener that sets it (CoreDNS). */
+  timeouts: ListenTimeouts | undefined;
   /** The `server` label of the listener's metrics. */
   label: string;
 }
@@ -171,10 +173,11 @@ export class Generation {
         let l = m.get(key);
         if (l === undefined) {
           const label = `${b.scheme}://${host === ANY_HOST ? '' : host}:${b.port}`;
-          m.set(key, (l = { host, port: b.port, scheme: b.scheme, table: new RouteTable(), tls: undefined, https: undefined, label }));
+          m.set(key, (l = { host, port: b.port, scheme: b.scheme, table: new RouteTable(), tls: undefined, https: undefined, timeouts: undefined, label }));
         }
         l.tls ??= b.listen.tls;
         l.https ??= b.listen.https;
+        if (b.listen.timeouts !== undefined) l.timeouts = { ...l.timeouts, ...b.listen.timeouts };
         for (const z of b.zones) l.table.add(z, b);
       }
     }

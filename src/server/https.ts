@@ -195,6 +195,12 @@ export class DohListener {
     this.trusted = trustedCidrs(opts);
     const srv = this.server;
     if (srv !== undefined) srv.maxConnections = opts.maxConnections;
+    if (srv instanceof http.Server) {
+      // the timeouts plugin's values after a reload (this.limits is changed in place)
+      srv.keepAliveTimeout = this.limits.idleTimeout;
+      srv.requestTimeout = Math.max(this.limits.readTimeout, 1000);
+      srv.headersTimeout = Math.max(this.limits.readTimeout, 1000);
+    }
     if (cert === undefined || this.cert === undefined || srv === undefined || srv instanceof http.Server) return;
     this.cert = cert;
     updateSecureServer(srv, cert);

@@ -16,7 +16,7 @@ import type { ParseJob, ParseReply } from './parse-worker.js';
 import { parseCorefile, type ServerBlock } from '../corefile/parser.js';
 import { CorefileError } from '../corefile/lexer.js';
 import type { Scheme } from '../corefile/keys.js';
-import type { BoundAddress, ListenHttps, ProcessState } from '../plugin/types.js';
+import type { BoundAddress, ListenHttps, ListenTimeouts, ProcessState } from '../plugin/types.js';
 import type { PluginRegistry } from '../plugin/registry.js';
 import { TypednsError } from '../plugin/errors.js';
 import { createLogger, type TextLogger } from '../observe/log.js';
@@ -31,6 +31,12 @@ import type { ServeContext } from './serve.js';
 import { DotListener } from './tls.js';
 import { GrpcListener } from './grpc.js';
 import { DEFAULT_HTTPS_MAX_CONNECTIONS, DohListener } from './https.js';
+
+/** The process's TCP limits with a listener's Corefile timeouts (the timeouts plugin) over them. */
+function withTimeouts(base: TcpOptions, t: ListenTimeouts | undefined): TcpOptions {
+  if (t === undefined) return { ...base };
+  return { ...base, ...(t.read !== undefined ? { readTimeout: t.read } : {}), ...(t.write !== undefined ? { writeTimeout: t.write } : {}), ...(t.idle !== undefined ? { idleTimeout: t.idle } : {}), ...(t.maxTcpQueries !== undefined ? { maxTcpQueries: t.maxTcpQueries } : {}) };
+}
 
 /** The https plugin's options when a block has none. */
 const DEFAULT_HTTPS: ListenHttps = { maxConnections: DEFAULT_HTTPS_MAX_CONNECTIONS, trustedProxies: [] };
@@ -47,6 +53,8 @@ interface LiveListener {
   readonly streams: Array<DotListener | DohListener | GrpcListener>;
   readonly scheme: Scheme;
   boundPort: number;
+  /** The connection limits of this listener's TCP side or stream listeners (changed in place on reload). */
+  readonly opts: TcpOptions;
 }
 
 export interface ServerOptions {
@@ -223,6 +231,8 @@ export class DnsServer implements ProcessState {
       const live = this.listenersByKey.get(key);
       if (live && !opened.includes(live)) {
         live.ctx.table = w.table;
+        Object.assign(live.opts, withTimeouts(this.tcpOpts, w.timeouts));
+        for (const t of live.tcp) t.retime();
         for (const s of live.streams) {
           if (s instanceof DohListener) s.update(w.tls, w.https ?? DEFAULT_HTTPS);
           else s.update(w.tls);
@@ -269,17 +279,18 @@ export class DnsServer implements ProcessState {
     const { host, port, table } = w;
     const ctx: ServeContext = { table, log: this.log, panics: this.panics, inflight: 0 };
     const hosts = host === ANY_HOST ? await anyHosts() : [host];
-    const live: LiveListener = { key, host, port, ctx, udp: [], tcp: [], streams: [], scheme: w.scheme, boundPort: port };
+    const opts = withTimeouts(this.tcpOpts, w.timeouts);
+    const live: LiveListener = { key, host, port, ctx, udp: [], tcp: [], streams: [], scheme: w.scheme, boundPort: port, opts };
     try {
       let p = port;
       for (const h of hosts) {
         if (w.scheme !== 'dns') {
           const s =
             w.scheme === 'tls'
-              ? new DotListener(h, p, ctx, this.tcpOpts, w.tls)
+              ? new DotListener(h, p, ctx, opts, w.tls)
               : w.scheme === 'grpc'
-                ? new GrpcListener(h, p, ctx, this.tcpOpts, w.tls)
-                : new DohListener(h, p, ctx, this.tcpOpts, w.tls, w.https ?? DEFAULT_HTTPS, this.httpsResponses(), w.label);
+                ? new GrpcListener(h, p, ctx, opts, w.tls)
+                : new DohListener(h, p, ctx, opts, w.tls, w.https ?? DEFAULT_HTTPS, this.httpsResponses(), w.label);
           live.streams.push(s);
           p = await s.listen(p);
           continue;
@@ -290,7 +301,7 @@ export class DnsServer implements ProcessState {
           // socket with SO_REUSEPORT, steered by name (node:dgram sockets are shared through the primary instead)
           const u = nativeUdp() !== undefined ? new NativeUdpListener(h, p, ctx, { reusePort: this.opts.reusePort ?? false, steer: this.opts.steer ?? 1 }) : new UdpListener(h, p, ctx);
           const got = await u.listen();
-          const t = new TcpListener(h, got, ctx, this.tcpOpts);
+          const t = new TcpListener(h, got, ctx, opts);
           try {
             await t.listen(got);
           } catch (e) {

@@ -28,6 +28,8 @@ export interface TcpOptions {
   highWater: number;
   /** Close the connection at once when more reply bytes than this are queued. */
   maxQueued: number;
+  /** Queries served on one connection at most, then it is closed once their replies are written (-1: no limit). */
+  maxTcpQueries: number;
 }
 
 export const DEFAULT_TCP: TcpOptions = {
@@ -38,6 +40,7 @@ export const DEFAULT_TCP: TcpOptions = {
   maxPerClient: 250,
   highWater: 64 * 1024,
   maxQueued: 1024 * 1024,
+  maxTcpQueries: -1,
 };
 
 /** The environment variables that set TcpOptions (README "Limits"). */
@@ -87,6 +90,10 @@ class Conn implements Sender {
   private outstanding = 0;
   /** The client sent FIN: answer what it asked, then end our side. */
   private peerEnded = false;
+  /** Queries served on this connection (counted only under a maxTcpQueries limit). */
+  private queries = 0;
+  /** maxTcpQueries were served: the connection closes once their replies are written. */
+  private limited = false;
   readonly client: Client;
 
   constructor(
@@ -122,6 +129,7 @@ class Conn implements Sender {
   };
 
   private onData(d: Buffer): void {
+    if (this.limited) return; // past the query limit: nothing more is read
     if (this.msgStart === 0 && this.heldSince === 0) this.msgStart = performance.now();
     this.pending = this.pending === null ? d : Buffer.concat([this.pending, d]);
     this.serve();
@@ -156,6 +164,17 @@ class Conn implements Sender {
       if (p !== undefined) {
         this.outstanding++;
         p.then(this.settled, this.settled);
+      }
+      if (o.opts.maxTcpQueries > 0 && ++this.queries >= o.opts.maxTcpQueries) {
+        // the limit (timeouts maxtcpqueries): read nothing more, close once the replies are out
+        this.limited = true;
+        this.pending = null;
+        this.msgStart = 0;
+        this.peerEnded = true;
+        sock.pause();
+        this.lastQuery = performance.now();
+        this.maybeEnd();
+        return;
       }
     }
     sock.uncork();
@@ -320,13 +339,23 @@ export class TcpListener {
     this.perClient.set(ip, n + 1);
     const c = new Conn(sock, this, ip, performance.now());
     this.conns.add(c);
-    if (this.sweeper === undefined) {
-      const o = this.opts;
-      // deadlines are checked by one timer per listener, a quarter of the shortest one apart
-      const every = Math.max(10, Math.min(o.readTimeout, o.idleTimeout, o.writeTimeout) / 4);
-      this.sweeper = setInterval(() => this.sweep(), every);
-      this.sweeper.unref();
-    }
+    if (this.sweeper === undefined) this.startSweeper();
+  }
+
+  /** The timeouts changed (a reload): the sweep interval follows the shortest one. */
+  retime(): void {
+    if (this.sweeper === undefined) return;
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    this.startSweeper();
+  }
+
+  private startSweeper(): void {
+    const o = this.opts;
+    // deadlines are checked by one timer per listener, a quarter of the shortest one apart
+    const every = Math.max(10, Math.min(o.readTimeout, o.idleTimeout, o.writeTimeout) / 4);
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
   }
 
   remove(c: Conn): void {

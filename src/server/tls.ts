@@ -21,6 +21,8 @@ export interface StreamLimits {
   readonly readTimeout: number;
   /** Open connections at most. */
   readonly maxConnections: number;
+  /** Queries served on one DoT connection at most, then it is closed once answered (-1 or absent: no limit). */
+  readonly maxTcpQueries?: number;
 }
 
 /** Queries one connection may have in the chain at once; reading pauses there and resumes at half. */
@@ -93,6 +95,9 @@ class DotConn implements Sender {
   private readTimer: NodeJS.Timeout | undefined;
   private inChain = 0;
   private paused = false;
+  private queries = 0;
+  /** maxTcpQueries were served: nothing more is read; the connection ends once they are answered. */
+  private limited = false;
   readonly client: Client;
 
   constructor(
@@ -112,6 +117,7 @@ class DotConn implements Sender {
   }
 
   private onData(d: Buffer): void {
+    if (this.limited) return;
     let buf = this.pending === null ? d : Buffer.concat([this.pending, d]);
     let off = 0;
     while (buf.length - off >= 2) {
@@ -122,6 +128,16 @@ class DotConn implements Sender {
       if (len === 0) continue;
       this.inChain++;
       serveQuery(this.owner.ctx, Buffer.from(msg), this.client, this.owner.local, 'tcp', this);
+      const max = this.owner.limits.maxTcpQueries ?? -1;
+      if (max > 0 && ++this.queries >= max) {
+        this.limited = true;
+        this.pending = null;
+        if (this.readTimer) clearTimeout(this.readTimer);
+        this.readTimer = undefined;
+        this.sock.pause();
+        this.endIfDone();
+        return;
+      }
     }
     buf = off === 0 ? buf : buf.subarray(off);
     if (buf.length === 0) {
@@ -149,6 +165,11 @@ class DotConn implements Sender {
     }
   }
 
+  /** Past the query limit and every query answered: end our side (the replies are flushed first). */
+  private endIfDone(): void {
+    if (this.limited && this.inChain === 0 && !this.sock.destroyed && !this.sock.writableEnded) this.sock.end();
+  }
+
   send(buf: Uint8Array, w: CoreWriter): void {
     this.inChain--;
     if (this.sock.destroyed) return;
@@ -157,11 +178,13 @@ class DotConn implements Sender {
     frame.writeUInt16BE(out.length, 0);
     frame.set(out, 2);
     this.sock.write(frame);
+    if (this.limited) return this.endIfDone();
     this.flow();
   }
 
   unanswered(): void {
     this.inChain--;
+    if (this.limited) return this.endIfDone();
     if (!this.sock.destroyed) this.flow();
   }
 }

@@ -32,6 +32,13 @@ describe('typedns CLI', () => {
     expect(names.indexOf('errors')).toBeLessThan(names.indexOf('log'));
     // CoreDNS's plugin.cfg order: whoami, then the routing-only view last
     expect(names.slice(-2)).toEqual(['whoami', 'view']);
+    // plugin.cfg: cancel, tls, timeouts, reload; … clouddns, k8s_external, kubernetes
+    expect(names.indexOf('timeouts')).toBeGreaterThan(names.indexOf('cancel'));
+    expect(names.indexOf('timeouts')).toBe(names.indexOf('reload') - 1);
+    expect(names.indexOf('k8s_external')).toBe(names.indexOf('kubernetes') - 1);
+    // issue #13's plugins, all listed, in the order of CoreDNS 1.10.1's plugin.cfg
+    const issue13 = ['metadata', 'cancel', 'timeouts', 'nsid', 'bufsize', 'local', 'dns64', 'any', 'chaos', 'header', 'autopath', 'minimal', 'k8s_external', 'view'];
+    expect(names.filter((n) => issue13.includes(n))).toEqual(issue13);
   });
 
   it('rejects unknown flags and extra arguments', async () => {

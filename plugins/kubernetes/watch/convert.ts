@@ -75,6 +75,19 @@ export function convertService(o: unknown): SlimService | undefined {
   const headless = type !== 'ExternalName' && (one === 'None' || all[0] === 'None');
   const clusterIPs = headless || type === 'ExternalName' ? EMPTY : all.filter((ip) => ip !== 'None').slice();
   const sel = obj(spec.selector);
+  const external: string[] = [];
+  for (const ip of arr(spec.externalIPs)) {
+    const v = ipOf(ip);
+    if (v !== '') external.push(v);
+  }
+  for (const ing of arr(obj(obj(obj(o)?.status)?.loadBalancer)?.ingress)) {
+    const io = obj(ing);
+    if (io === undefined) continue;
+    const ip = ipOf(io.ip);
+    const host = str(io.hostname).trim().toLowerCase().replace(/\.$/, '');
+    if (ip !== '') external.push(ip);
+    else if (host !== '') external.push(host);
+  }
   const s: SlimService = {
     namespace: intern(md.namespace),
     name: intern(md.name),
@@ -87,6 +100,7 @@ export function convertService(o: unknown): SlimService | undefined {
     publishNotReadyAddresses: spec.publishNotReadyAddresses === true,
     labels: labelsOf(md.m),
     hasSelector: sel !== undefined && Object.keys(sel).length > 0,
+    ...(external.length > 0 ? { externalIPs: external } : {}),
   };
   return s;
 }

@@ -28,6 +28,11 @@ export interface SlimService {
   readonly labels: Readonly<Record<string, string>>;
   /** spec.selector is non-empty (metrics: headless_with_selector vs headless_without_selector). */
   readonly hasSelector?: boolean;
+  /**
+   * spec.externalIPs, then status.loadBalancer.ingress (each entry's ip, else its hostname: lower
+   * case, no trailing dot), as CoreDNS's object.Service.ExternalIPs; the k8s_external plugin serves them.
+   */
+  readonly externalIPs?: readonly string[];
 }
 
 export interface SlimEndpoint {
