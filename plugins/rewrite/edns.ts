@@ -1,6 +1,6 @@
 // rewrite edns0: read the request's OPT options from the wire, change them, and write a new wire
 // for the rewritten request. Not on the hot path: only queries an edns0 rule applies to pay for it.
-import { skipName, type Message, type Request } from '../../src/plugin/api.js';
+import { QTYPE, findOpt, ipBytes, type Message, type Request } from '../../src/plugin/api.js';
 import dnsPacket from 'dns-packet';
 import net from 'node:net';
 import { fail, type Arg, type State } from './rules.js';
@@ -21,33 +21,22 @@ export interface OptState {
   changed: boolean;
 }
 
-const OPT = 41;
 const NSID = 3;
 const SUBNET = 8;
 
 
 /** Where the OPT record sits in `wire` (start/end), or start = -1. */
-function locateOpt(wire: Uint8Array, questionEnd: number): { start: number; end: number; rdata: number } {
-  const an = (wire[6]! << 8) | wire[7]!;
-  const ns = (wire[8]! << 8) | wire[9]!;
-  const ar = (wire[10]! << 8) | wire[11]!;
-  let p = questionEnd;
-  for (let i = 0; i < an + ns + ar; i++) {
-    const start = p;
-    const q = skipName(wire, p);
-    if (q < 0 || q + 10 > wire.length) break;
-    const type = (wire[q]! << 8) | wire[q + 1]!;
-    const rdlen = (wire[q + 8]! << 8) | wire[q + 9]!;
-    p = q + 10 + rdlen;
-    if (i >= an + ns && type === OPT) return { start, end: p, rdata: q };
-  }
-  return { start: -1, end: -1, rdata: -1 };
+function optSpan(wire: Uint8Array, questionEnd: number): { start: number; end: number; rdata: number } {
+  const start = findOpt(wire, questionEnd);
+  if (start < 0) return { start: -1, end: -1, rdata: -1 };
+  const q = start + 1;
+  return { start, end: q + 10 + ((wire[q + 8]! << 8) | wire[q + 9]!), rdata: q };
 }
 
 /** Read the OPT of a request's wire (present: false when it has none). */
 export function readOpt(req: Request): OptState {
   const wire = req.wire;
-  const loc = locateOpt(wire, req.questionEnd);
+  const loc = optSpan(wire, req.questionEnd);
   if (loc.start < 0) return { present: false, udp: 4096, ext: 0, version: 0, flags: 0, options: [], changed: false };
   const q = loc.rdata;
   const options: OptOption[] = [];
@@ -76,7 +65,7 @@ export function writeOpt(req: Request, opt: OptState): Buffer {
   for (const o of opt.options) rdlen += 4 + o.data.length;
   const rr = Buffer.alloc(11 + rdlen);
   rr[0] = 0;
-  rr.writeUInt16BE(OPT, 1);
+  rr.writeUInt16BE(QTYPE.OPT, 1);
   rr.writeUInt16BE(opt.udp, 3);
   rr[5] = opt.ext;
   rr[6] = opt.version;
@@ -89,7 +78,7 @@ export function writeOpt(req: Request, opt: OptState): Buffer {
     rr.set(o.data, p + 4);
     p += 4 + o.data.length;
   }
-  const loc = locateOpt(wire, req.questionEnd);
+  const loc = optSpan(wire, req.questionEnd);
   if (loc.start >= 0) return Buffer.concat([wire.subarray(0, loc.start), rr, wire.subarray(loc.end)]);
   const out = Buffer.concat([wire, rr]);
   out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
@@ -124,33 +113,10 @@ type Data = (s: State) => Uint8Array;
 
 const u16 = (n: number): Uint8Array => Uint8Array.of((n >> 8) & 0xff, n & 0xff);
 
+/** The address's bytes, an IPv4-mapped IPv6 address as its 4 IPv4 bytes. */
 function ipRaw(ip: string): Uint8Array {
   const v4 = ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
-  if (net.isIPv4(v4)) return Uint8Array.from(v4.split('.').map(Number));
-  return ipv6Bytes(v4);
-}
-
-function ipv6Bytes(ip: string): Uint8Array {
-  const out = new Uint8Array(16);
-  let s = ip;
-  const zone = s.indexOf('%');
-  if (zone >= 0) s = s.slice(0, zone);
-  // an embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups
-  const m = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (m) {
-    const b = m[1]!.split('.').map(Number);
-    s = s.slice(0, m.index) + ((b[0]! << 8) | b[1]!).toString(16) + ':' + ((b[2]! << 8) | b[3]!).toString(16);
-  }
-  const [head, tail] = s.split('::') as [string, string | undefined];
-  const hs = head === '' ? [] : head.split(':');
-  const ts = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? hs : [...hs, ...new Array<string>(8 - hs.length - ts.length).fill('0'), ...ts];
-  groups.forEach((g, i) => {
-    const v = parseInt(g, 16) || 0;
-    out[i * 2] = v >> 8;
-    out[i * 2 + 1] = v & 0xff;
-  });
-  return out;
+  return ipBytes(v4) ?? new Uint8Array(16);
 }
 
 const VARIABLES: Record<string, Data> = {

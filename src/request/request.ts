@@ -4,7 +4,7 @@ import dnsPacket from 'dns-packet';
 import type { Client, Message, Request, Slot, Trace } from '../plugin/types.js';
 import { encodeName } from '../dns/names.js';
 import { FLAG } from '../dns/constants.js';
-import { locateOpt } from '../dns/wire.js';
+import { findOpt } from '../dns/wire.js';
 
 let slotCount = 0;
 
@@ -132,7 +132,7 @@ export class DnsRequest implements Request {
   }
 
   withBufsize(size: number): Request {
-    const at = this.edns ? locateOpt(this.wire) : -1;
+    const at = this.edns ? findOpt(this.wire) : -1;
     if (at < 0) return this;
     const wire = Buffer.from(this.wire);
     wire[at + 3] = size >> 8;
