@@ -2,9 +2,10 @@
 // encoded once (or taken as the wire bytes forward wrote), its OPT dropped and the offsets of
 // every TTL field recorded; a hit copies the bytes and patches ID, RD/CD, the TTLs (remaining
 // TTL) and appends an OPT when the client sent one: no decode, no encode.
-import { definePlugin, parseDuration, isSubdomain, rcodeOf, Zones, fqdn, QTYPE, RCODE, writeOpt, typeFromName } from '../../src/plugin/api.js';
+import { definePlugin, parseDuration, isSubdomain, Zones, fqdn, QTYPE, RCODE, writeOpt, typeFromName } from '../../src/plugin/api.js';
 import type { Dispenser, Message, Next, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 import { WrappedWriter } from '../../src/plugin/api.js';
+import { CaptureWriter } from '../../src/plugin/api.js';
 import { encodeReply, parseReply, questionMatches, type Parsed } from './wire.js';
 
 const SHARDS = 256;
@@ -335,33 +336,6 @@ function entryCost(key: string, e: Entry): number {
   return e.p.bytes.length + e.p.ttlOffsets.byteLength + key.length * 2 + ENTRY_OVERHEAD;
 }
 
-/** A writer that keeps the reply instead of sending it (prefetch, stale refresh, verify). */
-class Capture implements ResponseWriter {
-  res: Message | Uint8Array | undefined;
-  written = false;
-  rcode = -1;
-  length = 0;
-  flags = 0;
-  answers = 0;
-  constructor(private readonly onWrite: (res: Message | Uint8Array) => void) {}
-  write(res: Message | Uint8Array): void {
-    if (this.written) return;
-    this.written = true;
-    this.res = res;
-    if (res instanceof Uint8Array) {
-      this.rcode = res.length >= 4 ? res[3]! & 0xf : -1;
-      this.length = res.length;
-      this.flags = res.length >= 4 ? (res[2]! << 8) | res[3]! : 0;
-      this.answers = res.length >= 8 ? (res[6]! << 8) | res[7]! : 0;
-    } else {
-      this.rcode = rcodeOf(res);
-      this.flags = res.flags ?? 0;
-      this.answers = res.answers?.length ?? 0;
-    }
-    this.onWrite(res);
-  }
-}
-
 export default definePlugin<CacheConfig>({
   name: 'cache',
   api: '^1',
@@ -404,7 +378,7 @@ export default definePlugin<CacheConfig>({
     const stale = cfg.serveStale.upTo > 0;
     const staleTtl = cfg.serveStale.respTtl;
     /** A refresh that may replace a stale entry: NOERROR or NXDOMAIN. */
-    const usable = (cw: Capture): boolean => cw.written && (cw.rcode === RCODE.NOERROR || cw.rcode === RCODE.NXDOMAIN);
+    const usable = (cw: CaptureWriter): boolean => cw.written && (cw.rcode === RCODE.NOERROR || cw.rcode === RCODE.NXDOMAIN);
 
     const disabled = (kind: Kind, name: string): boolean => {
       for (const z of cfg.disable[kind]) if (isSubdomain(name, z)) return true;
@@ -531,7 +505,7 @@ export default definePlugin<CacheConfig>({
     const refresh = (e: Entry, req: Request, key: string, shard: number, next: Next): void => {
       if (e.refreshing) return;
       e.refreshing = true;
-      const cw = new Capture((res) => {
+      const cw = new CaptureWriter((res) => {
         // With serve_stale a failed refresh (SERVFAIL, REFUSED, …) keeps the entry to serve stale.
         if (stale && !usable(cw)) return;
         try {
@@ -572,7 +546,7 @@ export default definePlugin<CacheConfig>({
           staleC.inc();
           resolve(serveEntry(e, req, w, staleTtl, true));
         };
-        const cw = new Capture(() => {});
+        const cw = new CaptureWriter(() => {});
         e.refreshing = true;
         const finish = (): void => {
           e.refreshing = false;
