@@ -390,7 +390,7 @@ class TcpConn {
   }
 }
 
-export interface ProxyOptions {
+export interface UpstreamOptions {
   expire: number;
   maxIdleConns: number;
   healthCheck: { interval: number; recursionDesired: boolean; domain: string };
@@ -406,7 +406,7 @@ export interface ProxyOptions {
   log: { debug(m: string): void };
 }
 
-export class Proxy implements TcpOwner {
+export class Upstream implements TcpOwner {
   /** Consecutive failed health probes. */
   fails = 0;
   private checking = false;
@@ -437,7 +437,7 @@ export class Proxy implements TcpOwner {
 
   constructor(
     readonly addr: UpstreamAddr,
-    private readonly o: ProxyOptions,
+    private readonly o: UpstreamOptions,
   ) {
     this.rej = o.rejected;
   }
