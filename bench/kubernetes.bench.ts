@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildQuery } from '../src/testing/client.js';
 import { harness } from './harness.js';
-import { Store } from '../plugins/kubernetes/store.js';
+import { ClusterStore } from '../plugins/kubernetes/store.js';
 import { convertService, convertSlice } from '../plugins/kubernetes/watch/convert.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'typedns-k8s-bench-'));
@@ -67,7 +67,7 @@ const heap = (): number => {
   return process.memoryUsage().heapUsed;
 };
 const h0 = heap();
-const store = new Store();
+const store = new ClusterStore();
 for (let i = 0; i < 10_000; i++) {
   const headless = i % 2 === 0;
   store.upsertService(convertService({ metadata: { name: `svc-${i}`, namespace: `ns${i % 50}` }, spec: { clusterIP: headless ? 'None' : `10.96.${i >> 8}.${i & 255}`, ports: [{ name: 'http', port: 80 }] } })!);

@@ -2,7 +2,7 @@
 // against typedns: the setup table through `typedns check` and a real server, and the request
 // sizes a plugin after bufsize sees for queries sent over UDP to 127.0.0.1.
 import { describe, expect, it } from 'vitest';
-import { RCODE, locateOpt, type Request } from '../../src/plugin/api.js';
+import { RCODE, findOpt, type Request } from '../../src/plugin/api.js';
 import { parsePlugin, responder } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
 import { checkErrors } from '../../test/support/check.js';
@@ -21,7 +21,7 @@ interface Seen {
 async function recording(args: string): Promise<{ query: (edns?: number) => Promise<Seen> }> {
   const seen: Seen[] = [];
   const rec = responder('seen', (req: Request) => {
-    const at = locateOpt(req.wire);
+    const at = findOpt(req.wire);
     seen.push({ edns: req.edns, bufsize: req.bufsize, wire: at < 0 ? -1 : (req.wire[at + 3]! << 8) | req.wire[at + 4]! });
     return RCODE.REFUSED;
   });

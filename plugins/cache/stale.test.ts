@@ -106,4 +106,18 @@ describe('cache: serve_stale arguments', () => {
     expect(up.seen('rv.example.org.')).toBe(2);
     expect(up.seen('r0.example.org.')).toBe(4);
   });
+
+  it('verify: a reply whose rcode is extended (BADVERS: 0 in the header, 1 in its OPT) is no fresh answer: the stale one goes out', async () => {
+    const up = await upstream();
+    up.answer('ext.example.org.', 'A', ['ext.example.org. 1 IN A 10.1.2.1']);
+    const s = await server(block(up, 'serve_stale 1h verify'));
+    expect(records(await s.query('ext.example.org.', 'A', { edns: true }))).toEqual(['A 1 10.1.2.1']);
+    await sleep(1100);
+    up.answer('ext.example.org.', 'A', { rcode: 16 });
+    const r = await s.query('ext.example.org.', 'A', { edns: true });
+    expect(up.seen('ext.example.org.')).toBe(2);
+    // (the cache's own capture writer read only the header's 4 rcode bits: NOERROR, and relayed the BADVERS)
+    expect(r.rcode).toBe(0);
+    expect(records(r)).toEqual(['A 0 10.1.2.1']);
+  });
 });

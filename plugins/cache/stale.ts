@@ -1,6 +1,6 @@
 // prefetch and serve_stale: re-run the chain below in the background for a popular entry close to
 // expiry or an expired one (immediate), or first, with the stale entry as the fallback (verify).
-import { rcodeOf, RCODE } from '../../src/plugin/api.js';
+import { CaptureWriter, RCODE } from '../../src/plugin/api.js';
 import type { Logger, Message, Next, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 import type { CacheConfig } from './setup.js';
 import type { Entry } from './store.js';
@@ -15,41 +15,14 @@ export interface Refreshable {
   serveEntry(e: Entry, req: Request, w: ResponseWriter, ttl: number, stale?: boolean): Rcode;
 }
 
-/** A writer that keeps the reply instead of sending it (prefetch, stale refresh, verify). */
-class Capture implements ResponseWriter {
-  res: Message | Uint8Array | undefined;
-  written = false;
-  rcode = -1;
-  length = 0;
-  flags = 0;
-  answers = 0;
-  constructor(private readonly onWrite: (res: Message | Uint8Array) => void) {}
-  write(res: Message | Uint8Array): void {
-    if (this.written) return;
-    this.written = true;
-    this.res = res;
-    if (res instanceof Uint8Array) {
-      this.rcode = res.length >= 4 ? res[3]! & 0xf : -1;
-      this.length = res.length;
-      this.flags = res.length >= 4 ? (res[2]! << 8) | res[3]! : 0;
-      this.answers = res.length >= 8 ? (res[6]! << 8) | res[7]! : 0;
-    } else {
-      this.rcode = rcodeOf(res);
-      this.flags = res.flags ?? 0;
-      this.answers = res.answers?.length ?? 0;
-    }
-    this.onWrite(res);
-  }
-}
-
 /** A refresh that may replace a stale entry: NOERROR or NXDOMAIN. */
-const usable = (cw: Capture): boolean => cw.written && (cw.rcode === RCODE.NOERROR || cw.rcode === RCODE.NXDOMAIN);
+const usable = (cw: CaptureWriter): boolean => cw.written && (cw.rcode === RCODE.NOERROR || cw.rcode === RCODE.NXDOMAIN);
 
 /** Re-run the chain below in the background for `req` and store the result (one per entry). */
 export function refresh(c: Refreshable, e: Entry, req: Request, key: string, next: Next): void {
   if (e.refreshing) return;
   e.refreshing = true;
-  const cw = new Capture((res) => {
+  const cw = new CaptureWriter((res) => {
     // With serve_stale a failed refresh (SERVFAIL, REFUSED, …) keeps the entry to serve stale.
     if (c.stale && !usable(cw)) return;
     try {
@@ -92,7 +65,7 @@ export function verifyStale(c: Refreshable, e: Entry, req: Request, w: ResponseW
       c.metrics.stale.inc();
       resolve(c.serveEntry(e, req, w, ss.respTtl, true));
     };
-    const cw = new Capture(() => {});
+    const cw = new CaptureWriter(() => {});
     e.refreshing = true;
     const finish = (): void => {
       e.refreshing = false;

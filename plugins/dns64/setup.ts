@@ -1,7 +1,6 @@
 // dns64: parse `dns64 [PREFIX]` or `dns64 [PREFIX] { prefix PREFIX; translate_all; allow_ipv4 }`.
 import net from 'node:net';
-import { ipBytes } from '../../src/corefile/keys.js';
-import type { Dispenser } from '../../src/plugin/api.js';
+import { ipBytes, type Dispenser } from '../../src/plugin/api.js';
 
 export interface Dns64Config {
   /** The prefix's first bytes (its length / 8 of them), 16 bytes long. */
@@ -22,7 +21,7 @@ export function parsePrefix(s: string): { bytes: Uint8Array; len: number } | str
   if (fam === 0 || len > (fam === 4 ? 32 : 128)) return `invalid CIDR address: ${s}`;
   if (fam === 4) return `invalid netmask 32 IPv6 address: "${s}"`;
   if (len % 8 !== 0 || len < 32 || len > 96) return `invalid prefix length "${s}"`;
-  const bytes = ipBytes(ip);
+  const bytes = ipBytes(ip)!;
   // keep only the prefix's own bits (net.ParseCIDR masks the address)
   for (let i = len / 8; i < 16; i++) bytes[i] = 0;
   return { bytes, len };

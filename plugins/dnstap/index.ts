@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { definePlugin, settle, WrappedWriter, type Message, type Rcode, type Request, type ResponseWriter } from '../../src/plugin/api.js';
 // the core's writer (not in typedns/plugin): `full` sends the reply's final bytes, which its finish() makes
 import { CoreWriter } from '../../src/request/writer.js';
-import { ipBytes } from '../../src/corefile/keys.js';
+import { ipBytes } from '../../src/plugin/api.js';
 import { CLIENT_QUERY, CLIENT_RESPONSE, encodeDnstap, FORWARDER_QUERY, FORWARDER_RESPONSE, INET, INET6, TCP, UDP, type TapMessage } from './encode.js';
 import { FrameStreamWriter, type Endpoint } from './framestream.js';
 import type { DnstapPlugin, Forwarded } from './tap.js';
@@ -43,7 +43,7 @@ function coreOf(w: ResponseWriter): CoreWriter | undefined {
 }
 
 function addressBytes(ip: string, family: 4 | 6): Uint8Array {
-  return family === 4 ? Uint8Array.from(ip.split('.').map(Number)) : ipBytes(ip.split('%')[0]!);
+  return family === 4 ? Uint8Array.from(ip.split('.').map(Number)) : ipBytes(ip.split('%')[0]!)!;
 }
 
 export default definePlugin<DnstapConfig>({

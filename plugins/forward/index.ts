@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import { deadlineOf, setMetadata, definePlugin, isSubdomain, rcodeName, replyRcode, setId, RCODE, FLAG } from '../../src/plugin/api.js';
 import type { FastHistogram, FastHistogramChild, Next, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 import { parseForward, type ForwardConfig, type ForwarderConfig } from './setup.js';
-import { ExchangeError, Proxy, type Inc } from './proxy.js';
+import { ExchangeError, Upstream, type Inc } from './proxy.js';
 import { isDnstap, type ForwarderTap } from '../dnstap/tap.js';
 
 export type { ForwardConfig, ForwarderConfig } from './setup.js';
@@ -32,7 +32,7 @@ class Forwarder {
 
   constructor(
     readonly cfg: ForwarderConfig,
-    readonly proxies: Proxy[],
+    readonly proxies: Upstream[],
     private readonly hist: FastHistogram,
     private readonly broken: Inc,
     /** The block's dnstap plugin(s), found at startup: each attempt is sent as FORWARDER_QUERY/RESPONSE. */
@@ -49,7 +49,7 @@ class Forwarder {
   }
 
   /** Upstreams in the order this query tries them. */
-  list(): Proxy[] {
+  list(): Upstream[] {
     const p = this.proxies;
     const n = p.length;
     if (n === 1) return p;
@@ -73,7 +73,7 @@ class Forwarder {
     }
   }
 
-  private observe(p: Proxy, rcode: number, seconds: number): void {
+  private observe(p: Upstream, rcode: number, seconds: number): void {
     const idx = this.proxies.indexOf(p);
     const row = this.durations[idx]!;
     let child = row[rcode];
@@ -163,7 +163,7 @@ class Forwarder {
   }
 
   /** One attempt to the block's dnstap plugin(s): the query as sent to `p`, and its reply if one came. */
-  private tap(req: Request, p: Proxy, proto: 'udp' | 'tcp', query: Buffer, start: number, reply: Buffer | undefined): void {
+  private tap(req: Request, p: Upstream, proto: 'udp' | 'tcp', query: Buffer, start: number, reply: Buffer | undefined): void {
     const f = { host: p.addr.host, port: p.addr.port, proto, query, start, reply };
     for (const tap of this.taps.list) tap.forwarded(req, f);
   }
@@ -235,7 +235,7 @@ export default definePlugin<ForwardConfig>({
       const tlsBase = f.to.some((a) => a.tls) ? clientTls(f) : undefined;
       const proxies = f.to.map(
         (addr) =>
-          new Proxy(addr, {
+          new Upstream(addr, {
             ...(addr.tls && tlsBase ? { tls: withServername(tlsBase, addr.servername ?? f.tlsServername) } : {}),
             expire: f.expire,
             maxIdleConns: f.maxIdleConns,

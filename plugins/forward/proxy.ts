@@ -13,7 +13,7 @@ import tls from 'node:tls';
 import { randomFillSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { UpstreamAddr } from './setup.js';
-import { sameQuestion, wellFormedMessage } from '../../src/plugin/api.js';
+import { FrameReader, QCLASS, QTYPE, encodeName, frame, sameQuestion, wellFormedMessage } from '../../src/plugin/api.js';
 
 export class ExchangeError extends Error {
   constructor(
@@ -284,7 +284,7 @@ interface TcpOwner {
  */
 class TcpConn {
   readonly pending = new Map<number, Pending>();
-  private acc: Buffer | null = null;
+  private readonly frames = new FrameReader();
   ready = false;
   closed = false;
   /** Closed by us (destroy()), not by the upstream. */
@@ -367,16 +367,13 @@ class TcpConn {
   }
 
   private data(d: Buffer): void {
-    let buf = this.acc === null ? d : Buffer.concat([this.acc, d]);
+    const frames = this.frames;
+    frames.push(d);
     let freed = false;
     const rej = this.owner.rej;
-    while (buf.length >= 2) {
-      const len = (buf[0]! << 8) | buf[1]!;
-      if (buf.length < 2 + len) break;
-      const msg = buf.subarray(2, 2 + len);
-      buf = buf.subarray(2 + len);
+    for (let msg = frames.next(); msg !== undefined; msg = frames.next()) {
       this.rx++;
-      const p = len < 12 ? undefined : this.pending.get((msg[0]! << 8) | msg[1]!);
+      const p = msg.length < 12 ? undefined : this.pending.get((msg[0]! << 8) | msg[1]!);
       if (p === undefined) {
         rej.id.inc();
         continue;
@@ -388,12 +385,12 @@ class TcpConn {
       if (r instanceof ExchangeError) p.reject(r);
       else p.resolve(Buffer.from(r)); // its own bytes: the chunk holds other replies
     }
-    this.acc = buf.length === 0 ? null : Buffer.from(buf);
+    frames.compact(true);
     if (freed) this.owner.tcpFreed(this);
   }
 }
 
-export interface ProxyOptions {
+export interface UpstreamOptions {
   expire: number;
   maxIdleConns: number;
   healthCheck: { interval: number; recursionDesired: boolean; domain: string };
@@ -409,7 +406,7 @@ export interface ProxyOptions {
   log: { debug(m: string): void };
 }
 
-export class Proxy implements TcpOwner {
+export class Upstream implements TcpOwner {
   /** Consecutive failed health probes. */
   fails = 0;
   private checking = false;
@@ -440,7 +437,7 @@ export class Proxy implements TcpOwner {
 
   constructor(
     readonly addr: UpstreamAddr,
-    private readonly o: ProxyOptions,
+    private readonly o: UpstreamOptions,
   ) {
     this.rej = o.rejected;
   }
@@ -503,10 +500,7 @@ export class Proxy implements TcpOwner {
     if (this.waiting.length - this.waitHead >= TCP_MAX_WAITING) {
       return Promise.reject(new ExchangeError(`${this.tls ? 'tls' : 'tcp'}: too many queries waiting for a connection`, 'busy'));
     }
-    const wire = Buffer.allocUnsafe(query.length + 2);
-    wire[0] = query.length >> 8;
-    wire[1] = query.length & 0xff;
-    wire.set(query, 2);
+    const wire = frame(query);
     return new Promise<Buffer>((resolve, reject) => {
       this.dispatch(new Pending(wire, wire.subarray(2), qEnd, resolve, reject, performance.now() + timeout));
     });
@@ -660,23 +654,13 @@ export class Proxy implements TcpOwner {
 
   private probeWire(): Buffer {
     const hc = this.o.healthCheck;
-    const labels = hc.domain === '.' ? [] : hc.domain.replace(/\.$/, '').split('.');
-    let len = 12 + 1 + 4;
-    for (const l of labels) len += 1 + Buffer.byteLength(l);
-    const b = Buffer.alloc(len);
+    const name = encodeName(hc.domain); // checked when the Corefile was parsed
+    const b = Buffer.alloc(12 + name.length + 4);
     b[2] = hc.recursionDesired ? 0x01 : 0;
     b[5] = 1;
-    let p = 12;
-    for (const l of labels) {
-      b[p] = Buffer.byteLength(l);
-      b.write(l, p + 1);
-      p += 1 + b[p]!;
-    }
-    b[p++] = 0;
-    b[p++] = 0;
-    b[p++] = 2; // NS
-    b[p++] = 0;
-    b[p++] = 1; // IN
+    b.set(name, 12);
+    b[12 + name.length + 1] = QTYPE.NS;
+    b[12 + name.length + 3] = QCLASS.IN;
     return b;
   }
 

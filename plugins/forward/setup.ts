@@ -2,7 +2,7 @@
 // ForwarderConfig, in Corefile order. Pure apart from reading resolv.conf-style files named as TO.
 import { readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
-import { Zones, fqdn, rcodeFromName, type Dispenser } from '../../src/plugin/api.js';
+import { Zones, encodeName, fqdn, rcodeFromName, type Dispenser } from '../../src/plugin/api.js';
 
 export type Policy = 'random' | 'round_robin' | 'sequential';
 
@@ -182,6 +182,11 @@ function parseOption(d: Dispenser, f: ForwarderConfig): void {
         else if (a === 'domain') {
           if (!d.nextArg()) throw d.argErr();
           f.healthCheck.domain = fqdn(d.val().toLowerCase());
+          try {
+            encodeName(f.healthCheck.domain);
+          } catch {
+            throw d.err(`health_check: invalid domain name ${d.val()}`);
+          }
         } else throw d.err(`health_check: unknown argument '${a}', expected no_rec or domain FQDN`);
       }
       break;

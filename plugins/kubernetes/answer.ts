@@ -5,7 +5,7 @@
 // cached per name. Owners are lower-case; kubernetes.ts restores the query's case.
 import net from 'node:net';
 import { pack, type Packed, type RR } from '../../src/plugin/api.js';
-import type { Endpoint, ServiceEntry, Store } from './store.js';
+import type { Endpoint, ServiceEntry, ClusterStore } from './store.js';
 import { isServiceEntry } from './store.js';
 import { isV6 } from './ip.js';
 import { fitsWire } from './valid.js';
@@ -249,7 +249,7 @@ export function endpointRecords(e: ServiceEntry, zone: string, owner: string, la
 }
 
 /** PTR targets for an IP (FQDNs with trailing dot): ClusterIP services first, else endpoints. */
-export function ptrTargets(store: Store, ip: string, zone: string): string[] {
+export function ptrTargets(store: ClusterStore, ip: string, zone: string): string[] {
   const vals = store.byIp(ip);
   if (vals.length === 0) return [];
   const z = zone === '.' ? '' : zone;
@@ -294,7 +294,7 @@ export interface NsAddress {
  * each of its endpoints with that endpoint's address. When no Service holds our address: `ns.dns`
  * with our own addresses.
  */
-export function nsAddresses(store: Store, localIps: readonly string[]): NsAddress[] {
+export function nsAddresses(store: ClusterStore, localIps: readonly string[]): NsAddress[] {
   const out: NsAddress[] = [];
   const seen = new Set<string>();
   const add = (host: string, ip: string): void => {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { definePlugin, hostSearchPath, setMetadata, Zones, type Request } from '../../src/plugin/api.js';
 import { parseName } from './names.js';
 import { parseKubernetes, type KubernetesConfig } from './setup.js';
-import { Store } from './store.js';
+import { ClusterStore } from './store.js';
 import { KubernetesHandler } from './kubernetes.js';
 import { ManifestCache, ManifestSource } from './manifests.js';
 import { parseSelector } from './selector.js';
@@ -46,7 +46,7 @@ export default definePlugin<KubernetesConfig>({
     );
     const rel = (p: string): string => path.resolve(ctx.root, p);
     const fromApi = cfg.manifests === undefined;
-    const store = new Store({
+    const store = new ClusterStore({
       namespaces: cfg.namespaces,
       ...(cfg.namespaceLabels !== undefined ? { namespaceLabels: parseSelector(cfg.namespaceLabels) } : {}),
       endpointPodNames: cfg.endpointPodNames,
@@ -166,7 +166,7 @@ export default definePlugin<KubernetesConfig>({
       // For tests and embedding: the data behind the answers.
       store,
       started: () => started,
-    } as import('../../src/plugin/api.js').Plugin & { store: Store };
+    } as import('../../src/plugin/api.js').Plugin & { store: ClusterStore };
   },
 });
 

@@ -1,26 +1,15 @@
 // IP helpers: canonical text (RFC 5952 for IPv6, so index keys and reverse lookups agree) and the
 // dashed endpoint label CoreDNS uses when an endpoint has no hostname.
 import net from 'node:net';
-import { ip6Text } from '../../src/plugin/api.js';
+import { ip6Text, ipBytes } from '../../src/plugin/api.js';
 
 /** The eight 16-bit groups of an IPv6 address (with an embedded IPv4 tail expanded). */
 function groups6(ip: string): number[] | undefined {
-  let s = ip;
-  const tail: number[] = [];
-  const lastColon = s.lastIndexOf(':');
-  if (s.includes('.', lastColon)) {
-    const v4 = s.slice(lastColon + 1).split('.').map(Number);
-    tail.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-    s = s.slice(0, lastColon + 1) + '0:0';
-  }
-  const [head, rest] = s.split('::') as [string, string | undefined];
-  const a = head === '' ? [] : head.split(':');
-  const b = rest === undefined ? [] : rest === '' ? [] : rest.split(':');
-  const missing = 8 - a.length - b.length;
-  if (rest === undefined ? missing !== 0 : missing < 1) return undefined;
-  const all = [...a, ...Array<string>(rest === undefined ? 0 : missing).fill('0'), ...b].map((g) => parseInt(g, 16));
-  if (tail.length) all.splice(6, 2, ...tail);
-  return all;
+  const b = ipBytes(ip);
+  if (b === undefined || b.length !== 16) return undefined;
+  const g: number[] = [];
+  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
+  return g;
 }
 
 /** Canonical text of an IP: IPv4 unchanged, IPv6 lower-case and compressed (RFC 5952). */

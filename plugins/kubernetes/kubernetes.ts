@@ -4,7 +4,7 @@
 // (CoreDNS plugin/kubernetes/handler.go).
 import { CaptureWriter, EMPTY_PACKED, FLAG, QTYPE, RCODE, Zones, negative, pack, packedReply, reply, type Next, type Packed, type RR, type Rcode, type Request, type ResponseWriter, type Trace, typeName } from '../../src/plugin/api.js';
 import type { KubernetesConfig } from './setup.js';
-import { isServiceEntry, type Store } from './store.js';
+import { isServiceEntry, type ClusterStore } from './store.js';
 import { parseName, podLabelIp, type RecordRequest } from './names.js';
 import { MISSING, addressRecord, endpointRecords, nsAddresses, portRecords, ptrTargets, serviceRecords, soaRecord, type AnswerOptions, type NameRecords, type NsAddress } from './answer.js';
 import { isV6 } from './ip.js';
@@ -49,7 +49,7 @@ export class KubernetesHandler {
 
   constructor(
     private readonly cfg: KubernetesConfig,
-    readonly store: Store,
+    readonly store: ClusterStore,
     private readonly deps: HandlerDeps,
   ) {
     this.zones = Zones.from(cfg.zones, cfg.zones);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Recorder, fakeRequest, nextReturning, sortAndCheck } from '../../src/testing/index.js';
 import { Fall } from '../../src/plugin/api.js';
-import { Store, isServiceEntry } from './store.js';
+import { ClusterStore, isServiceEntry } from './store.js';
 import { KubernetesHandler } from './kubernetes.js';
 import { parseName, podLabelIp, reverseIp } from './names.js';
 import { canonIp, dashedIp } from './ip.js';
@@ -35,7 +35,7 @@ const slice = (name: string, ns: string, service: string, eps: Array<[string, bo
 describe('store', () => {
   it('merges slices, drops not-ready endpoints, indexes IPs, bumps modified only on real changes', () => {
     let now = 1_000_000;
-    const st = new Store({ now: () => now });
+    const st = new ClusterStore({ now: () => now });
     st.upsertNamespace({ name: 'ns', labels: {} });
     st.upsertService(svc('h', 'ns', { headless: true }));
     st.upsertSlice(slice('h-1', 'ns', 'h', [['10.0.0.1', true, 'a'], ['10.0.0.2', false]]));
@@ -67,7 +67,7 @@ describe('store', () => {
   });
 
   it('publishNotReadyAddresses serves not-ready endpoints; ClusterIPs come first in the reverse index', () => {
-    const st = new Store();
+    const st = new ClusterStore();
     st.upsertService(svc('p', 'ns', { clusterIPs: ['10.96.0.9'], publishNotReadyAddresses: true }));
     st.upsertSlice(slice('p-1', 'ns', 'p', [['10.0.0.5', false]]));
     st.upsertService(svc('other', 'ns', { clusterIPs: ['10.0.0.5'] }));
@@ -77,14 +77,14 @@ describe('store', () => {
   });
 
   it('commits by itself after writes (microtask)', async () => {
-    const st = new Store();
+    const st = new ClusterStore();
     st.upsertService(svc('x', 'ns', { clusterIPs: ['10.96.0.1'] }));
     await Promise.resolve();
     expect(st.byIp('10.96.0.1')).toHaveLength(1);
   });
 
   it('namespaces: configured list drops other objects; namespace_labels decides exposure', () => {
-    const st = new Store({ namespaces: ['a'] });
+    const st = new ClusterStore({ namespaces: ['a'] });
     st.upsertNamespace({ name: 'a', labels: {} });
     st.upsertNamespace({ name: 'b', labels: {} });
     st.upsertService(svc('s', 'b'));
@@ -92,7 +92,7 @@ describe('store', () => {
     expect(st.namespaceExposed('a')).toBe(true);
     expect(st.namespaceExposed('b')).toBe(false);
     expect(st.service('s', 'b')).toBeUndefined();
-    const sl = new Store({ namespaceLabels: parseSelector('team=x') });
+    const sl = new ClusterStore({ namespaceLabels: parseSelector('team=x') });
     sl.upsertNamespace({ name: 'a', labels: { team: 'x' } });
     sl.upsertNamespace({ name: 'b', labels: { team: 'y' } });
     expect([sl.namespaceExposed('a'), sl.namespaceExposed('b'), sl.namespaceExposed('c')]).toEqual([true, false, false]);
@@ -100,7 +100,7 @@ describe('store', () => {
 
   it('reports programming latency for slice changes after the first sync', () => {
     const seen: Array<[string, number]> = [];
-    const st = new Store({ now: () => 10_000, onProgrammed: (k, s) => seen.push([k, s]) });
+    const st = new ClusterStore({ now: () => 10_000, onProgrammed: (k, s) => seen.push([k, s]) });
     st.upsertService(svc('h', 'ns', { headless: true, hasSelector: true }));
     st.upsertSlice({ ...slice('h-1', 'ns', 'h', [['10.0.0.1', true]]), lastChangeTriggerTime: 9_000 });
     st.commit();
@@ -116,7 +116,7 @@ const cfg = (o: Partial<KubernetesConfig> = {}): KubernetesConfig => ({ ...defau
 
 describe('handler', () => {
   it('SERVFAIL with SOA instead of NXDOMAIN until synced, then NXDOMAIN; answers are synchronous', () => {
-    const st = new Store({ now: () => 42_000 });
+    const st = new ClusterStore({ now: () => 42_000 });
     st.upsertNamespace({ name: 'ns', labels: {} });
     st.upsertService(svc('web', 'ns', { clusterIPs: ['10.96.0.7'] }));
     st.commit();
@@ -135,7 +135,7 @@ describe('handler', () => {
   });
 
   it('fallthrough passes NXDOMAIN names to next; names outside the zones always go next', () => {
-    const st = new Store();
+    const st = new ClusterStore();
     st.synced = true;
     const h = new KubernetesHandler(cfg({ fall: Fall.from([]) }), st, { interfaceIps: () => [] });
     const next = nextReturning(5);
@@ -147,7 +147,7 @@ describe('handler', () => {
   });
 
   it('rebuilds a service’s precomputed answer after a change, not before', () => {
-    const st = new Store();
+    const st = new ClusterStore();
     st.synced = true;
     st.upsertNamespace({ name: 'ns', labels: {} });
     st.upsertService(svc('web', 'ns', { clusterIPs: ['10.96.0.7'] }));

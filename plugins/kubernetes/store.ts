@@ -66,12 +66,12 @@ interface PackedSlice {
   readonly rv: string;
 }
 
-/** A slice as Store.prepare() returns it: endpoints dropped, already packed. */
+/** A slice as ClusterStore.prepare() returns it: endpoints dropped, already packed. */
 interface PreparedSlice extends SlimEndpointSlice {
   readonly packed: PackedSlice;
 }
 
-function pack(s: SlimEndpointSlice, keepPodNames: boolean): PackedSlice {
+function packSlice(s: SlimEndpointSlice, keepPodNames: boolean): PackedSlice {
   const ready = (s as Partial<PreparedSlice>).packed;
   if (ready !== undefined) return ready;
   let n = 0;
@@ -240,7 +240,7 @@ const objectName = (kind: string, ns: string, name: string): string => `${kind} 
 /** Warnings about skipped objects already given: one per object and problem, not one per event. */
 const WARNED_MAX = 10_000;
 
-export class Store implements ObjectSink {
+export class ClusterStore implements ObjectSink {
   private readonly services = new Map<string, ServiceEntry>();
   /** "ns/slice" → service key. */
   private readonly sliceOwner = new Map<string, string>();
@@ -471,7 +471,7 @@ export class Store implements ObjectSink {
     if (kind !== 'endpointslices') return item;
     const s = this.validSlice(item as SlimEndpointSlice);
     if (s === undefined) return item; // upsertSlice skips it
-    const p: PreparedSlice = { ...s, endpoints: EMPTY_ENDPOINTS, packed: pack(s, this.opts.endpointPodNames === true) };
+    const p: PreparedSlice = { ...s, endpoints: EMPTY_ENDPOINTS, packed: packSlice(s, this.opts.endpointPodNames === true) };
     return p;
   }
 
@@ -505,7 +505,7 @@ export class Store implements ObjectSink {
     const key = `${s.service}.${s.namespace}`;
     if (owner !== undefined && owner !== key) this.deleteSlice(s.namespace, s.name);
     const e = this.entry(s.service, s.namespace, true)!;
-    (e.slices ??= new Map()).set(s.name, pack(s, this.opts.endpointPodNames === true));
+    (e.slices ??= new Map()).set(s.name, packSlice(s, this.opts.endpointPodNames === true));
     this.sliceOwner.set(sk, key);
     if (this.synced && s.lastChangeTriggerTime !== undefined && this.opts.onProgrammed) (e.triggers ??= []).push(s.lastChangeTriggerTime);
     this.touch(e);

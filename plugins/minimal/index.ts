@@ -3,7 +3,7 @@
 // Negative replies (NXDOMAIN, NODATA), errors, delegations, transfers, NOTIFY and UPDATE, and
 // DNSSEC replies with expired signatures pass unchanged — CoreDNS's minimal over its
 // response.Typify. Wire replies are classified and cut without decoding.
-import { definePlugin, locateOpt, QTYPE, replyRcode, skipName, WrappedWriter, type Message, type RR } from '../../src/plugin/api.js';
+import { definePlugin, findOpt, QTYPE, replyRcode, skipName, WrappedWriter, type Message, type RR } from '../../src/plugin/api.js';
 
 const OPCODE_NOTIFY = 4;
 const OPCODE_UPDATE = 5;
@@ -49,7 +49,7 @@ export function minimalWire(res: Uint8Array, now: number): Uint8Array | null {
   const ns = (res[8]! << 8) | res[9]!;
   const ar = (res[10]! << 8) | res[11]!;
   if (ns === 0 && ar === 0) return null;
-  if (ar === 1 && ns === 0 && locateOpt(res) >= 0) return null; // only the OPT: nothing to strip
+  if (ar === 1 && ns === 0 && findOpt(res) >= 0) return null; // only the OPT: nothing to strip
   let pos = 12;
   let qtype = 0;
   for (let i = 0; i < qd; i++) {

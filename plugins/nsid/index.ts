@@ -5,7 +5,7 @@
 // patched in a copy without decoding them.
 import os from 'node:os';
 import dnsPacket from 'dns-packet';
-import { definePlugin, locateOpt, WrappedWriter, type Message, type Request, type ResponseWriter } from '../../src/plugin/api.js';
+import { definePlugin, findOpt, WrappedWriter, type Message, type Request, type ResponseWriter } from '../../src/plugin/api.js';
 
 export const NSID = 3;
 
@@ -18,7 +18,7 @@ export interface NsidConfig {
 export function asksNsid(req: Request): boolean {
   if (!req.edns) return false;
   const wire = req.wire;
-  const at = locateOpt(wire);
+  const at = findOpt(wire);
   if (at < 0) return false;
   let o = at + 11;
   const end = o + ((wire[at + 9]! << 8) | wire[at + 10]!);
@@ -31,7 +31,7 @@ export function asksNsid(req: Request): boolean {
 
 /** A copy of the wire reply `res` whose OPT carries NSID `id` (an OPT is appended if there is none). */
 export function withNsid(res: Uint8Array, id: Buffer, udpSize: number): Buffer {
-  const at = locateOpt(res);
+  const at = findOpt(res);
   const opt: number[] = [];
   let head: Uint8Array;
   let tail: Uint8Array;

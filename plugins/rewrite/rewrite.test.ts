@@ -4,10 +4,11 @@ import { describe, expect, it } from 'vitest';
 import os from 'node:os';
 import path from 'node:path';
 import dnsPacket from 'dns-packet';
-import { CorefileError, RCODE, type RR } from '../../src/plugin/api.js';
+import { CorefileError, RCODE, type RR, type Request } from '../../src/plugin/api.js';
+import { DnsRequest } from '../../src/request/request.js';
 import { parsePlugin, responder, rrText, sortAndCheck, startServer, type TestServer } from '../../src/testing/index.js';
 import rewrite from './index.js';
-import { subnetData } from './edns.js';
+import { subnetData } from './edns0.js';
 
 /**
  * A test backend. It records what it saw in the additional section as
@@ -234,6 +235,33 @@ describe('edns0', () => {
       const r = await s.query('x.example.org', 'A', { edns: true });
       expect(seenOf(r.msg)).toContain('65518=61626364');
     });
+  });
+
+  it('the plugins below get a request of the one request shape (Request.withOpt), its EDNS fields from the new OPT', async () => {
+    const got: Request[] = [];
+    const probe = responder('probe', (req, w) => {
+      got.push(req);
+      w.write({ type: 'response', flags: 0, answers: [] });
+      return RCODE.NOERROR;
+    });
+    const s = await startServer(`.:0 {\n  bind 127.0.0.1\n  rewrite edns0 local set 0xffee 0x6162\n  probe\n}\n`, { plugins: [probe] });
+    try {
+      await s.query('x.example.org', 'A', { edns: 1400, do: true });
+      await s.query('y.example.org', 'A');
+    } finally {
+      await s.close();
+    }
+    expect(got).toHaveLength(2);
+    for (const req of got) {
+      // (rewrite's withWire made Object.create(request) with defineProperties: another hidden class, fields on the prototype)
+      expect(Object.getPrototypeOf(req)).toBe(DnsRequest.prototype);
+      expect(Object.hasOwn(req, 'wire') && Object.hasOwn(req, 'bufsize') && Object.hasOwn(req, 'edns')).toBe(true);
+      const opt = (req.msg.additionals ?? []).find((a) => a.type === 'OPT') as { options?: Array<{ code: number; data: Buffer }> } | undefined;
+      expect(opt?.options?.find((o) => o.code === 0xffee)?.data.toString()).toBe('ab');
+    }
+    expect([got[0]!.edns, got[0]!.bufsize, got[0]!.do, got[0]!.name]).toEqual([true, 1400, true, 'x.example.org.']);
+    // a query without EDNS gets an OPT (UDP size 4096, as CoreDNS's edns0 rules add it)
+    expect([got[1]!.edns, got[1]!.bufsize, got[1]!.do, got[1]!.name]).toEqual([true, 4096, false, 'y.example.org.']);
   });
 
   it('subnet set V4BITS V6BITS adds the client subnet', async () => {

@@ -4,7 +4,8 @@
 import { CaptureWriter, WrappedWriter, rcodeOf } from '../../src/plugin/api.js';
 import type { Message, Next, RR, Request, ResponseWriter } from '../../src/plugin/api.js';
 import dnsPacket from 'dns-packet';
-import type { CnameRule, NameMap, ResponseRule } from './rules.js';
+import type { CnameRule } from './cname.js';
+import type { NameMap, ResponseRule } from './rule.js';
 
 const fq = (s: string): string => {
   const l = s.toLowerCase();

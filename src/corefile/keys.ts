@@ -3,6 +3,7 @@
 import net from 'node:net';
 import { CorefileError, type Token } from './lexer.js';
 import type { ServerBlock } from './parser.js';
+import { ipBytes } from '../dns/ip.js';
 
 export interface ZoneKey {
   /** Normalised zone: lower case, fully qualified ("example.org.", "0.0.10.in-addr.arpa."). */
@@ -105,7 +106,7 @@ function reverseZones(cidr: string, fail: (m: string) => never): Array<{ zone: s
   const bits = Number(bitsText);
   const total = family === 4 ? 32 : 128;
   if (bits > total) fail(`invalid CIDR '${cidr}': prefix longer than ${total}`);
-  const bytes = ipBytes(ip);
+  const bytes = ipBytes(ip)!;
   // zero host bits
   const net0 = maskBytes(bytes, bits);
   const step = family === 4 ? 8 : 4; // octets / nibbles
@@ -125,23 +126,6 @@ function reverseZones(cidr: string, fail: (m: string) => never): Array<{ zone: s
     addAtBit(b, zb, i);
     out.push({ zone: reverseName(b, zb, family) });
   }
-  return out;
-}
-
-export function ipBytes(ip: string): Uint8Array {
-  if (net.isIPv4(ip)) return Uint8Array.from(ip.split('.').map(Number));
-  const sock = new net.SocketAddress({ address: ip, family: 'ipv6' });
-  // Expand the IPv6 address by hand (SocketAddress normalises only).
-  const [head, tail] = sock.address.includes('::') ? sock.address.split('::') as [string, string] : [sock.address, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const groups = tail !== undefined ? [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    const v = parseInt(g, 16);
-    out[i * 2] = v >> 8;
-    out[i * 2 + 1] = v & 0xff;
-  });
   return out;
 }
 
@@ -205,7 +189,7 @@ export function reverseToIp(name: string): string | undefined {
 export function cidrContains(c: Cidr, ip: string): boolean {
   const fam = net.isIP(ip);
   if (fam !== c.family) return false;
-  const b = ipBytes(ip);
+  const b = ipBytes(ip)!;
   for (let bit = 0; bit < c.prefix; bit++) {
     const mask = 0x80 >> (bit & 7);
     if ((b[bit >> 3]! & mask) !== (c.bytes[bit >> 3]! & mask)) return false;
@@ -221,7 +205,7 @@ export function parseCidr(s: string): Cidr | undefined {
   const total = fam === 4 ? 32 : 128;
   const bits = bitsText === undefined ? total : Number(bitsText);
   if (!Number.isInteger(bits) || bits < 0 || bits > total) return undefined;
-  return { family: fam as 4 | 6, bytes: maskBytes(ipBytes(ip!), bits), prefix: bits };
+  return { family: fam as 4 | 6, bytes: maskBytes(ipBytes(ip!)!, bits), prefix: bits };
 }
 
 /** Check that no scheme+zone+port appears twice across the blocks, and that each block has one scheme. */

@@ -1,6 +1,6 @@
 // Domain name helpers: presentation ⇄ wire, label walks, reverse names.
 import net from 'node:net';
-import { ipBytes } from '../corefile/keys.js';
+import { ipBytes } from './ip.js';
 
 /** Lower-case and fully qualify. */
 export function fqdn(name: string): string {
@@ -94,7 +94,7 @@ export function countLabels(name: string): number {
 /** The reverse lookup name for an IP ("10.0.0.1" → "1.0.0.10.in-addr.arpa."). */
 export function reverseName(ip: string): string {
   if (net.isIPv4(ip)) return ip.split('.').reverse().join('.') + '.in-addr.arpa.';
-  const b = ipBytes(ip);
+  const b = ipBytes(ip)!;
   const nib: string[] = [];
   for (let i = 15; i >= 0; i--) {
     nib.push((b[i]! & 0xf).toString(16), (b[i]! >> 4).toString(16));

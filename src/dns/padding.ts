@@ -2,54 +2,19 @@
 // policy: a padded reply is a multiple of 468 bytes, and only a query that carried the padding
 // option gets one) and the reply's smallest TTL (DoH's Cache-Control max-age, RFC 8484 §5.1).
 import { QTYPE } from './constants.js';
-import { skipName } from './wire.js';
+import { RecordCursor, findOpt } from './wire.js';
 
 /** EDNS(0) option code of Padding (RFC 7830). */
 export const OPT_PADDING = 12;
 /** RFC 8467 §4.1: responses padded to a multiple of this many bytes. */
 export const PAD_BLOCK = 468;
 
-/** Offset of the additional section's first record, or -1 when the message is cut short. */
-function additionalStart(buf: Uint8Array): number {
-  if (buf.length < 12) return -1;
-  const qd = (buf[4]! << 8) | buf[5]!;
-  const n = ((buf[6]! << 8) | buf[7]!) + ((buf[8]! << 8) | buf[9]!);
-  let pos = 12;
-  for (let i = 0; i < qd; i++) {
-    pos = skipName(buf, pos);
-    if (pos < 0 || pos + 4 > buf.length) return -1;
-    pos += 4;
-  }
-  for (let i = 0; i < n; i++) {
-    pos = skipRecord(buf, pos);
-    if (pos < 0) return -1;
-  }
-  return pos;
-}
-
-/** The offset after the record at `off`, or -1. */
-function skipRecord(buf: Uint8Array, off: number): number {
-  const p = skipName(buf, off);
-  if (p < 0 || p + 10 > buf.length) return -1;
-  const end = p + 10 + ((buf[p + 8]! << 8) | buf[p + 9]!);
-  return end > buf.length ? -1 : end;
-}
-
 /** Where a message's OPT record is: `type` is the offset of its TYPE field, `end` just past its RDATA. */
-function findOpt(buf: Uint8Array): { type: number; end: number } | undefined {
-  const ar = (buf[10]! << 8) | buf[11]!;
-  if (ar === 0) return undefined;
-  let pos = additionalStart(buf);
-  if (pos < 0) return undefined;
-  for (let i = 0; i < ar; i++) {
-    const p = skipName(buf, pos);
-    if (p < 0 || p + 10 > buf.length) return undefined;
-    const end = p + 10 + ((buf[p + 8]! << 8) | buf[p + 9]!);
-    if (end > buf.length) return undefined;
-    if (((buf[p]! << 8) | buf[p + 1]!) === QTYPE.OPT) return { type: p, end };
-    pos = end;
-  }
-  return undefined;
+function optBounds(buf: Uint8Array): { type: number; end: number } | undefined {
+  const at = findOpt(buf);
+  if (at < 0) return undefined;
+  const type = at + 1;
+  return { type, end: type + 10 + ((buf[type + 8]! << 8) | buf[type + 9]!) };
 }
 
 /** True when the query's OPT record carries a Padding option (the client asks for padded replies). */
@@ -60,7 +25,7 @@ export function queryWantsPadding(query: Uint8Array): boolean {
 /** True when the message's OPT record carries an EDNS(0) option with this code. */
 export function queryHasOption(query: Uint8Array, code: number): boolean {
   if (query.length < 12) return false;
-  const opt = findOpt(query);
+  const opt = optBounds(query);
   if (opt === undefined) return false;
   let o = opt.type + 10;
   while (o + 4 <= opt.end) {
@@ -76,7 +41,7 @@ export function queryHasOption(query: Uint8Array, code: number): boolean {
  * padding, which wants OPT last, still applies), else at the end.
  */
 export function addAdditional(msg: Uint8Array, records: readonly Uint8Array[]): Buffer {
-  const opt = findOpt(msg);
+  const opt = optBounds(msg);
   const at = opt !== undefined && opt.end === msg.length ? optStart(msg, opt.type) : msg.length;
   const out = Buffer.concat([msg.subarray(0, at), ...records, msg.subarray(at)]);
   const ar = ((out[10]! << 8) | out[11]!) + records.length;
@@ -98,7 +63,7 @@ function optStart(msg: Uint8Array, type: number): number {
  */
 export function padReply(reply: Uint8Array, block = PAD_BLOCK): Uint8Array {
   if (reply.length < 12) return reply;
-  const opt = findOpt(reply);
+  const opt = optBounds(reply);
   if (opt === undefined || opt.end !== reply.length) return reply;
   const rdStart = opt.type + 10;
   // the options to keep (all but Padding), and their length
@@ -145,6 +110,8 @@ export function padReply(reply: Uint8Array, block = PAD_BLOCK): Uint8Array {
 export const MIN_DEFAULT_TTL = 5;
 export const MAX_DEFAULT_TTL = 3600;
 
+const cursor = new RecordCursor();
+
 /**
  * Seconds a reply may be cached (DoH's Cache-Control max-age), as CoreDNS computes it: the smallest
  * TTL of its records (OPT aside), at most an hour; 5 s for an error, a delegation, or a reply with
@@ -155,34 +122,25 @@ export function replyMaxAge(reply: Uint8Array): number {
   const rcode = reply[3]! & 0xf;
   if (rcode !== 0 && rcode !== 3) return MIN_DEFAULT_TTL;
   const an = (reply[6]! << 8) | reply[7]!;
-  const ns = (reply[8]! << 8) | reply[9]!;
-  const ar = (reply[10]! << 8) | reply[11]!;
-  const qd = (reply[4]! << 8) | reply[5]!;
-  let pos = 12;
-  for (let i = 0; i < qd; i++) {
-    pos = skipName(reply, pos);
-    if (pos < 0 || pos + 4 > reply.length) return MIN_DEFAULT_TTL;
-    pos += 4;
-  }
+  const c = cursor;
+  if (!c.reset(reply)) return MIN_DEFAULT_TTL;
   let min = MAX_DEFAULT_TTL;
   let records = 0;
   let nsRecords = 0;
   let soa = false;
-  for (let i = 0; i < an + ns + ar; i++) {
-    const p = skipName(reply, pos);
-    if (p < 0 || p + 10 > reply.length) return MIN_DEFAULT_TTL;
-    const type = (reply[p]! << 8) | reply[p + 1]!;
-    pos = p + 10 + ((reply[p + 8]! << 8) | reply[p + 9]!);
-    if (pos > reply.length) return MIN_DEFAULT_TTL;
+  while (c.next()) {
+    const type = c.type;
     if (type === QTYPE.OPT) continue;
-    if (i >= an && i < an + ns) {
+    if (c.authority) {
       if (type === QTYPE.NS) nsRecords++;
       if (type === QTYPE.SOA) soa = true;
     }
     records++;
+    const p = c.at;
     const ttl = ((reply[p + 4]! << 24) | (reply[p + 5]! << 16) | (reply[p + 6]! << 8) | reply[p + 7]!) >>> 0;
     if (ttl < min) min = ttl;
   }
+  if (!c.ok) return MIN_DEFAULT_TTL;
   if (records === 0) return MIN_DEFAULT_TTL;
   if (rcode === 0 && an === 0 && nsRecords > 0 && !soa) return MIN_DEFAULT_TTL; // a delegation
   return min;

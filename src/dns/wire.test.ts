@@ -1,7 +1,7 @@
 import dnsPacket from 'dns-packet';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkName, readName, wellFormedMessage } from './wire.js';
+import { RecordCursor, checkName, findOpt, questionsEnd, readName, replyRcode, wellFormedMessage } from './wire.js';
 
 const at12 = (nameWire: number[]): Uint8Array => Uint8Array.from([...new Array<number>(12).fill(0), ...nameWire]);
 const read = (bytes: Uint8Array, off = 12): [number, string, string] => {
@@ -138,5 +138,50 @@ describe('checkName and wellFormedMessage', () => {
     expect(wellFormedMessage(longer)).toBe(false);
     expect(wellFormedMessage(ok.subarray(0, ok.length - 1))).toBe(false); // truncated RDATA
     expect(wellFormedMessage(ok.subarray(0, 11))).toBe(false);
+  });
+});
+
+describe('RecordCursor and findOpt', () => {
+  const msg = dnsPacket.encode({
+    type: 'response',
+    id: 1,
+    questions: [{ name: 'example.org', type: 'A', class: 'IN' }],
+    answers: [{ name: 'example.org', type: 'A', ttl: 30, data: '192.0.2.1' }],
+    authorities: [{ name: 'org', type: 'NS', ttl: 60, data: 'ns.org' }],
+    additionals: [
+      { name: 'ns.org', type: 'A', ttl: 90, data: '192.0.2.2' },
+      { type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 1, ednsVersion: 0, flags: 0, options: [] } as never,
+    ],
+  });
+
+  it('walks every record with its section, type and offsets', () => {
+    const c = new RecordCursor();
+    expect(c.reset(msg)).toBe(true);
+    const seen: string[] = [];
+    while (c.next()) seen.push(`${c.index} ${c.type} ${c.authority ? 'ns' : c.additional ? 'ar' : 'an'} ${msg.readUInt32BE(c.at + 4)} ${c.end - c.at - 10}`);
+    expect(seen).toEqual(['0 1 an 30 4', '1 2 ns 60 8', '2 1 ar 90 4', '3 41 ar 16777216 0']); // OPT's TTL field: extended rcode 1
+    expect(c.ok).toBe(true);
+    expect(c.end).toBe(msg.length);
+  });
+
+  it('stops with ok false at a record cut short', () => {
+    const c = new RecordCursor();
+    expect(c.reset(msg.subarray(0, msg.length - 5))).toBe(true);
+    let n = 0;
+    while (c.next()) n++;
+    expect(n).toBe(3);
+    expect(c.ok).toBe(false);
+    expect(c.reset(msg.subarray(0, 20))).toBe(false);
+  });
+
+  it('findOpt finds the OPT record, replyRcode reads its extended bits', () => {
+    const at = findOpt(msg);
+    expect(at).toBe(msg.length - 11);
+    expect(msg[at + 2]).toBe(41);
+    expect(findOpt(msg, questionsEnd(msg))).toBe(at);
+    expect(replyRcode(msg)).toBe(16);
+    expect(findOpt(msg.subarray(0, msg.length - 1))).toBe(-1);
+    const noOpt = dnsPacket.encode({ type: 'response', id: 1, questions: [{ name: 'a.', type: 'A', class: 'IN' }] });
+    expect(findOpt(noOpt)).toBe(-1);
   });
 });

@@ -253,13 +253,111 @@ export function wellFormedMessage(buf: Uint8Array): boolean {
 }
 
 /** Skip one resource record; returns the offset after it or -1. */
-function skipRR(buf: Uint8Array, off: number): number {
+export function skipRecord(buf: Uint8Array, off: number): number {
   const p = skipName(buf, off);
   if (p < 0 || p + 10 > buf.length) return -1;
   const rdlen = (buf[p + 8]! << 8) | buf[p + 9]!;
   const end = p + 10 + rdlen;
   return end > buf.length ? -1 : end;
 }
+
+/** The offset just past a message's question section, or -1 when the header or a question is cut short. */
+export function questionsEnd(buf: Uint8Array): number {
+  if (buf.length < 12) return -1;
+  const qd = (buf[4]! << 8) | buf[5]!;
+  let pos = 12;
+  for (let i = 0; i < qd; i++) {
+    pos = skipName(buf, pos);
+    if (pos < 0 || pos + 4 > buf.length) return -1;
+    pos += 4;
+  }
+  return pos;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * A walk over a message's resource records: the answer section, then authority, then additional,
+ * without decoding them. The one record loop of the wire readers (findOpt, replyRcode, padding,
+ * rewrite's OPT, …). next() allocates nothing, so a module keeps one cursor and resets it per
+ * message (a walk is synchronous: nothing else uses the cursor in between).
+ *
+ *     if (c.reset(buf)) while (c.next()) if (c.type === QTYPE.OPT && c.additional) …
+ *
+ * A malformed record (name or RDATA past the end) ends the walk with `ok` false.
+ */
+export class RecordCursor {
+  private buf: Uint8Array = NO_BYTES;
+  private pos = 0;
+  private total = 0;
+  /** Records in the answer and authority sections. */
+  an = 0;
+  ns = 0;
+  /** Index of the current record over all three sections (-1 before the first). */
+  index = -1;
+  /** Offset of the current record's owner name. */
+  start = 0;
+  /** Offset of its TYPE field (just past the owner name): TTL at +4, RDLENGTH at +8, RDATA at +10. */
+  at = 0;
+  /** Offset just past its RDATA. */
+  end = 0;
+  type = 0;
+  /** False once the walk met a malformed record (or reset() a malformed header or question). */
+  ok = true;
+
+  /**
+   * Start before the first record. `from` is the offset just past the question section when the
+   * caller knows it (it is found otherwise). False when the header or the question section is
+   * malformed.
+   */
+  reset(buf: Uint8Array, from = -1): boolean {
+    this.buf = buf;
+    this.index = -1;
+    this.total = 0;
+    this.an = 0;
+    this.ns = 0;
+    this.start = this.at = this.end = 0;
+    this.type = 0;
+    const pos = from >= 0 && buf.length >= 12 ? from : questionsEnd(buf);
+    this.ok = pos >= 0;
+    if (pos < 0) return false;
+    this.pos = pos;
+    this.an = (buf[6]! << 8) | buf[7]!;
+    this.ns = (buf[8]! << 8) | buf[9]!;
+    this.total = this.an + this.ns + ((buf[10]! << 8) | buf[11]!);
+    return true;
+  }
+
+  /** Move to the next record: false at the end of the message's records or at a malformed one. */
+  next(): boolean {
+    if (this.index + 1 >= this.total || !this.ok) return false;
+    const buf = this.buf;
+    const start = this.pos;
+    const p = skipName(buf, start);
+    if (p < 0 || p + 10 > buf.length) return (this.ok = false);
+    const end = p + 10 + ((buf[p + 8]! << 8) | buf[p + 9]!);
+    if (end > buf.length) return (this.ok = false);
+    this.index++;
+    this.start = start;
+    this.at = p;
+    this.end = end;
+    this.type = (buf[p]! << 8) | buf[p + 1]!;
+    this.pos = end;
+    return true;
+  }
+
+  /** The current record is in the additional section. */
+  get additional(): boolean {
+    return this.index >= this.an + this.ns;
+  }
+
+  /** The current record is in the authority section. */
+  get authority(): boolean {
+    return this.index >= this.an && this.index < this.an + this.ns;
+  }
+}
+
+const cursor = new RecordCursor();
 
 /** Parse a query's header, question and OPT into `h`. */
 export function parseQuery(buf: Uint8Array, h: QueryHead): Parse {
@@ -299,7 +397,7 @@ export function parseQuery(buf: Uint8Array, h: QueryHead): Parse {
   if (qd !== 1 || (flags & FLAG.Z) !== 0 || an > 1 || ns > 1 || ar > 2) return Parse.FORMERR;
   if (ar === 0) return Parse.OK;
   for (let i = 0; i < an + ns; i++) {
-    pos = skipRR(buf, pos);
+    pos = skipRecord(buf, pos);
     if (pos < 0) return Parse.FORMERR;
   }
   let sawOpt = false;
@@ -381,29 +479,16 @@ export function writeOpt(out: Uint8Array, off: number, extRcode: number, doBit: 
 /**
  * Where the OPT record of a message (query or reply) starts: the offset of its root owner name
  * byte, so the type is at +1, the UDP size at +3, the extended rcode at +5, the flags at +7, the
- * RDLENGTH at +9 and the options at +11. -1 when there is none or the message is malformed.
+ * RDLENGTH at +9 and the options at +11. -1 when there is none, its owner is not the root, or the
+ * message is malformed. `from` is the offset past the question section when the caller knows it
+ * (a Request's questionEnd).
  */
-export function locateOpt(buf: Uint8Array): number {
-  if (buf.length < 12) return -1;
-  const ar = (buf[10]! << 8) | buf[11]!;
-  if (ar === 0) return -1;
-  const qd = (buf[4]! << 8) | buf[5]!;
-  let pos = 12;
-  for (let i = 0; i < qd; i++) {
-    pos = skipName(buf, pos);
-    if (pos < 0) return -1;
-    pos += 4;
-  }
-  const n = ((buf[6]! << 8) | buf[7]!) + ((buf[8]! << 8) | buf[9]!);
-  for (let i = 0; i < n; i++) {
-    pos = skipRR(buf, pos);
-    if (pos < 0) return -1;
-  }
-  for (let i = 0; i < ar; i++) {
-    const p = skipName(buf, pos);
-    if (p < 0 || p + 10 > buf.length) return -1;
-    if (((buf[p]! << 8) | buf[p + 1]!) === QTYPE.OPT) return p === pos + 1 ? pos : -1;
-    pos = p + 10 + ((buf[p + 8]! << 8) | buf[p + 9]!);
+export function findOpt(buf: Uint8Array, from = -1): number {
+  if (buf.length < 12 || ((buf[10]! << 8) | buf[11]!) === 0) return -1;
+  const c = cursor;
+  if (!c.reset(buf, from)) return -1;
+  while (c.next()) {
+    if (c.type === QTYPE.OPT && c.additional) return c.at === c.start + 1 ? c.start : -1;
   }
   return -1;
 }
@@ -414,33 +499,15 @@ export function setId(buf: Uint8Array, id: number): void {
   buf[1] = id & 0xff;
 }
 
-/** Read the rcode (with the extended bits from OPT if present) and flags of a wire reply cheaply. */
+/** Read the rcode (with the extended bits from OPT if present) of a wire reply cheaply. */
 export function replyRcode(buf: Uint8Array): number {
   if (buf.length < 12) return -1;
-  let rcode = buf[3]! & 0xf;
-  const ar = (buf[10]! << 8) | buf[11]!;
-  if (ar === 0) return rcode;
-  // find OPT: walk the sections
-  const qd = (buf[4]! << 8) | buf[5]!;
-  let pos = 12;
-  for (let i = 0; i < qd; i++) {
-    pos = skipName(buf, pos);
-    if (pos < 0) return rcode;
-    pos += 4;
-  }
-  const n = ((buf[6]! << 8) | buf[7]!) + ((buf[8]! << 8) | buf[9]!);
-  for (let i = 0; i < n; i++) {
-    pos = skipRR(buf, pos);
-    if (pos < 0) return rcode;
-  }
-  for (let i = 0; i < ar; i++) {
-    const p = skipName(buf, pos);
-    if (p < 0 || p + 10 > buf.length) return rcode;
-    if (((buf[p]! << 8) | buf[p + 1]!) === QTYPE.OPT) {
-      rcode |= buf[p + 4]! << 4;
-      return rcode;
-    }
-    pos = p + 10 + ((buf[p + 8]! << 8) | buf[p + 9]!);
+  const rcode = buf[3]! & 0xf;
+  if (((buf[10]! << 8) | buf[11]!) === 0) return rcode;
+  const c = cursor;
+  if (!c.reset(buf)) return rcode;
+  while (c.next()) {
+    if (c.type === QTYPE.OPT && c.additional) return rcode | (buf[c.at + 4]! << 4);
   }
   return rcode;
 }

@@ -34,7 +34,10 @@ export { reply, negative, rcodeOf, rr, rrText, type RR, type ReplyOptions } from
 export { RCODE, DROP, QTYPE, QCLASS, FLAG, typeName, typeFromName, rcodeName, rcodeFromName, className } from '../dns/constants.js';
 export { fqdn, isSubdomain, parentName, countLabels, reverseName, reverseToIp, encodeName, ip6Text } from '../dns/names.js';
 export { parseCidr, cidrContains, type Cidr } from '../corefile/keys.js';
-export { emptyReply, setId, replyRcode, skipName, readName, checkName, wellFormedMessage, sameQuestion, writeOpt, locateOpt, OUR_UDP_SIZE } from '../dns/wire.js';
+export { ipBytes } from '../dns/ip.js';
+export { emptyReply, setId, replyRcode, skipName, skipRecord, questionsEnd, RecordCursor, readName, checkName, wellFormedMessage, sameQuestion, writeOpt, findOpt, OUR_UDP_SIZE } from '../dns/wire.js';
+export { FrameReader, frame } from '../dns/frame.js';
+export { parseOpt, replaceOpt, type OptRecord, type EdnsOption } from '../dns/opt.js';
 export type { Logger } from '../observe/log.js';
 export type { Metrics, Counter, Gauge, Histogram, FastCounter, FastHistogram, FastCounterChild, FastHistogramChild } from '../observe/metrics.js';
 export { pack, concatPacked, packedReply, EMPTY as EMPTY_PACKED, type Packed } from '../dns/pack.js';

@@ -4,6 +4,7 @@ import type { Dispenser } from '../corefile/dispenser.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { ExplainQuery, ExplainResult } from '../explain/explain.js';
+import type { OptRecord } from '../dns/opt.js';
 
 /** A DNS message as dns-packet decodes and encodes it. */
 export type Message = Packet;
@@ -79,6 +80,11 @@ export interface Request {
    * as it is). The reply to the client is then fitted to `size` as well, as CoreDNS's bufsize does.
    */
   withBufsize(size: number): Request;
+  /**
+   * A copy whose OPT record is `opt` (in place of its own, or added): the same question, with
+   * `edns`, `bufsize` and `do` from the new OPT. What rewrite's edns0 rules hand to the plugins after it.
+   */
+  withOpt(opt: OptRecord): Request;
 }
 
 /** An explained query's trace, as plugins see it (src/plugin/trace.ts records the chain around the notes). */

@@ -4,7 +4,8 @@ import dnsPacket from 'dns-packet';
 import type { Client, Message, Request, Slot, Trace } from '../plugin/types.js';
 import { encodeName } from '../dns/names.js';
 import { FLAG } from '../dns/constants.js';
-import { locateOpt } from '../dns/wire.js';
+import { findOpt } from '../dns/wire.js';
+import { replaceOpt, type OptRecord } from '../dns/opt.js';
 
 let slotCount = 0;
 
@@ -132,7 +133,7 @@ export class DnsRequest implements Request {
   }
 
   withBufsize(size: number): Request {
-    const at = this.edns ? locateOpt(this.wire) : -1;
+    const at = this.edns ? findOpt(this.wire) : -1;
     if (at < 0) return this;
     const wire = Buffer.from(this.wire);
     wire[at + 3] = size >> 8;
@@ -142,8 +143,12 @@ export class DnsRequest implements Request {
     return r;
   }
 
-  /** This request with another wire (same question, same length) and header values. */
-  private copy(wire: Buffer, flags: number, bufsize: number): DnsRequest {
+  withOpt(opt: OptRecord): Request {
+    return this.copy(replaceOpt(this.wire, opt, this.questionEnd), this.flags, opt.udp, true, (opt.flags & 0x8000) !== 0);
+  }
+
+  /** This request with another wire (same question) and header and OPT values. */
+  private copy(wire: Buffer, flags: number, bufsize: number, edns = this.edns, doBit = this.do): DnsRequest {
     const r = new DnsRequest(
       wire,
       this.id,
@@ -156,9 +161,9 @@ export class DnsRequest implements Request {
       this.transport,
       this.client,
       this.local,
-      this.edns,
+      edns,
       bufsize,
-      this.do,
+      doBit,
       flags,
       this.start,
     );

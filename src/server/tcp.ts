@@ -12,6 +12,7 @@ import type { LocalAddr } from '../request/request.js';
 import { parseDuration } from '../corefile/dispenser.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
+import { FrameReader, frame } from '../dns/frame.js';
 
 export interface TcpOptions {
   /** Close a connection with no complete query for this long (ms). CoreDNS: 10 s. */
@@ -79,7 +80,7 @@ const PER_TURN = 64;
 
 class Conn implements Sender {
   /** Bytes received and not yet served: a started message, or whole ones while reading is held. */
-  private pending: Buffer | null = null;
+  private readonly pending = new FrameReader();
   /** When the started message's first byte came (0: none started). */
   private msgStart = 0;
   /** When the last complete, non-empty query came (or the connection opened). */
@@ -111,7 +112,7 @@ class Conn implements Sender {
     sock.on('end', () => this.onEnd());
     sock.on('error', () => sock.destroy());
     sock.on('close', () => {
-      this.pending = null;
+      this.pending.clear();
       owner.remove(this);
     });
   }
@@ -131,34 +132,32 @@ class Conn implements Sender {
   private onData(d: Buffer): void {
     if (this.limited) return; // past the query limit: nothing more is read
     if (this.msgStart === 0 && this.heldSince === 0) this.msgStart = performance.now();
-    this.pending = this.pending === null ? d : Buffer.concat([this.pending, d]);
+    this.pending.push(d);
     this.serve();
   }
 
   /** Serve the complete messages in `pending` until it is empty or replies are held back. */
   private serve(): void {
-    const buf = this.pending;
-    if (buf === null) return;
+    const r = this.pending;
+    if (r.held === 0) return;
     const o = this.owner;
     const sock = this.sock;
-    let off = 0;
+    let took = false;
     let served = false;
     let n = 0;
     let later = false;
     // The replies written in this turn leave in one writev, not one write(2) each.
     sock.cork();
-    while (buf.length - off >= 2) {
+    while (r.ready) {
       if (this.heldSince !== 0 || sock.destroyed) break;
-      const len = buf.readUInt16BE(off);
-      if (buf.length - off - 2 < len) break;
       if (++n > PER_TURN) {
         later = true;
         break;
       }
-      // copied: a subarray would keep the whole chunk alive as long as the request lives
-      const msg = Buffer.from(buf.subarray(off + 2, off + 2 + len));
-      off += 2 + len;
-      if (len === 0) continue; // an empty frame is no query: it does not count as activity
+      // copied: a view would keep the whole chunk alive as long as the request lives
+      const msg = Buffer.from(r.next()!);
+      took = true;
+      if (msg.length === 0) continue; // an empty frame is no query: it does not count as activity
       served = true;
       const p = serveQuery(o.ctx, msg, this.client, o.local, 'tcp', this);
       if (p !== undefined) {
@@ -168,9 +167,10 @@ class Conn implements Sender {
       if (o.opts.maxTcpQueries > 0 && ++this.queries >= o.opts.maxTcpQueries) {
         // the limit (timeouts maxtcpqueries): read nothing more, close once the replies are out
         this.limited = true;
-        this.pending = null;
+        r.clear();
         this.msgStart = 0;
         this.peerEnded = true;
+        sock.uncork();
         sock.pause();
         this.lastQuery = performance.now();
         this.maybeEnd();
@@ -179,14 +179,14 @@ class Conn implements Sender {
     }
     sock.uncork();
     if (served) this.lastQuery = performance.now();
-    if (off === buf.length) {
-      this.pending = null;
+    if (r.held === 0) {
+      r.clear();
       this.msgStart = 0;
     } else {
-      if (off > 0) {
+      if (took) {
         // a started message is copied (the rest of the chunk can go); whole ones left for the
         // next turn or for after a hold are served soon, from the chunk as it is
-        this.pending = later || this.heldSince !== 0 ? buf.subarray(off) : Buffer.from(buf.subarray(off));
+        r.compact(!(later || this.heldSince !== 0));
         // the deadline is for the message started now, not for the connection
         this.msgStart = this.heldSince === 0 && !later ? performance.now() : 0;
       }
@@ -202,10 +202,7 @@ class Conn implements Sender {
   send(buf: Uint8Array, _w: CoreWriter): void {
     const sock = this.sock;
     if (sock.destroyed || sock.writableEnded) return;
-    const out = Buffer.allocUnsafe(buf.length + 2);
-    out.writeUInt16BE(buf.length, 0);
-    out.set(buf, 2);
-    sock.write(out);
+    sock.write(frame(buf));
     const queued = sock.writableLength;
     if (queued > this.owner.opts.highWater) this.hold(queued);
   }
@@ -244,7 +241,7 @@ class Conn implements Sender {
   release(): void {
     if (this.heldSince === 0 || this.sock.destroyed) return;
     this.heldSince = 0;
-    if (this.pending !== null) this.msgStart = performance.now();
+    if (this.pending.held !== 0) this.msgStart = performance.now();
     if (!this.peerEnded) this.sock.resume();
     this.serve();
   }
@@ -257,8 +254,8 @@ class Conn implements Sender {
   /** After the client's FIN: end our side once every query it sent has its reply written. */
   private maybeEnd(): void {
     if (this.outstanding > 0 || this.heldSince !== 0 || this.sock.writableEnded) return;
-    if (this.pending !== null && this.pending.length >= 2 && this.pending.length - 2 >= this.pending.readUInt16BE(0)) return;
-    this.pending = null; // a message cut by the FIN: never completes
+    if (this.pending.ready) return;
+    this.pending.clear(); // a message cut by the FIN: never completes
     this.msgStart = 0;
     this.sock.end();
   }
@@ -280,7 +277,7 @@ class Conn implements Sender {
   }
 
   get queued(): number {
-    return this.sock.writableLength + (this.pending?.length ?? 0);
+    return this.sock.writableLength + this.pending.held;
   }
 }
 

@@ -10,6 +10,7 @@ import type { Client, ClientAuth, ListenTls } from '../plugin/types.js';
 import type { CoreWriter, Sender } from '../request/writer.js';
 import type { LocalAddr } from '../request/request.js';
 import { padReply, queryWantsPadding } from '../dns/padding.js';
+import { FrameReader, frame } from '../dns/frame.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
 
@@ -91,7 +92,7 @@ export function updateSecureServer(srv: tls.Server, t: ListenTls): void {
 }
 
 class DotConn implements Sender {
-  private pending: Buffer | null = null;
+  private readonly pending = new FrameReader();
   private readTimer: NodeJS.Timeout | undefined;
   private inChain = 0;
   private paused = false;
@@ -118,20 +119,16 @@ class DotConn implements Sender {
 
   private onData(d: Buffer): void {
     if (this.limited) return;
-    let buf = this.pending === null ? d : Buffer.concat([this.pending, d]);
-    let off = 0;
-    while (buf.length - off >= 2) {
-      const len = buf.readUInt16BE(off);
-      if (buf.length - off - 2 < len) break;
-      const msg = buf.subarray(off + 2, off + 2 + len);
-      off += 2 + len;
-      if (len === 0) continue;
+    const r = this.pending;
+    r.push(d);
+    for (let msg = r.next(); msg !== undefined; msg = r.next()) {
+      if (msg.length === 0) continue;
       this.inChain++;
       serveQuery(this.owner.ctx, Buffer.from(msg), this.client, this.owner.local, 'tcp', this);
       const max = this.owner.limits.maxTcpQueries ?? -1;
       if (max > 0 && ++this.queries >= max) {
         this.limited = true;
-        this.pending = null;
+        r.clear();
         if (this.readTimer) clearTimeout(this.readTimer);
         this.readTimer = undefined;
         this.sock.pause();
@@ -139,15 +136,14 @@ class DotConn implements Sender {
         return;
       }
     }
-    buf = off === 0 ? buf : buf.subarray(off);
-    if (buf.length === 0) {
-      this.pending = null;
+    if (r.held === 0) {
+      r.clear();
       if (this.readTimer) {
         clearTimeout(this.readTimer);
         this.readTimer = undefined;
       }
     } else {
-      this.pending = Buffer.from(buf);
+      r.compact(true);
       this.readTimer ??= setTimeout(() => this.sock.destroy(), this.owner.limits.readTimeout);
     }
     this.flow();
@@ -174,10 +170,7 @@ class DotConn implements Sender {
     this.inChain--;
     if (this.sock.destroyed) return;
     const out = queryWantsPadding(w.req.wire) ? padReply(buf) : buf;
-    const frame = Buffer.allocUnsafe(out.length + 2);
-    frame.writeUInt16BE(out.length, 0);
-    frame.set(out, 2);
-    this.sock.write(frame);
+    this.sock.write(frame(out));
     if (this.limited) return this.endIfDone();
     this.flow();
   }

@@ -144,16 +144,8 @@ describe('module import graph', () => {
     expect(runtimeImports("import type { A } from './a.js';\nimport { type B } from './b.js';\nimport c, { type D } from './c.js';\nexport { e } from './e.js';\nimport './f.js';")).toEqual(['./c.js', './e.js', './f.js']);
   });
 
-  /** Cycles known when this test was written, each to be broken by its own change. */
-  const KNOWN = new Set([
-    // issue #18 item 3: rules.ts and edns.ts share fail/Arg/State; a leaf rule.ts breaks it
-    'plugins/rewrite/edns.ts → plugins/rewrite/rules.ts → plugins/rewrite/edns.ts',
-  ]);
-
   it('has no import cycle', () => {
-    const found = cycles(g)
-      .map((scc) => loopThrough(g, scc))
-      .filter((c) => !KNOWN.has(c));
+    const found = cycles(g).map((scc) => loopThrough(g, scc));
     expect(found, `import cycles:\n  ${found.join('\n  ')}`).toEqual([]);
   });
 

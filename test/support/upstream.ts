@@ -292,7 +292,7 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
         ...over,
       };
       if (opt) {
-        (p.additionals ??= []).push({ type: 'OPT', name: '.', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: opt.flag_do ? dnsPacket.DNSSEC_OK : 0, flag_do: !!opt.flag_do, options: [] } as Answer);
+        (p.additionals ??= []).push({ type: 'OPT', name: '.', udpPayloadSize: 4096, extendedRcode: rcode >> 4, ednsVersion: 0, flags: opt.flag_do ? dnsPacket.DNSSEC_OK : 0, flag_do: !!opt.flag_do, options: [] } as Answer);
       }
       return dnsPacket.encode(p);
     };

@@ -1,120 +1,18 @@
-// rewrite edns0: read the request's OPT options from the wire, change them, and write a new wire
-// for the rewritten request. Not on the hot path: only queries an edns0 rule applies to pay for it.
-import { skipName, type Message, type Request } from '../../src/plugin/api.js';
-import dnsPacket from 'dns-packet';
+// rewrite edns0 local|nsid|subnet set|append|replace|unset …: changes the request's EDNS0 options.
+// The OPT is read from the wire only when an edns0 rule applies; the rewritten request carries the
+// new one (Request.withOpt). Not on the hot path: only queries an edns0 rule applies to pay for it.
 import net from 'node:net';
-import { fail, type Arg, type State } from './rules.js';
+import { ipBytes, parseOpt, type Request } from '../../src/plugin/api.js';
+import { fail, type Arg, type Mode, type OptState, type Rule, type State } from './rule.js';
 
-export interface OptOption {
-  code: number;
-  data: Uint8Array;
-}
-
-/** The request's OPT as the edns0 rules see and change it. */
-export interface OptState {
-  present: boolean;
-  udp: number;
-  ext: number;
-  version: number;
-  flags: number;
-  options: OptOption[];
-  changed: boolean;
-}
-
-const OPT = 41;
 const NSID = 3;
 const SUBNET = 8;
 
-
-/** Where the OPT record sits in `wire` (start/end), or start = -1. */
-function locateOpt(wire: Uint8Array, questionEnd: number): { start: number; end: number; rdata: number } {
-  const an = (wire[6]! << 8) | wire[7]!;
-  const ns = (wire[8]! << 8) | wire[9]!;
-  const ar = (wire[10]! << 8) | wire[11]!;
-  let p = questionEnd;
-  for (let i = 0; i < an + ns + ar; i++) {
-    const start = p;
-    const q = skipName(wire, p);
-    if (q < 0 || q + 10 > wire.length) break;
-    const type = (wire[q]! << 8) | wire[q + 1]!;
-    const rdlen = (wire[q + 8]! << 8) | wire[q + 9]!;
-    p = q + 10 + rdlen;
-    if (i >= an + ns && type === OPT) return { start, end: p, rdata: q };
-  }
-  return { start: -1, end: -1, rdata: -1 };
-}
-
 /** Read the OPT of a request's wire (present: false when it has none). */
 export function readOpt(req: Request): OptState {
-  const wire = req.wire;
-  const loc = locateOpt(wire, req.questionEnd);
-  if (loc.start < 0) return { present: false, udp: 4096, ext: 0, version: 0, flags: 0, options: [], changed: false };
-  const q = loc.rdata;
-  const options: OptOption[] = [];
-  let o = q + 10;
-  while (o + 4 <= loc.end) {
-    const code = (wire[o]! << 8) | wire[o + 1]!;
-    const len = (wire[o + 2]! << 8) | wire[o + 3]!;
-    options.push({ code, data: wire.slice(o + 4, o + 4 + len) });
-    o += 4 + len;
-  }
-  return {
-    present: true,
-    udp: (wire[q + 2]! << 8) | wire[q + 3]!,
-    ext: wire[q + 4]!,
-    version: wire[q + 5]!,
-    flags: (wire[q + 6]! << 8) | wire[q + 7]!,
-    options,
-    changed: false,
-  };
-}
-
-/** A copy of `req.wire` carrying `opt` as its OPT record (added when the request had none). */
-export function writeOpt(req: Request, opt: OptState): Buffer {
-  const wire = req.wire;
-  let rdlen = 0;
-  for (const o of opt.options) rdlen += 4 + o.data.length;
-  const rr = Buffer.alloc(11 + rdlen);
-  rr[0] = 0;
-  rr.writeUInt16BE(OPT, 1);
-  rr.writeUInt16BE(opt.udp, 3);
-  rr[5] = opt.ext;
-  rr[6] = opt.version;
-  rr.writeUInt16BE(opt.flags, 7);
-  rr.writeUInt16BE(rdlen, 9);
-  let p = 11;
-  for (const o of opt.options) {
-    rr.writeUInt16BE(o.code, p);
-    rr.writeUInt16BE(o.data.length, p + 2);
-    rr.set(o.data, p + 4);
-    p += 4 + o.data.length;
-  }
-  const loc = locateOpt(wire, req.questionEnd);
-  if (loc.start >= 0) return Buffer.concat([wire.subarray(0, loc.start), rr, wire.subarray(loc.end)]);
-  const out = Buffer.concat([wire, rr]);
-  out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
-  return out;
-}
-
-/**
- * A request like `base` whose wire is `wire` (same question, new OPT). `base` must be a fresh
- * copy (withQuestion) nobody else holds: the copy shares its slots.
- */
-export function withWire(base: Request, wire: Buffer, opt: OptState): Request {
-  let decoded: Message | null = null;
-  const r = Object.create(base) as Request;
-  Object.defineProperties(r, {
-    wire: { value: wire, enumerable: true },
-    edns: { value: true, enumerable: true },
-    bufsize: { value: opt.udp, enumerable: true },
-    do: { value: (opt.flags & 0x8000) !== 0, enumerable: true },
-    msg: {
-      get(): Message {
-        return (decoded ??= dnsPacket.decode(wire));
-      },
-    },
-  });
-  return r;
+  const opt = parseOpt(req.wire, req.questionEnd);
+  if (opt === undefined) return { present: false, udp: 4096, ext: 0, version: 0, flags: 0, options: [], changed: false };
+  return { ...opt, present: true, changed: false };
 }
 
 type Action = 'set' | 'append' | 'replace' | 'unset';
@@ -124,33 +22,10 @@ type Data = (s: State) => Uint8Array;
 
 const u16 = (n: number): Uint8Array => Uint8Array.of((n >> 8) & 0xff, n & 0xff);
 
+/** The address's bytes, an IPv4-mapped IPv6 address as its 4 IPv4 bytes. */
 function ipRaw(ip: string): Uint8Array {
   const v4 = ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
-  if (net.isIPv4(v4)) return Uint8Array.from(v4.split('.').map(Number));
-  return ipv6Bytes(v4);
-}
-
-function ipv6Bytes(ip: string): Uint8Array {
-  const out = new Uint8Array(16);
-  let s = ip;
-  const zone = s.indexOf('%');
-  if (zone >= 0) s = s.slice(0, zone);
-  // an embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups
-  const m = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (m) {
-    const b = m[1]!.split('.').map(Number);
-    s = s.slice(0, m.index) + ((b[0]! << 8) | b[1]!).toString(16) + ':' + ((b[2]! << 8) | b[3]!).toString(16);
-  }
-  const [head, tail] = s.split('::') as [string, string | undefined];
-  const hs = head === '' ? [] : head.split(':');
-  const ts = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? hs : [...hs, ...new Array<string>(8 - hs.length - ts.length).fill('0'), ...ts];
-  groups.forEach((g, i) => {
-    const v = parseInt(g, 16) || 0;
-    out[i * 2] = v >> 8;
-    out[i * 2 + 1] = v & 0xff;
-  });
-  return out;
+  return ipBytes(v4) ?? new Uint8Array(16);
 }
 
 const VARIABLES: Record<string, Data> = {
@@ -300,3 +175,17 @@ export function subnetData(ip: string, v4bits: number, v6bits: number): Uint8Arr
   return out;
 }
 
+export class Edns0Rule implements Rule {
+  readonly field = 'edns0';
+  constructor(
+    readonly mode: Mode,
+    readonly op: EdnsOp,
+  ) {}
+  apply(s: State): boolean {
+    return this.op.apply(s);
+  }
+}
+
+export function parseEdns0Rule(mode: Mode, field: Arg, rest: Arg[]): Rule {
+  return new Edns0Rule(mode, EdnsOp.parse(field, rest));
+}
