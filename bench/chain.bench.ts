@@ -12,7 +12,7 @@ import { harness } from './harness.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'typedns-chain-bench-'));
 const hostsFile = path.join(dir, 'hosts');
-writeFileSync(hostsFile, Array.from({ length: 1000 }, (_, i) => `10.0.${i >> 8}.${(i & 0xff) + 1} host-${i}.bench.test`).join('\n') + '\n');
+writeFileSync(hostsFile, Array.from({ length: 1000 }, (_, i) => `10.0.${Math.floor(i / 250)}.${(i % 250) + 1} host-${i}.bench.test`).join('\n') + '\n');
 
 const h = harness(dir);
 const { contextFor, driver } = h;

@@ -54,7 +54,7 @@ try {
 
   const hostsFile = path.join(dir, 'hosts');
   const lines = [];
-  for (let i = 0; i < 1000; i++) lines.push(`10.0.${i >> 8}.${(i & 0xff) + 1} host-${i}.bench.test`);
+  for (let i = 0; i < 1000; i++) lines.push(`10.0.${Math.floor(i / 250)}.${(i % 250) + 1} host-${i}.bench.test`);
   writeFileSync(hostsFile, lines.join('\n') + '\n');
   const zoneFile = path.join(dir, 'db.big.zone');
   {

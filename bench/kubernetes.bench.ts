@@ -37,7 +37,7 @@ for (let i = 0; i < N; i++) {
 }
 writeFileSync(path.join(dir, 'cluster.json'), JSON.stringify({ kind: 'List', items }));
 const hostsFile = path.join(dir, 'hosts');
-writeFileSync(hostsFile, Array.from({ length: N }, (_, i) => `10.0.${i >> 8}.${(i & 0xff) + 1} host-${i}.bench.test`).join('\n') + '\n');
+writeFileSync(hostsFile, Array.from({ length: N }, (_, i) => `10.0.${Math.floor(i / 250)}.${(i % 250) + 1} host-${i}.bench.test`).join('\n') + '\n');
 
 const h = harness(dir);
 const { contextFor, driver } = h;

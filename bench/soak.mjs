@@ -121,7 +121,7 @@ const QUERY_LINES = 1_000_000;
 function setup(dir, { port, upstreamPort, metricsPort }) {
   const hostsFile = path.join(dir, 'hosts');
   const lines = [];
-  for (let i = 0; i < HOSTS; i++) lines.push(`10.0.${i >> 8}.${(i & 0xff) + 1} host-${i}.hosts.test`);
+  for (let i = 0; i < HOSTS; i++) lines.push(`10.0.${Math.floor(i / 250)}.${(i % 250) + 1} host-${i}.hosts.test`);
   writeFileSync(hostsFile, lines.join('\n') + '\n');
   const { mdir } = kubernetesFixture(dir); // 10,000 Services svc-S.ns-N, ClusterIP 10.96.x.y
   const svc = (i) => `svc-${(i * 37) % 100}.ns-${(i * 11) % 100}`;

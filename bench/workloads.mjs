@@ -57,7 +57,7 @@ const hosts = {
     const records = [];
     for (let i = 0; i < HOSTS; i++) {
       const name = `host-${i}.bench.test.`;
-      const ip = `10.0.${i >> 8}.${(i & 0xff) + 1}`;
+      const ip = `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`;
       lines.push(`${ip} ${name.slice(0, -1)}`);
       records.push(entry(name, 'A', [rr(name, 'A', 3600, ip)]));
     }

@@ -334,3 +334,23 @@ describe('forward: through real sockets', () => {
     expect(answers(await s.query('t.example.org.', 'A'))).toEqual(['A 10.5.0.1']);
   });
 });
+
+describe('forward across a reload', () => {
+  it('queries waiting for their upstream when the configuration is replaced are answered, over UDP and TCP', async () => {
+    const up = await upstream();
+    for (let i = 0; i < 40; i++) up.answer(`r${i}.example.org.`, 'A', [`r${i}.example.org. 30 IN A 10.7.0.${i}`]);
+    up.delay = 400;
+    const { freePort } = await import('../../src/testing/index.js');
+    const port = await freePort();
+    const cf = (extra: string): string => `.:${port} {\n bind 127.0.0.1\n forward . ${up.addr}\n${extra}}\n`;
+    const s = await server(cf(''));
+    const asked = Array.from({ length: 40 }, (_, i) => s.query(`r${i}.example.org.`, 'A', i % 4 === 0 ? { tcp: true } : {}));
+    // every query has reached the upstream (whose replies wait 400 ms): now replace the configuration
+    await waitFor(() => up.count.total >= 40);
+    expect(await s.server.reload('test', { text: cf(' errors\n'), file: 'Corefile' })).toBe(true);
+    const got = await Promise.all(asked);
+    // (the old configuration's upstream sockets were closed at once: every one of these was SERVFAIL)
+    expect(got.map((r) => r.rcode)).toEqual(got.map(() => 0));
+    expect(got.map((r) => (r.msg.answers?.[0] as { data?: string } | undefined)?.data)).toEqual(got.map((_, i) => `10.7.0.${i}`));
+  });
+});

@@ -683,16 +683,19 @@ export class Upstream implements TcpOwner {
     );
   }
 
+  /**
+   * No new queries; the ones in flight finish (a reload's old configuration closes its upstreams
+   * while they still wait for replies): each socket closes once nothing is pending on it, or its
+   * queries time out. Queries still waiting for a TCP connection fail now.
+   */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     if (this.hcTimer) clearTimeout(this.hcTimer);
-    for (const c of this.udp) c?.close();
+    for (const c of this.udp) c?.retire();
     this.udp.length = 0;
-    for (const c of [...this.draining]) c.close();
-    for (const c of this.tcp) c.destroy();
+    for (const c of this.tcp) if (c.pending.size === 0) c.destroy();
     for (let p = this.nextWaiting(); p !== undefined; p = this.nextWaiting()) p.reject(new ExchangeError('upstream closed', 'closed'));
-    if (this.tcpSweeper !== undefined) clearInterval(this.tcpSweeper);
-    this.tcpSweeper = undefined;
     if (this.pipelineTimer !== undefined) clearTimeout(this.pipelineTimer);
   }
 }
