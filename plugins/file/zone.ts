@@ -7,6 +7,7 @@ import { rrTypeKey, type ZoneRecord } from './zonefile.js';
 const T = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, AAAA: 28, SRV: 33, DNAME: 39, DS: 43, ANY: 255 } as const;
 /** Longest CNAME chain followed inside the zone. */
 const MAX_CHASE = 8;
+const RRSIG_TYPE = 46;
 
 export interface LookupResult {
   rcode: number;
@@ -99,7 +100,7 @@ export class Zone {
     this.seal();
   }
 
-  /** Add one record (owner at or below the origin). Every record of an RRset gets the TTL of the first (RFC 2181 §5.2). */
+  /** Add one record (owner at or below the origin). Every record of an RRset gets the TTL of the first (RFC 2181 §5.2; RRSIGs excepted). */
   add(r: ZoneRecord): void {
     const owner = r.owner;
     let node = this.nodes.get(owner);
@@ -115,7 +116,8 @@ export class Zone {
       const set = setOf(node, r.qtype);
       if (set === undefined) node.push([r.rr]);
       else if (!set.some((x) => sameData(x, r.rr))) {
-        const ttl = ttlOf(set[0]!);
+        // RRSIGs of one owner cover different RRsets, each with its own TTL: kept as they are.
+        const ttl = r.qtype === RRSIG_TYPE ? ttlOf(r.rr) : ttlOf(set[0]!);
         set.push(ttlOf(r.rr) === ttl ? r.rr : ({ ...r.rr, ttl } as RR));
       } else return;
     }
