@@ -27,6 +27,9 @@ a.b.deep IN TXT "below an empty non-terminal"
 alias IN CNAME www
 sub IN NS ns.sub
 ns.sub IN A 192.0.2.1
+secure IN NS ns.secure
+secure IN DS 12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+ns.secure IN A 192.0.2.2
 `;
 
 /** Sign a zone with a fresh KSK and ZSK; returns the signed file and a delv anchor file. */
@@ -89,6 +92,8 @@ describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
         expect(www).toMatch(new RegExp(`www\\.${zone.replace('.', '\\.')}\\.\\s+\\d+\\s+IN\\s+A\\s+192\\.0\\.2\\.80`));
         expect(await delv(zone, zone, 'DNSKEY')).toContain('; fully validated');
         expect(await delv(zone, `alias.${zone}`, 'AAAA')).toContain('; fully validated');
+        // The DS at a delegation is the parent's, signed here.
+        expect(await delv(zone, `secure.${zone}`, 'DS')).toContain('; fully validated');
       });
 
       it('delv validates NXDOMAIN and NODATA (at a name and at an empty non-terminal)', async () => {
@@ -100,6 +105,8 @@ describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
         expect(nodata).toContain('NXRRSET');
         expect(await delv(zone, `b.deep.${zone}`, 'A')).toContain('; negative response, fully validated');
         expect(await delv(zone, `below.a.b.deep.${zone}`, 'A')).toContain('; negative response, fully validated');
+        // No DS at an unsigned delegation: NODATA from the parent side of the cut.
+        expect(await delv(zone, `sub.${zone}`, 'DS')).toContain('; negative response, fully validated');
       });
 
       it('delv validates a wildcard answer and a wildcard NODATA', async () => {
@@ -149,6 +156,13 @@ describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
         expect((ref.authorities ?? []).filter((r) => r.type === 'NS')).toHaveLength(1);
         expect((ref.authorities ?? []).filter((r) => r.type === proof)).toHaveLength(1);
         expect(covered(ref.authorities)).not.toContain(`sub.${zone} NS`);
+        // A signed delegation: NS, DS and the DS's RRSIG; no denial proof.
+        const sec = (await srv.query(`www.secure.${zone}`, 'A', { edns: true, do: true })).msg;
+        expect(sec.flag_aa).toBe(false);
+        expect(types(sec.authorities)).toEqual([`secure.${zone} DS`, `secure.${zone} NS`, `secure.${zone} RRSIG`]);
+        expect(covered(sec.authorities)).toEqual([`secure.${zone} DS`]);
+        const sec0 = (await srv.query(`www.secure.${zone}`, 'A', { edns: true })).msg;
+        expect(types(sec0.authorities)).toEqual([`secure.${zone} NS`]);
       });
     });
   }

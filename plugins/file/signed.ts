@@ -45,6 +45,7 @@ function setIn(zone: Zone, owner: string, type: string): RR[] | undefined {
 
 /** The index of a signed zone; null for an unsigned one (no NSEC or NSEC3 records). */
 function indexOf(zone: Zone): Index | null {
+  if (!zone.signed) return null;
   let ix = indexes.get(zone);
   if (ix !== undefined) return ix;
   const nsec: Index['nsec'] = [];

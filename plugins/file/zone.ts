@@ -8,6 +8,8 @@ const T = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, AAAA: 28, SRV: 33, DNAME: 39,
 /** Longest CNAME chain followed inside the zone. */
 const MAX_CHASE = 8;
 const RRSIG_TYPE = 46;
+const NSEC_TYPE = 47;
+const NSEC3_TYPE = 50;
 
 export interface LookupResult {
   rcode: number;
@@ -88,6 +90,8 @@ export class Zone {
   /** Additional-section records (in-zone addresses of MX/SRV/NS targets), memoised per RRset. */
   private readonly extraCache = new WeakMap<RR[], RR[]>();
   glueNs: RR[] = EMPTY;
+  /** The zone has NSEC or NSEC3 records: DO queries get DNSSEC answers (signed.ts). */
+  signed = false;
   private count = 0;
 
   /** A zone of `records`; without them, an empty zone to fill with add() and finish with seal(). */
@@ -124,6 +128,7 @@ export class Zone {
     this.count++;
     if (r.qtype === T.NS && owner !== this.origin) this.cuts.add(owner);
     if (r.qtype === T.DNAME) this.dnames.add(owner);
+    else if (r.qtype === NSEC_TYPE || r.qtype === NSEC3_TYPE) this.signed = true;
   }
 
   /** Check the apex SOA and derive what answers need from it; call once, after the last add(). */
