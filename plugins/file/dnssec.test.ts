@@ -129,6 +129,11 @@ describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
 
         const dnskey = (await srv.query(zone, 'DNSKEY', { edns: true, do: true })).msg;
         expect(covered(dnskey.answers)).toEqual([`${zone} DNSKEY`]);
+        // ANY already holds the owner's RRSIGs: each once.
+        const any = (await srv.query(`www.${zone}`, 'ANY', { edns: true, do: true, tcp: true })).msg;
+        const sigs = covered(any.answers);
+        expect(new Set(sigs).size).toBe(sigs.length);
+        expect(sigs).toEqual(expect.arrayContaining([`www.${zone} A`, `www.${zone} AAAA`]));
 
         const nx0 = (await srv.query(`missing.${zone}`, 'A', { edns: true })).msg;
         expect(types(nx0.authorities)).toEqual([`${zone} SOA`]);

@@ -207,13 +207,16 @@ export function withDnssec(zone: Zone, qname: string, qtype: number, r: LookupRe
 
   // The RRSIGs of each RRset, after its last record; a wildcard expansion also proves that no closer name exists.
   const signAll = (rrs: RR[], into: RR[]): void => {
+    // An ANY answer already holds the owner's RRSIGs: not added twice.
+    let sigOwners: Set<string> | undefined;
+    for (const rr of rrs) if ((rr.type as string) === RRSIG) (sigOwners ??= new Set()).add(rr.name);
     for (let i = 0; i < rrs.length; i++) {
       const rr = rrs[i]!;
       into.push(rr);
       const next = rrs[i + 1];
       if (next !== undefined && next.name === rr.name && next.type === rr.type) continue;
       const t = typeNumber(rr);
-      if (t === 46) continue;
+      if (t === 46 || sigOwners?.has(rr.name)) continue;
       const owner = fq(rr.name);
       if (zone.nodes.has(owner)) {
         into.push(...sigsFor(zone, owner, t, undefined, (rr as { ttl?: number }).ttl));
