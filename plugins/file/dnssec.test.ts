@@ -1,4 +1,5 @@
-// Pre-signed zones (issue #15): zones signed by ldns-signzone (NSEC and NSEC3) served by the file
+// Pre-signed zones (issue #15): zones signed by ldns-signzone (NSEC and NSEC3) and by BIND's
+// dnssec-signzone (NSEC3 with opt-out) served by the file
 // plugin and validated by BIND's delv with the zone's KSK as trust anchor, plus direct checks of
 // which records a DO=1 query gets beside a DO=0 one.
 import { execFile, spawnSync } from 'node:child_process';
@@ -12,8 +13,8 @@ import { startServer, type TestServer } from '../../src/testing/index.js';
 
 const run = promisify(execFile);
 const has = (tool: string): boolean => spawnSync('which', [tool]).status === 0;
-const haveTools = has('ldns-signzone') && has('ldns-keygen') && has('delv');
-if (!haveTools) console.warn('skipping the pre-signed zone tests: ldns-signzone/ldns-keygen (ldnsutils) or delv (bind9-dnsutils) not installed');
+const haveTools = has('ldns-signzone') && has('ldns-keygen') && has('delv') && has('dnssec-signzone') && has('dnssec-keygen');
+if (!haveTools) console.warn('skipping the pre-signed zone tests: ldns-signzone/ldns-keygen (ldnsutils), dnssec-signzone/dnssec-keygen (bind9-utils) or delv (bind9-dnsutils) not installed');
 
 const ZONE = (origin: string): string => `$ORIGIN ${origin}.
 $TTL 3600
@@ -32,15 +33,25 @@ secure IN DS 12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef01234567
 ns.secure IN A 192.0.2.2
 `;
 
-/** Sign a zone with a fresh KSK and ZSK; returns the signed file and a delv anchor file. */
-async function sign(dir: string, origin: string, nsec3: boolean): Promise<{ file: string; anchors: string }> {
+/**
+ * Sign a zone with a fresh KSK and ZSK: by ldns-signzone (NSEC, or NSEC3 with a salt and a few
+ * iterations so the hashing is really exercised), or by BIND's dnssec-signzone with NSEC3 opt-out
+ * (`-A`: insecure delegations get no NSEC3 of their own). Returns the signed file and a delv anchor file.
+ */
+async function sign(dir: string, origin: string, how: 'nsec' | 'nsec3' | 'optout'): Promise<{ file: string; anchors: string }> {
   const src = path.join(dir, `db.${origin}`);
   fs.writeFileSync(src, ZONE(origin));
-  const ksk = (await run('ldns-keygen', ['-a', 'ECDSAP256SHA256', '-k', origin], { cwd: dir })).stdout.trim();
-  const zsk = (await run('ldns-keygen', ['-a', 'ECDSAP256SHA256', origin], { cwd: dir })).stdout.trim();
-  // -n: NSEC3 (SHA-1, with a salt and a few iterations so the hashing is really exercised).
-  const args = nsec3 ? ['-n', '-s', 'abcd', '-t', '3'] : [];
-  await run('ldns-signzone', [...args, '-o', origin, src, ksk, zsk], { cwd: dir });
+  let ksk: string;
+  if (how === 'optout') {
+    ksk = (await run('dnssec-keygen', ['-q', '-a', 'ECDSAP256SHA256', '-f', 'KSK', origin], { cwd: dir })).stdout.trim();
+    await run('dnssec-keygen', ['-q', '-a', 'ECDSAP256SHA256', origin], { cwd: dir });
+    await run('dnssec-signzone', ['-S', '-K', '.', '-3', 'abcd', '-H', '3', '-A', '-o', origin, '-f', `${src}.signed`, src], { cwd: dir });
+  } else {
+    ksk = (await run('ldns-keygen', ['-a', 'ECDSAP256SHA256', '-k', origin], { cwd: dir })).stdout.trim();
+    const zsk = (await run('ldns-keygen', ['-a', 'ECDSAP256SHA256', origin], { cwd: dir })).stdout.trim();
+    const args = how === 'nsec3' ? ['-n', '-s', 'abcd', '-t', '3'] : [];
+    await run('ldns-signzone', [...args, '-o', origin, src, ksk, zsk], { cwd: dir });
+  }
   // "nsec.test. IN DNSKEY 257 3 13 BASE64 ;{id = …}": the comment dropped.
   const key = fs.readFileSync(path.join(dir, `${ksk}.key`), 'utf8').split('\n').find((l) => /\sDNSKEY\s+257\s/.test(l))!.split(';')[0]!.trim().split(/\s+/);
   const [, flags, proto, alg, ...b64] = key.slice(key.indexOf('DNSKEY'));
@@ -61,14 +72,18 @@ describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-signed-'));
-    zones['nsec.test'] = await sign(dir, 'nsec.test', false);
-    zones['nsec3.test'] = await sign(dir, 'nsec3.test', true);
-    srv = await startServer(`nsec.test:0 nsec3.test:0 {
+    zones['nsec.test'] = await sign(dir, 'nsec.test', 'nsec');
+    zones['nsec3.test'] = await sign(dir, 'nsec3.test', 'nsec3');
+    zones['optout.test'] = await sign(dir, 'optout.test', 'optout');
+    srv = await startServer(`nsec.test:0 nsec3.test:0 optout.test:0 {
   bind 127.0.0.1
   file ${zones['nsec.test']!.file} nsec.test {
     reload 0
   }
   file ${zones['nsec3.test']!.file} nsec3.test {
+    reload 0
+  }
+  file ${zones['optout.test']!.file} optout.test {
     reload 0
   }
 }`);
@@ -84,7 +99,7 @@ describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
     return `${r.stdout}\n${r.stderr}`;
   }
 
-  for (const zone of ['nsec.test', 'nsec3.test']) {
+  for (const zone of ['nsec.test', 'nsec3.test', 'optout.test']) {
     describe(zone, () => {
       it('delv validates an existing name, the apex DNSKEY and a CNAME chain as fully validated', async () => {
         const www = await delv(zone, `www.${zone}`, 'A');
@@ -111,7 +126,9 @@ describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
 
       it('delv validates a wildcard answer and a wildcard NODATA', async () => {
         const w = await delv(zone, `host.wild.${zone}`, 'A');
-        expect(w).toContain('; fully validated');
+        // With opt-out, the NSEC3 covering the next closer name may hide an unsigned delegation:
+        // a validator takes the expansion as insecure (RFC 5155 §8.8), not bogus.
+        expect(w).toContain(zone === 'optout.test' ? '; unsigned answer' : '; fully validated');
         expect(w).toContain('192.0.2.99');
         expect(await delv(zone, `host.wild.${zone}`, 'TXT')).toContain('; negative response, fully validated');
       });
@@ -128,7 +145,8 @@ describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
         expect(opt?.flag_do).toBe(true);
 
         const dnskey = (await srv.query(zone, 'DNSKEY', { edns: true, do: true })).msg;
-        expect(covered(dnskey.answers)).toEqual([`${zone} DNSKEY`]);
+        // (dnssec-signzone signs the DNSKEY RRset with the ZSK as well: two RRSIGs)
+        expect([...new Set(covered(dnskey.answers))]).toEqual([`${zone} DNSKEY`]);
         // ANY already holds the owner's RRSIGs: each once.
         const any = (await srv.query(`www.${zone}`, 'ANY', { edns: true, do: true, tcp: true })).msg;
         const sigs = covered(any.answers);
@@ -141,6 +159,7 @@ describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
         expect(nxr.rcode).toBe(3);
         const nx1 = nxr.msg;
         const proof = zone === 'nsec.test' ? 'NSEC' : 'NSEC3';
+        const optOut = zone === 'optout.test';
         const auth = nx1.authorities ?? [];
         expect(auth.filter((r) => r.type === 'SOA')).toHaveLength(1);
         expect(covered(auth)).toContain(`${zone} SOA`);
@@ -159,7 +178,8 @@ describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
         const ref = (await srv.query(`www.sub.${zone}`, 'A', { edns: true, do: true })).msg;
         expect(ref.flag_aa).toBe(false);
         expect((ref.authorities ?? []).filter((r) => r.type === 'NS')).toHaveLength(1);
-        expect((ref.authorities ?? []).filter((r) => r.type === proof)).toHaveLength(1);
+        // (opt-out: no NSEC3 at the delegation; the apex's and the opt-out one covering it)
+        expect((ref.authorities ?? []).filter((r) => r.type === proof)).toHaveLength(optOut ? 2 : 1);
         expect(covered(ref.authorities)).not.toContain(`sub.${zone} NS`);
         // A signed delegation: NS, DS and the DS's RRSIG; no denial proof.
         const sec = (await srv.query(`www.secure.${zone}`, 'A', { edns: true, do: true })).msg;

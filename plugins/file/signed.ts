@@ -19,6 +19,7 @@ interface Index {
   nsec: { owner: string; labels: string[] }[];
   /** NSEC3 owner hashes (base32hex, lower case) in order, with their owner names. */
   nsec3: { hash: string; owner: string }[];
+  hashes: Set<string>;
   salt: Buffer;
   iterations: number;
 }
@@ -68,7 +69,7 @@ function indexOf(zone: Zone): Index | null {
     iterations = b.readUInt16BE(2);
     salt = Buffer.from(b.subarray(5, 5 + b[4]!));
   }
-  ix = nsec.length === 0 && nsec3.length === 0 ? null : { nsec, nsec3, salt, iterations };
+  ix = nsec.length === 0 && nsec3.length === 0 ? null : { nsec, nsec3, hashes: new Set(nsec3.map((x) => x.hash)), salt, iterations };
   indexes.set(zone, ix);
   return ix;
 }
@@ -171,10 +172,10 @@ class Proof {
     this.add(list[at]!.owner, NSEC, 47);
   }
 
-  /** The NSEC3 matching or covering the hash of `name`. */
-  nsec3(name: string): void {
+  /** The NSEC3 matching or covering the hash of `name`; true when it matches. */
+  nsec3(name: string): boolean {
     const list = this.ix.nsec3;
-    if (list.length === 0) return;
+    if (list.length === 0) return false;
     const h = nsec3Hash(this.ix, name);
     let lo = 0;
     let hi = list.length - 1;
@@ -187,6 +188,21 @@ class Proof {
       } else hi = mid - 1;
     }
     this.add(list[at]!.owner, NSEC3, 50);
+    return list[at]!.hash === h;
+  }
+
+  /**
+   * `name` has no NSEC3 of its own (an insecure delegation of an opt-out zone, RFC 5155 §7.2.3
+   * and §7.2.4): the closest provable encloser's matching NSEC3 and the one covering the next
+   * closer name (an opt-out NSEC3 there tells the validator the delegation is unsigned).
+   */
+  closestProvable(name: string, apex: string): void {
+    for (let ce = parentName(name); ce !== undefined; ce = parentName(ce)) {
+      if (ce !== apex && !this.ix.hashes.has(nsec3Hash(this.ix, ce))) continue;
+      this.nsec3(ce);
+      this.nsec3(nextCloser(name, ce));
+      return;
+    }
   }
 
   get useNsec3(): boolean {
@@ -239,8 +255,9 @@ export function withDnssec(zone: Zone, qname: string, qtype: number, r: LookupRe
     const cut = fq(r.authorities[0]!.name);
     const ds = setIn(zone, cut, DS);
     if (ds !== undefined) authorities.push(...ds, ...sigsFor(zone, cut, 43));
-    else if (p.useNsec3) p.nsec3(cut);
-    else p.nsec(cut);
+    else if (p.useNsec3) {
+      if (!p.nsec3(cut)) p.closestProvable(cut, zone.origin);
+    } else p.nsec(cut);
   } else if (negative) {
     signAll(r.authorities, authorities);
     // The name the denial is about: the end of the CNAME chain, if any.
@@ -258,8 +275,9 @@ function denial(zone: Zone, p: Proof, name: string, nx: boolean): void {
   const exists = zone.nodes.has(name) || zone.ents.has(name);
   if (exists) {
     // NODATA: the record at the name (NSEC3 exist for empty non-terminals; an NSEC covers one).
-    if (p.useNsec3) p.nsec3(name);
-    else p.nsec(name);
+    if (p.useNsec3) {
+      if (!p.nsec3(name)) p.closestProvable(name, zone.origin);
+    } else p.nsec(name);
     return;
   }
   const ce = closestEncloser(zone, name) ?? zone.origin;
