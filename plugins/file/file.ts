@@ -301,7 +301,7 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
       // zone transfers are the transfer plugin's (before this one in the chain); without it: REFUSED, as CoreDNS
       if (req.qtype === QTYPE.AXFR || req.qtype === QTYPE.IXFR) return RCODE.REFUSED;
       let r = s.zone.lookup(name, req.qtype);
-      if (req.do) r = withDnssec(s.zone, name, req.qtype, r);
+      if (req.do) r = withDnssec(s.zone, name, r);
       if (req.trace !== undefined) explainLookup(req.trace, s, name, r);
       if (r.rcode === 3 && r.answers.length === 0 && s.stanza.fall.through(name)) return next(req, w);
       if (r.external !== undefined && lookup !== undefined) return withExternal(s.zone, r as LookupResult & { external: string }, req, w, lookup);

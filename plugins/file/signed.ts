@@ -4,7 +4,7 @@
 // and NSEC3PARAM records are RDATA bytes (zonefile.ts); the ordered NSEC owners and NSEC3 hashes
 // are built on the first DO query to a zone and kept with it. Queries without DO never come here.
 import { createHash } from 'node:crypto';
-import { encodeName, parentName, RCODE, type RR } from '../../src/plugin/api.js';
+import { encodeName, parentName, type RR } from '../../src/plugin/api.js';
 import { rrTypeKey } from './zonefile.js';
 import type { LookupResult, Zone } from './zone.js';
 
@@ -211,10 +211,10 @@ class Proof {
 }
 
 /**
- * `r` (the zone's answer to qname/qtype) with the DNSSEC records a DO query gets. Unsigned zones
+ * `r` (the zone's answer to qname) with the DNSSEC records a DO query gets. Unsigned zones
  * get `r` itself.
  */
-export function withDnssec(zone: Zone, qname: string, qtype: number, r: LookupResult): LookupResult {
+export function withDnssec(zone: Zone, qname: string, r: LookupResult): LookupResult {
   const ix = indexOf(zone);
   if (ix === null) return r;
   const p = new Proof(zone, ix);
@@ -263,15 +263,14 @@ export function withDnssec(zone: Zone, qname: string, qtype: number, r: LookupRe
     // The name the denial is about: the end of the CNAME chain, if any.
     const last = r.answers[r.answers.length - 1];
     const name = last !== undefined && last.type === 'CNAME' ? fq(String((last as { data: unknown }).data)) : qname;
-    denial(zone, p, name, r.rcode === RCODE.NXDOMAIN);
+    denial(zone, p, name);
   } else signAll(r.authorities, authorities);
   authorities.push(...p.out);
-  void qtype;
   return { ...r, answers, authorities };
 }
 
-/** Add the NSEC or NSEC3 records proving that `name` does not exist (nx) or lacks the type asked for. */
-function denial(zone: Zone, p: Proof, name: string, nx: boolean): void {
+/** Add the NSEC or NSEC3 records proving that `name` does not exist or lacks the type asked for. */
+function denial(zone: Zone, p: Proof, name: string): void {
   const exists = zone.nodes.has(name) || zone.ents.has(name);
   if (exists) {
     // NODATA: the record at the name (NSEC3 exist for empty non-terminals; an NSEC covers one).
@@ -290,5 +289,4 @@ function denial(zone: Zone, p: Proof, name: string, nx: boolean): void {
     p.nsec(name); // no such name
     p.nsec(wild); // no wildcard (covers it), or the wildcard without the type (matches it)
   }
-  void nx;
 }
