@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { CorefileError, FLAG, isSubdomain, QTYPE, rcodeOf, RCODE, type Logger, type Message, type Plugin, type Rcode, type Request, type ResponseWriter, type SetupContext, type Trace } from '../../src/plugin/api.js';
 import type { FileConfig, FileStanza } from './setup.js';
 import { Zone, type LookupResult } from './zone.js';
+import { withDnssec } from './signed.js';
 import { readSerial, zoneRecords } from './zonefile.js';
 import { digestFile, digestOf, ZoneStore, type ZoneEntry } from './store.js';
 import type { Transferer } from '../transfer/source.js';
@@ -299,7 +300,8 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
       }
       // zone transfers are the transfer plugin's (before this one in the chain); without it: REFUSED, as CoreDNS
       if (req.qtype === QTYPE.AXFR || req.qtype === QTYPE.IXFR) return RCODE.REFUSED;
-      const r = s.zone.lookup(name, req.qtype);
+      let r = s.zone.lookup(name, req.qtype);
+      if (req.do) r = withDnssec(s.zone, name, r);
       if (req.trace !== undefined) explainLookup(req.trace, s, name, r);
       if (r.rcode === 3 && r.answers.length === 0 && s.stanza.fall.through(name)) return next(req, w);
       if (r.external !== undefined && lookup !== undefined) return withExternal(s.zone, r as LookupResult & { external: string }, req, w, lookup);

@@ -7,6 +7,9 @@ import { rrTypeKey, type ZoneRecord } from './zonefile.js';
 const T = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, AAAA: 28, SRV: 33, DNAME: 39, DS: 43, ANY: 255 } as const;
 /** Longest CNAME chain followed inside the zone. */
 const MAX_CHASE = 8;
+const RRSIG_TYPE = 46;
+const NSEC_TYPE = 47;
+const NSEC3_TYPE = 50;
 
 export interface LookupResult {
   rcode: number;
@@ -87,6 +90,8 @@ export class Zone {
   /** Additional-section records (in-zone addresses of MX/SRV/NS targets), memoised per RRset. */
   private readonly extraCache = new WeakMap<RR[], RR[]>();
   glueNs: RR[] = EMPTY;
+  /** The zone has NSEC or NSEC3 records: DO queries get DNSSEC answers (signed.ts). */
+  signed = false;
   private count = 0;
 
   /** A zone of `records`; without them, an empty zone to fill with add() and finish with seal(). */
@@ -99,7 +104,7 @@ export class Zone {
     this.seal();
   }
 
-  /** Add one record (owner at or below the origin). Every record of an RRset gets the TTL of the first (RFC 2181 §5.2). */
+  /** Add one record (owner at or below the origin). Every record of an RRset gets the TTL of the first (RFC 2181 §5.2; RRSIGs excepted). */
   add(r: ZoneRecord): void {
     const owner = r.owner;
     let node = this.nodes.get(owner);
@@ -115,13 +120,15 @@ export class Zone {
       const set = setOf(node, r.qtype);
       if (set === undefined) node.push([r.rr]);
       else if (!set.some((x) => sameData(x, r.rr))) {
-        const ttl = ttlOf(set[0]!);
+        // RRSIGs of one owner cover different RRsets, each with its own TTL: kept as they are.
+        const ttl = r.qtype === RRSIG_TYPE ? ttlOf(r.rr) : ttlOf(set[0]!);
         set.push(ttlOf(r.rr) === ttl ? r.rr : ({ ...r.rr, ttl } as RR));
       } else return;
     }
     this.count++;
     if (r.qtype === T.NS && owner !== this.origin) this.cuts.add(owner);
     if (r.qtype === T.DNAME) this.dnames.add(owner);
+    else if (r.qtype === NSEC_TYPE || r.qtype === NSEC3_TYPE) this.signed = true;
   }
 
   /** Check the apex SOA and derive what answers need from it; call once, after the last add(). */
