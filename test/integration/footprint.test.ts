@@ -35,7 +35,7 @@ async function loaded(corefile: string, port: number, name: string): Promise<{ p
   try {
     await waitFor(() => /typedns-\d/.test(out), { timeout: 10_000 });
     const r = await query(port, name, 'A');
-    expect(r.msg.rcode).toBe('NOERROR');
+    expect(r.msg.answers?.some((a) => a.type === 'A')).toBe(true);
     child.kill('SIGUSR2');
     const line = await waitFor(() => /MODULES (.*)\n/.exec(out)?.[1], { timeout: 5_000 });
     return JSON.parse(line) as { pkgs: string[]; builtins: string[] };
@@ -44,11 +44,11 @@ async function loaded(corefile: string, port: number, name: string): Promise<{ p
   }
 }
 
-const heavyPkgs = ['yaml/', '@kubernetes/client-node/'];
+const heavyPkgs = ['yaml/', '@kubernetes/client-node/', 'pino/', 'thread-stream/'];
 const heavyBuiltins = ['http2'];
 
 describe('footprint (#17)', () => {
-  it('a hosts-only Corefile loads neither yaml, @kubernetes/client-node nor node:http2', async () => {
+  it('a hosts-only Corefile loads neither yaml, @kubernetes/client-node, pino (its main module) nor node:http2', async () => {
     const port = await freePort();
     const m = await loaded(`.:${port} {\n  bind 127.0.0.1\n  hosts {\n    10.0.0.1 a.example.\n  }\n}\n`, port, 'a.example');
     expect(m.pkgs.length).toBeGreaterThan(0); // the hook sees packages at all
@@ -56,7 +56,7 @@ describe('footprint (#17)', () => {
     for (const b of heavyBuiltins) expect(m.builtins).not.toContain(b);
   });
 
-  it('a cache + forward Corefile loads neither yaml, @kubernetes/client-node nor node:http2', async () => {
+  it('a cache + forward Corefile loads neither yaml, @kubernetes/client-node, pino (its main module) nor node:http2', async () => {
     const port = await freePort();
     const up = await freePort();
     // The upstream is a second block of the same server (hosts), on 127.0.0.1 only.
