@@ -12,12 +12,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { Composer, LineCounter, Parser } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import type { Logger } from '../../src/plugin/api.js';
 import type { ObjectSink, ObjectSource, SlimEndpointSlice, SlimNamespace, SlimPod, SlimService } from './watch/objects.js';
 import { convertNamespace, convertPod, convertService, convertSlice } from './watch/convert.js';
 import { selectorMatches, type Selector } from './selector.js';
 import type { ParseReply, ParseRequest } from './manifest-worker.js';
+
+// yaml is loaded the first time a manifest file is read, not when the plugin list is imported:
+// it costs ~8 MB of RSS that a Corefile without `kubernetes … manifests` should not pay (#17).
+// A synchronous require because readManifestFile() is synchronous.
+const requireYaml = createRequire(import.meta.url);
+let yamlModule: typeof Yaml | undefined;
+function yaml(): typeof Yaml {
+  return (yamlModule ??= requireYaml('yaml') as typeof Yaml);
+}
 
 export interface ManifestOptions {
   /** `labels`: only Services, EndpointSlices and Pods matching this selector. */
@@ -149,6 +159,7 @@ export function readManifestFile(file: string, labels?: Selector): FileObjects {
   } else {
     // YAML: one document at a time (streamed through Parser → Composer), so only one document's
     // syntax tree is alive at once, not the whole file's.
+    const { Composer, LineCounter, Parser } = yaml();
     const lines = new LineCounter();
     const docs = new Composer().compose(new Parser(lines.addNewLine).parse(text), true);
     for (const doc of docs) {

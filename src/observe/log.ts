@@ -2,7 +2,13 @@
 // sonic-boom destination, so a log call formats one string and hands it to a buffered,
 // asynchronous writer: no I/O on the query path. Disabled levels are no-op functions (pino's
 // levels.js idea), so a `debug()` costs an empty call unless the debug plugin is on.
-import pino from 'pino';
+import { createRequire } from 'node:module';
+import type { SonicBoom as SonicBoomType } from 'sonic-boom';
+
+// sonic-boom, pino's destination, is loaded without pino itself: pino's main module pulls in its
+// serializers, redaction and worker-thread transport, ~6 MB of RSS that these text lines never use
+// (#17). It is resolved from pino's own location, so it is the copy pino depends on.
+const requireFromPino = createRequire(createRequire(import.meta.url).resolve('pino'));
 
 export interface Logger {
   debug(msg: string): void;
@@ -19,9 +25,28 @@ export type LogSink = (line: string) => void;
 
 const noop = (): void => {};
 
-let destination: ReturnType<typeof pino.destination> | undefined;
+let destination: SonicBoomType | undefined;
+/** Asynchronous stdout as pino.destination(1) builds it: stop writing on EPIPE, flush at exit. */
+function openStdout(): SonicBoomType {
+  const { SonicBoom } = requireFromPino('sonic-boom') as { SonicBoom: typeof SonicBoomType };
+  const d = new SonicBoom({ fd: 1, sync: false, minLength: 0 });
+  const onError = (err: NodeJS.ErrnoException): void => {
+    if (err.code === 'EPIPE') {
+      d.write = () => true;
+      d.end = noop;
+      d.flushSync = noop;
+      d.destroy = noop;
+      return;
+    }
+    d.removeListener('error', onError);
+    d.emit('error', err);
+  };
+  d.on('error', onError);
+  process.once('exit', flushLogs);
+  return d;
+}
 function stdoutSink(): LogSink {
-  destination ??= pino.destination({ dest: 1, sync: false, minLength: 0 });
+  destination ??= openStdout();
   const d = destination;
   return (line) => {
     d.write(line + '\n');

@@ -3,7 +3,7 @@
 // node:http2 — gRPC's wire format for a unary call is one length-prefixed protobuf message each way
 // and the status in the trailers, so no gRPC library is loaded. HTTP/2 over TLS with the tls
 // plugin's certificate, or cleartext HTTP/2 (h2c, prior knowledge) without it, as CoreDNS.
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { ListenTls } from '../plugin/types.js';
@@ -14,6 +14,8 @@ import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
 import { clientAllowed, listenOn, secureOptions, trackSocket, updateSecureServer, type StreamLimits } from './tls.js';
 
+/** RST_STREAM code CANCEL (RFC 9113 §7); node:http2's constants are not loaded at start. */
+const NGHTTP2_CANCEL = 0x8;
 export const GRPC_QUERY_PATH = '/coredns.dns.DnsService/Query';
 /** gRPC status codes used here. */
 const OK = 0;
@@ -121,6 +123,8 @@ export class GrpcListener {
   }
 
   async listen(port = this.port): Promise<number> {
+    // node:http2 is loaded when a block listens on it, not at start (#17: ~2-3 MB of RSS).
+    const { default: http2 } = await import('node:http2');
     const settings = { maxConcurrentStreams: 100 };
     let srv: http2.Http2Server | http2.Http2SecureServer;
     if (this.cert !== undefined) {
@@ -152,7 +156,7 @@ export class GrpcListener {
       size += c.length;
       if (size > MAX_REQUEST) {
         fail(stream, RESOURCE_EXHAUSTED, 'dns message exceeds size limit');
-        stream.close(http2.constants.NGHTTP2_CANCEL);
+        stream.close(NGHTTP2_CANCEL);
         return;
       }
       chunks.push(c);

@@ -7,7 +7,7 @@
 // The client is the connection's peer, or the X-Forwarded-For address when the peer is one of the
 // https plugin's trusted_proxies.
 import http from 'node:http';
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Client, ListenHttps, ListenTls } from '../plugin/types.js';
@@ -159,6 +159,8 @@ export class DohListener {
   }
 
   async listen(port = this.port): Promise<number> {
+    // node:http2 is loaded when a block listens on it, not at start (#17: ~2-3 MB of RSS).
+    const { default: http2 } = await import('node:http2');
     const http1 = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(new Http1Exchange(req, res));
     let srv: http.Server | http2.Http2SecureServer;
     if (this.cert !== undefined) {

@@ -1,0 +1,68 @@
+// Issue #17: a small Corefile pays only for what it uses. The real CLI is started with a hosts-only
+// and a cache+forward Corefile; a preloaded hook reports, on SIGUSR2, which heavy modules the
+// process has loaded. Those modules cost megabytes of RSS each (bench/README.md, "Footprint").
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { freePort, query, waitFor } from '../../src/testing/index.js';
+import { CLI } from '../support/cli.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'typedns-footprint-'));
+  // Packages show in require.cache (ESM importing CommonJS goes through it); built-ins in moduleLoadList.
+  writeFileSync(
+    path.join(dir, 'hook.cjs'),
+    `process.on('SIGUSR2', () => {
+  const pkgs = Object.keys(require.cache).filter((k) => k.includes('/node_modules/')).map((k) => k.split('/node_modules/').pop());
+  const builtins = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13));
+  process.stderr.write('MODULES ' + JSON.stringify({ pkgs, builtins }) + '\\n');
+});\n`,
+  );
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Start the CLI on `corefile`, check it answers `name`, and return what it has loaded. */
+async function loaded(corefile: string, port: number, name: string): Promise<{ pkgs: string[]; builtins: string[] }> {
+  const f = path.join(dir, `Corefile.${port}`);
+  writeFileSync(f, corefile);
+  const child = spawn(process.execPath, ['-r', path.join(dir, 'hook.cjs'), CLI, '-conf', f], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    await waitFor(() => /typedns-\d/.test(out), { timeout: 10_000 });
+    const r = await query(port, name, 'A');
+    expect(r.msg.answers?.some((a) => a.type === 'A')).toBe(true);
+    child.kill('SIGUSR2');
+    const line = await waitFor(() => /MODULES (.*)\n/.exec(out)?.[1], { timeout: 5_000 });
+    return JSON.parse(line) as { pkgs: string[]; builtins: string[] };
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
+const heavyPkgs = ['yaml/', '@kubernetes/client-node/', 'pino/', 'thread-stream/'];
+const heavyBuiltins = ['http2'];
+
+describe('footprint (#17)', () => {
+  it('a hosts-only Corefile loads neither yaml, @kubernetes/client-node, pino (its main module) nor node:http2', async () => {
+    const port = await freePort();
+    const m = await loaded(`.:${port} {\n  bind 127.0.0.1\n  hosts {\n    10.0.0.1 a.example.\n  }\n}\n`, port, 'a.example');
+    expect(m.pkgs.length).toBeGreaterThan(0); // the hook sees packages at all
+    for (const p of heavyPkgs) expect(m.pkgs.filter((k) => k.startsWith(p))).toEqual([]);
+    for (const b of heavyBuiltins) expect(m.builtins).not.toContain(b);
+  });
+
+  it('a cache + forward Corefile loads neither yaml, @kubernetes/client-node, pino (its main module) nor node:http2', async () => {
+    const port = await freePort();
+    const up = await freePort();
+    // The upstream is a second block of the same server (hosts), on 127.0.0.1 only.
+    const cf = `.:${port} {\n  bind 127.0.0.1\n  cache\n  forward . 127.0.0.1:${up}\n}\n.:${up} {\n  bind 127.0.0.1\n  hosts {\n    10.0.0.2 b.example.\n  }\n}\n`;
+    const m = await loaded(cf, port, 'b.example');
+    for (const p of heavyPkgs) expect(m.pkgs.filter((k) => k.startsWith(p))).toEqual([]);
+    for (const b of heavyBuiltins) expect(m.builtins).not.toContain(b);
+  });
+});
