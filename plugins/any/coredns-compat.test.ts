@@ -1,12 +1,12 @@
 // CoreDNS's own any expectations (plugin/any: any_test.go, setup_test.go) replayed against
-// typedns: a real server on 127.0.0.1 with `any` in front of a plugin that records what reaches it.
+// typedns: the Corefile set up in process (startInProcess, no socket) with `any` in front of a plugin that records what reaches it.
 import { describe, expect, it } from 'vitest';
 import { RCODE } from '../../src/plugin/api.js';
 import { responder, sortAndCheck, type QueryResult } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
 import { checkErrors } from '../../test/support/check.js';
 
-const { server } = scopedPerTest();
+const { inProcess } = scopedPerTest();
 
 async function withNext(): Promise<{ query: (t: string) => Promise<QueryResult>; calls: string[] }> {
   const calls: string[] = [];
@@ -14,7 +14,7 @@ async function withNext(): Promise<{ query: (t: string) => Promise<QueryResult>;
     calls.push(`${req.name} ${req.qtype}`);
     return RCODE.NXDOMAIN;
   });
-  const srv = await server('example.org:0 {\n  bind 127.0.0.1\n  any\n  nextrec\n}\n', { plugins: [next] });
+  const srv = await inProcess('example.org:0 {\n  bind 127.0.0.1\n  any\n  nextrec\n}\n', { plugins: [next] });
   return { query: (t) => srv.query('example.org', t), calls };
 }
 

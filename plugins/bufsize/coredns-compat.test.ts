@@ -1,6 +1,6 @@
 // CoreDNS's own bufsize expectations (plugin/bufsize: bufsize_test.go, setup_test.go) replayed
-// against typedns: the setup table through `typedns check` and a real server, and the request
-// sizes a plugin after bufsize sees for queries sent over UDP to 127.0.0.1.
+// against typedns: the setup table through `typedns check` and the Corefile set up in process (startInProcess), and the request
+// sizes a plugin after bufsize sees for UDP queries.
 import { describe, expect, it } from 'vitest';
 import { RCODE, findOpt, type Request } from '../../src/plugin/api.js';
 import { parsePlugin, responder } from '../../src/testing/index.js';
@@ -8,7 +8,7 @@ import { scopedPerTest } from '../../test/support/scoped.js';
 import { checkErrors } from '../../test/support/check.js';
 import bufsize from './index.js';
 
-const { server } = scopedPerTest();
+const { inProcess } = scopedPerTest();
 
 interface Seen {
   edns: boolean;
@@ -25,7 +25,7 @@ async function recording(args: string): Promise<{ query: (edns?: number) => Prom
     seen.push({ edns: req.edns, bufsize: req.bufsize, wire: at < 0 ? -1 : (req.wire[at + 3]! << 8) | req.wire[at + 4]! });
     return RCODE.REFUSED;
   });
-  const srv = await server(`.:0 {\n  bind 127.0.0.1\n  bufsize ${args}\n  seen\n}\n`, { plugins: [rec] });
+  const srv = await inProcess(`.:0 {\n  bind 127.0.0.1\n  bufsize ${args}\n  seen\n}\n`, { plugins: [rec] });
   return {
     async query(edns?: number) {
       await srv.query('.', 'A', edns === undefined ? {} : { edns });

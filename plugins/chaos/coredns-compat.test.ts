@@ -1,5 +1,5 @@
 // CoreDNS's own chaos expectations (plugin/chaos: chaos_test.go, setup_test.go) replayed against
-// typedns: CH-class queries to a real server on 127.0.0.1, with a recording plugin after chaos.
+// typedns: CH-class queries to the Corefile set up in process (startInProcess, no socket), with a recording plugin after chaos.
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { RCODE } from '../../src/plugin/api.js';
@@ -8,7 +8,7 @@ import { scopedPerTest } from '../../test/support/scoped.js';
 import { checkErrors } from '../../test/support/check.js';
 import chaos from './index.js';
 
-const { server } = scopedPerTest();
+const { inProcess } = scopedPerTest();
 
 async function chaosServer(args: string) {
   const calls: string[] = [];
@@ -16,7 +16,7 @@ async function chaosServer(args: string) {
     calls.push(`${req.name} ${req.qtype}`);
     return RCODE.NOERROR; // test.NextHandler(dns.RcodeSuccess, nil): returns without writing
   });
-  const srv = await server(`.:0 {\n  bind 127.0.0.1\n  chaos ${args}\n  nextrec\n}\n`, { plugins: [next] });
+  const srv = await inProcess(`.:0 {\n  bind 127.0.0.1\n  chaos ${args}\n  nextrec\n}\n`, { plugins: [next] });
   return { calls, query: (name: string, type = 'TXT', qclass = 'CH') => srv.query(name, type, { qclass }) };
 }
 

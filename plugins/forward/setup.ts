@@ -1,8 +1,13 @@
-// forward's Corefile parsing: every `forward FROM TO... { … }` line of a block becomes one
-// ForwarderConfig, in Corefile order. Pure apart from reading resolv.conf-style files named as TO.
+// forward's Corefile parsing and setup: every `forward FROM TO... { … }` line of a block becomes one
+// ForwarderConfig, in Corefile order (parsing is pure apart from reading resolv.conf-style files
+// named as TO); setupForward builds the metrics, upstreams and forwarders (the handler is forward.ts).
 import { readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
-import { Zones, encodeName, fqdn, rcodeFromName, type Dispenser } from '../../src/plugin/api.js';
+import tls from 'node:tls';
+import { Zones, encodeName, fqdn, rcodeFromName, type Dispenser, type Plugin, type SetupContext } from '../../src/plugin/api.js';
+import { isDnstap, type ForwarderTap } from '../dnstap/tap.js';
+import { Forwarder, forwardPlugin, BUCKETS, HC_TIMEOUT } from './forward.js';
+import { Upstream } from './proxy.js';
 
 export type Policy = 'random' | 'round_robin' | 'sequential';
 
@@ -309,4 +314,83 @@ export function resolvConf(text: string): UpstreamAddr[] {
     if (a) out.push(a);
   }
   return out;
+}
+
+/**
+ * Client TLS options for a forwarder's tls:// upstreams: TLS ≥ 1.2, the server certificate checked
+ * against the `tls` CA (or the system CAs), a client certificate with `tls CERT KEY [CA]`. The
+ * files are read (and the context built) here, so a bad file fails the setup.
+ */
+function clientTls(f: ForwarderConfig): tls.ConnectionOptions {
+  const t = f.tls ?? {};
+  const read = (what: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new Error(`forward (${f.where}): tls ${what} '${file}': ${(e as Error).message}`);
+    }
+  };
+  const o: tls.ConnectionOptions = { minVersion: 'TLSv1.2', rejectUnauthorized: true };
+  if (t.ca !== undefined) o.ca = read('CA', t.ca);
+  if (t.cert !== undefined && t.key !== undefined) {
+    o.cert = read('CERT', t.cert);
+    o.key = read('KEY', t.key);
+  }
+  try {
+    o.secureContext = tls.createSecureContext(o);
+  } catch (e) {
+    throw new Error(`forward (${f.where}): tls: ${(e as Error).message}`);
+  }
+  return o;
+}
+
+function withServername(base: tls.ConnectionOptions, name: string): tls.ConnectionOptions {
+  return name === '' ? base : { ...base, servername: name };
+}
+
+/** Metrics, upstreams and forwarders, labelled once; the handler is in forward.ts. */
+export function setupForward(cfg: ForwardConfig, ctx: SetupContext): Plugin {
+  const hist = ctx.metrics.family.fastHistogram(
+    'coredns_proxy_request_duration_seconds',
+    'Histogram of the time each request took.',
+    ['proxy_name', 'to', 'rcode'],
+    BUCKETS,
+  );
+  const hcFail = ctx.metrics.family.counter('coredns_proxy_healthcheck_failures_total', 'Counter of the number of failed healthchecks.', ['proxy_name', 'to', 'rcode']);
+  const hits = ctx.metrics.family.fastCounter('coredns_proxy_conn_cache_hits_total', 'Counter of connection cache hits per upstream and protocol.', ['proxy_name', 'to', 'proto']);
+  const misses = ctx.metrics.family.fastCounter('coredns_proxy_conn_cache_misses_total', 'Counter of connection cache misses per upstream and protocol.', ['proxy_name', 'to', 'proto']);
+  const broken = ctx.metrics.counter('healthcheck_broken_total', 'Counter of the number of complete failures of the healthchecks.').labels();
+  const rejects = ctx.metrics.counter('max_concurrent_rejects_total', 'Counter of the number of queries rejected because the concurrent queries were at maximum.').labels();
+  const repliesRejected = ctx.metrics.fastCounter(
+    'replies_rejected_total',
+    'Counter of upstream replies not relayed: no query pending with their ID, a question that is not the query\'s, or a message that does not parse.',
+    ['to', 'reason'],
+  );
+  // CoreDNS's forward looks up the block's dnstap handler at startup; here the typed seam of tap.ts
+  const taps: { list: readonly ForwarderTap[] } = { list: [] };
+  ctx.onStartup(() => {
+    taps.list = ctx.plugins().flatMap((p) => (isDnstap(p.plugin) ? [p.plugin.tap] : []));
+  });
+  const forwarders = cfg.forwarders.map((f) => {
+    const tlsBase = f.to.some((a) => a.tls) ? clientTls(f) : undefined;
+    const proxies = f.to.map(
+      (addr) =>
+        new Upstream(addr, {
+          ...(addr.tls && tlsBase ? { tls: withServername(tlsBase, addr.servername ?? f.tlsServername) } : {}),
+          expire: f.expire,
+          maxIdleConns: f.maxIdleConns,
+          healthCheck: f.healthCheck,
+          hcTcp: f.forceTcp,
+          hcTimeout: Math.min(HC_TIMEOUT, f.readTimeout),
+          connHits: { udp: hits.labels('forward', addr.label, 'udp'), tcp: hits.labels('forward', addr.label, 'tcp'), tls: hits.labels('forward', addr.label, 'tcp-tls') },
+          connMisses: { udp: misses.labels('forward', addr.label, 'udp'), tcp: misses.labels('forward', addr.label, 'tcp'), tls: misses.labels('forward', addr.label, 'tcp-tls') },
+          rejected: { id: repliesRejected.labels(addr.label, 'id'), question: repliesRejected.labels(addr.label, 'question'), malformed: repliesRejected.labels(addr.label, 'malformed') },
+          hcFailures: hcFail.labels('forward', addr.label, ''),
+          log: ctx.log,
+        }),
+    );
+    return new Forwarder(f, proxies, hist, broken, taps);
+  });
+
+  return forwardPlugin(forwarders, rejects);
 }

@@ -1,5 +1,5 @@
 // CoreDNS's own header expectations (plugin/header: header_test.go, setup_test.go) replayed
-// against typedns: a real server on 127.0.0.1 with header rules in front of a plugin that records
+// against typedns: the Corefile set up in process (startInProcess, no socket) with header rules in front of a plugin that records
 // the request's flags and writes a reply, and the setup table through `typedns check`.
 import { describe, expect, it } from 'vitest';
 import { FLAG, RCODE, reply } from '../../src/plugin/api.js';
@@ -7,7 +7,7 @@ import { responder } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
 import { checkErrors } from '../../test/support/check.js';
 
-const { server } = scopedPerTest();
+const { inProcess } = scopedPerTest();
 
 /** A server with `header { RULE }` before a backend; returns the flags the backend saw and the reply's. */
 async function run(rule: string, backendFlags = 0, rd = true): Promise<{ query: number; reply: number }> {
@@ -17,7 +17,7 @@ async function run(rule: string, backendFlags = 0, rd = true): Promise<{ query: 
     w.write({ ...reply(req, []), flags: backendFlags });
     return RCODE.NOERROR;
   });
-  const srv = await server(`.:0 {\n  bind 127.0.0.1\n  header {\n    ${rule}\n  }\n  backend\n}\n`, { plugins: [backend] });
+  const srv = await inProcess(`.:0 {\n  bind 127.0.0.1\n  header {\n    ${rule}\n  }\n  backend\n}\n`, { plugins: [backend] });
   const r = await srv.query('example.org', 'A', { rd });
   return { query: seen[0]!, reply: r.wire.readUInt16BE(2) };
 }

@@ -1,5 +1,5 @@
 // CoreDNS 1.10.1's own loadbalance tables (plugin/loadbalance: loadbalance_test.go, setup_test.go,
-// weighted_test.go) replayed against typedns: a real server on 127.0.0.1 with `loadbalance` in
+// weighted_test.go) replayed against typedns: the Corefile set up in process (startInProcess, no socket) with `loadbalance` in
 // front of a test plugin that writes the table's records (CoreDNS's tests echo them the same way).
 //
 // Differences kept (see the README): typedns reorders the answer section of A/AAAA/MX queries only.
@@ -16,7 +16,7 @@ import { scopedPerTest } from '../../test/support/scoped.js';
 import { checkStanza } from '../../test/support/check-corefile.js';
 import loadbalance, { ipKey, parseWeights } from './index.js';
 
-const { server } = scopedPerTest();
+const { inProcess } = scopedPerTest();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-lb-compat-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -28,7 +28,7 @@ async function echoServer(lbStanza: string, answer: string[], extra: string[] = 
     w.write({ type: 'response', flags: 0, answers: a, additionals: e });
     return RCODE.NOERROR;
   });
-  return server(`.:0 {\n bind 127.0.0.1\n ${lbStanza}\n backend\n}\n`, { plugins: [backend] });
+  return inProcess(`.:0 {\n bind 127.0.0.1\n ${lbStanza}\n backend\n}\n`, { plugins: [backend] });
 }
 
 /** CoreDNS's countRecords: CNAMEs, A/AAAA and MX counted, and whether they come in that order. */

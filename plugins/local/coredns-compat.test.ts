@@ -1,12 +1,12 @@
 // CoreDNS's own local expectations (plugin/local: local_test.go, setup_test.go) replayed against
-// typedns: queries to a real server on 127.0.0.1 with `local` in front of a recording plugin.
+// typedns: queries to the Corefile set up in process (startInProcess, no socket) with `local` in front of a recording plugin.
 import { describe, expect, it } from 'vitest';
 import { RCODE, reply, rr } from '../../src/plugin/api.js';
 import { responder } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
 import { checkErrors } from '../../test/support/check.js';
 
-const { server } = scopedPerTest();
+const { inProcess } = scopedPerTest();
 
 async function localServer(block = '') {
   const calls: string[] = [];
@@ -15,7 +15,7 @@ async function localServer(block = '') {
     w.write(reply(req, [rr(`${req.name} 30 IN A 192.0.2.1`)]));
     return RCODE.NOERROR;
   });
-  const srv = await server(`.:0 {\n  bind 127.0.0.1\n  local${block}\n  nextrec\n}\n`, { plugins: [next] });
+  const srv = await inProcess(`.:0 {\n  bind 127.0.0.1\n  local${block}\n  nextrec\n}\n`, { plugins: [next] });
   return { srv, calls };
 }
 

@@ -1,5 +1,5 @@
 // CoreDNS's own minimal expectations (plugin/minimal: minimal_test.go, setup_test.go) replayed
-// against typedns: a real server on 127.0.0.1 with `minimal` in front of a plugin writing each
+// against typedns: the Corefile set up in process (startInProcess, no socket) with `minimal` in front of a plugin writing each
 // row's reply, once as a Message and once as wire bytes (the path cache hits and forward take).
 import dnsPacket from 'dns-packet';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { responder, sortAndCheck } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
 import { checkErrors } from '../../test/support/check.js';
 
-const { server } = scopedPerTest();
+const { inProcess } = scopedPerTest();
 
 const baseAnswer = ['example.com.  293 IN A 142.250.76.46'];
 const baseNs = ['example.com.  157127 IN NS ns2.example.com.', 'example.com.  157127 IN NS ns1.example.com.', 'example.com.  157127 IN NS ns3.example.com.', 'example.com.  157127 IN NS ns4.example.com.'];
@@ -54,7 +54,7 @@ function backend(orig: Sections, wire: boolean) {
 describe('CoreDNS minimal_test.go (TestMinimizeResponse)', () => {
   for (const wire of [false, true]) {
     it.each(table)(`%s (${wire ? 'wire bytes' : 'Message'})`, async (_name, orig, want) => {
-      const srv = await server('example.com:0 {\n  bind 127.0.0.1\n  minimal\n  backend\n}\n', { plugins: [backend(orig, wire)] });
+      const srv = await inProcess('example.com:0 {\n  bind 127.0.0.1\n  minimal\n  backend\n}\n', { plugins: [backend(orig, wire)] });
       for (const edns of [undefined, 4096]) {
         const r = await srv.query('example.com', 'A', edns === undefined ? {} : { edns });
         sortAndCheck(r.msg, { rcode: want.rcode, answer: want.answer, ns: want.ns, extra: want.extra });

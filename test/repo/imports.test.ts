@@ -160,7 +160,7 @@ describe('module import graph', () => {
     'plugins/secondary/secondary.ts → plugins/file/file.ts': 'secondary answers with file\'s lookup',
     'plugins/secondary/secondary.ts → plugins/transfer/transfer.ts': 'secondary transfers on what it pulled (CoreDNS: transfer.Transferer)',
     'plugins/secondary/setup.ts → plugins/transfer/setup.ts': 'secondary reads transfer\'s `to` syntax',
-    'plugins/forward/index.ts → plugins/dnstap/tap.ts': 'forward sends FORWARDER_* messages (CoreDNS: forward uses dnstap)',
+    'plugins/forward/setup.ts → plugins/dnstap/tap.ts': 'forward sends FORWARDER_* messages (CoreDNS: forward uses dnstap)',
     'plugins/explain/index.ts → plugins/acl/index.ts': 'explain\'s edns0 trace asks acl who may have it',
   };
   it("a plugin imports another plugin's folder only through a declared dependency (what plugins share lives in src/)", () => {
