@@ -5,7 +5,7 @@
 import os from 'node:os';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { definePlugin, settle, WrappedWriter, type Message, type Rcode, type Request, type ResponseWriter } from '../../src/plugin/api.js';
+import { definePlugin, nextSettled, WrappedWriter, type Message, type Request, type ResponseWriter } from '../../src/plugin/api.js';
 // the core's writer (not in typedns/plugin): `full` sends the reply's final bytes, which its finish() makes
 import { CoreWriter } from '../../src/request/writer.js';
 import { ipBytes } from '../../src/plugin/api.js';
@@ -154,15 +154,7 @@ export default definePlugin<DnstapConfig>({
         const tw = new TapWriter(w, req);
         // An rcode returned without a reply (forward's SERVFAIL when no upstream answered) is written
         // here, through the tap, so the reply the client gets is sent as CLIENT_RESPONSE too.
-        const r = next(req, tw);
-        if (r instanceof Promise) {
-          return r.then((rc: Rcode) => {
-            settle(req, tw, rc);
-            return rc;
-          });
-        }
-        settle(req, tw, r);
-        return r;
+        return nextSettled(next, req, tw);
       },
     };
     return plugin;

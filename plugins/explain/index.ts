@@ -9,7 +9,7 @@
 // records of the reply's additional section, from this plugin's place in the chain down — unless
 // the block's acl would not allow it (or its client is outside the NETs given). Only then is
 // explain in the chain: without `edns0` it adds no hop.
-import { definePlugin, httpListeners, httpText, parseAddress, parseCidr, settle, typeName, WrappedWriter, type HttpHandle, type Rcode, type Message, type Plugin, type Request, type ResponseWriter, type SetupContext } from '../../src/plugin/api.js';
+import { definePlugin, httpListeners, httpText, nextSettled, parseAddress, parseCidr, typeName, WrappedWriter, type HttpHandle, type Message, type Plugin, type Request, type ResponseWriter, type SetupContext } from '../../src/plugin/api.js';
 import { renderText, stepText } from '../../src/explain/format.js';
 import { ExplainError, type ExplainQuery } from '../../src/explain/explain.js';
 // the core's request and writer (not in typedns/plugin): the trace goes on the request the chain
@@ -143,15 +143,7 @@ const plugin = definePlugin<ExplainConfig>({
         const tw = new TraceWriter(w, req, trace);
         // a reply the server would write for a returned rcode (forward's SERVFAIL) is written here,
         // through the TraceWriter, so that it carries the trace too
-        const r = next(req, tw);
-        if (r instanceof Promise) {
-          return r.then((rc: Rcode) => {
-            settle(req, tw, rc);
-            return rc;
-          });
-        }
-        settle(req, tw, r);
-        return r;
+        return nextSettled(next, req, tw);
       },
     };
   },

@@ -2,35 +2,19 @@
 // pulled at start (retried while the primary is down), NOTIFY from the primary acted on and from
 // anyone else dropped, the refresh timer, the old copy served while the primary is gone and
 // SERVFAIL once the zone expired, and the zone transferred on (transfer in the secondary's block).
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exchangeRaw, freePort, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
 import { notifyMessage } from '../transfer/notify.js';
 import { fakeSecondary, transferFrom } from '../transfer/xfr-client.js';
+import { zoneFilesPerTest } from '../../test/support/zone-files.js';
 
-const dirs: string[] = [];
 const servers: TestServer[] = [];
 const closers: Array<() => void> = [];
 afterEach(async () => {
   while (servers.length) await servers.pop()!.close();
   while (closers.length) closers.pop()!();
-  while (dirs.length) fs.rmSync(dirs.pop()!, { recursive: true, force: true });
 });
-
-function zoneFile(text: string): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-secondary-'));
-  dirs.push(d);
-  const f = path.join(d, 'db');
-  fs.writeFileSync(f, text);
-  return f;
-}
-
-function put(file: string, text: string): void {
-  fs.writeFileSync(`${file}.tmp`, text);
-  fs.renameSync(`${file}.tmp`, file);
-}
+const { zoneFile, put } = zoneFilesPerTest('typedns-secondary-');
 
 /** A zone with SOA timers refresh/retry/expire (seconds). */
 const zone = (serial: number, www: string, t: [number, number, number] = [3600, 600, 86400]): string =>

@@ -1,34 +1,18 @@
 // transfer through real sockets: AXFR/IXFR of file zones over TCP (SOA first and last, messages up
 // to 64 KB, compressed), REFUSED over UDP and to addresses outside `to`, NOTIFY to the `to`
 // addresses at start and when a zone's serial changes, retried up to three times.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, waitFor, type TestServer } from '../../src/testing/index.js';
 import { fakeSecondary, transferFrom } from './xfr-client.js';
+import { zoneFilesPerTest } from '../../test/support/zone-files.js';
 
-const dirs: string[] = [];
 const servers: TestServer[] = [];
 const closers: Array<() => void> = [];
 afterEach(async () => {
   while (servers.length) await servers.pop()!.close();
   while (closers.length) closers.pop()!();
-  while (dirs.length) fs.rmSync(dirs.pop()!, { recursive: true, force: true });
 });
-
-function zoneFile(text: string): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-xfr-'));
-  dirs.push(d);
-  const f = path.join(d, 'db');
-  fs.writeFileSync(f, text);
-  return f;
-}
-
-function put(file: string, text: string): void {
-  fs.writeFileSync(`${file}.tmp`, text);
-  fs.renameSync(`${file}.tmp`, file);
-}
+const { zoneFile, put } = zoneFilesPerTest('typedns-xfr-');
 
 const small = (serial: number, www = '192.0.2.80'): string =>
   `$ORIGIN example.org.\n$TTL 3600\n@ IN SOA ns1 hostmaster ${serial} 7200 3600 1209600 300\n  IN NS ns1\n  IN MX 10 mail\nns1 IN A 192.0.2.53\nmail IN A 192.0.2.25\nwww IN A ${www}\nwww IN AAAA 2001:db8::80\n_sip._tcp IN SRV 0 5 5060 www\ntxt IN TXT "hello world"\n`;

@@ -27,7 +27,7 @@ export { Fall } from './fall.js';
 export { Zones } from './zones.js';
 export { WrappedWriter, CaptureWriter } from './wrapped-writer.js';
 export { EXACT_FLAGS, coreWriterOf } from '../request/writer.js';
-export { writtenBy, settle } from './chain.js';
+export { writtenBy, settle, nextSettled } from './chain.js';
 export { TypednsError, pluginError, markLogged, wasLogged } from './errors.js';
 export { API_VERSION } from './registry.js';
 export { reply, negative, rcodeOf, rr, rrText, type RR, type ReplyOptions } from '../dns/message.js';

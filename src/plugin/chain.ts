@@ -101,3 +101,20 @@ export function settle(req: Request, w: ResponseWriter, rc: Rcode): Rcode {
   w.write(emptyReply(req.wire, req.questionEnd, rcode, 0, req.edns || rcode > 15, req.do));
   return rcode;
 }
+
+/**
+ * Call `next` with the plugin's own writer `w` and settle what it returns on `w` (an rcode
+ * returned without a reply is written through `w`, so the plugin sees that reply too); returns
+ * the rcode `next` returned.
+ */
+export function nextSettled(next: Next, req: Request, w: ResponseWriter): MaybePromise<Rcode> {
+  const r = next(req, w);
+  if (r instanceof Promise) {
+    return r.then((rc: Rcode) => {
+      settle(req, w, rc);
+      return rc;
+    });
+  }
+  settle(req, w, r);
+  return r;
+}
