@@ -12,7 +12,7 @@ import type { LocalAddr } from '../request/request.js';
 import { wellFormedMessage } from '../dns/wire.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
-import { clientAllowed, listenOn, secureOptions, trackSocket, updateSecureServer, type StreamLimits } from './tls.js';
+import { clientAllowed, closeServer, listenOn, secureOptions, trackSocket, updateSecureServer, type StreamLimits } from './tls.js';
 
 /** RST_STREAM code CANCEL (RFC 9113 §7); node:http2's constants are not loaded at start. */
 const NGHTTP2_CANCEL = 0x8;
@@ -188,17 +188,6 @@ export class GrpcListener {
     const srv = this.server;
     this.server = undefined;
     if (srv === undefined) return Promise.resolve();
-    return new Promise((resolve) => {
-      srv.close(() => resolve());
-      const kill = (): void => {
-        const all = [...this.sockets];
-        for (const s of all) s.end();
-        setTimeout(() => {
-          for (const s of all) s.destroy();
-        }, 1000).unref();
-      };
-      if (grace > 0) setTimeout(kill, grace).unref();
-      else kill();
-    });
+    return closeServer(srv, grace, this.sockets);
   }
 }

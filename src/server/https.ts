@@ -19,7 +19,7 @@ import { padReply, queryWantsPadding, replyMaxAge } from '../dns/padding.js';
 import type { Counter } from '../observe/metrics.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
-import { clientAllowed, listenOn, secureOptions, trackSocket, updateSecureServer, type StreamLimits } from './tls.js';
+import { clientAllowed, closeServer, listenOn, secureOptions, trackSocket, updateSecureServer, type StreamLimits } from './tls.js';
 
 export const DOH_PATH = '/dns-query';
 export const DOH_TYPE = 'application/dns-message';
@@ -307,18 +307,7 @@ export class DohListener {
     const srv = this.server;
     this.server = undefined;
     if (srv === undefined) return Promise.resolve();
-    return new Promise((resolve) => {
-      srv.close(() => resolve());
-      const kill = (): void => {
-        const all = [...this.sockets];
-        for (const s of all) s.end();
-        setTimeout(() => {
-          for (const s of all) s.destroy();
-        }, 1000).unref();
-      };
-      if (grace > 0) setTimeout(kill, grace).unref();
-      else kill();
-    });
+    return closeServer(srv, grace, this.sockets);
   }
 }
 

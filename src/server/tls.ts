@@ -52,7 +52,6 @@ export function clientAllowed(sock: tls.TLSSocket, auth: ClientAuth): boolean {
   return !given || sock.authorized; // verify_if_given
 }
 
-/** Apply a (re)loaded certificate and policy to a running node:tls server (http2's secure server too). */
 /**
  * Listen on host:port (shared address, as every listener of a port does); once bound, later server
  * errors are logged as "WHAT host:port: …". Resolves the bound address.
@@ -82,6 +81,27 @@ export function trackSocket(sock: net.Socket, set: Set<net.Socket>, idle: number
   sock.once('close', () => set.delete(sock));
 }
 
+/**
+ * Stop accepting on `srv`; after `grace` ms (0: now) end the connections — `ending()`, by default
+ * every socket in `sockets` — and destroy every socket in `sockets` a second later. Resolves when
+ * the server has closed.
+ */
+export function closeServer(srv: { close(cb: () => void): unknown }, grace: number, sockets: Set<net.Socket>, ending?: () => Iterable<net.Socket>): Promise<void> {
+  return new Promise((resolve) => {
+    srv.close(() => resolve());
+    const kill = (): void => {
+      const all = [...sockets];
+      for (const s of ending?.() ?? all) s.end();
+      setTimeout(() => {
+        for (const s of all) s.destroy();
+      }, 1000).unref();
+    };
+    if (grace > 0) setTimeout(kill, grace).unref();
+    else kill();
+  });
+}
+
+/** Apply a (re)loaded certificate and policy to a running node:tls server (http2's secure server too). */
 export function updateSecureServer(srv: tls.Server, t: ListenTls): void {
   const o = secureOptions(t);
   srv.setSecureContext(o);
@@ -245,17 +265,7 @@ export class DotListener {
     const srv = this.server;
     this.server = undefined;
     if (srv === undefined) return Promise.resolve();
-    return new Promise((resolve) => {
-      srv.close(() => resolve());
-      const kill = (): void => {
-        for (const c of this.conns) c.sock.end();
-        const raw = [...this.raw];
-        setTimeout(() => {
-          for (const r of raw) r.destroy();
-        }, 1000).unref();
-      };
-      if (grace > 0) setTimeout(kill, grace).unref();
-      else kill();
-    });
+    // handshaken connections are ended (their replies flushed); every one, in handshake too, is cut
+    return closeServer(srv, grace, this.raw, () => [...this.conns].map((c) => c.sock));
   }
 }
