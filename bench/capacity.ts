@@ -14,7 +14,6 @@
 // A point is SERVICESxENDPOINTS_PER_SERVICE. The load average of the machine is recorded at each
 // point (the development machine is shared): compare figures within one run.
 import { spawn, spawnSync } from 'node:child_process';
-import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,6 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { query } from '../src/testing/client.js';
 import { FakeApiServer, type KubeObject } from '../test/support/fake-apiserver.js';
 import { loadFixture, makeFixture, serviceIp } from './k8s-fixture.js';
+import { freeUdpPort, procStatus } from './proc.js';
 
 function opt(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,23 +40,6 @@ const churn = Number(opt('churn', '2000'));
 const jsonOut = opt('json', '');
 const coredns = opt('coredns', '');
 const IMAGE_NODE_ARGS = ['--max-semi-space-size=1'];
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = dgram.createSocket('udp4');
-    s.on('error', rej);
-    s.bind(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => res(p));
-    });
-  });
-}
-
-function mem(pid: number): { rssMb: number; hwmMb: number } {
-  const txt = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(txt)?.[1] ?? NaN);
-  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
-}
 
 /** utime + stime of a process, in ms. */
 function cpuMs(pid: number): number {
@@ -142,7 +125,7 @@ async function measure(services: number, perService: number): Promise<Point> {
       await sleep(50);
     }
     const readyMs = performance.now() - t0;
-    const atReady = mem(pid);
+    const atReady = procStatus(pid);
     // settled: two consecutive seconds under 20 ms of CPU (the sync's garbage collected), 60 s at most
     let idleCpuMsPerS = NaN;
     for (let quiet = 0, t = performance.now(); quiet < 2 && performance.now() - t < 60_000; ) {
@@ -152,7 +135,7 @@ async function measure(services: number, perService: number): Promise<Point> {
       idleCpuMsPerS = ((cpuMs(pid) - c0) * 1000) / (performance.now() - ti);
       quiet = idleCpuMsPerS < 20 ? quiet + 1 : 0;
     }
-    const settled = mem(pid);
+    const settled = procStatus(pid);
 
     // queries at a fixed rate
     const q0 = cpuMs(pid);
@@ -164,7 +147,7 @@ async function measure(services: number, perService: number): Promise<Point> {
     const lost = num(/Queries lost:\s+(\d+)/);
     const gotQps = num(/Queries per second:\s+([\d.]+)/);
     if (!(completed > 0)) throw new Error(`dnsperf: ${perf.stdout.split('\n').filter((l) => !l.startsWith('[Timeout]')).join('\n')}${perf.stderr}\nserver output:\n${output.slice(-3000)}`);
-    const afterQueries = mem(pid);
+    const afterQueries = procStatus(pid);
 
     // watch churn: flip one endpoint's readiness in K slices, then a sentinel change on the
     // headless probe's slice; events of one watch arrive in order, so its answer means all are in
@@ -193,7 +176,7 @@ async function measure(services: number, perService: number): Promise<Point> {
     }
     const churnMs = performance.now() - te;
     const churnCpu = cpuMs(pid) - e0;
-    const final = mem(pid);
+    const final = procStatus(pid);
     return {
       server: coredns ? 'coredns' : 'typedns',
       services: fx.services.length,

@@ -5,8 +5,7 @@
 // Build first (npm run build && npx tsc -p bench/tsconfig.json), then:
 //   node dist/bench/k8s-scale.js [--services 10000] [--endpoints 100000] [--creations 100] [--node-args "FLAGS"]
 import { spawn } from 'node:child_process';
-import dgram from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -14,6 +13,7 @@ import { query } from '../src/testing/client.js';
 import { FakeApiServer } from '../test/support/fake-apiserver.js';
 import { service } from '../test/support/k8s-objects.js';
 import { loadFixture, makeFixture } from './k8s-fixture.js';
+import { freeUdpPort, procStatus } from './proc.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,23 +33,6 @@ const nodeArgs = ((): string[] => {
   const i = process.argv.indexOf('--node-args');
   return (i >= 0 ? (process.argv[i + 1] ?? '') : IMAGE_NODE_ARGS).split(' ').filter((a) => a !== '');
 })();
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = dgram.createSocket('udp4');
-    s.on('error', rej);
-    s.bind(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => res(p));
-    });
-  });
-}
-
-function procStatus(pid: number): { rssMb: number; hwmMb: number } {
-  const txt = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(txt)?.[1] ?? NaN);
-  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
-}
 
 async function answers(port: number, name: string, type = 'A'): Promise<{ rcode: number; n: number }> {
   try {
