@@ -1,7 +1,8 @@
 // cancel: CoreDNS's setup table (plugin/cancel/setup_test.go) as data; through a real server,
 // a query that outlives its deadline gets no reply and forward stops asking its upstream.
 import { describe, expect, it } from 'vitest';
-import { dispense, parsePlugin, startServer } from '../../src/testing/index.js';
+import { DROP, RCODE, type Rcode } from '../../src/plugin/api.js';
+import { dispense, fakeRequest, parsePlugin, Recorder, setupPlugin, startServer } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
 import cancel from './index.js';
 
@@ -20,6 +21,29 @@ describe('cancel: setup (CoreDNS TestSetup)', () => {
     ['cancel soon', /invalid duration: "soon"/],
   ])('rejects %j', (input, re) => {
     expect(() => cancel.parse(dispense(input), ['.'])).toThrow(re);
+  });
+});
+
+describe('cancel: the deadline wins over a late answer', () => {
+  // Forward stops at the same deadline and returns SERVFAIL; when that settles before cancel's own
+  // timer has run (a busy process), the late answer must still be dropped, not written.
+  const pastDeadline = (ms: number, write?: boolean) => (req: unknown, w: Recorder): Promise<Rcode> => {
+    const end = performance.now() + ms + 20;
+    while (performance.now() < end); // the chain outlives the deadline before cancel's timer can run
+    if (write) w.write({ type: 'response', flags: 0x8182, questions: [{ name: 'slow.example.', type: 'A', class: 'IN' }], answers: [] });
+    return Promise.resolve(RCODE.SERVFAIL);
+  };
+  it('a returned rcode past the deadline is a drop', async () => {
+    const { plugin } = await setupPlugin(cancel, 'cancel 30ms');
+    const w = new Recorder(fakeRequest('slow.example.', 'A'));
+    expect(await plugin.serve!(w.req, w, pastDeadline(30) as never)).toBe(DROP);
+    expect(w.written).toBe(false);
+  });
+  it('a write past the deadline is not sent', async () => {
+    const { plugin } = await setupPlugin(cancel, 'cancel 30ms');
+    const w = new Recorder(fakeRequest('slow.example.', 'A'));
+    expect(await plugin.serve!(w.req, w, pastDeadline(30, true) as never)).toBe(DROP);
+    expect(w.written).toBe(false);
   });
 });
 

@@ -9,11 +9,23 @@ export interface CancelConfig {
   timeout: number;
 }
 
-/** Drops writes once the deadline has passed. */
+/**
+ * Drops writes once the deadline has passed: by the clock, not only once the timer has run (forward
+ * stops at the same deadline, and its answer may settle before that timer in a busy process).
+ */
 class DeadlineWriter extends WrappedWriter {
-  expired = false;
-  constructor(inner: ResponseWriter) {
+  private timedOut = false;
+  constructor(
+    inner: ResponseWriter,
+    private readonly at: number,
+  ) {
     super(inner);
+  }
+  get expired(): boolean {
+    return this.timedOut || performance.now() >= this.at;
+  }
+  expire(): void {
+    this.timedOut = true;
   }
   override write(res: Message | Uint8Array): void {
     if (this.expired) return;
@@ -41,12 +53,12 @@ export default definePlugin<CancelConfig>({
       serve(req, w, next) {
         setDeadline(req, performance.now() + cfg.timeout);
         const at = deadlineOf(req)!;
-        const dw = new DeadlineWriter(w);
+        const dw = new DeadlineWriter(w, at);
         const r = next(req, dw);
-        if (typeof r === 'number') return r;
+        if (typeof r === 'number') return dw.expired ? DROP : r;
         return new Promise<Rcode>((resolve, reject) => {
           const timer = setTimeout(() => {
-            dw.expired = true;
+            dw.expire();
             resolve(DROP); // nothing written by now: send nothing
           }, Math.max(0, at - performance.now()));
           r.then(
