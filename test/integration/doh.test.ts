@@ -3,34 +3,23 @@
 // bad requests, plain-HTTP DoH behind a proxy, X-Forwarded-For only from trusted proxies, and an
 // HTTP/2 stream flood that leaves plain DNS answering.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http2 from 'node:http2';
 import dnsPacket, { type DecodedPacket } from 'dns-packet';
 import { buildQuery, query, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
 import { hasOpenssl, makeTlsPki, type TlsPki } from '../support/tls-pki.js';
+import { digMinor, hasTool, runTool } from '../support/tools.js';
 
 const curlVersion = spawnSync('curl', ['--version'], { encoding: 'utf8' }).stdout ?? '';
 const hasCurl = /HTTP2/.test(curlVersion);
-const hasKdig = spawnSync('kdig', ['--version']).status === 0;
-const digVersion = /DiG 9\.(\d+)/.exec(spawnSync('dig', ['-v'], { encoding: 'utf8' }).stderr ?? '');
-const hasDigHttps = digVersion !== null && Number(digVersion[1]) >= 18;
+const hasKdig = hasTool('kdig', '--version');
+const hasDigHttps = (digMinor ?? 0) >= 18;
 if (!hasOpenssl) console.warn('doh.test.ts skipped: no openssl to make certificates');
 if (!hasCurl) console.warn('doh.test.ts: curl tests skipped: no curl with HTTP/2 (Debian curl)');
 if (!hasKdig) console.warn('doh.test.ts: kdig tests skipped: no kdig (Debian knot-dnsutils)');
 if (!hasDigHttps) console.warn('doh.test.ts: dig +https tests skipped: no dig 9.18 or later (Debian bind9-dnsutils)');
-
-function run(cmd: string, args: string[]): Promise<{ out: Buffer; err: string; code: number }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args);
-    const out: Buffer[] = [];
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => out.push(d));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ out: Buffer.concat(out), err, code: code ?? -1 }));
-  });
-}
 
 interface CurlReply {
   status: number;
@@ -43,11 +32,11 @@ interface CurlReply {
 async function curl(pki: TlsPki | undefined, args: string[]): Promise<CurlReply> {
   const dir = pki?.dir ?? '/tmp';
   const hfile = join(dir, `h-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const r = await run('curl', ['-sS', '--max-time', '10', ...(pki ? ['--cacert', pki.caFile] : []), '-D', hfile, '-w', '\n%{http_version}', ...args]);
+  const r = await runTool('curl', ['-sS', '--max-time', '10', ...(pki ? ['--cacert', pki.caFile] : []), '-D', hfile, '-w', '\n%{http_version}', ...args]);
   expect(r.code, r.err).toBe(0);
-  const cut = r.out.lastIndexOf(0x0a);
-  const version = r.out.subarray(cut + 1).toString();
-  const body = r.out.subarray(0, cut);
+  const cut = r.bytes.lastIndexOf(0x0a);
+  const version = r.bytes.subarray(cut + 1).toString();
+  const body = r.bytes.subarray(0, cut);
   const lines = readFileSync(hfile, 'utf8').split(/\r?\n/);
   const status = Number(/^HTTP\/[\d.]+ (\d+)/.exec(lines[0] ?? '')?.[1]);
   const headers: Record<string, string> = {};
@@ -142,8 +131,8 @@ describe.skipIf(!hasOpenssl)('DNS over HTTPS', () => {
 
   it.skipIf(!hasKdig)('answers kdig +https (POST) and +https-get, padded as kdig asks', async () => {
     for (const [extra, method] of [[[], 'POST'], [['+https-get'], 'GET']] as const) {
-      const r = await run('kdig', ['@127.0.0.1', '-p', String(port), `+tls-ca=${pki.caFile}`, '+tls-hostname=127.0.0.1', '+https', ...extra, 'ttl.example.org', 'A']);
-      const out = r.out.toString();
+      const r = await runTool('kdig', ['@127.0.0.1', '-p', String(port), `+tls-ca=${pki.caFile}`, '+tls-hostname=127.0.0.1', '+https', ...extra, 'ttl.example.org', 'A']);
+      const out = r.out;
       expect(out, r.err).toMatch(/status: NOERROR/);
       expect(out).toMatch(/ttl\.example\.org\.\s+42\s+IN\s+A\s+10\.0\.0\.1/);
       expect(out).toMatch(new RegExp(`HTTP session \\(HTTP/2-${method}\\).*status: 200`));
@@ -154,8 +143,8 @@ describe.skipIf(!hasOpenssl)('DNS over HTTPS', () => {
   });
 
   it.skipIf(!hasDigHttps)('answers dig +https', async () => {
-    const r = await run('dig', ['@127.0.0.1', '-p', String(port), '+https', `+tls-ca=${pki.caFile}`, '+tls-hostname=127.0.0.1', 'ttl.example.org', 'A']);
-    const out = r.out.toString();
+    const r = await runTool('dig', ['@127.0.0.1', '-p', String(port), '+https', `+tls-ca=${pki.caFile}`, '+tls-hostname=127.0.0.1', 'ttl.example.org', 'A']);
+    const out = r.out;
     expect(out, r.err).toMatch(/status: NOERROR/);
     expect(out).toMatch(/ttl\.example\.org\.\s+42\s+IN\s+A\s+10\.0\.0\.1/);
     expect(out).toMatch(/\(HTTPS\)/);

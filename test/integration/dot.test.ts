@@ -2,30 +2,17 @@
 // pipelining with out-of-order replies, EDNS(0) padding, idle timeout, connection cap, client
 // certificates under client_auth, and the transport the plugins see.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
 import tls from 'node:tls';
 import dnsPacket, { type DecodedPacket } from 'dns-packet';
 import { buildQuery, freePort, query, responder, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
 import { hasOpenssl, makeTlsPki, type TlsPki } from '../support/tls-pki.js';
+import { digMinor, hasTool, runTool } from '../support/tools.js';
 
-const hasKdig = spawnSync('kdig', ['--version']).status === 0;
-const digVersion = /DiG 9\.(\d+)/.exec(spawnSync('dig', ['-v'], { encoding: 'utf8' }).stderr ?? '');
-const hasDigTls = digVersion !== null && Number(digVersion[1]) >= 18;
+const hasKdig = hasTool('kdig', '--version');
+const hasDigTls = (digMinor ?? 0) >= 18;
 if (!hasOpenssl) console.warn('dot.test.ts skipped: no openssl to make certificates');
 if (!hasKdig) console.warn('dot.test.ts: kdig tests skipped: no kdig (Debian knot-dnsutils)');
 if (!hasDigTls) console.warn('dot.test.ts: dig +tls tests skipped: no dig 9.18 or later (Debian bind9-dnsutils)');
-
-/** Run a command; its stdout, stderr and exit code. */
-function run(cmd: string, args: string[]): Promise<{ out: string; err: string; code: number }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args);
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ out, err, code: code ?? -1 }));
-  });
-}
 
 /** A DoT connection that sends framed queries and collects framed replies in arrival order. */
 class DotClient {
@@ -95,7 +82,7 @@ describe.skipIf(!hasOpenssl)('DNS over TLS', () => {
   afterAll(() => srv?.close());
 
   it.skipIf(!hasKdig)('answers kdig +tls, verified against the test CA', async () => {
-    const r = await run('kdig', [`@127.0.0.1`, '-p', String(port), '+tls-ca=' + pki.caFile, '+tls-hostname=127.0.0.1', 'example.org', 'A']);
+    const r = await runTool('kdig', [`@127.0.0.1`, '-p', String(port), '+tls-ca=' + pki.caFile, '+tls-hostname=127.0.0.1', 'example.org', 'A']);
     expect(r.code, r.err + r.out).toBe(0);
     expect(r.out).toMatch(/status: NOERROR/);
     expect(r.out).toMatch(/TLS session \(TLS1\.[23]\)/);
@@ -105,12 +92,12 @@ describe.skipIf(!hasOpenssl)('DNS over TLS', () => {
   });
 
   it.skipIf(!hasKdig)('kdig refuses the server when it trusts another CA', async () => {
-    const r = await run('kdig', [`@127.0.0.1`, '-p', String(port), '+tls-ca=' + `${pki.dir}/other-ca.crt`, '+tls-hostname=127.0.0.1', 'example.org', 'A']);
+    const r = await runTool('kdig', [`@127.0.0.1`, '-p', String(port), '+tls-ca=' + `${pki.dir}/other-ca.crt`, '+tls-hostname=127.0.0.1', 'example.org', 'A']);
     expect(r.out + r.err).not.toMatch(/status: NOERROR/);
   });
 
   it.skipIf(!hasDigTls)('answers dig +tls', async () => {
-    const r = await run('dig', [`@127.0.0.1`, '-p', String(port), '+tls', `+tls-ca=${pki.caFile}`, '+tls-hostname=127.0.0.1', 'example.org', 'A']);
+    const r = await runTool('dig', [`@127.0.0.1`, '-p', String(port), '+tls', `+tls-ca=${pki.caFile}`, '+tls-hostname=127.0.0.1', 'example.org', 'A']);
     expect(r.code, r.err + r.out).toBe(0);
     expect(r.out).toMatch(/status: NOERROR/);
     expect(r.out).toMatch(/\(TLS\)/);
@@ -236,9 +223,9 @@ describe.skipIf(!hasOpenssl)('DoT client certificates (client_auth require_and_v
 
   it.skipIf(!hasKdig)('answers kdig with +tls-certfile/+tls-keyfile, refuses kdig without', async () => {
     const base = [`@127.0.0.1`, '-p', String(port), '+tls-ca=' + pki.caFile, '+tls-hostname=127.0.0.1', 'example.org', 'A'];
-    const withCert = await run('kdig', [...base, `+tls-certfile=${pki.clientCertFile}`, `+tls-keyfile=${pki.clientKeyFile}`]);
+    const withCert = await runTool('kdig', [...base, `+tls-certfile=${pki.clientCertFile}`, `+tls-keyfile=${pki.clientKeyFile}`]);
     expect(withCert.out, withCert.err).toMatch(/status: NOERROR/);
-    const without = await run('kdig', base);
+    const without = await runTool('kdig', base);
     expect(without.out).not.toMatch(/status: NOERROR/);
   });
 });
@@ -333,7 +320,7 @@ describe.skipIf(!hasOpenssl || !hasKdig)('DoT server certificate checks by the c
     const pki = makeTlsPki();
     const srv = await startServer(`tls://.:0 {\n bind 127.0.0.1\n tls ${pki.expiredServerCertFile} ${pki.serverKeyFile}\n whoami\n}\n`);
     try {
-      const r = await run('kdig', [`@127.0.0.1`, '-p', String(portOf(srv, 'tls')), '+tls-ca=' + pki.caFile, '+tls-hostname=127.0.0.1', 'example.org']);
+      const r = await runTool('kdig', [`@127.0.0.1`, '-p', String(portOf(srv, 'tls')), '+tls-ca=' + pki.caFile, '+tls-hostname=127.0.0.1', 'example.org']);
       expect(r.out).not.toMatch(/status: NOERROR/);
       expect(r.err + r.out).toMatch(/expired|certificate|TLS/i);
     } finally {

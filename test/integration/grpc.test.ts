@@ -2,7 +2,7 @@
 // (gRPC framing by hand, HTTP/2 with prior knowledge, and over TLS) and by node:http2; errors come
 // back as grpc-status in the trailers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http2 from 'node:http2';
@@ -10,6 +10,7 @@ import dnsPacket, { type DecodedPacket } from 'dns-packet';
 import { buildQuery, startServer, type TestServer } from '../../src/testing/index.js';
 import { decodeDnsPacket, grpcFrame, GRPC_QUERY_PATH } from '../../src/server/grpc.js';
 import { hasOpenssl, makeTlsPki, type TlsPki } from '../support/tls-pki.js';
+import { runTool } from '../support/tools.js';
 
 const hasCurl = /HTTP2/.test(spawnSync('curl', ['--version'], { encoding: 'utf8' }).stdout ?? '');
 if (!hasCurl) console.warn('grpc.test.ts: curl tests skipped: no curl with HTTP/2 (Debian curl)');
@@ -41,17 +42,6 @@ sys.stdout.buffer.write(query(bytes.fromhex(sys.argv[2]), timeout=10))
 `;
 
 const portOf = (s: TestServer): number => s.server.addresses().find((a) => a.scheme === 'grpc')!.port;
-
-function run(cmd: string, args: string[]): Promise<{ out: Buffer; err: string; code: number }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args);
-    const out: Buffer[] = [];
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => out.push(d));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ out: Buffer.concat(out), err, code: code ?? -1 }));
-  });
-}
 
 /** The DNS message in a gRPC response body (one DnsPacket frame). */
 function replyOf(body: Buffer): DecodedPacket {
@@ -88,10 +78,10 @@ describe('grpc:// without TLS (h2c)', () => {
     const file = join(dir, `grpc-q-${process.pid}.bin`);
     const hfile = join(dir, `grpc-h-${process.pid}.txt`);
     writeFileSync(file, grpcFrame(buildQuery('grpc.example.org', 'A', { id: 7 })));
-    const r = await run('curl', ['-sS', '--max-time', '10', '--http2-prior-knowledge', '-H', 'content-type: application/grpc', '-H', 'te: trailers',
+    const r = await runTool('curl', ['-sS', '--max-time', '10', '--http2-prior-knowledge', '-H', 'content-type: application/grpc', '-H', 'te: trailers',
       '--data-binary', `@${file}`, '-D', hfile, `http://127.0.0.1:${portOf(srv)}${GRPC_QUERY_PATH}`]);
     expect(r.code, r.err).toBe(0);
-    const m = replyOf(r.out);
+    const m = replyOf(r.bytes);
     expect(m.id).toBe(7);
     expect(m.additionals?.find((a) => a.type === 'SRV')?.name).toBe('_tcp.grpc.example.org');
     expect(readFileSync(hfile, 'utf8')).toMatch(/grpc-status: 0/);
@@ -99,9 +89,9 @@ describe('grpc:// without TLS (h2c)', () => {
 
   it.skipIf(!hasGrpcio)('answers a DnsService.Query call made by grpcio, a gRPC implementation that is not ours', async () => {
     const q = buildQuery('interop.example.org', 'A', { id: 4321 });
-    const r = await run(python!, ['-c', GRPCIO_CLIENT, `127.0.0.1:${portOf(srv)}`, q.toString('hex')]);
+    const r = await runTool(python!, ['-c', GRPCIO_CLIENT, `127.0.0.1:${portOf(srv)}`, q.toString('hex')]);
     expect(r.code, r.err).toBe(0);
-    const m = dnsPacket.decode(r.out) as DecodedPacket;
+    const m = dnsPacket.decode(r.bytes) as DecodedPacket;
     expect(m.id).toBe(4321);
     // whoami: the client's address, and _tcp (gRPC is TCP to the plugins)
     expect(m.additionals?.find((a) => a.type === 'A')).toMatchObject({ name: 'interop.example.org', data: '127.0.0.1' });
@@ -132,9 +122,9 @@ describe.skipIf(!hasOpenssl)('grpc:// with TLS', () => {
   it.skipIf(!hasCurl)('answers a Query sent by curl over TLS (ALPN h2), verified against the test CA', async () => {
     const file = join(pki.dir, 'grpc-q.bin');
     writeFileSync(file, grpcFrame(buildQuery('tls.example.org', 'A', { id: 3 })));
-    const r = await run('curl', ['-sS', '--max-time', '10', '--http2', '--cacert', pki.caFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers',
+    const r = await runTool('curl', ['-sS', '--max-time', '10', '--http2', '--cacert', pki.caFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers',
       '--data-binary', `@${file}`, `https://127.0.0.1:${portOf(srv)}${GRPC_QUERY_PATH}`]);
     expect(r.code, r.err).toBe(0);
-    expect(replyOf(r.out).id).toBe(3);
+    expect(replyOf(r.bytes).id).toBe(3);
   });
 });

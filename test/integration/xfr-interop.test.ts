@@ -4,31 +4,20 @@
 // a changed record after typedns's NOTIFY — and as a primary that typedns's secondary pulls from
 // and is notified by after a zone edit and `knotc zone-reload`. Each part skips, saying why,
 // without its tool.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
+import { hasTool as has, runTool } from '../support/tools.js';
 
-const has = (cmd: string, arg: string): boolean => spawnSync(cmd, [arg]).status === 0;
 const hasDig = has('dig', '-v');
 const hasKdig = has('kdig', '--version');
 const hasKnot = has('knotd', '--version') && has('knotc', '--version');
 if (!hasDig) console.warn('xfr-interop.test.ts: dig tests skipped: no dig (Debian dnsutils)');
 if (!hasKdig) console.warn('xfr-interop.test.ts: kdig tests skipped: no kdig (Debian knot-dnsutils)');
 if (!hasKnot) console.warn('xfr-interop.test.ts: Knot DNS tests skipped: no knotd/knotc (Debian knot)');
-
-function run(cmd: string, args: string[]): Promise<{ out: string; err: string; code: number }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args);
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ out, err, code: code ?? -1 }));
-  });
-}
 
 const dirs: string[] = [];
 const servers: TestServer[] = [];
@@ -82,7 +71,7 @@ async function primaryWithZone(serial: number, to: string): Promise<{ srv: TestS
 describe.skipIf(!hasDig)('dig', () => {
   it('dig AXFR: SOA first and last, every record; dig -b 127.0.0.2 outside `to`: Transfer failed', async () => {
     const { srv } = await primaryWithZone(2024, '127.0.0.1');
-    const r = await run('dig', ['@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nocmd', '+nostats']);
+    const r = await runTool('dig', ['@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nocmd', '+nostats']);
     expect(r.code).toBe(0);
     const recs = recordsOf(r.out);
     expect(recs, r.out).toHaveLength(9);
@@ -91,19 +80,19 @@ describe.skipIf(!hasDig)('dig', () => {
     expect(recs.map((x) => `${x[0]} ${x[3]}`).sort()).toEqual(
       ['example.org. SOA', 'example.org. SOA', 'example.org. NS', 'example.org. MX', 'ns1.example.org. A', 'mail.example.org. A', 'www.example.org. A', 'www.example.org. AAAA', 'txt.example.org. TXT', 'example.org. SOA'].slice(1).sort(),
     );
-    const refused = await run('dig', ['-b', '127.0.0.2', '@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nocmd', '+nostats']);
+    const refused = await runTool('dig', ['-b', '127.0.0.2', '@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nocmd', '+nostats']);
     expect(refused.out).toContain('Transfer failed');
     expect(recordsOf(refused.out)).toHaveLength(0);
   });
 
   it('dig IXFR=serial: the SOA alone when up to date, the whole zone (AXFR-style) when older', async () => {
     const { srv } = await primaryWithZone(2024, '*');
-    const same = await run('dig', ['@127.0.0.1', '-p', String(srv.port), 'IXFR=2024', 'example.org', '+nocmd', '+nostats']);
+    const same = await runTool('dig', ['@127.0.0.1', '-p', String(srv.port), 'IXFR=2024', 'example.org', '+nocmd', '+nostats']);
     const recs = recordsOf(same.out);
     expect(recs).toHaveLength(1);
     expect(recs[0]![3]).toBe('SOA');
     expect(recs[0]![6]).toBe('2024');
-    const older = await run('dig', ['@127.0.0.1', '-p', String(srv.port), 'IXFR=2023', 'example.org', '+nocmd', '+nostats']);
+    const older = await runTool('dig', ['@127.0.0.1', '-p', String(srv.port), 'IXFR=2023', 'example.org', '+nocmd', '+nostats']);
     const all = recordsOf(older.out);
     expect(all).toHaveLength(9);
     expect(all[0]![3]).toBe('SOA');
@@ -114,13 +103,13 @@ describe.skipIf(!hasDig)('dig', () => {
 describe.skipIf(!hasKdig)('kdig', () => {
   it('kdig AXFR: the zone; from 127.0.0.2 outside `to`: REFUSED', async () => {
     const { srv } = await primaryWithZone(7, '127.0.0.1/32');
-    const r = await run('kdig', ['@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nostats']);
+    const r = await runTool('kdig', ['@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nostats']);
     expect(r.code).toBe(0);
     const recs = recordsOf(r.out);
     expect(recs, r.out).toHaveLength(9);
     expect(recs[0]![3]).toBe('SOA');
     expect(recs.at(-1)![3]).toBe('SOA');
-    const refused = await run('kdig', ['-b', '127.0.0.2', '@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nostats']);
+    const refused = await runTool('kdig', ['-b', '127.0.0.2', '@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nostats']);
     expect(`${refused.out}${refused.err}`).toMatch(/REFUSED/);
   });
 });
@@ -136,7 +125,7 @@ async function knotd(dir: string, conf: string, port: number): Promise<ChildProc
   p.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   await waitFor(async () => {
     if (p.exitCode !== null) throw new Error(`knotd exited ${p.exitCode}: ${log}`);
-    const r = await run('kdig', ['@127.0.0.1', '-p', String(port), '+tcp', '+time=1', '+retry=0', 'version.server', 'CH', 'TXT']);
+    const r = await runTool('kdig', ['@127.0.0.1', '-p', String(port), '+tcp', '+time=1', '+retry=0', 'version.server', 'CH', 'TXT']);
     return r.out.includes('status:');
   }, { timeout: 15_000, what: 'knotd to answer' });
   (p as ChildProcess & { log: () => string }).log = () => log;
@@ -156,7 +145,7 @@ log:
 `;
 
 async function kdigA(port: number, name: string): Promise<string> {
-  const r = await run('kdig', ['@127.0.0.1', '-p', String(port), '+short', '+time=1', '+retry=0', name, 'A']);
+  const r = await runTool('kdig', ['@127.0.0.1', '-p', String(port), '+short', '+time=1', '+retry=0', name, 'A']);
   return r.out.trim();
 }
 
@@ -219,7 +208,7 @@ zone:
     };
     await waitFor(async () => (await www()) === '192.0.2.10', { timeout: 20_000, what: 'typedns to transfer the zone from Knot' });
     put(zfile, zone(11, '192.0.2.11'));
-    const reload = await run('knotc', ['-s', path.join(dir, 'knot.sock'), 'zone-reload', 'example.org']);
+    const reload = await runTool('knotc', ['-s', path.join(dir, 'knot.sock'), 'zone-reload', 'example.org']);
     expect(reload.code).toBe(0);
     await waitFor(async () => (await www()) === '192.0.2.11', { timeout: 20_000, what: 'typedns to take the change after Knot\'s NOTIFY' });
     expect(srv.log.lines.some((l) => /Notify from 127\.0\.0\.1 for example\.org\.: checking transfer/.test(l))).toBe(true);
