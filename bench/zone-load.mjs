@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import dnsPacket from 'dns-packet';
 import { cli, freePort, parseOptions } from './run.mjs';
+import { serviceDocs } from '../test/support/service-manifest.mjs';
 
 const USAGE = `usage: node bench/zone-load.mjs zone|manifest [options]
   --records N   zone: records in the zone (1000000)
@@ -56,38 +57,6 @@ function* zoneLines(n, serial, tag) {
     const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
     if (i % 10 === 9) yield `h${i} IN TXT "record ${i} ${tag}"\n`;
     else yield `h${i} IN A ${ip}\n`;
-  }
-}
-
-function* manifestLines(bytes, tag) {
-  let size = 0;
-  for (let i = 0; size < bytes; i++) {
-    const ip = `10.${96 + ((i >> 16) & 15)}.${(i >> 8) & 255}.${i & 255}`;
-    const doc = `---
-apiVersion: v1
-kind: Service
-metadata:
-  name: svc-${i}
-  namespace: ns-${i % 50}
-  labels:
-    app: svc-${i}
-    tier: backend
-  annotations:
-    note: "${tag}"
-spec:
-  type: ClusterIP
-  clusterIP: ${ip}
-  clusterIPs: [${ip}]
-  selector:
-    app: svc-${i}
-  ports:
-  - name: http
-    port: 80
-    protocol: TCP
-    targetPort: 8080
-`;
-    size += doc.length;
-    yield doc;
   }
 }
 
@@ -138,7 +107,7 @@ async function run() {
   const data = path.join(dir, mode === 'zone' ? 'db.big' : 'big.yaml');
   const t0 = Date.now();
   if (mode === 'zone') await writeLines(data, zoneLines(o.records, 1, 'a'));
-  else await writeLines(data, manifestLines(o.mb * 1e6, 'a'));
+  else await writeLines(data, serviceDocs(o.mb * 1e6, { note: 'a' }));
   const sizeMb = (readFileSync(data).length / 1e6).toFixed(1);
   process.stdout.write(`generated ${data} (${sizeMb} MB) in ${Date.now() - t0} ms\n`);
   const corefile =
@@ -178,7 +147,7 @@ async function run() {
   // Edit: a new version of the file (new serial / new IPs), replaced in one step.
   const tmp = `${data}.tmp`;
   if (mode === 'zone') await writeLines(tmp, zoneLines(o.records, 2, 'b'));
-  else await writeLines(tmp, manifestLines(o.mb * 1e6, 'b'));
+  else await writeLines(tmp, serviceDocs(o.mb * 1e6, { note: 'b' }));
   if (mode === 'manifest') {
     // change one Service's address so the new state is visible
     const text = readFileSync(tmp, 'utf8').replace(/name: svc-1000\n([\s\S]*?)clusterIP: [\d.]+\n  clusterIPs: \[[\d.]+\]/, 'name: svc-1000\n$1clusterIP: 10.200.0.1\n  clusterIPs: [10.200.0.1]');

@@ -7,38 +7,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
 import type { ManifestCache } from './manifests.js';
+import { serviceDocs, serviceIp } from '../../test/support/service-manifest.mjs';
 
 /** About `mb` MB of Services in multi-document YAML; svc-1000 in ns-0 has `ip`. */
-function bigManifest(mb: number, ip: string): string {
-  const docs: string[] = [];
-  let size = 0;
-  for (let i = 0; size < mb * 1e6; i++) {
-    const addr = i === 1000 ? ip : `10.${96 + ((i >> 16) & 15)}.${(i >> 8) & 255}.${i & 255}`;
-    const doc = `---
-apiVersion: v1
-kind: Service
-metadata:
-  name: svc-${i}
-  namespace: ns-${i % 50}
-  labels:
-    app: svc-${i}
-    tier: backend
-spec:
-  type: ClusterIP
-  clusterIP: ${addr}
-  selector:
-    app: svc-${i}
-  ports:
-  - name: http
-    port: 80
-    protocol: TCP
-    targetPort: 8080
-`;
-    size += doc.length;
-    docs.push(doc);
-  }
-  return docs.join('');
-}
+const bigManifest = (mb: number, ip: string): string => [...serviceDocs(mb * 1e6, { note: ip, ipOf: (i) => (i === 1000 ? ip : serviceIp(i)) })].join('');
 
 const small = (ip: string): string => `apiVersion: v1\nkind: Service\nmetadata:\n  name: other\n  namespace: ns-1\nspec:\n  clusterIP: ${ip}\n`;
 
