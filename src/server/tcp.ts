@@ -78,6 +78,24 @@ export function tcpOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
  */
 const PER_TURN = 64;
 
+/**
+ * timeouts maxtcpqueries on one TCP or DoT connection: counts the queries served and, at the limit,
+ * stops reading (what is buffered unserved is dropped); the connection ends once the replies are out.
+ */
+export class QueryLimit {
+  private served = 0;
+  /** The limit was reached: nothing more is read. */
+  reached = false;
+  /** Count a query served on `sock` under the limit `max` (0 or less: none); true when it was the last. */
+  count(max: number, pending: FrameReader, sock: net.Socket): boolean {
+    if (max <= 0 || ++this.served < max) return false;
+    this.reached = true;
+    pending.clear();
+    sock.pause();
+    return true;
+  }
+}
+
 class Conn implements Sender {
   /** Bytes received and not yet served: a started message, or whole ones while reading is held. */
   private readonly pending = new FrameReader();
@@ -91,10 +109,8 @@ class Conn implements Sender {
   private outstanding = 0;
   /** The client sent FIN: answer what it asked, then end our side. */
   private peerEnded = false;
-  /** Queries served on this connection (counted only under a maxTcpQueries limit). */
-  private queries = 0;
-  /** maxTcpQueries were served: the connection closes once their replies are written. */
-  private limited = false;
+  /** maxTcpQueries: once they were served, the connection closes when their replies are written. */
+  private readonly limit = new QueryLimit();
   readonly client: Client;
 
   constructor(
@@ -130,7 +146,7 @@ class Conn implements Sender {
   };
 
   private onData(d: Buffer): void {
-    if (this.limited) return; // past the query limit: nothing more is read
+    if (this.limit.reached) return; // past the query limit: nothing more is read
     if (this.msgStart === 0 && this.heldSince === 0) this.msgStart = performance.now();
     this.pending.push(d);
     this.serve();
@@ -164,14 +180,11 @@ class Conn implements Sender {
         this.outstanding++;
         p.then(this.settled, this.settled);
       }
-      if (o.opts.maxTcpQueries > 0 && ++this.queries >= o.opts.maxTcpQueries) {
+      if (this.limit.count(o.opts.maxTcpQueries, r, sock)) {
         // the limit (timeouts maxtcpqueries): read nothing more, close once the replies are out
-        this.limited = true;
-        r.clear();
         this.msgStart = 0;
         this.peerEnded = true;
         sock.uncork();
-        sock.pause();
         this.lastQuery = performance.now();
         this.maybeEnd();
         return;

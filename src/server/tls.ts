@@ -13,6 +13,7 @@ import { padReply, queryWantsPadding } from '../dns/padding.js';
 import { FrameReader, frame } from '../dns/frame.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
+import { QueryLimit } from './tcp.js';
 
 /** The connection limits a stream listener applies (the TCP listener's settings). */
 export interface StreamLimits {
@@ -116,9 +117,8 @@ class DotConn implements Sender {
   private readTimer: NodeJS.Timeout | undefined;
   private inChain = 0;
   private paused = false;
-  private queries = 0;
-  /** maxTcpQueries were served: nothing more is read; the connection ends once they are answered. */
-  private limited = false;
+  /** maxTcpQueries: once they were served, nothing more is read; the connection ends once they are answered. */
+  private readonly limit = new QueryLimit();
   readonly client: Client;
 
   constructor(
@@ -138,20 +138,16 @@ class DotConn implements Sender {
   }
 
   private onData(d: Buffer): void {
-    if (this.limited) return;
+    if (this.limit.reached) return;
     const r = this.pending;
     r.push(d);
     for (let msg = r.next(); msg !== undefined; msg = r.next()) {
       if (msg.length === 0) continue;
       this.inChain++;
       serveQuery(this.owner.ctx, Buffer.from(msg), this.client, this.owner.local, 'tcp', this);
-      const max = this.owner.limits.maxTcpQueries ?? -1;
-      if (max > 0 && ++this.queries >= max) {
-        this.limited = true;
-        r.clear();
+      if (this.limit.count(this.owner.limits.maxTcpQueries ?? -1, r, this.sock)) {
         if (this.readTimer) clearTimeout(this.readTimer);
         this.readTimer = undefined;
-        this.sock.pause();
         this.endIfDone();
         return;
       }
@@ -183,7 +179,7 @@ class DotConn implements Sender {
 
   /** Past the query limit and every query answered: end our side (the replies are flushed first). */
   private endIfDone(): void {
-    if (this.limited && this.inChain === 0 && !this.sock.destroyed && !this.sock.writableEnded) this.sock.end();
+    if (this.limit.reached && this.inChain === 0 && !this.sock.destroyed && !this.sock.writableEnded) this.sock.end();
   }
 
   send(buf: Uint8Array, w: CoreWriter): void {
@@ -191,13 +187,13 @@ class DotConn implements Sender {
     if (this.sock.destroyed) return;
     const out = queryWantsPadding(w.req.wire) ? padReply(buf) : buf;
     this.sock.write(frame(out));
-    if (this.limited) return this.endIfDone();
+    if (this.limit.reached) return this.endIfDone();
     this.flow();
   }
 
   unanswered(): void {
     this.inChain--;
-    if (this.limited) return this.endIfDone();
+    if (this.limit.reached) return this.endIfDone();
     if (!this.sock.destroyed) this.flow();
   }
 }
