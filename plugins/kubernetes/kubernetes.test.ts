@@ -3,94 +3,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sortAndCheck, startServer, type Case, type TestServer } from '../../src/testing/index.js';
+import { endpointSlice, manifestYaml, namespace, pod, service } from '../../test/support/k8s-objects.js';
 
 // A small cluster, written as YAML the way `kubectl get -o yaml` shows it.
-const CLUSTER = `
-apiVersion: v1
-kind: Namespace
-metadata: { name: shop, labels: { team: storefront } }
----
-apiVersion: v1
-kind: Namespace
-metadata: { name: data }
----
-apiVersion: v1
-kind: Service
-metadata: { name: web, namespace: shop }
-spec:
-  selector: { app: web }
-  clusterIP: 10.96.10.10
-  ports:
-    - { name: http, protocol: TCP, port: 80 }
-    - { name: grpc, protocol: TCP, port: 9090 }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: web-1, namespace: shop, labels: { kubernetes.io/service-name: web } }
-addressType: IPv4
-ports: [{ name: http, protocol: TCP, port: 8080 }]
-endpoints:
-  - addresses: [10.244.1.10]
-    conditions: { ready: true }
-    targetRef: { kind: Pod, name: web-abc, namespace: shop }
-  - addresses: [10.244.3.12]
-    conditions: { ready: false }
----
-apiVersion: v1
-kind: Service
-metadata: { name: api, namespace: shop }
-spec:
-  clusterIP: 10.96.10.20
-  clusterIPs: [10.96.10.20, "fd00:10:96::20"]
-  ports: [{ name: http, protocol: TCP, port: 8080 }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: search, namespace: shop }
-spec: { type: ExternalName, externalName: www.example.com }
----
-apiVersion: v1
-kind: Service
-metadata: { name: alias, namespace: shop }
-spec: { type: ExternalName, externalName: web.shop.svc.cluster.local. }
----
-apiVersion: v1
-kind: Service
-metadata: { name: checkout, namespace: shop }
-spec:
-  clusterIP: 10.96.10.40
-  ports: [{ name: http, protocol: TCP, port: 80 }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: db, namespace: data }
-spec:
-  clusterIP: None
-  ports: [{ name: postgres, protocol: TCP, port: 5432 }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: db-a, namespace: data, labels: { kubernetes.io/service-name: db } }
-addressType: IPv4
-ports: [{ name: postgres, protocol: TCP, port: 5432 }]
-endpoints:
-  - { addresses: [10.244.1.20], hostname: db-0, conditions: { ready: true } }
-  - { addresses: [10.244.2.21], hostname: db-1, conditions: { ready: true } }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: db-b, namespace: data, labels: { kubernetes.io/service-name: db } }
-addressType: IPv4
-ports: [{ name: postgres, protocol: TCP, port: 5432 }]
-endpoints:
-  - { addresses: [10.244.3.22], hostname: db-2 }
-  - { addresses: [10.244.1.20], hostname: db-0 }
----
-apiVersion: v1
-kind: Pod
-metadata: { name: web-abc, namespace: shop }
-status: { phase: Running, podIP: 10.244.1.10, podIPs: [{ ip: 10.244.1.10 }] }
-`;
+const CLUSTER = manifestYaml(
+  ['Namespace', namespace('shop', { team: 'storefront' })],
+  ['Namespace', namespace('data')],
+  ['Service', service('shop', 'web', '10.96.10.10', { ports: [{ name: 'http', port: 80 }, { name: 'grpc', port: 9090 }] })],
+  ['EndpointSlice', endpointSlice('shop', 'web', 'web-1', [{ ip: '10.244.1.10', pod: 'web-abc' }, { ip: '10.244.3.12', ready: false }], { ports: [{ name: 'http', port: 8080 }] })],
+  ['Service', service('shop', 'api', '10.96.10.20', { clusterIPs: ['10.96.10.20', 'fd00:10:96::20'], ports: [{ name: 'http', port: 8080 }] })],
+  ['Service', service('shop', 'search', '', { type: 'ExternalName', externalName: 'www.example.com' })],
+  ['Service', service('shop', 'alias', '', { type: 'ExternalName', externalName: 'web.shop.svc.cluster.local.' })],
+  ['Service', service('shop', 'checkout', '10.96.10.40')],
+  ['Service', service('data', 'db', 'None', { ports: [{ name: 'postgres', port: 5432 }] })],
+  ['EndpointSlice', endpointSlice('data', 'db', 'db-a', [{ ip: '10.244.1.20', hostname: 'db-0' }, { ip: '10.244.2.21', hostname: 'db-1' }], { ports: [{ name: 'postgres', port: 5432 }] })],
+  ['EndpointSlice', endpointSlice('data', 'db', 'db-b', [{ ip: '10.244.3.22', hostname: 'db-2' }, { ip: '10.244.1.20', hostname: 'db-0' }], { ports: [{ name: 'postgres', port: 5432 }] })],
+  ['Pod', pod('shop', 'web-abc', '10.244.1.10')],
+);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-k8s-'));
 fs.writeFileSync(path.join(dir, 'cluster.yaml'), CLUSTER);

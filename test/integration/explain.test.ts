@@ -10,7 +10,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import dnsPacket from 'dns-packet';
 import { buildQuery, exchangeRaw, rcodeOfWire, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
 import { FakeApiServer } from '../support/fake-apiserver.js';
-import { endpointSlice, namespace, pod, service } from '../support/k8s-objects.js';
+import { endpointSlice, manifestYaml, namespace, pod, service } from '../support/k8s-objects.js';
 import { cliRun } from '../support/cli.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import type { ExplainResult } from '../../src/explain/explain.js';
@@ -23,40 +23,13 @@ let dir: string;
 let good: Upstream;
 let dead: Upstream;
 
-const MANIFESTS = `apiVersion: v1
-kind: Service
-metadata: { name: db, namespace: data }
-spec:
-  clusterIP: None
-  ports: [{ name: pg, protocol: TCP, port: 5432 }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: db-a, namespace: data, labels: { kubernetes.io/service-name: db } }
-addressType: IPv4
-ports: [{ name: pg, protocol: TCP, port: 5432 }]
-endpoints:
-  - addresses: [10.244.1.20]
-    conditions: { ready: true }
-    targetRef: { kind: Pod, name: db-0, namespace: data }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: db-b, namespace: data, labels: { kubernetes.io/service-name: db } }
-addressType: IPv4
-ports: [{ name: pg, protocol: TCP, port: 5432 }]
-endpoints:
-  - addresses: [10.244.2.21]
-    conditions: { ready: true }
-    targetRef: { kind: Pod, name: db-1, namespace: data }
----
-apiVersion: v1
-kind: Service
-metadata: { name: search, namespace: shop }
-spec:
-  type: ExternalName
-  externalName: search.example.org
-`;
+const PG = { ports: [{ name: 'pg', port: 5432 }] };
+const MANIFESTS = manifestYaml(
+  ['Service', service('data', 'db', 'None', PG)],
+  ['EndpointSlice', endpointSlice('data', 'db', 'db-a', [{ ip: '10.244.1.20', pod: 'db-0' }], PG)],
+  ['EndpointSlice', endpointSlice('data', 'db', 'db-b', [{ ip: '10.244.2.21', pod: 'db-1' }], PG)],
+  ['Service', service('shop', 'search', '', { type: 'ExternalName', externalName: 'search.example.org' })],
+);
 
 /** Two blocks on one port: `.` (rewrite, acl, cache, hosts → kubernetes → forward) and fail.test (two upstreams, the first stopped). */
 const corefile = (port: number, extra = ''): string => `.:${port} {

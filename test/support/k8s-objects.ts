@@ -1,4 +1,6 @@
-// Builders for Kubernetes API objects as the API server serves them (tests and bench fixtures).
+// Builders for Kubernetes API objects as the API server serves them (tests and bench fixtures), and
+// the same objects as a manifests file for the kubernetes plugin's manifests source.
+import { stringify } from 'yaml';
 import type { KubeObject } from './fake-apiserver.js';
 
 export interface PortSpec {
@@ -15,7 +17,7 @@ export function service(
   ns: string,
   name: string,
   clusterIP: string,
-  opts: { ports?: PortSpec[]; labels?: Record<string, string>; type?: string; externalName?: string } = {},
+  opts: { ports?: PortSpec[]; labels?: Record<string, string>; type?: string; externalName?: string; clusterIPs?: string[] } = {},
 ): KubeObject {
   const headless = clusterIP === 'None';
   const ports = (opts.ports ?? [{ name: 'http', port: 80 }]).map((p) => ({
@@ -34,10 +36,11 @@ export function service(
   // internalTrafficPolicy (a real API server refuses ipFamilies/ipFamilyPolicy there).
   if (opts.type === 'ExternalName') spec['externalName'] = opts.externalName ?? 'example.com';
   else {
+    const ips = opts.clusterIPs ?? [clusterIP];
     spec['clusterIP'] = clusterIP;
-    spec['clusterIPs'] = [clusterIP];
-    spec['ipFamilies'] = [clusterIP.includes(':') ? 'IPv6' : 'IPv4'];
-    spec['ipFamilyPolicy'] = 'SingleStack';
+    spec['clusterIPs'] = ips;
+    spec['ipFamilies'] = ips.map((ip) => (ip.includes(':') ? 'IPv6' : 'IPv4'));
+    spec['ipFamilyPolicy'] = ips.length > 1 ? 'PreferDualStack' : 'SingleStack';
     spec['internalTrafficPolicy'] = 'Cluster';
   }
   return {
@@ -87,4 +90,14 @@ export function pod(ns: string, name: string, ip: string, phase = 'Running', lab
     spec: { nodeName: 'node-1', containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] },
     status: { phase, podIP: ip, podIPs: [{ ip }] },
   };
+}
+
+const API_VERSION = { Namespace: 'v1', Service: 'v1', Pod: 'v1', EndpointSlice: 'discovery.k8s.io/v1' } as const;
+
+/**
+ * Objects as a manifests file, multi-document YAML as `kubectl get -o yaml` shows each object:
+ * `manifestYaml(['Service', service('data', 'db', 'None')], ['EndpointSlice', endpointSlice(…)])`.
+ */
+export function manifestYaml(...docs: Array<[kind: keyof typeof API_VERSION, obj: KubeObject]>): string {
+  return docs.map(([kind, obj]) => stringify({ apiVersion: API_VERSION[kind], kind, ...obj })).join('---\n');
 }
