@@ -8,10 +8,7 @@ export default definePlugin<AutopathConfig>({
   api: '^1',
   parse: parseAutopath,
   setup(cfg, ctx) {
-    const family = ctx.metrics.fastCounter('success_total', 'Counter of requests that did autopath.', ['server']);
-    // the server label is final once the block is set up (bind): take it on first use
-    let child: { inc(): void } | undefined;
-    const success = { inc: () => (child ??= family.labels(ctx.server.label)).inc() };
+    const success = ctx.metrics.fastCounter('success_total', 'Counter of requests that did autopath.', ['server']).lazyLabels(() => [ctx.server.label]);
     let search: (req: Request) => readonly string[] | undefined = () => cfg.search;
     if (cfg.plugin !== undefined) {
       const name = cfg.plugin;

@@ -8,9 +8,7 @@ export default definePlugin<Dns64Config>({
   api: '^1',
   parse: parseDns64,
   setup(cfg, ctx) {
-    const family = ctx.metrics.fastCounter('requests_translated_total', 'Counter of DNS requests translated by dns64.', ['server']);
-    let child: { inc(): void } | undefined;
-    const translated = { inc: () => (child ??= family.labels(ctx.server.label)).inc() };
+    const translated = ctx.metrics.fastCounter('requests_translated_total', 'Counter of DNS requests translated by dns64.', ['server']).lazyLabels(() => [ctx.server.label]);
     const h = new Dns64(cfg, ctx.lookup, translated);
     return { serve: (req, w, next) => h.serve(req, w, next) };
   },

@@ -45,6 +45,15 @@ export class FastCounter {
     return c;
   }
 
+  /**
+   * A child bound on its first inc(), for label values that are final only after setup: the server
+   * label (bind sets the addresses after the other plugins' setup), `lazyLabels(() => [ctx.server.label])`.
+   */
+  lazyLabels(values: () => string[]): { inc(n?: number): void } {
+    let child: FastCounterChild | undefined;
+    return { inc: (n = 1) => (child ??= this.labels(...values())).inc(n) };
+  }
+
   get(): MetricJson {
     const values: MetricJson['values'] = [];
     // As prom-client does, a label set shows once it has counted something (binding is free).
