@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { RCODE } from '../../src/plugin/api.js';
 import { responder, sortAndCheck, type QueryResult } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
-import { checkErrors } from '../../test/support/check.js';
+import { checkCorefile } from '../../test/support/check-corefile.js';
 
 const { inProcess } = scopedPerTest();
 
@@ -41,6 +41,6 @@ describe('CoreDNS setup_test.go', () => {
     ['any example.org', ["Corefile:2: plugin/any: wrong argument count or unexpected line ending after 'example.org'"]],
     ['any {\n    foo\n  }', ["Corefile:3: plugin/any: unknown property 'foo'"]],
   ])('%s', (input, errs) => {
-    expect(checkErrors(`.:53 {\n  ${input}\n}\n`)).toEqual(errs);
+    expect(checkCorefile(`.:53 {\n  ${input}\n}\n`)).toEqual(errs);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RCODE, rr, type RR } from '../../src/plugin/api.js';
 import { query, responder } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
-import { checkErrors } from '../../test/support/check.js';
+import { checkCorefile } from '../../test/support/check-corefile.js';
 
 const { server, upstream } = scopedPerTest();
 
@@ -45,6 +45,6 @@ describe('bufsize', () => {
   });
 
   it('typedns check: a block is an error naming its line', () => {
-    expect(checkErrors('.:53 {\n  bufsize 1232 {\n    foo\n  }\n}\n')).toEqual(["Corefile:3: plugin/bufsize: unknown property 'foo'"]);
+    expect(checkCorefile('.:53 {\n  bufsize 1232 {\n    foo\n  }\n}\n')).toEqual(["Corefile:3: plugin/bufsize: unknown property 'foo'"]);
   });
 });

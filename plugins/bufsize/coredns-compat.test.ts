@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { RCODE, findOpt, type Request } from '../../src/plugin/api.js';
 import { parsePlugin, responder } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
-import { checkErrors } from '../../test/support/check.js';
+import { checkCorefile } from '../../test/support/check-corefile.js';
 import bufsize from './index.js';
 
 const { inProcess } = scopedPerTest();
@@ -46,7 +46,7 @@ const setupTable: Array<[string, boolean, number]> = [
 
 describe('CoreDNS setup_test.go (TestSetupBufsize)', () => {
   it.each(setupTable)('%s → error %s, size %i', async (input, shouldErr, size) => {
-    const errs = checkErrors(`.:53 {\n  ${input}\n}\n`);
+    const errs = checkCorefile(`.:53 {\n  ${input}\n}\n`);
     if (shouldErr) {
       expect(errs).toHaveLength(1);
       // CoreDNS: plugin/bufsize: Wrong argument count or unexpected line ending after '…'

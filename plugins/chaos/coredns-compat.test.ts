@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { RCODE } from '../../src/plugin/api.js';
 import { parsePlugin, responder, sortAndCheck } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
-import { checkErrors } from '../../test/support/check.js';
+import { checkCorefile } from '../../test/support/check-corefile.js';
 import chaos from './index.js';
 
 const { inProcess } = scopedPerTest();
@@ -48,7 +48,7 @@ describe('CoreDNS setup_test.go (TestSetupChaos)', () => {
     ['chaos v2', 'v2', undefined],
     ['chaos v3 "Miek Gieben"', 'v3', 'Miek Gieben'],
   ])('%s', async (input, version, author) => {
-    expect(checkErrors(`.:53 {\n  ${input}\n}\n`)).toEqual([]);
+    expect(checkCorefile(`.:53 {\n  ${input}\n}\n`)).toEqual([]);
     const cfg = parsePlugin(chaos, input);
     expect(cfg.version).toBe(version);
     if (author !== undefined) expect(cfg.authors![0]).toBe(author);
@@ -58,7 +58,7 @@ describe('CoreDNS setup_test.go (TestSetupChaos)', () => {
   });
 
   it('chaos v2 { unknown } → unknown property', () => {
-    expect(checkErrors('.:53 {\n  chaos v2 {\n    unknown\n  }\n}\n')).toEqual(["Corefile:3: plugin/chaos: unknown property 'unknown'"]);
+    expect(checkCorefile('.:53 {\n  chaos v2 {\n    unknown\n  }\n}\n')).toEqual(["Corefile:3: plugin/chaos: unknown property 'unknown'"]);
   });
 });
 

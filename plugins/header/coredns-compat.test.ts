@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { FLAG, RCODE, reply } from '../../src/plugin/api.js';
 import { responder } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
-import { checkErrors } from '../../test/support/check.js';
+import { checkCorefile } from '../../test/support/check-corefile.js';
 
 const { inProcess } = scopedPerTest();
 
@@ -58,6 +58,6 @@ describe('CoreDNS setup_test.go (TestSetupHeader)', () => {
     ['header {\n  response set ra aa\n  query clear rd\n}', null],
   ];
   it.each(table)('%s', (input, err) => {
-    expect(checkErrors(`.:53 {\n${input}\n}\n`)).toEqual(err === null ? [] : [err]);
+    expect(checkCorefile(`.:53 {\n${input}\n}\n`)).toEqual(err === null ? [] : [err]);
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { RCODE, reply, rr } from '../../src/plugin/api.js';
 import { responder } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
-import { checkErrors } from '../../test/support/check.js';
+import { checkCorefile } from '../../test/support/check-corefile.js';
 
 const { inProcess } = scopedPerTest();
 
@@ -73,6 +73,6 @@ describe('CoreDNS setup_test.go', () => {
     ['TestSetupLocalhostPrefixOption', 'local {\n    localhost_prefix off\n  }', []],
     ['TestSetupRejectsInvalidLocalhostPrefixValue', 'local {\n    localhost_prefix maybe\n  }', ['Corefile:3: plugin/local: localhost_prefix expects \'on\' or \'off\', got "maybe"']],
   ])('%s', (_name, input, errs) => {
-    expect(checkErrors(`.:53 {\n  ${input}\n}\n`)).toEqual(errs);
+    expect(checkCorefile(`.:53 {\n  ${input}\n}\n`)).toEqual(errs);
   });
 });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { RCODE, rr, type Request } from '../../src/plugin/api.js';
 import { responder, sortAndCheck } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
-import { checkErrors } from '../../test/support/check.js';
+import { checkCorefile } from '../../test/support/check-corefile.js';
 
 const { inProcess } = scopedPerTest();
 
@@ -69,6 +69,6 @@ describe('CoreDNS setup_test.go', () => {
     ['minimal', []],
     ['minimal example.org', ["Corefile:2: plugin/minimal: wrong argument count or unexpected line ending after 'example.org'"]],
   ])('%s', (input, errs) => {
-    expect(checkErrors(`.:53 {\n  ${input}\n}\n`)).toEqual(errs);
+    expect(checkCorefile(`.:53 {\n  ${input}\n}\n`)).toEqual(errs);
   });
 });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parsePlugin } from '../../src/testing/index.js';
 import { askNsid, nsidOf } from '../../test/support/nsid.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
-import { checkErrors } from '../../test/support/check.js';
+import { checkCorefile } from '../../test/support/check-corefile.js';
 import nsid from './index.js';
 
 const { server } = scopedPerTest();
@@ -34,7 +34,7 @@ describe('CoreDNS setup_test.go (TestSetupNsid)', () => {
     ['nsid\n  nsid', true, ''],
   ];
   it.each(table)('%s → error %s, data %s', async (input, shouldErr, data) => {
-    const errs = checkErrors(`.:53 {\n  ${input}\n}\n`);
+    const errs = checkCorefile(`.:53 {\n  ${input}\n}\n`);
     if (shouldErr) {
       expect(errs).toEqual(['Corefile:3: plugin/nsid: this plugin can only be used once per Server Block']);
       return;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RCODE, reply, rr } from '../../src/plugin/api.js';
 import { query, responder } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
-import { checkErrors } from '../../test/support/check.js';
+import { checkCorefile } from '../../test/support/check-corefile.js';
 import { askNsid, nsidOf } from '../../test/support/nsid.js';
 
 const { server, upstream } = scopedPerTest();
@@ -47,6 +47,6 @@ describe('nsid', () => {
   });
 
   it('typedns check: a block is an error naming its line', () => {
-    expect(checkErrors('.:53 {\n  nsid x {\n    y\n  }\n}\n')).toEqual(["Corefile:3: plugin/nsid: unknown property 'y'"]);
+    expect(checkCorefile('.:53 {\n  nsid x {\n    y\n  }\n}\n')).toEqual(["Corefile:3: plugin/nsid: unknown property 'y'"]);
   });
 });
