@@ -4,12 +4,11 @@
 // and the query is sent from the row's (moved) source address. IPv6 rows cannot have their source
 // on loopback (only ::1 is), so they go through the plugin's serve() with that client address.
 // Differences: typedns sends no Extended DNS Error option (CoreDNS: Blocked 15 / Filtered 17).
-import dgram from 'node:dgram';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import dnsPacket from 'dns-packet';
 import { DROP, QTYPE, RCODE } from '../../src/plugin/api.js';
-import { buildQuery, fakeRequest, nextReturning, rcodeOfWire, Recorder, setupPlugin } from '../../src/testing/index.js';
+import { buildQuery, exchangeRaw, fakeRequest, nextReturning, rcodeOfWire, Recorder, setupPlugin } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
 import { checkStanza } from '../../test/support/check-corefile.js';
 import acl from './index.js';
@@ -73,26 +72,8 @@ const serveRows: Row[] = [
 const to127 = (s: string): string => s.replace(/\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b/g, (_m, _a, b, c, d) => `127.${b}.${c}.${d}`);
 
 /** One UDP query from `src` (a 127/8 address), or undefined when no reply comes within `timeout`. */
-function queryFrom(src: string, port: number, name: string, type: string, timeout = 1000): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    const timer = setTimeout(() => {
-      s.close();
-      resolve(undefined);
-    }, timeout);
-    s.on('error', (e) => {
-      clearTimeout(timer);
-      s.close();
-      reject(e);
-    });
-    s.on('message', (m) => {
-      clearTimeout(timer);
-      s.close();
-      resolve(m);
-    });
-    s.bind(0, src, () => s.send(buildQuery(name, type), port, '127.0.0.1'));
-  });
-}
+const queryFrom = (src: string, port: number, name: string, type: string, timeout = 1000): Promise<Buffer | undefined> =>
+  exchangeRaw(port, buildQuery(name, type), { source: src, timeout });
 
 /** The flattened config back on lines: one rule per line, one acl stanza after another. */
 const lines = (config: string): string => config.replace(/ \{ /g, ' {\n ').replace(/ \}/g, '\n}').replace(/ (allow|block|filter|drop)\b/g, '\n $1').replace(/\} acl/g, '}\n acl');

@@ -8,11 +8,10 @@
 // request itself back as the reply (no QR bit) gets a real reply here, so QR is among its flags.
 // Formats without a `{` cannot be given in a Corefile (the last argument is a format only when it
 // holds one: CoreDNS's rule too), so those replacer rows run through compileFormat directly.
-import dgram from 'node:dgram';
 import { describe, expect, it } from 'vitest';
 import dnsPacket from 'dns-packet';
 import { definePlugin, DROP, FLAG, RCODE, setMetadata, type PluginDefinition } from '../../src/plugin/api.js';
-import { buildQuery, fakeRequest, parsePlugin, Recorder, responder, rr, waitFor, type QueryOptions, type TestServer } from '../../src/testing/index.js';
+import { buildQuery, exchangeRaw, fakeRequest, parsePlugin, Recorder, responder, rr, waitFor, type QueryOptions, type TestServer } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
 import { checkStanza } from '../../test/support/check-corefile.js';
 import log, { COMBINED, COMMON, compileFormat } from './index.js';
@@ -20,29 +19,10 @@ import log, { COMBINED, COMMON, compileFormat } from './index.js';
 const { server } = scopedPerTest();
 
 /** One UDP query from a socket bound on 127.0.0.1; its port, and the reply (undefined after `timeout`). */
-function ask(port: number, name: string, type: string, o: QueryOptions = {}, timeout = 2000): Promise<{ reply: Buffer | undefined; clientPort: number }> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    let clientPort = 0;
-    const timer = setTimeout(() => {
-      s.close();
-      resolve({ reply: undefined, clientPort });
-    }, timeout);
-    s.on('error', (e) => {
-      clearTimeout(timer);
-      s.close();
-      reject(e);
-    });
-    s.on('message', (m) => {
-      clearTimeout(timer);
-      s.close();
-      resolve({ reply: m, clientPort });
-    });
-    s.bind(0, '127.0.0.1', () => {
-      clientPort = s.address().port;
-      s.send(buildQuery(name, type, o), port, '127.0.0.1');
-    });
-  });
+async function ask(port: number, name: string, type: string, o: QueryOptions = {}, timeout = 2000): Promise<{ reply: Buffer | undefined; clientPort: number }> {
+  let clientPort = 0;
+  const reply = await exchangeRaw(port, buildQuery(name, type, o), { source: '127.0.0.1', timeout, onPort: (p) => (clientPort = p) });
+  return { reply, clientPort };
 }
 
 /** CoreDNS's test.ErrorHandler: writes a SERVFAIL reply. */

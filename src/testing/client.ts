@@ -19,6 +19,8 @@ export interface QueryOptions {
   qclass?: string;
   /** Send from this local address (e.g. 127.0.0.2: another loopback client). */
   source?: string;
+  /** Told the local port a UDP query is sent from (with `source`), e.g. to find it in a log line. */
+  onPort?: (port: number) => void;
 }
 
 export interface QueryResult {
@@ -98,7 +100,12 @@ export function exchangeRaw(port: number, wire: Buffer, o: QueryOptions = {}): P
       s.close();
       reject(e);
     });
-    if (o.source !== undefined) s.bind(0, o.source, () => s.send(wire, port, host));
+    if (o.source !== undefined) {
+      s.bind(0, o.source, () => {
+        o.onPort?.(s.address().port);
+        s.send(wire, port, host);
+      });
+    }
     else s.send(wire, port, host);
   });
 }
