@@ -6,7 +6,7 @@
 // copy, or is not served). Answers are the file plugin's.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CorefileError, FLAG, isSubdomain, QTYPE, RCODE, type Logger, type Message, type Plugin, type SetupContext } from '../../src/plugin/api.js';
+import { CorefileError, everyUnlessBusy, FLAG, isSubdomain, QTYPE, RCODE, type Logger, type Message, type Plugin, type SetupContext } from '../../src/plugin/api.js';
 import { buildZone, withExternal } from '../file/file.js';
 import type { LookupResult, Zone } from '../file/zone.js';
 import { readSerial } from '../file/zonefile.js';
@@ -116,17 +116,7 @@ export async function createAuto(cfg: AutoConfig, root: string, log: Logger, opt
 
   await walk();
   let timer: NodeJS.Timeout | undefined;
-  if (cfg.reload > 0) {
-    let busy = false;
-    timer = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      walk()
-        .catch((e: unknown) => log.error(`walking ${dir}: ${why(e)}`))
-        .finally(() => (busy = false));
-    }, cfg.reload);
-    timer.unref();
-  }
+  if (cfg.reload > 0) timer = everyUnlessBusy(cfg.reload, () => walk().catch((e: unknown) => log.error(`walking ${dir}: ${why(e)}`)));
 
   return {
     serve(req, w, next) {

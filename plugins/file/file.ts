@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CorefileError, FLAG, isSubdomain, QTYPE, rcodeOf, RCODE, type Logger, type Message, type Plugin, type Rcode, type Request, type ResponseWriter, type SetupContext, type Trace } from '../../src/plugin/api.js';
+import { CorefileError, everyUnlessBusy, FLAG, isSubdomain, QTYPE, rcodeOf, RCODE, type Logger, type Message, type Plugin, type Rcode, type Request, type ResponseWriter, type SetupContext, type Trace } from '../../src/plugin/api.js';
 import type { FileConfig, FileStanza } from './setup.js';
 import { Zone, type LookupResult } from './zone.js';
 import { withDnssec } from './signed.js';
@@ -206,7 +206,6 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
       }
       bytes = undefined;
       if (st.reload > 0) {
-        let busy = false;
         const check = async (): Promise<void> => {
           let now: Stamp;
           try {
@@ -266,13 +265,7 @@ export async function createFile(cfg: FileConfig, root: string, log: Logger, loo
             }
           }
         };
-        const t = setInterval(() => {
-          if (busy) return;
-          busy = true;
-          check().finally(() => (busy = false));
-        }, st.reload);
-        t.unref();
-        timers.push(t);
+        timers.push(everyUnlessBusy(st.reload, check));
       }
     }
   } catch (e) {

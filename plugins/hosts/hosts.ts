@@ -4,7 +4,7 @@
 // records built at (re)load time, synchronously.
 import fs from 'node:fs';
 import path from 'node:path';
-import { FLAG, QTYPE, RCODE, pack, packedReply, type Gauge, type Logger, type Packed, type Plugin, type RR } from '../../src/plugin/api.js';
+import { everyUnlessBusy, FLAG, QTYPE, RCODE, pack, packedReply, type Gauge, type Logger, type Packed, type Plugin, type RR } from '../../src/plugin/api.js';
 import { buildIndex, emptyHosts, parseHosts, type HostsData, type HostsIndex } from './hostsfile.js';
 import type { HostsConfig } from './setup.js';
 
@@ -62,31 +62,24 @@ export function createHosts(cfg: HostsConfig, root: string, log: Logger, metrics
 
   let timer: NodeJS.Timeout | undefined;
   if (cfg.reload > 0) {
-    let busy = false;
-    timer = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      (async () => {
-        let st: fs.Stats;
-        try {
-          st = await fs.promises.stat(file);
-        } catch {
-          // A deleted file keeps serving what it last held, and the inline entries.
-          return;
-        }
-        const s = statStamp(st);
-        if (s === stamp) return;
-        const text = await fs.promises.readFile(file, 'utf8');
-        fileData = parseHosts(text, accept);
-        stamp = s;
-        index = buildIndex(inline, fileData, cfg.ttl, cfg.reverse);
-        published();
-        log.debug(`reloaded ${cfg.path}: ${index.entries} entries`);
-      })()
-        .catch((e: unknown) => log.error(`failed to reload ${cfg.path}: ${(e as Error).message}`))
-        .finally(() => (busy = false));
-    }, cfg.reload);
-    timer.unref();
+    const reload = async (): Promise<void> => {
+      let st: fs.Stats;
+      try {
+        st = await fs.promises.stat(file);
+      } catch {
+        // A deleted file keeps serving what it last held, and the inline entries.
+        return;
+      }
+      const s = statStamp(st);
+      if (s === stamp) return;
+      const text = await fs.promises.readFile(file, 'utf8');
+      fileData = parseHosts(text, accept);
+      stamp = s;
+      index = buildIndex(inline, fileData, cfg.ttl, cfg.reverse);
+      published();
+      log.debug(`reloaded ${cfg.path}: ${index.entries} entries`);
+    };
+    timer = everyUnlessBusy(cfg.reload, () => reload().catch((e: unknown) => log.error(`failed to reload ${cfg.path}: ${(e as Error).message}`)));
   }
 
   /** Where a name's addresses come from, for an explained query: the inline entries or file:line (the file as it reads now). */

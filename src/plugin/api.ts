@@ -44,4 +44,5 @@ export { pack, concatPacked, packedReply, EMPTY as EMPTY_PACKED, type Packed } f
 export { resolvConfSearch, hostSearchPath } from '../dns/resolvconf.js';
 export { startMetadata, setMetadata, metadataValue, metadataLabels, isMetadataCollector, type MetadataCollector } from './metadata.js';
 export { setDeadline, deadlineOf } from './deadline.js';
+export { everyUnlessBusy } from './periodic.js';
 export { httpListeners, httpText, addressArg, parseAddress, httpLimits, DEFAULT_HTTP, type HttpHandle, type HttpHandler, type HttpLimits } from '../observe/http.js';
