@@ -4,12 +4,13 @@
 // the fake API server of test/support; each run waits until the Services answer, then 3 s.
 //   npx tsc -p bench/tsconfig.json && npm run build && node dist/bench/k8s-workers.js [--services N]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { query } from '../src/testing/client.js';
 import { FakeApiServer } from '../test/support/fake-apiserver.js';
 import { endpointSlice, namespace, service } from '../test/support/k8s-objects.js';
+import { childPids, procStatus } from './proc.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const arg = (name: string, dflt: number): number => {
@@ -17,13 +18,6 @@ const arg = (name: string, dflt: number): number => {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
 const SERVICES = arg('--services', 10_000);
-const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-const children = (pid: number): number[] =>
-  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-    .trim()
-    .split(/\s+/)
-    .filter(Boolean)
-    .map(Number);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const fake = await FakeApiServer.start({});
@@ -49,8 +43,8 @@ for (const n of [1, 2]) {
     await sleep(200);
   }
   await sleep(3000);
-  const pids = [child.pid!, ...(n > 1 ? children(child.pid!) : [])];
-  const rss = pids.map(rssMb);
+  const pids = [child.pid!, ...(n > 1 ? childPids(child.pid!) : [])];
+  const rss = pids.map((pid) => procStatus(pid).rssMb);
   const listed = fake.requests.filter((r) => !r.watch && r.kind !== undefined).length - lists;
   console.log(`-workers ${n}: ${listed} lists, ${fake.openWatches - before} watch streams open, RSS ${rss.map((x) => x.toFixed(1)).join(' + ')} = ${rss.reduce((a, b) => a + b, 0).toFixed(1)} MB (${n > 1 ? 'primary + workers' : 'one process'})`);
   child.kill('SIGTERM');

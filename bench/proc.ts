@@ -1,5 +1,5 @@
-// What the TypeScript benches share beside the Kubernetes fixture: a free UDP port on 127.0.0.1
-// and a process's memory from /proc.
+// What the TypeScript benches share beside the Kubernetes fixture: a free UDP port on 127.0.0.1,
+// and a process's memory and children from /proc (test/integration/workers.test.ts too).
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 
@@ -20,4 +20,13 @@ export function procStatus(pid: number): { rssMb: number; hwmMb: number } {
   const txt = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(txt)?.[1] ?? NaN);
   return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+}
+
+/** The pids of process `pid`'s children (its workers under -workers N), from /proc. */
+export function childPids(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
 }

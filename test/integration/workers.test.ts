@@ -2,11 +2,12 @@
 // plugin (loaded with -plugin) answers `pid.test. TXT` (and `*.pid.test.`) with the worker's PID, so the test can see
 // which worker served a query; TCP connections are handed out round-robin by the primary.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, query, waitFor } from '../../src/testing/index.js';
 import { spawnCli, type CliProcess } from '../support/cli.js';
+import { childPids } from '../../bench/proc.js';
 
 const PID_PLUGIN = `
 export default {
@@ -56,12 +57,6 @@ const alive = (pid: number): boolean => {
   }
 };
 
-const children = (pid: number): number[] =>
-  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-    .trim()
-    .split(/\s+/)
-    .filter(Boolean)
-    .map(Number);
 
 /** Poll `f` until it returns something other than undefined; a rejection counts as "not yet". */
 async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
@@ -110,7 +105,7 @@ describe('-workers 2', () => {
     // 1. both workers answer, and they are the primary's children
     const first = await pidsOverTcp((s) => s.size >= 2);
     expect(first.seen.size).toBe(2);
-    const workerPids = children(cli.child.pid!);
+    const workerPids = childPids(cli.child.pid!);
     expect(workerPids).toHaveLength(2);
     for (const p of first.seen) expect(workerPids).toContain(p);
     expect(first.seen.has(cli.child.pid!)).toBe(false);
@@ -140,7 +135,7 @@ describe('-workers 2', () => {
     const victim = workerPids[0]!;
     process.kill(victim, 'SIGKILL');
     await until('a replacement worker', async () => {
-      const now = children(cli.child.pid!);
+      const now = childPids(cli.child.pid!);
       return now.length === 2 && !now.includes(victim) ? now : undefined;
     });
     const after = await pidsOverTcp((s) => [...s].some((p) => !first.seen.has(p)));
@@ -152,7 +147,7 @@ describe('-workers 2', () => {
     await until('two reloads', async () => ((cli.out().match(/Reloading complete \(SIGUSR1\)/g) ?? []).length >= 2 ? true : undefined));
 
     // 6. SIGTERM on the primary stops everything
-    const all = children(cli.child.pid!);
+    const all = childPids(cli.child.pid!);
     process.kill(cli.child.pid!, 'SIGTERM');
     expect(await cli.exited).toBe(0);
     for (const p of all) await until(`worker ${p} to exit`, async () => (alive(p) ? undefined : true));
