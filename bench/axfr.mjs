@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import dnsPacket from 'dns-packet';
-import { cli, freePort, parseOptions } from './run.mjs';
+import { askOver, cli, freePort, parseOptions } from './run.mjs';
 
 const USAGE = `usage: node bench/axfr.mjs [--records N] [--runs N]
   --records N   records in the zone (100000)
@@ -53,26 +53,10 @@ async function start(corefile, port) {
   return p;
 }
 
-/** One UDP query; resolves with the decoded reply or undefined after 1 s. */
-function ask(sock, port, name, type = 'SOA') {
-  const id = (Math.random() * 65535) | 0;
-  return new Promise((resolve) => {
-    const t = setTimeout(() => (sock.off('message', on), resolve(undefined)), 1000);
-    const on = (m) => {
-      if (m.readUInt16BE(0) !== id) return;
-      clearTimeout(t);
-      sock.off('message', on);
-      resolve(dnsPacket.decode(m));
-    };
-    sock.on('message', on);
-    sock.send(dnsPacket.encode({ type: 'query', id, questions: [{ type, name }] }), port, '127.0.0.1');
-  });
-}
-
 async function waitAnswer(sock, port, name, type, ok, ms = 120_000) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    const r = await ask(sock, port, name, type);
+    const r = await askOver(sock, port, name, type, { rd: false });
     if (r && ok(r)) return;
     await new Promise((res) => setTimeout(res, 20));
   }
@@ -122,7 +106,7 @@ async function measured(pid, port, transfer) {
   const prober = (async () => {
     let last = performance.now();
     while (running) {
-      const r = await ask(sock, port, 'ns1.big.test', 'A');
+      const r = await askOver(sock, port, 'ns1.big.test', 'A', { rd: false });
       const now = performance.now();
       if (r) {
         maxGap = Math.max(maxGap, now - last);

@@ -152,6 +152,25 @@ export function queryRcode(port, name, type, timeout = 1000) {
   });
 }
 
+/**
+ * One UDP query over `sock` (a bound socket a probe loop reuses); the decoded reply, or undefined
+ * after `timeout` ms. `rd`: set the RD bit.
+ */
+export function askOver(sock, port, name, type, { rd = true, timeout = 1000 } = {}) {
+  const id = (Math.random() * 65535) | 0;
+  return new Promise((resolve) => {
+    const t = setTimeout(() => (sock.off('message', on), resolve(undefined)), timeout);
+    const on = (m) => {
+      if (m.readUInt16BE(0) !== id) return;
+      clearTimeout(t);
+      sock.off('message', on);
+      resolve(dnsPacket.decode(m));
+    };
+    sock.on('message', on);
+    sock.send(dnsPacket.encode({ type: 'query', id, flags: rd ? dnsPacket.RECURSION_DESIRED : 0, questions: [{ type, name }] }), port, '127.0.0.1');
+  });
+}
+
 export const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
 
 /** Start a process; resolves once `ready()` says so, rejects if it exits first or `timeoutMs` passes. */

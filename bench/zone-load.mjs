@@ -11,8 +11,7 @@ import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import dnsPacket from 'dns-packet';
-import { cli, freePort, parseOptions } from './run.mjs';
+import { askOver, cli, freePort, parseOptions } from './run.mjs';
 import { serviceDocs } from '../test/support/service-manifest.mjs';
 
 const USAGE = `usage: node bench/zone-load.mjs zone|manifest [options]
@@ -66,21 +65,6 @@ function rssOf(pid) {
   return { rss: kb('VmRSS') * 1024, hwm: kb('VmHWM') * 1024 };
 }
 
-function query(sock, port, name, type = 'A') {
-  const id = (Math.random() * 65535) | 0;
-  return new Promise((resolve) => {
-    const t = setTimeout(() => (sock.off('message', on), resolve(-1)), 1000);
-    const on = (m) => {
-      if (m.readUInt16BE(0) !== id) return;
-      clearTimeout(t);
-      sock.off('message', on);
-      resolve(dnsPacket.decode(m));
-    };
-    sock.on('message', on);
-    sock.send(dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] }), port, '127.0.0.1');
-  });
-}
-
 /** Query `name` every 10 ms for `ms`; the longest time between two answers (or a timeout). */
 async function probe(sock, port, name, ms, onTick) {
   const end = Date.now() + ms;
@@ -88,9 +72,9 @@ async function probe(sock, port, name, ms, onTick) {
   let maxGap = 0;
   let n = 0;
   while (Date.now() < end) {
-    const r = await query(sock, port, name);
+    const r = await askOver(sock, port, name, 'A');
     const now = Date.now();
-    if (r !== -1) {
+    if (r !== undefined) {
       maxGap = Math.max(maxGap, now - last);
       last = now;
       n++;
@@ -130,8 +114,8 @@ async function run() {
   for (;;) {
     if (srv.exitCode !== null) throw new Error('server exited');
     hwmStart = Math.max(hwmStart, rssOf(srv.pid).hwm);
-    const r = await query(sock, port, name);
-    if (r !== -1 && r.rcode === 'NOERROR' && r.answers.length > 0) break;
+    const r = await askOver(sock, port, name, 'A');
+    if (r !== undefined && r.rcode === 'NOERROR' && r.answers.length > 0) break;
     await sleep(50);
   }
   const startMs = Date.now() - started;
@@ -163,8 +147,8 @@ async function run() {
     const tsock = dgram.createSocket('udp4');
     await new Promise((r) => tsock.bind(0, '127.0.0.1', r));
     while (!done && !seenNew) {
-      const r = await query(tsock, port, 'h1009.big.test', 'TXT');
-      if (r !== -1 && String(r.answers?.[0]?.data?.[0] ?? '').endsWith(' b')) seenNew = Date.now() - edited;
+      const r = await askOver(tsock, port, 'h1009.big.test', 'TXT');
+      if (r !== undefined && String(r.answers?.[0]?.data?.[0] ?? '').endsWith(' b')) seenNew = Date.now() - edited;
       await sleep(50);
     }
     tsock.close();
