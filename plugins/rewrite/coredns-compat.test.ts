@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import dnsPacket from 'dns-packet';
 import { RCODE, type RR } from '../../src/plugin/api.js';
-import { parsePlugin, responder, rr, rrText, startServer, type TestServer } from '../../src/testing/index.js';
+import { parsePlugin, responder, rr, rrText, type InProcessServer } from '../../src/testing/index.js';
+import { scopedPerTest } from '../../test/support/scoped.js';
 import rewrite from './index.js';
 
 const parses = (args: string): boolean => {
@@ -207,13 +208,10 @@ const backend = responder('responder', (req, w) => {
   return RCODE.NOERROR;
 });
 
-async function withServer(lines: string, fn: (s: TestServer) => Promise<void>): Promise<void> {
-  const s = await startServer(`.:0 {\n  bind 127.0.0.1\n${lines}\n  responder\n}\n`, { plugins: [backend] });
-  try {
-    await fn(s);
-  } finally {
-    await s.close();
-  }
+// The rules set up in process in front of the responder (startInProcess: the query path without a socket).
+const { inProcess } = scopedPerTest();
+async function withServer(lines: string, fn: (s: InProcessServer) => Promise<void>): Promise<void> {
+  await fn(await inProcess(`.:0 {\n  bind 127.0.0.1\n${lines}\n  responder\n}\n`, { plugins: [backend] }));
 }
 
 const seenOf = (m: dnsPacket.DecodedPacket): string => {
@@ -401,13 +399,9 @@ describe('CoreDNS rcode_test.go', () => {
       w.write({ type: 'response', flags: RCODE.SERVFAIL, answers: [{ name: req.name, type: 'A', ttl: 5, class: 'IN', data: '10.0.0.1' }] });
       return RCODE.SERVFAIL;
     });
-    const s = await startServer('.:0 {\n  bind 127.0.0.1\n  rewrite rcode exact srv1.coredns.rocks SERVFAIL FORMERR\n  sfail\n}\n', { plugins: [sf] });
-    try {
-      expect((await s.query('srv1.coredns.rocks', 'A')).rcode).toBe(RCODE.FORMERR);
-      expect((await s.query('srv2.coredns.rocks', 'A')).rcode).toBe(RCODE.SERVFAIL);
-    } finally {
-      await s.close();
-    }
+    const s = await inProcess('.:0 {\n  bind 127.0.0.1\n  rewrite rcode exact srv1.coredns.rocks SERVFAIL FORMERR\n  sfail\n}\n', { plugins: [sf] });
+    expect((await s.query('srv1.coredns.rocks', 'A')).rcode).toBe(RCODE.FORMERR);
+    expect((await s.query('srv2.coredns.rocks', 'A')).rcode).toBe(RCODE.SERVFAIL);
   });
 });
 
@@ -439,8 +433,7 @@ describe('CoreDNS EDNS0 tests (TestRewriteEDNS0Local, TestEdns0LocalMultiRule, v
         questions: [{ name: 'example.com', type: 'A', class: 'IN' }],
         additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 4096, flags: 0, options: [{ code: 0xffee, data: Buffer.from('foobar') }] } as never],
       });
-      const { exchangeRaw } = await import('../../src/testing/index.js');
-      const got = await exchangeRaw(s.port, wire);
+      const got = await s.exchange(wire);
       expect(seenOf(dnsPacket.decode(got!)).split(' ')[3]).toBe(`65518=${Buffer.from('abcdef').toString('hex')}`);
     });
   });

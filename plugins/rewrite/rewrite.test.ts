@@ -6,7 +6,8 @@ import path from 'node:path';
 import dnsPacket from 'dns-packet';
 import { CorefileError, RCODE, type RR, type Request } from '../../src/plugin/api.js';
 import { DnsRequest } from '../../src/request/request.js';
-import { parsePlugin, responder, rrText, sortAndCheck, startServer, type TestServer } from '../../src/testing/index.js';
+import { parsePlugin, responder, rrText, sortAndCheck, startServer, type InProcessServer } from '../../src/testing/index.js';
+import { scopedPerTest } from '../../test/support/scoped.js';
 import rewrite from './index.js';
 import { subnetData } from './edns0.js';
 
@@ -48,13 +49,10 @@ const backend = responder('responder', (req, w) => {
   return RCODE.NOERROR;
 });
 
-async function withServer(lines: string, fn: (s: TestServer) => Promise<void>): Promise<void> {
-  const s = await startServer(`.:0 {\n  bind 127.0.0.1\n${lines}\n  responder\n}\n`, { plugins: [backend] });
-  try {
-    await fn(s);
-  } finally {
-    await s.close();
-  }
+// The rules set up in process in front of the responder (startInProcess: the query path without a socket).
+const { inProcess } = scopedPerTest();
+async function withServer(lines: string, fn: (s: InProcessServer) => Promise<void>): Promise<void> {
+  await fn(await inProcess(`.:0 {\n  bind 127.0.0.1\n${lines}\n  responder\n}\n`, { plugins: [backend] }));
 }
 
 const seenOf = (m: dnsPacket.DecodedPacket): string => {
@@ -244,13 +242,9 @@ describe('edns0', () => {
       w.write({ type: 'response', flags: 0, answers: [] });
       return RCODE.NOERROR;
     });
-    const s = await startServer(`.:0 {\n  bind 127.0.0.1\n  rewrite edns0 local set 0xffee 0x6162\n  probe\n}\n`, { plugins: [probe] });
-    try {
-      await s.query('x.example.org', 'A', { edns: 1400, do: true });
-      await s.query('y.example.org', 'A');
-    } finally {
-      await s.close();
-    }
+    const s = await inProcess(`.:0 {\n  bind 127.0.0.1\n  rewrite edns0 local set 0xffee 0x6162\n  probe\n}\n`, { plugins: [probe] });
+    await s.query('x.example.org', 'A', { edns: 1400, do: true });
+    await s.query('y.example.org', 'A');
     expect(got).toHaveLength(2);
     for (const req of got) {
       // (rewrite's withWire made Object.create(request) with defineProperties: another hidden class, fields on the prototype)
