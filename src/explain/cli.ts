@@ -17,7 +17,7 @@ import { VERSION } from '../version.js';
 import { readCorefileText } from '../corefile/read.js';
 import { createLogger } from '../observe/log.js';
 import { MetricsRegistry } from '../observe/metrics.js';
-import type { ProcessState } from '../plugin/types.js';
+import { detachedProcess } from '../server/detached.js';
 import { explainQuery, ExplainError, type ExplainQuery, type ExplainResult } from './explain.js';
 import { renderText } from './format.js';
 
@@ -140,22 +140,7 @@ async function runLocal(args: ExplainArgs): Promise<ExplainResult[]> {
   const parsed = parseConfig(src, registry, args.defaultPort);
   // Plugin log lines go to standard error: standard output is the explanation.
   const log = createLogger((line) => void process.stderr.write(`${line}\n`));
-  const shared = new Map<string, unknown>();
-  const proc: ProcessState = {
-    shared: <T>(key: string, create: () => T): T => {
-      if (!shared.has(key)) shared.set(key, create());
-      return shared.get(key) as T;
-    },
-    readiness: [],
-    shuttingDown: false,
-    reload: async () => false,
-    version: VERSION,
-    files: parsed.files,
-    fatal: (msg) => {
-      throw new Error(msg);
-    },
-    explaining: true,
-  };
+  const proc = detachedProcess({ version: VERSION, files: parsed.files, explaining: true });
   const gen = new Generation(parsed, path.dirname(path.resolve(src.file)));
   try {
     await gen.setup(proc, log, new MetricsRegistry(), false);

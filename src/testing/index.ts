@@ -11,6 +11,7 @@ import { CoreWriter } from '../request/writer.js';
 import { Parse, parseQuery, QueryHead } from '../dns/wire.js';
 import { buildQuery, query, type QueryOptions, type QueryResult } from './client.js';
 import { DnsServer } from '../server/server.js';
+import { detachedProcess } from '../server/detached.js';
 import type { TcpOptions } from '../server/tcp.js';
 import { PluginRegistry } from '../plugin/registry.js';
 import { memoryLogger, type TextLogger } from '../observe/log.js';
@@ -49,7 +50,6 @@ export function testContext(
   const port = o.port ?? 53;
   const startup: Array<() => unknown> = [];
   const shutdown: Array<() => unknown> = [];
-  const shared = new Map<string, unknown>();
   return {
     name,
     zones: o.zones ?? ['.'],
@@ -66,15 +66,7 @@ export function testContext(
     chain: [name],
     listen: { addresses: [], except: [] },
     process: {
-      shared: <T>(key: string, create: () => T): T => {
-        if (!shared.has(key)) shared.set(key, create());
-        return shared.get(key) as T;
-      },
-      readiness: [],
-      shuttingDown: false,
-      reload: async () => false,
-      version: 'test',
-      files: [],
+      ...detachedProcess({ version: 'test', files: [] }),
       fatal: (msg: string) => {
         throw new Error(`fatal: ${msg}`);
       },
