@@ -5,8 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import dnsPacket from 'dns-packet';
 import { RCODE, type RR } from '../../src/plugin/api.js';
-import { parsePlugin, responder, rr, rrText, type InProcessServer } from '../../src/testing/index.js';
+import { parsePlugin, responder, rr, rrText } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
+import { rulesOver, seenOf } from '../../test/support/rewrite.js';
 import rewrite from './index.js';
 
 const parses = (args: string): boolean => {
@@ -208,16 +209,8 @@ const backend = responder('responder', (req, w) => {
   return RCODE.NOERROR;
 });
 
-// The rules set up in process in front of the responder (startInProcess: the query path without a socket).
 const { inProcess } = scopedPerTest();
-async function withServer(lines: string, fn: (s: InProcessServer) => Promise<void>): Promise<void> {
-  await fn(await inProcess(`.:0 {\n  bind 127.0.0.1\n${lines}\n  responder\n}\n`, { plugins: [backend] }));
-}
-
-const seenOf = (m: dnsPacket.DecodedPacket): string => {
-  const t = (m.additionals ?? []).find((a) => a.type === 'TXT' && a.name === 'seen') as { data: Buffer[] } | undefined;
-  return t ? Buffer.from(t.data[0]!).toString() : '';
-};
+const withServer = rulesOver(inProcess, backend);
 const answers = (m: dnsPacket.DecodedPacket): string[] => (m.answers ?? []).map(rrText);
 const extras = (m: dnsPacket.DecodedPacket): string[] => (m.additionals ?? []).filter((a) => a.type !== 'OPT' && a.name !== 'seen').map(rrText);
 

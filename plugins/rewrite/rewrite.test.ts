@@ -6,8 +6,9 @@ import path from 'node:path';
 import dnsPacket from 'dns-packet';
 import { CorefileError, RCODE, type RR, type Request } from '../../src/plugin/api.js';
 import { DnsRequest } from '../../src/request/request.js';
-import { parsePlugin, responder, rrText, sortAndCheck, startServer, type InProcessServer } from '../../src/testing/index.js';
+import { parsePlugin, responder, rrText, sortAndCheck, startServer } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
+import { rulesOver, seenOf } from '../../test/support/rewrite.js';
 import rewrite from './index.js';
 import { subnetData } from './edns0.js';
 
@@ -49,16 +50,8 @@ const backend = responder('responder', (req, w) => {
   return RCODE.NOERROR;
 });
 
-// The rules set up in process in front of the responder (startInProcess: the query path without a socket).
 const { inProcess } = scopedPerTest();
-async function withServer(lines: string, fn: (s: InProcessServer) => Promise<void>): Promise<void> {
-  await fn(await inProcess(`.:0 {\n  bind 127.0.0.1\n${lines}\n  responder\n}\n`, { plugins: [backend] }));
-}
-
-const seenOf = (m: dnsPacket.DecodedPacket): string => {
-  const t = (m.additionals ?? []).find((a) => a.type === 'TXT' && a.name === 'seen') as { data: Buffer[] } | undefined;
-  return t ? Buffer.from(t.data[0]!).toString() : '';
-};
+const withServer = rulesOver(inProcess, backend);
 const answersOf = (m: dnsPacket.DecodedPacket): string[] => (m.answers ?? []).map(rrText);
 const question = (m: dnsPacket.DecodedPacket): string => `${m.questions?.[0]?.name} ${m.questions?.[0]?.type}`;
 
