@@ -99,15 +99,7 @@ export class Dispenser {
   nextBlock(level = 0): boolean {
     if (this.nesting > level) {
       this.skipRestOfLine();
-      if (this.cursor + 1 >= this.tokens.length) throw this.err("unexpected end of block, expected '}'");
-      this.cursor++;
-      const t = this.tokens[this.cursor]!;
-      if (!t.quoted && t.text === '}') {
-        this.nesting--;
-        return false;
-      }
-      this.lineStart = this.cursor;
-      return true;
+      return this.nextInBlock();
     }
     this.skipArgs();
     const cur = this.tokens[this.cursor];
@@ -115,6 +107,11 @@ export class Dispenser {
     if (cur === undefined || nxt === undefined || !sameLine(cur, nxt) || nxt.quoted || nxt.text !== '{') return false;
     this.cursor++;
     this.nesting++;
+    return this.nextInBlock();
+  }
+
+  /** Step to the next line of the open block: false (and the block closed) on its '}'. */
+  private nextInBlock(): boolean {
     if (this.cursor + 1 >= this.tokens.length) throw this.err("unexpected end of block, expected '}'");
     this.cursor++;
     const t = this.tokens[this.cursor]!;
