@@ -267,6 +267,12 @@ export class FakeApiServer {
    */
   listDelayMs: number | ((kind: FakeKind, before: number) => number) = 0;
   private readonly listsSeen = new Map<FakeKind, number>();
+  /**
+   * Called for each list page about to be sent (`continued`: not the first page of its list;
+   * `last`: no page follows). 'cut' sends the first half of the body and drops the connection;
+   * a promise sends the first half, then the rest once it settles (a page still on the wire).
+   */
+  onListPage: ((kind: FakeKind, page: { continued: boolean; last: boolean }) => 'cut' | Promise<void> | undefined) | undefined;
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private readonly maxPage: number;
   private readonly forbidden = new Set<FakeKind>();
@@ -666,7 +672,23 @@ export class FakeApiServer {
       const { kind: _k, apiVersion: _a, ...rest } = o;
       return rest;
     });
-    this.json(res, 200, { kind: `${info.kind}List`, apiVersion: apiVersionOf(info), metadata, items: bare }, rec);
+    const body = { kind: `${info.kind}List`, apiVersion: apiVersionOf(info), metadata, items: bare };
+    const how = this.onListPage?.(kind, { continued: cont !== undefined && cont !== '', last: metadata['continue'] === undefined });
+    if (how === undefined) {
+      this.json(res, 200, body, rec);
+      return;
+    }
+    this.requests.push({ ...rec, status: 200 });
+    const text = Buffer.from(JSON.stringify(body));
+    const half = text.length >> 1;
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': text.length });
+    res.write(text.subarray(0, half));
+    if (how === 'cut') {
+      res.socket?.destroy();
+      return;
+    }
+    const rest = (): void => void res.end(text.subarray(half));
+    how.then(rest, rest);
   }
 
   private serveWatch(
