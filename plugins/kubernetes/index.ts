@@ -86,8 +86,10 @@ export default definePlugin<KubernetesConfig>({
         () => {
           store.synced = true;
           store.commit();
-          // The lists' garbage is gone: shrink the heap back to what the store holds.
-          if (fromApi) setImmediate(compactHeap);
+          // The lists' garbage is gone: shrink the heap back to what the store holds — a moment
+          // later, once the server listens (a full GC of the synced heap takes ~50 ms, which the
+          // first queries would otherwise wait for).
+          if (fromApi) setTimeout(compactHeap, 1000).unref();
         },
         (e: unknown) => {
           failure = e instanceof Error ? e : new Error(String(e));
