@@ -17,7 +17,9 @@ const arg = (name: string, dflt: number): number => {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
 const SERVICES = arg('--services', 10_000);
-const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const statusMb = (pid: number, field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const rssMb = (pid: number): number => statusMb(pid, 'VmRSS');
+const hwmMb = (pid: number): number => statusMb(pid, 'VmHWM');
 const children = (pid: number): number[] =>
   readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
     .trim()
@@ -51,8 +53,9 @@ for (const n of [1, 2]) {
   await sleep(3000);
   const pids = [child.pid!, ...(n > 1 ? children(child.pid!) : [])];
   const rss = pids.map(rssMb);
+  const hwm = pids.map(hwmMb);
   const listed = fake.requests.filter((r) => !r.watch && r.kind !== undefined).length - lists;
-  console.log(`-workers ${n}: ${listed} lists, ${fake.openWatches - before} watch streams open, RSS ${rss.map((x) => x.toFixed(1)).join(' + ')} = ${rss.reduce((a, b) => a + b, 0).toFixed(1)} MB (${n > 1 ? 'primary + workers' : 'one process'})`);
+  console.log(`-workers ${n}: ${listed} lists, ${fake.openWatches - before} watch streams open, RSS ${rss.map((x) => x.toFixed(1)).join(' + ')} = ${rss.reduce((a, b) => a + b, 0).toFixed(1)} MB, peak ${hwm.map((x) => x.toFixed(1)).join(' + ')} MB (${n > 1 ? 'primary + workers' : 'one process'}), ${((Date.now() - t0) / 1000).toFixed(1)} s to answer + 3 s`);
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   rmSync(dir, { recursive: true, force: true });

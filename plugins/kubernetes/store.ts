@@ -653,6 +653,24 @@ export class ClusterStore implements ObjectSink {
     }
   }
 
+  /**
+   * Everything the store holds, as lists for replaceAll() that rebuild it in an empty store (a
+   * worker following another worker's API source, plugins/kubernetes/shared.ts). Slices go in
+   * their packed form.
+   */
+  snapshot(): { services: SlimService[]; endpointslices: SlimEndpointSlice[]; pods: SlimPod[]; namespaces: SlimNamespace[] } {
+    const services: SlimService[] = [];
+    const endpointslices: PreparedSlice[] = [];
+    for (const e of this.services.values()) {
+      if (e.svc !== undefined) services.push(e.svc);
+      if (e.slices === undefined) continue;
+      for (const [name, packed] of e.slices) {
+        endpointslices.push({ namespace: e.namespace, name, service: e.name, addressType: '', ports: packed.ports, endpoints: EMPTY_ENDPOINTS, labels: {}, rv: packed.rv, packed });
+      }
+    }
+    return { services, endpointslices, pods: [...this.pods.values()], namespaces: [...this.nsObjects.values()] };
+  }
+
   commit(): void {
     this.scheduled = false;
     if (this.dirty.size > 0) {

@@ -56,6 +56,11 @@ export interface ApiSourceOptions {
    * coredns_kubernetes_rest_client_* metrics. `code` is the HTTP status, or '<error>'.
    */
   onRequest?: (verb: string, code: string, host: string, seconds: number) => void;
+  /**
+   * The sink already holds data (taking over from another worker's source): the first list of
+   * each kind replaces it too, instead of going in item by item.
+   */
+  replace?: boolean;
 }
 
 /** Environment variable holding a bearer token for `endpoint` connections. */
@@ -171,7 +176,7 @@ class ApiSource implements ObjectSource {
     this.log.info(`watching the API at ${server}`);
     const started = new Promise<void>((resolve) => (this.resolveStart = resolve));
     for (const spec of kindsFor(this.cfg)) {
-      const r = new Reflector(this, spec);
+      const r = new Reflector(this, spec, this.opts.replace === true);
       this.reflectors.push(r);
     }
     this.loops = this.reflectors.map((r) => r.run());
@@ -363,8 +368,10 @@ class Reflector {
   constructor(
     private readonly src: ApiSource,
     private readonly spec: KindSpec,
+    replace: boolean,
   ) {
     this.kind = spec.kind;
+    this.listTried = replace;
   }
 
   cancel(): void {
