@@ -1,10 +1,10 @@
 // -workers 2 with the kubernetes plugin against the fake API server: one list/watch set for the
 // process tree (one worker watches, the other follows its changes through the primary), both
-// workers answer the same records, a change in the cluster reaches both, and when a worker dies
-// (the one that watches, or the other) the survivor and the replacement keep both answering and
-// the tree still holds one watch set. Which worker answers is told by a small -plugin that
-// answers `pid.test. TXT` with its PID, asked on the same TCP connection as the cluster name
-// (the primary hands TCP connections to the workers in turn).
+// workers answer the same records, a change in the cluster reaches both; when a worker dies (the
+// one that watches, or the other) or both reload, both keep answering and following changes, and
+// the tree still holds one watch set. Which worker answers is told by a small -plugin that answers
+// `pid.test. TXT` with its PID, asked on the same TCP connection as the cluster name (the primary
+// hands TCP connections to the workers in turn).
 import net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -141,7 +141,7 @@ describe('-workers 2 with kubernetes', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('lists and watches once for both workers; both answer the same records and follow changes, also after a worker dies', async () => {
+  it('lists and watches once for both workers; both answer the same records and follow changes, also after a worker dies or a reload', async () => {
     // 1. both workers answer the cluster's names, the same records
     const first = await answersByWorker('svc7.ns1.svc.cluster.local.');
     expect([...first.values()]).toEqual(['10.96.0.7', '10.96.0.7']);
@@ -177,5 +177,13 @@ describe('-workers 2 with kubernetes', () => {
       await waitFor(async () => (fake.openWatches === 3 ? true : undefined), { timeout: 10_000, interval: 20, what: `one watch set (open: ${fake.openWatches})` });
     }
     expect(cli.out()).toMatch(/taking over the API watch/);
+
+    // 5. a reload (SIGUSR1 to the primary, passed to both workers): the new instances share one
+    // watch set again, and follow changes
+    process.kill(cli.child.pid!, 'SIGUSR1');
+    await waitFor(async () => ((cli.out().match(/Reloading complete \(SIGUSR1\)/g) ?? []).length >= 2 ? true : undefined), { timeout: 15_000, interval: 50, what: 'two reloads' });
+    fake.create('services', service('ns0', 'after-reload', '10.96.202.1'));
+    await bothAnswer('after-reload.ns0.svc.cluster.local.', '10.96.202.1');
+    await waitFor(async () => (fake.openWatches === 3 ? true : undefined), { timeout: 10_000, interval: 20, what: `one watch set after the reload (open: ${fake.openWatches})` });
   }, 60_000);
 });
