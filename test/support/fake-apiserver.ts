@@ -95,6 +95,12 @@ export interface FakeApiServerOptions {
   bookmarkMs?: number;
   /** Largest page a list returns even when `limit` asks for more (0 = no cap). */
   maxPage?: number;
+  /**
+   * Serve `resourceVersion=0` lists as an API server with its watch cache does (the default of a
+   * real one; kube-apiserver 1.26 checked): the whole list in one response, `limit` ignored.
+   * Without it, such lists are paged like any other (an API server with --watch-cache=false).
+   */
+  watchCache?: boolean;
 }
 
 export interface RequestRecord {
@@ -275,12 +281,14 @@ export class FakeApiServer {
   onListPage: ((kind: FakeKind, page: { continued: boolean; last: boolean }) => 'cut' | Promise<void> | undefined) | undefined;
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private readonly maxPage: number;
+  private readonly watchCache: boolean;
   private readonly forbidden = new Set<FakeKind>();
 
   private constructor(opts: FakeApiServerOptions) {
     this.tls = opts.tls !== false;
     this.token = opts.token ?? `tok-${Math.random().toString(36).slice(2)}`;
     this.maxPage = opts.maxPage ?? 0;
+    this.watchCache = opts.watchCache === true;
     for (const k of Object.keys(KINDS) as FakeKind[]) {
       this.objects.set(k, new Map());
       this.history.set(k, []);
@@ -629,6 +637,7 @@ export class FakeApiServer {
     const info = KINDS[kind];
     let limit = Number(query['limit'] ?? 0) || 0;
     if (this.maxPage > 0 && (limit === 0 || limit > this.maxPage)) limit = this.maxPage;
+    if (this.watchCache && query['resourceVersion'] === '0' && !query['continue']) limit = 0;
     let listRv = this.rv;
     let after = '';
     const cont = query['continue'];

@@ -125,7 +125,26 @@ describe('API source', () => {
     const s = sink.services.get('shop/svc-1')!;
     expect(s).toMatchObject({ type: 'ClusterIP', clusterIPs: ['10.96.0.1'], ports: [{ name: 'http', protocol: 'tcp', port: 80 }] });
     expect(sink.slices.get('shop/svc-1-abcde')!.endpoints[0]).toMatchObject({ addresses: ['10.244.0.1'], podName: 'svc-1-pod', ready: true });
-    expect(fake.requests.filter((r) => r.kind === 'services' && !r.watch).every((r) => r.query['limit'] === '500')).toBe(true);
+    const pages = fake.requests.filter((r) => r.kind === 'services' && !r.watch);
+    expect(pages.every((r) => r.query['limit'] === '500')).toBe(true);
+    // as client-go: the first page at resourceVersion 0 (an API server's watch cache), the next
+    // pages with their continue token only
+    expect(pages.map((r) => r.query['resourceVersion'] ?? '-')).toEqual(['0', '-', '-']);
+  });
+
+  it('gets the whole list in one response from an API server with a watch cache', async () => {
+    const cached = await FakeApiServer.start({ bookmarkMs: 0, watchCache: true, token: fake.token });
+    try {
+      cached.load('namespaces', [namespace('default')]);
+      cached.load('services', Array.from({ length: 1234 }, (_, i) => service('default', `svc-${i}`, `10.96.${i >> 8}.${i & 255}`)));
+      const { sink, started } = start({}, cached);
+      await started;
+      expect(sink.services.size).toBe(1234);
+      expect(cached.count('services', 'list')).toBe(1);
+    } finally {
+      await Promise.all(sources.splice(0).map((s) => s.stop()));
+      await cached.close();
+    }
   });
 
   it('asks for the next page while the current one is still arriving, and puts the first list into the sink as it comes', async () => {
@@ -224,6 +243,9 @@ describe('API source', () => {
     await until(() => sink.services.has('default/after-compaction') && !sink.services.has('default/svc-0'), 5000, 'converged');
     expect(sink.replaced.services).toBe(1); // the relist replaced the kind at once
     expect(fake.count('services', 'list')).toBeGreaterThan(lists);
+    // a consistent list, not the API server's cache: no resourceVersion
+    const relist = fake.requests.filter((r) => r.kind === 'services' && !r.watch).slice(lists);
+    expect(relist.every((r) => r.query['resourceVersion'] === undefined)).toBe(true);
     // Restore the fixture for the other tests.
     fake.create('services', service('default', 'svc-0', '10.96.0.0'));
     fake.delete('services', service('default', 'after-compaction', ''));

@@ -359,6 +359,8 @@ class Reflector {
   hasListed = false;
   /** A list of this kind was started before: the sink may hold some of it, so lists replace. */
   private listTried = false;
+  /** The last resourceVersion is gone (410): list consistently, not from the API server's cache. */
+  private expired = false;
   private rv: string | undefined;
   private controller: AbortController | undefined;
   private readonly kind: Kind;
@@ -390,6 +392,7 @@ class Reflector {
         if (r === 'gone') {
           this.src.log.debug(`${this.kind}: resourceVersion too old, listing again`);
           this.rv = undefined;
+          this.expired = true;
           delay = 0;
         } else if (r === 'quiet') {
           // Ended at once without a single event: the server is not well; don't spin.
@@ -399,7 +402,10 @@ class Reflector {
         }
       } catch (e) {
         if (this.src.stopped) break;
-        if (e instanceof ApiError && e.code === 410) this.rv = undefined;
+        if (e instanceof ApiError && e.code === 410) {
+          this.rv = undefined;
+          this.expired = true;
+        }
         this.src.failure(this.kind, e);
         // A stream that worked and then broke (connection cut) starts the back-off over: only
         // consecutive failures to connect should grow it, or a flapping link ends up at the cap.
@@ -479,9 +485,15 @@ class Reflector {
     let count = 0;
     let rv = '';
     let cont: string | undefined;
+    // As client-go's reflector: the first list at resourceVersion 0, which an API server with
+    // its watch cache serves from the cache, whole (limit ignored), without reading etcd; after
+    // 410 Gone a consistent list (no resourceVersion), paged. Pages after the first carry only
+    // their continue token.
+    const fromCache = !this.expired;
     const url = (c: string | undefined): string => {
       const q = new URLSearchParams({ ...this.spec.params, limit: String(src.pageSize) });
       if (c !== undefined) q.set('continue', c);
+      else if (fromCache) q.set('resourceVersion', '0');
       return `${this.spec.path}?${q.toString()}`;
     };
     // Ends a prefetched page's request when the list is left early (an error, stop()).
@@ -552,6 +564,7 @@ class Reflector {
     }
     if (!direct) sink.replaceAll(this.kind, items);
     this.rv = rv;
+    this.expired = false;
     this.hasListed = true;
     src.log.debug(`${this.kind}: listed ${count} at resourceVersion ${rv}`);
     src.listed();
