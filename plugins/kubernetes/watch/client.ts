@@ -61,6 +61,11 @@ export interface ApiSourceOptions {
    * each kind replaces it too, instead of going in item by item.
    */
   replace?: boolean;
+  /**
+   * List at resourceVersion=0 first (default true), as client-go: served from the API server's
+   * watch cache, whole. false: every list consistent and paged (tests of paging).
+   */
+  fromCache?: boolean;
 }
 
 /** Environment variable holding a bearer token for `endpoint` connections. */
@@ -155,6 +160,7 @@ class ApiSource implements ObjectSource {
   readonly pageSize: number;
   readonly initialBackoff: number;
   readonly maxBackoff: number;
+  readonly fromCache: boolean;
 
   constructor(
     private readonly cfg: ApiSourceConfig,
@@ -165,6 +171,7 @@ class ApiSource implements ObjectSource {
     this.pageSize = opts.pageSize ?? 500;
     this.initialBackoff = opts.initialBackoffMs ?? 250;
     this.maxBackoff = opts.maxBackoffMs ?? 5000;
+    this.fromCache = opts.fromCache !== false;
   }
 
   async start(sink: ObjectSink): Promise<void> {
@@ -489,7 +496,7 @@ class Reflector {
     // its watch cache serves from the cache, whole (limit ignored), without reading etcd; after
     // 410 Gone a consistent list (no resourceVersion), paged. Pages after the first carry only
     // their continue token.
-    const fromCache = !this.expired;
+    const fromCache = !this.expired && src.fromCache;
     const url = (c: string | undefined): string => {
       const q = new URLSearchParams({ ...this.spec.params, limit: String(src.pageSize) });
       if (c !== undefined) q.set('continue', c);
