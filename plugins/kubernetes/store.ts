@@ -426,7 +426,9 @@ export class ClusterStore implements ObjectSink {
       let drop = ep.hostname !== '' ? badLabel(ep.hostname, 'hostname') : undefined;
       let addresses: string[] | undefined;
       ep.addresses.forEach((ip, j) => {
-        const bad = badIp(ip, 'address') ?? (net.isIP(ip) === (v6 ? 6 : 4) ? undefined : `address '${ip}' is not ${s.addressType}`);
+        // (net.isIP once per address: badIp's own test, then the family)
+        const family = net.isIP(ip);
+        const bad = family === 0 || ip.includes('%') ? badIp(ip, 'address') : family === (v6 ? 6 : 4) ? undefined : `address '${ip}' is not ${s.addressType}`;
         if (bad === undefined) addresses?.push(ip);
         else {
           problems.push(bad);
