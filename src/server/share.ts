@@ -125,8 +125,8 @@ export interface ShareMember {
 
 let seq = 0;
 
-/** True when this process is one of several workers (sharing a source is worth it). */
-export const canShare = (): boolean => cluster.isWorker && typeof process.send === 'function';
+/** True in a worker of typedns's primary (runPrimary sets TYPEDNS_WORKERS) that has siblings. */
+export const canShare = (): boolean => cluster.isWorker && typeof process.send === 'function' && Number(process.env.TYPEDNS_WORKERS) > 1;
 
 /** Join `key`'s group from a worker (canShare() must be true). */
 export function joinShare(key: string, h: ShareHandlers): ShareMember {
