@@ -45,8 +45,9 @@ for (const n of [1, 2]) {
   await sleep(3000);
   const pids = [child.pid!, ...(n > 1 ? childPids(child.pid!) : [])];
   const rss = pids.map((pid) => procStatus(pid).rssMb);
+  const hwm = pids.map((pid) => procStatus(pid).hwmMb);
   const listed = fake.requests.filter((r) => !r.watch && r.kind !== undefined).length - lists;
-  console.log(`-workers ${n}: ${listed} lists, ${fake.openWatches - before} watch streams open, RSS ${rss.map((x) => x.toFixed(1)).join(' + ')} = ${rss.reduce((a, b) => a + b, 0).toFixed(1)} MB (${n > 1 ? 'primary + workers' : 'one process'})`);
+  console.log(`-workers ${n}: ${listed} lists, ${fake.openWatches - before} watch streams open, RSS ${rss.map((x) => x.toFixed(1)).join(' + ')} = ${rss.reduce((a, b) => a + b, 0).toFixed(1)} MB, peak ${hwm.map((x) => x.toFixed(1)).join(' + ')} MB (${n > 1 ? 'primary + workers' : 'one process'}), ${((Date.now() - t0) / 1000).toFixed(1)} s to answer + 3 s`);
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   rmSync(dir, { recursive: true, force: true });

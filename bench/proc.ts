@@ -1,7 +1,10 @@
 // What the TypeScript benches share beside the Kubernetes fixture: a free UDP port on 127.0.0.1,
-// and a process's memory and children from /proc (test/integration/workers.test.ts too).
+// a process's memory and children from /proc (test/integration/workers.test.ts too), and the
+// moment a server first answers a name.
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { buildQuery } from '../src/testing/client.js';
 
 /** A UDP port of 127.0.0.1 that was free a moment ago (bound, then released). */
 export function freeUdpPort(): Promise<number> {
@@ -29,4 +32,39 @@ export function childPids(pid: number): number[] {
     .split(/\s+/)
     .filter(Boolean)
     .map(Number);
+}
+
+/**
+ * Milliseconds from `t0` (performance.now()) until `port` answers `name` A with NOERROR and at
+ * least one record, and the first moment it answered anything. One socket asks again every
+ * `everyMs` (a server not listening yet drops the datagrams, and a query that waits out a
+ * timeout would measure the timeout): the figures are exact to `everyMs`.
+ */
+export function firstAnswer(port: number, name: string, t0: number, o: { everyMs?: number; timeoutMs?: number; alive?: () => boolean } = {}): Promise<{ readyMs: number; firstReplyMs: number }> {
+  const every = o.everyMs ?? 5;
+  return new Promise((res, rej) => {
+    const s = dgram.createSocket('udp4');
+    let firstReplyMs = NaN;
+    let id = 0;
+    const end = (e: Error | undefined, readyMs = NaN): void => {
+      clearInterval(timer);
+      s.close();
+      if (e) rej(e);
+      else res({ readyMs, firstReplyMs });
+    };
+    s.on('error', (e) => end(e));
+    s.on('message', (m) => {
+      if (m.length < 12) return;
+      const now = performance.now() - t0;
+      if (Number.isNaN(firstReplyMs)) firstReplyMs = now;
+      const rcode = m[3]! & 0xf;
+      const ancount = m.readUInt16BE(6);
+      if (rcode === 0 && ancount > 0) end(undefined, now);
+    });
+    const timer = setInterval(() => {
+      if (performance.now() - t0 > (o.timeoutMs ?? 120_000)) return end(new Error(`${name}: no answer from port ${port}`));
+      if (o.alive !== undefined && !o.alive()) return end(new Error('the server exited'));
+      s.send(buildQuery(name, 'A', { id: id++ & 0xffff }), port, '127.0.0.1');
+    }, every);
+  });
 }

@@ -14,6 +14,8 @@ import { ManifestCache, ManifestSource } from './manifests.js';
 import { parseSelector } from './selector.js';
 import { compactHeap } from './heap.js';
 import type { ObjectSource } from './watch/objects.js';
+import { SharedApiSource } from './shared.js';
+import { canShare } from '../../src/server/share.js';
 import { externalLookup, externalNsIps, type ExternalResult } from './external.js';
 
 export type { KubernetesConfig } from './setup.js';
@@ -71,12 +73,20 @@ export default definePlugin<KubernetesConfig>({
       // CoreDNS's client-go metrics, for the requests our own transport makes.
       const latency = ctx.metrics.histogram('rest_client_request_duration_seconds', 'Request latency in seconds. Broken down by verb and host.', ['verb', 'host'], REST_BUCKETS);
       const requests = ctx.metrics.counter('rest_client_requests_total', 'Number of HTTP requests, partitioned by status code, method, and host.', ['method', 'code', 'host']);
-      source = mod.createApiSource(resolved, ctx.log, {
-        onRequest: (verb, code, host, secs) => {
+      const opts = {
+        onRequest: (verb: string, code: string, host: string, secs: number): void => {
           latency.labels(verb, host).observe(secs);
           requests.labels(verb, code, host).inc();
         },
-      });
+      };
+      if (canShare()) {
+        // -workers N: one worker lists and watches, the others follow its changes (shared.ts).
+        const { endpoint, tls, kubeconfig, namespaces, labels, namespaceLabels, pods, endpointPodNames, noEndpoints } = resolved;
+        const key = `kubernetes ${JSON.stringify({ endpoint, tls, kubeconfig, namespaces, labels, namespaceLabels, pods, endpointPodNames, noEndpoints })}`;
+        source = new SharedApiSource(key, (replace) => mod.createApiSource(resolved, ctx.log, { ...opts, replace }), ctx.log);
+      } else {
+        source = mod.createApiSource(resolved, ctx.log, opts);
+      }
     }
     let failure: Error | undefined;
     let timedOut = false;
@@ -86,8 +96,10 @@ export default definePlugin<KubernetesConfig>({
         () => {
           store.synced = true;
           store.commit();
-          // The lists' garbage is gone: shrink the heap back to what the store holds.
-          if (fromApi) setImmediate(compactHeap);
+          // The lists' garbage is gone: shrink the heap back to what the store holds — a moment
+          // later, once the server listens (a full GC of the synced heap takes ~50 ms, which the
+          // first queries would otherwise wait for).
+          if (fromApi) setTimeout(compactHeap, 1000).unref();
         },
         (e: unknown) => {
           failure = e instanceof Error ? e : new Error(String(e));

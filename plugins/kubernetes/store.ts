@@ -426,7 +426,9 @@ export class ClusterStore implements ObjectSink {
       let drop = ep.hostname !== '' ? badLabel(ep.hostname, 'hostname') : undefined;
       let addresses: string[] | undefined;
       ep.addresses.forEach((ip, j) => {
-        const bad = badIp(ip, 'address') ?? (net.isIP(ip) === (v6 ? 6 : 4) ? undefined : `address '${ip}' is not ${s.addressType}`);
+        // (net.isIP once per address: badIp's own test, then the family)
+        const family = net.isIP(ip);
+        const bad = family === 0 || ip.includes('%') ? badIp(ip, 'address') : family === (v6 ? 6 : 4) ? undefined : `address '${ip}' is not ${s.addressType}`;
         if (bad === undefined) addresses?.push(ip);
         else {
           problems.push(bad);
@@ -651,6 +653,24 @@ export class ClusterStore implements ObjectSink {
         break;
       }
     }
+  }
+
+  /**
+   * Everything the store holds, as lists for replaceAll() that rebuild it in an empty store (a
+   * worker following another worker's API source, plugins/kubernetes/shared.ts). Slices go in
+   * their packed form.
+   */
+  snapshot(): { services: SlimService[]; endpointslices: SlimEndpointSlice[]; pods: SlimPod[]; namespaces: SlimNamespace[] } {
+    const services: SlimService[] = [];
+    const endpointslices: PreparedSlice[] = [];
+    for (const e of this.services.values()) {
+      if (e.svc !== undefined) services.push(e.svc);
+      if (e.slices === undefined) continue;
+      for (const [name, packed] of e.slices) {
+        endpointslices.push({ namespace: e.namespace, name, service: e.name, addressType: '', ports: packed.ports, endpoints: EMPTY_ENDPOINTS, labels: {}, rv: packed.rv, packed });
+      }
+    }
+    return { services, endpointslices, pods: [...this.pods.values()], namespaces: [...this.nsObjects.values()] };
   }
 
   commit(): void {

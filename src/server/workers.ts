@@ -5,6 +5,8 @@
 //   - forwards SIGTERM and SIGINT (as SIGTERM) and SIGUSR1 (reload) to every worker,
 //   - restarts a worker that dies (with a growing delay when they keep dying fast), and exits 1
 //     if a worker dies before any worker has started (the worker printed why),
+//   - relays the changes of a shared data source from the worker that runs it to the others
+//     (share.ts: one Kubernetes list/watch set for the whole process tree),
 //   - sums the workers' metrics for whichever worker serves /metrics (prom-client's
 //     AggregatorRegistry): a worker's `metrics.exposition()` asks the primary over IPC.
 import cluster, { type Worker } from 'node:cluster';
@@ -12,6 +14,7 @@ import os from 'node:os';
 import client from 'prom-client';
 import type { TextLogger } from '../observe/log.js';
 import type { MetricsRegistry } from '../observe/metrics.js';
+import { ShareRelay } from './share.js';
 
 /** `-workers` value: a number ≥ 1, or `auto` (os.availableParallelism()). */
 export function parseWorkers(v: string): number {
@@ -46,6 +49,7 @@ interface Msg {
 /** Run the primary: fork `workers` workers, supervise them; resolves with the exit code. */
 export function runPrimary(workers: number, log: TextLogger): Promise<number> {
   const aggregator = new client.AggregatorRegistry();
+  const relay = new ShareRelay();
   const live = new Set<Worker>();
   /** Workers whose server serves (listeners bound, startup hooks done). */
   const serving = new Set<Worker>();
@@ -59,6 +63,7 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
   let quickDeaths = 0;
 
   const onMessage = (w: Worker, m: Msg): void => {
+    if (relay.message(w, m)) return;
     if (m?.type === READY) {
       anyReady = true;
       serving.add(w);
@@ -97,6 +102,7 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
 
     cluster.on('exit', (w, code, signal) => {
       live.delete(w);
+      relay.gone(w);
       if (serving.delete(w)) tellAll();
       if (stopping) {
         if (live.size === 0) resolve(anyReady ? 0 : 1);

@@ -258,26 +258,34 @@ describe.skipIf(skipReason !== undefined)(`kubernetes plugin against a real kube
     expect(await differences(ri, fi)).toEqual([]);
   }, 60_000);
 
-  it('lists in pages with the real API\'s continue tokens (limit=2): the same objects as one unpaged list', async () => {
+  it('lists in pages with the real API\'s continue tokens (limit=2), and at resourceVersion=0 from its watch cache: the same objects as one unpaged list', async () => {
     const cfg = { kubeconfig: { file: real.dnsKubeconfig }, namespaces: [], pods: 'verified' as const, endpointPodNames: false, noEndpoints: false };
-    const got = new Map<string, number>();
     const noop = (): void => {};
-    const sink: ObjectSink = {
-      upsertService: noop, deleteService: noop, upsertSlice: noop, deleteSlice: noop,
-      upsertPod: noop, deletePod: noop, upsertNamespace: noop, deleteNamespace: noop, commit: noop,
-      replaceAll: (kind, items) => void got.set(kind, items.length),
+    // A first list goes into the sink item by item: count the items of each kind.
+    const counting = (got: Map<string, number>): ObjectSink => {
+      const add = (kind: string) => (): void => void got.set(kind, (got.get(kind) ?? 0) + 1);
+      return {
+        upsertService: add('services'), deleteService: noop, upsertSlice: add('endpointslices'), deleteSlice: noop,
+        upsertPod: add('pods'), deletePod: noop, upsertNamespace: add('namespaces'), deleteNamespace: noop, commit: noop,
+        replaceAll: (kind, items) => void got.set(kind, items.length),
+      };
     };
-    const src = createApiSource(cfg, memoryLogger(), { pageSize: 2 });
-    try {
-      await src.start(sink);
-      for (const spec of kindsFor(cfg)) {
-        const all = await real.rest.request('GET', `${spec.path}?${new URLSearchParams(spec.params).toString()}`);
-        const n = (all.body as { items: unknown[] }).items.length;
-        expect(n, spec.kind).toBeGreaterThan(2); // more than one page
-        expect(got.get(spec.kind), spec.kind).toBe(n);
+    // Consistent lists, paged by 2; and the default first list at resourceVersion=0, which the API
+    // server answers whole from its watch cache.
+    for (const fromCache of [false, true]) {
+      const got = new Map<string, number>();
+      const src = createApiSource(cfg, memoryLogger(), { pageSize: 2, fromCache });
+      try {
+        await src.start(counting(got));
+        for (const spec of kindsFor(cfg)) {
+          const all = await real.rest.request('GET', `${spec.path}?${new URLSearchParams(spec.params).toString()}`);
+          const n = (all.body as { items: unknown[] }).items.length;
+          expect(n, spec.kind).toBeGreaterThan(2); // more than one page
+          expect(got.get(spec.kind), `${spec.kind} (fromCache ${fromCache})`).toBe(n);
+        }
+      } finally {
+        await src.stop();
       }
-    } finally {
-      await src.stop();
     }
   });
 

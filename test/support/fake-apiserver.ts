@@ -95,6 +95,12 @@ export interface FakeApiServerOptions {
   bookmarkMs?: number;
   /** Largest page a list returns even when `limit` asks for more (0 = no cap). */
   maxPage?: number;
+  /**
+   * Serve `resourceVersion=0` lists as an API server with its watch cache does (the default of a
+   * real one; kube-apiserver 1.26 checked): the whole list in one response, `limit` ignored.
+   * Without it, such lists are paged like any other (an API server with --watch-cache=false).
+   */
+  watchCache?: boolean;
 }
 
 export interface RequestRecord {
@@ -267,14 +273,22 @@ export class FakeApiServer {
    */
   listDelayMs: number | ((kind: FakeKind, before: number) => number) = 0;
   private readonly listsSeen = new Map<FakeKind, number>();
+  /**
+   * Called for each list page about to be sent (`continued`: not the first page of its list;
+   * `last`: no page follows). 'cut' sends the first half of the body and drops the connection;
+   * a promise sends the first half, then the rest once it settles (a page still on the wire).
+   */
+  onListPage: ((kind: FakeKind, page: { continued: boolean; last: boolean }) => 'cut' | Promise<void> | undefined) | undefined;
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private readonly maxPage: number;
+  private readonly watchCache: boolean;
   private readonly forbidden = new Set<FakeKind>();
 
   private constructor(opts: FakeApiServerOptions) {
     this.tls = opts.tls !== false;
     this.token = opts.token ?? `tok-${Math.random().toString(36).slice(2)}`;
     this.maxPage = opts.maxPage ?? 0;
+    this.watchCache = opts.watchCache === true;
     for (const k of Object.keys(KINDS) as FakeKind[]) {
       this.objects.set(k, new Map());
       this.history.set(k, []);
@@ -623,6 +637,7 @@ export class FakeApiServer {
     const info = KINDS[kind];
     let limit = Number(query['limit'] ?? 0) || 0;
     if (this.maxPage > 0 && (limit === 0 || limit > this.maxPage)) limit = this.maxPage;
+    if (this.watchCache && query['resourceVersion'] === '0' && !query['continue']) limit = 0;
     let listRv = this.rv;
     let after = '';
     const cont = query['continue'];
@@ -666,7 +681,23 @@ export class FakeApiServer {
       const { kind: _k, apiVersion: _a, ...rest } = o;
       return rest;
     });
-    this.json(res, 200, { kind: `${info.kind}List`, apiVersion: apiVersionOf(info), metadata, items: bare }, rec);
+    const body = { kind: `${info.kind}List`, apiVersion: apiVersionOf(info), metadata, items: bare };
+    const how = this.onListPage?.(kind, { continued: cont !== undefined && cont !== '', last: metadata['continue'] === undefined });
+    if (how === undefined) {
+      this.json(res, 200, body, rec);
+      return;
+    }
+    this.requests.push({ ...rec, status: 200 });
+    const text = Buffer.from(JSON.stringify(body));
+    const half = text.length >> 1;
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': text.length });
+    res.write(text.subarray(0, half));
+    if (how === 'cut') {
+      res.socket?.destroy();
+      return;
+    }
+    const rest = (): void => void res.end(text.subarray(half));
+    how.then(rest, rest);
   }
 
   private serveWatch(

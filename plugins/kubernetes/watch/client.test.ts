@@ -99,6 +99,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
+  fake.onListPage = undefined;
   await Promise.all(sources.splice(0).map((s) => s.stop()));
 });
 
@@ -124,7 +125,70 @@ describe('API source', () => {
     const s = sink.services.get('shop/svc-1')!;
     expect(s).toMatchObject({ type: 'ClusterIP', clusterIPs: ['10.96.0.1'], ports: [{ name: 'http', protocol: 'tcp', port: 80 }] });
     expect(sink.slices.get('shop/svc-1-abcde')!.endpoints[0]).toMatchObject({ addresses: ['10.244.0.1'], podName: 'svc-1-pod', ready: true });
-    expect(fake.requests.filter((r) => r.kind === 'services' && !r.watch).every((r) => r.query['limit'] === '500')).toBe(true);
+    const pages = fake.requests.filter((r) => r.kind === 'services' && !r.watch);
+    expect(pages.every((r) => r.query['limit'] === '500')).toBe(true);
+    // as client-go: the first page at resourceVersion 0 (an API server's watch cache), the next
+    // pages with their continue token only
+    expect(pages.map((r) => r.query['resourceVersion'] ?? '-')).toEqual(['0', '-', '-']);
+  });
+
+  it('gets the whole list in one response from an API server with a watch cache', async () => {
+    const cached = await FakeApiServer.start({ bookmarkMs: 0, watchCache: true, token: fake.token });
+    try {
+      cached.load('namespaces', [namespace('default')]);
+      cached.load('services', Array.from({ length: 1234 }, (_, i) => service('default', `svc-${i}`, `10.96.${i >> 8}.${i & 255}`)));
+      const { sink, started } = start({}, cached);
+      await started;
+      expect(sink.services.size).toBe(1234);
+      expect(cached.count('services', 'list')).toBe(1);
+    } finally {
+      await Promise.all(sources.splice(0).map((s) => s.stop()));
+      await cached.close();
+    }
+  });
+
+  it('asks for the next page while the current one is still arriving, and puts the first list into the sink as it comes', async () => {
+    const from = fake.requests.length;
+    const nextPageAsked = (): boolean => fake.requests.slice(from).some((r) => r.kind === 'services' && !r.watch && r.query['continue'] !== undefined);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let continued = 0;
+    // Page 1 of the services is only half sent until page 2 is asked for; page 2 is half sent
+    // until the test has looked at the sink.
+    fake.onListPage = (kind, page) => {
+      if (kind !== 'services') return undefined;
+      if (!page.continued) return until(nextPageAsked, 10_000, 'page 2 asked for').then(() => undefined);
+      return ++continued === 1 ? released : undefined;
+    };
+    const { sink, src, started } = start();
+    try {
+      // page 1, and the items of page 2's first half (decoded as they arrive)
+      await until(() => sink.services.size > 500, 10_000, "page 1's services in the sink");
+      expect(sink.services.size).toBeLessThan(1000);
+      expect(src.hasSynced()).toBe(false);
+    } finally {
+      release();
+    }
+    await started;
+    expect(sink.services.size).toBe(1234);
+    expect(sink.replaced.services).toBe(0);
+  });
+
+  it('lists again, whole, after a first list cut off mid-way, dropping what it had put in the sink and is gone', async () => {
+    let cut = false;
+    fake.onListPage = (kind, page) => {
+      if (kind !== 'services' || !page.continued || cut) return undefined;
+      cut = true;
+      fake.delete('services', service('default', 'svc-0', '')); // on page 1, deleted before the list is retried
+      return 'cut';
+    };
+    const { sink, started } = start();
+    await started;
+    expect(cut).toBe(true);
+    expect(sink.services.has('default/svc-0')).toBe(false);
+    expect(sink.services.size).toBe(1233);
+    expect(sink.replaced.services).toBe(1);
+    fake.create('services', service('default', 'svc-0', '10.96.0.0'));
   });
 
   it('applies ADDED, MODIFIED and DELETED within a second', async () => {
@@ -158,7 +222,7 @@ describe('API source', () => {
     await until(() => sink.services.has('shop/while-dropped'), 3000, 'replayed event');
     expect(fake.count('services', 'list')).toBe(lists);
     expect(fake.count('services', 'watch')).toBeGreaterThan(watches);
-    expect(sink.replaced.services).toBe(1);
+    expect(sink.replaced.services).toBe(0); // the first list went into the sink item by item
     const resumed = fake.requests.filter((r) => r.kind === 'services' && r.watch).at(-1)!;
     expect(Number(resumed.query['resourceVersion'])).toBeGreaterThan(0);
     expect(resumed.query['allowWatchBookmarks']).toBe('true');
@@ -177,8 +241,11 @@ describe('API source', () => {
     fake.compact();
     await fake.refuseConnections(false);
     await until(() => sink.services.has('default/after-compaction') && !sink.services.has('default/svc-0'), 5000, 'converged');
-    expect(sink.replaced.services).toBe(2);
+    expect(sink.replaced.services).toBe(1); // the relist replaced the kind at once
     expect(fake.count('services', 'list')).toBeGreaterThan(lists);
+    // a consistent list, not the API server's cache: no resourceVersion
+    const relist = fake.requests.filter((r) => r.kind === 'services' && !r.watch).slice(lists);
+    expect(relist.every((r) => r.query['resourceVersion'] === undefined)).toBe(true);
     // Restore the fixture for the other tests.
     fake.create('services', service('default', 'svc-0', '10.96.0.0'));
     fake.delete('services', service('default', 'after-compaction', ''));

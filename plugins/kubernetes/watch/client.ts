@@ -25,6 +25,7 @@ import type {
 } from './objects.js';
 import type { KubernetesConfig } from '../setup.js';
 import * as convert from './convert.js';
+import { ListDecoder, type ListHandlers } from './list-decoder.js';
 import { endpointCredentials, inClusterCredentials, staticTransport, type Transport } from './transport.js';
 
 /** The part of the plugin's config the API source reads. */
@@ -55,6 +56,16 @@ export interface ApiSourceOptions {
    * coredns_kubernetes_rest_client_* metrics. `code` is the HTTP status, or '<error>'.
    */
   onRequest?: (verb: string, code: string, host: string, seconds: number) => void;
+  /**
+   * The sink already holds data (taking over from another worker's source): the first list of
+   * each kind replaces it too, instead of going in item by item.
+   */
+  replace?: boolean;
+  /**
+   * List at resourceVersion=0 first (default true), as client-go: served from the API server's
+   * watch cache, whole. false: every list consistent and paged (tests of paging).
+   */
+  fromCache?: boolean;
 }
 
 /** Environment variable holding a bearer token for `endpoint` connections. */
@@ -149,6 +160,7 @@ class ApiSource implements ObjectSource {
   readonly pageSize: number;
   readonly initialBackoff: number;
   readonly maxBackoff: number;
+  readonly fromCache: boolean;
 
   constructor(
     private readonly cfg: ApiSourceConfig,
@@ -159,6 +171,7 @@ class ApiSource implements ObjectSource {
     this.pageSize = opts.pageSize ?? 500;
     this.initialBackoff = opts.initialBackoffMs ?? 250;
     this.maxBackoff = opts.maxBackoffMs ?? 5000;
+    this.fromCache = opts.fromCache !== false;
   }
 
   async start(sink: ObjectSink): Promise<void> {
@@ -170,7 +183,7 @@ class ApiSource implements ObjectSource {
     this.log.info(`watching the API at ${server}`);
     const started = new Promise<void>((resolve) => (this.resolveStart = resolve));
     for (const spec of kindsFor(this.cfg)) {
-      const r = new Reflector(this, spec);
+      const r = new Reflector(this, spec, this.opts.replace === true);
       this.reflectors.push(r);
     }
     this.loops = this.reflectors.map((r) => r.run());
@@ -293,19 +306,6 @@ class ApiSource implements ObjectSource {
       req.end();
     });
   }
-
-  /** GET a JSON document with the client's credentials. */
-  async getJson(pathAndQuery: string): Promise<{ status: number; body: unknown }> {
-    const res = await this.get(pathAndQuery, this.abort.signal, 60_000);
-    const text = await readAll(res);
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // a non-JSON error page: keep the text
-    }
-    return { status: res.statusCode ?? 0, body };
-  }
 }
 
 function readAll(res: http.IncomingMessage): Promise<string> {
@@ -319,6 +319,42 @@ function readAll(res: http.IncomingMessage): Promise<string> {
   });
 }
 
+/** Decode a list response as it arrives; resolves once it ended and every item was handed over. */
+function decodeList(res: http.IncomingMessage, h: ListHandlers): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const d = new ListDecoder(h);
+    let failed = false; // or ended
+    const fail = (e: unknown): void => {
+      if (failed) return;
+      failed = true;
+      res.destroy();
+      reject(e instanceof Error ? e : new Error(String(e)));
+    };
+    res.on('data', (c: Buffer) => {
+      if (failed) return;
+      try {
+        d.write(c);
+      } catch (e) {
+        fail(e);
+      }
+    });
+    res.on('end', () => {
+      if (failed) return;
+      try {
+        d.end();
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      failed = true;
+      resolve();
+    });
+    res.on('error', fail);
+    res.on('aborted', () => fail(new Error('response aborted')));
+    res.on('close', () => fail(new Error('response closed before its end')));
+  });
+}
+
 function statusMessage(body: unknown, code: number): string {
   if (body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string') {
     return `${(body as { message: string }).message} (${code})`;
@@ -328,6 +364,10 @@ function statusMessage(body: unknown, code: number): string {
 
 class Reflector {
   hasListed = false;
+  /** A list of this kind was started before: the sink may hold some of it, so lists replace. */
+  private listTried = false;
+  /** The last resourceVersion is gone (410): list consistently, not from the API server's cache. */
+  private expired = false;
   private rv: string | undefined;
   private controller: AbortController | undefined;
   private readonly kind: Kind;
@@ -337,8 +377,10 @@ class Reflector {
   constructor(
     private readonly src: ApiSource,
     private readonly spec: KindSpec,
+    replace: boolean,
   ) {
     this.kind = spec.kind;
+    this.listTried = replace;
   }
 
   cancel(): void {
@@ -357,6 +399,7 @@ class Reflector {
         if (r === 'gone') {
           this.src.log.debug(`${this.kind}: resourceVersion too old, listing again`);
           this.rv = undefined;
+          this.expired = true;
           delay = 0;
         } else if (r === 'quiet') {
           // Ended at once without a single event: the server is not well; don't spin.
@@ -366,7 +409,10 @@ class Reflector {
         }
       } catch (e) {
         if (this.src.stopped) break;
-        if (e instanceof ApiError && e.code === 410) this.rv = undefined;
+        if (e instanceof ApiError && e.code === 410) {
+          this.rv = undefined;
+          this.expired = true;
+        }
         this.src.failure(this.kind, e);
         // A stream that worked and then broke (connection cut) starts the back-off over: only
         // consecutive failures to connect should grow it, or a flapping link ends up at the cap.
@@ -405,21 +451,7 @@ class Reflector {
       this.remove(obj);
       return;
     }
-    const sink = this.src.out;
-    switch (this.kind) {
-      case 'services':
-        sink.upsertService(s as SlimService);
-        break;
-      case 'endpointslices':
-        sink.upsertSlice(s as SlimEndpointSlice);
-        break;
-      case 'pods':
-        sink.upsertPod(s as SlimPod);
-        break;
-      case 'namespaces':
-        sink.upsertNamespace(s as SlimNamespace);
-        break;
-    }
+    this.put(s);
   }
 
   private remove(obj: Meta): void {
@@ -443,41 +475,125 @@ class Reflector {
     }
   }
 
-  /** A full, paged list; replaces the kind in the sink. */
+  /**
+   * A full, paged list. Each page is decoded while it arrives (watch/list-decoder.ts), and the next
+   * page is asked for as soon as this one's `continue` token is in (the API server writes
+   * `metadata` before `items`), so the server prepares it while this one is read. The first list
+   * of a kind goes into the sink item by item as it arrives (the sink holds nothing of the kind
+   * yet, and nothing is served as synced before every kind is listed); a later one (a relist after
+   * 410 Gone, a retry of a failed list) is held until complete and replaces the kind at once.
+   */
   private async list(): Promise<void> {
+    let direct = !this.listTried;
+    this.listTried = true;
+    const src = this.src;
+    const sink = src.out;
     const items: unknown[] = [];
-    let cont: string | undefined;
+    let count = 0;
     let rv = '';
-    for (;;) {
-      const q = new URLSearchParams({ ...this.spec.params, limit: String(this.src.pageSize) });
-      if (cont !== undefined) q.set('continue', cont);
-      const { status, body } = await this.src.getJson(`${this.spec.path}?${q.toString()}`);
-      if (this.src.stopped) return;
-      if (status === 410 && cont !== undefined) {
-        // The continue token expired mid-list: start the list over.
-        items.length = 0;
+    let cont: string | undefined;
+    // As client-go's reflector: the first list at resourceVersion 0, which an API server with
+    // its watch cache serves from the cache, whole (limit ignored), without reading etcd; after
+    // 410 Gone a consistent list (no resourceVersion), paged. Pages after the first carry only
+    // their continue token.
+    const fromCache = !this.expired && src.fromCache;
+    const url = (c: string | undefined): string => {
+      const q = new URLSearchParams({ ...this.spec.params, limit: String(src.pageSize) });
+      if (c !== undefined) q.set('continue', c);
+      else if (fromCache) q.set('resourceVersion', '0');
+      return `${this.spec.path}?${q.toString()}`;
+    };
+    // Ends a prefetched page's request when the list is left early (an error, stop()).
+    const ac = new AbortController();
+    const stop = (): void => ac.abort();
+    src.abort.signal.addEventListener('abort', stop, { once: true });
+    const fetch = (c: string | undefined): Promise<http.IncomingMessage> => {
+      const p = src.get(url(c), ac.signal, 60_000);
+      p.catch(() => undefined); // awaited below, unless the list is left first
+      return p;
+    };
+    const take = (obj: unknown): void => {
+      const it = obj as Meta;
+      if (src.stopped || !this.inScope(it)) return;
+      const s = this.slim(it);
+      if (s === undefined) return;
+      count++;
+      if (direct) this.put(s);
+      else items.push(sink.prepare ? sink.prepare(this.kind, s) : s);
+    };
+    try {
+      let next: Promise<http.IncomingMessage> | undefined = fetch(undefined);
+      while (next !== undefined) {
+        const res: http.IncomingMessage = await next;
+        next = undefined;
+        if (src.stopped) {
+          res.destroy();
+          return;
+        }
+        const status = res.statusCode ?? 0;
+        if (status !== 200) {
+          const text = await readAll(res);
+          if (status === 410 && cont !== undefined) {
+            // The continue token expired mid-list: start the list over, held until complete
+            // (what was already put in the sink must go if it is not in the new list).
+            direct = false;
+            items.length = 0;
+            count = 0;
+            cont = undefined;
+            next = fetch(undefined);
+            continue;
+          }
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // a non-JSON error page: keep the text
+          }
+          throw new ApiError(status, `list ${this.kind}: ${statusMessage(body, status)}`);
+        }
+        let metaSeen = false;
         cont = undefined;
-        continue;
+        await decodeList(res, {
+          meta: (m) => {
+            metaSeen = true;
+            rv = m.resourceVersion ?? rv;
+            cont = m.continue || undefined;
+            if (cont !== undefined && !src.stopped) next = fetch(cont);
+          },
+          item: take,
+        });
+        if (src.stopped) return;
+        if (!metaSeen) throw new Error(`list ${this.kind}: no metadata`);
       }
-      if (status !== 200) throw new ApiError(status, `list ${this.kind}: ${statusMessage(body, status)}`);
-      const list = body as { metadata?: { resourceVersion?: string; continue?: string }; items?: Meta[] };
-      // Held until the list is complete (replaceAll is atomic): in the sink's compact form when it
-      // has one, so 100,000 endpoints are not 100,000 objects until then.
-      const sink = this.src.out;
-      for (const it of list.items ?? []) {
-        if (!this.inScope(it)) continue;
-        const s = this.slim(it);
-        if (s !== undefined) items.push(sink.prepare ? sink.prepare(this.kind, s) : s);
-      }
-      rv = list.metadata?.resourceVersion ?? rv;
-      cont = list.metadata?.continue || undefined;
-      if (cont === undefined) break;
+    } finally {
+      src.abort.signal.removeEventListener('abort', stop);
+      ac.abort();
     }
-    this.src.out.replaceAll(this.kind, items);
+    if (!direct) sink.replaceAll(this.kind, items);
     this.rv = rv;
+    this.expired = false;
     this.hasListed = true;
-    this.src.log.debug(`${this.kind}: listed ${items.length} at resourceVersion ${rv}`);
-    this.src.listed();
+    src.log.debug(`${this.kind}: listed ${count} at resourceVersion ${rv}`);
+    src.listed();
+  }
+
+  /** One slim record of a list, straight into the sink. */
+  private put(s: unknown): void {
+    const sink = this.src.out;
+    switch (this.kind) {
+      case 'services':
+        sink.upsertService(s as SlimService);
+        break;
+      case 'endpointslices':
+        sink.upsertSlice(s as SlimEndpointSlice);
+        break;
+      case 'pods':
+        sink.upsertPod(s as SlimPod);
+        break;
+      case 'namespaces':
+        sink.upsertNamespace(s as SlimNamespace);
+        break;
+    }
   }
 
   /**

@@ -1,0 +1,222 @@
+// -workers N with an API source: one list/watch set for the whole process tree, not one per
+// worker (src/server/share.ts). One worker's instance leads: it runs the API source into its
+// store through a tee that also publishes every change; the other workers follow: they get a
+// snapshot of the leader's store, then its changes, and apply them to their own store. Each
+// worker still holds its own copy of the cluster (processes share no objects), but only the
+// leader talks to the API, parses its JSON and holds a list's garbage; when it leaves (its
+// worker died, or a reload), a follower takes over and lists again, replacing what all hold.
+import type { Logger } from '../../src/plugin/api.js';
+import { joinShare, type ShareMember } from '../../src/server/share.js';
+import type { ClusterStore } from './store.js';
+import type { Kind, ObjectSink, ObjectSource, SlimEndpointSlice, SlimNamespace, SlimPod, SlimService } from './watch/objects.js';
+
+/** One change, as published: [op, ...args]. */
+type Op =
+  | ['S', SlimService]
+  | ['s', string, string]
+  | ['E', SlimEndpointSlice]
+  | ['e', string, string]
+  | ['P', SlimPod]
+  | ['p', string, string]
+  | ['N', SlimNamespace]
+  | ['n', string]
+  | ['R', Kind, unknown[]]
+  /** The leader's source has synced. */
+  | ['Y'];
+
+/** Applies to the store and publishes. */
+class Tee implements ObjectSink {
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly out: (op: Op) => void,
+  ) {}
+  upsertService(s: SlimService): void {
+    this.store.upsertService(s);
+    this.out(['S', s]);
+  }
+  deleteService(ns: string, name: string): void {
+    this.store.deleteService(ns, name);
+    this.out(['s', ns, name]);
+  }
+  upsertSlice(s: SlimEndpointSlice): void {
+    this.store.upsertSlice(s);
+    this.out(['E', s]);
+  }
+  deleteSlice(ns: string, name: string): void {
+    this.store.deleteSlice(ns, name);
+    this.out(['e', ns, name]);
+  }
+  upsertPod(p: SlimPod): void {
+    this.store.upsertPod(p);
+    this.out(['P', p]);
+  }
+  deletePod(ns: string, name: string): void {
+    this.store.deletePod(ns, name);
+    this.out(['p', ns, name]);
+  }
+  upsertNamespace(n: SlimNamespace): void {
+    this.store.upsertNamespace(n);
+    this.out(['N', n]);
+  }
+  deleteNamespace(name: string): void {
+    this.store.deleteNamespace(name);
+    this.out(['n', name]);
+  }
+  replaceAll(kind: Kind, items: readonly unknown[]): void {
+    this.store.replaceAll(kind, items);
+    this.out(['R', kind, items as unknown[]]);
+  }
+  prepare(kind: Kind, item: unknown): unknown {
+    return this.store.prepare(kind, item);
+  }
+  commit(): void {
+    this.store.commit();
+  }
+}
+
+export class SharedApiSource implements ObjectSource {
+  private member: ShareMember | undefined;
+  private api: ObjectSource | undefined;
+  private store: ClusterStore | undefined;
+  private synced = false;
+  private followed = false;
+  private stopped = false;
+  private queue: Op[] = [];
+  private flushing = false;
+  private resolveStart: (() => void) | undefined;
+  private rejectStart: ((e: Error) => void) | undefined;
+
+  /**
+   * @param key the API configuration: instances with the same key share one source
+   * @param createApi the API source to run when leading (`replace`: its first lists replace the
+   *   store's content, taking over from another leader)
+   */
+  constructor(
+    private readonly key: string,
+    private readonly createApi: (replace: boolean) => ObjectSource,
+    private readonly log: Logger,
+  ) {}
+
+  start(store: ClusterStore): Promise<void> {
+    if (this.store) throw new Error('source already started');
+    this.store = store;
+    const started = new Promise<void>((resolve, reject) => {
+      this.resolveStart = resolve;
+      this.rejectStart = reject;
+    });
+    this.member = joinShare(this.key, {
+      lead: () => this.lead(),
+      follow: () => {
+        this.followed = true;
+        this.log.debug('another worker watches the API: following its changes');
+      },
+      ops: (ops) => this.apply(ops as Op[]),
+      snapshot: () => {
+        this.flush();
+        return this.snapshot();
+      },
+    });
+    return started;
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.member?.leave();
+    this.resolveStart?.();
+    await this.api?.stop();
+  }
+
+  private lead(): void {
+    if (this.stopped || this.api) return;
+    if (this.followed) this.log.info('taking over the API watch from a worker that left');
+    this.api = this.createApi(this.followed);
+    const tee = new Tee(this.store!, (op) => this.publish(op));
+    this.api.start(tee).then(
+      () => {
+        if (this.stopped) return;
+        this.publish(['Y']);
+        this.markSynced();
+      },
+      (e: unknown) => this.rejectStart?.(e instanceof Error ? e : new Error(String(e))),
+    );
+  }
+
+  private markSynced(): void {
+    if (this.synced) return;
+    this.synced = true;
+    this.resolveStart?.();
+  }
+
+  /** Changes go out in batches, one message per turn of the event loop. */
+  private publish(op: Op): void {
+    this.queue.push(op);
+    if (this.flushing) return;
+    this.flushing = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushing = false;
+    if (this.queue.length === 0) return;
+    const ops = this.queue;
+    this.queue = [];
+    this.member?.publish(ops);
+  }
+
+  /** The leader's store as changes that rebuild it from nothing. */
+  private snapshot(): Op[] {
+    const s = this.store!.snapshot();
+    const ops: Op[] = [
+      ['R', 'namespaces', s.namespaces],
+      ['R', 'services', s.services],
+      ['R', 'endpointslices', s.endpointslices],
+      ['R', 'pods', s.pods],
+    ];
+    if (this.synced) ops.push(['Y']);
+    return ops;
+  }
+
+  private apply(ops: readonly Op[]): void {
+    if (this.stopped || this.api) return;
+    const st = this.store!;
+    for (const op of ops) {
+      switch (op[0]) {
+        case 'S':
+          st.upsertService(op[1]);
+          break;
+        case 's':
+          st.deleteService(op[1], op[2]);
+          break;
+        case 'E':
+          st.upsertSlice(op[1]);
+          break;
+        case 'e':
+          st.deleteSlice(op[1], op[2]);
+          break;
+        case 'P':
+          st.upsertPod(op[1]);
+          break;
+        case 'p':
+          st.deletePod(op[1], op[2]);
+          break;
+        case 'N':
+          st.upsertNamespace(op[1]);
+          break;
+        case 'n':
+          st.deleteNamespace(op[1]);
+          break;
+        case 'R':
+          st.replaceAll(op[1], op[2]);
+          break;
+        case 'Y':
+          this.markSynced();
+          break;
+      }
+    }
+  }
+}
