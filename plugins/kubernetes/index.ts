@@ -15,6 +15,7 @@ import { parseSelector } from './selector.js';
 import { compactHeap } from './heap.js';
 import type { ObjectSource } from './watch/objects.js';
 import { externalLookup, externalNsIps, type ExternalResult } from './external.js';
+import { kubernetesTransferer } from './xfr.js';
 
 export type { KubernetesConfig } from './setup.js';
 
@@ -160,6 +161,8 @@ export default definePlugin<KubernetesConfig>({
       },
       externalSerial: (): number => store.modifiedExternal,
       externalSynced: (): boolean => store.synced,
+      // transfer (CoreDNS's Transferer): AXFR/IXFR of the cluster zone
+      ...kubernetesTransferer(cfg, store, ownIps),
       close: async () => {
         await source.stop();
       },
