@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePlugin, sortAndCheck, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
 import auto from './index.js';
 import { originOf } from './setup.js';
+import { fakeSecondary, transferFrom } from '../transfer/xfr-client.js';
 
 const zoneText = (serial: number, www = '127.0.0.1'): string => `; testzone
 @	IN	SOA	sns.dns.icann.org. noc.dns.icann.org. ${serial} 7200 3600 1209600 3600
@@ -125,6 +126,75 @@ describe('auto over sockets', () => {
     } finally {
       await alone.close();
       await withNext.close();
+    }
+  });
+});
+
+describe('auto zones out by transfer (CoreDNS auto xfr.go / xfr_test.go)', () => {
+  let dir: string;
+  const closers: Array<() => void> = [];
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-auto-xfr-'));
+  });
+  afterAll(() => {
+    for (const c of closers) c();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const put = (zones: string, name: string, text: string): void => {
+    fs.writeFileSync(path.join(dir, 'tmp-zone'), text);
+    fs.renameSync(path.join(dir, 'tmp-zone'), path.join(zones, name));
+  };
+
+  it('AXFR and IXFR of a loaded zone to `to` only; a name that is no loaded zone is not transferred', async () => {
+    const zones = path.join(dir, 'axfr');
+    fs.mkdirSync(zones);
+    put(zones, 'db.example.org', zoneText(2016082534));
+    const srv = await startServer(`example.org:0 example.net:0 {\n bind 127.0.0.1\n auto {\n  directory ${zones}\n  reload 0\n }\n transfer example.org example.net {\n  to 127.0.0.1\n }\n}`);
+    try {
+      const r = await transferFrom(srv.port, 'example.org.');
+      expect(r.rcode).toBe(0);
+      expect(r.records.map((a) => `${a.name} ${a.type}`)).toEqual(['example.org SOA', 'example.org NS', 'example.org NS', 'www.example.org A', 'example.org SOA']);
+      expect(r.records[0]).toMatchObject({ data: { serial: 2016082534 } });
+      // CoreDNS's TestAutoTransferZoneCase "case different": over the wire the name is compared in lower case
+      expect((await transferFrom(srv.port, 'EXAMPLE.ORG.')).records).toHaveLength(5);
+      // IXFR from the zone's serial: the SOA alone
+      expect((await transferFrom(srv.port, 'example.org.', 'IXFR', { serial: 2016082534 })).records.map((a) => a.type)).toEqual(['SOA']);
+      // a name inside the zone, and a zone of ours with no file ("no match"): not transferred
+      expect((await transferFrom(srv.port, 'www.example.org.')).rcode).toBe(5);
+      expect((await transferFrom(srv.port, 'example.net.')).rcode).toBe(5);
+      // not from an address outside `to`
+      const refused = await transferFrom(srv.port, 'example.org.', 'AXFR', { source: '127.0.0.2' });
+      expect([refused.rcode, refused.records.length]).toEqual([5, 0]);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('NOTIFY for every loaded zone at start, for a zone that appears, and when a file takes a new serial', async () => {
+    const sec = await fakeSecondary();
+    closers.push(sec.close);
+    const zones = path.join(dir, 'notify');
+    fs.mkdirSync(zones);
+    put(zones, 'db.example.org', zoneText(1));
+    const srv = await startServer(`.:0 {\n bind 127.0.0.1\n auto {\n  directory ${zones}\n  reload 50ms\n }\n transfer {\n  to 127.0.0.1:${sec.port}\n }\n}`);
+    const seen = (zone: string): number => sec.notifies.filter((n) => n.zone === zone).length;
+    try {
+      await waitFor(() => seen('example.org') === 1, { what: 'the start-up NOTIFY' });
+      expect(sec.notifies[0]).toEqual({ zone: 'example.org', opcode: 4, aa: true });
+      put(zones, 'db.example.com', zoneText(5));
+      await waitFor(() => seen('example.com') === 1, { timeout: 10_000, what: 'the NOTIFY of a new zone' });
+      // the same serial, another record: no NOTIFY (and no reload)
+      put(zones, 'db.example.org', zoneText(1, '127.0.0.7'));
+      put(zones, 'db.marker.test', zoneText(1));
+      await waitFor(() => seen('marker.test') === 1, { timeout: 10_000, what: 'the marker zone (a walk saw the same-serial change)' });
+      expect(seen('example.org')).toBe(1);
+      put(zones, 'db.example.org', zoneText(2, '127.0.0.8'));
+      await waitFor(() => seen('example.org') === 2, { timeout: 10_000, what: 'the NOTIFY after the new serial' });
+      const r = await transferFrom(srv.port, 'example.org.');
+      expect(r.records.find((a) => a.type === 'A')).toMatchObject({ name: 'www.example.org', data: '127.0.0.8' });
+      expect(r.records[0]).toMatchObject({ data: { serial: 2 } });
+    } finally {
+      await srv.close();
     }
   });
 });

@@ -11,6 +11,7 @@ import { buildZone, withExternal } from '../file/file.js';
 import type { LookupResult, Zone } from '../file/zone.js';
 import { readSerial } from '../file/zonefile.js';
 import { originOf, type AutoConfig } from './setup.js';
+import type { Transferer } from '../transfer/source.js';
 
 interface Loaded {
   readonly origin: string;
@@ -48,7 +49,7 @@ async function listFiles(dir: string, log: Logger, depth = 0): Promise<string[]>
   return out;
 }
 
-export async function createAuto(cfg: AutoConfig, root: string, log: Logger, opts: { lookup?: SetupContext['lookup']; last: boolean }): Promise<Plugin> {
+export async function createAuto(cfg: AutoConfig, root: string, log: Logger, opts: { lookup?: SetupContext['lookup']; last: boolean }): Promise<Plugin & Transferer> {
   const dir = path.isAbsolute(cfg.directory) ? cfg.directory : path.join(root, cfg.directory);
   if (!fs.existsSync(dir)) log.warn(`Directory does not exist: ${dir}`);
   const loaded = new Map<string, Loaded>();
@@ -56,6 +57,11 @@ export async function createAuto(cfg: AutoConfig, root: string, log: Logger, opt
   let order: Loaded[] = [];
   let closed = false;
   const stop = (): boolean => closed;
+  /** transfer's NOTIFY: told when a zone of ours appears or takes a new serial. */
+  const changed: Array<(zone: string) => void> = [];
+  const announce = (origin: string): void => {
+    if (cfg.zones.match(origin) !== undefined) for (const fn of changed) fn(origin);
+  };
 
   const walk = async (): Promise<void> => {
     let base = dir;
@@ -101,6 +107,7 @@ export async function createAuto(cfg: AutoConfig, root: string, log: Logger, opt
           loaded.set(origin, { origin, zone, file, stamp: stampOf(st) });
           log.info(`Inserting zone '${origin}' from: ${file}`);
         }
+        announce(origin);
       } catch (e) {
         if (closed) return;
         log.warn(`Parse zone '${origin}': ${why(e)}`);
@@ -143,6 +150,17 @@ export async function createAuto(cfg: AutoConfig, root: string, log: Logger, opt
       const m: Message = { type: 'response', flags: (r.aa ? FLAG.AA : 0) | r.rcode, answers: r.answers, authorities: r.authorities, additionals: r.additionals };
       w.write(m);
       return r.rcode;
+    },
+    // transfer (CoreDNS's auto Transfer): the current copy of a loaded zone of ours
+    xfrZone(zone) {
+      if (cfg.zones.match(zone) === undefined) return undefined;
+      return loaded.get(zone)?.zone;
+    },
+    xfrZones() {
+      return [...loaded.keys()].filter((z) => cfg.zones.match(z) !== undefined);
+    },
+    onXfrChange(fn) {
+      changed.push(fn);
     },
     close() {
       closed = true;

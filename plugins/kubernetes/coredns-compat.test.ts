@@ -9,9 +9,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DecodedPacket } from 'dns-packet';
+import type { Answer, DecodedPacket } from 'dns-packet';
 import { sortAndCheck, startServer, type Case, type TestServer } from '../../src/testing/index.js';
 import { startUpstream, type Upstream } from '../../test/support/upstream.js';
+import { rr, rrText } from '../../src/plugin/api.js';
+import { transferFrom } from '../transfer/xfr-client.js';
 
 const Z = 'cluster.local.';
 
@@ -534,5 +536,125 @@ describe('CoreDNS reverse_test.go: PTR records', () => {
       [`100.0.0.10.${Z}`, 'PTR', nx()],
       ['99.0.0.10.in-addr.arpa.', 'PTR', ok([`99.0.0.10.in-addr.arpa. 5 IN PTR double-ep.svc1.testns.svc.${Z}`, `99.0.0.10.in-addr.arpa. 5 IN PTR double-ep.svc2.testns.svc.${Z}`])],
     ]);
+  });
+});
+
+// ---- xfr_test.go: the zone transfer of the cluster zone ---------------------------------------
+// expectedZone in CoreDNS's order, through `transfer` over TCP. typedns: the name server's address
+// is the one the server was asked on (127.0.0.1 here; CoreDNS's test sets its bound address to
+// 10.0.0.10). TestKubernetesMultiClusterAXFR is not replayed: `multicluster` is not implemented.
+const XFR_ZONE = `
+cluster.local.	5	IN	SOA	ns.dns.cluster.local. hostmaster.cluster.local. 3 7200 1800 86400 5
+cluster.local.	5	IN	NS	ns.dns.cluster.local.
+ns.dns.cluster.local.	5	IN	A	127.0.0.1
+external.testns.svc.cluster.local.	5	IN	CNAME	ext.interwebs.test.
+external-to-service.testns.svc.cluster.local.	5	IN	CNAME	svc1.testns.svc.cluster.local.
+hdls1.testns.svc.cluster.local.	5	IN	A	172.0.0.2
+172-0-0-2.hdls1.testns.svc.cluster.local.	5	IN	A	172.0.0.2
+_http._tcp.hdls1.testns.svc.cluster.local.	5	IN	SRV	0 16 80 172-0-0-2.hdls1.testns.svc.cluster.local.
+hdls1.testns.svc.cluster.local.	5	IN	A	172.0.0.3
+172-0-0-3.hdls1.testns.svc.cluster.local.	5	IN	A	172.0.0.3
+_http._tcp.hdls1.testns.svc.cluster.local.	5	IN	SRV	0 16 80 172-0-0-3.hdls1.testns.svc.cluster.local.
+hdls1.testns.svc.cluster.local.	5	IN	A	172.0.0.4
+dup-name.hdls1.testns.svc.cluster.local.	5	IN	A	172.0.0.4
+_http._tcp.hdls1.testns.svc.cluster.local.	5	IN	SRV	0 16 80 dup-name.hdls1.testns.svc.cluster.local.
+hdls1.testns.svc.cluster.local.	5	IN	A	172.0.0.5
+dup-name.hdls1.testns.svc.cluster.local.	5	IN	A	172.0.0.5
+_http._tcp.hdls1.testns.svc.cluster.local.	5	IN	SRV	0 16 80 dup-name.hdls1.testns.svc.cluster.local.
+hdls1.testns.svc.cluster.local.	5	IN	AAAA	5678:abcd::1
+5678-abcd--1.hdls1.testns.svc.cluster.local.	5	IN	AAAA	5678:abcd::1
+_http._tcp.hdls1.testns.svc.cluster.local.	5	IN	SRV	0 16 80 5678-abcd--1.hdls1.testns.svc.cluster.local.
+hdls1.testns.svc.cluster.local.	5	IN	AAAA	5678:abcd::2
+5678-abcd--2.hdls1.testns.svc.cluster.local.	5	IN	AAAA	5678:abcd::2
+_http._tcp.hdls1.testns.svc.cluster.local.	5	IN	SRV	0 16 80 5678-abcd--2.hdls1.testns.svc.cluster.local.
+hdlsprtls.testns.svc.cluster.local.	5	IN	A	172.0.0.20
+172-0-0-20.hdlsprtls.testns.svc.cluster.local.	5	IN	A	172.0.0.20
+kubedns.kube-system.svc.cluster.local.	5	IN	A	10.0.0.10
+kubedns.kube-system.svc.cluster.local.	5	IN	SRV	0 100 53 kubedns.kube-system.svc.cluster.local.
+_dns._udp.kubedns.kube-system.svc.cluster.local.	5	IN	SRV	0 100 53 kubedns.kube-system.svc.cluster.local.
+svc-dual-stack.testns.svc.cluster.local.	5	IN	A	10.0.0.3
+svc-dual-stack.testns.svc.cluster.local.	5	IN	AAAA	10::3
+svc-dual-stack.testns.svc.cluster.local.	5	IN	SRV	0 100 80 svc-dual-stack.testns.svc.cluster.local.
+_http._tcp.svc-dual-stack.testns.svc.cluster.local.	5	IN	SRV	0 100 80 svc-dual-stack.testns.svc.cluster.local.
+svc1.testns.svc.cluster.local.	5	IN	A	10.0.0.1
+svc1.testns.svc.cluster.local.	5	IN	SRV	0 100 80 svc1.testns.svc.cluster.local.
+_http._tcp.svc1.testns.svc.cluster.local.	5	IN	SRV	0 100 80 svc1.testns.svc.cluster.local.
+svc6.testns.svc.cluster.local.	5	IN	AAAA	1234:abcd::1
+svc6.testns.svc.cluster.local.	5	IN	SRV	0 100 80 svc6.testns.svc.cluster.local.
+_http._tcp.svc6.testns.svc.cluster.local.	5	IN	SRV	0 100 80 svc6.testns.svc.cluster.local.
+svcempty.testns.svc.cluster.local.	5	IN	A	10.0.0.1
+svcempty.testns.svc.cluster.local.	5	IN	SRV	0 100 80 svcempty.testns.svc.cluster.local.
+_http._tcp.svcempty.testns.svc.cluster.local.	5	IN	SRV	0 100 80 svcempty.testns.svc.cluster.local.
+cluster.local.	5	IN	SOA	ns.dns.cluster.local. hostmaster.cluster.local. 3 7200 1800 86400 5
+`;
+
+describe('CoreDNS xfr_test.go: AXFR and IXFR of the cluster zone', () => {
+  const xfrServer = (): Promise<TestServer> => server(`.:0 {
+  bind 127.0.0.1
+  transfer {
+    to 127.0.0.1
+  }
+  kubernetes cluster.local 10.in-addr.arpa {
+    manifests ${serveDir}
+    namespaces testns kube-system
+  }
+}`);
+  const text = (records: readonly Answer[]): string[] => records.map((a) => rrText(a.type === 'SOA' ? { ...a, data: { ...a.data, serial: 3 } } : a));
+  const expected = XFR_ZONE.trim().split('\n').map((l) => rrText(rr(l)));
+
+  it('TestKubernetesAXFR (and TestKubernetesIXFRFallback): every record of expectedZone, in its order', async () => {
+    const srv = await xfrServer();
+    const r = await transferFrom(srv.port, Z);
+    expect(r.rcode).toBe(0);
+    expect(text(r.records)).toEqual(expected);
+    // IXFR from an older serial: the whole zone
+    const soaNow = r.records[0] as Answer & { data: { serial: number } };
+    const older = await transferFrom(srv.port, Z, 'IXFR', { serial: soaNow.data.serial - 1 });
+    expect(text(older.records)).toEqual(expected);
+  });
+
+  it('TestKubernetesIXFRCurrent: IXFR with the current serial gets the SOA alone', async () => {
+    const srv = await xfrServer();
+    const serial = ((await transferFrom(srv.port, Z)).records[0] as Answer & { data: { serial: number } }).data.serial;
+    const r = await transferFrom(srv.port, Z, 'IXFR', { serial });
+    expect(r.records.map((a) => a.type)).toEqual(['SOA']);
+  });
+
+  it('TestKubernetesTransferNonAuthZone: a name that is not a zone of kubernetes is not transferred by it', async () => {
+    const srv = await xfrServer();
+    // not a zone of any plugin of the block (CoreDNS: ErrNotAuthoritative, then the next plugin):
+    // SERVFAIL at the end of the chain, REFUSED by kubernetes for a name inside its zone
+    for (const [name, rcode] of [['example.com.', 2], [`svc.${Z}`, 5]] as const) {
+      const r = await transferFrom(srv.port, name);
+      expect(r.records).toHaveLength(0);
+      expect(r.rcode).toBe(rcode);
+    }
+    // a reverse zone of kubernetes is not transferred either
+    expect((await transferFrom(srv.port, '10.in-addr.arpa.')).rcode).toBe(5);
+  });
+
+  it('TestKubernetesAXFRMultipleNSAddrs: a dual-stack name server gets one NS and both addresses', async () => {
+    // typedns: CoreDNS's test binds 10.0.0.10 and fd00::10; here the server's address is an
+    // endpoint of a dual-stack Service, which names the zone's name server with both its ClusterIPs.
+    const dir = writeCluster(`
+apiVersion: v1
+kind: Service
+metadata: { name: dns, namespace: kube-system }
+spec: { clusterIP: 10.0.0.10, clusterIPs: [10.0.0.10, "fd00::10"], ports: [{ name: dns, protocol: UDP, port: 53 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: dns-1, namespace: kube-system, labels: { kubernetes.io/service-name: dns } }
+addressType: IPv4
+ports: [{ name: dns, protocol: UDP, port: 53 }]
+endpoints: [{ addresses: [127.0.0.1] }]
+`);
+    const srv = await server(`.:0 {\n  bind 127.0.0.1\n  transfer {\n    to *\n  }\n  kubernetes cluster.local {\n    manifests ${dir}\n  }\n}`);
+    const r = await transferFrom(srv.port, Z);
+    expect(r.records[0]!.type).toBe('SOA');
+    expect(r.records.at(-1)!.type).toBe('SOA');
+    const ns = `dns.kube-system.svc.${Z}`;
+    expect(r.records.filter((a) => a.type === 'NS').map(rrText)).toEqual([`${Z} 5 IN NS ${ns}`]);
+    expect(text(r.records.slice(1, 4))).toEqual([`${Z} 5 IN NS ${ns}`, `${ns} 5 IN A 10.0.0.10`, `${ns} 5 IN AAAA fd00::10`]);
   });
 });

@@ -17,6 +17,7 @@ import type { ObjectSource } from './watch/objects.js';
 import { SharedApiSource } from './shared.js';
 import { canShare } from '../../src/server/share.js';
 import { externalLookup, externalNsIps, type ExternalResult } from './external.js';
+import { kubernetesTransferer } from './xfr.js';
 
 export type { KubernetesConfig } from './setup.js';
 
@@ -172,6 +173,8 @@ export default definePlugin<KubernetesConfig>({
       },
       externalSerial: (): number => store.modifiedExternal,
       externalSynced: (): boolean => store.synced,
+      // transfer (CoreDNS's Transferer): AXFR/IXFR of the cluster zone
+      ...kubernetesTransferer(cfg, store, ownIps),
       close: async () => {
         await source.stop();
       },

@@ -317,6 +317,13 @@ export class ClusterStore implements ObjectSink {
     return Array.isArray(v) ? v : [v];
   }
 
+  /** Every Service (ExternalName included), in no particular order (zone transfers walk them). */
+  serviceEntries(): ServiceEntry[] {
+    const out: ServiceEntry[] = [];
+    for (const e of this.services.values()) if (e.svc !== undefined) out.push(e);
+    return out;
+  }
+
   get size(): { services: number; endpoints: number; pods: number; namespaces: number } {
     let eps = 0;
     let svcs = 0;

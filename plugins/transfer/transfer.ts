@@ -1,5 +1,5 @@
 // The transfer handler: AXFR and IXFR queries over TCP for the zones of its stanzas, from the
-// first plugin of the block that holds the zone (file, secondary); everything else goes to the
+// first plugin of the block that holds the zone (file, auto, secondary, kubernetes); everything else goes to the
 // next plugin. IXFR is answered as CoreDNS does: a client whose serial is the same or newer gets
 // the single current SOA, any other a full transfer (no history is kept). NOTIFY goes to the
 // `to` addresses when a zone's serial changes and once its servers listen.
@@ -146,7 +146,7 @@ export function createTransfer(cfg: TransferConfig, ctx: Pick<SetupContext, 'log
       }
       let zone: XfrZone | null | undefined;
       for (const s of sources) {
-        zone = s.xfrZone(req.name);
+        zone = s.xfrZone(req.name, req);
         if (zone !== undefined) break;
       }
       if (zone === undefined) return next(req, w);

@@ -114,6 +114,84 @@ describe.skipIf(!hasKdig)('kdig', () => {
   });
 });
 
+/** A small cluster as manifests: a ClusterIP Service with a named port, a headless one, an ExternalName. */
+const CLUSTER = `apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: shop }
+spec: { clusterIP: 10.96.0.10, ports: [{ name: http, protocol: TCP, port: 80 }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: db, namespace: shop }
+spec: { clusterIP: None }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: db-1, namespace: shop, labels: { kubernetes.io/service-name: db } }
+addressType: IPv4
+ports: [{ name: pg, protocol: TCP, port: 5432 }]
+endpoints: [{ addresses: [10.244.0.5], hostname: db-0 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: search, namespace: shop }
+spec: { type: ExternalName, externalName: search.example.com }
+`;
+const CLUSTER_ZONE = [
+  'cluster.local. SOA',
+  'cluster.local. NS',
+  'ns.dns.cluster.local. A',
+  'db.shop.svc.cluster.local. A',
+  'db-0.db.shop.svc.cluster.local. A',
+  '_pg._tcp.db.shop.svc.cluster.local. SRV',
+  'search.shop.svc.cluster.local. CNAME',
+  'web.shop.svc.cluster.local. A',
+  'web.shop.svc.cluster.local. SRV',
+  '_http._tcp.web.shop.svc.cluster.local. SRV',
+  'cluster.local. SOA',
+];
+
+async function clusterAndAuto(to: string): Promise<TestServer> {
+  const dir = tempDir();
+  fs.writeFileSync(path.join(dir, 'cluster.yaml'), CLUSTER);
+  fs.mkdirSync(path.join(dir, 'zones'));
+  put(path.join(dir, 'zones', 'db.example.org'), zone(42, '192.0.2.80'));
+  const srv = await startServer(`.:0 {\n bind 127.0.0.1\n transfer {\n  to ${to}\n }\n kubernetes cluster.local {\n  manifests ${dir}\n }\n auto {\n  directory ${path.join(dir, 'zones')}\n }\n}`);
+  servers.push(srv);
+  return srv;
+}
+
+describe.skipIf(!hasDig || !hasKdig)('kubernetes and auto zones out', () => {
+  it('dig and kdig AXFR of the cluster zone: the records of the Services, in order; refused from 127.0.0.2', async () => {
+    const srv = await clusterAndAuto('127.0.0.1');
+    for (const tool of ['dig', 'kdig']) {
+      const r = await run(tool, ['@127.0.0.1', '-p', String(srv.port), 'AXFR', 'cluster.local', '+nostats', ...(tool === 'dig' ? ['+nocmd'] : [])]);
+      expect(r.code, r.err).toBe(0);
+      expect(recordsOf(r.out).map((x) => `${x[0]} ${x[3]}`), r.out).toEqual(CLUSTER_ZONE);
+      expect(r.out).toMatch(/_pg\._tcp\.db\.shop\.svc\.cluster\.local\.\s+5\s+IN\s+SRV\s+0 100 5432 db-0\.db\.shop\.svc\.cluster\.local\./);
+      expect(r.out).toMatch(/search\.shop\.svc\.cluster\.local\.\s+5\s+IN\s+CNAME\s+search\.example\.com\./);
+    }
+    const refused = await run('dig', ['-b', '127.0.0.2', '@127.0.0.1', '-p', String(srv.port), 'AXFR', 'cluster.local', '+nocmd', '+nostats']);
+    expect(refused.out).toContain('Transfer failed');
+    const krefused = await run('kdig', ['-b', '127.0.0.2', '@127.0.0.1', '-p', String(srv.port), 'AXFR', 'cluster.local', '+nostats']);
+    expect(`${krefused.out}${krefused.err}`).toMatch(/REFUSED/);
+  });
+
+  it('dig and kdig AXFR of an auto zone; dig IXFR=serial when up to date: the SOA alone', async () => {
+    const srv = await clusterAndAuto('127.0.0.1');
+    for (const tool of ['dig', 'kdig']) {
+      const r = await run(tool, ['@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nostats', ...(tool === 'dig' ? ['+nocmd'] : [])]);
+      const recs = recordsOf(r.out);
+      expect(recs, r.out).toHaveLength(9);
+      expect([recs[0]![3], recs.at(-1)![3], recs[0]![6]]).toEqual(['SOA', 'SOA', '42']);
+    }
+    const same = await run('dig', ['@127.0.0.1', '-p', String(srv.port), 'IXFR=42', 'example.org', '+nocmd', '+nostats']);
+    expect(recordsOf(same.out).map((x) => x[3])).toEqual(['SOA']);
+    const refused = await run('dig', ['-b', '127.0.0.2', '@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nocmd', '+nostats']);
+    expect(refused.out).toContain('Transfer failed');
+  });
+});
+
 /** Start knotd with `conf` (a config file in `dir`); resolves once it answers on `port`. */
 async function knotd(dir: string, conf: string, port: number): Promise<ChildProcess> {
   const file = path.join(dir, 'knot.conf');

@@ -1,0 +1,115 @@
+// Zone transfers out of the cluster zone (CoreDNS's kubernetes Transfer): the SOA, the NS records
+// and their addresses, then the records of every Service of an exposed namespace, Services in
+// name order: a ClusterIP Service's A/AAAA, an SRV at its name and one at _port._proto for each
+// named port; a headless Service's endpoints, each as an address of the Service, an address of its
+// own name and an SRV at _port._proto per named port; an ExternalName Service's CNAME. Pods and
+// PTR records are not listed, as in CoreDNS. The serial is the store's last change. CoreDNS sends
+// no NOTIFY for these zones: neither does typedns (a secondary polls at the SOA refresh).
+import net from 'node:net';
+import type { Request, RR } from '../../src/plugin/api.js';
+import type { Transferer, XfrZone } from '../transfer/source.js';
+import type { KubernetesConfig } from './setup.js';
+import type { ClusterStore, Endpoint, ServiceEntry } from './store.js';
+import { addressRecord, nsAddresses, soaRecord } from './answer.js';
+import { fitsWire } from './valid.js';
+
+const isReverse = (z: string): boolean => z.endsWith('in-addr.arpa.') || z.endsWith('ip6.arpa.');
+
+/** One Service as it was when the transfer began (later changes make new objects, these stay). */
+interface Snap {
+  readonly e: ServiceEntry;
+  readonly svc: NonNullable<ServiceEntry['svc']>;
+  readonly eps: readonly Endpoint[];
+}
+
+/** CoreDNS's calcSRVWeight: 100 split over n targets, at least 1. */
+const srvWeight = (n: number): number => Math.max(1, Math.floor(100 / Math.max(1, n)));
+
+function* serviceRecords(s: Snap, zone: string, ttl: number): Generator<RR> {
+  const { e, svc } = s;
+  const z = zone === '.' ? '' : zone;
+  const base = `${e.name}.${e.namespace}.svc.${z}`.replace(/\.$/, '');
+  if (!fitsWire(base)) return;
+  if (svc.type === 'ExternalName') {
+    const t = svc.externalName.replace(/\.$/, '').toLowerCase();
+    if (t !== '' && net.isIP(t) === 0 && fitsWire(t)) yield { name: base, type: 'CNAME', ttl, data: t };
+    return;
+  }
+  if (!svc.headless && svc.clusterIPs.length > 0) {
+    for (const ip of svc.clusterIPs) yield addressRecord(base, ip, ttl);
+    for (const p of svc.ports) {
+      // an SRV at the Service's own name for every port (peer-finder), and at _port._proto for named ones
+      yield { name: base, type: 'SRV', ttl, data: { priority: 0, weight: 100, port: p.port, target: base } };
+      if (p.name === '') continue;
+      yield { name: `_${p.name}._${p.protocol}.${base}`, type: 'SRV', ttl, data: { priority: 0, weight: 100, port: p.port, target: base } };
+    }
+    return;
+  }
+  // Weighed over all of the Service's endpoints, as its SRV answers are (CoreDNS: per EndpointSlice).
+  const weight = srvWeight(s.eps.length);
+  for (const ep of s.eps) {
+    const own = `${e.label(ep)}.${base}`;
+    yield addressRecord(base, ep.ip, ttl);
+    if (!fitsWire(own)) continue;
+    yield addressRecord(own, ep.ip, ttl);
+    for (const p of ep.ports) {
+      if (p.name === '') continue;
+      yield { name: `_${p.name}._${p.protocol}.${base}`, type: 'SRV', ttl, data: { priority: 0, weight, port: p.port, target: own } };
+    }
+  }
+}
+
+/** The zone's copy at this moment; records are made as the transfer pulls them. */
+function snapshot(cfg: KubernetesConfig, store: ClusterStore, zone: string, localIps: readonly string[]): XfrZone {
+  const ttl = cfg.ttl;
+  const serial = store.modified >>> 0;
+  const soa = soaRecord(zone, ttl, serial);
+  const z = zone === '.' ? '' : zone;
+  const ns = nsAddresses(store, localIps);
+  const snaps: Snap[] = [];
+  for (const e of store.serviceEntries()) {
+    if (!store.namespaceExposed(e.namespace)) continue;
+    snaps.push({ e, svc: e.svc!, eps: e.svc!.type === 'ExternalName' ? [] : e.eps });
+  }
+  // CoreDNS sorts by name only; the namespace breaks ties so that the order is always the same
+  snaps.sort((a, b) => (a.e.name < b.e.name ? -1 : a.e.name > b.e.name ? 1 : a.e.namespace < b.e.namespace ? -1 : a.e.namespace > b.e.namespace ? 1 : 0));
+  return {
+    origin: zone,
+    soa,
+    serial,
+    *records() {
+      yield soa;
+      const apex = soa.name;
+      const seen = new Set<string>();
+      for (const n of ns) {
+        const host = `${n.host}.${z}`.replace(/\.$/, '');
+        if (seen.has(host)) continue;
+        seen.add(host);
+        yield { name: apex, type: 'NS', ttl, data: host };
+      }
+      for (const n of ns) yield addressRecord(`${n.host}.${z}`.replace(/\.$/, ''), n.ip, ttl);
+      for (const s of snaps) yield* serviceRecords(s, zone, ttl);
+    },
+  };
+}
+
+/**
+ * The kubernetes plugin as a source of zone transfers: its forward zones (reverse zones are not
+ * transferred), once synced with the API (before that: SERVFAIL). `localIps` are the addresses
+ * named as name servers when the request's own address is unspecified.
+ */
+export function kubernetesTransferer(cfg: KubernetesConfig, store: ClusterStore, localIps: () => readonly string[]): Transferer {
+  const zones = new Set(cfg.zones.filter((z) => !isReverse(z)));
+  return {
+    xfrZone(zone: string, req?: Request) {
+      if (!zones.has(zone)) return undefined;
+      if (!store.synced) return null;
+      let ip = req?.local.ip ?? '';
+      if (ip.startsWith('::ffff:')) ip = ip.slice(7);
+      return snapshot(cfg, store, zone, ip === '' || ip === '0.0.0.0' || ip === '::' ? localIps() : [ip]);
+    },
+    // no NOTIFY for cluster zones, as in CoreDNS
+    xfrZones: () => [],
+    onXfrChange() {},
+  };
+}
