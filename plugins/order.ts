@@ -46,6 +46,7 @@ import secondary from './secondary/index.js';
 import timeouts from './timeouts/index.js';
 import k8sExternal from './k8s_external/index.js';
 import dnssec from './dnssec/index.js';
+import sign from './sign/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
@@ -82,6 +83,8 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   hosts, //       /etc/hosts
   k8sExternal, // Services' external addresses in a public zone, from the kubernetes plugin's data
   kubernetes, //  the cluster
+  sign, //        signs zone files; not in the chain. Before file (plugin.cfg: after whoami) so that
+  //              its setup writes db.<zone>.signed before file's setup reads it
   file, //        authoritative zone files
   auto, //        authoritative zone files from a folder (plugin.cfg: right after file)
   secondary, //   zones transferred in from a primary (after file, as in plugin.cfg)
