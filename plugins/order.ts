@@ -45,6 +45,8 @@ import transfer from './transfer/index.js';
 import secondary from './secondary/index.js';
 import timeouts from './timeouts/index.js';
 import k8sExternal from './k8s_external/index.js';
+import dnssec from './dnssec/index.js';
+import sign from './sign/index.js';
 
 export const builtinPlugins: PluginDefinition<any>[] = [
   metadata, //    starts each query's metadata and asks every plugin of the block to publish: before all
@@ -73,6 +75,7 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   cache, //      above every data plugin
   tls, //         the certificate of a tls:// or https:// block; not in the chain (plugin.cfg's place)
   header, //      sets/clears flags of the query passed down and of the reply coming up
+  dnssec, //      signs the replies of every data plugin below it; cache above keeps them signed
   autopath, //    completes a pod's search path on the server, asking the data plugins below
   minimal, //     strips replies from below to their answers; cache above stores them stripped
   template, //    answers from templates
@@ -80,6 +83,8 @@ export const builtinPlugins: PluginDefinition<any>[] = [
   hosts, //       /etc/hosts
   k8sExternal, // Services' external addresses in a public zone, from the kubernetes plugin's data
   kubernetes, //  the cluster
+  sign, //        signs zone files; not in the chain. Before file (plugin.cfg: after whoami) so that
+  //              its setup writes db.<zone>.signed before file's setup reads it
   file, //        authoritative zone files
   auto, //        authoritative zone files from a folder (plugin.cfg: right after file)
   secondary, //   zones transferred in from a primary (after file, as in plugin.cfg)

@@ -2,17 +2,13 @@
 // dnssec-signzone (NSEC3 with opt-out) served by the file
 // plugin and validated by BIND's delv with the zone's KSK as trust anchor, plus direct checks of
 // which records a DO=1 query gets beside a DO=0 one.
-import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DecodedPacket } from 'dns-packet';
 import { startServer, type TestServer } from '../../src/testing/index.js';
-
-const run = promisify(execFile);
-const has = (tool: string): boolean => spawnSync('which', [tool]).status === 0;
+import { anchorFile, delv as delvAt, has, run } from '../../test/support/dnssec.js';
 const haveTools = has('ldns-signzone') && has('ldns-keygen') && has('delv') && has('dnssec-signzone') && has('dnssec-keygen');
 if (!haveTools) console.warn('skipping the pre-signed zone tests: ldns-signzone/ldns-keygen (ldnsutils), dnssec-signzone/dnssec-keygen (bind9-utils) or delv (bind9-dnsutils) not installed');
 
@@ -52,12 +48,7 @@ async function sign(dir: string, origin: string, how: 'nsec' | 'nsec3' | 'optout
     const args = how === 'nsec3' ? ['-n', '-s', 'abcd', '-t', '3'] : [];
     await run('ldns-signzone', [...args, '-o', origin, src, ksk, zsk], { cwd: dir });
   }
-  // "nsec.test. IN DNSKEY 257 3 13 BASE64 ;{id = …}": the comment dropped.
-  const key = fs.readFileSync(path.join(dir, `${ksk}.key`), 'utf8').split('\n').find((l) => /\sDNSKEY\s+257\s/.test(l))!.split(';')[0]!.trim().split(/\s+/);
-  const [, flags, proto, alg, ...b64] = key.slice(key.indexOf('DNSKEY'));
-  const anchors = path.join(dir, `anchors.${origin}`);
-  fs.writeFileSync(anchors, `trust-anchors {\n  "${origin}." static-key ${flags} ${proto} ${alg} "${b64.join('')}";\n};\n`);
-  return { file: `${src}.signed`, anchors };
+  return { file: `${src}.signed`, anchors: anchorFile(dir, origin, path.join(dir, `${ksk}.key`)) };
 }
 
 const types = (rrs: DecodedPacket['answers']): string[] => (rrs ?? []).map((r) => `${r.name} ${r.type}`).sort();
@@ -94,10 +85,7 @@ describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
   });
 
   /** delv's verdict line and records for one query, validated from the zone's KSK. */
-  async function delv(zone: string, name: string, type: string): Promise<string> {
-    const r = await run('delv', [`@127.0.0.1`, '-p', String(srv.port), '-a', zones[zone]!.anchors, `+root=${zone}`, '+nomtrace', '+norrcomments', name, type]).catch((e: { stdout?: string; stderr?: string }) => ({ stdout: e.stdout ?? '', stderr: e.stderr ?? '' }));
-    return `${r.stdout}\n${r.stderr}`;
-  }
+  const delv = (zone: string, name: string, type: string): Promise<string> => delvAt(srv.port, zones[zone]!.anchors, zone, name, type);
 
   for (const zone of ['nsec.test', 'nsec3.test', 'optout.test']) {
     describe(zone, () => {

@@ -36,6 +36,12 @@ describe('typedns CLI', () => {
     expect(names.indexOf('timeouts')).toBeGreaterThan(names.indexOf('cancel'));
     expect(names.indexOf('timeouts')).toBe(names.indexOf('reload') - 1);
     expect(names.indexOf('k8s_external')).toBe(names.indexOf('kubernetes') - 1);
+    // plugin.cfg: cache, header, dnssec, tls, minimal — dnssec signs what every data plugin writes
+    expect(names.indexOf('dnssec')).toBe(names.indexOf('header') + 1);
+    expect(names.indexOf('dnssec')).toBeGreaterThan(names.indexOf('cache'));
+    expect(names.indexOf('dnssec')).toBeLessThan(names.indexOf('kubernetes'));
+    // sign is not in the chain; listed before file so that its setup writes what file reads
+    expect(names.indexOf('sign')).toBe(names.indexOf('file') - 1);
     // issue #13's plugins, all listed, in the order of CoreDNS 1.10.1's plugin.cfg
     const issue13 = ['metadata', 'cancel', 'timeouts', 'nsid', 'bufsize', 'local', 'dns64', 'any', 'chaos', 'header', 'autopath', 'minimal', 'k8s_external', 'view'];
     expect(names.filter((n) => issue13.includes(n))).toEqual(issue13);

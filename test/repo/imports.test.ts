@@ -156,6 +156,7 @@ describe('module import graph', () => {
   const DECLARED: Record<string, string> = {
     'plugins/auto/auto.ts → plugins/file/file.ts': 'auto serves file zones (CoreDNS: plugin/auto uses file.Zone)',
     'plugins/auto/auto.ts → plugins/file/zonefile.ts': 'auto parses zone files with file\'s parser',
+    'plugins/sign/signer.ts → plugins/file/zonefile.ts': 'sign parses zone files with file\'s parser (CoreDNS: plugin/sign uses plugin/file)',
     'plugins/secondary/secondary.ts → plugins/file/zone.ts': 'secondary serves file zones (CoreDNS: plugin/secondary wraps plugin/file)',
     'plugins/secondary/secondary.ts → plugins/file/file.ts': 'secondary answers with file\'s lookup',
     'plugins/secondary/secondary.ts → plugins/transfer/transfer.ts': 'secondary transfers on what it pulled (CoreDNS: transfer.Transferer)',
