@@ -31,6 +31,8 @@ export interface TcpOptions {
   maxQueued: number;
   /** Queries served on one connection at most, then it is closed once their replies are written (-1: no limit). */
   maxTcpQueries: number;
+  /** Queries of one connection being answered at once at most; its next ones are read when one is done. */
+  maxInflight: number;
 }
 
 export const DEFAULT_TCP: TcpOptions = {
@@ -42,6 +44,7 @@ export const DEFAULT_TCP: TcpOptions = {
   highWater: 64 * 1024,
   maxQueued: 1024 * 1024,
   maxTcpQueries: -1,
+  maxInflight: 128,
 };
 
 /** The environment variables that set TcpOptions (README "Limits"). */
@@ -53,6 +56,7 @@ const ENV: ReadonlyArray<[string, keyof TcpOptions, 'duration' | 'count']> = [
   ['TYPEDNS_TCP_MAX_PER_CLIENT', 'maxPerClient', 'count'],
   ['TYPEDNS_TCP_HIGH_WATER', 'highWater', 'count'],
   ['TYPEDNS_TCP_MAX_QUEUED', 'maxQueued', 'count'],
+  ['TYPEDNS_TCP_MAX_INFLIGHT', 'maxInflight', 'count'],
 ];
 
 /** TcpOptions set in the environment; throws on a value that is not a duration or a count. */
@@ -89,6 +93,10 @@ class Conn implements Sender {
   private heldSince = 0;
   /** Queries whose chain went asynchronous and has not finished. */
   private outstanding = 0;
+  /** Reading stopped at maxInflight outstanding queries: served again when one finishes. */
+  private full = false;
+  /** Replies are being collected for one write at the end of this tick (the socket is corked). */
+  private corked = false;
   /** The client sent FIN: answer what it asked, then end our side. */
   private peerEnded = false;
   /** Queries served on this connection (counted only under a maxTcpQueries limit). */
@@ -126,7 +134,20 @@ class Conn implements Sender {
 
   private readonly settled = (): void => {
     this.outstanding--;
+    if (this.full) {
+      // room again: the rest of the burst on a later turn (not inside this promise's callback)
+      this.full = false;
+      setImmediate(this.nextTurn);
+      return;
+    }
     if (this.peerEnded) this.maybeEnd();
+  };
+
+  /** The replies of this tick go out: one writev, not one write(2) each. */
+  private readonly uncork = (): void => {
+    if (!this.corked) return;
+    this.corked = false;
+    this.sock.uncork();
   };
 
   private onData(d: Buffer): void {
@@ -146,10 +167,13 @@ class Conn implements Sender {
     let served = false;
     let n = 0;
     let later = false;
-    // The replies written in this turn leave in one writev, not one write(2) each.
-    sock.cork();
+    const inflight = o.opts.maxInflight;
     while (r.ready) {
       if (this.heldSince !== 0 || sock.destroyed) break;
+      if (this.outstanding >= inflight) {
+        this.full = true;
+        break;
+      }
       if (++n > PER_TURN) {
         later = true;
         break;
@@ -170,14 +194,12 @@ class Conn implements Sender {
         r.clear();
         this.msgStart = 0;
         this.peerEnded = true;
-        sock.uncork();
         sock.pause();
         this.lastQuery = performance.now();
         this.maybeEnd();
         return;
       }
     }
-    sock.uncork();
     if (served) this.lastQuery = performance.now();
     if (r.held === 0) {
       r.clear();
@@ -186,14 +208,15 @@ class Conn implements Sender {
       if (took) {
         // a started message is copied (the rest of the chunk can go); whole ones left for the
         // next turn or for after a hold are served soon, from the chunk as it is
-        r.compact(!(later || this.heldSince !== 0));
+        r.compact(!(later || this.full || this.heldSince !== 0));
         // the deadline is for the message started now, not for the connection
-        this.msgStart = this.heldSince === 0 && !later ? performance.now() : 0;
+        this.msgStart = this.heldSince === 0 && !later && !this.full ? performance.now() : 0;
       }
-      if (later) {
+      if (later || this.full) {
+        // waiting for its turn, or for room: not the client's delay
         this.msgStart = 0;
         sock.pause();
-        setImmediate(this.nextTurn);
+        if (later) setImmediate(this.nextTurn);
       }
     }
     if (this.peerEnded) this.maybeEnd();
@@ -202,9 +225,21 @@ class Conn implements Sender {
   send(buf: Uint8Array, _w: CoreWriter): void {
     const sock = this.sock;
     if (sock.destroyed || sock.writableEnded) return;
+    // Every reply written in one tick (a turn of serve(), or the answers that came back together
+    // from an upstream) leaves in one writev at its end.
+    if (!this.corked) {
+      this.corked = true;
+      sock.cork();
+      process.nextTick(this.uncork);
+    }
     sock.write(frame(buf));
-    const queued = sock.writableLength;
-    if (queued > this.owner.opts.highWater) this.hold(queued);
+    let queued = sock.writableLength;
+    if (queued > this.owner.opts.highWater) {
+      // over the mark while corked: hand them to the kernel first, then see what it did not take
+      this.uncork();
+      queued = sock.writableLength;
+      if (queued > this.owner.opts.highWater) this.hold(queued);
+    }
   }
 
   /** For a zone transfer's parts: wait until the socket's buffer is below the high-water mark. */
