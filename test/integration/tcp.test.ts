@@ -255,6 +255,37 @@ describe('a pipelined burst', () => {
   });
 });
 
+describe('several pipelined bursts at once', () => {
+  it('share 64 queries per turn of the event loop between them, so UDP is read in between', async () => {
+    // a turn counter: +1 in every check phase of the event loop
+    let turn = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    const perTurn = new Map<number, number>();
+    const count = responder('count', (req, w, next) => {
+      perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1);
+      return next(req, w);
+    });
+    const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n count\n whoami\n}', { plugins: [count] });
+    const conns = await Promise.all(Array.from({ length: 8 }, () => Stream.open(srv.port)));
+    tick();
+    try {
+      for (const [k, s] of conns.entries()) s.sock.write(Buffer.concat(Array.from({ length: 500 }, (_, i) => frame(`s${k}-${i}.example`, 'A', i))));
+      // UDP is answered while they are
+      expect((await srv.query('udp.example', 'A')).rcode).toBe(0);
+      await waitFor(() => conns.every((s) => s.replies.length === 500), { timeout: 10_000, what: 'every reply' });
+    } finally {
+      ticking = false;
+    }
+    // between two check phases: what is left of one turn's 64 and the next turn's 64 at most
+    expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(128);
+    for (const s of conns) s.sock.destroy();
+  });
+});
+
 describe('a pipelined burst to a plugin that answers later', () => {
   it('is answered at most maxInflight queries at a time; its next queries are read as those finish', async () => {
     let now = 0;
