@@ -8,21 +8,30 @@
 //     good one comes back),
 //   - a big zone file (1,000,000 records by default) is touched so that every reload tick of
 //     `file` looks at it.
-// It prints lost queries, p50/p99 of both runs and the server's RSS (sampled every 250 ms).
+// It prints lost queries, p50/p99 of both runs, the server's RSS (sampled every 250 ms), the CPU
+// seconds each process spent in each run (server, bench upstream, this process — the attackers —
+// and dnsperf), and the replies the forward client got, by rcode.
+//
+// dnsperf is its own process and times every query itself, so this process's event loop (the
+// attackers run in it) does not enter the latencies; its CPU does compete for the cores, which is
+// why it is printed.
 //
 //   npm run build && node bench/hostile.mjs [--duration 20] [--rate 20000] [--zone-records 1000000] [--no-build]
-//     [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR]
+//     [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR] [--upstream-udp-only]
 // --skip leaves attackers out (to find which one costs what); --cpu-prof DIR writes the server's
-// V8 CPU profile there when it stops (open it in Chrome's DevTools).
+// V8 CPU profile there when it stops (open it in Chrome's DevTools). The bench upstream answers
+// over UDP and TCP (forward asks over TCP what came over TCP); --upstream-udp-only makes it refuse
+// TCP, as it did before: then every query of the forward client fails (SERVFAIL) after its
+// upstream connections are refused.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import dnsPacket from 'dns-packet';
-import { dnsperf, ensureDnsperf, freePort, here, parseOptions, root, rssTreeKb, startProcess, startTypedns, stopProcess } from './run.mjs';
+import { RCODE_NAMES, dnsperf, ensureDnsperf, freePort, here, parseOptions, root, rssTreeKb, sampleTree, startProcess, startTypedns, stopProcess } from './run.mjs';
 
-const USAGE = 'node bench/hostile.mjs [--duration S] [--rate QPS] [--zone-records N] [--no-build] [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR]';
+const USAGE = 'node bench/hostile.mjs [--duration S] [--rate QPS] [--zone-records N] [--no-build] [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR] [--upstream-udp-only]';
 const { o } = parseOptions(
   process.argv.slice(2),
   {
@@ -32,12 +41,17 @@ const { o } = parseOptions(
     'no-build': { key: 'build', type: 'boolean', value: false, default: true },
     skip: { key: 'skip', type: 'string', default: '' },
     'cpu-prof': { key: 'cpuProf', type: 'string', default: '' },
+    'upstream-udp-only': { key: 'upstreamTcp', type: 'boolean', value: false, default: true },
   },
   USAGE,
 );
 const { duration, rate, zoneRecords } = o;
 const skip = new Set(o.skip.split(',').filter((x) => x !== ''));
 for (const x of skip) if (!['tcp', 'forward', 'slowloris', 'reload', 'touch'].includes(x)) throw new Error(`--skip: unknown attacker '${x}'`);
+
+/** The forward client's queries sent, and its replies by rcode name. */
+const fwdSent = { n: 0 };
+const fwdReplies = {};
 
 if (o.build) execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
 ensureDnsperf();
@@ -50,7 +64,8 @@ try {
   const httpPort = await freePort();
   const healthPort = await freePort();
   const upstreamPort = await freePort();
-  procs.push(await startProcess('upstream', process.execPath, [path.join(here, 'upstream.mjs'), '--port', String(upstreamPort)], async (out) => out().includes('ready')));
+  const upstream = await startProcess('upstream', process.execPath, [path.join(here, 'upstream.mjs'), '--port', String(upstreamPort), ...(o.upstreamTcp ? ['--tcp'] : [])], async (out) => out().includes('ready'));
+  procs.push(upstream);
 
   const hostsFile = path.join(dir, 'hosts');
   const lines = [];
@@ -90,7 +105,13 @@ big.zone:${port} {
   console.log(`typedns up in ${((Date.now() - t0) / 1000).toFixed(1)} s with a ${zoneRecords.toLocaleString()}-record zone; RSS ${(rssTreeKb(pid) / 1024).toFixed(0)} MB`);
 
   const load = { clients: 4, outstanding: 100, latency: true, duration };
+  const cpuOf = (p) => sampleTree(p).reduce((s, x) => s + x.cpu, 0);
+  const selfCpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
   const run = async (label, during) => {
+    const cpu0 = [cpuOf(pid), cpuOf(upstream.child.pid), selfCpu()];
     let maxRss = 0;
     const sampler = setInterval(() => {
       maxRss = Math.max(maxRss, rssTreeKb(pid));
@@ -100,7 +121,9 @@ big.zone:${port} {
     await stop?.();
     clearInterval(sampler);
     maxRss = Math.max(maxRss, rssTreeKb(pid));
-    return { label, ...r, maxRssMb: maxRss / 1024 };
+    const cpu1 = [cpuOf(pid), cpuOf(upstream.child.pid), selfCpu()];
+    const cpu = { server: cpu1[0] - cpu0[0], upstream: cpu1[1] - cpu0[1], bench: cpu1[2] - cpu0[2], dnsperf: r.dnsperfCpu };
+    return { label, ...r, maxRssMb: maxRss / 1024, cpu };
   };
 
   const quiet = await run('quiet');
@@ -110,9 +133,15 @@ big.zone:${port} {
   console.log('\n| run | qps | lost | p50 ms | p99 ms | max RSS MB | rcodes |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of [quiet, hostile]) console.log(`| ${r.label} | ${r.qps.toFixed(0)} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxRssMb.toFixed(0)} | ${r.rcodes} |`);
+  console.log('\nCPU seconds in each run (server / bench upstream / this process: the attackers / dnsperf):');
+  for (const r of [quiet, hostile]) console.log(`  ${r.label}: ${r.cpu.server.toFixed(2)} / ${r.cpu.upstream.toFixed(2)} / ${r.cpu.bench.toFixed(2)} / ${r.cpu.dnsperf.toFixed(2)}`);
+  if (!skip.has('forward')) {
+    const got = Object.entries(fwdReplies).map(([k, v]) => `${k} ${v}`).join(', ');
+    console.log(`The forward client sent ${fwdSent.n.toLocaleString()} queries and got ${got || 'no reply'}${o.upstreamTcp ? '' : ' (--upstream-udp-only: upstream TCP refused)'}.`);
+  }
   console.log(`\nRSS after the attackers left: ${after.toFixed(0)} MB. p99 hostile / quiet: ${(hostile.p99Ms / quiet.p99Ms).toFixed(2)}×.`);
   if (skip.size > 0) console.log(`Left out: ${[...skip].join(', ')}.`);
-  console.log(`Load: ${rate} qps for ${duration} s (dnsperf -c 4 -q 100 -Q ${rate}); command: node bench/hostile.mjs --duration ${duration} --rate ${rate} --zone-records ${zoneRecords}`);
+  console.log(`Load: ${rate} qps for ${duration} s (dnsperf -c 4 -q 100 -Q ${rate}); command: node bench/hostile.mjs --duration ${duration} --rate ${rate} --zone-records ${zoneRecords}${o.upstreamTcp ? '' : ' --upstream-udp-only'}`);
 } finally {
   for (const s of sockets) s.destroy();
   for (const p of procs.reverse()) await stopProcess(p);
@@ -146,12 +175,25 @@ function attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid }) {
     });
   }
   // 2. one client pipelining 5,000 queries that go to forward, reading the answers; again every 2 s
+  const fwdBurst = Buffer.concat(Array.from({ length: 5000 }, (_, i) => frame(`f${i}.fwd.example`, 'A', i)));
   const fwd = () => {
     const s = net.connect({ host: '127.0.0.1', port });
     s.on('error', () => {});
     sockets.push(s);
-    s.on('data', () => {});
-    s.on('connect', () => s.write(Buffer.concat(Array.from({ length: 5000 }, (_, i) => frame(`f${i}.fwd.example`, 'A', i)))));
+    let held = Buffer.alloc(0);
+    s.on('data', (d) => {
+      const b = held.length === 0 ? d : Buffer.concat([held, d]);
+      let pos = 0;
+      for (let len; pos + 2 <= b.length && pos + 2 + (len = b.readUInt16BE(pos)) <= b.length; pos += 2 + len) {
+        const rc = RCODE_NAMES[b[pos + 2 + 3] & 0x0f] ?? String(b[pos + 2 + 3] & 0x0f);
+        fwdReplies[rc] = (fwdReplies[rc] ?? 0) + 1;
+      }
+      held = Buffer.from(b.subarray(pos));
+    });
+    s.on('connect', () => {
+      fwdSent.n += 5000;
+      s.write(fwdBurst);
+    });
     timers.push(setTimeout(() => s.destroy(), 1900));
   };
   if (!skip.has('forward')) {

@@ -5,16 +5,22 @@
 //
 //   node bench/upstream.mjs --port 5301     prints "ready <port>" once bound
 //
+// With --tcp it also answers over TCP on the same port (length-prefixed, pipelined queries
+// answered in order): bench/hostile.mjs pipelines TCP queries to forward, which asks upstream over
+// TCP as CoreDNS does.
+//
 // With --negative (bench/soak.mjs) the answers that are not an A record carry a SOA, so that a
 // cache keeps them (RFC 2308): a name whose first label starts with "nx-" gets NXDOMAIN + SOA,
 // any other type than A gets NODATA + SOA. The SOA is upstream.test.'s, TTL 60, MINIMUM 10.
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { ipFor } from './workloads.mjs';
 
 const args = process.argv.slice(2);
 const i = args.indexOf('--port');
 const port = i >= 0 ? Number(args[i + 1]) : 0;
 const negative = args.includes('--negative');
+const withTcp = args.includes('--tcp');
 
 /** The authority section's SOA as wire bytes (no compression), built once. */
 function soaBytes() {
@@ -47,10 +53,10 @@ function question(buf) {
   return { end: pos + 4, name: name || '.', qtype: (buf[pos] << 8) | buf[pos + 1] };
 }
 
-const socket = dgram.createSocket('udp4');
-socket.on('message', (buf, rinfo) => {
+/** The reply to a query, or undefined for anything odd. */
+function answer(buf) {
   const q = question(buf);
-  if (q === undefined) return;
+  if (q === undefined) return undefined;
   const nx = negative && q.name.startsWith('nx-');
   const isA = q.qtype === 1 && !nx;
   const withSoa = negative && !isA;
@@ -76,7 +82,42 @@ socket.on('message', (buf, rinfo) => {
     p += 10;
     for (const o of ipFor(q.name).split('.')) out[p++] = Number(o);
   }
-  socket.send(out, rinfo.port, rinfo.address);
+  return out;
+}
+
+const socket = dgram.createSocket('udp4');
+socket.on('message', (buf, rinfo) => {
+  const out = answer(buf);
+  if (out !== undefined) socket.send(out, rinfo.port, rinfo.address);
 });
-socket.bind(port, '127.0.0.1', () => process.stdout.write(`ready ${socket.address().port}\n`));
+
+/** TCP: every complete frame of a chunk answered, the replies of one chunk in one write. */
+function serveTcp(sock) {
+  let held = Buffer.alloc(0);
+  sock.on('error', () => sock.destroy());
+  sock.on('data', (d) => {
+    const b = held.length === 0 ? d : Buffer.concat([held, d]);
+    const replies = [];
+    let pos = 0;
+    while (pos + 2 <= b.length) {
+      const len = b.readUInt16BE(pos);
+      if (pos + 2 + len > b.length) break;
+      const out = answer(b.subarray(pos + 2, pos + 2 + len));
+      pos += 2 + len;
+      if (out === undefined) continue;
+      const f = Buffer.allocUnsafe(2 + out.length);
+      f.writeUInt16BE(out.length, 0);
+      out.copy(f, 2);
+      replies.push(f);
+    }
+    held = Buffer.from(b.subarray(pos));
+    if (replies.length > 0) sock.write(replies.length === 1 ? replies[0] : Buffer.concat(replies));
+  });
+}
+
+socket.bind(port, '127.0.0.1', () => {
+  if (!withTcp) return process.stdout.write(`ready ${socket.address().port}\n`);
+  const srv = net.createServer(serveTcp);
+  srv.listen(socket.address().port, '127.0.0.1', () => process.stdout.write(`ready ${socket.address().port}\n`));
+});
 process.on('SIGTERM', () => socket.close(() => process.exit(0)));

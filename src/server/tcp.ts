@@ -31,6 +31,8 @@ export interface TcpOptions {
   maxQueued: number;
   /** Queries served on one connection at most, then it is closed once their replies are written (-1: no limit). */
   maxTcpQueries: number;
+  /** Queries of one connection being answered at once at most; its next ones are read when one is done. */
+  maxInflight: number;
 }
 
 export const DEFAULT_TCP: TcpOptions = {
@@ -42,6 +44,7 @@ export const DEFAULT_TCP: TcpOptions = {
   highWater: 64 * 1024,
   maxQueued: 1024 * 1024,
   maxTcpQueries: -1,
+  maxInflight: 128,
 };
 
 /** The environment variables that set TcpOptions (README "Limits"). */
@@ -53,6 +56,7 @@ const ENV: ReadonlyArray<[string, keyof TcpOptions, 'duration' | 'count']> = [
   ['TYPEDNS_TCP_MAX_PER_CLIENT', 'maxPerClient', 'count'],
   ['TYPEDNS_TCP_HIGH_WATER', 'highWater', 'count'],
   ['TYPEDNS_TCP_MAX_QUEUED', 'maxQueued', 'count'],
+  ['TYPEDNS_TCP_MAX_INFLIGHT', 'maxInflight', 'count'],
 ];
 
 /** TcpOptions set in the environment; throws on a value that is not a duration or a count. */
@@ -72,9 +76,10 @@ export function tcpOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
 }
 
 /**
- * Queries one connection serves in one turn of the event loop; the rest of a pipelined burst waits
- * for the next turn, so UDP and other connections are read in between (a 64 KB read holds ~2,000
- * queries).
+ * Queries the connections of one listener serve in one turn of the event loop, all together; the
+ * rest of their pipelined bursts wait for the next turn (the connections take their turns in the
+ * order they ran out), so UDP is read in between however many connections pipeline at once (a
+ * 64 KB read holds ~2,000 queries).
  */
 const PER_TURN = 64;
 
@@ -107,6 +112,12 @@ class Conn implements Sender {
   private heldSince = 0;
   /** Queries whose chain went asynchronous and has not finished. */
   private outstanding = 0;
+  /** Reading stopped at maxInflight outstanding queries: served again when one finishes. */
+  private full = false;
+  /** Replies are being collected for one write at the end of this tick (the socket is corked). */
+  private corked = false;
+  /** In the listener's queue for the next turn. */
+  deferred = false;
   /** The client sent FIN: answer what it asked, then end our side. */
   private peerEnded = false;
   /** maxTcpQueries: once they were served, the connection closes when their replies are written. */
@@ -133,16 +144,30 @@ class Conn implements Sender {
     });
   }
 
-  /** Serve the rest of a burst (the socket is paused until then). */
-  private readonly nextTurn = (): void => {
+  /** Its turn: serve the rest of a burst (the socket is paused until then). */
+  turn(): void {
+    this.deferred = false;
     if (this.sock.destroyed) return;
     if (this.heldSince === 0 && !this.peerEnded) this.sock.resume();
     this.serve();
-  };
+  }
 
   private readonly settled = (): void => {
     this.outstanding--;
+    if (this.full) {
+      // room again: the rest of the burst on a later turn (not inside this promise's callback)
+      this.full = false;
+      this.owner.defer(this);
+      return;
+    }
     if (this.peerEnded) this.maybeEnd();
+  };
+
+  /** The replies of this tick go out: one writev, not one write(2) each. */
+  private readonly uncork = (): void => {
+    if (!this.corked) return;
+    this.corked = false;
+    this.sock.uncork();
   };
 
   private onData(d: Buffer): void {
@@ -160,13 +185,15 @@ class Conn implements Sender {
     const sock = this.sock;
     let took = false;
     let served = false;
-    let n = 0;
     let later = false;
-    // The replies written in this turn leave in one writev, not one write(2) each.
-    sock.cork();
+    const inflight = o.opts.maxInflight;
     while (r.ready) {
       if (this.heldSince !== 0 || sock.destroyed) break;
-      if (++n > PER_TURN) {
+      if (this.outstanding >= inflight) {
+        this.full = true;
+        break;
+      }
+      if (!o.take()) {
         later = true;
         break;
       }
@@ -184,13 +211,11 @@ class Conn implements Sender {
         // the limit (timeouts maxtcpqueries): read nothing more, close once the replies are out
         this.msgStart = 0;
         this.peerEnded = true;
-        sock.uncork();
         this.lastQuery = performance.now();
         this.maybeEnd();
         return;
       }
     }
-    sock.uncork();
     if (served) this.lastQuery = performance.now();
     if (r.held === 0) {
       r.clear();
@@ -199,14 +224,15 @@ class Conn implements Sender {
       if (took) {
         // a started message is copied (the rest of the chunk can go); whole ones left for the
         // next turn or for after a hold are served soon, from the chunk as it is
-        r.compact(!(later || this.heldSince !== 0));
+        r.compact(!(later || this.full || this.heldSince !== 0));
         // the deadline is for the message started now, not for the connection
-        this.msgStart = this.heldSince === 0 && !later ? performance.now() : 0;
+        this.msgStart = this.heldSince === 0 && !later && !this.full ? performance.now() : 0;
       }
-      if (later) {
+      if (later || this.full) {
+        // waiting for its turn, or for room: not the client's delay
         this.msgStart = 0;
         sock.pause();
-        setImmediate(this.nextTurn);
+        if (later) o.defer(this);
       }
     }
     if (this.peerEnded) this.maybeEnd();
@@ -215,9 +241,21 @@ class Conn implements Sender {
   send(buf: Uint8Array, _w: CoreWriter): void {
     const sock = this.sock;
     if (sock.destroyed || sock.writableEnded) return;
+    // Every reply written in one tick (a turn of serve(), or the answers that came back together
+    // from an upstream) leaves in one writev at its end.
+    if (!this.corked) {
+      this.corked = true;
+      sock.cork();
+      process.nextTick(this.uncork);
+    }
     sock.write(frame(buf));
-    const queued = sock.writableLength;
-    if (queued > this.owner.opts.highWater) this.hold(queued);
+    let queued = sock.writableLength;
+    if (queued > this.owner.opts.highWater) {
+      // over the mark while corked: hand them to the kernel first, then see what it did not take
+      this.uncork();
+      queued = sock.writableLength;
+      if (queued > this.owner.opts.highWater) this.hold(queued);
+    }
   }
 
   /** For a zone transfer's parts: wait until the socket's buffer is below the high-water mark. */
@@ -305,6 +343,18 @@ export class TcpListener {
   refused = 0;
   refusedPerClient = 0;
   overflows = 0;
+  /** Queries the connections may still serve in this turn (PER_TURN at the start of each). */
+  private budget = PER_TURN;
+  /** Connections waiting for the next turn, in the order they ran out of this one. */
+  private queue: Conn[] = [];
+  private turnScheduled = false;
+  private readonly nextTurn = (): void => {
+    this.turnScheduled = false;
+    this.budget = PER_TURN;
+    const q = this.queue;
+    this.queue = [];
+    for (const c of q) c.turn();
+  };
 
   constructor(
     readonly host: string,
@@ -366,6 +416,23 @@ export class TcpListener {
     const every = Math.max(10, Math.min(o.readTimeout, o.idleTimeout, o.writeTimeout) / 4);
     this.sweeper = setInterval(() => this.sweep(), every);
     this.sweeper.unref();
+  }
+
+  /** One query of this turn's budget, or false when it is spent. */
+  take(): boolean {
+    if (this.budget === 0) return false;
+    this.budget--;
+    return true;
+  }
+
+  /** `c` is served again on the next turn (after the connections already waiting). */
+  defer(c: Conn): void {
+    if (c.deferred) return;
+    c.deferred = true;
+    this.queue.push(c);
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(this.nextTurn);
   }
 
   remove(c: Conn): void {

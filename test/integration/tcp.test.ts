@@ -255,6 +255,103 @@ describe('a pipelined burst', () => {
   });
 });
 
+describe('several pipelined bursts at once', () => {
+  it('share 64 queries per turn of the event loop between them, so UDP is read in between', async () => {
+    // a turn counter: +1 in every check phase of the event loop
+    let turn = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    const perTurn = new Map<number, number>();
+    const count = responder('count', (req, w, next) => {
+      perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1);
+      return next(req, w);
+    });
+    const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n count\n whoami\n}', { plugins: [count] });
+    const conns = await Promise.all(Array.from({ length: 8 }, () => Stream.open(srv.port)));
+    tick();
+    try {
+      for (const [k, s] of conns.entries()) s.sock.write(Buffer.concat(Array.from({ length: 500 }, (_, i) => frame(`s${k}-${i}.example`, 'A', i))));
+      // UDP is answered while they are
+      expect((await srv.query('udp.example', 'A')).rcode).toBe(0);
+      await waitFor(() => conns.every((s) => s.replies.length === 500), { timeout: 10_000, what: 'every reply' });
+    } finally {
+      ticking = false;
+    }
+    // between two check phases: what is left of one turn's 64 and the next turn's 64 at most
+    expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(128);
+    for (const s of conns) s.sock.destroy();
+  });
+});
+
+describe('a pipelined burst to a plugin that answers later', () => {
+  it('is answered at most maxInflight queries at a time; its next queries are read as those finish', async () => {
+    let now = 0;
+    let most = 0;
+    // answers each query 2 ms later (an upstream's round trip)
+    const later = responder('later', (req, w) => {
+      now++;
+      most = Math.max(most, now);
+      return new Promise((resolve) => {
+        setTimeout(() => {
+          now--;
+          w.write({ type: 'response', answers: [{ name: req.name, type: 'A', ttl: 0, data: '192.0.2.1' }] });
+          resolve(0);
+        }, 2);
+      });
+    });
+    const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n later\n}', { plugins: [later], tcp: { maxInflight: 50 } });
+    const s = await Stream.open(srv.port);
+    s.sock.write(Buffer.concat(Array.from({ length: 1000 }, (_, i) => frame(`l${i}.example`, 'A', i))));
+    await waitFor(() => s.replies.length === 1000, { timeout: 10_000, what: 'every reply' });
+    expect(new Set(s.replies.map((r) => r.id)).size).toBe(1000);
+    expect(most).toBe(50);
+    s.sock.destroy();
+  });
+});
+
+describe('replies written in one tick', () => {
+  it('leave in one write, also when they come back later all together', async () => {
+    const held: Array<() => void> = [];
+    // holds every query until 100 are held, then answers them all at once, on a later turn (as
+    // replies read from an upstream are)
+    const batch = responder('batch', (req, w) => {
+      return new Promise((resolve) => {
+        held.push(() => {
+          w.write({ type: 'response', answers: [{ name: req.name, type: 'A', ttl: 0, data: '192.0.2.2' }] });
+          resolve(0);
+        });
+        if (held.length === 100) setImmediate(() => held.splice(0).forEach((f) => f()));
+      });
+    });
+    const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n batch\n}', { plugins: [batch] });
+    const s = await Stream.open(srv.port);
+    // the server's side of the connection: count its writes
+    const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
+    const orig = { write: proto._write, writev: proto._writev };
+    let writes = 0;
+    proto._write = function (this: net.Socket, ...a: unknown[]) {
+      if (this.localPort === srv.port) writes++;
+      return orig.write.apply(this, a);
+    };
+    proto._writev = function (this: net.Socket, ...a: unknown[]) {
+      if (this.localPort === srv.port) writes++;
+      return orig.writev.apply(this, a);
+    };
+    try {
+      s.sock.write(Buffer.concat(Array.from({ length: 100 }, (_, i) => frame(`w${i}.example`, 'A', i))));
+      await waitFor(() => s.replies.length === 100, { what: 'every reply' });
+    } finally {
+      proto._write = orig.write;
+      proto._writev = orig.writev;
+    }
+    expect(writes).toBeLessThanOrEqual(2);
+    s.sock.destroy();
+  });
+});
+
 describe('a client that half-closes', () => {
   it('gets the replies to the queries it sent before its FIN, also from a plugin that answers later', async () => {
     const up = await scoped.upstream();
