@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dispenser } from '../../src/plugin/api.js';
-import { checkErrors } from '../../test/support/check.js';
+import { checkCorefile as checkErrors } from '../../test/support/check-corefile.js';
 import { has, makeKey } from '../../test/support/dnssec.js';
 import { DEFAULT_CAPACITY, parseDnssec } from './setup.js';
 

@@ -11,7 +11,7 @@ import type { RR } from '../../src/plugin/api.js';
 import { startServer, type TestServer } from '../../src/testing/index.js';
 import { readKeyPair } from '../../src/dns/dnssec/index.js';
 import { anchorFile, delv, has, makeKey, run } from '../../test/support/dnssec.js';
-import { checkErrors } from '../../test/support/check.js';
+import { checkCorefile as checkErrors } from '../../test/support/check-corefile.js';
 import { until } from '../../test/support/k8s-dns.js';
 import { zoneRecords } from '../file/zonefile.js';
 import { signClock } from './index.js';

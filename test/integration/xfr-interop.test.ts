@@ -165,29 +165,29 @@ describe.skipIf(!hasDig || !hasKdig)('kubernetes and auto zones out', () => {
   it('dig and kdig AXFR of the cluster zone: the records of the Services, in order; refused from 127.0.0.2', async () => {
     const srv = await clusterAndAuto('127.0.0.1');
     for (const tool of ['dig', 'kdig']) {
-      const r = await run(tool, ['@127.0.0.1', '-p', String(srv.port), 'AXFR', 'cluster.local', '+nostats', ...(tool === 'dig' ? ['+nocmd'] : [])]);
+      const r = await runTool(tool, ['@127.0.0.1', '-p', String(srv.port), 'AXFR', 'cluster.local', '+nostats', ...(tool === 'dig' ? ['+nocmd'] : [])]);
       expect(r.code, r.err).toBe(0);
       expect(recordsOf(r.out).map((x) => `${x[0]} ${x[3]}`), r.out).toEqual(CLUSTER_ZONE);
       expect(r.out).toMatch(/_pg\._tcp\.db\.shop\.svc\.cluster\.local\.\s+5\s+IN\s+SRV\s+0 100 5432 db-0\.db\.shop\.svc\.cluster\.local\./);
       expect(r.out).toMatch(/search\.shop\.svc\.cluster\.local\.\s+5\s+IN\s+CNAME\s+search\.example\.com\./);
     }
-    const refused = await run('dig', ['-b', '127.0.0.2', '@127.0.0.1', '-p', String(srv.port), 'AXFR', 'cluster.local', '+nocmd', '+nostats']);
+    const refused = await runTool('dig', ['-b', '127.0.0.2', '@127.0.0.1', '-p', String(srv.port), 'AXFR', 'cluster.local', '+nocmd', '+nostats']);
     expect(refused.out).toContain('Transfer failed');
-    const krefused = await run('kdig', ['-b', '127.0.0.2', '@127.0.0.1', '-p', String(srv.port), 'AXFR', 'cluster.local', '+nostats']);
+    const krefused = await runTool('kdig', ['-b', '127.0.0.2', '@127.0.0.1', '-p', String(srv.port), 'AXFR', 'cluster.local', '+nostats']);
     expect(`${krefused.out}${krefused.err}`).toMatch(/REFUSED/);
   });
 
   it('dig and kdig AXFR of an auto zone; dig IXFR=serial when up to date: the SOA alone', async () => {
     const srv = await clusterAndAuto('127.0.0.1');
     for (const tool of ['dig', 'kdig']) {
-      const r = await run(tool, ['@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nostats', ...(tool === 'dig' ? ['+nocmd'] : [])]);
+      const r = await runTool(tool, ['@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nostats', ...(tool === 'dig' ? ['+nocmd'] : [])]);
       const recs = recordsOf(r.out);
       expect(recs, r.out).toHaveLength(9);
       expect([recs[0]![3], recs.at(-1)![3], recs[0]![6]]).toEqual(['SOA', 'SOA', '42']);
     }
-    const same = await run('dig', ['@127.0.0.1', '-p', String(srv.port), 'IXFR=42', 'example.org', '+nocmd', '+nostats']);
+    const same = await runTool('dig', ['@127.0.0.1', '-p', String(srv.port), 'IXFR=42', 'example.org', '+nocmd', '+nostats']);
     expect(recordsOf(same.out).map((x) => x[3])).toEqual(['SOA']);
-    const refused = await run('dig', ['-b', '127.0.0.2', '@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nocmd', '+nostats']);
+    const refused = await runTool('dig', ['-b', '127.0.0.2', '@127.0.0.1', '-p', String(srv.port), 'AXFR', 'example.org', '+nocmd', '+nostats']);
     expect(refused.out).toContain('Transfer failed');
   });
 });
