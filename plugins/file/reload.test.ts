@@ -3,30 +3,18 @@
 // stopping the answers (a client asking every 10 ms never waits long); a broken file keeps the old
 // zone. Parses are counted through the debug log ("parsing zone …").
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
 import type { ZoneStore } from './store.js';
+import { zoneFilesPerTest } from '../../test/support/zone-files.js';
 
-const dirs: string[] = [];
+// put: replace a file in one step (a reload tick never reads half a file)
+const { tempDir, put } = zoneFilesPerTest('typedns-file-reload-');
 const servers: TestServer[] = [];
 afterEach(async () => {
   while (servers.length) await servers.pop()!.close();
-  while (dirs.length) fs.rmSync(dirs.pop()!, { recursive: true, force: true });
 });
-
-function tempDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-file-reload-'));
-  dirs.push(d);
-  return d;
-}
-
-/** Replace a file in one step (a reload tick never reads half a file). */
-function put(file: string, text: string): void {
-  fs.writeFileSync(`${file}.tmp`, text);
-  fs.renameSync(`${file}.tmp`, file);
-}
 
 const small = (serial: number, ip: string): string =>
   `$ORIGIN r.test.\n@ 60 IN SOA ns hostmaster ${serial} 7200 3600 1209600 30\n@ 60 NS ns\nns 60 A 10.0.0.53\nwww 60 A ${ip}\n`;

@@ -6,11 +6,11 @@
 // without its tool.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
 import { hasTool as has, runTool } from '../support/tools.js';
+import { zoneFilesPerTest } from '../support/zone-files.js';
 
 const hasDig = has('dig', '-v');
 const hasKdig = has('kdig', '--version');
@@ -19,7 +19,7 @@ if (!hasDig) console.warn('xfr-interop.test.ts: dig tests skipped: no dig (Debia
 if (!hasKdig) console.warn('xfr-interop.test.ts: kdig tests skipped: no kdig (Debian knot-dnsutils)');
 if (!hasKnot) console.warn('xfr-interop.test.ts: Knot DNS tests skipped: no knotd/knotc (Debian knot)');
 
-const dirs: string[] = [];
+const { tempDir, put } = zoneFilesPerTest('typedns-xfr-interop-');
 const servers: TestServer[] = [];
 const children: ChildProcess[] = [];
 afterEach(async () => {
@@ -32,19 +32,7 @@ afterEach(async () => {
       await gone;
     }
   }
-  while (dirs.length) fs.rmSync(dirs.pop()!, { recursive: true, force: true });
 });
-
-function tempDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-xfr-interop-'));
-  dirs.push(d);
-  return d;
-}
-
-function put(file: string, text: string): void {
-  fs.writeFileSync(`${file}.tmp`, text);
-  fs.renameSync(`${file}.tmp`, file);
-}
 
 const zone = (serial: number, www: string): string =>
   `$ORIGIN example.org.\n$TTL 300\n@ IN SOA ns1 hostmaster ${serial} 3600 600 86400 60\n  IN NS ns1\n  IN MX 10 mail\nns1 IN A 192.0.2.53\nmail IN A 192.0.2.25\nwww IN A ${www}\nwww IN AAAA 2001:db8::80\ntxt IN TXT "hello world"\n`;
