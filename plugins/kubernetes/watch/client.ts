@@ -551,11 +551,10 @@ class Reflector {
           }
           throw new ApiError(status, `list ${this.kind}: ${statusMessage(body, status)}`);
         }
-        let metaSeen = false;
         cont = undefined;
+        // (meta comes once per page: before the items when the server writes it first, else at the end)
         await decodeList(res, {
           meta: (m) => {
-            metaSeen = true;
             rv = m.resourceVersion ?? rv;
             cont = m.continue || undefined;
             if (cont !== undefined && !src.stopped) next = fetch(cont);
@@ -563,7 +562,6 @@ class Reflector {
           item: take,
         });
         if (src.stopped) return;
-        if (!metaSeen) throw new Error(`list ${this.kind}: no metadata`);
       }
     } finally {
       src.abort.signal.removeEventListener('abort', stop);
