@@ -201,7 +201,7 @@ export class Dnssec {
     if (kind === Kind.Delegation) {
       if (ns.length === 0) return out;
       const ttl = ttlOf(ns[0]!);
-      const ds = ns.filter((r) => r.type === 'DS');
+      const ds = ns.filter((r) => rrType(r) === QTYPE.DS);
       if (ds.length === 0) ns.push(...this.nsec(req, zone, kind, ttl, inception, expiration));
       else ns.push(...this.sign(ds, zone, ttl, inception, expiration));
       return out;

@@ -216,7 +216,13 @@ class Proof {
  */
 export function withDnssec(zone: Zone, qname: string, r: LookupResult): LookupResult {
   const ix = indexOf(zone);
-  if (ix === null) return r;
+  if (ix === null) {
+    // An unsigned zone (signed online by the dnssec plugin, if at all): a referral carries the
+    // delegation's DS RRset for DO queries, as CoreDNS's file does.
+    if (r.aa || r.answers.length !== 0 || r.authorities.length === 0 || r.authorities[0]!.type !== 'NS') return r;
+    const ds = setIn(zone, fq(r.authorities[0]!.name), DS);
+    return ds === undefined ? r : { ...r, authorities: [...ds, ...r.authorities] };
+  }
   const p = new Proof(zone, ix);
   const answers: RR[] = [];
   const authorities: RR[] = [];
