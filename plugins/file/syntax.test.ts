@@ -36,8 +36,17 @@ const accepted: Array<[string, string, string, string[]]> = [
   ['t6.example.com. IN TXT aaa aaa;', 't6.example.com', 'TXT', ['t6.example.com. 3600 IN TXT "aaa" "aaa"']],
   ['cid.urn.arpa. NAPTR 100 50 "s" "z3950+I2L+I2C"    "" _z3950._tcp.gatech.edu.', 'cid.urn.arpa', 'NAPTR', ['cid.urn.arpa. 3600 IN NAPTR 100 50 "s" "z3950+I2L+I2C" "" _z3950._tcp.gatech.edu.']],
   ['cid2.urn.arpa. NAPTR 100 10 "" "" "/urn:cid:.+@([^\\\\.]+\\\\.)(.*)$/\\\\2/i" .', 'cid2.urn.arpa', 'NAPTR', ['cid2.urn.arpa. 3600 IN NAPTR 100 10 "" "" "/urn:cid:.+@([^\\\\.]+\\\\.)(.*)$/\\\\2/i" .']],
-  // TestParseClass (IN; CLASS1 is IN)
+  // TestParseClass (IN; CLASS1 is IN). Other classes are loaded and answered with their class to a
+  // query of any class (CoreDNS's file keys its zone by name and type only). A is class-specific:
+  // dig shows an A of another class in the RFC 3597 form (and cannot read a CH A of 4 bytes at all).
   ['c.example.com. CLASS1 A 127.0.0.1', 'c.example.com', 'A', ['c.example.com. 3600 IN A 127.0.0.1']],
+  ['cin.example.com. IN A 127.0.0.1', 'cin.example.com', 'A', ['cin.example.com. 3600 IN A 127.0.0.1']],
+  ['ccs.example.com. CS A 127.0.0.1', 'ccs.example.com', 'A', ['ccs.example.com. 3600 CLASS2 A \\# 4 7F000001']],
+  ['cch.example.com. CH TXT "chaos"', 'cch.example.com', 'TXT', ['cch.example.com. 3600 CH TXT "chaos"']],
+  ['cnone.example.com. NONE A 127.0.0.1', 'cnone.example.com', 'A', ['cnone.example.com. 3600 NONE A \\# 4 7F000001']],
+  ['c255.example.com. CLASS255 TXT "any"', 'c255.example.com', 'TXT', ['c255.example.com. 3600 ANY TXT "any"']],
+  ['chs.example.com. HS TXT "hesiod"', 'chs.example.com', 'TXT', ['chs.example.com. 3600 HS TXT "hesiod"']],
+  ['c300.example.com. CLASS300 TYPE65280 \\# 1 05', 'c300.example.com', 'TYPE65280', ['c300.example.com. 3600 CLASS300 TYPE65280 \\# 1 05']],
   // TestBrace
   ['(miek.nl.) 3600 IN A 127.0.1.1', 'miek.nl', 'A', ['miek.nl. 3600 IN A 127.0.1.1']],
   ['mx.miek.nl. (3600) IN MX (10) elektron.atoom.net.', 'mx.miek.nl', 'MX', ['mx.miek.nl. 3600 IN MX 10 elektron.atoom.net.']],
@@ -83,6 +92,7 @@ const rejected: string[] = [
   'miek.nl aap IN MX mx.miek.nl.',
   'miek.nl 200 IN mxx 10 mx.miek.nl.',
   'miek.nl. inn MX 10 mx.miek.nl.',
+  'miek.nl. CLASS65536 A 127.0.0.1',
   'example.com IN TYPE655341 \\# 8 aabbccddaabbccdd',
   'example.com. 3600 IN HTTPS 65536 . no-default-alpn',
   'example.com. 3600 IN HTTPS 1 ..',
