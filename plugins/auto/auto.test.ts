@@ -198,3 +198,54 @@ describe('auto zones out by transfer (CoreDNS auto xfr.go / xfr_test.go)', () =>
     }
   });
 });
+
+describe('CoreDNS walk_test.go and watcher_test.go through real servers', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-auto-walk-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('TestWalkSymlinkedDirectory and TestSymlinks: a folder that is a link, and a zone file that is a link in a subfolder', async () => {
+    const real = path.join(dir, 'real');
+    fs.mkdirSync(path.join(real, '..data'), { recursive: true });
+    fs.writeFileSync(path.join(real, 'db.example.org'), zoneText(1));
+    fs.symlinkSync(path.join(real, 'db.example.org'), path.join(real, '..data', 'db.example.com'));
+    const link = path.join(dir, 'zones');
+    fs.symlinkSync(real, link);
+    const srv = await startServer(`.:0 {\n bind 127.0.0.1\n auto {\n  directory ${link}\n  reload 0\n }\n}`);
+    try {
+      for (const z of ['example.org', 'example.com']) sortAndCheck((await srv.query(`www.${z}`, 'A')).msg, { rcode: 'NOERROR', aa: true, answer: [`www.${z}. 3600 IN A 127.0.0.1`] });
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('TestWalkNonExistent: a folder that is not there is logged, and the server starts', async () => {
+    const srv = await startServer(`.:0 {\n bind 127.0.0.1\n auto {\n  directory ${path.join(dir, 'highly_unlikely_to_exist_dir')}\n  reload 0\n }\n}`);
+    try {
+      expect(srv.log.lines.join('\n')).toMatch(/Directory does not exist/);
+      expect((await srv.query('www.example.org', 'A')).rcode).toBe(5);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('TestWalkWarnsForDuplicateOrigin and TestWalkKeepsFirstMatchingFileForOrigin: the first file in walk order is used, one warning per walk', async () => {
+    const zones = path.join(dir, 'dups');
+    fs.mkdirSync(zones);
+    fs.writeFileSync(path.join(zones, 'example.org.zone'), zoneText(1, '127.0.0.1'));
+    fs.writeFileSync(path.join(zones, 'example.org.zone.bak-20260528'), zoneText(1, '127.0.0.66'));
+    const srv = await startServer(`.:0 {\n bind 127.0.0.1\n auto {\n  directory ${zones} (.*)\\.zone {1}\n  reload 100ms\n }\n}`);
+    try {
+      sortAndCheck((await srv.query('www.example.org', 'A')).msg, { answer: ['www.example.org. 3600 IN A 127.0.0.1'] });
+      const warnings = (): string[] => srv.log.lines.filter((l) => l.includes("Multiple zone files match origin 'example.org.'"));
+      await waitFor(() => warnings().length >= 2, { timeout: 10_000, what: 'the warning of a second walk' });
+      const first = warnings()[0]!;
+      expect(first).toContain(`using '${path.join(zones, 'example.org.zone')}' instead of '${path.join(zones, 'example.org.zone.bak-20260528')}'`);
+      sortAndCheck((await srv.query('www.example.org', 'A')).msg, { answer: ['www.example.org. 3600 IN A 127.0.0.1'] });
+    } finally {
+      await srv.close();
+    }
+  });
+});

@@ -1,5 +1,6 @@
 // CoreDNS's own file-plugin expectations (plugin/file: lookup_test.go, wildcard_test.go,
-// delegation_test.go, ent_test.go, glue_test.go, setup_test.go) replayed against typedns through
+// delegation_test.go, ds_test.go, ent_test.go, glue_test.go, setup_test.go, file_test.go,
+// apex_test.go, xfr_test.go) replayed against typedns through
 // real sockets. The zone data and expected records are CoreDNS's test data; DNSSEC cases
 // (DO-bit queries, signed zones' RRSIG/NSEC) are left out as typedns does not serve DNSSEC.
 import fs from 'node:fs';
@@ -9,6 +10,7 @@ import type { DecodedPacket } from 'dns-packet';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parsePlugin, sortAndCheck, startServer, type Case, type TestServer } from '../../src/testing/index.js';
 import file from './index.js';
+import { transferFrom } from '../transfer/xfr-client.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-file-compat-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -213,8 +215,7 @@ mail\tIN A\t192.0.2.10
   });
 });
 
-describe('CoreDNS delegation_test.go', () => {
-  const db = `
+const DELEGATION_DB = `
 $TTL    30M
 $ORIGIN miek.nl.
 @       IN      SOA     linode.atoom.net. miek.miek.nl. (
@@ -245,6 +246,9 @@ a               IN      A       139.162.196.78
                 IN      AAAA    2a01:7e00::f03c:91ff:fef1:6735
 www             IN      CNAME   a
 archive         IN      CNAME   a`;
+
+describe('CoreDNS delegation_test.go', () => {
+  const db = DELEGATION_DB;
   const referral = {
     aa: false,
     ns: ['delegated.miek.nl. 1800 IN NS a.delegated.miek.nl.', 'delegated.miek.nl. 1800 IN NS ns-ext.nlnetlabs.nl.'],
@@ -259,6 +263,22 @@ archive         IN      CNAME   a`;
       { q: 'foo.delegated.miek.nl.', t: 'SOA', ...referral },
       { q: 'miek.nl.', t: 'SOA', aa: true, answer: [miekSOA], ns: miekAuth },
       { q: 'miek.nl.', t: 'AAAA', aa: true, ns: [miekSOA] },
+    ]);
+  });
+});
+
+describe('CoreDNS ds_test.go (the zone of delegation_test.go)', () => {
+  it('DS at and below a cut is referred; DS of a name that does not exist, and of the apex, carry the SOA', async () => {
+    const referral = {
+      aa: false,
+      ns: ['delegated.miek.nl. 1800 IN NS a.delegated.miek.nl.', 'delegated.miek.nl. 1800 IN NS ns-ext.nlnetlabs.nl.'],
+      extra: ['a.delegated.miek.nl. 1800 IN A 139.162.196.78', 'a.delegated.miek.nl. 1800 IN AAAA 2a01:7e00::f03c:91ff:fef1:6735'],
+    };
+    await replay('miek.nl', DELEGATION_DB, [
+      { q: 'a.delegated.miek.nl.', t: 'DS', ...referral },
+      { q: '_udp.delegated.miek.nl.', t: 'DS', ...referral },
+      { q: '_udp.miek.nl.', t: 'DS', rcode: 'NXDOMAIN', aa: true, ns: [miekSOA] },
+      { q: 'miek.nl.', t: 'DS', aa: true, ns: [miekSOA] },
     ]);
   });
 });
@@ -331,5 +351,43 @@ describe('CoreDNS setup_test.go', () => {
   it('reload defaults to 1m and can be set', () => {
     expect(parse('file db example.org.').stanzas[0]!.reload).toBe(60_000);
     expect(parse('file db example.org. {\n reload 5s\n}').stanzas[0]!.reload).toBe(5_000);
+  });
+});
+
+describe('CoreDNS file_test.go: zones that do not load', () => {
+  const soa = (serial: string): string => `$TTL 1M\n$ORIGIN example.org.\n@ IN SOA ns1.example.com. admin.example.com. (\n ${serial} ; Serial\n 1200 ; Refresh\n 144 ; Retry\n 1814400 ; Expire\n 2h ) ; Minimum\n@ IN NS ns1.example.com.\n`;
+  it.each([
+    ['TestParseNoSOA', '$TTL 1M\n$ORIGIN example.org.\n\nwww IN A 192.168.0.14\nmail IN A 192.168.0.15\nimap IN CNAME mail\n', /no SOA record/],
+    ['TestParseSyntaxError', `${soa('2005011437')}\n# invalid comment\nwww IN A 192.168.0.14\n`, /invalid/],
+    ['TestParseMalformedSOA', `${soa('abc')}\nwww IN A 192.168.0.14\n`, /SOA/],
+    ['TestParseSOASerialTooLarge', `${soa('202512200817')}\nwww IN A 192.168.0.14\n`, /SOA/],
+  ] as const)('%s: the server does not start, naming file:line', async (_name, text, why) => {
+    const f = path.join(dir, `db.bad${Math.random().toString(36).slice(2)}`);
+    fs.writeFileSync(f, text);
+    await expect(startServer(`example.org:0 {\n  bind 127.0.0.1\n  file ${f}\n}\n`)).rejects.toThrow(why);
+    await expect(startServer(`example.org:0 {\n  bind 127.0.0.1\n  file ${f}\n}\n`)).rejects.toThrow(new RegExp(`${path.basename(f)}:\\d+`));
+  });
+});
+
+describe('CoreDNS apex_test.go', () => {
+  it('TestLookupApex: a zone of only its apex; A at the apex (typedns: NODATA, which CoreDNS says is right; CoreDNS answers NXDOMAIN)', async () => {
+    const z = `$ORIGIN example.com.\n@ IN SOA ns1.example.com. admin.example.com. (\n 2005011437 ; Serial\n 1200 ; Refresh\n 144 ; Retry\n 1814400 ; Expire\n 2h ) ; Minimum\n@ IN NS ns1.example.com.\n`;
+    await replay('example.com', z, [{ q: 'example.com.', t: 'A', rcode: 'NOERROR', aa: true, ns: ['example.com. 3600 IN SOA ns1.example.com. admin.example.com. 2005011437 1200 144 1814400 7200'] }]);
+  });
+});
+
+describe('CoreDNS file xfr_test.go', () => {
+  it('TestTransferRequiresExactZone: AXFR of a name inside the zone is not a transfer of the zone', async () => {
+    const f = path.join(dir, `db.exact${Math.random().toString(36).slice(2)}`);
+    fs.writeFileSync(f, DELEGATION_DB);
+    const srv = await startServer(`miek.nl:0 {\n  bind 127.0.0.1\n  file ${f}\n  transfer {\n    to *\n  }\n}\n`);
+    try {
+      const www = await transferFrom(srv.port, 'www.miek.nl.');
+      expect([www.rcode, www.records.length]).toEqual([5, 0]);
+      const all = await transferFrom(srv.port, 'miek.nl.');
+      expect([all.rcode, all.records[0]!.type, all.records.at(-1)!.type]).toEqual([0, 'SOA', 'SOA']);
+    } finally {
+      await srv.close();
+    }
   });
 });

@@ -36,8 +36,17 @@ const accepted: Array<[string, string, string, string[]]> = [
   ['t6.example.com. IN TXT aaa aaa;', 't6.example.com', 'TXT', ['t6.example.com. 3600 IN TXT "aaa" "aaa"']],
   ['cid.urn.arpa. NAPTR 100 50 "s" "z3950+I2L+I2C"    "" _z3950._tcp.gatech.edu.', 'cid.urn.arpa', 'NAPTR', ['cid.urn.arpa. 3600 IN NAPTR 100 50 "s" "z3950+I2L+I2C" "" _z3950._tcp.gatech.edu.']],
   ['cid2.urn.arpa. NAPTR 100 10 "" "" "/urn:cid:.+@([^\\\\.]+\\\\.)(.*)$/\\\\2/i" .', 'cid2.urn.arpa', 'NAPTR', ['cid2.urn.arpa. 3600 IN NAPTR 100 10 "" "" "/urn:cid:.+@([^\\\\.]+\\\\.)(.*)$/\\\\2/i" .']],
-  // TestParseClass (IN; CLASS1 is IN)
+  // TestParseClass (IN; CLASS1 is IN). Other classes are loaded and answered with their class to a
+  // query of any class (CoreDNS's file keys its zone by name and type only). A is class-specific:
+  // dig shows an A of another class in the RFC 3597 form (and cannot read a CH A of 4 bytes at all).
   ['c.example.com. CLASS1 A 127.0.0.1', 'c.example.com', 'A', ['c.example.com. 3600 IN A 127.0.0.1']],
+  ['cin.example.com. IN A 127.0.0.1', 'cin.example.com', 'A', ['cin.example.com. 3600 IN A 127.0.0.1']],
+  ['ccs.example.com. CS A 127.0.0.1', 'ccs.example.com', 'A', ['ccs.example.com. 3600 CLASS2 A \\# 4 7F000001']],
+  ['cch.example.com. CH TXT "chaos"', 'cch.example.com', 'TXT', ['cch.example.com. 3600 CH TXT "chaos"']],
+  ['cnone.example.com. NONE A 127.0.0.1', 'cnone.example.com', 'A', ['cnone.example.com. 3600 NONE A \\# 4 7F000001']],
+  ['c255.example.com. CLASS255 TXT "any"', 'c255.example.com', 'TXT', ['c255.example.com. 3600 ANY TXT "any"']],
+  ['chs.example.com. HS TXT "hesiod"', 'chs.example.com', 'TXT', ['chs.example.com. 3600 HS TXT "hesiod"']],
+  ['c300.example.com. CLASS300 TYPE65280 \\# 1 05', 'c300.example.com', 'TYPE65280', ['c300.example.com. 3600 CLASS300 TYPE65280 \\# 1 05']],
   // TestBrace
   ['(miek.nl.) 3600 IN A 127.0.1.1', 'miek.nl', 'A', ['miek.nl. 3600 IN A 127.0.1.1']],
   ['mx.miek.nl. (3600) IN MX (10) elektron.atoom.net.', 'mx.miek.nl', 'MX', ['mx.miek.nl. 3600 IN MX 10 elektron.atoom.net.']],
@@ -63,6 +72,21 @@ const accepted: Array<[string, string, string, string[]]> = [
   ['t1.example.com IN TYPE1 \\# 4 0a000001', 't1.example.com', 'A', ['t1.example.com. 3600 IN A 10.0.0.1']],
   // TestPTR: an escaped '(' in a name
   ['144.2.0.192.in-addr.arpa. 900 IN PTR ilouse03146p0\\(.example.com.', '144.2.0.192.in-addr.arpa', 'PTR', ['144.2.0.192.in-addr.arpa. 900 IN PTR ilouse03146p0\\(.example.com.']],
+  // TestDotInName, TestDotLastInLabel: a '.' inside a label (one label on the wire)
+  ['aa\\.bb.nl. IN A 127.0.0.1', 'aa\\.bb.nl', 'A', ['aa\\.bb.nl. 3600 IN A 127.0.0.1']],
+  ['aa\\..au. IN A 127.0.0.2', 'aa\\..au', 'A', ['aa\\..au. 3600 IN A 127.0.0.2']],
+  // TestParseBackslash, TestDigit: \DDD and escaped spaces and '@' in owner names
+  ['nul\\000gap.test.globnix.net. 600 IN A 192.0.2.10', 'nul\\000gap.test.globnix.net', 'A', ['nul\\000gap.test.globnix.net. 600 IN A 192.0.2.10']],
+  ['m\\ @\\ iek.nl. IN 3600 A 127.0.0.1', 'm\\032\\@\\032iek.nl', 'A', ['m\\032\\@\\032iek.nl. 3600 IN A 127.0.0.1']],
+  ['miek\\004.nl. 100 IN TXT "A"', 'miek\\004.nl', 'TXT', ['miek\\004.nl. 100 IN TXT "A"']],
+  ['miek\\255.nl. 100 IN TXT "A"', 'miek\\255.nl', 'TXT', ['miek\\255.nl. 100 IN TXT "A"']],
+  // TestLowercaseTokens ("$origin example.org.\n a 1.2.3.4" gives miekg/dns a record with an empty
+  // owner; in a zone file the first record must name its owner: here '@')
+  ['$origin lc.example.org.\n@ a 1.2.3.4', 'lc.example.org', 'A', ['lc.example.org. 3600 IN A 1.2.3.4']],
+  ['lc2.example.org. Class1 Type1 1.2.3.5', 'lc2.example.org', 'A', ['lc2.example.org. 3600 IN A 1.2.3.5']],
+  ['lc3.example.org. 300 in a 1.2.3.6', 'lc3.example.org', 'A', ['lc3.example.org. 300 IN A 1.2.3.6']],
+  // TestZoneParserAddressAAAA
+  ['2.example.org. 600 IN AAAA ::FFFF:127.0.0.1', '2.example.org', 'AAAA', ['2.example.org. 600 IN AAAA ::ffff:127.0.0.1']],
   // TestParseSVCB (BIND quotes only alpn's list and values with spaces)
   ['svcb1.example.com. 3600 IN SVCB 0 cloudflare.com.', 'svcb1.example.com', 'SVCB', ['svcb1.example.com. 3600 IN SVCB 0 cloudflare.com.']],
   ['svcb2.example.com. 3600 IN SVCB 65000 cloudflare.com. alpn=h2 ipv4hint=3.4.3.2', 'svcb2.example.com', 'SVCB', ['svcb2.example.com. 3600 IN SVCB 65000 cloudflare.com. alpn="h2" ipv4hint=3.4.3.2']],
@@ -75,7 +99,7 @@ const accepted: Array<[string, string, string, string[]]> = [
   ['_dns.resolver.example.  7200 IN SVCB 1 resolver.example. alpn=dot,doq,h2,h3 dohpath=/q{?dns}', '_dns.resolver.example', 'SVCB', ['_dns.resolver.example. 7200 IN SVCB 1 resolver.example. alpn="dot,doq,h2,h3" key7="/q{?dns}"']], // BIND 9.18's dig names dohpath key7
 ];
 
-/** Zone texts miekg/dns (and so CoreDNS) rejects: TestParseFailure, TestParseBadSVCB, TestTypeXXXX, TestUnbalancedParens, TestGenerateRangeGuard, TestCrasherString. */
+/** Zone texts miekg/dns (and so CoreDNS) rejects: TestParseFailure, TestParseBadSVCB, TestTypeXXXX, TestUnbalancedParens, TestGenerateRangeGuard, TestCrasherString, TestZoneParserTargetBad, TestZoneParserAddressBad. */
 const rejected: string[] = [
   'miek.nl. IN A 327.0.0.1',
   'miek.nl. IN AAAA ::x',
@@ -83,6 +107,7 @@ const rejected: string[] = [
   'miek.nl aap IN MX mx.miek.nl.',
   'miek.nl 200 IN mxx 10 mx.miek.nl.',
   'miek.nl. inn MX 10 mx.miek.nl.',
+  'miek.nl. CLASS65536 A 127.0.0.1',
   'example.com IN TYPE655341 \\# 8 aabbccddaabbccdd',
   'example.com. 3600 IN HTTPS 65536 . no-default-alpn',
   'example.com. 3600 IN HTTPS 1 ..',
@@ -111,6 +136,14 @@ const rejected: string[] = [
   '$GENERATE 11522-3668518066406258 x A 10.0.0.1',
   '$GENERATE 6-2048 $$GENERATE 6-036160 $$$$ORIGIN \\$',
   '$GENERATE 0-1 dhcp-${0,4 A 10.0.0.$',
+  // TestZoneParserTargetBad, TestZoneParserAddressBad
+  'bad.example.org. CNAME ; bad cname',
+  'bad.example.org. HTTPS 10 ; bad https',
+  'bad.example.org. MX 10 ; bad mx',
+  'bad.example.org. SRV 1 0 80 ; bad srv',
+  '1.bad.example.org. 600 IN A ::1',
+  '2.bad.example.org. 600 IN A ::FFFF:127.0.0.1',
+  '3.bad.example.org. 600 IN AAAA 127.0.0.1',
 ];
 
 describe('zone-file syntax (miekg/dns and CoreDNS tests as data)', () => {

@@ -1,7 +1,7 @@
 // An RFC 1035 master-file parser: $ORIGIN, $TTL, $INCLUDE (relative to the including file, its
 // $ORIGIN and $TTL not leaking back), $GENERATE (as miekg/dns, CoreDNS's parser, reads it),
 // relative names and '@', a blank owner meaning the previous owner, parentheses spanning lines,
-// ';' comments, quoted strings and escapes, the IN class (or CLASS1), every record type in
+// ';' comments, quoted strings and escapes, classes (IN, CH, HS, CS, NONE, CLASSn), every record type in
 // rdata.ts plus the RFC 3597 generic forms (TYPEnnn, '\# LENGTH HEX'). Errors are CorefileErrors
 // naming the file (the included one, for a record in it) and line ("db.example.org:12: …").
 //
@@ -13,7 +13,7 @@ import net from 'node:net';
 import path from 'node:path';
 import dnsPacket from 'dns-packet';
 import { CorefileError, encodeName, type RR } from '../../src/plugin/api.js';
-import { nameLabels } from '../../src/dns/names.js';
+import { canonicalName, nameLabels } from '../../src/dns/names.js';
 import { encodeRdata, genericRdata, rrTypeNumber, splitString, unescapeBytes } from './rdata.js';
 
 /** One record as parsed: the lower-cased FQDN owner, the numeric type, and the dns-packet record. */
@@ -45,7 +45,9 @@ export function rrTypeKey(t: number): string {
   if (k === undefined) typeKeys[t] = k = OBJECT_TYPES[t] ?? `UNKNOWN_${t}`;
   return k;
 }
-const CLASSES = new Set(['IN', 'CH', 'CS', 'HS']);
+const CLASSES = new Set(['IN', 'CH', 'CS', 'HS', 'NONE']);
+/** CLASSn spelled by name where dns-packet has one. */
+const CLASS_NAMES: Record<number, string> = { 1: 'IN', 2: 'CS', 3: 'CH', 4: 'HS', 255: 'ANY' };
 /** $INCLUDE nesting limit (miekg/dns's). */
 const MAX_INCLUDE_DEPTH = 7;
 /** Most records one $GENERATE may make (miekg/dns: (stop-start)/step ≤ 65535). */
@@ -187,26 +189,11 @@ export function parseTtl(s: string): number | undefined {
 }
 
 /**
- * A name as dns-packet writes it: without the final dot, and without escapes (dns-packet writes a
- * label's text as it is). A name with an escaped '.' inside a label, or a byte above 127, cannot
- * be given to dns-packet: undefined.
+ * A name as dns-packet writes it: without the final dot; a name with escapes in the one spelling
+ * query names are read in (`\\.` inside a label, `\\DDD` for a control character or a byte above
+ * 126), which src/dns/packet-codec.ts writes byte for byte.
  */
-function packetName(fq: string): string | undefined {
-  if (fq === '.') return '.';
-  if (!fq.includes('\\')) return fq.slice(0, -1);
-  const labels = nameLabels(fq);
-  let out = '';
-  for (const l of labels) {
-    for (const b of l) if (b === 0x2e || b > 0x7e || b < 0x20) return undefined;
-    out += (out === '' ? '' : '.') + Buffer.from(l).toString('latin1');
-  }
-  return out;
-}
-const dnsPacketName = (fq: string, err?: (m: string) => CorefileError): string => {
-  const n = packetName(fq);
-  if (n === undefined) throw (err ?? ((m: string) => new Error(m)))(`name '${fq}': an escaped '.', control character or byte above 126 inside a label is not supported`);
-  return n;
-};
+const dnsPacketName = (fq: string): string => (fq === '.' ? '.' : (fq.includes('\\') ? canonicalName(fq) : fq).slice(0, -1));
 
 /** Where a zone file is on disk, for $INCLUDE. */
 export interface ZoneFileOptions {
@@ -275,7 +262,8 @@ function nameOf(t: Tok | undefined, what: string, scope: Scope, err: (m: string)
   } catch (x) {
     throw err(`bad ${what} '${s}': ${(x as Error).message}`);
   }
-  return fq;
+  // one spelling per name (x\\046y and x\\.y are one name), the one query names are read in
+  return canonicalName(fq);
 }
 
 function* directive(e: Entry, scope: Scope, ctx: Ctx, src: Source, generated: boolean): Generator<ZoneRecord> {
@@ -461,7 +449,7 @@ function record(e: Entry, scope: Scope, ctx: Ctx, file: string): ZoneRecord {
     if (!t.quoted && cls === undefined) {
       const up = t.text.toUpperCase();
       if (CLASSES.has(up) || /^CLASS\d+$/.test(up)) {
-        cls = up === 'CLASS1' ? 'IN' : up;
+        cls = up;
         continue;
       }
     }
@@ -470,14 +458,20 @@ function record(e: Entry, scope: Scope, ctx: Ctx, file: string): ZoneRecord {
   }
   if (typeTok === undefined) throw err('missing record type');
   const typeName = typeTok.text.toUpperCase();
-  if (cls !== undefined && cls !== 'IN') throw err(`class ${cls} is not supported, only IN`);
+  // Another class (CH, HS, CS, NONE, CLASSn) is kept on the record, which is answered as it is
+  // whatever the query's class, as CoreDNS's file does (its zone is keyed by name and type only).
+  if (cls !== undefined && cls.startsWith('CLASS')) {
+    const n = Number(cls.slice(5));
+    if (n > 0xffff) throw err(`bad class '${cls}'`);
+    cls = CLASS_NAMES[n] ?? cls;
+  }
   const qtype = typeTok.quoted ? undefined : rrTypeNumber(typeName);
   if (qtype === undefined) throw err(`unknown record type '${typeTok.text}'`);
   if (qtype === 41 || qtype === 249 || qtype === 250 || (qtype >= 251 && qtype <= 255)) throw err(`record type '${typeName}' cannot be in a zone`);
   if (ttl !== undefined) scope.lastTtl = ttl;
   const effTtl = ttl ?? scope.defaultTtl ?? scope.lastTtl ?? 3600;
   const rd = e.toks.slice(k);
-  const rrName = dnsPacketName(owner, err);
+  const rrName = dnsPacketName(owner);
   let rr: RR;
   if (rd.length > 0 && !rd[0]!.quoted && rd[0]!.text === '\\#') {
     // RFC 3597: "\# LENGTH HEX" for any type; a type we know as an object is decoded into one.
@@ -515,6 +509,7 @@ function record(e: Entry, scope: Scope, ctx: Ctx, file: string): ZoneRecord {
   } else {
     rr = objectRecord(qtype, OBJECT_TYPES[qtype]!, rrName, effTtl, rd, name, err);
   }
+  if (cls !== undefined && cls !== 'IN') rr = { ...rr, class: cls } as RR;
   if (owner !== origin && !owner.endsWith(origin === '.' ? '.' : `.${origin}`)) throw err(`out-of-zone record '${owner}' for zone '${origin}'`);
   if (qtype === 6 && owner !== origin) throw err(`SOA record for '${owner}' is not at the zone apex '${origin}'`);
   if (qtype === 6) ctx.haveSoa = true;
@@ -541,7 +536,7 @@ function objectRecord(qtype: number, typeName: string, rrName: string, effTtl: n
     if (v >= 2 ** bits) throw err(`${typeName} ${what} '${t.text}' is out of range`);
     return v;
   };
-  const rdName = (t: Tok | undefined, what: string): string => dnsPacketName(name(t, `${typeName} ${what}`), err);
+  const rdName = (t: Tok | undefined, what: string): string => dnsPacketName(name(t, `${typeName} ${what}`));
   // One object shape for every record (name, type, ttl, data): no class (IN is dns-packet's default).
   switch (qtype) {
     case 1:

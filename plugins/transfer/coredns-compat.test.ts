@@ -2,14 +2,16 @@
 // failed_write_test.go, setup_test.go) as data, replayed through real servers: the transferer
 // plugin of transfer_test.go (a zone of SOA, NS, A at serial 12345) and its terminating
 // NXDOMAIN plugin are test plugins of a typedns server, queried over TCP on 127.0.0.1.
-// Rows: transfer_test 8, select_test 1, failed_write_test 1, setup_test 5 + 2 = 17.
+// Rows: transfer_test 8, select_test 1, failed_write_test 1, setup_test 7 + 2, notify_test 1 = 20
+// (TestNotifyMultipleFailures, TestTransferLargeRecordBatching: transfer.test.ts).
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { definePlugin, RCODE, rr, type RR } from '../../src/plugin/api.js';
 import { parsePlugin, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
 import transfer from './index.js';
 import type { Transferer, XfrZone } from './source.js';
-import { transferFrom, xfrQuery } from './xfr-client.js';
+import { fakeSecondary, transferFrom, xfrQuery } from './xfr-client.js';
+import { zoneFilesPerTest } from '../../test/support/zone-files.js';
 
 const SERIAL = 12345;
 const soa = (z: string, serial = SERIAL): RR => rr(`${z} 100 IN SOA ns.dns.${z} hostmaster.${z} ${serial} 7200 1800 86400 100`);
@@ -137,12 +139,12 @@ describe('failed_write_test.go', () => {
 });
 
 describe('setup_test.go', () => {
-  const ok: Array<[string, string[], Array<{ zones: string[]; to: string[] }>]> = [
+  const ok: Array<[string, string[], Array<{ zones: string[]; to: string[]; source?: string }>]> = [
     [
-      'transfer example.net example.org {\n to 1.2.3.4 5.6.7.8:1053 [1::2]:34\n}\ntransfer example.com example.edu {\n to * 1.2.3.4\n}',
+      'transfer example.net example.org {\n to 1.2.3.4 5.6.7.8:1053 [1::2]:34\n source 2001:db8::53\n}\ntransfer example.com example.edu {\n to * 1.2.3.4\n}',
       [],
       [
-        { zones: ['example.net.', 'example.org.'], to: ['1.2.3.4:53', '5.6.7.8:1053', '[1::2]:34'] },
+        { zones: ['example.net.', 'example.org.'], to: ['1.2.3.4:53', '5.6.7.8:1053', '[1::2]:34'], source: '2001:db8::53' },
         { zones: ['example.com.', 'example.edu.'], to: ['*', '1.2.3.4:53'] },
       ],
     ],
@@ -150,10 +152,16 @@ describe('setup_test.go', () => {
   ];
   it.each(ok)('TestParse ok: %s', (text, zones, want) => {
     const cfg = parsePlugin(transfer, text, zones.length ? zones : ['.']);
-    expect(cfg.stanzas.map((s) => ({ zones: s.zones, to: s.to.map((t) => t.text) }))).toEqual(want);
+    expect(cfg.stanzas.map((s) => ({ zones: s.zones, to: s.to.map((t) => t.text), ...(s.source !== undefined ? { source: s.source } : {}) }))).toEqual(want);
   });
 
-  const bad = ['transfer example.net example.org {\n}', 'transfer example.net example.org {\n invalid option\n}', 'transfer example.com example.edu {\n to example.com 1.2.3.4\n}'];
+  const bad = [
+    'transfer example.net example.org {\n}',
+    'transfer example.net example.org {\n invalid option\n}',
+    'transfer example.net example.org {\n to 1.2.3.4\n source example.org\n}',
+    'transfer example.net example.org {\n to 1.2.3.4\n source 192.0.2.53\n source 2001:db8::53\n}',
+    'transfer example.com example.edu {\n to example.com 1.2.3.4\n}',
+  ];
   it.each(bad)('TestParse error, and a server refuses to start: %s', async (text) => {
     expect(() => parsePlugin(transfer, text)).toThrow();
     await expect(startServer(`.:0 {\n bind 127.0.0.1\n ${text}\n}`)).rejects.toThrow(/plugin\/transfer/);
@@ -163,5 +171,23 @@ describe('setup_test.go', () => {
     await expect(startServer('.:0 {\n bind 127.0.0.1\n transfer\n}')).rejects.toThrow(/'to' is required/);
     const s = await server(' transfer example.net example.org {\n  to 1.2.3.4 5.6.7.8:1053 [1::2]:34\n }\n transfer example.com example.edu {\n  to * 1.2.3.4\n }');
     expect(s.port).toBeGreaterThan(0);
+  });
+});
+
+describe('notify_test.go', () => {
+  const { zoneFile } = zoneFilesPerTest('typedns-notify-src-');
+  it('TestNotifyClientSource: with `source`, NOTIFY leaves from that address; without, from the one the system picks', async () => {
+    const sec = await fakeSecondary();
+    try {
+      const db = zoneFile('$ORIGIN example.org.\n@ 3600 IN SOA ns hm 1 7200 3600 1209600 300\n@ 3600 IN NS ns\nns 3600 IN A 192.0.2.53\n');
+      await server(` file ${db} example.org\n transfer example.org {\n  to 127.0.0.1:${sec.port}\n  source 127.0.0.2\n }`);
+      await waitFor(() => sec.from.length === 1, { what: 'the NOTIFY from 127.0.0.2' });
+      expect(sec.from[0]).toBe('127.0.0.2');
+      await server(` file ${db} example.org\n transfer example.org {\n  to 127.0.0.1:${sec.port}\n }`);
+      await waitFor(() => sec.from.length === 2, { what: 'the NOTIFY without source' });
+      expect(sec.from[1]).toBe('127.0.0.1');
+    } finally {
+      sec.close();
+    }
   });
 });

@@ -20,7 +20,7 @@ export function notifyMessage(zone: string, id = randomInt(65536)): Buffer {
 }
 
 /** One try: the reply's rcode, or undefined when none came in time. */
-function once(host: string, port: number, zone: string, timeout: number): Promise<number | undefined> {
+function once(host: string, port: number, zone: string, timeout: number, source: string | undefined): Promise<number | undefined> {
   return new Promise((resolve) => {
     const id = randomInt(65536);
     const sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
@@ -38,9 +38,13 @@ function once(host: string, port: number, zone: string, timeout: number): Promis
       if (m.length < 12 || m.readUInt16BE(0) !== id || (m[2]! & 0x80) === 0) return; // not our reply
       finish(m[3]! & 0xf);
     });
-    sock.send(notifyMessage(zone, id), port, host, (err) => {
-      if (err) finish(undefined);
-    });
+    const send = (): void =>
+      sock.send(notifyMessage(zone, id), port, host, (err) => {
+        if (err) finish(undefined);
+      });
+    // from the `source` address when one is set (an address of another family than the target's fails the try)
+    if (source === undefined) send();
+    else sock.bind({ address: source, port: 0 }, send);
   });
 }
 
@@ -48,10 +52,10 @@ function once(host: string, port: number, zone: string, timeout: number): Promis
  * Send NOTIFY for `zone` to host:port until it is answered NOERROR, at most `tries` times.
  * Resolves to undefined on success, else to why not (for the log).
  */
-export async function sendNotify(host: string, port: number, zone: string, tries = NOTIFY_TRIES, timeout = NOTIFY_TIMEOUT_MS): Promise<string | undefined> {
+export async function sendNotify(host: string, port: number, zone: string, tries = NOTIFY_TRIES, timeout = NOTIFY_TIMEOUT_MS, source?: string): Promise<string | undefined> {
   let last: number | undefined;
   for (let i = 0; i < tries; i++) {
-    const rc = await once(host, port, zone, timeout);
+    const rc = await once(host, port, zone, timeout, source);
     if (rc === RCODE.NOERROR) return undefined;
     if (rc !== undefined) last = rc;
   }

@@ -1,4 +1,4 @@
-// transfer [ZONES...] { to ADDRESS... } → TransferConfig (pure). ADDRESS is `*`, an IP address
+// transfer [ZONES...] { to ADDRESS...; source ADDRESS } → TransferConfig (pure). ADDRESS is `*`, an IP address
 // with an optional port (1.2.3.4, 1.2.3.4:5300, 12:34::56, [12:34::56]:5300) or a CIDR range.
 import net from 'node:net';
 import { parseCidr, Zones, type Cidr, type Dispenser } from '../../src/plugin/api.js';
@@ -17,6 +17,8 @@ export interface Target {
 export interface Stanza {
   readonly zones: readonly string[];
   readonly to: readonly Target[];
+  /** `source`: the address NOTIFY messages are sent from (else the system picks one). */
+  readonly source?: string;
 }
 
 export interface TransferConfig {
@@ -57,6 +59,7 @@ export function parseTransfer(d: Dispenser, blockZones: readonly string[]): Tran
   while (d.next()) {
     const zones = Zones.from(d.remainingArgs(), blockZones).list;
     const to: Target[] = [];
+    let source: string | undefined;
     while (d.nextBlock()) {
       switch (d.val()) {
         case 'to': {
@@ -69,12 +72,20 @@ export function parseTransfer(d: Dispenser, blockZones: readonly string[]): Tran
           }
           break;
         }
+        case 'source': {
+          const args = d.remainingArgs();
+          if (args.length !== 1) throw d.argErr();
+          if (source !== undefined) throw d.err('source already specified');
+          if (net.isIP(args[0]!) === 0) throw d.err(`invalid source address "${args[0]}"`);
+          source = args[0]!;
+          break;
+        }
         default:
           throw d.unknownProperty();
       }
     }
     if (to.length === 0) throw d.err("'to' is required");
-    stanzas.push({ zones: [...zones], to });
+    stanzas.push({ zones: [...zones], to, ...(source !== undefined ? { source } : {}) });
   }
   return { stanzas };
 }

@@ -80,7 +80,7 @@ export function createTransfer(cfg: TransferConfig, ctx: Pick<SetupContext, 'log
     await Promise.all(
       targets.map(async (t) => {
         const { host, port } = t.notify!;
-        const why = await sendNotify(host, port, zone);
+        const why = await sendNotify(host, port, zone, undefined, undefined, x.source);
         if (why !== undefined) log.warn(`Failed sending notifies: notify for zone "${zone}" was not accepted by "${joinHostPort(host, port)}": ${why}`);
       }),
     );

@@ -99,11 +99,13 @@ export function transferFrom(port: number, zone: string, type: 'AXFR' | 'IXFR' =
 }
 
 /** A UDP listener on 127.0.0.1 that records NOTIFY messages; it answers NOERROR unless `silent` says to ignore this one. */
-export async function fakeSecondary(silent: (n: number) => boolean = () => false): Promise<{ port: number; notifies: Array<{ zone: string; opcode: number; aa: boolean }>; seen: number; close(): void }> {
+export async function fakeSecondary(silent: (n: number) => boolean = () => false): Promise<{ port: number; notifies: Array<{ zone: string; opcode: number; aa: boolean }>; from: string[]; seen: number; close(): void }> {
   const s = dgram.createSocket('udp4');
   const out = {
     port: 0,
     notifies: [] as Array<{ zone: string; opcode: number; aa: boolean }>,
+    /** The source address of each NOTIFY answered. */
+    from: [] as string[],
     seen: 0,
     close: () => s.close(),
   };
@@ -112,6 +114,7 @@ export async function fakeSecondary(silent: (n: number) => boolean = () => false
     if (silent(out.seen)) return;
     const p = dnsPacket.decode(m);
     out.notifies.push({ zone: p.questions?.[0]?.name ?? '', opcode: (m[2]! >> 3) & 0xf, aa: (m[2]! & 0x04) !== 0 });
+    out.from.push(rinfo.address);
     const r = Buffer.from(m);
     r[2] = r[2]! | 0x80; // QR
     s.send(r, rinfo.port, rinfo.address);

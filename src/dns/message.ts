@@ -1,6 +1,7 @@
 // Reply builders and a zone-file-text record parser for plugins and tests:
 //   reply(req, [rr('example.org. 30 IN A 10.0.0.1')], { aa: true })
 import type { Answer } from 'dns-packet';
+import './packet-codec.js';
 import type { Message, Request } from '../plugin/types.js';
 import { FLAG, RCODE } from './constants.js';
 
