@@ -6,6 +6,21 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 export const run = promisify(execFile);
+
+/**
+ * Zone-file lines (names relative to the $ORIGIN) a signed test zone holds for the cases DNSSEC
+ * answers differ in: an empty non-terminal (b.deep), a wildcard, a CNAME to `www`, an insecure
+ * delegation with glue (sub) and a secure one with a DS (secure).
+ */
+export const DNSSEC_NAMES = `a.b.deep IN TXT "below an empty non-terminal"
+*.wild IN A 192.0.2.99
+alias IN CNAME www
+sub IN NS ns.sub
+ns.sub IN A 192.0.2.1
+secure IN NS ns.secure
+secure IN DS 12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+ns.secure IN A 192.0.2.2
+`;
 export const has = (tool: string): boolean => spawnSync('which', [tool]).status === 0;
 
 /** Make a key pair for `zone` in `dir` (ldns-keygen); returns the path without `.key`/`.private`. */
