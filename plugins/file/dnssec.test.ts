@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DecodedPacket } from 'dns-packet';
 import { startServer, type TestServer } from '../../src/testing/index.js';
-import { anchorFile, delv as delvAt, DNSSEC_NAMES, has, run } from '../../test/support/dnssec.js';
+import { anchorFile, covered, delv as delvAt, DNSSEC_NAMES, has, run, types } from '../../test/support/dnssec.js';
 const haveTools = has('ldns-signzone') && has('ldns-keygen') && has('delv') && has('dnssec-signzone') && has('dnssec-keygen');
 if (!haveTools) console.warn('skipping the pre-signed zone tests: ldns-signzone/ldns-keygen (ldnsutils), dnssec-signzone/dnssec-keygen (bind9-utils) or delv (bind9-dnsutils) not installed');
 
@@ -42,11 +42,6 @@ async function sign(dir: string, origin: string, how: 'nsec' | 'nsec3' | 'optout
   }
   return { file: `${src}.signed`, anchors: anchorFile(dir, origin, path.join(dir, `${ksk}.key`)) };
 }
-
-const types = (rrs: DecodedPacket['answers']): string[] => (rrs ?? []).map((r) => `${r.name} ${r.type}`).sort();
-/** The type an RRSIG covers (dns-packet decodes RRSIG records). */
-const covered = (rrs: DecodedPacket['answers']): string[] =>
-  (rrs ?? []).filter((r) => r.type === 'RRSIG').map((r) => `${r.name} ${(r as unknown as { data: { typeCovered: string } }).data.typeCovered}`).sort();
 
 describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
   let dir: string;
