@@ -14,6 +14,7 @@ import { responder, startServer, type TestServer } from '../../src/testing/index
 import { Dispenser } from '../../src/plugin/api.js';
 import { checkCorefile as checkErrors } from '../../test/support/check-corefile.js';
 import { has, makeKey } from '../../test/support/dnssec.js';
+import { MIEK_SOA } from '../../test/support/miek.js';
 import { DEFAULT_CAPACITY, parseDnssec } from './setup.js';
 
 const haveKeygen = has('ldns-keygen');
@@ -75,16 +76,7 @@ describe.skipIf(!haveKeygen)('CoreDNS setup_test.go (TestSetupDnssec)', () => {
   });
 });
 
-const MIEK = `
-$TTL    30M
-$ORIGIN miek.nl.
-@       IN      SOA     linode.atoom.net. miek.miek.nl. (
-                             1282630057 ; Serial
-                             4H         ; Refresh
-                             1H         ; Retry
-                             7D         ; Expire
-                             4H )       ; Negative Cache TTL
-                IN      NS      linode.atoom.net.
+const MIEK = `${MIEK_SOA}                IN      NS      linode.atoom.net.
 
                 IN      MX      1  aspmx.l.google.com.
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DecodedPacket } from 'dns-packet';
 import { startServer, type TestServer } from '../../src/testing/index.js';
-import { anchorFile, delv, has, makeKey } from '../../test/support/dnssec.js';
+import { anchorFile, covered, delv, has, makeKey, types } from '../../test/support/dnssec.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const haveTools = has('ldns-keygen') && has('delv');
@@ -30,9 +30,6 @@ ns.sub IN A 192.0.2.1
 `;
 
 type Rrs = DecodedPacket['answers'];
-const types = (rrs: Rrs): string[] => (rrs ?? []).map((r) => `${r.name} ${r.type}`).sort();
-const covered = (rrs: Rrs): string[] =>
-  (rrs ?? []).filter((r) => r.type === 'RRSIG').map((r) => `${r.name} ${(r as unknown as { data: { typeCovered: string } }).data.typeCovered}`).sort();
 const sigData = (rrs: Rrs): { keyTag: number; inception: number; expiration: number; originalTTL: number; signersName: string }[] =>
   (rrs ?? []).filter((r) => r.type === 'RRSIG').map((r) => (r as unknown as { data: { keyTag: number; inception: number; expiration: number; originalTTL: number; signersName: string } }).data);
 

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parsePlugin, sortAndCheck, startServer, type Case, type TestServer } from '../../src/testing/index.js';
 import file from './index.js';
 import { transferFrom } from '../transfer/xfr-client.js';
+import { MIEK_SOA } from '../../test/support/miek.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typedns-file-compat-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -50,16 +51,8 @@ const miekSOA = 'miek.nl. 1800 IN SOA linode.atoom.net. miek.miek.nl. 1282630057
 const miekAuth = ['miek.nl. 1800 IN NS ext.ns.whyscream.net.', 'miek.nl. 1800 IN NS linode.atoom.net.', 'miek.nl. 1800 IN NS ns-ext.nlnetlabs.nl.', 'miek.nl. 1800 IN NS omval.tednet.nl.'];
 const aMiek = ['a.miek.nl. 1800 IN A 139.162.196.78', 'a.miek.nl. 1800 IN AAAA 2a01:7e00::f03c:91ff:fef1:6735'];
 
-const dbMiekNL = `
-$TTL    30M
-$ORIGIN miek.nl.
-@       IN      SOA     linode.atoom.net. miek.miek.nl. (
-                             1282630057 ; Serial
-                             4H         ; Refresh
-                             1H         ; Retry
-                             7D         ; Expire
-                             4H )       ; Negative Cache TTL
-                IN      NS      linode.atoom.net.
+/** The miek.nl head with its four NS and five MX records, as db.miek.nl and the delegation zone start. */
+const MIEK_HEAD = `${MIEK_SOA}                IN      NS      linode.atoom.net.
                 IN      NS      ns-ext.nlnetlabs.nl.
                 IN      NS      omval.tednet.nl.
                 IN      NS      ext.ns.whyscream.net.
@@ -69,7 +62,9 @@ $ORIGIN miek.nl.
                 IN      MX      5  alt2.aspmx.l.google.com.
                 IN      MX      10 aspmx2.googlemail.com.
                 IN      MX      10 aspmx3.googlemail.com.
+`;
 
+const dbMiekNL = `${MIEK_HEAD}
 \t\tIN      A       139.162.196.78
 \t\tIN      AAAA    2a01:7e00::f03c:91ff:fef1:6735
 
@@ -215,26 +210,7 @@ mail\tIN A\t192.0.2.10
   });
 });
 
-const DELEGATION_DB = `
-$TTL    30M
-$ORIGIN miek.nl.
-@       IN      SOA     linode.atoom.net. miek.miek.nl. (
-                             1282630057 ; Serial
-                             4H         ; Refresh
-                             1H         ; Retry
-                             7D         ; Expire
-                             4H )       ; Negative Cache TTL
-                IN      NS      linode.atoom.net.
-                IN      NS      ns-ext.nlnetlabs.nl.
-                IN      NS      omval.tednet.nl.
-                IN      NS      ext.ns.whyscream.net.
-
-                IN      MX      1  aspmx.l.google.com.
-                IN      MX      5  alt1.aspmx.l.google.com.
-                IN      MX      5  alt2.aspmx.l.google.com.
-                IN      MX      10 aspmx2.googlemail.com.
-                IN      MX      10 aspmx3.googlemail.com.
-
+const DELEGATION_DB = `${MIEK_HEAD}
 delegated\tIN\tNS      a.delegated
 \t\tIN\tNS      ns-ext.nlnetlabs.nl.
 

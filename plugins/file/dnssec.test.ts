@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DecodedPacket } from 'dns-packet';
 import { startServer, type TestServer } from '../../src/testing/index.js';
-import { anchorFile, delv as delvAt, has, run } from '../../test/support/dnssec.js';
+import { anchorFile, covered, delv as delvAt, DNSSEC_NAMES, has, run, types } from '../../test/support/dnssec.js';
 const haveTools = has('ldns-signzone') && has('ldns-keygen') && has('delv') && has('dnssec-signzone') && has('dnssec-keygen');
 if (!haveTools) console.warn('skipping the pre-signed zone tests: ldns-signzone/ldns-keygen (ldnsutils), dnssec-signzone/dnssec-keygen (bind9-utils) or delv (bind9-dnsutils) not installed');
 
@@ -19,15 +19,7 @@ $TTL 3600
 ns1 IN A 192.0.2.53
 www IN A 192.0.2.80
 www IN AAAA 2001:db8::80
-a.b.deep IN TXT "below an empty non-terminal"
-*.wild IN A 192.0.2.99
-alias IN CNAME www
-sub IN NS ns.sub
-ns.sub IN A 192.0.2.1
-secure IN NS ns.secure
-secure IN DS 12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
-ns.secure IN A 192.0.2.2
-`;
+${DNSSEC_NAMES}`;
 
 /**
  * Sign a zone with a fresh KSK and ZSK: by ldns-signzone (NSEC, or NSEC3 with a salt and a few
@@ -50,11 +42,6 @@ async function sign(dir: string, origin: string, how: 'nsec' | 'nsec3' | 'optout
   }
   return { file: `${src}.signed`, anchors: anchorFile(dir, origin, path.join(dir, `${ksk}.key`)) };
 }
-
-const types = (rrs: DecodedPacket['answers']): string[] => (rrs ?? []).map((r) => `${r.name} ${r.type}`).sort();
-/** The type an RRSIG covers (dns-packet decodes RRSIG records). */
-const covered = (rrs: DecodedPacket['answers']): string[] =>
-  (rrs ?? []).filter((r) => r.type === 'RRSIG').map((r) => `${r.name} ${(r as unknown as { data: { typeCovered: string } }).data.typeCovered}`).sort();
 
 describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
   let dir: string;

@@ -3,6 +3,7 @@
 // carries as objects in theirs, anything else in RFC 3597's generic form (TYPEnnn \# LEN HEX).
 import type { RR } from '../../src/plugin/api.js';
 import { typeName } from '../../src/dns/constants.js';
+import { nameRdataText } from '../../src/dns/message.js';
 
 /** A wire name at `off` in `b` (uncompressed) as presentation text, with its end offset. */
 function wireName(b: Buffer, off: number): [string, number] {
@@ -94,42 +95,25 @@ export function presentRecord(owner: string, r: RR): string {
     t = KNOWN_RAW.has(n) ? (NAMED[n] ?? typeName(n)) : `TYPE${n}`;
     rdata = rawRdata(n, d as Buffer);
   } else {
-    switch (type) {
-      case 'A':
-      case 'AAAA':
-        rdata = String(d);
-        break;
-      case 'NS':
-      case 'CNAME':
-      case 'PTR':
-      case 'DNAME':
-        rdata = fq(String(d));
-        break;
-      case 'MX': {
-        const m = d as { preference: number; exchange: string };
-        rdata = `${m.preference} ${fq(m.exchange)}`;
-        break;
+    const named = nameRdataText(type, d);
+    if (named !== undefined) rdata = named;
+    else {
+      switch (type) {
+        case 'A':
+        case 'AAAA':
+          rdata = String(d);
+          break;
+        case 'TXT':
+          rdata = (Array.isArray(d) ? d : [d]).map((x) => charString(x as Buffer | string)).join(' ');
+          break;
+        case 'CAA': {
+          const c = d as { flags?: number; issuerCritical?: boolean; tag: string; value: string };
+          rdata = `${c.flags ?? (c.issuerCritical ? 128 : 0)} ${c.tag} ${charString(c.value)}`;
+          break;
+        }
+        default:
+          throw new Error(`cannot write a ${type} record`);
       }
-      case 'SRV': {
-        const s = d as { priority: number; weight: number; port: number; target: string };
-        rdata = `${s.priority} ${s.weight} ${s.port} ${fq(s.target)}`;
-        break;
-      }
-      case 'SOA': {
-        const s = d as { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number };
-        rdata = `${fq(s.mname)} ${fq(s.rname)} ${s.serial} ${s.refresh} ${s.retry} ${s.expire} ${s.minimum}`;
-        break;
-      }
-      case 'TXT':
-        rdata = (Array.isArray(d) ? d : [d]).map((x) => charString(x as Buffer | string)).join(' ');
-        break;
-      case 'CAA': {
-        const c = d as { flags?: number; issuerCritical?: boolean; tag: string; value: string };
-        rdata = `${c.flags ?? (c.issuerCritical ? 128 : 0)} ${c.tag} ${charString(c.value)}`;
-        break;
-      }
-      default:
-        throw new Error(`cannot write a ${type} record`);
     }
   }
   return `${fq(owner)}\t${ttl}\tIN\t${t}\t${rdata}`;

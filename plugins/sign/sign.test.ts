@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RR } from '../../src/plugin/api.js';
 import { startServer, type TestServer } from '../../src/testing/index.js';
 import { readKeyPair } from '../../src/dns/dnssec/index.js';
-import { anchorFile, delv, has, makeKey, run } from '../../test/support/dnssec.js';
+import { anchorFile, delv, DNSSEC_NAMES, has, makeKey, run } from '../../test/support/dnssec.js';
 import { checkCorefile as checkErrors } from '../../test/support/check-corefile.js';
 import { until } from '../../test/support/k8s-dns.js';
 import { zoneRecords } from '../file/zonefile.js';
@@ -29,15 +29,7 @@ ns1 IN A 192.0.2.53
 www IN A 192.0.2.80
 www IN AAAA 2001:db8::80
 www IN TXT "a \\"quoted\\" string" "and; more"
-a.b.deep IN TXT "below an empty non-terminal"
-*.wild IN A 192.0.2.99
-alias IN CNAME www
-sub IN NS ns.sub
-ns.sub IN A 192.0.2.1
-secure IN NS ns.secure
-secure IN DS 12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
-ns.secure IN A 192.0.2.2
-svc IN SVCB 1 . alpn=h2
+${DNSSEC_NAMES}svc IN SVCB 1 . alpn=h2
 `;
 
 // CoreDNS's plugin/sign/testdata zones (data only)

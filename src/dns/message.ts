@@ -111,6 +111,36 @@ export function rr(text: string): RR {
   }
 }
 
+const fqdn = (s: string): string => (s === '' || s === '.' ? '.' : `${s.replace(/\.$/, '')}.`);
+
+/**
+ * The RDATA as master-file text for the types whose data carries domain names (NS, CNAME, PTR,
+ * DNAME, MX, SRV, SOA), names fully qualified; undefined for any other type.
+ */
+export function nameRdataText(type: string, d: unknown): string | undefined {
+  switch (type) {
+    case 'CNAME':
+    case 'NS':
+    case 'PTR':
+    case 'DNAME':
+      return fqdn(String(d));
+    case 'MX': {
+      const m = d as { preference: number; exchange: string };
+      return `${m.preference} ${fqdn(m.exchange)}`;
+    }
+    case 'SRV': {
+      const s = d as { priority: number; weight: number; port: number; target: string };
+      return `${s.priority} ${s.weight} ${s.port} ${fqdn(s.target)}`;
+    }
+    case 'SOA': {
+      const s = d as { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number };
+      return `${fqdn(s.mname)} ${fqdn(s.rname)} ${s.serial} ${s.refresh} ${s.retry} ${s.expire} ${s.minimum}`;
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** One record as zone-file text (for tests and logs): "example.org. 30 IN A 10.0.0.1". */
 export function rrText(a: RR): string {
   const name = a.name === '.' || a.name === '' ? '.' : `${a.name.replace(/\.$/, '')}.`.toLowerCase();
@@ -118,42 +148,22 @@ export function rrText(a: RR): string {
   const ttl = (a as { ttl?: number }).ttl ?? 0;
   const cls = (a as { class?: string }).class ?? 'IN';
   const d = (a as { data?: unknown }).data;
-  const fq = (s: string): string => (s === '' || s === '.' ? '.' : `${s.replace(/\.$/, '')}.`);
-  let rdata: string;
-  switch (a.type) {
-    case 'CNAME':
-    case 'NS':
-    case 'PTR':
-    case 'DNAME':
-      rdata = fq(String(d));
-      break;
-    case 'MX': {
-      const m = d as { preference: number; exchange: string };
-      rdata = `${m.preference} ${fq(m.exchange)}`;
-      break;
+  let rdata = nameRdataText(a.type, d);
+  if (rdata === undefined) {
+    switch (a.type) {
+      case 'TXT': {
+        const arr = Array.isArray(d) ? d : [d];
+        rdata = arr.map((x) => `"${Buffer.isBuffer(x) ? x.toString() : String(x)}"`).join(' ');
+        break;
+      }
+      case 'HINFO': {
+        const h = d as { cpu: string; os: string };
+        rdata = `"${h.cpu}" "${h.os}"`;
+        break;
+      }
+      default:
+        rdata = Buffer.isBuffer(d) ? d.toString('hex') : typeof d === 'object' ? JSON.stringify(d) : String(d);
     }
-    case 'SRV': {
-      const s = d as { priority: number; weight: number; port: number; target: string };
-      rdata = `${s.priority} ${s.weight} ${s.port} ${fq(s.target)}`;
-      break;
-    }
-    case 'SOA': {
-      const s = d as { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number };
-      rdata = `${fq(s.mname)} ${fq(s.rname)} ${s.serial} ${s.refresh} ${s.retry} ${s.expire} ${s.minimum}`;
-      break;
-    }
-    case 'TXT': {
-      const arr = Array.isArray(d) ? d : [d];
-      rdata = arr.map((x) => `"${Buffer.isBuffer(x) ? x.toString() : String(x)}"`).join(' ');
-      break;
-    }
-    case 'HINFO': {
-      const h = d as { cpu: string; os: string };
-      rdata = `"${h.cpu}" "${h.os}"`;
-      break;
-    }
-    default:
-      rdata = Buffer.isBuffer(d) ? d.toString('hex') : typeof d === 'object' ? JSON.stringify(d) : String(d);
   }
   return `${name} ${ttl} ${cls} ${a.type} ${rdata}`;
 }

@@ -13,29 +13,9 @@ import dnsPacket, { type DecodedPacket } from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildQuery, freePort, waitFor } from '../../src/testing/index.js';
 import { spawnCli, type CliProcess } from '../support/cli.js';
+import { PID_PLUGIN } from '../support/pid-plugin.js';
 import { FakeApiServer } from '../support/fake-apiserver.js';
 import { endpointSlice, namespace, service } from '../support/k8s-objects.js';
-
-const PID_PLUGIN = `
-export default {
-  name: 'pid',
-  api: '^1',
-  position: { before: 'whoami' },
-  parse(d) {
-    d.next();
-    return {};
-  },
-  setup() {
-    return {
-      serve(req, w, next) {
-        if (req.name !== 'pid.test.') return next(req, w);
-        w.write({ type: 'response', flags: 0x0400, answers: [{ name: 'pid.test', type: 'TXT', ttl: 0, data: String(process.pid) }] });
-        return 0;
-      },
-    };
-  },
-};
-`;
 
 const SERVICES = 1200; // three pages of 500
 

@@ -7,40 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, query, waitFor } from '../../src/testing/index.js';
 import { spawnCli, type CliProcess } from '../support/cli.js';
+import { PID_PLUGIN } from '../support/pid-plugin.js';
 import { childPids } from '../../bench/proc.js';
-
-const PID_PLUGIN = `
-export default {
-  name: 'pid',
-  api: '^1',
-  position: { before: 'whoami' },
-  parse(d) {
-    d.next();
-    return {};
-  },
-  setup(_cfg, ctx) {
-    const served = ctx.metrics.counter('served_total', 'pid.test queries answered.');
-    const txt = (name, value) => ({ type: 'response', flags: 0x0400, answers: [{ name, type: 'TXT', ttl: 0, data: value }] });
-    return {
-      serve(req, w, next) {
-        if (req.name === 'pid.test.' || req.name.endsWith('.pid.test.')) {
-          served.inc();
-          w.write(txt(req.name, String(process.pid)));
-          return 0;
-        }
-        if (req.name === 'count.test.') {
-          return ctx.metrics.exposition().then((text) => {
-            const m = /^coredns_pid_served_total (\\d+)/m.exec(text);
-            w.write(txt('count.test', m ? m[1] : 'none'));
-            return 0;
-          });
-        }
-        return next(req, w);
-      },
-    };
-  },
-};
-`;
 
 const txtOf = (r: Awaited<ReturnType<typeof query>>): string => {
   const a = r.msg.answers?.[0];

@@ -3,10 +3,33 @@
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { DecodedPacket } from 'dns-packet';
 import { promisify } from 'node:util';
 
 export const run = promisify(execFile);
+
+/**
+ * Zone-file lines (names relative to the $ORIGIN) a signed test zone holds for the cases DNSSEC
+ * answers differ in: an empty non-terminal (b.deep), a wildcard, a CNAME to `www`, an insecure
+ * delegation with glue (sub) and a secure one with a DS (secure).
+ */
+export const DNSSEC_NAMES = `a.b.deep IN TXT "below an empty non-terminal"
+*.wild IN A 192.0.2.99
+alias IN CNAME www
+sub IN NS ns.sub
+ns.sub IN A 192.0.2.1
+secure IN NS ns.secure
+secure IN DS 12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+ns.secure IN A 192.0.2.2
+`;
 export const has = (tool: string): boolean => spawnSync('which', [tool]).status === 0;
+
+/** A section's records as sorted "owner TYPE" strings. */
+export const types = (rrs: DecodedPacket['answers']): string[] => (rrs ?? []).map((r) => `${r.name} ${r.type}`).sort();
+
+/** A section's RRSIGs as sorted "owner COVERED-TYPE" strings (dns-packet decodes RRSIG records). */
+export const covered = (rrs: DecodedPacket['answers']): string[] =>
+  (rrs ?? []).filter((r) => r.type === 'RRSIG').map((r) => `${r.name} ${(r as unknown as { data: { typeCovered: string } }).data.typeCovered}`).sort();
 
 /** Make a key pair for `zone` in `dir` (ldns-keygen); returns the path without `.key`/`.private`. */
 export async function makeKey(dir: string, zone: string, o: { ksk?: boolean; algorithm?: string } = {}): Promise<string> {
