@@ -13,7 +13,8 @@ import { RCODE, rrText, typeName, type RR } from '../../src/plugin/api.js';
 import { responder, startServer, type TestServer } from '../../src/testing/index.js';
 import { Dispenser } from '../../src/plugin/api.js';
 import { checkCorefile as checkErrors } from '../../test/support/check-corefile.js';
-import { has, makeKey } from '../../test/support/dnssec.js';
+import { makeKey } from '../../test/support/dnssec.js';
+import { hasTool as has } from '../../test/support/tools.js';
 import { MIEK_SOA } from '../../test/support/miek.js';
 import { DEFAULT_CAPACITY, parseDnssec } from './setup.js';
 

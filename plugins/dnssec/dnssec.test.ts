@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DecodedPacket } from 'dns-packet';
 import { startServer, type TestServer } from '../../src/testing/index.js';
-import { anchorFile, covered, delv, has, makeKey, types } from '../../test/support/dnssec.js';
+import { anchorFile, covered, delv, makeKey, types } from '../../test/support/dnssec.js';
+import { hasTool as has } from '../../test/support/tools.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const haveTools = has('ldns-keygen') && has('delv');

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DecodedPacket } from 'dns-packet';
 import { startServer, type TestServer } from '../../src/testing/index.js';
-import { anchorFile, covered, delv as delvAt, DNSSEC_NAMES, has, run, types } from '../../test/support/dnssec.js';
+import { anchorFile, covered, delv as delvAt, DNSSEC_NAMES, run, types } from '../../test/support/dnssec.js';
+import { hasTool as has } from '../../test/support/tools.js';
 const haveTools = has('ldns-signzone') && has('ldns-keygen') && has('delv') && has('dnssec-signzone') && has('dnssec-keygen');
 if (!haveTools) console.warn('skipping the pre-signed zone tests: ldns-signzone/ldns-keygen (ldnsutils), dnssec-signzone/dnssec-keygen (bind9-utils) or delv (bind9-dnsutils) not installed');
 

@@ -2,7 +2,7 @@
 // control character (`a\009b`). Loaded, answered with the label's bytes on the wire (one label
 // "has.dot", not two), found whichever way the file spelled them (CoreDNS's escape_test.go), and
 // transferred out by AXFR the same way (read back with dig and kdig, which print `\.`).
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,10 +10,11 @@ import { canonicalName } from '../../src/dns/names.js';
 import { sortAndCheck, startServer, type TestServer } from '../../src/testing/index.js';
 import { transferFrom } from '../transfer/xfr-client.js';
 import { zoneFilesPerTest } from '../../test/support/zone-files.js';
+import { hasTool } from '../../test/support/tools.js';
 
 const run = promisify(execFile);
-const hasDig = spawnSync('dig', ['-v']).status === 0;
-const hasKdig = spawnSync('kdig', ['--version']).status === 0;
+const hasDig = hasTool('dig', '-v');
+const hasKdig = hasTool('kdig', '--version');
 
 // escape_test.go's dbEscapeOwner, and more of the same
 const DB = `campus.edu.              500 IN SOA ns1.outside.edu. root.campus.edu. 8 6048 4000 2419200 6048

@@ -3,7 +3,7 @@
 // from a root zone through a real server and read back with dig (BIND's presentation, which
 // spells a few things differently from miekg/dns: noted where it does); each rejected one must
 // fail with a file:line error.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,9 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CorefileError } from '../../src/plugin/api.js';
 import { startServer, type TestServer } from '../../src/testing/index.js';
 import { expandGenerate, parseZone } from './zonefile.js';
+import { hasTool } from '../../test/support/tools.js';
 
 const run = promisify(execFile);
-const hasDig = spawnSync('which', ['dig']).status === 0;
+const hasDig = hasTool('dig');
 const SOA = '. 3600 IN SOA a.root. hm.root. 1 2 3 4 5\n';
 
 /** [zone text (after the root SOA), the query name, type, the answer as dig prints it]. */

@@ -6,17 +6,18 @@ import http from 'node:http';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import dnsPacket from 'dns-packet';
 import { buildQuery, exchangeRaw, rcodeOfWire, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
 import { FakeApiServer } from '../support/fake-apiserver.js';
 import { endpointSlice, manifestYaml, namespace, pod, service } from '../support/k8s-objects.js';
 import { cliRun } from '../support/cli.js';
+import { hasTool } from '../support/tools.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import type { ExplainResult } from '../../src/explain/explain.js';
 import type { ExplainPlugin } from '../../plugins/explain/index.js';
 
-const hasDig = spawnSync('dig', ['-v']).error === undefined;
+const hasDig = hasTool('dig', '-v');
 if (!hasDig) console.warn('explain.test.ts: dig +ednsopt test skipped: no dig (Debian bind9-dnsutils)');
 
 let dir: string;

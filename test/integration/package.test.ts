@@ -8,7 +8,7 @@
 //
 // Slow (one npm install, ~6 s from the npm cache): everything shares one install. npm fetches only
 // what its cache lacks, from the configured registry; the servers bind 127.0.0.1 only.
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,9 +16,9 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, query, waitFor } from '../../src/testing/index.js';
 import { ensureBuilt, ROOT } from '../support/build.js';
+import { hasTool as has } from '../support/tools.js';
 
 const run = promisify(execFile);
-const has = (cmd: string, arg: string): boolean => spawnSync(cmd, [arg], { stdio: 'ignore' }).status === 0;
 const NPM = has('npm', '--version');
 const NPX = has('npx', '--version');
 const DIG = has('dig', '-v');

@@ -1,6 +1,6 @@
 // DNSSEC test helpers: key pairs made by ldns-keygen, a delv trust-anchor file from a key, and
 // delv's verdict on one query to a test server. Tests skip (saying why) when the tools are missing.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DecodedPacket } from 'dns-packet';
@@ -22,7 +22,6 @@ secure IN NS ns.secure
 secure IN DS 12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 ns.secure IN A 192.0.2.2
 `;
-export const has = (tool: string): boolean => spawnSync('which', [tool]).status === 0;
 
 /** A section's records as sorted "owner TYPE" strings. */
 export const types = (rrs: DecodedPacket['answers']): string[] => (rrs ?? []).map((r) => `${r.name} ${r.type}`).sort();

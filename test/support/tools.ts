@@ -2,8 +2,12 @@
 // is installed, and a run to its exit. Each test skips, saying why, without its tool.
 import { spawn, spawnSync } from 'node:child_process';
 
-/** Whether `cmd arg` (e.g. `kdig --version`) runs and exits 0. */
-export const hasTool = (cmd: string, arg: string): boolean => spawnSync(cmd, [arg], { stdio: 'ignore' }).status === 0;
+/**
+ * Whether `cmd arg` (e.g. `kdig --version`) runs and exits 0; without `arg`, whether `cmd` is on
+ * the PATH (for tools that have no harmless flag, e.g. `ldns-keygen`).
+ */
+export const hasTool = (cmd: string, arg?: string): boolean =>
+  (arg === undefined ? spawnSync('which', [cmd], { stdio: 'ignore' }) : spawnSync(cmd, [arg], { stdio: 'ignore' })).status === 0;
 
 /** dig's minor version (9.x), or undefined without dig: +tls and +https need 9.18 or later. */
 export const digMinor = ((): number | undefined => {
