@@ -107,12 +107,18 @@ interface SrvItem {
   readonly port: number;
 }
 
+/** CoreDNS's calcSRVWeight: 100 split over n targets, at least 1. */
+export const srvWeight = (n: number): number => Math.max(1, Math.floor(100 / Math.max(1, n)));
+
+/** The owner name of a Service in `zone`: <svc>.<ns>.svc.<zone>, lower-case, no trailing dot. */
+export const serviceOwner = (e: ServiceEntry, zone: string): string => `${e.name}.${e.namespace}.svc.${zone === '.' ? '' : zone}`.replace(/\.$/, '');
+
 /** SRV records (priority 0, weight floor(100/N) min 1) and their A/AAAA glue, deduplicated. */
 export function buildSrv(owner: string, items: readonly SrvItem[], ttl: number): { srv: RR[]; extra: RR[] } {
   const srv: RR[] = [];
   const extra: RR[] = [];
   if (items.length === 0) return { srv, extra };
-  const weight = Math.max(1, Math.floor(100 / items.length));
+  const weight = srvWeight(items.length);
   const seenSrv = new Set<string>();
   const seenAddr = new Set<string>();
   for (const it of items) {
@@ -135,9 +141,9 @@ export function buildSrv(owner: string, items: readonly SrvItem[], ttl: number):
 const portMatch = (port: string, proto: string, p: { name: string; protocol: string }): boolean =>
   (port === '' || port === p.name) && (proto === '' || proto === p.protocol);
 
-/** An ExternalName target that is a host name (an IP is not a CNAME target: not served). */
-const externalTarget = (e: ServiceEntry): string => {
-  const t = e.svc?.externalName ?? '';
+/** An ExternalName target that is a host name (an IP is not a CNAME target: not served); '' when none. */
+export const externalTarget = (svc: ServiceEntry['svc']): string => {
+  const t = svc?.externalName ?? '';
   return t !== '' && net.isIP(t) === 0 && fitsWire(t) ? t : '';
 };
 
@@ -146,11 +152,11 @@ function build(e: ServiceEntry, zone: string, owner: string, port: string, proto
   const svc = e.svc;
   if (svc === undefined) return MISSING;
   const ttl = o.ttl;
-  const base = `${e.name}.${e.namespace}.svc.${zone === '.' ? '' : zone}`.replace(/\.$/, '');
+  const base = serviceOwner(e, zone);
   // The store accepts only valid names, but their sum with the zone can still be too long.
   if (!fitsWire(owner)) return MISSING;
   if (svc.type === 'ExternalName') {
-    const target = externalTarget(e);
+    const target = externalTarget(svc);
     if (target === '' || port !== '' || proto !== '') return MISSING;
     const cname: RR = { name: owner, type: 'CNAME', ttl, data: target };
     // No SRV records: an ExternalName has no ports to publish (kubernetes.ts answers its CNAME).
@@ -212,7 +218,7 @@ function view(e: ServiceEntry, zone: string, o: AnswerOptions): ServiceView {
   if (views !== undefined) {
     for (const v of views) if (v.zone === zone) return v;
   }
-  const owner = `${e.name}.${e.namespace}.svc.${zone === '.' ? '' : zone}`.replace(/\.$/, '');
+  const owner = serviceOwner(e, zone);
   const v: ServiceView = { zone, recs: build(e, zone, owner, '', '', o), sub: undefined };
   if (views === undefined) e.views = [v];
   else views.push(v);

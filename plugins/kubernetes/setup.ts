@@ -1,6 +1,7 @@
 // Corefile parsing for `kubernetes [ZONES...] { ... }` (CoreDNS plugin/kubernetes/setup.go):
 // pure tokens → KubernetesConfig. Every bad input throws d.err(...) naming file:line.
 import { Fall, Zones, parseDuration, type Dispenser } from '../../src/plugin/api.js';
+import { isReverseZone } from './names.js';
 import { parseSelector } from './selector.js';
 
 export type PodMode = 'disabled' | 'insecure' | 'verified';
@@ -40,14 +41,12 @@ export interface KubernetesConfig {
   manifests?: string;
 }
 
-const isReverse = (z: string): boolean => z.endsWith('in-addr.arpa.') || z.endsWith('ip6.arpa.');
-
 export function parseKubernetes(d: Dispenser, blockZones: readonly string[]): KubernetesConfig {
   let cfg: KubernetesConfig | undefined;
   while (d.next()) {
     if (cfg !== undefined) throw d.err('this plugin can only be used once per Server Block');
     const zones = Zones.from(d.remainingArgs(), blockZones).list;
-    const primary = zones.find((z) => !isReverse(z));
+    const primary = zones.find((z) => !isReverseZone(z));
     if (primary === undefined) throw d.err('non-reverse zone name must be used');
     const c = defaultConfig([...zones], primary);
     while (d.nextBlock()) {

@@ -5,15 +5,13 @@
 // own name and an SRV at _port._proto per named port; an ExternalName Service's CNAME. Pods and
 // PTR records are not listed, as in CoreDNS. The serial is the store's last change. CoreDNS sends
 // no NOTIFY for these zones: neither does typedns (a secondary polls at the SOA refresh).
-import net from 'node:net';
 import type { Request, RR } from '../../src/plugin/api.js';
 import type { Transferer, XfrZone } from '../transfer/source.js';
 import type { KubernetesConfig } from './setup.js';
 import type { ClusterStore, Endpoint, ServiceEntry } from './store.js';
-import { addressRecord, nsAddresses, soaRecord } from './answer.js';
+import { addressRecord, externalTarget, nsAddresses, serviceOwner, soaRecord, srvWeight } from './answer.js';
+import { isReverseZone } from './names.js';
 import { fitsWire } from './valid.js';
-
-const isReverse = (z: string): boolean => z.endsWith('in-addr.arpa.') || z.endsWith('ip6.arpa.');
 
 /** One Service as it was when the transfer began (later changes make new objects, these stay). */
 interface Snap {
@@ -22,17 +20,13 @@ interface Snap {
   readonly eps: readonly Endpoint[];
 }
 
-/** CoreDNS's calcSRVWeight: 100 split over n targets, at least 1. */
-const srvWeight = (n: number): number => Math.max(1, Math.floor(100 / Math.max(1, n)));
-
 function* serviceRecords(s: Snap, zone: string, ttl: number): Generator<RR> {
   const { e, svc } = s;
-  const z = zone === '.' ? '' : zone;
-  const base = `${e.name}.${e.namespace}.svc.${z}`.replace(/\.$/, '');
+  const base = serviceOwner(e, zone);
   if (!fitsWire(base)) return;
   if (svc.type === 'ExternalName') {
-    const t = svc.externalName.replace(/\.$/, '').toLowerCase();
-    if (t !== '' && net.isIP(t) === 0 && fitsWire(t)) yield { name: base, type: 'CNAME', ttl, data: t };
+    const t = externalTarget(svc);
+    if (t !== '') yield { name: base, type: 'CNAME', ttl, data: t };
     return;
   }
   if (!svc.headless && svc.clusterIPs.length > 0) {
@@ -99,7 +93,7 @@ function snapshot(cfg: KubernetesConfig, store: ClusterStore, zone: string, loca
  * named as name servers when the request's own address is unspecified.
  */
 export function kubernetesTransferer(cfg: KubernetesConfig, store: ClusterStore, localIps: () => readonly string[]): Transferer {
-  const zones = new Set(cfg.zones.filter((z) => !isReverse(z)));
+  const zones = new Set(cfg.zones.filter((z) => !isReverseZone(z)));
   return {
     xfrZone(zone: string, req?: Request) {
       if (!zones.has(zone)) return undefined;
