@@ -189,11 +189,11 @@ export function parseTtl(s: string): number | undefined {
 }
 
 /**
- * A name as dns-packet writes it: without the final dot; a name with escapes in the one spelling
- * query names are read in (`\\.` inside a label, `\\DDD` for a control character or a byte above
- * 126), which src/dns/packet-codec.ts writes byte for byte.
+ * A name from nameOf as dns-packet writes it: without the final dot. nameOf already spelled a name
+ * with escapes the one way query names are read in (`\\.` inside a label, `\\DDD` for a control
+ * character or a byte above 126), which src/dns/packet-codec.ts writes byte for byte.
  */
-const dnsPacketName = (fq: string): string => (fq === '.' ? '.' : (fq.includes('\\') ? canonicalName(fq) : fq).slice(0, -1));
+const dnsPacketName = (fq: string): string => (fq === '.' ? '.' : fq.slice(0, -1));
 
 /** Where a zone file is on disk, for $INCLUDE. */
 export interface ZoneFileOptions {
