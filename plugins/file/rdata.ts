@@ -6,6 +6,7 @@
 // 1876 (LOC), 9460 (SVCB/HTTPS), 7553 (URI), 7043 (EUI48/64), 8976 (ZONEMD), 7477 (CSYNC).
 import net from 'node:net';
 import { encodeName, typeFromName } from '../../src/plugin/api.js';
+import { typeBitmap as bitmapOf } from '../../src/dns/dnssec/sign.js';
 
 /** Type names dns-packet does not know, with their numbers (IANA registry). */
 export const EXTRA_TYPES: Record<string, number> = {
@@ -185,25 +186,15 @@ const cs = (b: Uint8Array): Uint8Array => {
   return out;
 };
 
-/** A type bitmap (RFC 4034 4.1.2) from type names. */
+/** A type bitmap (RFC 4034 4.1.2) from type names (the signer's encoder, after the names are checked). */
 function typeBitmap(names: readonly string[], type: string): Uint8Array {
-  const windows = new Map<number, number[]>();
-  for (const n of names) {
-    const t = rrTypeNumber(n);
-    if (t === undefined) throw new Error(`${type} record: unknown type '${n}' in the type bitmap`);
-    const w = t >> 8;
-    let bits = windows.get(w);
-    if (bits === undefined) windows.set(w, (bits = []));
-    const o = (t & 0xff) >> 3;
-    while (bits.length <= o) bits.push(0);
-    bits[o]! |= 0x80 >> (t & 7);
-  }
-  const out: number[] = [];
-  for (const w of [...windows.keys()].sort((a, b) => a - b)) {
-    const bits = windows.get(w)!;
-    out.push(w, bits.length, ...bits);
-  }
-  return Uint8Array.from(out);
+  return bitmapOf(
+    names.map((n) => {
+      const t = rrTypeNumber(n);
+      if (t === undefined) throw new Error(`${type} record: unknown type '${n}' in the type bitmap`);
+      return t;
+    }),
+  );
 }
 
 const BASE32HEX = '0123456789ABCDEFGHIJKLMNOPQRSTUV';

@@ -192,11 +192,3 @@ export function nsecRecord(owner: string, next: string, types: Iterable<number>,
   const data = Buffer.concat([Buffer.from(encodeName(next)), typeBitmap(types)]);
   return { name: owner, type: 'UNKNOWN_47', class: 'IN', ttl, data } as unknown as RR;
 }
-
-/** An RRSIG's validity period covers `at` (seconds), in RFC 1982 serial arithmetic. */
-export function validAt(inception: number, expiration: number, at: number): boolean {
-  const y68 = 2 ** 31;
-  const ti = inception + Math.trunc((inception - at) / y68) * y68;
-  const te = expiration + Math.trunc((expiration - at) / y68) * y68;
-  return ti <= at && at <= te;
-}
