@@ -133,14 +133,16 @@ export class Dnssec {
   }
 
   serve(req: Request, w: ResponseWriter, next: Next): Rcode | Promise<Rcode> {
-    const zone = this.match(req.name);
-    if (zone === undefined) return next(req, w);
+    // a zone's own DNSKEY is ours to answer; any other query without DO passes untouched, and
+    // needs no zone lookup
     if (req.qtype === QTYPE.DNSKEY && this.zoneList.includes(req.name)) {
       w.write(this.dnskeyReply(req.name, req.do));
       return RCODE.NOERROR;
     }
     if (!req.do) return next(req, w);
-    return next(req, new SigningWriter(w, this, req));
+    const zone = this.match(req.name);
+    if (zone === undefined) return next(req, w);
+    return next(req, new SigningWriter(w, this, req, zone));
   }
 
   /** The zone's DNSKEY RRset (every key, owned by the zone), with its RRSIGs for DO. */
@@ -275,15 +277,13 @@ class SigningWriter extends WrappedWriter {
     inner: ResponseWriter,
     private readonly d: Dnssec,
     private readonly req: Request,
+    /** The zone of the question, found once by serve(). */
+    private readonly zone: string,
   ) {
     super(inner);
   }
   override write(res: Message | Uint8Array): void {
-    const zone = this.d.match(this.req.name);
-    if (zone === undefined) {
-      this.inner.write(res);
-      return;
-    }
+    const zone = this.zone;
     const m = res instanceof Uint8Array ? (dnsPacket.decode(Buffer.from(res.buffer, res.byteOffset, res.byteLength)) as Message) : res;
     this.inner.write(this.d.signReply(this.req, m, zone));
   }

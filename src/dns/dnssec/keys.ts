@@ -33,8 +33,6 @@ export interface SigningKey {
   readonly tag: number;
   /** The DNSKEY RDATA (flags, protocol, algorithm, public key). */
   readonly rdata: Buffer;
-  /** SEP bit set (a KSK when zone-key is set too). */
-  readonly sep: boolean;
   /** The signature over `data` as it goes into an RRSIG. */
   sign(data: Buffer): Buffer;
 }
@@ -159,7 +157,6 @@ export function signingKey(pubText: string, privText: string): SigningKey {
     ...pub,
     tag: keyTag(rdata),
     rdata,
-    sep: (pub.flags & 1) === 1,
     sign: (data) => cryptoSign(digest, data, ecdsa ? { key, dsaEncoding: 'ieee-p1363' } : key),
   };
 }
