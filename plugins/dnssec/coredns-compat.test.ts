@@ -216,6 +216,13 @@ const signRows: SignRow[] = [
     extra: [R('ns1.sub.miek.nl', 'A', '192.0.2.1')],
     sigs: [0, 1, 0],
   },
+  // not CoreDNS's: the DS's TTL differs from the NS's; its RRSIG carries the DS's (RFC 4034 3: an RRSIG's TTL is its RRset's)
+  {
+    name: 'DelegationSignedDsTtl',
+    q: ['ttl.miek.nl.', 'NS'],
+    ns: [R('ttl.miek.nl', 'NS', 'ns1.ttl.miek.nl'), R('ttl.miek.nl', 'DS', { keyTag: 18512, algorithm: 13, digestType: 2, digest: Buffer.alloc(32, 0xd4) }, 3600)],
+    sigs: [0, 1, 0],
+  },
   // (CoreDNS asks sub.miek.nl. here too; another name, so that the fixed plugin tells the two rows apart)
   { name: 'TestDelegationUnSigned', q: ['unsub.miek.nl.', 'NS'], ns: [R('unsub.miek.nl', 'NS', 'ns1.unsub.miek.nl')], extra: [R('ns1.unsub.miek.nl', 'A', '192.0.2.1')], sigs: [0, 1, 0] },
   {
@@ -269,6 +276,10 @@ describe.skipIf(!haveKeygen)('CoreDNS dnssec_test.go and cname_signing_test.go t
     for (const [type, signer] of Object.entries(row.signers ?? {})) {
       const sigs = (r.msg.answers ?? []).filter((a) => a.type === 'RRSIG' && (a as unknown as { data: { typeCovered: string } }).data.typeCovered === type);
       expect(sigs.map((s) => (s as unknown as { data: { signersName: string } }).data.signersName)).toEqual([signer, signer]);
+    }
+    if (row.name === 'DelegationSignedDsTtl') {
+      const sigs = (r.msg.authorities ?? []).filter((a) => a.type === 'RRSIG');
+      expect(sigs.map((s) => s.ttl)).toEqual([3600, 3600]);
     }
     if (row.name === 'TestDelegationUnSigned') {
       const nsec = (r.msg.authorities ?? []).find((a) => a.type === 'NSEC') as unknown as { data: { rrtypes: string[] } };

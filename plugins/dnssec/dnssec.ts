@@ -205,7 +205,7 @@ export class Dnssec {
       const ttl = ttlOf(ns[0]!);
       const ds = ns.filter((r) => rrType(r) === QTYPE.DS);
       if (ds.length === 0) ns.push(...this.nsec(req, zone, kind, ttl, inception, expiration));
-      else ns.push(...this.sign(ds, zone, ttl, inception, expiration));
+      else ns.push(...this.sign(ds, zone, ttlOf(ds[0]!), inception, expiration));
       return out;
     }
     if (kind === Kind.NameError || kind === Kind.NoData) {
