@@ -362,6 +362,17 @@ function statusMessage(body: unknown, code: number): string {
   return `HTTP ${code}`;
 }
 
+/** The error of a reply that is not 200: the API's Status message when the body is one, else the code. */
+function apiErrorOf(code: number, text: string, what: string): ApiError {
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // a non-JSON error page: keep the text
+  }
+  return new ApiError(code, `${what}: ${statusMessage(body, code)}`);
+}
+
 class Reflector {
   hasListed = false;
   /** A list of this kind was started before: the sink may hold some of it, so lists replace. */
@@ -543,13 +554,7 @@ class Reflector {
             next = fetch(undefined);
             continue;
           }
-          let body: unknown = text;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            // a non-JSON error page: keep the text
-          }
-          throw new ApiError(status, `list ${this.kind}: ${statusMessage(body, status)}`);
+          throw apiErrorOf(status, text, `list ${this.kind}`);
         }
         cont = undefined;
         // (meta comes once per page: before the items when the server writes it first, else at the end)
@@ -679,18 +684,7 @@ class Reflector {
           }
           const code = res.statusCode ?? 0;
           if (code !== 200) {
-            readAll(res).then(
-              (text) => {
-                let body: unknown = text;
-                try {
-                  body = JSON.parse(text);
-                } catch {
-                  // not JSON
-                }
-                done(new ApiError(code, `watch ${this.kind}: ${statusMessage(body, code)}`));
-              },
-              done,
-            );
+            readAll(res).then((text) => done(apiErrorOf(code, text, `watch ${this.kind}`)), done);
             return;
           }
           src.ok(this.kind); // connected: HTTP 200 and a stream
