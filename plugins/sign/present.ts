@@ -4,6 +4,7 @@
 import type { RR } from '../../src/plugin/api.js';
 import { typeName } from '../../src/dns/constants.js';
 import { nameRdataText } from '../../src/dns/message.js';
+import { escapeLabelByte } from '../../src/dns/names.js';
 
 /** A wire name at `off` in `b` (uncompressed) as presentation text, with its end offset. */
 function wireName(b: Buffer, off: number): [string, number] {
@@ -12,17 +13,11 @@ function wireName(b: Buffer, off: number): [string, number] {
   while (p < b.length && b[p] !== 0) {
     const n = b[p]!;
     let s = '';
-    for (let i = p + 1; i <= p + n; i++) s += labelChar(b[i]!);
+    for (let i = p + 1; i <= p + n; i++) s += escapeLabelByte(b[i]!);
     labels.push(s);
     p += n + 1;
   }
   return [labels.length === 0 ? '.' : `${labels.join('.')}.`, p + 1];
-}
-
-function labelChar(c: number): string {
-  if (c === 0x2e || c === 0x5c || c === 0x22 || c === 0x28 || c === 0x29 || c === 0x3b || c === 0x40 || c === 0x24) return `\\${String.fromCharCode(c)}`;
-  if (c <= 0x20 || c >= 0x7f) return `\\${String(c).padStart(3, '0')}`;
-  return String.fromCharCode(c);
 }
 
 /** RRSIG time: YYYYMMDDHHmmSS (UTC). */

@@ -38,19 +38,25 @@ export function nameLabels(name: string): Uint8Array[] {
 }
 
 /**
- * A presentation name spelled as the server spells query names (wire.ts readName): host-name
- * characters as they are, `\.` `\\` `\"` `\(` `\)` `\;` `\@` `\$` escaped, other printable
- * characters plain, the rest as `\DDD`. `x\046y.` and `x\.y.` are the same name, spelled `x\.y.`.
+ * One byte of a label in presentation form, the one spelling of names (query names read by
+ * wire.ts readName, zone names, signed zone files): `.` `\` `"` `(` `)` `;` `@` `$` escaped with a
+ * backslash, other printable characters plain, the rest as `\DDD`.
+ */
+export function escapeLabelByte(c: number): string {
+  if (c === 0x2e || c === 0x5c || c === 0x22 || c === 0x28 || c === 0x29 || c === 0x3b || c === 0x40 || c === 0x24) return '\\' + String.fromCharCode(c);
+  if (c > 0x20 && c < 0x7f) return String.fromCharCode(c);
+  return '\\' + String(c).padStart(3, '0');
+}
+
+/**
+ * A presentation name spelled as the server spells query names (escapeLabelByte).
+ * `x\046y.` and `x\.y.` are the same name, spelled `x\.y.`.
  */
 export function canonicalName(name: string): string {
   if (!/[\\@$]/.test(name)) return name;
   let out = '';
   for (const l of nameLabels(name)) {
-    for (const c of l) {
-      if (c === 0x2e || c === 0x5c || c === 0x22 || c === 0x28 || c === 0x29 || c === 0x3b || c === 0x40 || c === 0x24) out += '\\' + String.fromCharCode(c);
-      else if (c > 0x20 && c < 0x7f) out += String.fromCharCode(c);
-      else out += '\\' + String(c).padStart(3, '0');
-    }
+    for (const c of l) out += escapeLabelByte(c);
     out += '.';
   }
   return out === '' ? '.' : name.endsWith('.') ? out : out.slice(0, -1);

@@ -3,6 +3,7 @@
 // plugin asks for `req.msg`, and empty replies (REFUSED, SERVFAIL, …) are built by copying the
 // question bytes.
 import { FLAG, QTYPE } from './constants.js';
+import { escapeLabelByte } from './names.js';
 
 export const enum Parse {
   OK = 0,
@@ -31,8 +32,6 @@ export class QueryHead {
   do = false;
   ednsVersion = 0;
 }
-
-const HEX = '0123456789';
 
 /** The labels of the name being read, decompressed: bytes with a '.' after each label. */
 const nameBytes = Buffer.allocUnsafe(256);
@@ -121,10 +120,7 @@ function escapedName(labels: number, nameOut: [string, string]): void {
         text += String.fromCharCode(c);
         lower += String.fromCharCode(c + 32);
       } else {
-        let esc: string;
-        if (c === 0x2e || c === 0x5c || c === 0x22 || c === 0x28 || c === 0x29 || c === 0x3b || c === 0x40 || c === 0x24) esc = '\\' + String.fromCharCode(c);
-        else if (c > 0x20 && c < 0x7f) esc = String.fromCharCode(c);
-        else esc = '\\' + HEX[(c / 100) | 0] + HEX[((c / 10) | 0) % 10] + HEX[c % 10];
+        const esc = escapeLabelByte(c);
         text += esc;
         lower += esc;
       }
