@@ -4,7 +4,7 @@
 // endpoint and _port._proto answers are built from the precomputed endpoint index per query or
 // cached per name. Owners are lower-case; kubernetes.ts restores the query's case.
 import net from 'node:net';
-import { pack, type Packed, type RR } from '../../src/plugin/api.js';
+import { pack, type Packed, type Request, type RR } from '../../src/plugin/api.js';
 import type { Endpoint, ServiceEntry, ClusterStore } from './store.js';
 import { isServiceEntry } from './store.js';
 import { isV6 } from './ip.js';
@@ -292,6 +292,32 @@ export function soaRecord(zone: string, ttl: number, serial: number): RR {
 export interface NsAddress {
   readonly host: string;
   readonly ip: string;
+}
+
+/**
+ * The addresses a reply names the name server by: the address the query came to, or (when the
+ * listener is bound to every address) `all()`, the host's own addresses. IPv4-mapped IPv6 as IPv4.
+ */
+export function serverAddresses(req: Request, all: () => readonly string[]): readonly string[] {
+  let ip = req.local.ip;
+  if (ip.startsWith('::ffff:')) ip = ip.slice(7);
+  return ip === '' || ip === '0.0.0.0' || ip === '::' ? all() : [ip];
+}
+
+/** The apex NS records (one per name server name) of `zone`, owned by `owner`, and their addresses. */
+export function nsRecords(owner: string, zone: string, ns: readonly NsAddress[], ttl: number): { answers: RR[]; extra: RR[] } {
+  const z = zone === '.' ? '' : zone;
+  const answers: RR[] = [];
+  const extra: RR[] = [];
+  const seen = new Set<string>();
+  for (const n of ns) {
+    const host = `${n.host}.${z}`.replace(/\.$/, '');
+    extra.push(addr(host, n.ip, ttl));
+    if (seen.has(host)) continue;
+    seen.add(host);
+    answers.push({ name: owner, type: 'NS', ttl, data: host });
+  }
+  return { answers, extra };
 }
 
 /**

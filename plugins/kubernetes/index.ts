@@ -17,6 +17,7 @@ import type { ObjectSource } from './watch/objects.js';
 import { SharedApiSource } from './shared.js';
 import { canShare } from '../../src/server/share.js';
 import { externalLookup, externalNsIps, type ExternalResult } from './external.js';
+import { serverAddresses } from './answer.js';
 import { kubernetesTransferer } from './xfr.js';
 
 export type { KubernetesConfig } from './setup.js';
@@ -166,11 +167,7 @@ export default definePlugin<KubernetesConfig>({
       // k8s_external (CoreDNS's Externaler): what a name of an external zone stands for, the name
       // server's addresses, the zone's serial.
       external: (name: string, zone: string, qtype: number, headless: boolean): ExternalResult => externalLookup(store, name, zone, qtype, headless),
-      externalAddress(req: Request, headless: boolean): string[] {
-        let ip = req.local.ip;
-        if (ip.startsWith('::ffff:')) ip = ip.slice(7);
-        return externalNsIps(store, ip === '' || ip === '0.0.0.0' || ip === '::' ? ownIps() : [ip], headless);
-      },
+      externalAddress: (req: Request, headless: boolean): string[] => externalNsIps(store, serverAddresses(req, ownIps), headless),
       externalSerial: (): number => store.modifiedExternal,
       externalSynced: (): boolean => store.synced,
       // transfer (CoreDNS's Transferer): AXFR/IXFR of the cluster zone

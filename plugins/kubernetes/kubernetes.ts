@@ -6,7 +6,7 @@ import { CaptureWriter, EMPTY_PACKED, FLAG, QTYPE, RCODE, Zones, negative, pack,
 import type { KubernetesConfig } from './setup.js';
 import { isServiceEntry, type ClusterStore } from './store.js';
 import { parseName, podLabelIp, type RecordRequest } from './names.js';
-import { MISSING, addressRecord, endpointRecords, nsAddresses, portRecords, ptrTargets, serviceRecords, soaRecord, type AnswerOptions, type NameRecords, type NsAddress } from './answer.js';
+import { MISSING, addressRecord, endpointRecords, nsAddresses, nsRecords, portRecords, ptrTargets, serverAddresses, serviceRecords, soaRecord, type AnswerOptions, type NameRecords, type NsAddress } from './answer.js';
 import { isV6 } from './ip.js';
 
 
@@ -233,19 +233,7 @@ export class KubernetesHandler {
         if (qt === QTYPE.SOA) return { answers: [{ ...soaRecord(zone, this.cfg.ttl, this.store.modified), name: strip(name) }], extra: [] };
         if (qt === QTYPE.NS) {
           // NS: one per name server name, their addresses as glue (CoreDNS plugin.NS + nsAddrs).
-          const z = zone === '.' ? '' : zone;
-          const fq = (host: string): string => `${host}.${z}`.replace(/\.$/, '');
-          const answers: RR[] = [];
-          const seen = new Set<string>();
-          const extra: RR[] = [];
-          for (const n of this.nsIps(req)) {
-            const host = fq(n.host);
-            extra.push(addressRecord(host, n.ip, this.cfg.ttl));
-            if (seen.has(host)) continue;
-            seen.add(host);
-            answers.push({ name: strip(name), type: 'NS', ttl: this.cfg.ttl, data: host });
-          }
-          return { answers, extra };
+          return nsRecords(strip(name), zone, this.nsIps(req), this.cfg.ttl);
         }
         return NODATA;
       case 'version':
@@ -337,10 +325,7 @@ export class KubernetesHandler {
   }
 
   private nsIps(req: Request): readonly NsAddress[] {
-    let ip = req.local.ip;
-    if (ip.startsWith('::ffff:')) ip = ip.slice(7);
-    if (ip === '' || ip === '0.0.0.0' || ip === '::') return nsAddresses(this.store, this.deps.interfaceIps());
-    return nsAddresses(this.store, [ip]);
+    return nsAddresses(this.store, serverAddresses(req, this.deps.interfaceIps));
   }
 }
 

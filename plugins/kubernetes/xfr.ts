@@ -9,7 +9,7 @@ import type { Request, RR } from '../../src/plugin/api.js';
 import type { Transferer, XfrZone } from '../transfer/source.js';
 import type { KubernetesConfig } from './setup.js';
 import type { ClusterStore, Endpoint, ServiceEntry } from './store.js';
-import { addressRecord, externalTarget, nsAddresses, serviceOwner, soaRecord, srvWeight } from './answer.js';
+import { addressRecord, externalTarget, nsAddresses, nsRecords, serverAddresses, serviceOwner, soaRecord, srvWeight } from './answer.js';
 import { isReverseZone } from './names.js';
 import { fitsWire } from './valid.js';
 
@@ -58,7 +58,6 @@ function snapshot(cfg: KubernetesConfig, store: ClusterStore, zone: string, loca
   const ttl = cfg.ttl;
   const serial = store.modified >>> 0;
   const soa = soaRecord(zone, ttl, serial);
-  const z = zone === '.' ? '' : zone;
   const ns = nsAddresses(store, localIps);
   const snaps: Snap[] = [];
   for (const e of store.serviceEntries()) {
@@ -73,15 +72,9 @@ function snapshot(cfg: KubernetesConfig, store: ClusterStore, zone: string, loca
     serial,
     *records() {
       yield soa;
-      const apex = soa.name;
-      const seen = new Set<string>();
-      for (const n of ns) {
-        const host = `${n.host}.${z}`.replace(/\.$/, '');
-        if (seen.has(host)) continue;
-        seen.add(host);
-        yield { name: apex, type: 'NS', ttl, data: host };
-      }
-      for (const n of ns) yield addressRecord(`${n.host}.${z}`.replace(/\.$/, ''), n.ip, ttl);
+      const { answers, extra } = nsRecords(soa.name, zone, ns, ttl);
+      yield* answers;
+      yield* extra;
       for (const s of snaps) yield* serviceRecords(s, zone, ttl);
     },
   };
@@ -98,9 +91,7 @@ export function kubernetesTransferer(cfg: KubernetesConfig, store: ClusterStore,
     xfrZone(zone: string, req?: Request) {
       if (!zones.has(zone)) return undefined;
       if (!store.synced) return null;
-      let ip = req?.local.ip ?? '';
-      if (ip.startsWith('::ffff:')) ip = ip.slice(7);
-      return snapshot(cfg, store, zone, ip === '' || ip === '0.0.0.0' || ip === '::' ? localIps() : [ip]);
+      return snapshot(cfg, store, zone, req === undefined ? localIps() : serverAddresses(req, localIps));
     },
     // no NOTIFY for cluster zones, as in CoreDNS
     xfrZones: () => [],
