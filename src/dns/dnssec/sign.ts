@@ -21,7 +21,7 @@ const CLASSES: Record<string, number> = { IN: 1, CS: 2, CH: 3, HS: 4, ANY: 255 }
 const classOf = (rr: RR): number => CLASSES[((rr as { class?: string }).class ?? 'IN').toUpperCase()] ?? 1;
 
 /** The canonical wire form of a name (RFC 4034 §6.2): uncompressed, ASCII letters lower-cased. */
-export function canonicalName(name: string): Buffer {
+export function canonicalWire(name: string): Buffer {
   const b = Buffer.from(encodeName(name));
   let p = 0;
   while (p < b.length && b[p] !== 0) {
@@ -104,13 +104,13 @@ export function signedData(f: RrsigFields, rrs: readonly RR[]): Buffer {
   head.writeUInt32BE(f.expiration >>> 0, 8);
   head.writeUInt32BE(f.inception >>> 0, 12);
   head.writeUInt16BE(f.keyTag, 16);
-  const owner = canonicalName(rrs[0]!.name);
+  const owner = canonicalWire(rrs[0]!.name);
   const fixed = Buffer.alloc(8);
   fixed.writeUInt16BE(f.typeCovered, 0);
   fixed.writeUInt16BE(classOf(rrs[0]!), 2);
   fixed.writeUInt32BE(f.originalTTL >>> 0, 4);
   const rdatas = rrs.map(rdataOf).sort(Buffer.compare);
-  const parts: Buffer[] = [head, canonicalName(f.signer)];
+  const parts: Buffer[] = [head, canonicalWire(f.signer)];
   let prev: Buffer | undefined;
   for (const rd of rdatas) {
     if (prev !== undefined && prev.equals(rd)) continue; // duplicates count once (§6.3)
