@@ -5,7 +5,13 @@
 // code compiled at run time); the rest of RSS is the node binary's pages, shared by every node
 // process on the host. The floor is a bare `node -e 'setInterval(() => {}, 1e9)'`.
 //
-//   node bench/footprint.mjs [--seconds 10] [--workloads hosts,cache,forward] [--node-flags "..."]
+//   node bench/footprint.mjs [--seconds 10] [--workloads hosts,cache,forward] [--node-flags "..."] [--breakdown]
+//
+// The server gets the node flags the typedns binary sets for itself (the first line of
+// dist/src/bin.js) unless --node-flags says otherwise (--node-flags "": node's defaults).
+//
+// --breakdown preloads bench/heap-report.mjs into the server and prints, idle and at the end of the
+// load, where its memory is: V8's spaces (committed / used MB), external and ArrayBuffer memory.
 //
 // Needs dnsperf. Traffic stays on 127.0.0.1 (the upstream is bench/upstream.mjs).
 import { spawn, execFile } from 'node:child_process';
@@ -21,7 +27,12 @@ const args = process.argv.slice(2);
 const opt = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 const seconds = Number(opt('--seconds', '10'));
 const names = opt('--workloads', 'hosts,cache,forward').split(',');
-const nodeFlags = opt('--node-flags', '').split(' ').filter(Boolean);
+// By default the server runs with the flags the typedns binary gives node (its first line,
+// src/bin.ts); --node-flags "" runs it with node's defaults.
+const binFlags = /^#!.*\bnode((?:\s+-\S+)*)\s*$/.exec(readFileSync(path.join(ROOT, 'dist/src/bin.js'), 'utf8').split('\n')[0])?.[1] ?? '';
+const nodeFlags = opt('--node-flags', binFlags).split(' ').filter(Boolean);
+const breakdown = args.includes('--breakdown');
+const reportFile = path.join(tmpdir(), `typedns-heap-report-${process.pid}.jsonl`);
 
 function freePort() {
   return new Promise((resolve) => {
@@ -79,10 +90,14 @@ async function one(name) {
     const s = w.setup(dir, { port, upstreamPort });
     writeFileSync(path.join(dir, 'Corefile'), s.corefile);
     writeFileSync(path.join(dir, 'queries'), s.queries.join('\n') + '\n');
-    const server = await start(process.execPath, [...nodeFlags, path.join(ROOT, 'dist/src/bin.js'), '-conf', path.join(dir, 'Corefile')], /typedns-\d/);
+    const preload = breakdown ? ['--import', path.join(ROOT, 'bench/heap-report.mjs')] : [];
+    if (breakdown) process.env.HEAP_REPORT_FILE = reportFile;
+    rmSync(reportFile, { force: true });
+    const server = await start(process.execPath, [...nodeFlags, ...preload, path.join(ROOT, 'dist/src/bin.js'), '-conf', path.join(dir, 'Corefile')], /typedns-\d/);
     try {
       await sleep(2000);
       const idle = smaps(server.pid);
+      if (breakdown) server.kill('SIGUSR2');
       let peak = { rss: 0, dirty: 0, priv: 0 };
       const t = setInterval(() => {
         const m = smaps(server.pid);
@@ -93,6 +108,12 @@ async function one(name) {
       );
       clearInterval(t);
       const after = smaps(server.pid);
+      if (breakdown) {
+        server.kill('SIGUSR2');
+        await sleep(300);
+        const lines = readFileSync(reportFile, 'utf8').trim().split('\n');
+        for (const [i, l] of lines.entries()) console.log(`  ${name} ${i === 0 ? 'idle' : 'after load'}: ${l}`);
+      }
       const qps = /Queries per second:\s+([\d.]+)/.exec(out)?.[1] ?? '?';
       const lost = /Queries lost:\s+(\d+)/.exec(out)?.[1] ?? '?';
       return { name, idle, peak, after, qps: Math.round(Number(qps)), lost };

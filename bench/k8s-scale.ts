@@ -3,9 +3,12 @@
 //   2. RSS after the initial sync (VmRSS and peak VmHWM from /proc/<pid>/status),
 //   3. programming latency: create a Service in the API → its name answers (p50/p99 over N creations).
 // Build first (npm run build && npx tsc -p bench/tsconfig.json), then:
-//   node dist/bench/k8s-scale.js [--services 10000] [--endpoints 100000] [--creations 100] [--node-args "FLAGS"] [--watch-cache]
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+//   node dist/bench/k8s-scale.js [--services 10000] [--endpoints 100000] [--creations 100] [--node-args "FLAGS"] [--watch-cache] [--load SEC]
+// --load SEC: after the creations, SEC seconds of `dnsperf -c 8 -q 200` (A of every ClusterIP
+// Service 70 %, PTR of its IP 15 %, NXDOMAIN 15 %), with RSS sampled every 200 ms: the peak under
+// load and RSS after it (the issue's "after load").
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -24,15 +27,46 @@ const nServices = arg('services', 10_000);
 const nEndpoints = arg('endpoints', 100_000);
 const creations = arg('creations', 100);
 const readyTimeoutMs = arg('timeout', 120_000);
+const loadSeconds = arg('load', 0);
 /**
- * Node flags for the typedns process only. Default: the image's (Dockerfile: NODE_OPTIONS); e.g.
- * --node-args "" for node's defaults, --node-args "--cpu-prof --cpu-prof-dir=/tmp/prof".
+ * Node flags for the typedns process only. Default: the ones the typedns binary sets for itself
+ * (the first line of dist/src/bin.js; the image's NODE_OPTIONS are the same); e.g. --node-args ""
+ * for node's defaults, --node-args "--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
-const IMAGE_NODE_ARGS = '--max-semi-space-size=1';
+const BIN_NODE_ARGS = /^#!.*\bnode((?:\s+-\S+)*)\s*$/.exec(readFileSync(resolve('dist/src/bin.js'), 'utf8').split('\n')[0]!)?.[1] ?? '';
 const nodeArgs = ((): string[] => {
   const i = process.argv.indexOf('--node-args');
-  return (i >= 0 ? (process.argv[i + 1] ?? '') : IMAGE_NODE_ARGS).split(' ').filter((a) => a !== '');
+  return (i >= 0 ? (process.argv[i + 1] ?? '') : BIN_NODE_ARGS).split(' ').filter((a) => a !== '');
 })();
+
+/** `--load`: dnsperf against the synced server; RSS peak during and RSS after, qps. */
+async function underLoad(pid: number, port: number, fx: ReturnType<typeof makeFixture>, dir: string): Promise<Record<string, unknown>> {
+  const lines: string[] = [];
+  fx.services.forEach((s, i) => {
+    const m = s.metadata as { name: string; namespace: string };
+    const ip = (s.spec as { clusterIP?: string }).clusterIP;
+    if (ip === undefined || ip === 'None') return;
+    lines.push(`${m.name}.${m.namespace}.svc.cluster.local A`);
+    if (i % 5 === 0) lines.push(`${ip.split('.').reverse().join('.')}.in-addr.arpa PTR`);
+    if (i % 5 === 1) lines.push(`nosuch-${i}.${m.namespace}.svc.cluster.local A`);
+  });
+  const file = join(dir, 'queries');
+  writeFileSync(file, lines.join('\n') + '\n');
+  let peak = 0;
+  const t = setInterval(() => (peak = Math.max(peak, procStatus(pid).rssMb)), 200);
+  const out = await new Promise<string>((res) =>
+    execFile('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-c', '8', '-q', '200', '-l', String(loadSeconds)], (_e, so) => res(String(so))),
+  );
+  clearInterval(t);
+  const after = procStatus(pid).rssMb;
+  return {
+    seconds: loadSeconds,
+    qps: Math.round(Number(/Queries per second:\s+([\d.]+)/.exec(out)?.[1] ?? NaN)),
+    lost: Number(/Queries lost:\s+(\d+)/.exec(out)?.[1] ?? NaN),
+    peakRssUnderLoadMb: +peak.toFixed(1),
+    rssAfterLoadMb: +after.toFixed(1),
+  };
+}
 
 async function answers(port: number, name: string, type = 'A'): Promise<{ rcode: number; n: number }> {
   try {
@@ -122,6 +156,7 @@ async function main(): Promise<void> {
       lat.push(performance.now() - t);
     }
     const final = procStatus(child.pid!);
+    const load = loadSeconds > 0 ? await underLoad(child.pid!, port, fx, dir) : undefined;
 
     const result = {
       nodeArgs: nodeArgs.join(' '),
@@ -138,6 +173,7 @@ async function main(): Promise<void> {
       headlessAnswers: `${hl.n} of ${fx.headless.endpoints} (rcode ${hl.rcode})`,
       unknownRcode: nx.rcode,
       createToAnswerMs: { p50: +pct(lat, 50).toFixed(1), p99: +pct(lat, 99).toFixed(1), max: +Math.max(...lat).toFixed(1), n: lat.length },
+      load,
     };
     console.log(JSON.stringify(result, null, 2));
   } finally {

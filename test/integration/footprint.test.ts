@@ -3,11 +3,12 @@
 // process has loaded. Those modules cost megabytes of RSS each (bench/README.md, "Footprint").
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, query, waitFor } from '../../src/testing/index.js';
 import { CLI } from '../support/cli.js';
+import { ROOT } from '../support/build.js';
 
 let dir: string;
 beforeAll(() => {
@@ -64,5 +65,41 @@ describe('footprint (#17)', () => {
     const m = await loaded(cf, port, 'b.example');
     for (const p of heavyPkgs) expect(m.pkgs.filter((k) => k.startsWith(p))).toEqual([]);
     for (const b of heavyBuiltins) expect(m.builtins).not.toContain(b);
+  });
+});
+
+describe('the typedns binary sets its own node flags (#17)', () => {
+  it('started through a symlink as npm installs it, it runs with 1 MB semi-spaces: the young generation stays small while it serves', async () => {
+    const port = await freePort();
+    const bin = path.join(ROOT, 'dist/src/bin.js');
+    chmodSync(bin, 0o755); // what npm does to a package's bin on install
+    const link = path.join(dir, 'typedns');
+    symlinkSync(bin, link);
+    const f = path.join(dir, `Corefile.${port}`);
+    writeFileSync(f, `.:${port} {\n  bind 127.0.0.1\n  whoami\n}\n`);
+    // the hook reports node's flags and the young generation's committed size on SIGUSR2
+    writeFileSync(
+      path.join(dir, 'flags.cjs'),
+      `process.on('SIGUSR2', () => {
+  const young = require('v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+  process.stderr.write('FLAGS ' + JSON.stringify({ execArgv: process.execArgv, young }) + '\\n');
+});\n`,
+    );
+    const child = spawn(link, ['-conf', f], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: `-r ${path.join(dir, 'flags.cjs')}` } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitFor(() => /typedns-\d/.test(out), { timeout: 10_000 });
+      // enough queries to grow a default nursery past its first megabyte
+      for (let i = 0; i < 300; i++) expect((await query(port, `n${i}.example`, 'A')).rcode).toBe(0);
+      child.kill('SIGUSR2');
+      const line = await waitFor(() => /FLAGS (.*)\n/.exec(out)?.[1], { timeout: 5_000 });
+      const r = JSON.parse(line) as { execArgv: string[]; young: number };
+      expect(r.execArgv).toContain('--max-semi-space-size=1');
+      expect(r.young).toBeLessThanOrEqual(2 * 1024 * 1024);
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 });
