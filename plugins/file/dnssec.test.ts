@@ -20,6 +20,8 @@ $TTL 3600
 ns1 IN A 192.0.2.53
 www IN A 192.0.2.80
 www IN AAAA 2001:db8::80
+esc IN A 192.0.2.6
+esc\\.z IN A 192.0.2.7
 ${DNSSEC_NAMES}`;
 
 /**
@@ -98,6 +100,17 @@ describe.skipIf(!haveTools)('pre-signed zones over sockets', () => {
         expect(await delv(zone, `below.a.b.deep.${zone}`, 'A')).toContain('; negative response, fully validated');
         // No DS at an unsigned delegation: NODATA from the parent side of the cut.
         expect(await delv(zone, `sub.${zone}`, 'DS')).toContain('; negative response, fully validated');
+      });
+
+      it('delv validates names with an escaped dot, and NXDOMAIN next to them (canonical order is by label bytes)', async () => {
+        // "esc.z" (one label) sorts after "esc" and before "esca" by its bytes (0x2e < 0x61); a
+        // split on every dot would put it after "b…" and prove "esca" with the wrong NSEC.
+        const esc = await delv(zone, `esc\\.z.${zone}`, 'A');
+        expect(esc).toContain('; fully validated');
+        expect(esc).toContain('192.0.2.7');
+        const nx = await delv(zone, `esca.${zone}`, 'A');
+        expect(nx).toContain('; negative response, fully validated');
+        expect(nx).toContain('NXDOMAIN');
       });
 
       it('delv validates a wildcard answer and a wildcard NODATA', async () => {

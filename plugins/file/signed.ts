@@ -5,6 +5,7 @@
 // are built on the first DO query to a zone and kept with it. Queries without DO never come here.
 import { createHash } from 'node:crypto';
 import { encodeName, parentName, type RR } from '../../src/plugin/api.js';
+import { canonicalLabels, compareCanonicalLabels } from '../../src/dns/names.js';
 import { rrTypeKey } from './zonefile.js';
 import type { LookupResult, Zone } from './zone.js';
 
@@ -16,7 +17,7 @@ const DS = rrTypeKey(43);
 
 interface Index {
   /** NSEC owners in canonical order (RFC 4034 §6.1), each with its labels right to left. */
-  nsec: { owner: string; labels: string[] }[];
+  nsec: { owner: string; labels: Uint8Array[] }[];
   /** NSEC3 owner hashes (base32hex, lower case) in order, with their owner names. */
   nsec3: { hash: string; owner: string }[];
   hashes: Set<string>;
@@ -26,16 +27,6 @@ interface Index {
 
 const indexes = new WeakMap<Zone, Index | null>();
 
-const rev = (name: string): string[] => (name === '.' ? [] : name.slice(0, -1).split('.').reverse());
-
-/** Canonical order of two names given as right-to-left labels. */
-function cmpLabels(a: string[], b: string[]): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
-  }
-  return a.length - b.length;
-}
 
 function setIn(zone: Zone, owner: string, type: string): RR[] | undefined {
   const node = zone.nodes.get(owner);
@@ -55,11 +46,11 @@ function indexOf(zone: Zone): Index | null {
   for (const [owner, node] of zone.nodes) {
     for (const set of node) {
       const t = set[0]!.type as string;
-      if (t === NSEC) nsec.push({ owner, labels: rev(owner) });
+      if (t === NSEC) nsec.push({ owner, labels: canonicalLabels(owner) });
       else if (t === NSEC3 && owner.endsWith(suffix)) nsec3.push({ hash: owner.slice(0, owner.length - suffix.length), owner });
     }
   }
-  nsec.sort((a, b) => cmpLabels(a.labels, b.labels));
+  nsec.sort((a, b) => compareCanonicalLabels(a.labels, b.labels));
   nsec3.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
   let salt = Buffer.alloc(0);
   let iterations = 0;
@@ -158,13 +149,13 @@ class Proof {
   nsec(name: string): void {
     const list = this.ix.nsec;
     if (list.length === 0) return;
-    const key = rev(name);
+    const key = canonicalLabels(name);
     let lo = 0;
     let hi = list.length - 1;
     let at = list.length - 1; // before the first: the last NSEC (its next name wraps to the apex)
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (cmpLabels(list[mid]!.labels, key) <= 0) {
+      if (compareCanonicalLabels(list[mid]!.labels, key) <= 0) {
         at = mid;
         lo = mid + 1;
       } else hi = mid - 1;

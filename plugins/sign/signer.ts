@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { dsRdata, nsecRecord, rdataOf, signRRset, type SigningKey } from '../../src/dns/dnssec/index.js';
-import { nameLabels } from '../../src/dns/names.js';
+import { canonicalCompare } from '../../src/dns/names.js';
 import type { RR } from '../../src/plugin/api.js';
 import { zoneRecords, type ZoneRecord } from '../file/zonefile.js';
 import { presentRecord } from './present.js';
@@ -34,17 +34,6 @@ const DROPPED = new Set([46, 47, 48, 50, 51, 59, 60]);
 const SOA = 6;
 const NS = 2;
 const DS = 43;
-
-/** Canonical order of two names (RFC 4034 §6.1): labels compared right to left, lower-cased, as bytes. */
-export function canonicalCompare(a: string, b: string): number {
-  const la = nameLabels(a.toLowerCase());
-  const lb = nameLabels(b.toLowerCase());
-  for (let i = la.length - 1, j = lb.length - 1; i >= 0 && j >= 0; i--, j--) {
-    const c = Buffer.compare(la[i]!, lb[j]!);
-    if (c !== 0) return c;
-  }
-  return la.length - lb.length;
-}
 
 const isBelow = (name: string, zone: string): boolean => name.length > zone.length && name.endsWith(`.${zone}`);
 const ttlOf = (r: RR): number => (r as { ttl?: number }).ttl ?? 0;

@@ -62,6 +62,29 @@ export function canonicalName(name: string): string {
   return out === '' ? '.' : name.endsWith('.') ? out : out.slice(0, -1);
 }
 
+/**
+ * A name's labels in the order RFC 4034 §6.1 sorts names: right to left, as bytes with ASCII
+ * letters lower-cased (`\.` and `\DDD` escapes read as the bytes they stand for).
+ */
+export function canonicalLabels(name: string): Uint8Array[] {
+  const labels = nameLabels(name).reverse();
+  for (const l of labels) for (let i = 0; i < l.length; i++) if (l[i]! >= 0x41 && l[i]! <= 0x5a) l[i]! |= 0x20;
+  return labels;
+}
+
+/** Canonical order (RFC 4034 §6.1) of two names given as canonicalLabels. */
+export function compareCanonicalLabels(a: readonly Uint8Array[], b: readonly Uint8Array[]): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const c = Buffer.compare(a[i]!, b[i]!);
+    if (c !== 0) return c;
+  }
+  return a.length - b.length;
+}
+
+/** Canonical order (RFC 4034 §6.1) of two presentation names. */
+export const canonicalCompare = (a: string, b: string): number => compareCanonicalLabels(canonicalLabels(a), canonicalLabels(b));
+
 /** Uncompressed wire form of a presentation name. */
 export function encodeName(name: string): Uint8Array {
   const labels = nameLabels(name);
