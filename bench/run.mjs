@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs as nodeParseArgs } from 'node:util';
 import dnsPacket from 'dns-packet';
 import { workloads } from './workloads.mjs';
+import { knotFiles, knotMissing, KNOTD } from './knot.mjs';
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..');
@@ -31,6 +32,8 @@ workloads: ${Object.keys(workloads).join(', ')}
   --compare-workers N  run typedns twice: -workers 1, then -workers N (no naive run)
   --no-naive           typedns only
   --no-latency         do not pass -v to dnsperf (no p50/p99; a little less dnsperf CPU)
+  --upstream bench|knot  upstream of cache/forward: bench/upstream.mjs (default) or knotd; with
+                       knot, Knot's own qps (dnsperf straight at it) is printed too
   --no-build           skip npm run build
   --json FILE          also write the results as JSON`;
 
@@ -87,12 +90,30 @@ export const LOAD_OPTIONS = {
   json: { key: 'json', type: 'string', default: undefined },
 };
 
+/** --upstream of run.mjs and steady.mjs. */
+export const UPSTREAM_OPTION = { upstream: { key: 'upstream', type: 'string', default: 'bench' } };
+
+/** A workload's description, naming the upstream actually used. */
+export function describeWith(w, o) {
+  return w.upstream && o.upstream === 'knot' ? w.describe.replace('bench/upstream.mjs', 'knotd (bench/knot.mjs)') : w.describe;
+}
+
+/** --upstream: 'bench' (bench/upstream.mjs) or 'knot' (knotd, bench/knot.mjs); throws otherwise. */
+export function checkUpstream(o) {
+  if (o.upstream !== 'bench' && o.upstream !== 'knot') throw new Error(`--upstream: bench or knot, not '${o.upstream}'`);
+  if (o.upstream === 'knot') {
+    const why = knotMissing();
+    if (why) throw new Error(`--upstream knot: ${why}`);
+  }
+}
+
 function parseArgs(argv) {
   const { o, positionals } = parseOptions(
     argv,
     {
       duration: { key: 'duration', type: 'number', default: 10, short: 'd' },
       ...LOAD_OPTIONS,
+      ...UPSTREAM_OPTION,
       'compare-workers': { key: 'compareWorkers', type: 'string', default: undefined },
       'no-naive': { key: 'naive', type: 'boolean', value: false, default: true },
       'no-latency': { key: 'latency', type: 'boolean', value: false, default: true },
@@ -101,6 +122,7 @@ function parseArgs(argv) {
     { positionals: true },
   );
   if (o.compareWorkers !== undefined) o.naive = false;
+  checkUpstream(o);
   o.names = workloadNames(positionals, USAGE);
   return o;
 }
@@ -348,15 +370,19 @@ export async function dnsperf(port, queryFile, o, { duration = o.duration, once 
 }
 
 /** Load one server: optional warm-up pass, the timed run, then peak RSS and CPU of its process tree. */
-export async function measure(label, proc, port, queryFile, o, warmup) {
+export async function measure(label, proc, port, queryFile, o, warmup, upstream) {
   if (warmup) await dnsperf(port, queryFile, o, { once: true, latency: false });
   const before = sampleTree(proc.child.pid);
+  const upBefore = upstream ? sampleTree(upstream.child.pid) : [];
   const r = await dnsperf(port, queryFile, o);
   const after = sampleTree(proc.child.pid);
+  const upAfter = upstream ? sampleTree(upstream.child.pid) : [];
   const sum = (a, k) => a.reduce((s, p) => s + p[k], 0);
   const cpu = sum(after, 'cpu') - sum(before, 'cpu');
   const user = sum(after, 'user') - sum(before, 'user');
-  return { server: label, ...r, rssMb: sum(after, 'hwmKb') / 1024, processes: after.length, cpuSec: cpu, userSec: user, usPerQuery: (cpu * 1e6) / r.completed, readyMs: proc.readyMs };
+  // the upstream's CPU during the run (it shares the cores): undefined when there is none
+  const upstreamCpu = upstream ? sum(upAfter, 'cpu') - sum(upBefore, 'cpu') : undefined;
+  return { server: label, ...r, rssMb: sum(after, 'hwmKb') / 1024, processes: after.length, cpuSec: cpu, userSec: user, usPerQuery: (cpu * 1e6) / r.completed, readyMs: proc.readyMs, upstreamCpu };
 }
 
 export async function startTypedns(corefile, port, probe, workers, nodeArgs = []) {
@@ -369,22 +395,30 @@ export async function startTypedns(corefile, port, probe, workers, nodeArgs = []
 }
 
 /**
- * A workload's data in `dir`: free port, the bench upstream when it needs one (pushed onto `procs`
- * for the caller to stop), and its Corefile and dnsperf query file written out.
+ * A workload's data in `dir`: free port, the upstream when it needs one (pushed onto `procs` for
+ * the caller to stop; `upstream` 'knot': knotd, else bench/upstream.mjs), and its Corefile and
+ * dnsperf query file written out. `upstreamProc` is the upstream's process (or undefined).
  */
-export async function prepareWorkload(w, dir, procs) {
+export async function prepareWorkload(w, dir, procs, upstream = 'bench') {
   const port = await freePort();
   let upstreamPort = 0;
+  let upstreamProc;
   if (w.upstream) {
     upstreamPort = await freePort();
-    procs.push(await startProcess('upstream', process.execPath, [path.join(here, 'upstream.mjs'), '--port', String(upstreamPort)], async (out) => out().includes('ready')));
+    if (upstream === 'knot') {
+      // ready once it answers a name of the zone (NOERROR)
+      upstreamProc = await startProcess('knotd', KNOTD, knotFiles(dir, upstreamPort), async () => (await queryRcode(upstreamPort, 'name-1.upstream.test.', 'A', 300)) === 0);
+    } else {
+      upstreamProc = await startProcess('upstream', process.execPath, [path.join(here, 'upstream.mjs'), '--port', String(upstreamPort)], async (out) => out().includes('ready'));
+    }
+    procs.push(upstreamProc);
   }
   const data = w.setup(dir, { port, upstreamPort });
   const corefile = path.join(dir, 'Corefile');
   const queryFile = path.join(dir, 'queries.txt');
   writeFileSync(corefile, data.corefile);
   writeFileSync(queryFile, data.queries.join('\n') + '\n');
-  return { port, upstreamPort, data, corefile, queryFile };
+  return { port, upstreamPort, upstreamProc, data, corefile, queryFile };
 }
 
 async function runWorkload(name, o, available) {
@@ -394,7 +428,7 @@ async function runWorkload(name, o, available) {
   const dir = mkdtempSync(path.join(tmpdir(), `typedns-bench-${name}-`));
   const procs = [];
   try {
-    const { port, data, corefile, queryFile } = await prepareWorkload(w, dir, procs);
+    const { port, upstreamPort, upstreamProc, data, corefile, queryFile } = await prepareWorkload(w, dir, procs, o.upstream);
     const recordsFile = path.join(dir, 'records.json');
     writeFileSync(recordsFile, JSON.stringify(data.records));
     const results = [];
@@ -407,7 +441,7 @@ async function runWorkload(name, o, available) {
         const rc = await queryRcode(port, data.miss[0], data.miss[1]);
         if (rc >= 0) missRcode = RCODE_NAMES[rc] ?? String(rc);
       }
-      results.push(await measure(workers === '1' ? 'typedns' : `typedns -workers ${workers}`, t, port, queryFile, o, w.warmup));
+      results.push(await measure(workers === '1' ? 'typedns' : `typedns -workers ${workers}`, t, port, queryFile, o, w.warmup, upstreamProc));
       await stopProcess(t);
     }
     if (o.naive) {
@@ -417,7 +451,11 @@ async function runWorkload(name, o, available) {
       results.push(await measure('naive', nv, naivePort, queryFile, o, false));
       await stopProcess(nv);
     }
-    return { workload: name, describe: w.describe, corefile: data.corefile, results };
+    if (o.upstream === 'knot' && upstreamProc !== undefined) {
+      // Knot queried directly, same load: what the upstream alone does on these cores
+      results.push(await measure('knot (direct)', upstreamProc, upstreamPort, queryFile, o, false));
+    }
+    return { workload: name, describe: describeWith(w, o), corefile: data.corefile, results };
   } finally {
     for (const p of procs) await stopProcess(p);
     rmSync(dir, { recursive: true, force: true });
@@ -443,7 +481,10 @@ function report(r, o) {
     );
   }
   const base = r.results.find((x) => x.server === 'naive') ?? r.results[0];
+  const knot = r.results.find((x) => x.server === 'knot (direct)');
   for (const x of r.results) {
+    if (x === knot) continue;
+    if (knot !== undefined) lines.push(`${x.server} / knot (direct): qps ${f(x.qps / knot.qps, 2)}, p99 ${f(x.p99Ms / knot.p99Ms, 2)}`);
     if (x === base) continue;
     lines.push(
       `${x.server} / ${base.server}: qps ${f(x.qps / base.qps, 2)}, p99 ${f(x.p99Ms / base.p99Ms, 2)}, peak RSS ${f(x.rssMb / base.rssMb, 2)}, queries per server CPU second ${f(base.usPerQuery / x.usPerQuery, 2)}`,
@@ -456,8 +497,10 @@ function report(r, o) {
   for (const x of r.results) {
     if (!Number.isFinite(x.dnsperfCpu) || !(x.completed > 0)) continue;
     const d = (x.dnsperfCpu * 1e6) / x.completed;
-    const busy = (x.cpuSec + x.dnsperfCpu) / (o.duration * cores);
-    lines.push(`${x.server}: CPU per query ${f(x.usPerQuery, 2)} µs server + ${f(d, 2)} µs dnsperf; ${cores} cores ${f(100 * busy)} % busy`);
+    const up = x.upstreamCpu ?? 0;
+    const busy = (x.cpuSec + x.dnsperfCpu + up) / (o.duration * cores);
+    const upText = x.upstreamCpu === undefined ? '' : ` + ${f((up * 1e6) / x.completed, 2)} µs upstream`;
+    lines.push(`${x.server}: CPU per query ${f(x.usPerQuery, 2)} µs server + ${f(d, 2)} µs dnsperf${upText}; ${cores} cores ${f(100 * busy)} % busy`);
   }
   return lines.join('\n');
 }

@@ -10,7 +10,7 @@
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir, availableParallelism } from 'node:os';
 import path from 'node:path';
-import { prepareWorkload, stopProcess, startTypedns, dnsperf, rssTreeKb, sampleTree, parseOptions, workloadNames, LOAD_OPTIONS, prepareRun } from './run.mjs';
+import { prepareWorkload, stopProcess, startTypedns, dnsperf, rssTreeKb, sampleTree, parseOptions, workloadNames, LOAD_OPTIONS, UPSTREAM_OPTION, prepareRun, checkUpstream, describeWith } from './run.mjs';
 import { workloads } from './workloads.mjs';
 
 const USAGE = `usage: node bench/steady.mjs WORKLOAD... | all [options]
@@ -22,6 +22,7 @@ workloads: ${Object.keys(workloads).join(', ')}
   -c, --clients N      dnsperf -c (8)
   -q, --outstanding N  dnsperf -q (200)
   --workers N|auto     start typedns with -workers N (1)
+  --upstream bench|knot  upstream of cache/forward: bench/upstream.mjs (default) or knotd
   --no-latency         do not pass -v to dnsperf (no p50/p99)
   --no-build           skip npm run build
   --json FILE          also write the results as JSON
@@ -36,12 +37,14 @@ function parseArgs(argv) {
       'peak-seconds': { key: 'peakSeconds', type: 'number', default: 10 },
       qps: { key: 'qps', type: 'number', default: 0 },
       ...LOAD_OPTIONS,
+      ...UPSTREAM_OPTION,
       'no-latency': { key: 'latency', type: 'boolean', value: false, default: true },
     },
     USAGE,
     { positionals: true },
   );
   o.names = workloadNames(positionals, USAGE);
+  checkUpstream(o);
   if (!(o.fraction > 0) || !(o.seconds > 0) || !(o.peakSeconds > 0)) throw new Error('--fraction, --seconds and --peak-seconds must be > 0');
   return o;
 }
@@ -56,7 +59,7 @@ async function runWorkload(name, o, available) {
   const dir = mkdtempSync(path.join(tmpdir(), `typedns-steady-${name}-`));
   const procs = [];
   try {
-    const { port, data, corefile, queryFile } = await prepareWorkload(w, dir, procs);
+    const { port, data, corefile, queryFile } = await prepareWorkload(w, dir, procs, o.upstream);
     const t = await startTypedns(corefile, port, data.probe, o.workers);
     procs.push(t);
     const d = { clients: o.clients, outstanding: o.outstanding };
@@ -86,7 +89,7 @@ async function runWorkload(name, o, available) {
     await stopProcess(t);
     return {
       workload: name,
-      describe: w.describe,
+      describe: describeWith(w, o),
       peak,
       target,
       run,
