@@ -32,6 +32,9 @@ workloads: ${Object.keys(workloads).join(', ')}
   --compare-workers N  run typedns twice: -workers 1, then -workers N (no naive run)
   --no-naive           typedns only
   --no-latency         do not pass -v to dnsperf (no p50/p99; a little less dnsperf CPU)
+  --coredns PATH       also run this CoreDNS binary (\`PATH -conf Corefile -quiet\`) on the same
+                       Corefile and load, as a column beside typedns (not for kubernetes, whose
+                       workload reads manifests, which only typedns has)
   --upstream bench|knot  upstream of cache/forward: bench/upstream.mjs (default) or knotd; with
                        knot, Knot's own qps (dnsperf straight at it) is printed too
   --no-build           skip npm run build
@@ -116,6 +119,7 @@ function parseArgs(argv) {
       ...UPSTREAM_OPTION,
       'compare-workers': { key: 'compareWorkers', type: 'string', default: undefined },
       'no-naive': { key: 'naive', type: 'boolean', value: false, default: true },
+      coredns: { key: 'coredns', type: 'string', default: undefined },
       'no-latency': { key: 'latency', type: 'boolean', value: false, default: true },
     },
     USAGE,
@@ -385,13 +389,28 @@ export async function measure(label, proc, port, queryFile, o, warmup, upstream)
   return { server: label, ...r, rssMb: sum(after, 'hwmKb') / 1024, processes: after.length, cpuSec: cpu, userSec: user, usPerQuery: (cpu * 1e6) / r.completed, readyMs: proc.readyMs, upstreamCpu };
 }
 
-export async function startTypedns(corefile, port, probe, workers, nodeArgs = []) {
-  const args = [...nodeArgs, cli, '-conf', corefile, '-quiet'];
-  if (workers !== '1') args.push('-workers', workers);
-  return startProcess(`typedns (${corefile})`, process.execPath, args, async () => {
+/**
+ * The node flags the typedns binary starts node with: the first line of dist/src/bin.js
+ * (`#!/usr/bin/env -S node FLAGS`, src/bin.ts). The benches run `node FLAGS dist/src/cli.js`, so
+ * that they measure what the `typedns` command runs.
+ */
+export function binNodeArgs() {
+  const first = readFileSync(path.join(root, 'dist/src/bin.js'), 'utf8').split('\n')[0];
+  return (/^#!.*\bnode((?:\s+-\S+)*)\s*$/.exec(first)?.[1] ?? '').split(' ').filter(Boolean);
+}
+
+/** A server that reads the same Corefile (CoreDNS: `-conf FILE -quiet`), ready once the probe answers. */
+function startPeer(label, cmd, args, port, probe) {
+  return startProcess(label, cmd, args, async () => {
     const rc = await queryRcode(port, probe[0], probe[1], 500);
     return rc !== -1 && rc !== 2 && rc !== 5;
   });
+}
+
+export async function startTypedns(corefile, port, probe, workers, nodeArgs = binNodeArgs()) {
+  const args = [...nodeArgs, cli, '-conf', corefile, '-quiet'];
+  if (workers !== '1') args.push('-workers', workers);
+  return startPeer(`typedns (${corefile})`, process.execPath, args, port, probe);
 }
 
 /**
@@ -444,6 +463,17 @@ async function runWorkload(name, o, available) {
       results.push(await measure(workers === '1' ? 'typedns' : `typedns -workers ${workers}`, t, port, queryFile, o, w.warmup, upstreamProc));
       await stopProcess(t);
     }
+    if (o.coredns !== undefined) {
+      if (name === 'kubernetes') {
+        results.push({ server: 'coredns', skipped: 'the kubernetes workload reads manifests (typedns only); CoreDNS needs an API server (bench/k8s-scale.ts)' });
+      } else {
+        // the same Corefile, port and load (the port is free again: typedns has stopped)
+        const c = await startPeer('coredns', o.coredns, ['-conf', corefile, '-quiet'], port, data.probe);
+        procs.push(c);
+        results.push(await measure('coredns', c, port, queryFile, o, w.warmup, upstreamProc));
+        await stopProcess(c);
+      }
+    }
     if (o.naive) {
       const naivePort = await freePort();
       const nv = await startProcess('naive', process.execPath, [path.join(here, 'naive-server.mjs'), '--port', String(naivePort), '--records', recordsFile, '--miss-rcode', missRcode], async (out) => out().includes('ready'));
@@ -475,6 +505,8 @@ function report(r, o) {
   lines.push(`dnsperf -c ${o.clients} -q ${o.outstanding} -l ${o.duration}${o.latency ? ' -v' : ''}`);
   lines.push('| server | qps | p50 ms | p99 ms | avg ms | lost | peak RSS MB | server CPU s (user) | server CPU µs/query | dnsperf CPU s | ready ms | rcodes |');
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const x of r.results.filter((y) => y.skipped !== undefined)) lines.push(`${x.server}: not run: ${x.skipped}`);
+  r = { ...r, results: r.results.filter((y) => y.skipped === undefined) };
   for (const x of r.results) {
     lines.push(
       `| ${x.server}${x.processes > 1 ? ` (${x.processes} procs)` : ''} | ${f(x.qps)} | ${f(x.p50Ms, 2)} | ${f(x.p99Ms, 2)} | ${f(x.avgMs, 2)} | ${x.lost} | ${f(x.rssMb, 1)} | ${f(x.cpuSec, 1)} (${f(x.userSec, 1)}) | ${f(x.usPerQuery, 2)} | ${f(x.dnsperfCpu, 1)} | ${f(x.readyMs)} | ${x.rcodes} |`,
@@ -482,8 +514,12 @@ function report(r, o) {
   }
   const base = r.results.find((x) => x.server === 'naive') ?? r.results[0];
   const knot = r.results.find((x) => x.server === 'knot (direct)');
+  const coredns = r.results.find((x) => x.server === 'coredns');
   for (const x of r.results) {
     if (x === knot) continue;
+    if (coredns !== undefined && x !== coredns && x.server !== 'naive') {
+      lines.push(`${x.server} / coredns: qps ${f(x.qps / coredns.qps, 2)}, p99 ${f(x.p99Ms / coredns.p99Ms, 2)}, peak RSS ${f(x.rssMb / coredns.rssMb, 2)}, queries per server CPU second ${f(coredns.usPerQuery / x.usPerQuery, 2)}`);
+    }
     if (knot !== undefined) lines.push(`${x.server} / knot (direct): qps ${f(x.qps / knot.qps, 2)}, p99 ${f(x.p99Ms / knot.p99Ms, 2)}`);
     if (x === base) continue;
     lines.push(
