@@ -9,9 +9,9 @@ import { existsSync, readFileSync, realpathSync, unlinkSync, writeFileSync } fro
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
-import { builtinPlugins } from '../plugins/order.js';
+import { builtinOrder } from '../plugins/order.js';
 import { PluginRegistry } from './plugin/registry.js';
-import { ConfigErrors, parseConfig } from './config/compile.js';
+import { ConfigErrors, loadConfig } from './config/compile.js';
 import { DnsServer } from './server/server.js';
 import { VERSION } from './version.js';
 import { CorefileError } from './corefile/lexer.js';
@@ -154,7 +154,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`typedns-${VERSION}\nnode/${process.versions.node} ${process.platform}/${process.arch}\n`);
     return 0;
   }
-  const registry = new PluginRegistry(builtinPlugins);
+  // the built-ins by name: each is imported when the Corefile names it (loadConfig)
+  const registry = new PluginRegistry(builtinOrder);
   try {
     // Modules named in the config file resolve from its folder; -plugin ones from the working directory.
     if (o.pluginsFile) await loadPlugins(registry, readPluginsFile(o.pluginsFile), path.dirname(path.resolve(o.pluginsFile)));
@@ -165,9 +166,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (o.listPlugins) {
     process.stdout.write('Server types:\n  dns\n\nDNS plugins (in chain order):\n');
-    for (const d of registry.ordered) {
-      const from = registry.origin.get(d.name);
-      process.stdout.write(`  dns.${d.name}${from ? `  (external: ${from})` : ''}\n`);
+    for (const name of registry.names) {
+      const from = registry.origin.get(name);
+      process.stdout.write(`  dns.${name}${from ? `  (external: ${from})` : ''}\n`);
     }
     return 0;
   }
@@ -188,7 +189,7 @@ export async function main(argv: string[]): Promise<number> {
   const port = o.port ?? 53;
   if (o.check) {
     try {
-      parseConfig(src, registry, port);
+      await loadConfig(src, registry, port);
     } catch (e) {
       const errs = e instanceof ConfigErrors ? e.errors : e instanceof CorefileError ? [e] : undefined;
       if (errs === undefined) throw e;
@@ -202,7 +203,7 @@ export async function main(argv: string[]): Promise<number> {
   if (o.workers > 1 && !isWorker()) {
     // The primary only checks the Corefile (one error report, not one per worker) and supervises.
     try {
-      parseConfig(src, registry, port);
+      await loadConfig(src, registry, port);
     } catch (e) {
       const errs = e instanceof ConfigErrors ? e.errors.map((x) => x.message) : [(e as Error).message];
       for (const m of errs) process.stderr.write(`${m}\n`);

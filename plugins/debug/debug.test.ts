@@ -4,7 +4,7 @@ import path from 'node:path';
 import { dispense, startServer, type TestServer, waitFor } from '../../src/testing/index.js';
 import { parseConfig } from '../../src/config/compile.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
-import { builtinPlugins } from '../order.js';
+import { builtinPlugins } from '../all.js';
 import debug from './index.js';
 import { definePlugin } from '../../src/plugin/api.js';
 

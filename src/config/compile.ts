@@ -36,10 +36,28 @@ export interface ParsedConfig {
   readonly files: string[];
 }
 
-/** Parse a Corefile and run every plugin's pure parse. Collects every error it can. */
+/**
+ * Parse a Corefile and run every plugin's pure parse. Collects every error it can. The registry
+ * must have imported the plugins the Corefile names: loadConfig does that first; a registry of
+ * imported definitions (plugins/all.ts's builtinPlugins) has them all.
+ */
 export function parseConfig(src: CorefileSource, registry: PluginRegistry, defaultPort: number, env?: Record<string, string | undefined>): ParsedConfig {
   const res = parseCorefile(src.text, src.file, { isDirective: (n) => registry.has(n), ...(env ? { env } : {}) });
   return compileParsed(res.blocks, res.files, registry, defaultPort);
+}
+
+/** parseConfig, importing first the plugins the Corefile (with its imports) names. */
+export async function loadConfig(src: CorefileSource, registry: PluginRegistry, defaultPort: number, env?: Record<string, string | undefined>): Promise<ParsedConfig> {
+  const res = parseCorefile(src.text, src.file, { isDirective: (n) => registry.has(n), ...(env ? { env } : {}) });
+  await registry.load(directivesOf(res.blocks));
+  return compileParsed(res.blocks, res.files, registry, defaultPort);
+}
+
+/** Every directive name the blocks use. */
+export function directivesOf(blocks: readonly ServerBlock[]): Set<string> {
+  const names = new Set<string>();
+  for (const b of blocks) for (const n of b.directives.keys()) names.add(n);
+  return names;
 }
 
 export function parseConfigFile(file: string, registry: PluginRegistry, defaultPort: number): ParsedConfig {
@@ -60,6 +78,10 @@ export function compileParsed(blocks: ServerBlock[], files: string[], registry: 
   const errors: CorefileError[] = [];
   const out: ParsedBlock[] = [];
   const keyed: Array<{ block: ServerBlock; keys: ZoneKey[]; filtered: boolean }> = [];
+  for (const n of directivesOf(blocks)) {
+    // a plugin the Corefile names but nobody imported would be skipped without a word
+    if (registry.has(n) && !registry.isLoaded(n)) throw new Error(`plugin '${n}' is not loaded: import it first (loadConfig, or PluginRegistry.load)`);
+  }
   for (const block of blocks) {
     let keys: ZoneKey[];
     try {

@@ -9,9 +9,9 @@
 import http from 'node:http';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { builtinPlugins } from '../../plugins/order.js';
+import { builtinOrder } from '../../plugins/order.js';
 import { PluginRegistry } from '../plugin/registry.js';
-import { ConfigErrors, parseConfig } from '../config/compile.js';
+import { ConfigErrors, loadConfig } from '../config/compile.js';
 import { Generation } from '../server/generation.js';
 import { VERSION } from '../version.js';
 import { readCorefileText } from '../corefile/read.js';
@@ -126,7 +126,7 @@ export async function main(argv: readonly string[], out: (s: string) => void = (
 }
 
 async function runLocal(args: ExplainArgs): Promise<ExplainResult[]> {
-  const registry = new PluginRegistry(builtinPlugins);
+  const registry = new PluginRegistry(builtinOrder);
   // loaded lazily: src/cli.ts dispatches here, and these helpers live there
   const { loadPlugins, readPluginsFile, DEFAULT_COREFILE } = await import('../cli.js');
   if (args.pluginsFile) await loadPlugins(registry, readPluginsFile(args.pluginsFile), path.dirname(path.resolve(args.pluginsFile)));
@@ -137,7 +137,7 @@ async function runLocal(args: ExplainArgs): Promise<ExplainResult[]> {
       : existsSync('Corefile')
         ? { text: readCorefileText('Corefile'), file: 'Corefile' }
         : { text: DEFAULT_COREFILE, file: 'Corefile' };
-  const parsed = parseConfig(src, registry, args.defaultPort);
+  const parsed = await loadConfig(src, registry, args.defaultPort);
   // Plugin log lines go to standard error: standard output is the explanation.
   const log = createLogger((line) => void process.stderr.write(`${line}\n`));
   const proc = detachedProcess({ version: VERSION, files: parsed.files, explaining: true });

@@ -24,20 +24,68 @@ export function apiSatisfies(range: string, version = API_VERSION): boolean {
   return false;
 }
 
+/** A built-in plugin known by name, imported when a Corefile names it (plugins/order.ts). */
+export interface LazyPlugin {
+  readonly name: string;
+  load(): Promise<PluginDefinition<any>>;
+}
+
+/** A place in the chain order: a name, and its definition once imported. */
+interface Slot {
+  readonly name: string;
+  def: PluginDefinition<any> | undefined;
+  readonly load: (() => Promise<PluginDefinition<any>>) | undefined;
+}
+
+const isLazy = (p: PluginDefinition<any> | LazyPlugin): p is LazyPlugin => typeof (p as Partial<PluginDefinition<any>>).parse !== 'function' && typeof (p as Partial<LazyPlugin>).load === 'function';
+
 export class PluginRegistry {
-  private readonly list: PluginDefinition<any>[];
+  private readonly slots: Slot[];
   private readonly builtins: ReadonlySet<string>;
-  private readonly byName = new Map<string, PluginDefinition<any>>();
+  private readonly byName = new Map<string, Slot>();
   /** Where each external plugin came from (module specifier), for -plugins. */
   readonly origin = new Map<string, string>();
 
-  constructor(builtins: readonly PluginDefinition<any>[]) {
-    this.list = [...builtins];
-    for (const d of builtins) {
-      if (this.byName.has(d.name)) throw new TypednsError('TDNS_ERR_PLUGIN_NAME', `duplicate built-in plugin '${d.name}'`);
-      this.byName.set(d.name, d);
+  /**
+   * The built-ins in chain order: definitions (all imported), or names with a loader
+   * (plugins/order.ts's builtinOrder), imported by load() when a Corefile names them.
+   */
+  constructor(builtins: readonly (PluginDefinition<any> | LazyPlugin)[]) {
+    this.slots = builtins.map((b) => (isLazy(b) ? { name: b.name, def: undefined, load: () => b.load() } : { name: b.name, def: b, load: undefined }));
+    for (const slot of this.slots) {
+      if (this.byName.has(slot.name)) throw new TypednsError('TDNS_ERR_PLUGIN_NAME', `duplicate built-in plugin '${slot.name}'`);
+      this.byName.set(slot.name, slot);
     }
     this.builtins = new Set(this.byName.keys());
+  }
+
+  /**
+   * Import the definitions of the named plugins that are not imported yet (names it does not know
+   * are left to the parser, which reports them). Before a Corefile's plugins are parsed.
+   */
+  async load(names: Iterable<string>): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const n of new Set(names)) {
+      const slot = this.byName.get(n);
+      if (slot === undefined || slot.def !== undefined || slot.load === undefined) continue;
+      waits.push(
+        slot.load().then((def) => {
+          if (def?.name !== slot.name) throw new TypednsError('TDNS_ERR_PLUGIN_LOAD', `built-in plugin '${slot.name}' loaded a definition named '${String(def?.name)}'`);
+          slot.def = def;
+        }),
+      );
+    }
+    await Promise.all(waits);
+  }
+
+  /** Import every plugin's definition (-plugins, the explain tool's listing). */
+  loadAll(): Promise<void> {
+    return this.load(this.byName.keys());
+  }
+
+  /** Is the definition of a known plugin imported? */
+  isLoaded(name: string): boolean {
+    return this.byName.get(name)?.def !== undefined;
   }
 
   /** Add an external plugin at its declared position. */
@@ -62,28 +110,38 @@ export class PluginRegistry {
     if (!this.builtins.has(anchor)) {
       throw new TypednsError('TDNS_ERR_PLUGIN_POSITION', `${from}: plugin '${def.name}' is placed relative to '${anchor}', which is not a built-in plugin`);
     }
-    let idx = this.list.findIndex((d) => d.name === anchor);
+    let idx = this.slots.findIndex((d) => d.name === anchor);
     if (pos.after !== undefined) {
       idx++;
       // after any externals already placed after the same anchor
-      while (idx < this.list.length && !this.builtins.has(this.list[idx]!.name)) idx++;
+      while (idx < this.slots.length && !this.builtins.has(this.slots[idx]!.name)) idx++;
     }
-    this.list.splice(idx, 0, def);
-    this.byName.set(def.name, def);
+    const slot: Slot = { name: def.name, def, load: undefined };
+    this.slots.splice(idx, 0, slot);
+    this.byName.set(def.name, slot);
     this.origin.set(def.name, from);
   }
 
+  /** A plugin of this name exists (imported or not): the directive is known. */
   has(name: string): boolean {
     return this.byName.has(name);
   }
 
+  /** A plugin's definition; undefined when unknown or not imported yet (load()). */
   get(name: string): PluginDefinition<any> | undefined {
-    return this.byName.get(name);
+    return this.byName.get(name)?.def;
   }
 
-  /** Every plugin, in chain order. */
+  /** Every plugin's name, in chain order. */
+  get names(): readonly string[] {
+    return this.slots.map((s) => s.name);
+  }
+
+  /** The imported plugins' definitions, in chain order. */
   get ordered(): readonly PluginDefinition<any>[] {
-    return this.list;
+    const out: PluginDefinition<any>[] = [];
+    for (const s of this.slots) if (s.def !== undefined) out.push(s.def);
+    return out;
   }
 
   isBuiltin(name: string): boolean {

@@ -6,12 +6,12 @@
 // generation. External plugins (-plugin) are not loaded here: their directive names are known
 // (so they are not "unknown directive"), and their parsers run on the main thread only.
 import { parentPort } from 'node:worker_threads';
-import { builtinPlugins } from '../../plugins/order.js';
+import { builtinOrder } from '../../plugins/order.js';
 import { PluginRegistry } from '../plugin/registry.js';
 import { parseCorefile, type ServerBlock } from '../corefile/parser.js';
 import { CorefileError } from '../corefile/lexer.js';
 import { CorefileReadError, readCorefileText } from '../corefile/read.js';
-import { compileParsed, ConfigErrors } from '../config/compile.js';
+import { compileParsed, ConfigErrors, directivesOf } from '../config/compile.js';
 
 export interface ParseJob {
   readonly file: string;
@@ -27,7 +27,10 @@ export type ParseReply =
   | { ok: false; errors: Array<{ file: string; line: number; detail: string }> }
   | { ok: false; message: string };
 
-function run(job: ParseJob): ParseReply {
+/** The built-ins, each imported the first time a Corefile parsed here names it; kept between jobs. */
+const registry = new PluginRegistry(builtinOrder);
+
+async function run(job: ParseJob): Promise<ParseReply> {
   let text: string;
   try {
     text = job.text ?? readCorefileText(job.file);
@@ -37,7 +40,8 @@ function run(job: ParseJob): ParseReply {
   const known = new Set(job.directives);
   try {
     const res = parseCorefile(text, job.file, { isDirective: (n) => known.has(n) });
-    compileParsed(res.blocks, res.files, new PluginRegistry(builtinPlugins), job.defaultPort);
+    await registry.load(directivesOf(res.blocks));
+    compileParsed(res.blocks, res.files, registry, job.defaultPort);
     return { ok: true, text, blocks: res.blocks, files: res.files };
   } catch (e) {
     const errs = e instanceof ConfigErrors ? e.errors : e instanceof CorefileError ? [e] : undefined;
@@ -46,5 +50,10 @@ function run(job: ParseJob): ParseReply {
   }
 }
 
-/** One job per message; the thread stays up between reloads (loading the plugins is the slow part). */
-parentPort?.on('message', (m: { id: number; job: ParseJob }) => parentPort!.postMessage({ id: m.id, reply: run(m.job) }));
+/** One job per message; the thread stays up between reloads (importing the plugins is the slow part). */
+parentPort?.on('message', (m: { id: number; job: ParseJob }) => {
+  void run(m.job).then(
+    (reply) => parentPort!.postMessage({ id: m.id, reply }),
+    (e: unknown) => parentPort!.postMessage({ id: m.id, reply: { ok: false, message: e instanceof Error ? e.message : String(e) } }),
+  );
+});

@@ -21,7 +21,7 @@ import type { PluginRegistry } from '../plugin/registry.js';
 import { TypednsError } from '../plugin/errors.js';
 import { createLogger, type TextLogger } from '../observe/log.js';
 import { MetricsRegistry, type Counter } from '../observe/metrics.js';
-import { compileParsed, ConfigErrors, parseConfig, type CorefileSource, type ParsedConfig } from '../config/compile.js';
+import { compileParsed, ConfigErrors, directivesOf, loadConfig, type CorefileSource, type ParsedConfig } from '../config/compile.js';
 import { VERSION } from '../version.js';
 import { ANY_HOST, Generation, listenerKey, type WantedListener } from './generation.js';
 import { UdpListener } from './udp.js';
@@ -150,6 +150,7 @@ export class DnsServer implements ProcessState {
         if (src === undefined && this.source === undefined) return false;
         const job = src ?? { file: this.source!.file, text: this.source!.file === 'stdin' ? this.source!.text : undefined };
         const pre = await this.parseOffThread(job);
+        await this.registry.load(directivesOf(pre.blocks)); // a plugin the new Corefile names first
         await this.apply(pre.src, compileParsed(pre.blocks, pre.files, this.registry, this.defaultPort));
         this.log.info(`Reloading complete (${reason})`);
         return true;
@@ -173,7 +174,7 @@ export class DnsServer implements ProcessState {
       const res = parseCorefile(text, job.file, { isDirective: (n) => this.registry.has(n) });
       return { src: { file: job.file, text }, blocks: res.blocks, files: res.files };
     }
-    const data: ParseJob = { file: job.file, text: job.text, directives: this.registry.ordered.map((d) => d.name), defaultPort: this.defaultPort };
+    const data: ParseJob = { file: job.file, text: job.text, directives: [...this.registry.names], defaultPort: this.defaultPort };
     const reply = await (this.parseThread ??= new ParseThread()).parse(data, job.file);
     if (reply.ok) return { src: { file: job.file, text: reply.text }, blocks: reply.blocks, files: reply.files };
     if ('errors' in reply) throw new ConfigErrors(reply.errors.map((x) => new CorefileError(x.file, x.line, x.detail)));
@@ -183,7 +184,7 @@ export class DnsServer implements ProcessState {
   private parseThread: ParseThread | undefined;
 
   private async apply(src: CorefileSource, pre?: ParsedConfig): Promise<void> {
-    const parsed = pre ?? parseConfig(src, this.registry, this.defaultPort);
+    const parsed = pre ?? (await loadConfig(src, this.registry, this.defaultPort));
     const gen = new Generation(parsed, path.dirname(path.resolve(src.file)));
     if (this.gen === undefined) this.starting = gen;
     try {

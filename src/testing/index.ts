@@ -16,7 +16,7 @@ import type { TcpOptions } from '../server/tcp.js';
 import { PluginRegistry } from '../plugin/registry.js';
 import { memoryLogger, type TextLogger } from '../observe/log.js';
 import { MetricsRegistry } from '../observe/metrics.js';
-import { builtinPlugins } from '../../plugins/order.js';
+import { builtinPlugins } from '../../plugins/all.js';
 
 export { query, exchangeRaw, buildQuery, rcodeOfWire } from './client.js';
 export type { QueryOptions, QueryResult } from './client.js';

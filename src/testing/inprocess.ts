@@ -14,7 +14,7 @@ import { Generation } from '../server/generation.js';
 import { serveQuery, type ServeContext } from '../server/serve.js';
 import { memoryLogger, type TextLogger } from '../observe/log.js';
 import { MetricsRegistry } from '../observe/metrics.js';
-import { builtinPlugins } from '../../plugins/order.js';
+import { builtinPlugins } from '../../plugins/all.js';
 import { buildQuery, rcodeOfWire, type QueryOptions, type QueryResult } from './client.js';
 
 export interface InProcessServer {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { builtinPlugins } from '../../plugins/order.js';
+import { builtinPlugins } from '../../plugins/all.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
 import { ConfigErrors, parseConfig, type ParsedConfig } from '../../src/config/compile.js';
 import { CorefileError } from '../../src/corefile/lexer.js';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseConfig } from '../../src/config/compile.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
-import { builtinPlugins } from '../../plugins/order.js';
+import { builtinPlugins } from '../../plugins/all.js';
 
 const dir = path.join(__dirname, 'realworld');
 const registry = new PluginRegistry(builtinPlugins);

@@ -3,11 +3,11 @@
 // process has loaded. Those modules cost megabytes of RSS each (bench/README.md, "Footprint").
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, query, waitFor } from '../../src/testing/index.js';
-import { CLI } from '../support/cli.js';
+import { CLI, cliRun } from '../support/cli.js';
 import { ROOT } from '../support/build.js';
 
 let dir: string;
@@ -45,6 +45,36 @@ async function loaded(corefile: string, port: number, name: string): Promise<{ p
   }
 }
 
+/**
+ * Start the CLI on `corefile` with a module hook that logs every module it imports (ESM does not
+ * show in require.cache), check it answers `name` (type `type`), and return the plugin folders
+ * it imported (plugins/<name>/…) and the running child.
+ */
+async function pluginsImported(corefile: string, port: number, name: string, type = 'A'): Promise<{ plugins: () => Set<string>; child: ReturnType<typeof spawn>; file: string; output: () => string }> {
+  const log = path.join(dir, `modules.${port}.log`);
+  writeFileSync(
+    path.join(dir, 'hooks.mjs'),
+    `import { appendFileSync } from 'node:fs';
+export async function resolve(spec, ctx, next) {
+  const r = await next(spec, ctx);
+  if (process.env.MODULE_LOG) appendFileSync(process.env.MODULE_LOG, r.url + '\\n');
+  return r;
+}\n`,
+  );
+  writeFileSync(path.join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`);
+  const f = path.join(dir, `Corefile.${port}`);
+  writeFileSync(f, corefile);
+  const child = spawn(process.execPath, ['--import', path.join(dir, 'register.mjs'), CLI, '-conf', f], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MODULE_LOG: log } });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  await waitFor(() => /typedns-\d/.test(out), { timeout: 10_000 });
+  const r = await query(port, name, type);
+  expect(r.rcode).toBe(0);
+  const plugins = (): Set<string> => new Set([...readFileSync(log, 'utf8').matchAll(/\/dist\/plugins\/([\w_]+)\//g)].map((m) => m[1]!));
+  return { plugins, child, file: f, output: () => out };
+}
+
 const heavyPkgs = ['yaml/', '@kubernetes/client-node/', 'pino/', 'thread-stream/'];
 const heavyBuiltins = ['http2'];
 
@@ -65,6 +95,48 @@ describe('footprint (#17)', () => {
     const m = await loaded(cf, port, 'b.example');
     for (const p of heavyPkgs) expect(m.pkgs.filter((k) => k.startsWith(p))).toEqual([]);
     for (const b of heavyBuiltins) expect(m.builtins).not.toContain(b);
+  });
+});
+
+describe('built-in plugins are imported when a Corefile names them (#17)', () => {
+  it('a hosts-only Corefile imports hosts, and not kubernetes, forward, dnssec, file or cache', async () => {
+    const port = await freePort();
+    const s = await pluginsImported(`.:${port} {\n  bind 127.0.0.1\n  hosts {\n    10.0.0.1 a.example.\n  }\n}\n`, port, 'a.example');
+    try {
+      const p = s.plugins();
+      expect(p.has('hosts')).toBe(true); // the hook sees plugin modules at all
+      expect(p.has('bind')).toBe(true);
+      for (const other of ['kubernetes', 'forward', 'dnssec', 'file', 'cache', 'sign', 'rewrite']) expect([...p]).not.toContain(other);
+    } finally {
+      s.child.kill('SIGTERM');
+    }
+  });
+
+  it('a reload to a Corefile naming a plugin not imported yet imports it and serves it', async () => {
+    const port = await freePort();
+    const s = await pluginsImported(`.:${port} {\n  bind 127.0.0.1\n  hosts {\n    10.0.0.1 a.example.\n  }\n}\n`, port, 'a.example');
+    try {
+      expect(s.plugins().has('template')).toBe(false);
+      writeFileSync(s.file, `.:${port} {\n  bind 127.0.0.1\n  template IN TXT b.example {\n    answer "{{ .Name }} 60 IN TXT templated"\n  }\n  hosts {\n    10.0.0.1 a.example.\n  }\n}\n`);
+      s.child.kill('SIGUSR1');
+      const r = await waitFor(async () => {
+        const q = await query(port, 'b.example', 'TXT');
+        return q.msg.answers?.some((a) => a.type === 'TXT') ? q : undefined;
+      }, { timeout: 10_000 });
+      expect(r.rcode).toBe(0);
+      expect(s.plugins().has('template')).toBe(true);
+      expect((await query(port, 'a.example', 'A')).msg.answers?.[0]).toMatchObject({ type: 'A', data: '10.0.0.1' });
+    } finally {
+      s.child.kill('SIGTERM');
+    }
+  });
+
+  it('typedns check of a Corefile with an unknown directive names its file:line, and imports no plugin to say so', async () => {
+    const f = path.join(dir, 'Corefile.bad');
+    writeFileSync(f, `.:53 {\n  whoami\n  bogus\n}\n`);
+    const r = await cliRun(['check', '-conf', f]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${f}:3: unknown directive 'bogus'`);
   });
 });
 

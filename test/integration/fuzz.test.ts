@@ -15,7 +15,7 @@ import { Parse, parseQuery, QueryHead } from '../../src/dns/wire.js';
 import { CorefileError } from '../../src/corefile/lexer.js';
 import { ConfigErrors, parseConfig } from '../../src/config/compile.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
-import { builtinPlugins } from '../../plugins/order.js';
+import { builtinPlugins } from '../../plugins/all.js';
 
 /** FUZZ_RUNS=20 npx vitest run test/integration/fuzz.test.ts for a longer hunt. */
 const RUNS = Math.max(1, Number(process.env['FUZZ_RUNS'] ?? 1));

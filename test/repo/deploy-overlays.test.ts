@@ -20,7 +20,7 @@ import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Clus
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { parseConfig } from '../../src/config/compile.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
-import { builtinPlugins } from '../../plugins/order.js';
+import { builtinPlugins } from '../../plugins/all.js';
 
 const root = path.resolve(__dirname, '../..');
 const OVERLAYS = ['replace-coredns', 'autoscale', 'autoscale/hpa', 'nodelocal'] as const;

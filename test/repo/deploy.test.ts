@@ -16,7 +16,7 @@ import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/
 import { parseCorefile } from '../../src/corefile/parser.js';
 import { parseConfig } from '../../src/config/compile.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
-import { builtinPlugins } from '../../plugins/order.js';
+import { builtinPlugins } from '../../plugins/all.js';
 
 const root = path.resolve(__dirname, '../..');
 const deployDir = path.join(root, 'deploy');

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { builtinPlugins } from '../../plugins/order.js';
+import { builtinPlugins } from '../../plugins/all.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
 import { ConfigErrors, parseConfig } from '../../src/config/compile.js';
 import { CorefileError } from '../../src/corefile/lexer.js';

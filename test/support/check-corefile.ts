@@ -3,7 +3,7 @@
 import { ConfigErrors, parseConfig } from '../../src/config/compile.js';
 import { CorefileError } from '../../src/corefile/lexer.js';
 import { PluginRegistry } from '../../src/plugin/registry.js';
-import { builtinPlugins } from '../../plugins/order.js';
+import { builtinPlugins } from '../../plugins/all.js';
 
 const registry = new PluginRegistry(builtinPlugins);
 
