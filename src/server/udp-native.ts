@@ -491,6 +491,9 @@ const CLIENT_QUEUE_BYTES = 32 * 1024;
 /** The receive area every client socket shares (a batch is read during its onBatch call). */
 let clientIn: { buf: ArrayBuffer; bytes: Buffer; meta: Int32Array } | undefined;
 
+/** Client sockets opened, sendMany calls made for queued queries and the datagrams they carried (tests, bench). */
+export const clientStats = { sockets: 0, flushes: 0, datagrams: 0 };
+
 /** True when the native module can make client sockets (connectTo, sendMany). */
 export function nativeUdpClients(): boolean {
   const m = nativeUdp();
@@ -545,6 +548,7 @@ export class NativeUdpClient<T> implements Flushable {
       onBatch: (n: number) => this.batch(n),
       resource: this,
     });
+    clientStats.sockets++;
   }
 
   private batch(n: number): void {
@@ -593,6 +597,8 @@ export class NativeUdpClient<T> implements Flushable {
     if (n === 0) return;
     const h = this.h;
     const failed = h === undefined ? n : this.mod.sendMany!(h, this.out, this.outMeta.buffer as ArrayBuffer, n);
+    clientStats.flushes++;
+    clientStats.datagrams += n;
     for (let i = 0; i < n; i++) {
       const tag = this.tags[i]!;
       this.tags[i] = undefined;
