@@ -113,6 +113,13 @@ function check(msg: Buffer, p: Pending, rej: Rejected): Buffer | ExchangeError |
   return msg;
 }
 
+/** What `capture`, the executor every UDP query's promise shares, was last given. */
+const captured: { resolve: ((b: Buffer) => void) | undefined; reject: ((e: ExchangeError) => void) | undefined } = { resolve: undefined, reject: undefined };
+function capture(resolve: (b: Buffer) => void, reject: (e: ExchangeError) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}
+
 /** A free ID among `pending`'s, or -1. */
 function freeId(pending: Map<number, Pending>): number {
   let id = randomId();
@@ -259,14 +266,16 @@ class UdpConn {
     q[0] = id >> 8;
     q[1] = id & 0xff;
     this.sent++;
-    return new Promise<Buffer>((resolve, reject) => {
-      const p = new Pending(q, q, qEnd, resolve, reject, now + timeout);
-      p.id = id;
-      this.pending.set(id, p);
-      this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
-      if (this.connected) this.send(p);
-      else (this.unsent ??= []).push(p);
-    });
+    // one shared executor (no closure made per query): it hands over the promise's functions
+    const promise = new Promise<Buffer>(capture);
+    const p = new Pending(q, q, qEnd, captured.resolve!, captured.reject!, now + timeout);
+    captured.resolve = captured.reject = undefined;
+    p.id = id;
+    this.pending.set(id, p);
+    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
+    if (this.connected) this.send(p);
+    else (this.unsent ??= []).push(p);
+    return promise;
   }
 
   private send(p: Pending): void {
