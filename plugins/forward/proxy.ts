@@ -171,7 +171,8 @@ class UdpConn {
     private readonly rej: Rejected,
     private readonly onClose: (c: UdpConn) => void,
   ) {
-    if (useNativeClients()) {
+    // (a scoped IPv6 address, fe80::1%eth0, is node:dgram's to resolve)
+    if (useNativeClients() && !addr.host.includes('%')) {
       this.sock = undefined;
       let nat: NativeUdpClient<Pending> | undefined;
       try {
@@ -262,9 +263,12 @@ class UdpConn {
     const id = freeId(this.pending);
     // (never overwrite a pending query: its promise would be in no map and never settle)
     if (id < 0) return Promise.reject(new ExchangeError('udp: no free query ID', 'busy'));
-    const q = Buffer.from(query); // our own copy: the caller may re-ID its buffer for another attempt
-    q[0] = id >> 8;
-    q[1] = id & 0xff;
+    let q = query;
+    if (this.nat === undefined) {
+      q = Buffer.from(query); // our own copy: the caller may re-ID its buffer for another attempt
+      q[0] = id >> 8;
+      q[1] = id & 0xff;
+    } // native: the bytes are copied into the send queue with the ID (only the question is matched later)
     this.sent++;
     // one shared executor (no closure made per query): it hands over the promise's functions
     const promise = new Promise<Buffer>(capture);
@@ -281,7 +285,7 @@ class UdpConn {
   private send(p: Pending): void {
     if (this.closed) return this.fail(p, 'udp: socket closed');
     // native: queued for the turn's sendmmsg (a refused datagram comes back to sendFailed)
-    if (this.nat !== undefined) return this.nat.send(p.wire, p);
+    if (this.nat !== undefined) return this.nat.send(p.wire, p, p.id);
     try {
       // node:dgram reports a failed send only to its callback
       this.sock!.send(p.wire, (err) => {

@@ -562,13 +562,17 @@ export class NativeUdpClient<T> implements Flushable {
     }
   }
 
-  /** Queue `q` for this turn's sendmmsg; `tag` is given back if the kernel refuses it. */
-  send(q: Uint8Array, tag: T): void {
+  /** Queue `q` with the DNS ID `id` for this turn's sendmmsg (`q` is not changed); `tag` is given back if the kernel refuses it. */
+  send(q: Uint8Array, tag: T, id: number): void {
     if (this.h === undefined) return this.onSendFailed(tag, 'EBADF');
+    if (q.length < 12) return this.onSendFailed(tag, 'EINVAL');
     if (q.length > CLIENT_QUEUE_BYTES) {
       // too large for the queue: a sendMany of its own
       const one = new ArrayBuffer(q.length);
-      new Uint8Array(one).set(q);
+      const b = new Uint8Array(one);
+      b.set(q);
+      b[0] = id >> 8;
+      b[1] = id & 0xff;
       const m = new Int32Array(L.ASYNC_META!);
       m[L.A_OFFSET!] = 0;
       m[L.A_LENGTH!] = q.length;
@@ -576,7 +580,10 @@ export class NativeUdpClient<T> implements Flushable {
       return;
     }
     if (this.n === CLIENT_QUEUE || this.off + q.length > CLIENT_QUEUE_BYTES) this.flushOut();
-    this.outBytes.set(q, this.off);
+    const o = this.outBytes;
+    o.set(q, this.off);
+    o[this.off] = id >> 8;
+    o[this.off + 1] = id & 0xff;
     const k = this.n * L.ASYNC_META!;
     this.outMeta[k + L.A_OFFSET!] = this.off;
     this.outMeta[k + L.A_LENGTH!] = q.length;
