@@ -13,7 +13,12 @@
 // The module exports these numbers as `layout`; udp-native.ts reads them once.
 // onBatch(count) serves the datagrams and returns how many replies it put in out/outMeta; they
 // go out with sendmmsg to the senders' addresses as received. Replies written later (after an
-// await) go out one by one with sendTo().
+// await) are queued by JavaScript and go out together with sendMany() once per turn of the event
+// loop (sendTo() sends one on its own).
+//
+// Client sockets (connectTo, for forward's upstreams): connected to one address from a random
+// port, read with recvmmsg into an area several of them share (handed over with onBatch(n) per
+// batch; a socket error as onBatch(-errno)), written with sendMany() (one sendmmsg per turn).
 //
 // Built by scripts/build-native.mjs with the C compiler and the headers of the running Node.js;
 // when it is missing the server uses node:dgram (same behaviour, more CPU per query).

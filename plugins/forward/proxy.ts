@@ -1,6 +1,8 @@
 // One upstream. UDP: a few connected sockets on random local ports, taken in turn and each
 // replaced by a fresh one (a new random port) after UDP_QUERIES_PER_SOCKET queries or
-// UDP_SOCKET_LIFETIME, with an ID → pending map and one timeout sweep per socket. TCP and TLS: at
+// UDP_SOCKET_LIFETIME, with an ID → pending map and one timeout sweep per socket; on the native
+// module the queries of one turn leave in one sendmmsg per socket and replies come in recvmmsg
+// batches (src/server/udp-native.ts), else on node:dgram. TCP and TLS: at
 // most TCP_MAX_CONNS connections, each carrying up to TCP_MAX_PIPELINE queries at once (matched by
 // ID), a bounded queue behind them, idle ones closed after `expire`. Every reply is checked
 // against the query its ID was given to (ID, then question; else dropped and counted while the

@@ -2,6 +2,8 @@
 // JavaScript per batch of datagrams. Same behaviour as UdpListener (udp.ts), which is used when
 // the native module is not built (scripts/build-native.mjs), was built for another Node ABI or
 // platform (its stamp, build/typedns_udp.json, says so), does not load, or TYPEDNS_NATIVE_UDP=0.
+// Replies written after their batch are queued and leave in one sendmmsg per turn (queueFlush).
+// Also NativeUdpClient: forward's connected client sockets to an upstream on the same module.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
