@@ -13,7 +13,12 @@
 // The module exports these numbers as `layout`; udp-native.ts reads them once.
 // onBatch(count) serves the datagrams and returns how many replies it put in out/outMeta; they
 // go out with sendmmsg to the senders' addresses as received. Replies written later (after an
-// await) go out one by one with sendTo().
+// await) are queued by JavaScript and go out together with sendMany() once per turn of the event
+// loop (sendTo() sends one on its own).
+//
+// Client sockets (connectTo, for forward's upstreams): connected to one address from a random
+// port, read with recvmmsg into an area several of them share (handed over with onBatch(n) per
+// batch; a socket error as onBatch(-errno)), written with sendMany() (one sendmmsg per turn).
 //
 // Built by scripts/build-native.mjs with the C compiler and the headers of the running Node.js;
 // when it is missing the server uses node:dgram (same behaviour, more CPU per query).
@@ -44,6 +49,15 @@
 #define O_INDEX 0
 #define O_OFFSET 1
 #define O_LENGTH 2
+/* sendMany(): Int32 × ASYNC_META per datagram: offset in the bytes, length (set to a negative
+   errno by sendMany when that datagram was not sent), and for a listener the address to send it
+   to: port, family (4|6), address (as M_ADDR). */
+#define ASYNC_META 8
+#define A_OFFSET 0
+#define A_LENGTH 1
+#define A_PORT 2
+#define A_FAMILY 3
+#define A_ADDR 4
 /* Batches read per readiness event before yielding to the event loop (timers, TCP, …). */
 #define MAX_ROUNDS 8
 
@@ -72,6 +86,13 @@ typedef struct {
   struct mmsghdr smsgs[BATCH];
   double send_errors;
   double socket_errors;
+  /* sendmmsg calls made by flush() and sendMany(), and the datagrams they sent (stats()) */
+  double send_calls;
+  double sent;
+  /* a client socket (connectTo): connected to its upstream; errors go to onBatch as -errno */
+  int connected;
+  /* bytes per slot of `in` (SLOT for a listener; the client's `slot` option) */
+  size_t slot;
 } Sock;
 
 #define CHECK(call)                                                        \
@@ -136,8 +157,10 @@ static void flush(Sock* s, int nout, int n) {
   int sent = 0;
   while (sent < k) {
     int r = sendmmsg(s->fd, s->smsgs + sent, (unsigned)(k - sent), MSG_DONTWAIT);
+    s->send_calls++;
     if (r > 0) {
       sent += r;
+      s->sent += r;
     } else if (r < 0 && errno == EINTR) {
       continue;
     } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -152,18 +175,45 @@ static void flush(Sock* s, int nout, int n) {
   }
 }
 
+/* onBatch(arg) for a client socket (n datagrams, or a negative errno); -1 when JavaScript threw. */
+static int call_batch(Sock* s, int arg) {
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return -1;
+  int rc = 0;
+  napi_value cb, recv, argv[1], result;
+  if (napi_get_reference_value(env, s->on_batch, &cb) != napi_ok || napi_get_reference_value(env, s->resource, &recv) != napi_ok) {
+    rc = -1;
+  } else {
+    napi_create_int32(env, arg, &argv[0]);
+    if (napi_make_callback(env, s->actx, recv, cb, 1, argv, &result) != napi_ok) {
+      rc = -1;
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value e;
+        napi_get_and_clear_last_exception(env, &e);
+        napi_fatal_exception(env, e);
+      }
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  return rc;
+}
+
 static void on_poll(uv_poll_t* h, int status, int events) {
   (void)events;
   Sock* s = (Sock*)h->data;
   if (s->closing) return;
   if (status < 0) {
     // libuv stopped the handle on a socket error (an ICMP error queued on the socket): clear it
-    // and read on
+    // and read on; a client socket tells JavaScript (ECONNREFUSED: the upstream is not there)
     int err = 0;
     socklen_t el = sizeof err;
     getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
     s->socket_errors++;
     uv_poll_start(&s->poll, UV_READABLE, on_poll);
+    if (s->connected && err != 0) call_batch(s, uv_translate_sys_error(err));
     return;
   }
   napi_env env = s->env;
@@ -171,16 +221,30 @@ static void on_poll(uv_poll_t* h, int status, int events) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   for (int round = 0; round < MAX_ROUNDS && !s->closing; round++) {
     for (int i = 0; i < BATCH; i++) {
-      s->iov[i].iov_base = s->in + (size_t)i * SLOT;
-      s->iov[i].iov_len = SLOT;
+      s->iov[i].iov_base = s->in + (size_t)i * s->slot;
+      s->iov[i].iov_len = s->slot;
       memset(&s->msgs[i].msg_hdr, 0, sizeof(struct msghdr));
-      s->msgs[i].msg_hdr.msg_name = &s->addrs[i];
-      s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+      s->msgs[i].msg_hdr.msg_name = s->connected ? NULL : &s->addrs[i];
+      s->msgs[i].msg_hdr.msg_namelen = s->connected ? 0 : sizeof(struct sockaddr_storage);
       s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
       s->msgs[i].msg_hdr.msg_iovlen = 1;
     }
     int n = recvmmsg(s->fd, s->msgs, BATCH, MSG_DONTWAIT, NULL);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && s->connected) {
+      // a connected socket's pending error (ECONNREFUSED, …) is returned by the read
+      int e = errno;
+      s->socket_errors++;
+      napi_close_handle_scope(env, scope);
+      call_batch(s, uv_translate_sys_error(e));
+      return;
+    }
     if (n <= 0) break;
+    if (s->connected) {
+      for (int i = 0; i < n; i++) s->in_meta[i * META + M_LEN] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->msgs[i].msg_len;
+      if (call_batch(s, n) != 0) break;
+      if (n < BATCH) break;
+      continue;
+    }
     for (int i = 0; i < n; i++) {
       int32_t* m = s->in_meta + i * META;
       m[M_LEN] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->msgs[i].msg_len;
@@ -224,7 +288,8 @@ static void on_closed(uv_handle_t* h) {
   napi_env env = s->env;
   napi_delete_reference(env, s->on_batch);
   napi_delete_reference(env, s->resource);
-  for (int i = 0; i < 4; i++) napi_delete_reference(env, s->bufs[i]);
+  for (int i = 0; i < 4; i++)
+    if (s->bufs[i]) napi_delete_reference(env, s->bufs[i]);
   napi_async_destroy(env, s->actx);
   s->closed = 1;
   if (s->finalized) free(s);
@@ -327,6 +392,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   s->fd = fd;
   s->family = family;
   s->env = env;
+  s->slot = SLOT;
   size_t len = 0;
   void* p = NULL;
   get_buf(env, opt[K_IN], &p, &len, &s->bufs[0]);
@@ -373,6 +439,227 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   napi_value ext;
   CHECK(napi_create_external(env, s, finalize, NULL, &ext));
   return ext;
+}
+
+/* The options of connectTo(), by name. */
+enum { C_HOST, C_PORT, C_V6, C_RCVBUF, C_SNDBUF, C_IN, C_IN_META, C_SLOT, C_ON_BATCH, C_RESOURCE, CONNECT_NKEYS };
+static const char* const CONNECT_KEYS[CONNECT_NKEYS] = {"host", "port", "v6", "rcvbuf", "sndbuf", "in", "inMeta", "slot", "onBatch", "resource"};
+
+// connectTo({ host, port, v6, rcvbuf, sndbuf, in, inMeta, slot, onBatch, resource }) → handle: a
+// client socket connected to host:port from a port the kernel picks at random (connect() without
+// bind). Replies are read with recvmmsg into `in` (BATCH slots of `slot` bytes; inMeta's M_LEN
+// word per datagram, -1 when larger than a slot) and handed over with onBatch(n) once per batch;
+// a socket error (ECONNREFUSED: ICMP port unreachable) comes as onBatch(negative errno). Several
+// client sockets may share `in`/`inMeta`: JavaScript reads a batch during its onBatch call.
+// Queries go out with sendMany (connected: no address).
+static napi_value ConnectTo(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value opts;
+  CHECK(napi_get_cb_info(env, info, &argc, &opts, NULL, NULL));
+  napi_valuetype t = napi_undefined;
+  if (argc < 1 || napi_typeof(env, opts, &t) != napi_ok || t != napi_object) {
+    napi_throw_type_error(env, NULL, "connectTo: an options object expected");
+    return NULL;
+  }
+  napi_value opt[CONNECT_NKEYS];
+  for (int i = 0; i < CONNECT_NKEYS; i++) CHECK(napi_get_named_property(env, opts, CONNECT_KEYS[i], &opt[i]));
+  char host[64];
+  size_t hl = 0;
+  CHECK(napi_get_value_string_utf8(env, opt[C_HOST], host, sizeof host, &hl));
+  int32_t port = 0, rcv = 0, snd = 0, slot = 0;
+  bool v6 = false;
+  CHECK(napi_get_value_int32(env, opt[C_PORT], &port));
+  CHECK(napi_get_value_bool(env, opt[C_V6], &v6));
+  CHECK(napi_get_value_int32(env, opt[C_RCVBUF], &rcv));
+  CHECK(napi_get_value_int32(env, opt[C_SNDBUF], &snd));
+  CHECK(napi_get_value_int32(env, opt[C_SLOT], &slot));
+  if (port <= 0 || port > 65535 || slot < 512) {
+    napi_throw_range_error(env, "ERR_SOCKET_BAD_PORT", "connectTo: port or slot out of range");
+    return NULL;
+  }
+  int family = v6 ? AF_INET6 : AF_INET;
+  struct sockaddr_storage addr;
+  if (to_addr(family, host, port, &addr) != 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ADDRESS", "connectTo: not an IP address");
+    return NULL;
+  }
+  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno, host, port);
+  if (rcv > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  if (snd > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+  if (connect(fd, (struct sockaddr*)&addr, addr_len(&addr)) != 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "connect", e, host, port);
+  }
+  Sock* s = (Sock*)calloc(1, sizeof(Sock));
+  if (s == NULL) {
+    close(fd);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  s->fd = fd;
+  s->family = family;
+  s->env = env;
+  s->connected = 1;
+  s->slot = (size_t)slot;
+  size_t len = 0;
+  void* p = NULL;
+  get_buf(env, opt[C_IN], &p, &len, &s->bufs[0]);
+  s->in = (uint8_t*)p;
+  int ok = p != NULL && len >= (size_t)BATCH * (size_t)slot;
+  get_buf(env, opt[C_IN_META], &p, &len, &s->bufs[1]);
+  s->in_meta = (int32_t*)p;
+  ok = ok && p != NULL && len >= (size_t)BATCH * META * 4;
+  napi_create_reference(env, opt[C_ON_BATCH], 1, &s->on_batch);
+  napi_create_reference(env, opt[C_RESOURCE], 1, &s->resource);
+  napi_value name;
+  napi_create_string_utf8(env, "typedns:udp-client", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, opt[C_RESOURCE], name, &s->actx);
+  uv_loop_t* loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  s->poll.data = s;
+  if (!ok || loop == NULL || uv_poll_init(loop, &s->poll, fd) != 0) {
+    close(fd);
+    napi_delete_reference(env, s->on_batch);
+    napi_delete_reference(env, s->resource);
+    for (int i = 0; i < 4; i++)
+      if (s->bufs[i]) napi_delete_reference(env, s->bufs[i]);
+    napi_async_destroy(env, s->actx);
+    free(s);
+    napi_throw_error(env, NULL, "connectTo: bad buffers or event loop");
+    return NULL;
+  }
+  if (uv_poll_start(&s->poll, UV_READABLE, on_poll) != 0) {
+    s->closing = 1;
+    s->finalized = 1;
+    close(fd);
+    uv_close((uv_handle_t*)&s->poll, on_closed);
+    napi_throw_error(env, NULL, "connectTo: uv_poll_start failed");
+    return NULL;
+  }
+  napi_value ext;
+  CHECK(napi_create_external(env, s, finalize, NULL, &ext));
+  return ext;
+}
+
+// sendMany(handle, bytes: ArrayBuffer, meta: ArrayBuffer, n) → how many of the n datagrams were
+// not sent (each of those has a negative errno, libuv's numbering, in its A_LENGTH word). Datagram
+// j is bytes[A_OFFSET .. +A_LENGTH] of its ASYNC_META words; on a listener it goes to A_PORT,
+// A_FAMILY, A_ADDR (an IPv4 address to a dual-stack socket as ::ffff:a.b.c.d), on a client socket
+// to the connected peer. One sendmmsg per BATCH datagrams.
+static napi_value SendMany(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_value r;
+  Sock* s = unwrap(env, argv[0]);
+  if (s == NULL) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) return NULL;
+    napi_create_int32(env, 0, &r);
+    return r;
+  }
+  void* bytes = NULL;
+  void* metap = NULL;
+  size_t blen = 0, mlen = 0;
+  int32_t n = 0;
+  CHECK(napi_get_arraybuffer_info(env, argv[1], &bytes, &blen));
+  CHECK(napi_get_arraybuffer_info(env, argv[2], &metap, &mlen));
+  CHECK(napi_get_value_int32(env, argv[3], &n));
+  int32_t* meta = (int32_t*)metap;
+  if (n < 0 || (size_t)n * ASYNC_META * 4 > mlen) {
+    napi_throw_range_error(env, NULL, "sendMany: more datagrams than meta words");
+    return NULL;
+  }
+  static struct sockaddr_storage addrs[BATCH];
+  static int32_t which[BATCH];
+  int failed = 0;
+  for (int base = 0; base < n;) {
+    int k = 0;
+    for (; base < n && k < BATCH; base++) {
+      int32_t* m = meta + (size_t)base * ASYNC_META;
+      int32_t off = m[A_OFFSET], len = m[A_LENGTH];
+      if (off < 0 || len <= 0 || (size_t)off + (size_t)len > blen) {
+        m[A_LENGTH] = UV_EINVAL;
+        failed++;
+        continue;
+      }
+      struct msghdr* mh = &s->smsgs[k].msg_hdr;
+      memset(mh, 0, sizeof *mh);
+      if (!s->connected) {
+        struct sockaddr_storage* a = &addrs[k];
+        memset(a, 0, sizeof *a);
+        if (s->family == AF_INET6) {
+          struct sockaddr_in6* a6 = (struct sockaddr_in6*)a;
+          a6->sin6_family = AF_INET6;
+          a6->sin6_port = htons((uint16_t)m[A_PORT]);
+          if (m[A_FAMILY] == 6) {
+            memcpy(&a6->sin6_addr, &m[A_ADDR], 16);
+          } else {
+            uint32_t v4 = htonl((uint32_t)m[A_ADDR]);
+            a6->sin6_addr.s6_addr[10] = 0xff;
+            a6->sin6_addr.s6_addr[11] = 0xff;
+            memcpy(&a6->sin6_addr.s6_addr[12], &v4, 4);
+          }
+        } else {
+          struct sockaddr_in* a4 = (struct sockaddr_in*)a;
+          if (m[A_FAMILY] != 4) {
+            m[A_LENGTH] = UV_EAFNOSUPPORT;
+            failed++;
+            continue;
+          }
+          a4->sin_family = AF_INET;
+          a4->sin_port = htons((uint16_t)m[A_PORT]);
+          a4->sin_addr.s_addr = htonl((uint32_t)m[A_ADDR]);
+        }
+        mh->msg_name = a;
+        mh->msg_namelen = addr_len(a);
+      }
+      s->siov[k].iov_base = (uint8_t*)bytes + off;
+      s->siov[k].iov_len = (size_t)len;
+      mh->msg_iov = &s->siov[k];
+      mh->msg_iovlen = 1;
+      which[k] = base;
+      k++;
+    }
+    int sent = 0;
+    while (sent < k) {
+      int w = sendmmsg(s->fd, s->smsgs + sent, (unsigned)(k - sent), MSG_DONTWAIT);
+      s->send_calls++;
+      if (w > 0) {
+        sent += w;
+        s->sent += w;
+      } else if (w < 0 && errno == EINTR) {
+        continue;
+      } else {
+        // datagram `sent` failed (a full send buffer drops it too, as UDP would): skip it
+        meta[(size_t)which[sent] * ASYNC_META + A_LENGTH] = uv_translate_sys_error(errno);
+        s->send_errors++;
+        failed++;
+        sent++;
+      }
+    }
+  }
+  napi_create_int32(env, failed, &r);
+  return r;
+}
+
+// stats(handle) → [sendmmsg calls, datagrams sent by them] (flush and sendMany; tests and bench)
+static napi_value Stats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Sock* s = unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  napi_value arr, v;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_double(env, s->send_calls, &v);
+  napi_set_element(env, arr, 0, v);
+  napi_create_double(env, s->sent, &v);
+  napi_set_element(env, arr, 1, v);
+  return arr;
 }
 
 // localPort(handle) → number
@@ -533,6 +820,9 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"sendTo", NULL, SendTo, NULL, NULL, NULL, napi_default, NULL},
       {"sendErrors", NULL, SendErrors, NULL, NULL, NULL, napi_default, NULL},
       {"steer", NULL, Steer, NULL, NULL, NULL, napi_default, NULL},
+      {"connectTo", NULL, ConnectTo, NULL, NULL, NULL, napi_default, NULL},
+      {"sendMany", NULL, SendMany, NULL, NULL, NULL, napi_default, NULL},
+      {"stats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
@@ -543,7 +833,8 @@ static napi_value Init(napi_env env, napi_value exports) {
   } layout[] = {
       {"BATCH", BATCH},   {"SLOT", SLOT},         {"META", META},         {"OUT_META", OUT_META}, {"M_LEN", M_LEN},
       {"M_PORT", M_PORT}, {"M_FAMILY", M_FAMILY}, {"M_ADDR", M_ADDR},     {"O_INDEX", O_INDEX},   {"O_OFFSET", O_OFFSET},
-      {"O_LENGTH", O_LENGTH},
+      {"O_LENGTH", O_LENGTH}, {"ASYNC_META", ASYNC_META}, {"A_OFFSET", A_OFFSET}, {"A_LENGTH", A_LENGTH}, {"A_PORT", A_PORT},
+      {"A_FAMILY", A_FAMILY}, {"A_ADDR", A_ADDR},
   };
   napi_value obj, v;
   napi_create_object(env, &obj);

@@ -5,12 +5,13 @@
 import { existsSync, readdirSync } from 'node:fs';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import dnsPacket from 'dns-packet';
 import { buildQuery, exchangeRaw, waitFor } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
 import type { SeenQuery } from '../../test/support/upstream.js';
-import { TCP_MAX_CONNS, TCP_MAX_PIPELINE, TCP_MAX_WAITING, UDP_QUERIES_PER_SOCKET, UDP_SOCKETS } from './proxy.js';
+import { TCP_MAX_CONNS, TCP_MAX_PIPELINE, TCP_MAX_WAITING, UDP_QUERIES_PER_SOCKET, UDP_SOCKETS, setNativeUdpClients } from './proxy.js';
+import { clientStats, nativeUdpClients } from '../../src/server/udp-native.js';
 
 const { upstream, server } = scopedPerTest();
 
@@ -158,7 +159,22 @@ describe('forward: a client pipelining thousands of queries over TCP', () => {
   });
 });
 
-describe('forward: forged replies and source ports', () => {
+// Both UDP paths to the upstream: the native client sockets (sendmmsg/recvmmsg) and node:dgram.
+const UDP_PATHS = nativeUdpClients() ? ([['native client sockets', true], ['node:dgram', false]] as const) : ([['node:dgram', false]] as const);
+
+describe.each(UDP_PATHS)('forward: forged replies and source ports (%s)', (_path, native) => {
+  let sockets0 = 0;
+  beforeEach(() => {
+    setNativeUdpClients(native);
+    sockets0 = clientStats.sockets;
+  });
+  afterEach(() => setNativeUdpClients(undefined));
+  /** The path under test was the one used: native client sockets were opened, or none. */
+  const onPath = (): void => {
+    if (native) expect(clientStats.sockets).toBeGreaterThan(sockets0);
+    else expect(clientStats.sockets).toBe(sockets0);
+  };
+
   it('spoofed replies to the forward sockets (wrong ID; right ID with another question) poison nothing and are counted', async () => {
     const up = await upstream();
     up.fallback = answerEverything;
@@ -218,6 +234,7 @@ describe('forward: forged replies and source ports', () => {
     expect(count('question')).toBeGreaterThan(0);
     expect(count('question')).toBeLessThanOrEqual(wrongQuestion);
     expect(count('malformed')).toBe(0);
+    onPath();
   });
 
   it('queries leave from several source ports, and each socket gives way to one on a new port after its share of queries', async () => {
@@ -240,6 +257,7 @@ describe('forward: forged replies and source ports', () => {
     expect(Math.max(...perPort.values())).toBeLessThanOrEqual(UDP_QUERIES_PER_SOCKET + 100);
     // replaced sockets are closed: the rotation and the replacements being opened, no more
     if (base >= 0) await waitFor(() => fds() - base <= 2 * UDP_SOCKETS, { what: 'retired sockets to close' });
+    onPath();
   });
 });
 

@@ -1,6 +1,8 @@
 // One upstream. UDP: a few connected sockets on random local ports, taken in turn and each
 // replaced by a fresh one (a new random port) after UDP_QUERIES_PER_SOCKET queries or
-// UDP_SOCKET_LIFETIME, with an ID → pending map and one timeout sweep per socket. TCP and TLS: at
+// UDP_SOCKET_LIFETIME, with an ID → pending map and one timeout sweep per socket; on the native
+// module the queries of one turn leave in one sendmmsg per socket and replies come in recvmmsg
+// batches (src/server/udp-native.ts), else on node:dgram. TCP and TLS: at
 // most TCP_MAX_CONNS connections, each carrying up to TCP_MAX_PIPELINE queries at once (matched by
 // ID), a bounded queue behind them, idle ones closed after `expire`. Every reply is checked
 // against the query its ID was given to (ID, then question; else dropped and counted while the
@@ -14,6 +16,7 @@ import { randomFillSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { UpstreamAddr } from './setup.js';
 import { FrameReader, QCLASS, QTYPE, encodeName, frame, sameQuestion, wellFormedMessage } from '../../src/plugin/api.js';
+import { NativeUdpClient, nativeUdpClients } from '../../src/server/udp-native.js';
 
 export class ExchangeError extends Error {
   constructor(
@@ -112,6 +115,13 @@ function check(msg: Buffer, p: Pending, rej: Rejected): Buffer | ExchangeError |
   return msg;
 }
 
+/** What `capture`, the executor every UDP query's promise shares, was last given. */
+const captured: { resolve: ((b: Buffer) => void) | undefined; reject: ((e: ExchangeError) => void) | undefined } = { resolve: undefined, reject: undefined };
+function capture(resolve: (b: Buffer) => void, reject: (e: ExchangeError) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}
+
 /** A free ID among `pending`'s, or -1. */
 function freeId(pending: Map<number, Pending>): number {
   let id = randomId();
@@ -119,9 +129,30 @@ function freeId(pending: Map<number, Pending>): number {
   return pending.has(id) ? -1 : id;
 }
 
-/** A connected UDP socket on a random local port; queries matched to replies by ID, then question. */
+/**
+ * UDP to upstreams on the native module's client sockets (src/server/udp-native.ts): the queries
+ * of one turn leave in one sendmmsg per socket, replies come in batches (recvmmsg). Off when the
+ * module is not built, predates client sockets, or TYPEDNS_NATIVE_UDP=0: then node:dgram.
+ */
+let nativeClients: boolean | undefined;
+const useNativeClients = (): boolean => (nativeClients ??= nativeUdpClients());
+
+/** Tests: force node:dgram (false) or the native client sockets (true, when available); undefined: the default. */
+export function setNativeUdpClients(on: boolean | undefined): void {
+  nativeClients = on === undefined ? undefined : on && nativeUdpClients();
+}
+
+/**
+ * A connected UDP socket on a random local port; queries matched to replies by ID, then question.
+ * On the native module (useNativeClients) or node:dgram: the same checks, pending map and sweep.
+ */
 class UdpConn {
-  readonly sock: dgram.Socket;
+  /** node:dgram's socket, or undefined on the native path. */
+  readonly sock: dgram.Socket | undefined;
+  /** The native client socket, or undefined on node:dgram (or when it could not be opened). */
+  private readonly nat: NativeUdpClient<Pending> | undefined;
+  /** Why a native socket could not be opened (its queries fail with it). */
+  private openError: ExchangeError | undefined;
   readonly pending = new Map<number, Pending>();
   connected = false;
   closed = false;
@@ -142,35 +173,82 @@ class UdpConn {
     private readonly rej: Rejected,
     private readonly onClose: (c: UdpConn) => void,
   ) {
+    // (a scoped IPv6 address, fe80::1%eth0, is node:dgram's to resolve)
+    if (useNativeClients() && !addr.host.includes('%')) {
+      this.sock = undefined;
+      let nat: NativeUdpClient<Pending> | undefined;
+      try {
+        // connect() without bind: a port the kernel picks at random from the ephemeral range
+        nat = new NativeUdpClient<Pending>(
+          addr.host,
+          addr.port,
+          (b, off, len) => this.nativeReply(b, off, len),
+          (code) => this.failAll(new ExchangeError(`udp: ${code}`, 'network')),
+          (p, code) => this.sendFailed(p, code),
+        );
+        this.connected = true;
+      } catch (e) {
+        this.openError = new ExchangeError(`udp connect: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'network');
+        this.closed = true;
+      }
+      this.nat = nat;
+      return;
+    }
+    this.nat = undefined;
     // No bind: connect() binds to a port the kernel picks at random from the ephemeral range.
-    this.sock = dgram.createSocket(net.isIPv6(addr.host) ? 'udp6' : 'udp4');
+    const sock = dgram.createSocket(net.isIPv6(addr.host) ? 'udp6' : 'udp4');
+    this.sock = sock;
     // The callback also runs when connecting fails (no route, …): the socket is then unusable.
-    this.sock.connect(addr.port, addr.host, (err?: Error) => {
+    sock.connect(addr.port, addr.host, (err?: Error) => {
       if (err) return this.close(new ExchangeError(`udp connect: ${(err as NodeJS.ErrnoException).code ?? err.message}`, 'network'));
       this.connected = true;
       const q = this.unsent;
       this.unsent = null;
       if (q !== null) for (const p of q) this.send(p);
     });
-    this.sock.on('message', (msg) => {
-      const p = msg.length < 12 ? undefined : this.pending.get((msg[0]! << 8) | msg[1]!);
-      if (p === undefined) {
-        rej.id.inc(); // unknown ID: late, or forged
-        return;
-      }
-      const r = check(msg, p, rej);
-      if (r === undefined) return; // not this query's reply: keep waiting for it
-      this.pending.delete(p.id);
-      if (r instanceof ExchangeError) p.reject(r);
-      else p.resolve(r);
-      if (this.retired && this.pending.size === 0) this.close();
-    });
+    sock.on('message', (msg) => this.reply(msg));
     // A connected socket reports ICMP port unreachable as ECONNREFUSED (on a send, or as an
     // 'error'): every query pending on this socket went to the same upstream, so fail them now
-    // instead of waiting for timeouts.
-    this.sock.on('error', (e: NodeJS.ErrnoException) => {
+    // instead of waiting for timeouts. (The native socket reports it to its onError.)
+    sock.on('error', (e: NodeJS.ErrnoException) => {
       this.failAll(new ExchangeError(`udp: ${e.code ?? e.message}`, 'network'));
     });
+  }
+
+  /** A datagram from the upstream's address and port: the reply of the query its ID and question match, or dropped. */
+  private reply(msg: Buffer): void {
+    const p = msg.length < 12 ? undefined : this.pending.get((msg[0]! << 8) | msg[1]!);
+    if (p === undefined) {
+      this.rej.id.inc(); // unknown ID: late, or forged
+      return;
+    }
+    const r = check(msg, p, this.rej);
+    if (r === undefined) return; // not this query's reply: keep waiting for it
+    this.pending.delete(p.id);
+    if (r instanceof ExchangeError) p.reject(r);
+    else p.resolve(r);
+    if (this.retired && this.pending.size === 0) this.close();
+  }
+
+  /** A reply read by the native socket, in its shared area (bytes[off, off+len)): checked on its own copy. */
+  private nativeReply(b: Buffer, off: number, len: number): void {
+    if (len < 12 || !this.pending.has((b[off]! << 8) | b[off + 1]!)) {
+      this.rej.id.inc();
+      return;
+    }
+    const msg = Buffer.allocUnsafe(len);
+    b.copy(msg, 0, off, off + len);
+    this.reply(msg);
+  }
+
+  /** The local (random) port the socket sends from; 0 before it is bound. */
+  get localPort(): number {
+    if (this.nat !== undefined) return this.nat.localPort;
+    try {
+      return this.sock?.address().port ?? 0;
+    } catch {
+      return 0;
+    }
   }
 
   failAll(e: ExchangeError): void {
@@ -183,29 +261,37 @@ class UdpConn {
 
   /** Send a query; `now` is performance.now(). Rejects 'busy' when every ID is taken. */
   exchange(query: Buffer, qEnd: number, timeout: number, now: number): Promise<Buffer> {
+    if (this.openError !== undefined) return Promise.reject(this.openError);
     const id = freeId(this.pending);
     // (never overwrite a pending query: its promise would be in no map and never settle)
     if (id < 0) return Promise.reject(new ExchangeError('udp: no free query ID', 'busy'));
-    const q = Buffer.from(query); // our own copy: the caller may re-ID its buffer for another attempt
-    q[0] = id >> 8;
-    q[1] = id & 0xff;
+    let q = query;
+    if (this.nat === undefined) {
+      q = Buffer.from(query); // our own copy: the caller may re-ID its buffer for another attempt
+      q[0] = id >> 8;
+      q[1] = id & 0xff;
+    } // native: the bytes are copied into the send queue with the ID (only the question is matched later)
     this.sent++;
-    return new Promise<Buffer>((resolve, reject) => {
-      const p = new Pending(q, q, qEnd, resolve, reject, now + timeout);
-      p.id = id;
-      this.pending.set(id, p);
-      this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
-      if (this.connected) this.send(p);
-      else (this.unsent ??= []).push(p);
-    });
+    // one shared executor (no closure made per query): it hands over the promise's functions
+    const promise = new Promise<Buffer>(capture);
+    const p = new Pending(q, q, qEnd, captured.resolve!, captured.reject!, now + timeout);
+    captured.resolve = captured.reject = undefined;
+    p.id = id;
+    this.pending.set(id, p);
+    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
+    if (this.connected) this.send(p);
+    else (this.unsent ??= []).push(p);
+    return promise;
   }
 
   private send(p: Pending): void {
     if (this.closed) return this.fail(p, 'udp: socket closed');
+    // native: queued for the turn's sendmmsg (a refused datagram comes back to sendFailed)
+    if (this.nat !== undefined) return this.nat.send(p.wire, p, p.id);
     try {
       // node:dgram reports a failed send only to its callback
-      this.sock.send(p.wire, (err) => {
-        if (err) this.sendFailed(p, err as NodeJS.ErrnoException);
+      this.sock!.send(p.wire, (err) => {
+        if (err) this.sendFailed(p, (err as NodeJS.ErrnoException).code ?? err.message);
       });
     } catch (e) {
       this.fail(p, `udp send: ${(e as Error).message}`);
@@ -217,9 +303,9 @@ class UdpConn {
    * there: every query pending on this connected socket fails now. Other errors (EMSGSIZE,
    * ENOBUFS, EPERM, …) belong to this datagram only.
    */
-  private sendFailed(p: Pending, err: NodeJS.ErrnoException): void {
-    const msg = `udp send: ${err.code ?? err.message}`;
-    if (err.code === 'ECONNREFUSED') this.failAll(new ExchangeError(msg, 'network'));
+  private sendFailed(p: Pending, code: string): void {
+    const msg = `udp send: ${code}`;
+    if (code === 'ECONNREFUSED') this.failAll(new ExchangeError(msg, 'network'));
     else this.fail(p, msg);
   }
 
@@ -257,10 +343,13 @@ class UdpConn {
     this.failAll(reason);
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
     this.sweeper = undefined;
-    try {
-      this.sock.close();
-    } catch {
-      // already closed
+    if (this.nat !== undefined) this.nat.close();
+    else {
+      try {
+        this.sock?.close();
+      } catch {
+        // already closed
+      }
     }
     this.successor?.close(reason);
     this.onClose(this);

@@ -2,9 +2,12 @@
 // JavaScript per batch of datagrams. Same behaviour as UdpListener (udp.ts), which is used when
 // the native module is not built (scripts/build-native.mjs), was built for another Node ABI or
 // platform (its stamp, build/typedns_udp.json, says so), does not load, or TYPEDNS_NATIVE_UDP=0.
+// Replies written after their batch are queued and leave in one sendmmsg per turn (queueFlush).
+// Also NativeUdpClient: forward's connected client sockets to an upstream on the same module.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '../plugin/types.js';
@@ -52,6 +55,29 @@ interface Layout {
   readonly O_INDEX: number;
   readonly O_OFFSET: number;
   readonly O_LENGTH: number;
+  /** Int32 words per datagram given to sendMany, and their offsets: offset, length (a negative errno after a failed send), port, family, address. */
+  readonly ASYNC_META?: number;
+  readonly A_OFFSET?: number;
+  readonly A_LENGTH?: number;
+  readonly A_PORT?: number;
+  readonly A_FAMILY?: number;
+  readonly A_ADDR?: number;
+}
+
+/** connectTo()'s options (native/udp.c): a client socket connected to one upstream. */
+interface ConnectOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly v6: boolean;
+  readonly rcvbuf: number;
+  readonly sndbuf: number;
+  /** BATCH slots of `slot` bytes, shared by every client socket (read during onBatch). */
+  readonly in: ArrayBuffer;
+  readonly inMeta: ArrayBuffer;
+  readonly slot: number;
+  /** Datagrams 0..n-1 of the shared area are this socket's replies; n < 0: a socket error (-errno). */
+  readonly onBatch: (n: number) => void;
+  readonly resource: object;
 }
 
 /** The native module's functions (native/udp.c). */
@@ -61,6 +87,9 @@ interface NativeUdp {
   sendTo(h: unknown, bytes: Uint8Array, host: string, port: number): number;
   sendErrors(h: unknown): number;
   steer?(h: unknown, groupSize: number): number;
+  connectTo?(o: ConnectOptions): unknown;
+  sendMany?(h: unknown, bytes: ArrayBuffer, meta: ArrayBuffer, n: number): number;
+  stats?(h: unknown): [number, number];
   close(h: unknown): void;
   readonly layout: Layout;
 }
@@ -166,14 +195,70 @@ const OUT_BYTES = 256 * 1024;
 const V4_CACHE_MAX = 65_536;
 const v4Names = new Map<number, string>();
 
+/** The way back: address words by string (v4()'s strings, and parsed ones). */
+const v4Words = new Map<string, number>();
+
 function v4(a: number): string {
   let s = v4Names.get(a);
   if (s === undefined) {
     s = `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-    if (v4Names.size >= V4_CACHE_MAX) v4Names.clear();
+    if (v4Names.size >= V4_CACHE_MAX) {
+      v4Names.clear();
+      v4Words.clear();
+    }
     v4Names.set(a, s);
+    v4Words.set(s, a | 0);
   }
   return s;
+}
+
+/** An IPv4 address's host-order word (as M_ADDR), or undefined when `ip` is not dotted IPv4. */
+export function v4Word(ip: string): number | undefined {
+  const w = v4Words.get(ip);
+  if (w !== undefined) return w;
+  let word = 0;
+  let part = -1;
+  let parts = 0;
+  for (let i = 0; i <= ip.length; i++) {
+    const c = i === ip.length ? 46 : ip.charCodeAt(i);
+    if (c === 46) {
+      if (part < 0 || ++parts > 4) return undefined;
+      word = (word << 8) | part;
+      part = -1;
+    } else if (c >= 48 && c <= 57) {
+      part = part < 0 ? c - 48 : part * 10 + c - 48;
+      if (part > 255) return undefined;
+    } else return undefined;
+  }
+  return parts === 4 ? word | 0 : undefined;
+}
+
+/** Something with datagrams queued for sendMany: flushed once per turn of the event loop. */
+export interface Flushable {
+  flushOut(): void;
+}
+
+const dirty: Flushable[] = [];
+let flushQueued = false;
+
+function flushAll(): void {
+  flushQueued = false;
+  // (a flush may queue nothing new: sendMany does not call back into JavaScript)
+  for (let i = 0; i < dirty.length; i++) dirty[i]!.flushOut();
+  dirty.length = 0;
+}
+
+/**
+ * Flush `f` at the end of this turn of the event loop (setImmediate: after every read of the
+ * poll phase, so the datagrams queued by all of them leave in one sendmmsg per socket). The
+ * caller queues itself once per turn (its own flag).
+ */
+export function queueFlush(f: Flushable): void {
+  dirty.push(f);
+  if (!flushQueued) {
+    flushQueued = true;
+    setImmediate(flushAll);
+  }
 }
 
 /** RFC 5952 text of 16 address bytes at `off`. */
@@ -193,7 +278,10 @@ export interface NativeUdpOptions {
   readonly steer?: number;
 }
 
-export class NativeUdpListener implements Sender {
+/** Replies written after their batch (after an await) that wait for the turn's sendMany, at most. */
+const ASYNC_MAX = 256;
+
+export class NativeUdpListener implements Sender, Flushable {
   private h: unknown;
   private readonly mod: NativeUdp;
   private local: LocalAddr = { ip: '', port: 0 };
@@ -210,6 +298,13 @@ export class NativeUdpListener implements Sender {
   /** The datagram being served (its index in the batch) and its client, while a batch runs. */
   private cur = -1;
   private curClient: Client | undefined;
+  /** Replies written later (after an await): queued for one sendMany per turn (queueFlush). */
+  private asyncBuf: ArrayBuffer | undefined;
+  private asyncBytes: Uint8Array | undefined;
+  private asyncMeta: Int32Array | undefined;
+  private nAsync = 0;
+  private asyncOff = 0;
+  private asyncQueued = false;
 
   constructor(
     readonly host: string,
@@ -320,8 +415,53 @@ export class NativeUdpListener implements Sender {
       this.outOff += buf.length;
       return;
     }
-    // a reply written later (after an await) or too large for the batch area: on its own
+    // a reply written later (after an await): queued for this turn's sendMany
+    if (c.family === 4 && this.queueAsync(buf, c)) return;
+    // an IPv6 client's, or one too large for the queue: on its own
     this.mod.sendTo(h, buf, c.ip, c.port);
+  }
+
+  /** Queue a later reply to an IPv4 client for this turn's sendMany; false when it cannot be. */
+  private queueAsync(buf: Uint8Array, c: Client): boolean {
+    if (this.mod.sendMany === undefined || L.ASYNC_META === undefined) return false;
+    const word = v4Word(c.ip);
+    if (word === undefined || buf.length > OUT_BYTES) return false;
+    if (this.asyncBuf === undefined) {
+      this.asyncBuf = new ArrayBuffer(OUT_BYTES);
+      this.asyncBytes = new Uint8Array(this.asyncBuf);
+      this.asyncMeta = new Int32Array(ASYNC_MAX * L.ASYNC_META);
+    }
+    if (this.nAsync === ASYNC_MAX || this.asyncOff + buf.length > OUT_BYTES) this.flushOut();
+    this.asyncBytes!.set(buf, this.asyncOff);
+    const m = this.asyncMeta!;
+    const k = this.nAsync++ * L.ASYNC_META;
+    m[k + L.A_OFFSET!] = this.asyncOff;
+    m[k + L.A_LENGTH!] = buf.length;
+    m[k + L.A_PORT!] = c.port;
+    m[k + L.A_FAMILY!] = 4;
+    m[k + L.A_ADDR!] = word;
+    this.asyncOff += buf.length;
+    if (!this.asyncQueued) {
+      this.asyncQueued = true;
+      queueFlush(this);
+    }
+    return true;
+  }
+
+  /** Send the queued later replies (one sendmmsg per 64). */
+  flushOut(): void {
+    this.asyncQueued = false;
+    const n = this.nAsync;
+    this.nAsync = 0;
+    this.asyncOff = 0;
+    if (n === 0 || this.h === undefined) return;
+    this.mod.sendMany!(this.h, this.asyncBuf!, this.asyncMeta!.buffer as ArrayBuffer, n);
+  }
+
+  /** sendmmsg calls this socket made and the datagrams they carried (batch replies and later ones). */
+  get sendStats(): { calls: number; sent: number } {
+    const st = this.h === undefined || this.mod.stats === undefined ? [0, 0] : this.mod.stats(this.h);
+    return { calls: st[0]!, sent: st[1]! };
   }
 
   /** Replies the kernel refused (full send buffer, unreachable client) and socket errors cleared. */
@@ -334,10 +474,176 @@ export class NativeUdpListener implements Sender {
   }
 
   close(): Promise<void> {
+    if (this.nAsync > 0) this.flushOut(); // replies already written leave before the socket closes
     const h = this.h;
     this.h = undefined;
     if (h !== undefined) this.mod.close(h);
     // the socket closes on the next turn of the event loop
     return new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Bytes per reply slot of the client sockets' shared receive area: any UDP datagram fits. */
+const CLIENT_SLOT = 65536;
+/** Queries queued on one client socket for the turn's sendmmsg, at most (more: flushed early). */
+const CLIENT_QUEUE = 64;
+/** Bytes of queries queued on one client socket at most; a larger query goes out on its own. */
+const CLIENT_QUEUE_BYTES = 32 * 1024;
+
+/** The receive area every client socket shares (a batch is read during its onBatch call). */
+let clientIn: { buf: ArrayBuffer; bytes: Buffer; meta: Int32Array } | undefined;
+
+/** Client sockets opened, sendMany calls made for queued queries and the datagrams they carried (tests, bench). */
+export const clientStats = { sockets: 0, flushes: 0, datagrams: 0 };
+
+/** True when the native module can make client sockets (connectTo, sendMany). */
+export function nativeUdpClients(): boolean {
+  const m = nativeUdp();
+  return m !== undefined && m.connectTo !== undefined && m.sendMany !== undefined && L.ASYNC_META !== undefined;
+}
+
+/**
+ * A UDP socket connected to one upstream from a random local port, on the native module: the
+ * datagrams sent during a turn of the event loop leave in one sendmmsg at its end, replies are
+ * read with recvmmsg and handed over once per batch. `onReply(bytes, off, len)` sees each reply
+ * in the shared area (valid only during the call), `onError(code)` a socket error
+ * (ECONNREFUSED: nothing listens there), `onSendFailed(tag, code)` a datagram the kernel refused.
+ */
+export class NativeUdpClient<T> implements Flushable {
+  private h: unknown;
+  private readonly mod: NativeUdp;
+  private readonly out = new ArrayBuffer(CLIENT_QUEUE_BYTES);
+  private readonly outBytes = new Uint8Array(this.out);
+  private readonly outMeta: Int32Array;
+  /** What each queued datagram stands for (given back by onSendFailed). */
+  private readonly tags: Array<T | undefined> = new Array<T | undefined>(CLIENT_QUEUE).fill(undefined);
+  private n = 0;
+  private off = 0;
+  private queued = false;
+
+  constructor(
+    host: string,
+    port: number,
+    private readonly onReply: (bytes: Buffer, off: number, len: number) => void,
+    private readonly onError: (code: string) => void,
+    private readonly onSendFailed: (tag: T, code: string) => void,
+  ) {
+    const mod = nativeUdp();
+    if (mod === undefined || !nativeUdpClients()) throw new Error(`native UDP client sockets unavailable: ${loadError || 'module built before connectTo'}`);
+    this.mod = mod;
+    this.outMeta = new Int32Array(CLIENT_QUEUE * L.ASYNC_META!);
+    clientIn ??= (() => {
+      const buf = new ArrayBuffer(L.BATCH * CLIENT_SLOT);
+      return { buf, bytes: Buffer.from(buf), meta: new Int32Array(L.BATCH * L.META) };
+    })();
+    const area = clientIn;
+    // throws (ECONNREFUSED, ENETUNREACH, …) like a failed connect: the caller fails the query
+    this.h = mod.connectTo!({
+      host,
+      port,
+      v6: net.isIPv6(host),
+      rcvbuf: 1 << 20,
+      sndbuf: 1 << 20,
+      in: area.buf,
+      inMeta: area.meta.buffer as ArrayBuffer,
+      slot: CLIENT_SLOT,
+      onBatch: (n: number) => this.batch(n),
+      resource: this,
+    });
+    clientStats.sockets++;
+  }
+
+  private batch(n: number): void {
+    if (n < 0) return this.onError(errName(n));
+    const area = clientIn!;
+    const META = L.META;
+    for (let i = 0; i < n && this.h !== undefined; i++) {
+      const len = area.meta[i * META + L.M_LEN]!;
+      // (-1: larger than a slot, which no UDP datagram is)
+      if (len >= 0) this.onReply(area.bytes, i * CLIENT_SLOT, len);
+    }
+  }
+
+  /** Queue `q` with the DNS ID `id` for this turn's sendmmsg (`q` is not changed); `tag` is given back if the kernel refuses it. */
+  send(q: Uint8Array, tag: T, id: number): void {
+    if (this.h === undefined) return this.onSendFailed(tag, 'EBADF');
+    if (q.length < 12) return this.onSendFailed(tag, 'EINVAL');
+    if (q.length > CLIENT_QUEUE_BYTES) {
+      // too large for the queue: a sendMany of its own
+      const one = new ArrayBuffer(q.length);
+      const b = new Uint8Array(one);
+      b.set(q);
+      b[0] = id >> 8;
+      b[1] = id & 0xff;
+      const m = new Int32Array(L.ASYNC_META!);
+      m[L.A_OFFSET!] = 0;
+      m[L.A_LENGTH!] = q.length;
+      if (this.mod.sendMany!(this.h, one, m.buffer as ArrayBuffer, 1) > 0) this.onSendFailed(tag, errName(m[L.A_LENGTH!]!));
+      return;
+    }
+    if (this.n === CLIENT_QUEUE || this.off + q.length > CLIENT_QUEUE_BYTES) this.flushOut();
+    const o = this.outBytes;
+    o.set(q, this.off);
+    o[this.off] = id >> 8;
+    o[this.off + 1] = id & 0xff;
+    const k = this.n * L.ASYNC_META!;
+    this.outMeta[k + L.A_OFFSET!] = this.off;
+    this.outMeta[k + L.A_LENGTH!] = q.length;
+    this.tags[this.n++] = tag;
+    this.off += q.length;
+    if (!this.queued) {
+      this.queued = true;
+      queueFlush(this);
+    }
+  }
+
+  /** Send what is queued: one sendmmsg (per 64). */
+  flushOut(): void {
+    this.queued = false;
+    const n = this.n;
+    this.n = 0;
+    this.off = 0;
+    if (n === 0) return;
+    const h = this.h;
+    const failed = h === undefined ? n : this.mod.sendMany!(h, this.out, this.outMeta.buffer as ArrayBuffer, n);
+    clientStats.flushes++;
+    clientStats.datagrams += n;
+    for (let i = 0; i < n; i++) {
+      const tag = this.tags[i]!;
+      this.tags[i] = undefined;
+      if (failed === 0) continue;
+      const r = h === undefined ? -9 : this.outMeta[i * L.ASYNC_META! + L.A_LENGTH!]!;
+      if (r < 0) this.onSendFailed(tag, h === undefined ? 'EBADF' : errName(r));
+    }
+  }
+
+  /** The kernel's port for this socket (random: connect() without bind). */
+  get localPort(): number {
+    return this.h === undefined ? 0 : this.mod.localPort(this.h);
+  }
+
+  /** sendmmsg calls made and datagrams sent. */
+  get sendStats(): { calls: number; sent: number } {
+    const st = this.h === undefined || this.mod.stats === undefined ? [0, 0] : this.mod.stats(this.h);
+    return { calls: st[0]!, sent: st[1]! };
+  }
+
+  /** Close now: queued datagrams are dropped (their queries are failed by the caller). */
+  close(): void {
+    const h = this.h;
+    this.h = undefined;
+    this.n = 0;
+    this.off = 0;
+    this.tags.fill(undefined);
+    if (h !== undefined) this.mod.close(h);
+  }
+}
+
+/** A libuv errno (negative) by name: ECONNREFUSED, … */
+function errName(n: number): string {
+  try {
+    return getSystemErrorName(n);
+  } catch {
+    return `errno ${n}`;
   }
 }

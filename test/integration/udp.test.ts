@@ -24,8 +24,11 @@ it('the test build has the native module (npm run build compiles it)', () => {
 
 it('the module exports its buffer layout, and open() takes one options object', () => {
   const mod = nativeUdp()!;
-  // the per-datagram words native/udp.c writes and the per-reply words it reads
-  expect(mod.layout).toEqual({ BATCH: 64, SLOT: 4096, META: 8, M_LEN: 0, M_PORT: 1, M_FAMILY: 2, M_ADDR: 4, OUT_META: 3, O_INDEX: 0, O_OFFSET: 1, O_LENGTH: 2 });
+  // the per-datagram words native/udp.c writes, the per-reply words it reads, and sendMany's words
+  expect(mod.layout).toEqual({
+    ...{ BATCH: 64, SLOT: 4096, META: 8, M_LEN: 0, M_PORT: 1, M_FAMILY: 2, M_ADDR: 4, OUT_META: 3, O_INDEX: 0, O_OFFSET: 1, O_LENGTH: 2 },
+    ...{ ASYNC_META: 8, A_OFFSET: 0, A_LENGTH: 1, A_PORT: 2, A_FAMILY: 3, A_ADDR: 4 },
+  });
   // the positional form of before is refused, not misread
   const positional = mod.open as unknown as (...a: unknown[]) => unknown;
   expect(() => positional('127.0.0.1', 0, false)).toThrow(/an options object expected/);
