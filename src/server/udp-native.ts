@@ -512,11 +512,13 @@ export function nativeUdpClients(): boolean {
 export class NativeUdpClient<T> implements Flushable {
   private h: unknown;
   private readonly mod: NativeUdp;
-  private readonly out = new ArrayBuffer(CLIENT_QUEUE_BYTES);
-  private readonly outBytes = new Uint8Array(this.out);
-  private readonly outMeta: Int32Array;
+  /** The send queue: taken from the closed sockets' (forward replaces a socket every 1,000 queries). */
+  private readonly q: SendQueue = spareQueues.pop() ?? newSendQueue();
+  private readonly out = this.q.out;
+  private readonly outBytes = this.q.outBytes;
+  private readonly outMeta = this.q.outMeta;
   /** What each queued datagram stands for (given back by onSendFailed). */
-  private readonly tags: Array<T | undefined> = new Array<T | undefined>(CLIENT_QUEUE).fill(undefined);
+  private readonly tags = this.q.tags as Array<T | undefined>;
   private n = 0;
   private off = 0;
   private queued = false;
@@ -531,7 +533,6 @@ export class NativeUdpClient<T> implements Flushable {
     const mod = nativeUdp();
     if (mod === undefined || !nativeUdpClients()) throw new Error(`native UDP client sockets unavailable: ${loadError || 'module built before connectTo'}`);
     this.mod = mod;
-    this.outMeta = new Int32Array(CLIENT_QUEUE * L.ASYNC_META!);
     clientIn ??= (() => {
       const buf = new ArrayBuffer(L.BATCH * CLIENT_SLOT);
       return { buf, bytes: Buffer.from(buf), meta: new Int32Array(L.BATCH * L.META) };
@@ -635,9 +636,30 @@ export class NativeUdpClient<T> implements Flushable {
     this.n = 0;
     this.off = 0;
     this.tags.fill(undefined);
-    if (h !== undefined) this.mod.close(h);
+    if (h !== undefined) {
+      this.mod.close(h);
+      // (a flush still scheduled finds nothing queued: n is 0 and stays so, h being gone)
+      if (spareQueues.length < MAX_SPARE_QUEUES) spareQueues.push(this.q);
+    }
   }
 }
+
+/** A client socket's send queue: the datagrams' bytes, their offsets and lengths, their tags. */
+interface SendQueue {
+  readonly out: ArrayBuffer;
+  readonly outBytes: Uint8Array;
+  readonly outMeta: Int32Array;
+  readonly tags: unknown[];
+}
+
+function newSendQueue(): SendQueue {
+  const out = new ArrayBuffer(CLIENT_QUEUE_BYTES);
+  return { out, outBytes: new Uint8Array(out), outMeta: new Int32Array(CLIENT_QUEUE * L.ASYNC_META!), tags: new Array<unknown>(CLIENT_QUEUE).fill(undefined) };
+}
+
+/** Send queues of closed client sockets, for the next ones (at most MAX_SPARE_QUEUES kept). */
+const spareQueues: SendQueue[] = [];
+const MAX_SPARE_QUEUES = 16;
 
 /** A libuv errno (negative) by name: ECONNREFUSED, … */
 function errName(n: number): string {
