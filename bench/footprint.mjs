@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { workloads } from './workloads.mjs';
+import { binNodeArgs } from './run.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -29,8 +30,7 @@ const seconds = Number(opt('--seconds', '10'));
 const names = opt('--workloads', 'hosts,cache,forward').split(',');
 // By default the server runs with the flags the typedns binary gives node (its first line,
 // src/bin.ts); --node-flags "" runs it with node's defaults.
-const binFlags = /^#!.*\bnode((?:\s+-\S+)*)\s*$/.exec(readFileSync(path.join(ROOT, 'dist/src/bin.js'), 'utf8').split('\n')[0])?.[1] ?? '';
-const nodeFlags = opt('--node-flags', binFlags).split(' ').filter(Boolean);
+const nodeFlags = args.includes('--node-flags') ? opt('--node-flags', '').split(' ').filter(Boolean) : binNodeArgs();
 const breakdown = args.includes('--breakdown');
 const reportFile = path.join(tmpdir(), `typedns-heap-report-${process.pid}.jsonl`);
 

@@ -8,7 +8,7 @@
 // Service 70 %, PTR of its IP 15 %, NXDOMAIN 15 %), with RSS sampled every 200 ms: the peak under
 // load and RSS after it (the issue's "after load").
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -16,7 +16,7 @@ import { query } from '../src/testing/client.js';
 import { FakeApiServer } from '../test/support/fake-apiserver.js';
 import { service } from '../test/support/k8s-objects.js';
 import { loadFixture, makeFixture } from './k8s-fixture.js';
-import { firstAnswer, freeUdpPort, procStatus } from './proc.js';
+import { binNodeArgs, firstAnswer, freeUdpPort, procStatus } from './proc.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,10 +33,9 @@ const loadSeconds = arg('load', 0);
  * (the first line of dist/src/bin.js; the image's NODE_OPTIONS are the same); e.g. --node-args ""
  * for node's defaults, --node-args "--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
-const BIN_NODE_ARGS = /^#!.*\bnode((?:\s+-\S+)*)\s*$/.exec(readFileSync(resolve('dist/src/bin.js'), 'utf8').split('\n')[0]!)?.[1] ?? '';
 const nodeArgs = ((): string[] => {
   const i = process.argv.indexOf('--node-args');
-  return (i >= 0 ? (process.argv[i + 1] ?? '') : BIN_NODE_ARGS).split(' ').filter((a) => a !== '');
+  return i >= 0 ? (process.argv[i + 1] ?? '').split(' ').filter((a) => a !== '') : binNodeArgs(resolve('.'));
 })();
 
 /** `--load`: dnsperf against the synced server; RSS peak during and RSS after, qps. */

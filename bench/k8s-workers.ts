@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { query } from '../src/testing/client.js';
 import { FakeApiServer } from '../test/support/fake-apiserver.js';
 import { endpointSlice, namespace, service } from '../test/support/k8s-objects.js';
-import { childPids, procStatus } from './proc.js';
+import { binNodeArgs, childPids, procStatus } from './proc.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const arg = (name: string, dflt: number): number => {
@@ -30,7 +30,7 @@ for (const n of [1, 2]) {
   writeFileSync(join(dir, 'Corefile'), `cluster.local:${port} {\n  bind 127.0.0.1\n  kubernetes {\n    endpoint ${fake.url}\n    tls ${fake.clientCertFile} ${fake.clientKeyFile} ${fake.caFile}\n  }\n}\n`);
   const before = fake.openWatches;
   const lists = fake.requests.filter((r) => !r.watch && r.kind !== undefined).length;
-  const child = spawn(process.execPath, [join(root, 'dist/src/cli.js'), '-conf', 'Corefile', '-quiet', ...(n > 1 ? ['-workers', String(n)] : [])], { cwd: dir, stdio: 'ignore' });
+  const child = spawn(process.execPath, [...binNodeArgs(root), join(root, 'dist/src/cli.js'), '-conf', 'Corefile', '-quiet', ...(n > 1 ? ['-workers', String(n)] : [])], { cwd: dir, stdio: 'ignore' });
   const t0 = Date.now();
   for (;;) {
     let ok = true;

@@ -3,8 +3,18 @@
 // moment a server first answers a name.
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildQuery } from '../src/testing/client.js';
+
+/**
+ * The node flags the typedns binary starts node with (the first line of dist/src/bin.js, from
+ * src/bin.ts), for benches that start `node FLAGS dist/src/cli.js` (bench/run.mjs has the same).
+ */
+export function binNodeArgs(root: string): string[] {
+  const first = readFileSync(join(root, 'dist/src/bin.js'), 'utf8').split('\n')[0]!;
+  return (/^#!.*\bnode((?:\s+-\S+)*)\s*$/.exec(first)?.[1] ?? '').split(' ').filter(Boolean);
+}
 
 /** A UDP port of 127.0.0.1 that was free a moment ago (bound, then released). */
 export function freeUdpPort(): Promise<number> {
