@@ -254,18 +254,22 @@ function attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid }) {
     fwd();
     timers.push(setInterval(fwd, 2000));
   }
-  // 3. slowloris: 500 connections to each HTTP listener, one header byte every second
+  // 3. slowloris: 500 connections to each HTTP listener, one header byte every second (only to
+  // them: a DNS connection still connecting has no remotePort yet, and a stray byte would shift
+  // its frames)
+  const lorises = [];
   for (const p of skip.has('slowloris') ? [] : [httpPort, healthPort]) {
     for (let c = 0; c < 500; c++) {
       const s = net.connect({ host: '127.0.0.1', port: p });
       s.on('error', () => {});
       sockets.push(s);
+      lorises.push(s);
       s.on('connect', () => s.write('GET /metrics HTTP/1.1\r\nHost: x\r\n'));
     }
   }
   timers.push(
     setInterval(() => {
-      for (const s of sockets) if (!s.destroyed && s.remotePort !== port) s.write('X');
+      for (const s of lorises) if (!s.destroyed) s.write('X');
     }, 1000),
   );
   // 4. a self-importing Corefile and SIGUSR1, every 3 s; the good one back in between
