@@ -31,7 +31,7 @@ import path from 'node:path';
 import dnsPacket from 'dns-packet';
 import { RCODE_NAMES, dnsperf, ensureDnsperf, freePort, here, parseOptions, root, rssTreeKb, sampleTree, startProcess, startTypedns, stopProcess } from './run.mjs';
 
-const USAGE = 'node bench/hostile.mjs [--duration S] [--rate QPS] [--zone-records N] [--no-build] [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR] [--upstream-udp-only] [--loop-delay] [--nice N]';
+const USAGE = 'node bench/hostile.mjs [--duration S] [--rate QPS] [--zone-records N] [--no-build] [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR] [--upstream-udp-only] [--loop-delay] [--nice N] [--node-flags="..."]';
 const { o } = parseOptions(
   process.argv.slice(2),
   {
@@ -44,6 +44,7 @@ const { o } = parseOptions(
     'upstream-udp-only': { key: 'upstreamTcp', type: 'boolean', value: false, default: true },
     'loop-delay': { key: 'loopDelay', type: 'boolean', value: true, default: false },
     nice: { key: 'nice', type: 'number', default: 0 },
+    'node-flags': { key: 'nodeFlags', type: 'string', default: '' },
   },
   USAGE,
 );
@@ -107,10 +108,13 @@ big.zone:${port} {
   writeFileSync(queryFile, Array.from({ length: 10_000 }, (_, i) => `host-${(i * 7) % 1000}.bench.test. A`).join('\n') + '\n');
 
   const t0 = Date.now();
-  const nodeArgs = o.cpuProf === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(o.cpuProf)];
+  // --node-flags: the server's node flags, e.g. the image's NODE_OPTIONS (--max-semi-space-size=1)
+  const nodeArgs = [...o.nodeFlags.split(' ').filter((x) => x !== ''), ...(o.cpuProf === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(o.cpuProf)])];
   const delayFile = path.join(dir, 'loop-delay.txt');
   if (o.loopDelay) {
     process.env.TYPEDNS_LOOP_DELAY_FILE = delayFile;
+    process.env.TYPEDNS_LOOP_GC_FILE = path.join(dir, 'gc.txt');
+    if (o.cpuProf !== '') process.env.TYPEDNS_LOOP_STALLS_FILE = path.join(path.resolve(o.cpuProf), 'stalls.txt');
     nodeArgs.push('-r', path.join(here, 'loop-delay.cjs'));
   }
   const server = await startTypedns(corefile, port, ['host-1.bench.test.', 'A'], '1', nodeArgs);
@@ -124,6 +128,26 @@ big.zone:${port} {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1e6;
   };
+  /** The server's GC pauses between t0 and t1 (epoch ms), from bench/loop-delay.cjs: by kind, count and ms; the longest. */
+  const gcPauses = (t0, t1) => {
+    const f = path.join(dir, 'gc.txt');
+    if (!existsSync(f)) return '';
+    // the file's times are CLOCK_MONOTONIC µs, this process's clock too
+    const mono = (epochMs) => Number(process.hrtime.bigint() / 1000n) - (Date.now() - epochMs) * 1000;
+    const [m0, m1] = [mono(t0), mono(t1)];
+    const names = { 1: 'scavenge', 2: 'minor mark-sweep', 4: 'mark-compact', 8: 'incremental', 16: 'weak callbacks' };
+    const by = new Map();
+    for (const [t, ms, kind] of readFileSync(f, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(' ').map(Number))) {
+      if (t < m0 || t > m1) continue;
+      const k = names[kind] ?? String(kind);
+      const e = by.get(k) ?? { n: 0, ms: 0, max: 0 };
+      e.n++;
+      e.ms += ms;
+      e.max = Math.max(e.max, ms);
+      by.set(k, e);
+    }
+    return [...by].map(([k, e]) => `${k} ${e.n} × (${e.ms.toFixed(0)} ms, longest ${e.max.toFixed(1)})`).join(', ');
+  };
   /** The server's event-loop delay in the run started at t0 (epoch ms), from bench/loop-delay.cjs's lines. */
   const loopDelay = (t0, t1) => {
     t1 = Math.min(t1, t0 + (duration + 1) * 1000); // the dnsperf run, not its wait for late replies
@@ -136,6 +160,7 @@ big.zone:${port} {
       over10: secs.filter((x) => x[1] > 10).length,
       over20: secs.filter((x) => x[1] > 20).length,
       maxes: secs.map((x) => x[1].toFixed(0)).join(' '),
+      gc: gcPauses(t0, t1),
     };
   };
   /** The server's main thread: seconds it waited for a core (run queue) and its involuntary switches (/proc schedstat, status). */
@@ -187,6 +212,7 @@ big.zone:${port} {
     for (const r of [quiet, hostile]) {
       const d = r.delay;
       if (d !== undefined) console.log(`  ${r.label}: max ${d.max.toFixed(1)}, p99 ${d.p99.toFixed(1)}, ${d.over10} / ${d.over20} s; maxima: ${d.maxes}`);
+      if (d?.gc) console.log(`    GC: ${d.gc}`);
     }
   }
   if (!skip.has('forward')) {
@@ -195,7 +221,7 @@ big.zone:${port} {
   }
   console.log(`\nRSS after the attackers left: ${after.toFixed(0)} MB. p99 hostile / quiet: ${(hostile.p99Ms / quiet.p99Ms).toFixed(2)}×.`);
   if (skip.size > 0) console.log(`Left out: ${[...skip].join(', ')}.`);
-  console.log(`Load: ${rate} qps for ${duration} s (dnsperf -c 4 -q 100 -Q ${rate}); command: node bench/hostile.mjs --duration ${duration} --rate ${rate} --zone-records ${zoneRecords}${o.upstreamTcp ? '' : ' --upstream-udp-only'}`);
+  console.log(`Load: ${rate} qps for ${duration} s (dnsperf -c 4 -q 100 -Q ${rate}); command: node bench/hostile.mjs --duration ${duration} --rate ${rate} --zone-records ${zoneRecords}${o.upstreamTcp ? '' : ' --upstream-udp-only'}${o.nodeFlags === '' ? '' : ` --node-flags="${o.nodeFlags}"`}`);
 } finally {
   for (const s of sockets) s.destroy();
   for (const p of procs.reverse()) await stopProcess(p);

@@ -15,3 +15,27 @@ if (file && require('node:worker_threads').isMainThread) {
     h.reset();
   }, 1000).unref();
 }
+// With TYPEDNS_LOOP_STALLS_FILE: every stall of 20 ms or more, as "<CLOCK_MONOTONIC µs at its end> <ms>"
+// (the clock of a V8 CPU profile's timestamps: look at what ran just before).
+const stalls = process.env.TYPEDNS_LOOP_STALLS_FILE;
+if (stalls && require('node:worker_threads').isMainThread) {
+  let last = process.hrtime.bigint();
+  setInterval(() => {
+    const now = process.hrtime.bigint();
+    const ms = Number(now - last) / 1e6 - 1;
+    if (ms >= 20) appendFileSync(stalls, `${now / 1000n} ${ms.toFixed(1)}\n`);
+    last = now;
+  }, 1).unref();
+}
+// With TYPEDNS_LOOP_GC_FILE: every GC pause, as "<CLOCK_MONOTONIC µs at its start> <ms> <kind>"
+// (kind: 1 scavenge, 2 minor mark-sweep, 4 mark-compact, 8 incremental marking step, 16 weak callbacks).
+const gcFile = process.env.TYPEDNS_LOOP_GC_FILE;
+if (gcFile && require('node:worker_threads').isMainThread) {
+  const { PerformanceObserver, performance } = require('node:perf_hooks');
+  const origin = process.hrtime.bigint() / 1000n - BigInt(Math.round(performance.now() * 1000));
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      appendFileSync(gcFile, `${origin + BigInt(Math.round(e.startTime * 1000))} ${e.duration.toFixed(1)} ${e.detail?.kind}\n`);
+    }
+  }).observe({ entryTypes: ['gc'] });
+}
