@@ -20,7 +20,8 @@ import { workloads } from './workloads.mjs';
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..');
-export const cli = path.join(root, 'dist/src/cli.js');
+// TYPEDNS_BENCH_CLI: another build's cli.js (e.g. an older tree built elsewhere, to compare)
+export const cli = process.env.TYPEDNS_BENCH_CLI ?? path.join(root, 'dist/src/cli.js');
 
 const USAGE = `usage: node bench/run.mjs WORKLOAD... | all [options]
 workloads: ${Object.keys(workloads).join(', ')}
