@@ -173,9 +173,19 @@ big.zone:${port} {
       return [NaN, NaN];
     }
   };
+  /** The server's read and write system calls so far (/proc io: syscr, syscw; TCP reads and writes, not the UDP batches' recvmmsg/sendmmsg). */
+  const ioOf = () => {
+    try {
+      const t = readFileSync(`/proc/${pid}/io`, 'utf8');
+      return [Number(/syscr:\s*(\d+)/.exec(t)?.[1]), Number(/syscw:\s*(\d+)/.exec(t)?.[1])];
+    } catch {
+      return [NaN, NaN];
+    }
+  };
   const run = async (label, during) => {
     const tStart = Date.now();
     const sched0 = schedOf();
+    const io0 = ioOf();
     // CLOCK_MONOTONIC µs, the clock of a V8 CPU profile's timestamps: the run's window in --cpu-prof
     const mono0 = Number(process.hrtime.bigint() / 1000n);
     const cpu0 = [cpuOf(pid), cpuOf(upstream.child.pid), selfCpu()];
@@ -191,7 +201,8 @@ big.zone:${port} {
     const cpu1 = [cpuOf(pid), cpuOf(upstream.child.pid), selfCpu()];
     const cpu = { server: cpu1[0] - cpu0[0], upstream: cpu1[1] - cpu0[1], bench: cpu1[2] - cpu0[2], dnsperf: r.dnsperfCpu };
     const sched1 = schedOf();
-    const waited = { wait: sched1[0] - sched0[0], preempted: sched1[1] - sched0[1] };
+    const io1 = ioOf();
+    const waited = { wait: sched1[0] - sched0[0], preempted: sched1[1] - sched0[1], reads: io1[0] - io0[0], writes: io1[1] - io0[1] };
     return { label, ...r, waited, maxRssMb: maxRss / 1024, cpu, delay: loopDelay(tStart, Date.now()), window: [mono0, mono0 + duration * 1e6] };
   };
 
@@ -205,7 +216,7 @@ big.zone:${port} {
   console.log('\nCPU seconds in each run (server / bench upstream / this process: the attackers / dnsperf):');
   for (const r of [quiet, hostile]) console.log(`  ${r.label}: ${r.cpu.server.toFixed(2)} / ${r.cpu.upstream.toFixed(2)} / ${r.cpu.bench.toFixed(2)} / ${r.cpu.dnsperf.toFixed(2)}`);
   console.log("The server's main thread waited for a core (run queue, s) and was preempted (involuntary switches):");
-  for (const r of [quiet, hostile]) console.log(`  ${r.label}: ${r.waited.wait.toFixed(2)} s, ${r.waited.preempted} times`);
+  for (const r of [quiet, hostile]) console.log(`  ${r.label}: ${r.waited.wait.toFixed(2)} s, ${r.waited.preempted} times; its read / write system calls: ${r.waited.reads} / ${r.waited.writes}`);
   if (o.cpuProf !== '') console.log(`\nThe runs in the CPU profile's clock (µs): quiet ${quiet.window.join('–')}, hostile ${hostile.window.join('–')}.`);
   if (o.loopDelay) {
     console.log('\nServer event-loop delay per second (max ms; mean of the seconds\' p99; seconds with max > 10 / > 20 ms):');
