@@ -24,14 +24,14 @@
 // TCP, as it did before: then every query of the forward client fails (SERVFAIL) after its
 // upstream connections are refused.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import path from 'node:path';
 import dnsPacket from 'dns-packet';
 import { RCODE_NAMES, dnsperf, ensureDnsperf, freePort, here, parseOptions, root, rssTreeKb, sampleTree, startProcess, startTypedns, stopProcess } from './run.mjs';
 
-const USAGE = 'node bench/hostile.mjs [--duration S] [--rate QPS] [--zone-records N] [--no-build] [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR] [--upstream-udp-only]';
+const USAGE = 'node bench/hostile.mjs [--duration S] [--rate QPS] [--zone-records N] [--no-build] [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR] [--upstream-udp-only] [--loop-delay] [--nice N] [--node-flags="..."]';
 const { o } = parseOptions(
   process.argv.slice(2),
   {
@@ -42,6 +42,9 @@ const { o } = parseOptions(
     skip: { key: 'skip', type: 'string', default: '' },
     'cpu-prof': { key: 'cpuProf', type: 'string', default: '' },
     'upstream-udp-only': { key: 'upstreamTcp', type: 'boolean', value: false, default: true },
+    'loop-delay': { key: 'loopDelay', type: 'boolean', value: true, default: false },
+    nice: { key: 'nice', type: 'number', default: 0 },
+    'node-flags': { key: 'nodeFlags', type: 'string', default: '' },
   },
   USAGE,
 );
@@ -66,6 +69,12 @@ try {
   const upstreamPort = await freePort();
   const upstream = await startProcess('upstream', process.execPath, [path.join(here, 'upstream.mjs'), '--port', String(upstreamPort), ...(o.upstreamTcp ? ['--tcp'] : [])], async (out) => out().includes('ready'));
   procs.push(upstream);
+  if (o.nice !== 0) {
+    // the attackers (this process) and the bench upstream stand for other machines: with --nice
+    // they get the cores after the server and dnsperf (which is given priority 0 again)
+    setPriority(upstream.child.pid, o.nice);
+    setPriority(o.nice);
+  }
 
   const hostsFile = path.join(dir, 'hosts');
   const lines = [];
@@ -99,7 +108,16 @@ big.zone:${port} {
   writeFileSync(queryFile, Array.from({ length: 10_000 }, (_, i) => `host-${(i * 7) % 1000}.bench.test. A`).join('\n') + '\n');
 
   const t0 = Date.now();
-  const server = await startTypedns(corefile, port, ['host-1.bench.test.', 'A'], '1', o.cpuProf === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(o.cpuProf)]);
+  // --node-flags: the server's node flags, e.g. the image's NODE_OPTIONS (--max-semi-space-size=1)
+  const nodeArgs = [...o.nodeFlags.split(' ').filter((x) => x !== ''), ...(o.cpuProf === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(o.cpuProf)])];
+  const delayFile = path.join(dir, 'loop-delay.txt');
+  if (o.loopDelay) {
+    process.env.TYPEDNS_LOOP_DELAY_FILE = delayFile;
+    process.env.TYPEDNS_LOOP_GC_FILE = path.join(dir, 'gc.txt');
+    if (o.cpuProf !== '') process.env.TYPEDNS_LOOP_STALLS_FILE = path.join(path.resolve(o.cpuProf), 'stalls.txt');
+    nodeArgs.push('-r', path.join(here, 'loop-delay.cjs'));
+  }
+  const server = await startTypedns(corefile, port, ['host-1.bench.test.', 'A'], '1', nodeArgs);
   procs.push(server);
   const pid = server.child.pid;
   console.log(`typedns up in ${((Date.now() - t0) / 1000).toFixed(1)} s with a ${zoneRecords.toLocaleString()}-record zone; RSS ${(rssTreeKb(pid) / 1024).toFixed(0)} MB`);
@@ -110,20 +128,82 @@ big.zone:${port} {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1e6;
   };
+  /** The server's GC pauses between t0 and t1 (epoch ms), from bench/loop-delay.cjs: by kind, count and ms; the longest. */
+  const gcPauses = (t0, t1) => {
+    const f = path.join(dir, 'gc.txt');
+    if (!existsSync(f)) return '';
+    // the file's times are CLOCK_MONOTONIC µs, this process's clock too
+    const mono = (epochMs) => Number(process.hrtime.bigint() / 1000n) - (Date.now() - epochMs) * 1000;
+    const [m0, m1] = [mono(t0), mono(t1)];
+    const names = { 1: 'scavenge', 2: 'minor mark-sweep', 4: 'mark-compact', 8: 'incremental', 16: 'weak callbacks' };
+    const by = new Map();
+    for (const [t, ms, kind] of readFileSync(f, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(' ').map(Number))) {
+      if (t < m0 || t > m1) continue;
+      const k = names[kind] ?? String(kind);
+      const e = by.get(k) ?? { n: 0, ms: 0, max: 0 };
+      e.n++;
+      e.ms += ms;
+      e.max = Math.max(e.max, ms);
+      by.set(k, e);
+    }
+    return [...by].map(([k, e]) => `${k} ${e.n} × (${e.ms.toFixed(0)} ms, longest ${e.max.toFixed(1)})`).join(', ');
+  };
+  /** The server's event-loop delay in the run started at t0 (epoch ms), from bench/loop-delay.cjs's lines. */
+  const loopDelay = (t0, t1) => {
+    t1 = Math.min(t1, t0 + (duration + 1) * 1000); // the dnsperf run, not its wait for late replies
+    if (!o.loopDelay || !existsSync(delayFile)) return undefined;
+    const secs = readFileSync(delayFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(' ').map(Number)).filter(([t]) => t > t0 && t <= t1);
+    if (secs.length === 0) return undefined;
+    return {
+      max: Math.max(...secs.map((x) => x[1])),
+      p99: secs.reduce((a, x) => a + x[2], 0) / secs.length,
+      over10: secs.filter((x) => x[1] > 10).length,
+      over20: secs.filter((x) => x[1] > 20).length,
+      maxes: secs.map((x) => x[1].toFixed(0)).join(' '),
+      gc: gcPauses(t0, t1),
+    };
+  };
+  /** The server's main thread: seconds it waited for a core (run queue) and its involuntary switches (/proc schedstat, status). */
+  const schedOf = () => {
+    try {
+      const [, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+      const inv = Number(/nonvoluntary_ctxt_switches:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+      return [wait / 1e9, inv];
+    } catch {
+      return [NaN, NaN];
+    }
+  };
+  /** The server's read and write system calls so far (/proc io: syscr, syscw; TCP reads and writes, not the UDP batches' recvmmsg/sendmmsg). */
+  const ioOf = () => {
+    try {
+      const t = readFileSync(`/proc/${pid}/io`, 'utf8');
+      return [Number(/syscr:\s*(\d+)/.exec(t)?.[1]), Number(/syscw:\s*(\d+)/.exec(t)?.[1])];
+    } catch {
+      return [NaN, NaN];
+    }
+  };
   const run = async (label, during) => {
+    const tStart = Date.now();
+    const sched0 = schedOf();
+    const io0 = ioOf();
+    // CLOCK_MONOTONIC µs, the clock of a V8 CPU profile's timestamps: the run's window in --cpu-prof
+    const mono0 = Number(process.hrtime.bigint() / 1000n);
     const cpu0 = [cpuOf(pid), cpuOf(upstream.child.pid), selfCpu()];
     let maxRss = 0;
     const sampler = setInterval(() => {
       maxRss = Math.max(maxRss, rssTreeKb(pid));
     }, 250);
     const stop = during?.();
-    const r = await dnsperf(port, queryFile, load, { maxQps: rate });
+    const r = await dnsperf(port, queryFile, load, { maxQps: rate, priority: o.nice === 0 ? undefined : 0 });
     await stop?.();
     clearInterval(sampler);
     maxRss = Math.max(maxRss, rssTreeKb(pid));
     const cpu1 = [cpuOf(pid), cpuOf(upstream.child.pid), selfCpu()];
     const cpu = { server: cpu1[0] - cpu0[0], upstream: cpu1[1] - cpu0[1], bench: cpu1[2] - cpu0[2], dnsperf: r.dnsperfCpu };
-    return { label, ...r, maxRssMb: maxRss / 1024, cpu };
+    const sched1 = schedOf();
+    const io1 = ioOf();
+    const waited = { wait: sched1[0] - sched0[0], preempted: sched1[1] - sched0[1], reads: io1[0] - io0[0], writes: io1[1] - io0[1] };
+    return { label, ...r, waited, maxRssMb: maxRss / 1024, cpu, delay: loopDelay(tStart, Date.now()), window: [mono0, mono0 + duration * 1e6] };
   };
 
   const quiet = await run('quiet');
@@ -135,13 +215,24 @@ big.zone:${port} {
   for (const r of [quiet, hostile]) console.log(`| ${r.label} | ${r.qps.toFixed(0)} | ${r.lost} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxRssMb.toFixed(0)} | ${r.rcodes} |`);
   console.log('\nCPU seconds in each run (server / bench upstream / this process: the attackers / dnsperf):');
   for (const r of [quiet, hostile]) console.log(`  ${r.label}: ${r.cpu.server.toFixed(2)} / ${r.cpu.upstream.toFixed(2)} / ${r.cpu.bench.toFixed(2)} / ${r.cpu.dnsperf.toFixed(2)}`);
+  console.log("The server's main thread waited for a core (run queue, s) and was preempted (involuntary switches):");
+  for (const r of [quiet, hostile]) console.log(`  ${r.label}: ${r.waited.wait.toFixed(2)} s, ${r.waited.preempted} times; its read / write system calls: ${r.waited.reads} / ${r.waited.writes}`);
+  if (o.cpuProf !== '') console.log(`\nThe runs in the CPU profile's clock (µs): quiet ${quiet.window.join('–')}, hostile ${hostile.window.join('–')}.`);
+  if (o.loopDelay) {
+    console.log('\nServer event-loop delay per second (max ms; mean of the seconds\' p99; seconds with max > 10 / > 20 ms):');
+    for (const r of [quiet, hostile]) {
+      const d = r.delay;
+      if (d !== undefined) console.log(`  ${r.label}: max ${d.max.toFixed(1)}, p99 ${d.p99.toFixed(1)}, ${d.over10} / ${d.over20} s; maxima: ${d.maxes}`);
+      if (d?.gc) console.log(`    GC: ${d.gc}`);
+    }
+  }
   if (!skip.has('forward')) {
     const got = Object.entries(fwdReplies).map(([k, v]) => `${k} ${v}`).join(', ');
     console.log(`The forward client sent ${fwdSent.n.toLocaleString()} queries and got ${got || 'no reply'}${o.upstreamTcp ? '' : ' (--upstream-udp-only: upstream TCP refused)'}.`);
   }
   console.log(`\nRSS after the attackers left: ${after.toFixed(0)} MB. p99 hostile / quiet: ${(hostile.p99Ms / quiet.p99Ms).toFixed(2)}×.`);
   if (skip.size > 0) console.log(`Left out: ${[...skip].join(', ')}.`);
-  console.log(`Load: ${rate} qps for ${duration} s (dnsperf -c 4 -q 100 -Q ${rate}); command: node bench/hostile.mjs --duration ${duration} --rate ${rate} --zone-records ${zoneRecords}${o.upstreamTcp ? '' : ' --upstream-udp-only'}`);
+  console.log(`Load: ${rate} qps for ${duration} s (dnsperf -c 4 -q 100 -Q ${rate}); command: node bench/hostile.mjs --duration ${duration} --rate ${rate} --zone-records ${zoneRecords}${o.upstreamTcp ? '' : ' --upstream-udp-only'}${o.nodeFlags === '' ? '' : ` --node-flags="${o.nodeFlags}"`}`);
 } finally {
   for (const s of sockets) s.destroy();
   for (const p of procs.reverse()) await stopProcess(p);
@@ -200,18 +291,22 @@ function attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid }) {
     fwd();
     timers.push(setInterval(fwd, 2000));
   }
-  // 3. slowloris: 500 connections to each HTTP listener, one header byte every second
+  // 3. slowloris: 500 connections to each HTTP listener, one header byte every second (only to
+  // them: a DNS connection still connecting has no remotePort yet, and a stray byte would shift
+  // its frames)
+  const lorises = [];
   for (const p of skip.has('slowloris') ? [] : [httpPort, healthPort]) {
     for (let c = 0; c < 500; c++) {
       const s = net.connect({ host: '127.0.0.1', port: p });
       s.on('error', () => {});
       sockets.push(s);
+      lorises.push(s);
       s.on('connect', () => s.write('GET /metrics HTTP/1.1\r\nHost: x\r\n'));
     }
   }
   timers.push(
     setInterval(() => {
-      for (const s of sockets) if (!s.destroyed && s.remotePort !== port) s.write('X');
+      for (const s of lorises) if (!s.destroyed) s.write('X');
     }, 1000),
   );
   // 4. a self-importing Corefile and SIGUSR1, every 3 s; the good one back in between

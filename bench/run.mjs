@@ -8,7 +8,7 @@
 //   npm run bench -- all -d 5 --workers 2   every workload whose plugins exist, 5 s each, typedns with -workers 2
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync, openSync, closeSync, createReadStream } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import path from 'node:path';
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -21,7 +21,8 @@ import { knotFiles, knotMissing, KNOTD } from './knot.mjs';
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..');
-export const cli = path.join(root, 'dist/src/cli.js');
+// TYPEDNS_BENCH_CLI: another build's cli.js (e.g. an older tree built elsewhere, to compare)
+export const cli = process.env.TYPEDNS_BENCH_CLI ?? path.join(root, 'dist/src/cli.js');
 
 const USAGE = `usage: node bench/run.mjs WORKLOAD... | all [options]
 workloads: ${Object.keys(workloads).join(', ')}
@@ -294,7 +295,7 @@ function reapedChildrenCpu() {
  * machine's cores are shared by dnsperf and the server). `dnsperfCpu` is dnsperf's own CPU time.
  * `extra`: more dnsperf arguments (`-m dot`, `-O doh-uri=…`: bench/transports.mjs).
  */
-export async function dnsperf(port, queryFile, o, { duration = o.duration, once = false, latency = o.latency, maxQps = 0, extra = [] } = {}) {
+export async function dnsperf(port, queryFile, o, { duration = o.duration, once = false, latency = o.latency, maxQps = 0, extra = [], priority } = {}) {
   const args = ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-c', String(o.clients), '-q', String(o.outstanding), ...extra];
   if (maxQps > 0) args.push('-Q', String(Math.round(maxQps)));
   if (once) args.push('-n', '1');
@@ -308,6 +309,8 @@ export async function dnsperf(port, queryFile, o, { duration = o.duration, once 
     let child;
     try {
       child = spawn('dnsperf', args, { stdio: ['ignore', fd, 'pipe'] });
+      // a caller that lowered its own priority (bench/hostile.mjs --nice) gives dnsperf this one
+      if (priority !== undefined) setPriority(child.pid, priority);
     } finally {
       closeSync(fd);
     }

@@ -3,12 +3,12 @@
 // of work and a second copy in memory). The process keeps one store (ctx.process.shared): a zone
 // is held by (absolute file path, origin, SHA-256 of the file's bytes), with the stat stamp the
 // file last had for those bytes. A new generation whose file has that stamp takes the zone
-// without reading the file; one whose file has another stamp reads and hashes it and takes the
+// without reading the file; one whose file has another stamp hashes it (on a thread of its own) and takes the
 // zone if the bytes are the same (a touched file). Each generation that takes a zone holds a
 // reference until it closes; the last one to let go drops the zone. Two generations that want
 // the same new bytes parsed share one parse.
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../src/plugin/api.js';
 import type { Zone } from './zone.js';
 
@@ -44,13 +44,44 @@ export async function digestOf(bytes: Uint8Array): Promise<string> {
 }
 
 /**
- * SHA-256 of a file, hashed as it is read a chunk at a time: a touched big file is recognised
- * without holding all of it in memory at once.
+ * The hashing thread (CommonJS, run with `eval`): reads the file named by workerData a chunk at a
+ * time into one buffer, hashes it, posts { digest } or { error }.
  */
-export async function digestFile(file: string): Promise<string> {
+const HASH_THREAD = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const fs = require('node:fs');
+try {
   const h = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: HASH_CHUNK })) h.update(chunk as Buffer);
-  return h.digest('base64');
+  const buf = Buffer.allocUnsafe(${HASH_CHUNK});
+  const fd = fs.openSync(workerData, 'r');
+  try {
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  parentPort.postMessage({ digest: h.digest('base64') });
+} catch (e) {
+  parentPort.postMessage({ error: e.message });
+}
+`;
+
+/**
+ * SHA-256 of a file (the same as digestOf its bytes), read and hashed on a thread of its own: a
+ * touched big file is recognised without holding it in memory and without taking the thread that
+ * answers queries (hashing 30 MB there took ~0.15 s in 1 MB steps).
+ */
+export function digestFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(HASH_THREAD, { eval: true, workerData: file, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 } });
+    w.once('message', (m: { digest?: string; error?: string }) => {
+      if (m.digest !== undefined) resolve(m.digest);
+      else reject(new Error(m.error ?? 'hashing failed'));
+    });
+    w.once('error', reject);
+    // after a message this changes nothing; without one (the thread died) the promise fails
+    w.once('exit', (code) => reject(new Error(`hashing thread exited (${code})`)));
+  });
 }
 
 export class ZoneStore {

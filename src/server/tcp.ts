@@ -31,7 +31,7 @@ export interface TcpOptions {
   maxQueued: number;
   /** Queries served on one connection at most, then it is closed once their replies are written (-1: no limit). */
   maxTcpQueries: number;
-  /** Queries of one connection being answered at once at most; its next ones are read when one is done. */
+  /** Queries of one connection being answered at once at most; its next ones are read when half of those are done. */
   maxInflight: number;
 }
 
@@ -112,7 +112,7 @@ class Conn implements Sender {
   private heldSince = 0;
   /** Queries whose chain went asynchronous and has not finished. */
   private outstanding = 0;
-  /** Reading stopped at maxInflight outstanding queries: served again when one finishes. */
+  /** Reading stopped at maxInflight outstanding queries: served again when half of them finished. */
   private full = false;
   /** Replies are being collected for one write at the end of this tick (the socket is corked). */
   private corked = false;
@@ -155,7 +155,10 @@ class Conn implements Sender {
   private readonly settled = (): void => {
     this.outstanding--;
     if (this.full) {
-      // room again: the rest of the burst on a later turn (not inside this promise's callback)
+      // Room again once half are done: the rest of the burst on a later turn (not inside this
+      // promise's callback), in batches, not one query per reply (which cost a write upstream and
+      // a read back for each query, e.g. through forward's pipelined upstream connections).
+      if (this.outstanding > this.owner.opts.maxInflight >> 1) return;
       this.full = false;
       this.owner.defer(this);
       return;

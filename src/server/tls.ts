@@ -1,8 +1,8 @@
 // DNS over TLS (RFC 7858), a tls:// block's listener: TLS 1.2 or later, then TCP's 2-byte
 // framing; queries on one connection are pipelined and answered as each is ready (out of order,
 // RFC 7766 §6.2.1.1), with an idle timeout, a read deadline for a started message, a cap on open
-// connections and on queries in the chain per connection. A reply is padded (RFC 8467) when the
-// query carried the EDNS(0) Padding option. Without a certificate (no `tls` plugin in the block)
+// connections, on connections per client address and on queries in the chain per connection. A
+// reply is padded (RFC 8467) when the query carried the EDNS(0) Padding option. Without a certificate (no `tls` plugin in the block)
 // it serves DNS over plain TCP, as CoreDNS does.
 import net from 'node:net';
 import tls from 'node:tls';
@@ -23,6 +23,8 @@ export interface StreamLimits {
   readonly readTimeout: number;
   /** Open connections at most. */
   readonly maxConnections: number;
+  /** Open connections from one client address at most, counted before the handshake (0 or absent: no cap). */
+  readonly maxPerClient?: number;
   /** Queries served on one DoT connection at most, then it is closed once answered (-1 or absent: no limit). */
   readonly maxTcpQueries?: number;
 }
@@ -203,6 +205,10 @@ export class DotListener {
   readonly conns = new Set<DotConn>();
   /** Every accepted TCP socket, handshaken or not (close() cuts the ones still in the handshake). */
   private readonly raw = new Set<net.Socket>();
+  /** Open sockets per client address (only addresses with one or more), handshaken or not. */
+  private readonly perClient = new Map<string, number>();
+  /** Connections closed when accepted for the per-client cap. */
+  refusedPerClient = 0;
   local: LocalAddr = { ip: '', port: 0 };
 
   constructor(
@@ -237,8 +243,23 @@ export class DotListener {
     // Counted before the handshake, so a flood of half-open TLS connections is capped too.
     srv.maxConnections = this.limits.maxConnections;
     srv.on('connection', (raw: net.Socket) => {
+      // as on TCP: one address cannot hold every connection (nor every handshake)
+      const ip = raw.remoteAddress ?? '';
+      const n = this.perClient.get(ip) ?? 0;
+      const cap = this.limits.maxPerClient ?? 0;
+      if (cap > 0 && n >= cap) {
+        this.refusedPerClient++;
+        raw.destroy();
+        return;
+      }
+      this.perClient.set(ip, n + 1);
       this.raw.add(raw);
-      raw.once('close', () => this.raw.delete(raw));
+      raw.once('close', () => {
+        this.raw.delete(raw);
+        const left = (this.perClient.get(ip) ?? 1) - 1;
+        if (left > 0) this.perClient.set(ip, left);
+        else this.perClient.delete(ip);
+      });
     });
     this.server = srv;
     this.local = await listenOn(srv, this.host, port, this.ctx, 'tls');

@@ -1,6 +1,6 @@
 // DNS over TLS (RFC 7858) through real clients (kdig, dig +tls) and a node:tls client: answers,
-// pipelining with out-of-order replies, EDNS(0) padding, idle timeout, connection cap, client
-// certificates under client_auth, and the transport the plugins see.
+// pipelining with out-of-order replies, EDNS(0) padding, idle timeout, connection cap, cap per
+// client address, client certificates under client_auth, and the transport the plugins see.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import tls from 'node:tls';
 import dnsPacket, { type DecodedPacket } from 'dns-packet';
@@ -166,6 +166,40 @@ describe.skipIf(!hasOpenssl)('DNS over TLS', () => {
       for (const s of socks) s.destroy();
     }
     await waitFor(() => srv.server.tcpConnections() === 0, { what: 'the connections to go' });
+  });
+
+  it('closes connections past the per-client cap, before their handshake; another address is still served', async () => {
+    const capped = await startServer(`tls://.:0 {\n bind 127.0.0.1\n tls ${pki.serverCertFile} ${pki.serverKeyFile}\n whoami\n}\n`, { tcp: { maxPerClient: 3, maxConnections: 20 } });
+    const p = portOf(capped, 'tls');
+    const socks: tls.TLSSocket[] = [];
+    try {
+      let up = 0;
+      let closed = 0;
+      for (let i = 0; i < 6; i++) {
+        const s = tls.connect({ host: '127.0.0.1', port: p, ca: pki.caPem });
+        s.on('error', () => {});
+        s.once('secureConnect', () => up++);
+        s.once('close', () => closed++);
+        socks.push(s);
+      }
+      await waitFor(() => up === 3 && closed === 3, { what: 'three connections up and three over the cap closed' });
+      expect(capped.server.tcpConnections()).toBe(3);
+      // a client on another address (127.0.0.2, bound as the source) gets its own share
+      // (node:tls hands localAddress to net.connect; its type leaves it out)
+      const other = await DotClient.connect(p, { ca: pki.caPem, localAddress: '127.0.0.2' } as tls.ConnectionOptions);
+      const r = await other.answers(buildQuery('other.example', 'A'));
+      expect(r).toBe(true);
+      other.close();
+      // a slot given back is free again
+      socks.find((s) => s.readyState === 'open')!.destroy();
+      await waitFor(() => capped.server.tcpConnections() === 2, { what: 'the closed connection to go' });
+      const again = await DotClient.connect(p, { ca: pki.caPem });
+      expect(await again.answers(buildQuery('again.example', 'A'))).toBe(true);
+      again.close();
+    } finally {
+      for (const s of socks) s.destroy();
+      await capped.close();
+    }
   });
 
   it('counts DoT queries under proto="tcp" and server="tls://…" as CoreDNS does', async () => {

@@ -312,6 +312,50 @@ describe('a pipelined burst to a plugin that answers later', () => {
   });
 });
 
+describe('a pipelined connection at its in-flight cap', () => {
+  it('is read again once half of its queries are done, not one query per reply', async () => {
+    const held: Array<() => void> = [];
+    let received = 0;
+    let auto = false;
+    // holds the queries for held.example names until the test answers them; others go to whoami
+    const hold = responder('hold', (req, w, next) => {
+      if (!req.name.endsWith('held.example.')) return next(req, w);
+      received++;
+      const answer = (): void => {
+        w.write({ type: 'response', answers: [{ name: req.name, type: 'A', ttl: 0, data: '192.0.2.3' }] });
+      };
+      if (auto) {
+        answer();
+        return 0;
+      }
+      return new Promise((resolve) => held.push(() => (answer(), resolve(0))));
+    });
+    const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n hold\n whoami\n}', { plugins: [hold], tcp: { maxInflight: 50 } });
+    const s = await Stream.open(srv.port);
+    const probe = await Stream.open(srv.port);
+    s.sock.write(Buffer.concat(Array.from({ length: 300 }, (_, i) => frame(`h${i}.held.example`, 'A', i))));
+    await waitFor(() => held.length === 50, { what: 'the first 50 queries in the chain' });
+    // one answered: its reply comes back, and the server has had its turn (a probe on another
+    // connection is answered after it), but no query was read for the one slot
+    held.shift()!();
+    await waitFor(() => s.replies.length === 1, { what: 'the first reply' });
+    expect(rcodeOf(await probe.ask('probe.example', 1))).toBe(0);
+    expect(received).toBe(50);
+    // half of them done: the next 25 are read at once
+    for (const f of held.splice(0, 24)) f();
+    await waitFor(() => received === 75, { what: 'the next 25 queries' });
+    expect(rcodeOf(await probe.ask('probe.example', 2))).toBe(0);
+    expect(received).toBe(75);
+    // the rest answered as they come
+    auto = true;
+    for (const f of held.splice(0)) f();
+    await waitFor(() => s.replies.length === 300, { timeout: 10_000, what: 'every reply' });
+    expect(new Set(s.replies.map((r) => r.id)).size).toBe(300);
+    s.sock.destroy();
+    probe.sock.destroy();
+  });
+});
+
 describe('replies written in one tick', () => {
   it('leave in one write, also when they come back later all together', async () => {
     const held: Array<() => void> = [];

@@ -62,6 +62,8 @@ export interface Upstream {
   readonly count: { udp: number; tcp: number; tls: number; total: number };
   /** Connections accepted since the last resetCounts(). */
   readonly connections: { tcp: number; tls: number };
+  /** Chunks read from TCP/TLS connections (a burst written at once is one read, or a few). */
+  readonly reads: { tcp: number; tls: number };
   /** The DNS-over-TLS port (0 without the `tls` option). */
   readonly tlsPort: number;
   /** The CA and certificate files of the TLS listener (undefined without the `tls` option). */
@@ -128,6 +130,7 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
     fallback: () => ({ rcode: 3 }),
     count: { udp: 0, tcp: 0, tls: 0, total: 0 },
     connections: { tcp: 0, tls: 0 },
+    reads: { tcp: 0, tls: 0 },
     get tlsPort() {
       return tlsPort;
     },
@@ -152,6 +155,8 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
       up.count.total = 0;
       up.connections.tcp = 0;
       up.connections.tls = 0;
+      up.reads.tcp = 0;
+      up.reads.tls = 0;
       up.queries.length = 0;
     },
     get running() {
@@ -194,6 +199,7 @@ export async function startUpstream(port = 0, opts: UpstreamOptions = {}): Promi
     let acc = Buffer.alloc(0);
     let replied = false;
     s.on('data', (d: Buffer) => {
+      up.reads[transport]++;
       acc = Buffer.concat([acc, d]);
       while (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
         const m = acc.subarray(2, 2 + acc.readUInt16BE(0));
