@@ -607,10 +607,9 @@ export class Upstream implements TcpOwner {
 
   /**
    * A connection for one more query: an idle one; else a new one while fewer than TCP_MAX_CONNS
-   * are open; else the busiest with fewer than TCP_MAX_PIPELINE in flight (once every connection
-   * is open and pipelining, a burst fills one at a time: the queries of one turn leave in one
-   * write and their replies come back together, not in a write and a read on each of the
-   * connections); else none.
+   * are open; else the least busy with fewer than TCP_MAX_PIPELINE in flight (an upstream that
+   * answers a connection's queries one after another, as miekg/dns and so CoreDNS do, answers a
+   * burst spread over every connection sooner than one packed onto a few); else none.
    */
   private pickTcp(): TcpConn | undefined {
     let best: TcpConn | undefined;
@@ -621,7 +620,7 @@ export class Upstream implements TcpOwner {
         (this.tls ? this.o.connHits.tls : this.o.connHits.tcp).inc();
         return c;
       }
-      if (n < this.pipeline && (best === undefined || n > best.pending.size)) best = c;
+      if (n < this.pipeline && (best === undefined || n < best.pending.size)) best = c;
     }
     if (this.tcp.length < TCP_MAX_CONNS) return this.openTcp();
     if (best !== undefined) (this.tls ? this.o.connHits.tls : this.o.connHits.tcp).inc();
