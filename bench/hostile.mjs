@@ -29,7 +29,7 @@ import net from 'node:net';
 import { setPriority, tmpdir } from 'node:os';
 import path from 'node:path';
 import dnsPacket from 'dns-packet';
-import { RCODE_NAMES, dnsperf, ensureDnsperf, freePort, here, parseOptions, root, rssTreeKb, sampleTree, startProcess, startTypedns, stopProcess } from './run.mjs';
+import { RCODE_NAMES, binNodeArgs, dnsperf, ensureDnsperf, freePort, here, parseOptions, root, rssTreeKb, sampleTree, startProcess, startTypedns, stopProcess } from './run.mjs';
 
 const USAGE = 'node bench/hostile.mjs [--duration S] [--rate QPS] [--zone-records N] [--no-build] [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR] [--upstream-udp-only] [--loop-delay] [--nice N] [--node-flags="..."]';
 const { o } = parseOptions(
@@ -44,7 +44,7 @@ const { o } = parseOptions(
     'upstream-udp-only': { key: 'upstreamTcp', type: 'boolean', value: false, default: true },
     'loop-delay': { key: 'loopDelay', type: 'boolean', value: true, default: false },
     nice: { key: 'nice', type: 'number', default: 0 },
-    'node-flags': { key: 'nodeFlags', type: 'string', default: '' },
+    'node-flags': { key: 'nodeFlags', type: 'string', default: undefined },
   },
   USAGE,
 );
@@ -108,7 +108,9 @@ big.zone:${port} {
   writeFileSync(queryFile, Array.from({ length: 10_000 }, (_, i) => `host-${(i * 7) % 1000}.bench.test. A`).join('\n') + '\n');
 
   const t0 = Date.now();
-  // --node-flags: the server's node flags, e.g. the image's NODE_OPTIONS (--max-semi-space-size=1)
+  // --node-flags: the server's node flags; by default the ones the typedns binary sets for itself
+  // (--node-flags= for node's defaults)
+  o.nodeFlags ??= binNodeArgs().join(' ');
   const nodeArgs = [...o.nodeFlags.split(' ').filter((x) => x !== ''), ...(o.cpuProf === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(o.cpuProf)])];
   const delayFile = path.join(dir, 'loop-delay.txt');
   if (o.loopDelay) {
