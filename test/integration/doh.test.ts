@@ -4,7 +4,7 @@
 // HTTP/2 stream flood that leaves plain DNS answering.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http2 from 'node:http2';
 import dnsPacket, { type DecodedPacket } from 'dns-packet';
@@ -33,7 +33,10 @@ async function curl(pki: TlsPki | undefined, args: string[]): Promise<CurlReply>
   const dir = pki?.dir ?? '/tmp';
   const hfile = join(dir, `h-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const r = await runTool('curl', ['-sS', '--max-time', '10', ...(pki ? ['--cacert', pki.caFile] : []), '-D', hfile, '-w', '\n%{http_version}', ...args]);
-  expect(r.code, r.err).toBe(0);
+  // A body the server refuses (413) may still be on its way when the server answers and closes:
+  // curl then ends with 55 (send failure) after reading the reply. Any other failure is one.
+  const answeredEarly = r.code === 55 && existsSync(hfile) && /^HTTP\/[\d.]+ \d+/.test(readFileSync(hfile, 'utf8'));
+  if (!answeredEarly) expect(r.code, r.err).toBe(0);
   const cut = r.bytes.lastIndexOf(0x0a);
   const version = r.bytes.subarray(cut + 1).toString();
   const body = r.bytes.subarray(0, cut);
