@@ -62,6 +62,7 @@ describe.skipIf(!hasOpenssl)('DNS over TLS', () => {
   let srv: TestServer;
   let port: number;
   let release: (() => void) | undefined;
+  let served = 0;
 
   beforeAll(async () => {
     pki = makeTlsPki();
@@ -72,10 +73,15 @@ describe.skipIf(!hasOpenssl)('DNS over TLS', () => {
         release = () => resolve(next(req, w) as number);
       });
     });
+    // counts the queries of the never-reading client that reach the chain
+    const flood = responder('flood', (req, w, next) => {
+      if (req.name.endsWith('.flood.example.')) served++;
+      return next(req, w);
+    });
     srv = await startServer(
-      `tls://.:0 {\n bind 127.0.0.1\n tls ${pki.serverCertFile} ${pki.serverKeyFile}\n prometheus 127.0.0.1:0\n slow\n whoami\n}\n` +
+      `tls://.:0 {\n bind 127.0.0.1\n tls ${pki.serverCertFile} ${pki.serverKeyFile}\n prometheus 127.0.0.1:0\n slow\n flood\n whoami\n}\n` +
         `.:0 {\n bind 127.0.0.1\n whoami\n}\n`,
-      { plugins: [slow], tcp: { idleTimeout: 1500, maxConnections: 8 } },
+      { plugins: [slow, flood], tcp: { idleTimeout: 1500, maxConnections: 8 } },
     );
     port = portOf(srv, 'tls');
   });
@@ -148,6 +154,22 @@ describe.skipIf(!hasOpenssl)('DNS over TLS', () => {
     const start = Date.now();
     await waitFor(() => c.closed, { timeout: 8000, what: 'the idle connection to close' });
     expect(Date.now() - start).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('a client that sends 200,000 queries and never reads a reply is paused, then cut; plain DNS keeps answering', async () => {
+    const c = await DotClient.connect(port, { ca: pki.caPem });
+    c.sock.pause(); // never reads: the replies (~20 MB) fill the kernel's buffers, then the server's
+    served = 0;
+    const q = (i: number): Buffer => buildQuery(`q${i}.flood.example`, 'A');
+    for (let i = 0; i < 200_000; i += 1000) c.send(...Array.from({ length: 1000 }, (_, k) => q(i + k)));
+    // the server stops reading once the client does not take its replies, and the idle timeout
+    // (1.5 s here) closes the connection that no longer moves
+    await waitFor(() => c.closed, { timeout: 20_000, what: 'the never-reading connection to be closed' });
+    expect(served).toBeGreaterThan(0);
+    expect(served).toBeLessThan(200_000);
+    const r = await query(portOf(srv, 'dns'), 'after.flood.example', 'A', { host: '127.0.0.1' });
+    expect(r.rcode).toBe(0);
+    await waitFor(() => srv.server.tcpConnections() === 0, { what: 'the connection to go' });
   });
 
   it('holds the connection cap while plain DNS keeps answering', async () => {
