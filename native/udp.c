@@ -283,14 +283,19 @@ static void on_poll(uv_poll_t* h, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-static void on_closed(uv_handle_t* h) {
-  Sock* s = (Sock*)h->data;
+/* Drop what a socket holds of JavaScript: its callback, resource, buffers, async context. */
+static void release_js(Sock* s) {
   napi_env env = s->env;
   napi_delete_reference(env, s->on_batch);
   napi_delete_reference(env, s->resource);
   for (int i = 0; i < 4; i++)
     if (s->bufs[i]) napi_delete_reference(env, s->bufs[i]);
   napi_async_destroy(env, s->actx);
+}
+
+static void on_closed(uv_handle_t* h) {
+  Sock* s = (Sock*)h->data;
+  release_js(s);
   s->closed = 1;
   if (s->finalized) free(s);
 }
@@ -302,6 +307,58 @@ static void finalize(napi_env env, void* data, void* hint) {
   Sock* s = (Sock*)data;
   s->finalized = 1;
   if (s->closed) free(s);
+}
+
+/* A socket's state for `fd`; NULL (fd closed, an error thrown) when out of memory. */
+static Sock* new_sock(napi_env env, int fd, int family) {
+  Sock* s = (Sock*)calloc(1, sizeof(Sock));
+  if (s == NULL) {
+    close(fd);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  s->fd = fd;
+  s->family = family;
+  s->env = env;
+  return s;
+}
+
+/*
+ * The end of open() and connectTo(), once the buffers are in `s` (`ok`: they are big enough):
+ * keep the callback and its async resource, poll the socket, return its JS handle. On failure
+ * everything is released and an error thrown, naming `what`.
+ */
+static napi_value start_sock(napi_env env, Sock* s, int ok, napi_value on_batch, napi_value resource, const char* resource_name, const char* what) {
+  napi_create_reference(env, on_batch, 1, &s->on_batch);
+  napi_create_reference(env, resource, 1, &s->resource);
+  napi_value name;
+  napi_create_string_utf8(env, resource_name, NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, resource, name, &s->actx);
+  uv_loop_t* loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  s->poll.data = s;
+  char msg[64];
+  if (!ok || loop == NULL || uv_poll_init(loop, &s->poll, s->fd) != 0) {
+    // the handle was never initialised: free by hand
+    close(s->fd);
+    release_js(s);
+    free(s);
+    snprintf(msg, sizeof msg, "%s: bad buffers or event loop", what);
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  if (uv_poll_start(&s->poll, UV_READABLE, on_poll) != 0) {
+    s->closing = 1;
+    s->finalized = 1; // no JS handle will exist
+    close(s->fd);
+    uv_close((uv_handle_t*)&s->poll, on_closed);
+    snprintf(msg, sizeof msg, "%s: uv_poll_start failed", what);
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  napi_value ext;
+  CHECK(napi_create_external(env, s, finalize, NULL, &ext));
+  return ext;
 }
 
 static int to_addr(int family, const char* host, int port, struct sockaddr_storage* out) {
@@ -383,15 +440,8 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "bind", e, host, port);
   }
-  Sock* s = (Sock*)calloc(1, sizeof(Sock));
-  if (s == NULL) {
-    close(fd);
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  s->fd = fd;
-  s->family = family;
-  s->env = env;
+  Sock* s = new_sock(env, fd, family);
+  if (s == NULL) return NULL;
   s->slot = SLOT;
   size_t len = 0;
   void* p = NULL;
@@ -408,37 +458,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   get_buf(env, opt[K_OUT_META], &p, &len, &s->bufs[3]);
   s->out_meta = (int32_t*)p;
   ok = ok && p != NULL && len >= (size_t)BATCH * OUT_META * 4;
-  napi_create_reference(env, opt[K_ON_BATCH], 1, &s->on_batch);
-  napi_create_reference(env, opt[K_RESOURCE], 1, &s->resource);
-  napi_value name;
-  napi_create_string_utf8(env, "typedns:udp", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, opt[K_RESOURCE], name, &s->actx);
-  uv_loop_t* loop = NULL;
-  napi_get_uv_event_loop(env, &loop);
-  s->poll.data = s;
-  if (!ok || loop == NULL || uv_poll_init(loop, &s->poll, fd) != 0) {
-    // the handle was never initialised: free by hand
-    close(fd);
-    napi_delete_reference(env, s->on_batch);
-    napi_delete_reference(env, s->resource);
-    for (int i = 0; i < 4; i++)
-      if (s->bufs[i]) napi_delete_reference(env, s->bufs[i]);
-    napi_async_destroy(env, s->actx);
-    free(s);
-    napi_throw_error(env, NULL, "open: bad buffers or event loop");
-    return NULL;
-  }
-  if (uv_poll_start(&s->poll, UV_READABLE, on_poll) != 0) {
-    s->closing = 1;
-    s->finalized = 1; // no JS handle will exist
-    close(fd);
-    uv_close((uv_handle_t*)&s->poll, on_closed);
-    napi_throw_error(env, NULL, "open: uv_poll_start failed");
-    return NULL;
-  }
-  napi_value ext;
-  CHECK(napi_create_external(env, s, finalize, NULL, &ext));
-  return ext;
+  return start_sock(env, s, ok, opt[K_ON_BATCH], opt[K_RESOURCE], "typedns:udp", "open");
 }
 
 /* The options of connectTo(), by name. */
@@ -492,15 +512,8 @@ static napi_value ConnectTo(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "connect", e, host, port);
   }
-  Sock* s = (Sock*)calloc(1, sizeof(Sock));
-  if (s == NULL) {
-    close(fd);
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  s->fd = fd;
-  s->family = family;
-  s->env = env;
+  Sock* s = new_sock(env, fd, family);
+  if (s == NULL) return NULL;
   s->connected = 1;
   s->slot = (size_t)slot;
   size_t len = 0;
@@ -511,36 +524,7 @@ static napi_value ConnectTo(napi_env env, napi_callback_info info) {
   get_buf(env, opt[C_IN_META], &p, &len, &s->bufs[1]);
   s->in_meta = (int32_t*)p;
   ok = ok && p != NULL && len >= (size_t)BATCH * META * 4;
-  napi_create_reference(env, opt[C_ON_BATCH], 1, &s->on_batch);
-  napi_create_reference(env, opt[C_RESOURCE], 1, &s->resource);
-  napi_value name;
-  napi_create_string_utf8(env, "typedns:udp-client", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, opt[C_RESOURCE], name, &s->actx);
-  uv_loop_t* loop = NULL;
-  napi_get_uv_event_loop(env, &loop);
-  s->poll.data = s;
-  if (!ok || loop == NULL || uv_poll_init(loop, &s->poll, fd) != 0) {
-    close(fd);
-    napi_delete_reference(env, s->on_batch);
-    napi_delete_reference(env, s->resource);
-    for (int i = 0; i < 4; i++)
-      if (s->bufs[i]) napi_delete_reference(env, s->bufs[i]);
-    napi_async_destroy(env, s->actx);
-    free(s);
-    napi_throw_error(env, NULL, "connectTo: bad buffers or event loop");
-    return NULL;
-  }
-  if (uv_poll_start(&s->poll, UV_READABLE, on_poll) != 0) {
-    s->closing = 1;
-    s->finalized = 1;
-    close(fd);
-    uv_close((uv_handle_t*)&s->poll, on_closed);
-    napi_throw_error(env, NULL, "connectTo: uv_poll_start failed");
-    return NULL;
-  }
-  napi_value ext;
-  CHECK(napi_create_external(env, s, finalize, NULL, &ext));
-  return ext;
+  return start_sock(env, s, ok, opt[C_ON_BATCH], opt[C_RESOURCE], "typedns:udp-client", "connectTo");
 }
 
 // sendMany(handle, bytes: ArrayBuffer, meta: ArrayBuffer, n) → how many of the n datagrams were
