@@ -390,41 +390,68 @@ static void get_buf(napi_env env, napi_value v, void** data, size_t* len, napi_r
 }
 
 /* The options of open(), by name: opt[K_X] is the value of OPEN_KEYS[K_X]. */
+/* What open() and connectTo() both take first: host, port, v6, rcvbuf, sndbuf (keys 0–4 of each). */
+typedef struct {
+  char host[64];
+  int32_t port, rcv, snd;
+  int family;
+  struct sockaddr_storage addr;
+} Endpoint;
+
+/*
+ * Read the options object of open()/connectTo() (`what`) into `opt` by `keys`, and its endpoint:
+ * 0 (an error thrown) when it is not an object, the port is out of 0–65535 or the host is not an
+ * IP address of the family.
+ */
+static int read_endpoint(napi_env env, napi_callback_info info, const char* const* keys, int n, napi_value* opt, Endpoint* ep, const char* what) {
+  size_t argc = 1;
+  napi_value opts;
+  char msg[64];
+  if (napi_get_cb_info(env, info, &argc, &opts, NULL, NULL) != napi_ok) return 0;
+  napi_valuetype t = napi_undefined;
+  if (argc < 1 || napi_typeof(env, opts, &t) != napi_ok || t != napi_object) {
+    snprintf(msg, sizeof msg, "%s: an options object expected", what);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  for (int i = 0; i < n; i++)
+    if (napi_get_named_property(env, opts, keys[i], &opt[i]) != napi_ok) return 0;
+  size_t hl = 0;
+  bool v6 = false;
+  if (napi_get_value_string_utf8(env, opt[0], ep->host, sizeof ep->host, &hl) != napi_ok || napi_get_value_int32(env, opt[1], &ep->port) != napi_ok ||
+      napi_get_value_bool(env, opt[2], &v6) != napi_ok || napi_get_value_int32(env, opt[3], &ep->rcv) != napi_ok || napi_get_value_int32(env, opt[4], &ep->snd) != napi_ok) {
+    snprintf(msg, sizeof msg, "%s: bad host, port, v6, rcvbuf or sndbuf", what);
+    napi_throw_type_error(env, NULL, msg);
+    return 0;
+  }
+  if (ep->port < 0 || ep->port > 65535) {
+    snprintf(msg, sizeof msg, "%s: port out of range", what);
+    napi_throw_range_error(env, "ERR_SOCKET_BAD_PORT", msg);
+    return 0;
+  }
+  ep->family = v6 ? AF_INET6 : AF_INET;
+  if (to_addr(ep->family, ep->host, ep->port, &ep->addr) != 0) {
+    snprintf(msg, sizeof msg, "%s: not an IP address", what);
+    napi_throw_type_error(env, "ERR_INVALID_ADDRESS", msg);
+    return 0;
+  }
+  return 1;
+}
+
 enum { K_HOST, K_PORT, K_V6, K_RCVBUF, K_SNDBUF, K_REUSE_PORT, K_IN, K_IN_META, K_OUT, K_OUT_META, K_ON_BATCH, K_RESOURCE, OPEN_NKEYS };
 static const char* const OPEN_KEYS[OPEN_NKEYS] = {"host", "port", "v6", "rcvbuf", "sndbuf", "reusePort", "in", "inMeta", "out", "outMeta", "onBatch", "resource"};
 
 // open({ host, port, v6, rcvbuf, sndbuf, reusePort, in, inMeta, out, outMeta, onBatch, resource }) → handle
 static napi_value Open(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value opts;
-  CHECK(napi_get_cb_info(env, info, &argc, &opts, NULL, NULL));
-  napi_valuetype t = napi_undefined;
-  if (argc < 1 || napi_typeof(env, opts, &t) != napi_ok || t != napi_object) {
-    napi_throw_type_error(env, NULL, "open: an options object expected");
-    return NULL;
-  }
   napi_value opt[OPEN_NKEYS];
-  for (int i = 0; i < OPEN_NKEYS; i++) CHECK(napi_get_named_property(env, opts, OPEN_KEYS[i], &opt[i]));
-  char host[64];
-  size_t hl = 0;
-  CHECK(napi_get_value_string_utf8(env, opt[K_HOST], host, sizeof host, &hl));
-  int32_t port = 0, rcv = 0, snd = 0;
-  bool v6 = false, reuse = false;
-  CHECK(napi_get_value_int32(env, opt[K_PORT], &port));
-  CHECK(napi_get_value_bool(env, opt[K_V6], &v6));
-  CHECK(napi_get_value_int32(env, opt[K_RCVBUF], &rcv));
-  CHECK(napi_get_value_int32(env, opt[K_SNDBUF], &snd));
+  Endpoint ep;
+  if (!read_endpoint(env, info, OPEN_KEYS, OPEN_NKEYS, opt, &ep, "open")) return NULL;
+  bool reuse = false;
   CHECK(napi_get_value_bool(env, opt[K_REUSE_PORT], &reuse));
-  if (port < 0 || port > 65535) {
-    napi_throw_range_error(env, "ERR_SOCKET_BAD_PORT", "open: port out of range");
-    return NULL;
-  }
-  int family = v6 ? AF_INET6 : AF_INET;
-  struct sockaddr_storage addr;
-  if (to_addr(family, host, port, &addr) != 0) {
-    napi_throw_type_error(env, "ERR_INVALID_ADDRESS", "open: not an IP address");
-    return NULL;
-  }
+  const char* host = ep.host;
+  int32_t port = ep.port, rcv = ep.rcv, snd = ep.snd;
+  int family = ep.family;
+  struct sockaddr_storage addr = ep.addr;
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "socket", errno, host, port);
   int one = 1;
@@ -464,6 +491,8 @@ static napi_value Open(napi_env env, napi_callback_info info) {
 /* The options of connectTo(), by name. */
 enum { C_HOST, C_PORT, C_V6, C_RCVBUF, C_SNDBUF, C_IN, C_IN_META, C_SLOT, C_ON_BATCH, C_RESOURCE, CONNECT_NKEYS };
 static const char* const CONNECT_KEYS[CONNECT_NKEYS] = {"host", "port", "v6", "rcvbuf", "sndbuf", "in", "inMeta", "slot", "onBatch", "resource"};
+_Static_assert(K_HOST == 0 && K_PORT == 1 && K_V6 == 2 && K_RCVBUF == 3 && K_SNDBUF == 4, "read_endpoint reads keys 0-4");
+_Static_assert(C_HOST == 0 && C_PORT == 1 && C_V6 == 2 && C_RCVBUF == 3 && C_SNDBUF == 4, "read_endpoint reads keys 0-4");
 
 // connectTo({ host, port, v6, rcvbuf, sndbuf, in, inMeta, slot, onBatch, resource }) → handle: a
 // client socket connected to host:port from a port the kernel picks at random (connect() without
@@ -473,36 +502,19 @@ static const char* const CONNECT_KEYS[CONNECT_NKEYS] = {"host", "port", "v6", "r
 // client sockets may share `in`/`inMeta`: JavaScript reads a batch during its onBatch call.
 // Queries go out with sendMany (connected: no address).
 static napi_value ConnectTo(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value opts;
-  CHECK(napi_get_cb_info(env, info, &argc, &opts, NULL, NULL));
-  napi_valuetype t = napi_undefined;
-  if (argc < 1 || napi_typeof(env, opts, &t) != napi_ok || t != napi_object) {
-    napi_throw_type_error(env, NULL, "connectTo: an options object expected");
-    return NULL;
-  }
   napi_value opt[CONNECT_NKEYS];
-  for (int i = 0; i < CONNECT_NKEYS; i++) CHECK(napi_get_named_property(env, opts, CONNECT_KEYS[i], &opt[i]));
-  char host[64];
-  size_t hl = 0;
-  CHECK(napi_get_value_string_utf8(env, opt[C_HOST], host, sizeof host, &hl));
-  int32_t port = 0, rcv = 0, snd = 0, slot = 0;
-  bool v6 = false;
-  CHECK(napi_get_value_int32(env, opt[C_PORT], &port));
-  CHECK(napi_get_value_bool(env, opt[C_V6], &v6));
-  CHECK(napi_get_value_int32(env, opt[C_RCVBUF], &rcv));
-  CHECK(napi_get_value_int32(env, opt[C_SNDBUF], &snd));
+  Endpoint ep;
+  if (!read_endpoint(env, info, CONNECT_KEYS, CONNECT_NKEYS, opt, &ep, "connectTo")) return NULL;
+  int32_t slot = 0;
   CHECK(napi_get_value_int32(env, opt[C_SLOT], &slot));
-  if (port <= 0 || port > 65535 || slot < 512) {
+  if (ep.port == 0 || slot < 512) {
     napi_throw_range_error(env, "ERR_SOCKET_BAD_PORT", "connectTo: port or slot out of range");
     return NULL;
   }
-  int family = v6 ? AF_INET6 : AF_INET;
-  struct sockaddr_storage addr;
-  if (to_addr(family, host, port, &addr) != 0) {
-    napi_throw_type_error(env, "ERR_INVALID_ADDRESS", "connectTo: not an IP address");
-    return NULL;
-  }
+  const char* host = ep.host;
+  int32_t port = ep.port, rcv = ep.rcv, snd = ep.snd;
+  int family = ep.family;
+  struct sockaddr_storage addr = ep.addr;
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "socket", errno, host, port);
   if (rcv > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
