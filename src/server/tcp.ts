@@ -87,6 +87,32 @@ const PER_TURN = 64;
  * timeouts maxtcpqueries on one TCP or DoT connection: counts the queries served and, at the limit,
  * stops reading (what is buffered unserved is dropped); the connection ends once the replies are out.
  */
+/** Open connections per client address against a cap (0: none), so one address cannot hold every connection. */
+export class PerClient {
+  /** Only addresses with one connection or more. */
+  private readonly open = new Map<string, number>();
+  /** Connections refused for the cap. */
+  refused = 0;
+
+  /** Count one more connection from `ip`; false (and counted as refused) when `ip` is at `cap`. */
+  take(ip: string, cap: number): boolean {
+    const n = this.open.get(ip) ?? 0;
+    if (cap > 0 && n >= cap) {
+      this.refused++;
+      return false;
+    }
+    this.open.set(ip, n + 1);
+    return true;
+  }
+
+  /** A connection `take` counted has closed. */
+  release(ip: string): void {
+    const n = (this.open.get(ip) ?? 1) - 1;
+    if (n > 0) this.open.set(ip, n);
+    else this.open.delete(ip);
+  }
+}
+
 export class QueryLimit {
   private served = 0;
   /** The limit was reached: nothing more is read. */
@@ -338,13 +364,12 @@ class Conn implements Sender {
 export class TcpListener {
   private server: net.Server | undefined;
   readonly conns = new Set<Conn>();
-  /** Open connections per client address (only addresses with one or more). */
-  private readonly perClient = new Map<string, number>();
+  /** Open connections per client address. */
+  readonly perClient = new PerClient();
   private sweeper: NodeJS.Timeout | undefined;
   local: LocalAddr = { ip: '', port: 0 };
-  /** Connections refused by the caps (total, per client) and cut for unread replies. */
+  /** Connections refused by the total cap (the per-client cap counts in perClient) and cut for unread replies. */
   refused = 0;
-  refusedPerClient = 0;
   overflows = 0;
   /** Queries the connections may still serve in this turn (PER_TURN at the start of each). */
   private budget = PER_TURN;
@@ -393,13 +418,10 @@ export class TcpListener {
       return;
     }
     const ip = sock.remoteAddress ?? '';
-    const n = this.perClient.get(ip) ?? 0;
-    if (this.opts.maxPerClient > 0 && n >= this.opts.maxPerClient) {
-      this.refusedPerClient++;
+    if (!this.perClient.take(ip, this.opts.maxPerClient)) {
       sock.destroy();
       return;
     }
-    this.perClient.set(ip, n + 1);
     const c = new Conn(sock, this, ip, performance.now());
     this.conns.add(c);
     if (this.sweeper === undefined) this.startSweeper();
@@ -440,9 +462,7 @@ export class TcpListener {
 
   remove(c: Conn): void {
     if (!this.conns.delete(c)) return;
-    const n = (this.perClient.get(c.addr) ?? 1) - 1;
-    if (n > 0) this.perClient.set(c.addr, n);
-    else this.perClient.delete(c.addr);
+    this.perClient.release(c.addr);
     if (this.conns.size === 0 && this.sweeper !== undefined) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;

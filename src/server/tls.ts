@@ -13,7 +13,7 @@ import { padReply, queryWantsPadding } from '../dns/padding.js';
 import { FrameReader, frame } from '../dns/frame.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
-import { QueryLimit } from './tcp.js';
+import { PerClient, QueryLimit } from './tcp.js';
 
 /** The connection limits a stream listener applies (the TCP listener's settings). */
 export interface StreamLimits {
@@ -205,10 +205,8 @@ export class DotListener {
   readonly conns = new Set<DotConn>();
   /** Every accepted TCP socket, handshaken or not (close() cuts the ones still in the handshake). */
   private readonly raw = new Set<net.Socket>();
-  /** Open sockets per client address (only addresses with one or more), handshaken or not. */
-  private readonly perClient = new Map<string, number>();
-  /** Connections closed when accepted for the per-client cap. */
-  refusedPerClient = 0;
+  /** Open sockets per client address, handshaken or not. */
+  readonly perClient = new PerClient();
   local: LocalAddr = { ip: '', port: 0 };
 
   constructor(
@@ -245,20 +243,14 @@ export class DotListener {
     srv.on('connection', (raw: net.Socket) => {
       // as on TCP: one address cannot hold every connection (nor every handshake)
       const ip = raw.remoteAddress ?? '';
-      const n = this.perClient.get(ip) ?? 0;
-      const cap = this.limits.maxPerClient ?? 0;
-      if (cap > 0 && n >= cap) {
-        this.refusedPerClient++;
+      if (!this.perClient.take(ip, this.limits.maxPerClient ?? 0)) {
         raw.destroy();
         return;
       }
-      this.perClient.set(ip, n + 1);
       this.raw.add(raw);
       raw.once('close', () => {
         this.raw.delete(raw);
-        const left = (this.perClient.get(ip) ?? 1) - 1;
-        if (left > 0) this.perClient.set(ip, left);
-        else this.perClient.delete(ip);
+        this.perClient.release(ip);
       });
     });
     this.server = srv;
