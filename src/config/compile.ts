@@ -49,8 +49,13 @@ export function parseConfig(src: CorefileSource, registry: PluginRegistry, defau
 /** parseConfig, importing first the plugins the Corefile (with its imports) names. */
 export async function loadConfig(src: CorefileSource, registry: PluginRegistry, defaultPort: number, env?: Record<string, string | undefined>): Promise<ParsedConfig> {
   const res = parseCorefile(src.text, src.file, { isDirective: (n) => registry.has(n), ...(env ? { env } : {}) });
-  await registry.load(directivesOf(res.blocks));
-  return compileParsed(res.blocks, res.files, registry, defaultPort);
+  return compileLoading(res.blocks, res.files, registry, defaultPort);
+}
+
+/** compileParsed, importing first the plugins the blocks name (loadConfig, a reload's two parses). */
+export async function compileLoading(blocks: ServerBlock[], files: string[], registry: PluginRegistry, defaultPort: number): Promise<ParsedConfig> {
+  await registry.load(directivesOf(blocks));
+  return compileParsed(blocks, files, registry, defaultPort);
 }
 
 /** Every directive name the blocks use. */

@@ -11,7 +11,7 @@ import { PluginRegistry } from '../plugin/registry.js';
 import { parseCorefile, type ServerBlock } from '../corefile/parser.js';
 import { CorefileError } from '../corefile/lexer.js';
 import { CorefileReadError, readCorefileText } from '../corefile/read.js';
-import { compileParsed, ConfigErrors, directivesOf } from '../config/compile.js';
+import { compileLoading, ConfigErrors } from '../config/compile.js';
 
 export interface ParseJob {
   readonly file: string;
@@ -40,8 +40,7 @@ async function run(job: ParseJob): Promise<ParseReply> {
   const known = new Set(job.directives);
   try {
     const res = parseCorefile(text, job.file, { isDirective: (n) => known.has(n) });
-    await registry.load(directivesOf(res.blocks));
-    compileParsed(res.blocks, res.files, registry, job.defaultPort);
+    await compileLoading(res.blocks, res.files, registry, job.defaultPort);
     return { ok: true, text, blocks: res.blocks, files: res.files };
   } catch (e) {
     const errs = e instanceof ConfigErrors ? e.errors : e instanceof CorefileError ? [e] : undefined;

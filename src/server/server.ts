@@ -21,7 +21,7 @@ import type { PluginRegistry } from '../plugin/registry.js';
 import { TypednsError } from '../plugin/errors.js';
 import { createLogger, type TextLogger } from '../observe/log.js';
 import { MetricsRegistry, type Counter } from '../observe/metrics.js';
-import { compileParsed, ConfigErrors, directivesOf, loadConfig, type CorefileSource, type ParsedConfig } from '../config/compile.js';
+import { compileLoading, ConfigErrors, loadConfig, type CorefileSource, type ParsedConfig } from '../config/compile.js';
 import { VERSION } from '../version.js';
 import { ANY_HOST, Generation, listenerKey, type WantedListener } from './generation.js';
 import { UdpListener } from './udp.js';
@@ -150,8 +150,7 @@ export class DnsServer implements ProcessState {
         if (src === undefined && this.source === undefined) return false;
         const job = src ?? { file: this.source!.file, text: this.source!.file === 'stdin' ? this.source!.text : undefined };
         const pre = await this.parseOffThread(job);
-        await this.registry.load(directivesOf(pre.blocks)); // a plugin the new Corefile names first
-        await this.apply(pre.src, compileParsed(pre.blocks, pre.files, this.registry, this.defaultPort));
+        await this.apply(pre.src, await compileLoading(pre.blocks, pre.files, this.registry, this.defaultPort));
         this.log.info(`Reloading complete (${reason})`);
         return true;
       } catch (e) {
