@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, query, waitFor } from '../../src/testing/index.js';
-import { CLI, cliRun } from '../support/cli.js';
+import { cliRun, startCli, type CliProcess } from '../support/cli.js';
 import { ROOT } from '../support/build.js';
 
 let dir: string;
@@ -25,32 +25,35 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Start the CLI on `corefile` with node flags `nodeArgs` (and `env`), and check it answers `name` A. */
+async function serving(corefile: string, port: number, name: string, nodeArgs: string[], env: Record<string, string> = {}): Promise<{ cli: CliProcess; file: string }> {
+  const file = path.join(dir, `Corefile.${port}`);
+  writeFileSync(file, corefile);
+  const cli = await startCli(['-conf', file], ROOT, env, nodeArgs);
+  const r = await query(port, name, 'A');
+  expect(r.rcode).toBe(0);
+  expect(r.msg.answers?.some((a) => a.type === 'A')).toBe(true);
+  return { cli, file };
+}
+
 /** Start the CLI on `corefile`, check it answers `name`, and return what it has loaded. */
 async function loaded(corefile: string, port: number, name: string): Promise<{ pkgs: string[]; builtins: string[] }> {
-  const f = path.join(dir, `Corefile.${port}`);
-  writeFileSync(f, corefile);
-  const child = spawn(process.execPath, ['-r', path.join(dir, 'hook.cjs'), CLI, '-conf', f], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const { cli } = await serving(corefile, port, name, ['-r', path.join(dir, 'hook.cjs')]);
   try {
-    await waitFor(() => /typedns-\d/.test(out), { timeout: 10_000 });
-    const r = await query(port, name, 'A');
-    expect(r.msg.answers?.some((a) => a.type === 'A')).toBe(true);
-    child.kill('SIGUSR2');
-    const line = await waitFor(() => /MODULES (.*)\n/.exec(out)?.[1], { timeout: 5_000 });
+    cli.child.kill('SIGUSR2');
+    const line = await waitFor(() => /MODULES (.*)\n/.exec(cli.out())?.[1], { timeout: 5_000 });
     return JSON.parse(line) as { pkgs: string[]; builtins: string[] };
   } finally {
-    child.kill('SIGTERM');
+    await cli.stop();
   }
 }
 
 /**
  * Start the CLI on `corefile` with a module hook that logs every module it imports (ESM does not
- * show in require.cache), check it answers `name` (type `type`), and return the plugin folders
- * it imported (plugins/<name>/…) and the running child.
+ * show in require.cache), check it answers `name`, and return the plugin folders it imported
+ * (plugins/<name>/…), the running CLI and its Corefile.
  */
-async function pluginsImported(corefile: string, port: number, name: string, type = 'A'): Promise<{ plugins: () => Set<string>; child: ReturnType<typeof spawn>; file: string; output: () => string }> {
+async function pluginsImported(corefile: string, port: number, name: string): Promise<{ plugins: () => Set<string>; cli: CliProcess; file: string }> {
   const log = path.join(dir, `modules.${port}.log`);
   writeFileSync(
     path.join(dir, 'hooks.mjs'),
@@ -62,17 +65,9 @@ export async function resolve(spec, ctx, next) {
 }\n`,
   );
   writeFileSync(path.join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`);
-  const f = path.join(dir, `Corefile.${port}`);
-  writeFileSync(f, corefile);
-  const child = spawn(process.execPath, ['--import', path.join(dir, 'register.mjs'), CLI, '-conf', f], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MODULE_LOG: log } });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor(() => /typedns-\d/.test(out), { timeout: 10_000 });
-  const r = await query(port, name, type);
-  expect(r.rcode).toBe(0);
+  const { cli, file } = await serving(corefile, port, name, ['--import', path.join(dir, 'register.mjs')], { MODULE_LOG: log });
   const plugins = (): Set<string> => new Set([...readFileSync(log, 'utf8').matchAll(/\/dist\/plugins\/([\w_]+)\//g)].map((m) => m[1]!));
-  return { plugins, child, file: f, output: () => out };
+  return { plugins, cli, file };
 }
 
 const heavyPkgs = ['yaml/', '@kubernetes/client-node/', 'pino/', 'thread-stream/'];
@@ -108,7 +103,7 @@ describe('built-in plugins are imported when a Corefile names them (#17)', () =>
       expect(p.has('bind')).toBe(true);
       for (const other of ['kubernetes', 'forward', 'dnssec', 'file', 'cache', 'sign', 'rewrite']) expect([...p]).not.toContain(other);
     } finally {
-      s.child.kill('SIGTERM');
+      await s.cli.stop();
     }
   });
 
@@ -118,7 +113,7 @@ describe('built-in plugins are imported when a Corefile names them (#17)', () =>
     try {
       expect(s.plugins().has('template')).toBe(false);
       writeFileSync(s.file, `.:${port} {\n  bind 127.0.0.1\n  template IN TXT b.example {\n    answer "{{ .Name }} 60 IN TXT templated"\n  }\n  hosts {\n    10.0.0.1 a.example.\n  }\n}\n`);
-      s.child.kill('SIGUSR1');
+      s.cli.child.kill('SIGUSR1');
       const r = await waitFor(async () => {
         const q = await query(port, 'b.example', 'TXT');
         return q.msg.answers?.some((a) => a.type === 'TXT') ? q : undefined;
@@ -127,7 +122,7 @@ describe('built-in plugins are imported when a Corefile names them (#17)', () =>
       expect(s.plugins().has('template')).toBe(true);
       expect((await query(port, 'a.example', 'A')).msg.answers?.[0]).toMatchObject({ type: 'A', data: '10.0.0.1' });
     } finally {
-      s.child.kill('SIGTERM');
+      await s.cli.stop();
     }
   });
 

@@ -42,9 +42,9 @@ export interface CliProcess {
 
 const BANNER = /typedns-\d/;
 
-/** Start the CLI with `args` in `cwd` (and extra environment variables), without waiting for it. */
-export function spawnCli(args: string[], cwd = ROOT, env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/** Start the CLI with `args` in `cwd` (and extra environment variables, node flags), without waiting for it. */
+export function spawnCli(args: string[], cwd = ROOT, env: Record<string, string> = {}, nodeArgs: string[] = []): CliProcess {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   const seen: Array<() => void> = [];
   const onData = (d: Buffer): void => {
@@ -83,8 +83,8 @@ export function spawnCli(args: string[], cwd = ROOT, env: Record<string, string>
 }
 
 /** Start the CLI and wait for its banner (rejects, with its output, when it exits or hangs instead). */
-export async function startCli(args: string[], cwd = ROOT, env: Record<string, string> = {}): Promise<CliProcess> {
-  const c = spawnCli(args, cwd, env);
+export async function startCli(args: string[], cwd = ROOT, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<CliProcess> {
+  const c = spawnCli(args, cwd, env, nodeArgs);
   await c.ready();
   return c;
 }
