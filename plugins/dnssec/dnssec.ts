@@ -107,6 +107,8 @@ class SigCache {
 export class Dnssec {
   private readonly cache: SigCache;
   private readonly zoneList: readonly string[];
+  /** Each zone's DNSKEY RRset, built at the first DNSKEY query (the keys never change in a generation). */
+  private readonly keySets = new Map<string, RR[]>();
 
   constructor(
     private readonly cfg: DnssecConfig,
@@ -147,7 +149,11 @@ export class Dnssec {
 
   /** The zone's DNSKEY RRset (every key, owned by the zone), with its RRSIGs for DO. */
   dnskeyReply(zone: string, doBit: boolean): Message {
-    const keys: RR[] = this.cfg.keys.map((k) => ({ name: zone, type: 'DNSKEY', class: 'IN', ttl: k.ttl, data: { flags: k.flags, algorithm: k.algorithm, key: k.publicKey } }) as unknown as RR);
+    let keys = this.keySets.get(zone);
+    if (keys === undefined) {
+      keys = this.cfg.keys.map((k) => ({ name: zone, type: 'DNSKEY', class: 'IN', ttl: k.ttl, data: { flags: k.flags, algorithm: k.algorithm, key: k.publicKey } }) as unknown as RR);
+      this.keySets.set(zone, keys);
+    }
     const answers = [...keys];
     if (doBit) {
       const [inception, expiration] = incepExpir(this.now());
