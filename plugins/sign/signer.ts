@@ -172,6 +172,9 @@ export interface SignerOptions {
 
 /** One zone's signer: check, sign, write. */
 export class Signer {
+  /** The input file's bytes as reason() read them: sign() right after uses them instead of reading the file again. */
+  private input: Buffer | undefined;
+
   constructor(readonly o: SignerOptions) {}
 
   get signedPath(): string {
@@ -181,6 +184,7 @@ export class Signer {
   /** Why to sign now (undefined: the signed file is good). */
   reason(now: number): string | undefined {
     const input = fs.readFileSync(this.o.dbfile);
+    this.input = undefined;
     let serial = -1;
     for (const r of zoneRecords(input, this.o.origin, this.o.dbfile)) {
       if (r.qtype === SOA) {
@@ -194,12 +198,16 @@ export class Signer {
     } catch {
       signed = undefined;
     }
-    return resignReason(signed, this.o.origin, serial, now);
+    const why = resignReason(signed, this.o.origin, serial, now);
+    if (why !== undefined) this.input = input;
+    return why;
   }
 
   /** Sign the zone and put the signed file in place. */
   sign(now: number): SignOutcome {
-    const out = signZone(fs.readFileSync(this.o.dbfile), this.o.origin, this.o.dbfile, this.o.keys, now, this.o.jitter);
+    const input = this.input ?? fs.readFileSync(this.o.dbfile);
+    this.input = undefined;
+    const out = signZone(input, this.o.origin, this.o.dbfile, this.o.keys, now, this.o.jitter);
     fs.mkdirSync(this.o.directory, { recursive: true });
     const tmp = path.join(this.o.directory, `.signed-${process.pid}-${Math.random().toString(36).slice(2)}`);
     fs.writeFileSync(tmp, out.text);
