@@ -138,6 +138,24 @@ describe('secondary', () => {
     await waitFor(() => down.notifies.length > before, { timeout: 10_000, what: 'NOTIFY downstream after the new serial' });
     expect(prim.port).toBe(pport);
   });
+
+  it('names whose label bytes are no printable ASCII (\\255, \\@, a dot in a label) keep their bytes through the transfer', async () => {
+    const pport = await freePort();
+    const odd = `${zone(1, '192.0.2.80')}\\255x IN A 192.0.2.1\na\\@b IN A 192.0.2.2\na\\.b IN A 192.0.2.3\nsp\\032ace IN A 192.0.2.4\n`;
+    await start(primaryBlock(pport, zoneFile(odd)));
+    const sec = await start(secondaryBlock(pport));
+    await waitFor(async () => (await wwwOf(sec)) === '192.0.2.80', { timeout: 10_000, what: 'the zone transferred' });
+    for (const [name, addr] of [
+      ['\\255x.example.org', '192.0.2.1'],
+      ['a\\@b.example.org', '192.0.2.2'],
+      ['a\\.b.example.org', '192.0.2.3'],
+      ['sp\\032ace.example.org', '192.0.2.4'],
+    ]) {
+      const r = await sec.query(name!, 'A');
+      expect(r.rcode, name).toBe(0);
+      expect(r.msg.answers?.map((a) => [a.name, a.type === 'A' ? a.data : a.type]), name).toEqual([[name, addr]]);
+    }
+  });
 });
 
 describe('secondary parse', () => {
