@@ -4,23 +4,23 @@
 // typedns explain NAME [TYPE] [-conf FILE] [--from IP] [--tcp] [--do] [--json] [--server HOST:PORT] (src/explain/cli.ts)
 // typedns build-native
 // The `typedns` command is bin.ts (npm's symlinks start that one); `node dist/src/cli.js` runs this file directly.
-import { spawnSync } from 'node:child_process';
+//
+// Only light modules are imported at the top: under -workers N the primary runs this file too,
+// and it only supervises; the server (DnsServer, the Corefile compiler, the listeners) is
+// imported where a process serves or checks.
+import { fork, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { builtinOrder } from '../plugins/order.js';
 import { PluginRegistry } from './plugin/registry.js';
-import { ConfigErrors, loadConfig } from './config/compile.js';
-import { DnsServer } from './server/server.js';
 import { VERSION } from './version.js';
-import { CorefileError } from './corefile/lexer.js';
 import { readCorefileText } from './corefile/read.js';
 import { createLogger, flushLogs } from './observe/log.js';
 import { TypednsError } from './plugin/errors.js';
 import { isWorker, workerGroup, parseWorkers, printsBanner, runPrimary, startWorker } from './server/workers.js';
-import { nativeBuildScript } from './server/udp-native.js';
-import { tcpOptionsFromEnv, type TcpOptions } from './server/tcp.js';
+import type { TcpOptions } from './server/tcp.js';
 
 /** CoreDNS's built-in default: every name, on the -dns.port port. */
 export const DEFAULT_COREFILE = '. {\n    whoami\n    log\n}\n';
@@ -154,6 +154,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`typedns-${VERSION}\nnode/${process.versions.node} ${process.platform}/${process.arch}\n`);
     return 0;
   }
+  if (o.workers > 1 && !isWorker() && !o.listPlugins && !o.check) return runAsPrimary(argv, o);
   // the built-ins by name: each is imported when the Corefile names it (loadConfig)
   const registry = new PluginRegistry(builtinOrder);
   try {
@@ -179,6 +180,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`could not read Corefile: ${(e as Error).message}\n`);
     return 1;
   }
+  const { ConfigErrors, loadConfig } = await import('./config/compile.js');
+  const { CorefileError } = await import('./corefile/lexer.js');
+  const { tcpOptionsFromEnv } = await import('./server/tcp.js');
   let tcp: Partial<TcpOptions>;
   try {
     tcp = tcpOptionsFromEnv();
@@ -200,20 +204,6 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger();
-  if (o.workers > 1 && !isWorker()) {
-    // The primary only checks the Corefile (one error report, not one per worker) and supervises.
-    try {
-      await loadConfig(src, registry, port);
-    } catch (e) {
-      const errs = e instanceof ConfigErrors ? e.errors.map((x) => x.message) : [(e as Error).message];
-      for (const m of errs) process.stderr.write(`${m}\n`);
-      return 1;
-    }
-    if (o.pidfile) writeFileSync(o.pidfile, `${process.pid}\n`);
-    const code = await runPrimary(o.workers, log);
-    if (o.pidfile) removePidfile(o.pidfile);
-    return code;
-  }
   // Last line of defence: a bug in a plugin's background work (a timer, a socket callback) must
   // not take the whole server down. It is logged and counted like a panic in the chain.
   const onStray = (what: string) => (e: unknown): void => {
@@ -226,6 +216,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on('unhandledRejection', onStray('unhandled rejection'));
   process.on('uncaughtException', onStray('uncaught exception'));
+  const { DnsServer } = await import('./server/server.js');
   const server = new DnsServer({
     registry,
     defaultPort: port,
@@ -248,7 +239,7 @@ export async function main(argv: string[]): Promise<number> {
     flushLogs();
     return 1;
   }
-  if (isWorker()) startWorker(server.metrics, (entry) => server.addReadiness(entry));
+  if (isWorker()) await startWorker(server.metrics, (entry) => server.addReadiness(entry));
   if (o.pidfile && !isWorker()) writeFileSync(o.pidfile, `${process.pid}\n`);
   if (!o.quiet && printsBanner()) for (const line of server.banner()) process.stdout.write(`${line}\n`);
   return new Promise<number>((resolve) => {
@@ -273,6 +264,66 @@ export async function main(argv: string[]): Promise<number> {
   });
 }
 
+/**
+ * The primary of -workers N: check the Corefile once (one error report, not one per worker), then
+ * fork the workers and supervise them (src/server/workers.ts). The check runs in a child process
+ * (primary-check.ts) that exits before the workers start: the plugins and the server code it
+ * imports to run the plugins' parsers go with it, not kept by a process that only supervises (on
+ * a thread they were freed but 17 MB of RSS stayed; bench/README.md, "-workers").
+ */
+async function runAsPrimary(argv: string[], o: CliOptions): Promise<number> {
+  const errors = await new Promise<string[]>((resolve) => {
+    const c = fork(fileURLToPath(new URL('./primary-check.js', import.meta.url)), argv, { stdio: 'inherit' });
+    let got: string[] | undefined;
+    c.once('message', (m: string[]) => {
+      got = m;
+      c.kill(); // whatever a plugin's parser left running (a timer) must not keep it
+    });
+    c.once('error', (e) => (got ??= [`checking the Corefile: ${e.message}`]));
+    c.once('exit', () => resolve(got ?? ['checking the Corefile: the check stopped without a result']));
+  });
+  if (errors.length > 0) {
+    for (const m of errors) process.stderr.write(`${m}\n`);
+    return 1;
+  }
+  if (o.pidfile) writeFileSync(o.pidfile, `${process.pid}\n`);
+  const code = await runPrimary(o.workers, createLogger());
+  if (o.pidfile) removePidfile(o.pidfile);
+  return code;
+}
+
+/**
+ * What the primary's check reports for `argv` (the CLI's arguments): every error a worker would
+ * stop on before it serves — a plugin module that does not load, a Corefile that cannot be read
+ * or does not compile, bad TCP settings in the environment — as the lines to print; none: it
+ * would start. Runs in primary-check.ts's process.
+ */
+export async function startErrors(argv: string[]): Promise<string[]> {
+  const o = parseArgs(argv);
+  const registry = new PluginRegistry(builtinOrder);
+  try {
+    if (o.pluginsFile) await loadPlugins(registry, readPluginsFile(o.pluginsFile), path.dirname(path.resolve(o.pluginsFile)));
+    await loadPlugins(registry, o.plugins, process.cwd());
+  } catch (e) {
+    return [(e as Error).message];
+  }
+  let src: { text: string; file: string };
+  try {
+    src = loadCorefile(o);
+  } catch (e) {
+    return [`could not read Corefile: ${(e as Error).message}`];
+  }
+  const { ConfigErrors, loadConfig } = await import('./config/compile.js');
+  const { tcpOptionsFromEnv } = await import('./server/tcp.js');
+  try {
+    tcpOptionsFromEnv();
+    await loadConfig(src, registry, o.port ?? 53);
+  } catch (e) {
+    return e instanceof ConfigErrors ? e.errors.map((x) => x.message) : [(e as Error).message];
+  }
+  return [];
+}
+
 function removePidfile(file: string): void {
   try {
     unlinkSync(file);
@@ -286,11 +337,12 @@ function removePidfile(file: string): void {
  * (scripts/build-native.mjs, shipped in the package), e.g. after installing on another Node
  * version or platform than the one the package was packed on. Fails loudly: exit 1 with the reason.
  */
-function buildNative(args: string[]): number {
+async function buildNative(args: string[]): Promise<number> {
   if (args.length > 0) {
     process.stderr.write(`build-native takes no arguments: ${args.join(' ')}\n`);
     return 2;
   }
+  const { nativeBuildScript } = await import('./server/udp-native.js');
   const script = nativeBuildScript();
   if (script === undefined) {
     process.stderr.write('build-native: scripts/build-native.mjs is not in this installation of typedns\n');

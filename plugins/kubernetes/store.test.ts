@@ -76,6 +76,40 @@ describe('store', () => {
     expect(st.byIp('10.0.0.5').map((v) => (isServiceEntry(v) ? `svc:${v.name}` : `ep:${v.svc.name}`))).toEqual(['svc:other', 'ep:p']);
   });
 
+  it('the reverse index holds exactly the addresses served now, after changes within one commit and across commits', () => {
+    const st = new ClusterStore();
+    st.upsertService(svc('a', 'ns', { clusterIPs: ['10.96.0.1'] }));
+    st.upsertSlice(slice('a-1', 'ns', 'a', [['10.0.0.1', true], ['10.0.0.2', true]]));
+    st.upsertSlice(slice('a-1', 'ns', 'a', [['10.0.0.1', true], ['10.0.0.3', true]])); // twice before a commit
+    st.commit();
+    expect(st.reverseSize).toBe(3); // 10.96.0.1, 10.0.0.1, 10.0.0.3
+    expect(st.byIp('10.0.0.3')).toHaveLength(1);
+    // a new ClusterIP, an endpoint not ready any more, a second slice: what was indexed goes, what is served comes
+    st.upsertService(svc('a', 'ns', { clusterIPs: ['10.96.0.2'] }));
+    st.upsertSlice(slice('a-1', 'ns', 'a', [['10.0.0.1', true], ['10.0.0.3', false]]));
+    st.upsertSlice(slice('a-2', 'ns', 'a', [['10.0.0.4', true]]));
+    st.commit();
+    expect(st.reverseSize).toBe(3); // 10.96.0.2, 10.0.0.1, 10.0.0.4
+    expect(st.byIp('10.96.0.1')).toHaveLength(0);
+    expect(st.byIp('10.96.0.2')).toHaveLength(1);
+    // the slice moves to another Service; then the Service goes, then its last slice
+    st.upsertService(svc('b', 'ns', { clusterIPs: ['10.96.0.3'] }));
+    st.upsertSlice({ ...slice('a-2', 'ns', 'b', [['10.0.0.4', true]]) });
+    st.commit();
+    expect(st.byIp('10.0.0.4').map((v) => (isServiceEntry(v) ? v.name : v.svc.name))).toEqual(['b']);
+    expect(st.reverseSize).toBe(4); // 10.96.0.2, 10.0.0.1, 10.96.0.3, 10.0.0.4
+    st.deleteService('ns', 'a');
+    st.commit();
+    expect(st.reverseSize).toBe(2);
+    st.deleteSlice('ns', 'a-1');
+    st.deleteService('ns', 'b');
+    st.commit();
+    expect(st.reverseSize).toBe(0); // b's slice a-2 stays, but without its Service nothing of it is served
+    st.upsertService(svc('b', 'ns', { clusterIPs: ['10.96.0.3'] })); // back: so is its slice
+    st.commit();
+    expect(st.reverseSize).toBe(2);
+  });
+
   it('commits by itself after writes (microtask)', async () => {
     const st = new ClusterStore();
     st.upsertService(svc('x', 'ns', { clusterIPs: ['10.96.0.1'] }));

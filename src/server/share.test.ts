@@ -19,16 +19,16 @@ describe('ShareRelay', () => {
     const b = worker();
     r.message(a, { type: 'typedns:share:join', key: K, inst: 'a1' });
     expect(a.got).toEqual([{ type: 'typedns:share:role', key: K, lead: true, inst: 'a1' }]);
-    r.message(a, { type: 'typedns:share:ops', key: K, inst: 'a1', ops: [['S', 1]] }); // no follower yet
+    r.message(a, { type: 'typedns:share:ops', key: K, inst: 'a1', data: 'S1' }); // no follower yet
     r.message(b, { type: 'typedns:share:join', key: K, inst: 'b1' });
     expect(b.got).toEqual([{ type: 'typedns:share:role', key: K, lead: false, inst: 'b1' }]);
     expect(a.got.at(-1)).toEqual({ type: 'typedns:share:snap', key: K, for: 'b1', inst: 'a1' });
     // changes before the snapshot are in it: not passed on
-    r.message(a, { type: 'typedns:share:ops', key: K, inst: 'a1', ops: [['S', 2]] });
+    r.message(a, { type: 'typedns:share:ops', key: K, inst: 'a1', data: 'S2' });
     expect(b.got).toHaveLength(1);
-    r.message(a, { type: 'typedns:share:ops', key: K, inst: 'a1', for: 'b1', ops: [['R']] });
-    r.message(a, { type: 'typedns:share:ops', key: K, inst: 'a1', ops: [['S', 3]] });
-    expect(b.got.slice(1).map((m) => m['ops'])).toEqual([[['R']], [['S', 3]]]);
+    r.message(a, { type: 'typedns:share:ops', key: K, inst: 'a1', for: 'b1', data: 'R' });
+    r.message(a, { type: 'typedns:share:ops', key: K, inst: 'a1', data: 'S3' });
+    expect(b.got.slice(1).map((m) => m['data'])).toEqual(['R', 'S3']); // passed on as they came, not decoded
     // other messages are not the relay's
     expect(r.message(a, { type: 'typedns:ready' } as never)).toBe(false);
   });
@@ -41,7 +41,7 @@ describe('ShareRelay', () => {
     r.message(a, { type: 'typedns:share:join', key: K, inst: 'a1' });
     r.message(b, { type: 'typedns:share:join', key: K, inst: 'b1' });
     r.message(c, { type: 'typedns:share:join', key: K, inst: 'c1' });
-    r.message(a, { type: 'typedns:share:ops', key: K, inst: 'a1', for: 'c1', ops: [] }); // c fed, b still waiting
+    r.message(a, { type: 'typedns:share:ops', key: K, inst: 'a1', for: 'c1', data: '' }); // c fed, b still waiting
     r.gone(a);
     // c (fed) leads, and is asked for b's snapshot
     expect(c.got.slice(-2)).toEqual([
@@ -49,7 +49,7 @@ describe('ShareRelay', () => {
       { type: 'typedns:share:snap', key: K, for: 'b1', inst: 'c1' },
     ]);
     const before = b.got.length;
-    r.message(a, { type: 'typedns:share:ops', key: K, inst: 'a1', ops: [['S', 9]] }); // from the dead leader
+    r.message(a, { type: 'typedns:share:ops', key: K, inst: 'a1', data: 'S9' }); // from the dead leader
     expect(b.got).toHaveLength(before);
     r.message(c, { type: 'typedns:share:leave', key: K, inst: 'c1' });
     expect(b.got.at(-1)).toEqual({ type: 'typedns:share:role', key: K, lead: true, inst: 'b1' });

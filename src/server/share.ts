@@ -7,8 +7,13 @@
 //   - the leader's publish(ops) goes to every follower that has had its snapshot;
 //   - when the leader leaves (closed, reloaded, its worker died), a follower is made the leader
 //     and takes over (it lists again, which replaces what the followers hold).
+// The changes cross the primary as opaque strings (v8.serialize, base64: the IPC channel is
+// JSON), cut in parts of at most 256 KiB: the primary never builds their objects, and a snapshot
+// of a large cluster passes through it a part at a time instead of growing its heap (and its
+// RSS, which does not shrink back) to hold and re-encode every object at once.
 // Used by the kubernetes plugin (plugins/kubernetes/shared.ts).
 import cluster, { type Worker } from 'node:cluster';
+import v8 from 'node:v8';
 
 const JOIN = 'typedns:share:join';
 const LEAVE = 'typedns:share:leave';
@@ -24,8 +29,19 @@ interface ShareMsg {
   /** OPS: the follower a snapshot is for; SNAP: the follower to send one to. */
   for?: string;
   lead?: boolean;
-  ops?: unknown[];
+  /** OPS: the changes, encoded (encodeOps), or one part of them. */
+  data?: string;
+  /** OPS: the part's index (0: the first part of a batch). */
+  part?: number;
+  /** OPS: more parts of this batch follow. */
+  more?: boolean;
 }
+
+/** Characters of encoded changes per message. */
+const PART = 256 * 1024;
+
+const encodeOps = (ops: unknown[]): string => v8.serialize(ops).toString('base64');
+const decodeOps = (data: string): unknown[] => v8.deserialize(Buffer.from(data, 'base64')) as unknown[];
 
 interface Group {
   leader: string | undefined;
@@ -58,12 +74,13 @@ export class ShareRelay {
         break;
       case OPS:
         if (g === undefined || g.leader !== m.inst) break; // from a leader that was replaced
+        if (m.data === undefined) break;
         if (m.for !== undefined) {
           if (!g.followers.has(m.for)) break;
           g.followers.set(m.for, true);
-          this.send(m.for, { type: OPS, key, ops: m.ops ?? [] });
+          this.send(m.for, { type: OPS, key, data: m.data, part: m.part ?? 0, more: m.more === true });
         } else {
-          for (const [f, fed] of g.followers) if (fed) this.send(f, { type: OPS, key, ops: m.ops ?? [] });
+          for (const [f, fed] of g.followers) if (fed) this.send(f, { type: OPS, key, data: m.data, part: m.part ?? 0, more: m.more === true });
         }
         break;
       case LEAVE:
@@ -132,22 +149,38 @@ export const canShare = (): boolean => cluster.isWorker && typeof process.send =
 export function joinShare(key: string, h: ShareHandlers): ShareMember {
   const inst = `${process.pid}:${seq++}`;
   let left = false;
+  /** The parts of a batch so far (a leader that died in the middle of one leaves them: the next part 0 drops them). */
+  let parts: string[] = [];
   const onMessage = (m: ShareMsg): void => {
     if (left || m?.inst !== inst || m.key !== key) return;
     if (m.type === ROLE) {
       if (m.lead) h.lead();
       else h.follow();
-    } else if (m.type === OPS) {
-      h.ops(m.ops ?? []);
+    } else if (m.type === OPS && m.data !== undefined) {
+      if (!m.part) parts = [];
+      parts.push(m.data);
+      if (m.more) return;
+      const data = parts.length === 1 ? parts[0]! : parts.join('');
+      parts = [];
+      h.ops(decodeOps(data));
     } else if (m.type === SNAP && m.for !== undefined) {
-      process.send?.({ type: OPS, key, inst, for: m.for, ops: h.snapshot() });
+      sendOps(h.snapshot(), m.for);
+    }
+  };
+  /** The changes `ops` in parts of at most PART characters, in order (the channel keeps it). */
+  const sendOps = (ops: unknown[], to?: string): void => {
+    const data = encodeOps(ops);
+    for (let at = 0, part = 0; at < data.length || part === 0; at += PART, part++) {
+      const m: ShareMsg = { type: OPS, key, inst, data: data.slice(at, at + PART), part, more: at + PART < data.length };
+      if (to !== undefined) m.for = to;
+      process.send?.(m);
     }
   };
   process.on('message', onMessage);
   process.send?.({ type: JOIN, key, inst });
   return {
     publish(ops) {
-      if (!left && ops.length > 0) process.send?.({ type: OPS, key, inst, ops });
+      if (!left && ops.length > 0) sendOps(ops);
     },
     leave() {
       if (left) return;

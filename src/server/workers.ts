@@ -7,11 +7,15 @@
 //     if a worker dies before any worker has started (the worker printed why),
 //   - relays the changes of a shared data source from the worker that runs it to the others
 //     (share.ts: one Kubernetes list/watch set for the whole process tree),
-//   - sums the workers' metrics for whichever worker serves /metrics (prom-client's
-//     AggregatorRegistry): a worker's `metrics.exposition()` asks the primary over IPC.
+//   - gathers every worker's metrics for whichever worker serves /metrics: a worker's
+//     `metrics.exposition()` asks the primary over IPC, the primary asks each worker for its
+//     registry as JSON and hands the list back, and the asking worker sums them (prom-client's
+//     AggregatorRegistry.aggregate).
+// The primary loads no plugin, no server code and not prom-client (cli.ts checks the Corefile
+// on a thread that ends before the workers are forked): it holds only the supervision state.
 import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
-import client from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { TextLogger } from '../observe/log.js';
 import type { MetricsRegistry } from '../observe/metrics.js';
 import { ShareRelay } from './share.js';
@@ -35,20 +39,35 @@ export const printsBanner = (): boolean => !cluster.isWorker || cluster.worker?.
 const READY = 'typedns:ready';
 /** Primary → workers: whether every worker has started (their /ready says 503 until then). */
 const ALL_READY = 'typedns:all-ready';
+/** Worker → primary: gather the workers' metrics for me. */
 const METRICS_REQ = 'typedns:metrics-req';
+/** Primary → worker: the workers' metrics (`metrics`, each a registry's JSON), or `error`. */
 const METRICS_RES = 'typedns:metrics-res';
+/** Primary → each worker: send me your registry as JSON; worker → primary: here it is (`metrics`). */
+const METRICS_JSON_REQ = 'typedns:metrics-json-req';
+const METRICS_JSON_RES = 'typedns:metrics-json-res';
+/** How long the primary waits for every worker's metrics. */
+const METRICS_WAIT_MS = 5000;
 
 interface Msg {
   type?: string;
   id?: number;
-  text?: string;
   error?: string;
   value?: boolean;
+  metrics?: unknown[];
+}
+
+/** One worker's request for everyone's metrics, while the primary gathers them. */
+interface Gathering {
+  readonly asker: Worker;
+  readonly id: number;
+  readonly from: Set<Worker>;
+  readonly got: unknown[];
+  readonly timer: NodeJS.Timeout;
 }
 
 /** Run the primary: fork `workers` workers, supervise them; resolves with the exit code. */
 export function runPrimary(workers: number, log: TextLogger): Promise<number> {
-  const aggregator = new client.AggregatorRegistry();
   const relay = new ShareRelay();
   const live = new Set<Worker>();
   /** Workers whose server serves (listeners bound, startup hooks done). */
@@ -62,17 +81,37 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
   let stopping = false;
   let quickDeaths = 0;
 
+  const gatherings = new Map<number, Gathering>();
+  let gatherSeq = 0;
+  const gathered = (gid: number, g: Gathering, error?: string): void => {
+    gatherings.delete(gid);
+    clearTimeout(g.timer);
+    if (g.asker.isConnected()) g.asker.send(error === undefined ? { type: METRICS_RES, id: g.id, metrics: g.got } : { type: METRICS_RES, id: g.id, error });
+  };
+  /** A worker that exited is not waited for. */
+  const notWaitedFor = (w: Worker): void => {
+    for (const [gid, g] of gatherings) if (g.from.delete(w) && g.from.size === 0) gathered(gid, g);
+  };
+
   const onMessage = (w: Worker, m: Msg): void => {
     if (relay.message(w, m)) return;
     if (m?.type === READY) {
       anyReady = true;
       serving.add(w);
       tellAll();
-    } else if (m?.type === METRICS_REQ) {
-      aggregator.clusterMetrics().then(
-        (text) => w.isConnected() && w.send({ type: METRICS_RES, id: m.id, text }),
-        (e: unknown) => w.isConnected() && w.send({ type: METRICS_RES, id: m.id, error: (e as Error).message }),
-      );
+    } else if (m?.type === METRICS_REQ && m.id !== undefined) {
+      const gid = gatherSeq++;
+      const from = new Set([...live].filter((x) => x.isConnected()));
+      const g: Gathering = { asker: w, id: m.id, from, got: [], timer: setTimeout(() => gathered(gid, g, 'a worker did not answer in time'), METRICS_WAIT_MS) };
+      gatherings.set(gid, g);
+      for (const x of from) x.send({ type: METRICS_JSON_REQ, id: gid });
+      if (from.size === 0) gathered(gid, g);
+    } else if (m?.type === METRICS_JSON_RES && m.id !== undefined) {
+      const g = gatherings.get(m.id);
+      if (g === undefined || !g.from.delete(w)) return;
+      if (m.error !== undefined) return gathered(m.id, g, m.error);
+      g.got.push(m.metrics ?? []);
+      if (g.from.size === 0) gathered(m.id, g);
     }
   };
 
@@ -103,6 +142,7 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
     cluster.on('exit', (w, code, signal) => {
       live.delete(w);
       relay.gone(w);
+      notWaitedFor(w);
       if (serving.delete(w)) tellAll();
       if (stopping) {
         if (live.size === 0) resolve(anyReady ? 0 : 1);
@@ -136,26 +176,38 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
 }
 
 /**
- * In a worker, once its server runs: expose this worker's metrics (`metrics`, the server's) to the primary's aggregation,
- * make `metrics.exposition()` return every worker's metrics summed, and tell the primary it started.
+ * In a worker, once its server runs: answer the primary's requests for this worker's metrics
+ * (`metrics`, the server's), make `metrics.exposition()` return every worker's metrics summed,
+ * and tell the primary it started.
  */
-export function startWorker(metrics: MetricsRegistry, addReadiness: (entry: { name: string; ready(): boolean }) => void): void {
+export async function startWorker(metrics: MetricsRegistry, addReadiness: (entry: { name: string; ready(): boolean }) => void): Promise<void> {
+  // imported here: the primary imports this module and must not load prom-client (the worker has it already)
+  const { default: client } = await import('prom-client');
   // /ready in any worker says 503 until every worker serves (one of them may still be syncing).
   let all = false;
   addReadiness({ name: 'workers', ready: () => all });
   process.on('message', (m: Msg) => {
     if (m?.type === ALL_READY) all = m.value === true;
   });
-  client.AggregatorRegistry.setRegistries([metrics.registry]);
-  new client.AggregatorRegistry(); // installs the worker's reply to the primary's requests
   const pending = new Map<number, { resolve: (t: string) => void; reject: (e: Error) => void }>();
   let seq = 0;
   process.on('message', (m: Msg) => {
+    if (m?.type === METRICS_JSON_REQ) {
+      metrics.registry.getMetricsAsJSON().then(
+        (json) => process.send?.({ type: METRICS_JSON_RES, id: m.id, metrics: json }),
+        (e: unknown) => process.send?.({ type: METRICS_JSON_RES, id: m.id, error: (e as Error).message }),
+      );
+      return;
+    }
     if (m?.type !== METRICS_RES || m.id === undefined) return;
     const p = pending.get(m.id);
     pending.delete(m.id);
-    if (m.error !== undefined) p?.reject(new Error(`metrics from the workers: ${m.error}`));
-    else p?.resolve(m.text ?? '');
+    if (p === undefined) return;
+    if (m.error !== undefined) return p.reject(new Error(`metrics from the workers: ${m.error}`));
+    // summed as prom-client's AggregatorRegistry does in a primary (counters and histograms add up; a gauge's `aggregator` says how)
+    client.AggregatorRegistry.aggregate((m.metrics ?? []) as MetricObjectWithValues<MetricValue<string>>[][])
+      .metrics()
+      .then(p.resolve, p.reject);
   });
   metrics.exposition = () =>
     new Promise<string>((resolve, reject) => {

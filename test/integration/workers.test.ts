@@ -2,7 +2,7 @@
 // plugin (loaded with -plugin) answers `pid.test. TXT` (and `*.pid.test.`) with the worker's PID, so the test can see
 // which worker served a query; TCP connections are handed out round-robin by the primary.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, query, waitFor } from '../../src/testing/index.js';
@@ -120,4 +120,61 @@ describe('-workers 2', () => {
     expect(await cli.exited).toBe(0);
     for (const p of all) await until(`worker ${p} to exit`, async () => (alive(p) ? undefined : true));
   }, 20_000);
+});
+
+describe('-workers 2: the primary only supervises (#17)', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'typedns-primary-'));
+    // Every module a process resolves, appended to $MODULE_LOG.<pid> (ESM imports do not show in
+    // require.cache); the workers and the primary's check process inherit the flag.
+    writeFileSync(
+      path.join(dir, 'hooks.mjs'),
+      `import { appendFileSync } from 'node:fs';
+export async function resolve(spec, ctx, next) {
+  const r = await next(spec, ctx);
+  if (process.env.MODULE_LOG) appendFileSync(process.env.MODULE_LOG + '.' + process.pid, r.url + '\\n');
+  return r;
+}\n`,
+    );
+    writeFileSync(path.join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('imports no plugin, no server code and not prom-client: the Corefile is checked in a process that exits before the workers start', async () => {
+    const port = await freePort();
+    writeFileSync(path.join(dir, 'Corefile'), `.:${port} {\n    bind 127.0.0.1\n    cache\n    hosts {\n        10.0.0.1 a.example\n    }\n}\n`);
+    const log = path.join(dir, 'modules');
+    const cli = spawnCli(['-conf', 'Corefile', '-workers', '2'], dir, { MODULE_LOG: log }, ['--import', path.join(dir, 'register.mjs')]);
+    try {
+      const r = await until(`an answer (output: ${cli.out()})`, async () => {
+        const q = await query(port, 'a.example.', 'A', { host: '127.0.0.1', timeout: 1000 });
+        return q.rcode === 0 ? q : undefined;
+      });
+      expect(r.msg.answers?.[0]).toMatchObject({ type: 'A', data: '10.0.0.1' });
+      const workers = await until('two workers', async () => {
+        const w = childPids(cli.child.pid!);
+        return w.length === 2 ? w : undefined;
+      });
+      const modules = (pid: number): string[] => readFileSync(`${log}.${pid}`, 'utf8').split('\n').filter(Boolean);
+      const primary = modules(cli.child.pid!);
+      expect(primary.some((u) => u.endsWith('/dist/src/cli.js'))).toBe(true); // the hook sees the primary's imports
+      expect(primary.filter((u) => /\/dist\/plugins\/[\w_]+\//.test(u))).toEqual([]);
+      expect(primary.filter((u) => u.includes('/dist/src/server/server.js') || u.includes('/dist/src/config/'))).toEqual([]);
+      expect(primary.filter((u) => u.includes('/node_modules/prom-client/'))).toEqual([]);
+      // the workers do import them
+      for (const w of workers) expect(modules(w).some((u) => u.includes('/dist/plugins/hosts/'))).toBe(true);
+    } finally {
+      await cli.stop();
+    }
+  }, 30_000);
+
+  it('a bad Corefile is reported once and no worker starts', async () => {
+    const port = await freePort();
+    writeFileSync(path.join(dir, 'Corefile.bad'), `.:${port} {\n    bind 127.0.0.1\n    whoami\n    bogus\n}\n`);
+    const cli = spawnCli(['-conf', 'Corefile.bad', '-workers', '2'], dir);
+    expect(await cli.exited).toBe(1);
+    expect(cli.out().match(/unknown directive 'bogus'/g)).toHaveLength(1);
+    expect(cli.out()).not.toMatch(/worker \d+ started/);
+  }, 30_000);
 });
