@@ -146,6 +146,8 @@ class Conn implements Sender {
   private corked = false;
   /** In the listener's queue for the next turn. */
   deferred = false;
+  /** DoT: the queued replies went over maxQueued; judgeCap runs after this turn's writes. */
+  private capPending = false;
   /** The client sent FIN: answer what it asked, then end our side. */
   private peerEnded = false;
   /** maxTcpQueries: once they were served, the connection closes when their replies are written. */
@@ -278,7 +280,7 @@ class Conn implements Sender {
       process.nextTick(this.uncork);
     }
     // RFC 8467 padding: over TLS, for a query that asked for it
-    sock.write(frame(this.owner.pad && queryWantsPadding(w.req.wire) ? padReply(buf) : buf));
+    sock.write(frame(this.owner.dot && queryWantsPadding(w.req.wire) ? padReply(buf) : buf));
     let queued = sock.writableLength;
     if (queued > this.owner.opts.highWater) {
       // over the mark while corked: hand them to the kernel first, then see what it did not take
@@ -308,14 +310,30 @@ class Conn implements Sender {
   /** The client does not read its replies fast enough: stop reading its queries (or cut it). */
   private hold(queued: number): void {
     if (queued > this.owner.opts.maxQueued) {
-      this.owner.overflows++;
-      this.sock.destroy();
-      return;
+      // Over TLS a write is done only after this turn's I/O, however fast the kernel took it: the
+      // replies of one turn all count until then, so the verdict waits for them (judgeCap).
+      if (!this.owner.dot) return this.overflow();
+      if (!this.capPending) {
+        this.capPending = true;
+        setImmediate(this.judgeCap);
+      }
     }
     if (this.heldSince !== 0) return;
     this.heldSince = performance.now();
     this.msgStart = 0;
     this.sock.pause();
+  }
+
+  /** DoT: still over the cap once the writes of the turn that went over it were done? Then cut. */
+  private readonly judgeCap = (): void => {
+    this.capPending = false;
+    if (!this.sock.destroyed && this.sock.writableLength > this.owner.opts.maxQueued) this.overflow();
+  };
+
+  /** Cut the connection for its unread replies (they go with it). */
+  private overflow(): void {
+    this.owner.overflows++;
+    this.sock.destroy();
   }
 
   /** The queued replies went out: read and serve queries again. */
@@ -347,10 +365,7 @@ class Conn implements Sender {
     const sock = this.sock;
     if (this.heldSince !== 0) {
       if (sock.writableLength <= o.highWater) this.release();
-      else if (now - this.heldSince > o.writeTimeout) {
-        this.owner.overflows++;
-        sock.destroy();
-      }
+      else if (now - this.heldSince > o.writeTimeout) this.overflow();
       return;
     }
     if (this.msgStart !== 0 && now - this.msgStart > o.readTimeout) sock.destroy();
@@ -393,8 +408,11 @@ export class StreamListener {
     readonly port: number,
     readonly ctx: ServeContext,
     readonly opts: TcpOptions,
-    /** Pad replies to queries that carry the EDNS(0) Padding option (RFC 8467: encrypted transports). */
-    readonly pad: boolean,
+    /**
+     * A DoT listener: replies to queries that carry the EDNS(0) Padding option are padded (RFC
+     * 8467), and the cap on queued bytes is judged once TLS's asynchronous writes of a turn are done.
+     */
+    readonly dot: boolean,
   ) {}
 
   /**
