@@ -1,7 +1,8 @@
 // forward's UDP on the native module, through real sockets on 127.0.0.1: the queries sent to an
 // upstream during one turn of the event loop leave in one sendmmsg per upstream socket, their
 // replies come back matched as before, and a listener's replies written after their batch (a
-// forwarded answer arrives later) leave in one sendmmsg per turn, not one sendto each. The
+// forwarded answer arrives later) leave in one sendmmsg per turn, not one sendto each, to IPv4
+// and IPv6 clients alike (the IPv6 ones on ::1, skipped where it cannot be bound). The
 // safety checks on this path (ID and question, source-port rotation) are in hostile.test.ts,
 // which runs them on both UDP paths.
 import dgram from 'node:dgram';
@@ -15,6 +16,46 @@ import type { CoreWriter } from '../../src/request/writer.js';
 import { Upstream, UDP_SOCKETS, setNativeUdpClients, type Inc } from './proxy.js';
 
 const { upstream } = scopedPerTest();
+
+/** Whether a UDP socket can be bound to ::1 (no IPv6 loopback in some containers). */
+const hasV6Loopback = await new Promise<boolean>((resolve) => {
+  const s = dgram.createSocket('udp6');
+  s.once('error', () => resolve(false));
+  s.bind(0, '::1', () => {
+    s.close();
+    resolve(true);
+  });
+});
+if (!hasV6Loopback) console.warn('udp-batch.test.ts: the IPv6 late-reply tests are skipped: ::1 cannot be bound here');
+
+/** A UDP socket bound on `host` (udp4 or udp6 by the address). */
+function bound(host: string): Promise<dgram.Socket> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    s.bind(0, host, () => resolve(s));
+  });
+}
+
+/**
+ * Write `n` replies to `clients` (in turn) through `l` after an await, outside any batch, as a
+ * forwarded answer is written; wait until each client got its share and return the sendmmsg calls
+ * and datagrams that took.
+ */
+async function lateReplies(l: NativeUdpListener, clients: Array<{ sock: dgram.Socket; ip: string; family: 4 | 6 }>, n: number): Promise<{ calls: number; sent: number }> {
+  const got = clients.map(() => [] as number[]);
+  clients.forEach((c, k) => c.sock.on('message', (m) => got[k]!.push(m.readUInt16BE(0))));
+  const before = l.sendStats;
+  await Promise.resolve();
+  for (let i = 0; i < n; i++) {
+    const c = clients[i % clients.length]!;
+    const w = { req: { client: { ip: c.ip, port: c.sock.address().port, family: c.family } } } as unknown as CoreWriter;
+    l.send(buildQuery(`r${i}.example.org`, 'A', { id: i }), w);
+  }
+  await waitFor(() => got.every((g) => g.length === n / clients.length), { what: 'every reply to reach its client' });
+  got.forEach((g, k) => expect(g.sort((a, b) => a - b)).toEqual(Array.from({ length: n / clients.length }, (_, i) => clients.length * i + k)));
+  const after = l.sendStats;
+  return { calls: after.calls - before.calls, sent: after.sent - before.sent };
+}
 
 const inc: Inc = { inc() {} };
 const counted = (): Inc & { n: number } => {
@@ -95,40 +136,25 @@ describe.skipIf(!nativeUdpClients())('forward over native UDP client sockets', (
 });
 
 describe.skipIf(!nativeUdpClients())('native UDP listener: replies written after their batch', () => {
-  it('the replies written in one turn outside a batch leave in one sendmmsg, each to its client', async () => {
-    const ctx = { inflight: 0 } as unknown as ServeContext; // no query comes in: replies are written directly
-    const l = new NativeUdpListener('127.0.0.1', 0, ctx);
-    await l.listen();
-    const clients = await Promise.all(
-      [0, 1].map(
-        () =>
-          new Promise<dgram.Socket>((resolve) => {
-            const s = dgram.createSocket('udp4');
-            s.bind(0, '127.0.0.1', () => resolve(s));
-          }),
-      ),
-    );
-    const got: Array<Array<number>> = [[], []];
-    clients.forEach((s, k) => s.on('message', (m) => got[k]!.push(m.readUInt16BE(0))));
-    try {
-      const before = l.sendStats;
-      const n = 20;
-      // as a forwarded answer is written: after an await, from no batch (old path: one sendto each)
-      await Promise.resolve();
-      for (let i = 0; i < n; i++) {
-        const c = clients[i % 2]!;
-        const w = { req: { client: { ip: '127.0.0.1', port: c.address().port, family: 4 } } } as unknown as CoreWriter;
-        l.send(buildQuery(`r${i}.example.org`, 'A', { id: i }), w);
+  const ctx = { inflight: 0 } as unknown as ServeContext; // no query comes in: replies are written directly
+  // old path: one sendto per reply, and until the IPv6 ones were queued too, one per reply to an IPv6 client
+  const cases: Array<{ what: string; listen: string; clients: Array<{ ip: string; family: 4 | 6 }>; v6: boolean }> = [
+    { what: 'to IPv4 clients', listen: '127.0.0.1', clients: [{ ip: '127.0.0.1', family: 4 }, { ip: '127.0.0.1', family: 4 }], v6: false },
+    { what: 'to ::1 clients', listen: '::1', clients: [{ ip: '::1', family: 6 }, { ip: '::1', family: 6 }], v6: true },
+    // a dual-stack listener reports an IPv4 client as 127.0.0.1, not ::ffff:127.0.0.1
+    { what: 'to IPv6 and IPv4 clients of a dual-stack (::) listener, together', listen: '::', clients: [{ ip: '::1', family: 6 }, { ip: '127.0.0.1', family: 4 }], v6: true },
+  ];
+  for (const c of cases) {
+    it.skipIf(c.v6 && !hasV6Loopback)(`the replies written in one turn outside a batch ${c.what} leave in one sendmmsg, each to its client`, async () => {
+      const l = new NativeUdpListener(c.listen, 0, ctx);
+      await l.listen();
+      const socks = await Promise.all(c.clients.map((k) => bound(k.ip)));
+      try {
+        expect(await lateReplies(l, c.clients.map((k, i) => ({ sock: socks[i]!, ...k })), 20)).toEqual({ calls: 1, sent: 20 });
+      } finally {
+        for (const s of socks) s.close();
+        await l.close();
       }
-      await waitFor(() => got[0]!.length + got[1]!.length === n, { what: 'every reply to reach its client' });
-      expect(got[0]!.sort((a, b) => a - b)).toEqual(Array.from({ length: n / 2 }, (_, i) => 2 * i));
-      expect(got[1]!.sort((a, b) => a - b)).toEqual(Array.from({ length: n / 2 }, (_, i) => 2 * i + 1));
-      const after = l.sendStats;
-      expect(after.sent - before.sent).toBe(n);
-      expect(after.calls - before.calls).toBe(1);
-    } finally {
-      for (const s of clients) s.close();
-      await l.close();
-    }
-  });
+    });
+  }
 });

@@ -357,10 +357,25 @@ export class DnsServer implements ProcessState {
     return n;
   }
 
-  /** Bytes held for open TCP connections (replies the clients have not read, queries not served). */
+  /** The listeners that serve DNS over TCP themselves: TCP and DoT. */
+  private *dnsStreams(): Generator<TcpListener | DotListener> {
+    for (const l of this.listenersByKey.values()) {
+      yield* l.tcp;
+      for (const s of l.streams) if (s instanceof DotListener) yield s;
+    }
+  }
+
+  /** Bytes held for open TCP and DoT connections (replies the clients have not read, queries not served). */
   tcpQueuedBytes(): number {
     let n = 0;
-    for (const l of this.listenersByKey.values()) for (const t of l.tcp) n += t.queuedBytes;
+    for (const t of this.dnsStreams()) n += t.queuedBytes;
+    return n;
+  }
+
+  /** TCP and DoT connections closed for replies they did not read (over the byte cap or the write timeout). */
+  tcpOverflows(): number {
+    let n = 0;
+    for (const t of this.dnsStreams()) n += t.overflows;
     return n;
   }
 

@@ -4,6 +4,7 @@
 // an idle timeout (no complete query), a read deadline for each started message (slow senders),
 // and a bound on the replies queued for a client that does not read them (the connection stops
 // reading queries above a high-water mark and is closed over a hard limit or after a time limit).
+// DoT (tls.ts) serves its handshaken connections through the same StreamListener and Conn.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Client } from '../plugin/types.js';
@@ -13,6 +14,7 @@ import { parseDuration } from '../corefile/dispenser.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
 import { FrameReader, frame } from '../dns/frame.js';
+import { padReply, queryWantsPadding } from '../dns/padding.js';
 
 export interface TcpOptions {
   /** Close a connection with no complete query for this long (ms). CoreDNS: 10 s. */
@@ -83,10 +85,6 @@ export function tcpOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
  */
 const PER_TURN = 64;
 
-/**
- * timeouts maxtcpqueries on one TCP or DoT connection: counts the queries served and, at the limit,
- * stops reading (what is buffered unserved is dropped); the connection ends once the replies are out.
- */
 /** Open connections per client address against a cap (0: none), so one address cannot hold every connection. */
 export class PerClient {
   /** Only addresses with one connection or more. */
@@ -113,7 +111,11 @@ export class PerClient {
   }
 }
 
-export class QueryLimit {
+/**
+ * timeouts maxtcpqueries on one TCP or DoT connection: counts the queries served and, at the limit,
+ * stops reading (what is buffered unserved is dropped); the connection ends once the replies are out.
+ */
+class QueryLimit {
   private served = 0;
   /** The limit was reached: nothing more is read. */
   reached = false;
@@ -144,6 +146,8 @@ class Conn implements Sender {
   private corked = false;
   /** In the listener's queue for the next turn. */
   deferred = false;
+  /** DoT: the queued replies went over maxQueued; judgeCap runs after this turn's writes. */
+  private capPending = false;
   /** The client sent FIN: answer what it asked, then end our side. */
   private peerEnded = false;
   /** maxTcpQueries: once they were served, the connection closes when their replies are written. */
@@ -152,9 +156,7 @@ class Conn implements Sender {
 
   constructor(
     readonly sock: net.Socket,
-    private readonly owner: TcpListener,
-    /** The client's address as counted for maxPerClient. */
-    readonly addr: string,
+    private readonly owner: StreamListener,
     now: number,
   ) {
     this.client = clientOf(sock.remoteAddress ?? '', sock.remotePort ?? 0, sock.remoteFamily === 'IPv6');
@@ -267,7 +269,7 @@ class Conn implements Sender {
     if (this.peerEnded) this.maybeEnd();
   }
 
-  send(buf: Uint8Array, _w: CoreWriter): void {
+  send(buf: Uint8Array, w: CoreWriter): void {
     const sock = this.sock;
     if (sock.destroyed || sock.writableEnded) return;
     // Every reply written in one tick (a turn of serve(), or the answers that came back together
@@ -277,7 +279,8 @@ class Conn implements Sender {
       sock.cork();
       process.nextTick(this.uncork);
     }
-    sock.write(frame(buf));
+    // RFC 8467 padding: over TLS, for a query that asked for it
+    sock.write(frame(this.owner.dot && queryWantsPadding(w.req.wire) ? padReply(buf) : buf));
     let queued = sock.writableLength;
     if (queued > this.owner.opts.highWater) {
       // over the mark while corked: hand them to the kernel first, then see what it did not take
@@ -307,14 +310,30 @@ class Conn implements Sender {
   /** The client does not read its replies fast enough: stop reading its queries (or cut it). */
   private hold(queued: number): void {
     if (queued > this.owner.opts.maxQueued) {
-      this.owner.overflows++;
-      this.sock.destroy();
-      return;
+      // Over TLS a write is done only after this turn's I/O, however fast the kernel took it: the
+      // replies of one turn all count until then, so the verdict waits for them (judgeCap).
+      if (!this.owner.dot) return this.overflow();
+      if (!this.capPending) {
+        this.capPending = true;
+        setImmediate(this.judgeCap);
+      }
     }
     if (this.heldSince !== 0) return;
     this.heldSince = performance.now();
     this.msgStart = 0;
     this.sock.pause();
+  }
+
+  /** DoT: still over the cap once the writes of the turn that went over it were done? Then cut. */
+  private readonly judgeCap = (): void => {
+    this.capPending = false;
+    if (!this.sock.destroyed && this.sock.writableLength > this.owner.opts.maxQueued) this.overflow();
+  };
+
+  /** Cut the connection for its unread replies (they go with it). */
+  private overflow(): void {
+    this.owner.overflows++;
+    this.sock.destroy();
   }
 
   /** The queued replies went out: read and serve queries again. */
@@ -346,10 +365,7 @@ class Conn implements Sender {
     const sock = this.sock;
     if (this.heldSince !== 0) {
       if (sock.writableLength <= o.highWater) this.release();
-      else if (now - this.heldSince > o.writeTimeout) {
-        this.owner.overflows++;
-        sock.destroy();
-      }
+      else if (now - this.heldSince > o.writeTimeout) this.overflow();
       return;
     }
     if (this.msgStart !== 0 && now - this.msgStart > o.readTimeout) sock.destroy();
@@ -361,8 +377,11 @@ class Conn implements Sender {
   }
 }
 
-export class TcpListener {
-  private server: net.Server | undefined;
+/**
+ * The connections of one stream listener (DNS over TCP, or over TLS): the cap per client address,
+ * the sweep of their deadlines, the turns their pipelined bursts take and the bytes they hold.
+ */
+export class StreamListener {
   readonly conns = new Set<Conn>();
   /** Open connections per client address. */
   readonly perClient = new PerClient();
@@ -388,42 +407,31 @@ export class TcpListener {
     readonly host: string,
     readonly port: number,
     readonly ctx: ServeContext,
-    readonly opts: TcpOptions = DEFAULT_TCP,
+    readonly opts: TcpOptions,
+    /**
+     * A DoT listener: replies to queries that carry the EDNS(0) Padding option are padded (RFC
+     * 8467), and the cap on queued bytes is judged once TLS's asynchronous writes of a turn are done.
+     */
+    readonly dot: boolean,
   ) {}
 
-  listen(port = this.port): Promise<number> {
-    // allowHalfOpen: a client may send its queries and FIN; the replies still go out (end() after)
-    const srv = net.createServer({ pauseOnConnect: false, noDelay: true, allowHalfOpen: true });
-    this.server = srv;
-    return new Promise((resolve, reject) => {
-      const onErr = (e: Error): void => reject(e);
-      srv.once('error', onErr);
-      srv.on('connection', (sock) => this.accept(sock));
-      // exclusive: false lets -workers (node:cluster) share one listening socket; outside a
-      // cluster worker the flag changes nothing.
-      srv.listen({ port, host: this.host, exclusive: false }, () => {
-        srv.off('error', onErr);
-        srv.on('error', (e) => this.ctx.log.error(`tcp ${this.host}:${port}: ${e.message}`));
-        const a = srv.address() as net.AddressInfo;
-        this.local = { ip: a.address, port: a.port };
-        resolve(a.port);
-      });
-    });
-  }
-
-  private accept(sock: net.Socket): void {
-    if (this.conns.size >= this.opts.maxConnections) {
-      this.refused++;
-      sock.destroy();
-      return;
-    }
+  /**
+   * Count an accepted socket against the cap per client address, given back when it closes
+   * (DoT counts the TCP socket, before its handshake). False: over the cap, destroyed.
+   */
+  protected admit(sock: net.Socket): boolean {
     const ip = sock.remoteAddress ?? '';
     if (!this.perClient.take(ip, this.opts.maxPerClient)) {
       sock.destroy();
-      return;
+      return false;
     }
-    const c = new Conn(sock, this, ip, performance.now());
-    this.conns.add(c);
+    sock.once('close', () => this.perClient.release(ip));
+    return true;
+  }
+
+  /** Serve DNS messages on `sock` (admitted, and for DoT handshaken). */
+  protected open(sock: net.Socket): void {
+    this.conns.add(new Conn(sock, this, performance.now()));
     if (this.sweeper === undefined) this.startSweeper();
   }
 
@@ -462,7 +470,6 @@ export class TcpListener {
 
   remove(c: Conn): void {
     if (!this.conns.delete(c)) return;
-    this.perClient.release(c.addr);
     if (this.conns.size === 0 && this.sweeper !== undefined) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
@@ -483,6 +490,43 @@ export class TcpListener {
     let n = 0;
     for (const c of this.conns) n += c.queued;
     return n;
+  }
+}
+
+export class TcpListener extends StreamListener {
+  private server: net.Server | undefined;
+
+  constructor(host: string, port: number, ctx: ServeContext, opts: TcpOptions = DEFAULT_TCP) {
+    super(host, port, ctx, opts, false);
+  }
+
+  listen(port = this.port): Promise<number> {
+    // allowHalfOpen: a client may send its queries and FIN; the replies still go out (end() after)
+    const srv = net.createServer({ pauseOnConnect: false, noDelay: true, allowHalfOpen: true });
+    this.server = srv;
+    return new Promise((resolve, reject) => {
+      const onErr = (e: Error): void => reject(e);
+      srv.once('error', onErr);
+      srv.on('connection', (sock) => this.accept(sock));
+      // exclusive: false lets -workers (node:cluster) share one listening socket; outside a
+      // cluster worker the flag changes nothing.
+      srv.listen({ port, host: this.host, exclusive: false }, () => {
+        srv.off('error', onErr);
+        srv.on('error', (e) => this.ctx.log.error(`tcp ${this.host}:${port}: ${e.message}`));
+        const a = srv.address() as net.AddressInfo;
+        this.local = { ip: a.address, port: a.port };
+        resolve(a.port);
+      });
+    });
+  }
+
+  private accept(sock: net.Socket): void {
+    if (this.conns.size >= this.opts.maxConnections) {
+      this.refused++;
+      sock.destroy();
+      return;
+    }
+    if (this.admit(sock)) this.open(sock);
   }
 
   /** Stop accepting; close idle connections now and the rest after `grace` ms. */

@@ -1,21 +1,18 @@
 // DNS over TLS (RFC 7858), a tls:// block's listener: TLS 1.2 or later, then TCP's 2-byte
-// framing; queries on one connection are pipelined and answered as each is ready (out of order,
-// RFC 7766 §6.2.1.1), with an idle timeout, a read deadline for a started message, a cap on open
-// connections, on connections per client address and on queries in the chain per connection. A
-// reply is padded (RFC 8467) when the query carried the EDNS(0) Padding option. Without a certificate (no `tls` plugin in the block)
-// it serves DNS over plain TCP, as CoreDNS does.
+// framing, served by the TCP listener's connections (tcp.ts: pipelined queries answered as each
+// is ready, RFC 7766 §6.2.1.1, and every limit of TCP: connections in all and per client address,
+// counted before the handshake, idle, read and write timeouts, replies queued for a client that
+// does not read them). A reply is padded (RFC 8467) when the query carried the EDNS(0) Padding
+// option. Without a certificate (no `tls` plugin in the block) it serves DNS over plain TCP, as
+// CoreDNS does. Also the helpers the HTTP/2 and HTTP listeners share (certificates, listen, close).
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Client, ClientAuth, ListenTls } from '../plugin/types.js';
-import type { CoreWriter, Sender } from '../request/writer.js';
+import type { ClientAuth, ListenTls } from '../plugin/types.js';
 import type { LocalAddr } from '../request/request.js';
-import { padReply, queryWantsPadding } from '../dns/padding.js';
-import { FrameReader, frame } from '../dns/frame.js';
-import { serveQuery, type ServeContext } from './serve.js';
-import { clientOf } from './udp.js';
-import { PerClient, QueryLimit } from './tcp.js';
+import type { ServeContext } from './serve.js';
+import { StreamListener, type TcpOptions } from './tcp.js';
 
-/** The connection limits a stream listener applies (the TCP listener's settings). */
+/** The connection limits an HTTP/2 or HTTP listener applies (of the TCP listener's settings). */
 export interface StreamLimits {
   /** Close a connection with no traffic for this long (ms). */
   readonly idleTimeout: number;
@@ -23,14 +20,7 @@ export interface StreamLimits {
   readonly readTimeout: number;
   /** Open connections at most. */
   readonly maxConnections: number;
-  /** Open connections from one client address at most, counted before the handshake (0 or absent: no cap). */
-  readonly maxPerClient?: number;
-  /** Queries served on one DoT connection at most, then it is closed once answered (-1 or absent: no limit). */
-  readonly maxTcpQueries?: number;
 }
-
-/** Queries one connection may have in the chain at once; reading pauses there and resumes at half. */
-export const MAX_PIPELINED = 128;
 
 /** node:tls server options for a block's certificate and client-certificate policy. */
 export function secureOptions(t: ListenTls): tls.TlsOptions {
@@ -114,108 +104,18 @@ export function updateSecureServer(srv: tls.Server, t: ListenTls): void {
   s.rejectUnauthorized = o.rejectUnauthorized === true;
 }
 
-class DotConn implements Sender {
-  private readonly pending = new FrameReader();
-  private readTimer: NodeJS.Timeout | undefined;
-  private inChain = 0;
-  private paused = false;
-  /** maxTcpQueries: once they were served, nothing more is read; the connection ends once they are answered. */
-  private readonly limit = new QueryLimit();
-  readonly client: Client;
-
-  constructor(
-    readonly sock: net.Socket,
-    private readonly owner: DotListener,
-  ) {
-    this.client = clientOf(sock.remoteAddress ?? '', sock.remotePort ?? 0, sock.remoteFamily === 'IPv6');
-    sock.setNoDelay(true);
-    sock.setTimeout(owner.limits.idleTimeout, () => sock.destroy());
-    sock.on('data', (d: Buffer) => this.onData(d));
-    sock.on('drain', () => this.flow());
-    sock.on('error', () => sock.destroy());
-    sock.on('close', () => {
-      if (this.readTimer) clearTimeout(this.readTimer);
-      owner.conns.delete(this);
-    });
-  }
-
-  private onData(d: Buffer): void {
-    if (this.limit.reached) return;
-    const r = this.pending;
-    r.push(d);
-    for (let msg = r.next(); msg !== undefined; msg = r.next()) {
-      if (msg.length === 0) continue;
-      this.inChain++;
-      serveQuery(this.owner.ctx, Buffer.from(msg), this.client, this.owner.local, 'tcp', this);
-      if (this.limit.count(this.owner.limits.maxTcpQueries ?? -1, r, this.sock)) {
-        if (this.readTimer) clearTimeout(this.readTimer);
-        this.readTimer = undefined;
-        this.endIfDone();
-        return;
-      }
-    }
-    if (r.held === 0) {
-      r.clear();
-      if (this.readTimer) {
-        clearTimeout(this.readTimer);
-        this.readTimer = undefined;
-      }
-    } else {
-      r.compact(true);
-      this.readTimer ??= setTimeout(() => this.sock.destroy(), this.owner.limits.readTimeout);
-    }
-    this.flow();
-  }
-
-  /** Pause reading while too many queries are in the chain or the peer does not read its replies. */
-  private flow(): void {
-    const stop = this.inChain >= MAX_PIPELINED || this.sock.writableNeedDrain;
-    if (stop && !this.paused) {
-      this.paused = true;
-      this.sock.pause();
-    } else if (!stop && this.paused && this.inChain <= MAX_PIPELINED >> 1) {
-      this.paused = false;
-      this.sock.resume();
-    }
-  }
-
-  /** Past the query limit and every query answered: end our side (the replies are flushed first). */
-  private endIfDone(): void {
-    if (this.limit.reached && this.inChain === 0 && !this.sock.destroyed && !this.sock.writableEnded) this.sock.end();
-  }
-
-  send(buf: Uint8Array, w: CoreWriter): void {
-    this.inChain--;
-    if (this.sock.destroyed) return;
-    const out = queryWantsPadding(w.req.wire) ? padReply(buf) : buf;
-    this.sock.write(frame(out));
-    if (this.limit.reached) return this.endIfDone();
-    this.flow();
-  }
-
-  unanswered(): void {
-    this.inChain--;
-    if (this.limit.reached) return this.endIfDone();
-    if (!this.sock.destroyed) this.flow();
-  }
-}
-
-export class DotListener {
+/**
+ * A tls:// block's listener: its connections are served as TCP's are (StreamListener, with every
+ * limit of the TCP listener and the same settings), once their handshake is done.
+ */
+export class DotListener extends StreamListener {
   private server: net.Server | undefined;
-  readonly conns = new Set<DotConn>();
   /** Every accepted TCP socket, handshaken or not (close() cuts the ones still in the handshake). */
   private readonly raw = new Set<net.Socket>();
-  /** Open sockets per client address, handshaken or not. */
-  readonly perClient = new PerClient();
-  local: LocalAddr = { ip: '', port: 0 };
 
-  constructor(
-    readonly host: string,
-    readonly port: number,
-    readonly ctx: ServeContext,
-    readonly limits: StreamLimits,
-    private cert: ListenTls | undefined,
-  ) {}
+  constructor(host: string, port: number, ctx: ServeContext, opts: TcpOptions, private cert: ListenTls | undefined) {
+    super(host, port, ctx, opts, true);
+  }
 
   /** True when TLS is on (false: plain TCP, a tls:// block without the tls plugin). */
   get secure(): boolean {
@@ -228,45 +128,35 @@ export class DotListener {
         sock.destroy();
         return;
       }
-      this.conns.add(new DotConn(sock, this));
+      this.open(sock);
     };
     let srv: net.Server;
     if (this.cert !== undefined) {
       // The handshake must finish within the idle timeout (a client that connects and says nothing).
-      srv = tls.createServer({ ...secureOptions(this.cert), handshakeTimeout: this.limits.idleTimeout }, accept);
+      srv = tls.createServer({ ...secureOptions(this.cert), handshakeTimeout: this.opts.idleTimeout }, accept);
       srv.on('tlsClientError', (_e, sock) => sock.destroy());
     } else {
       srv = net.createServer({ noDelay: true }, accept);
     }
     // Counted before the handshake, so a flood of half-open TLS connections is capped too.
-    srv.maxConnections = this.limits.maxConnections;
+    srv.maxConnections = this.opts.maxConnections;
     srv.on('connection', (raw: net.Socket) => {
       // as on TCP: one address cannot hold every connection (nor every handshake)
-      const ip = raw.remoteAddress ?? '';
-      if (!this.perClient.take(ip, this.limits.maxPerClient ?? 0)) {
-        raw.destroy();
-        return;
-      }
+      if (!this.admit(raw)) return;
       this.raw.add(raw);
-      raw.once('close', () => {
-        this.raw.delete(raw);
-        this.perClient.release(ip);
-      });
+      raw.once('close', () => this.raw.delete(raw));
     });
     this.server = srv;
     this.local = await listenOn(srv, this.host, port, this.ctx, 'tls');
     return this.local.port;
   }
 
-  /** A reload's certificate and policy; new connections use them. */
+  /** A reload's certificate and policy (new connections use them) and timeouts (every connection). */
   update(cert: ListenTls | undefined): void {
+    this.retime();
     if (cert === undefined || this.cert === undefined || !(this.server instanceof tls.Server)) return;
     this.cert = cert;
     updateSecureServer(this.server, cert);
-  }
-
-  get connections(): number {
-    return this.conns.size;
   }
 
   /** Stop accepting; close connections now (replies already written are flushed) or after `grace` ms. */

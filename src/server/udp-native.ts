@@ -15,6 +15,7 @@ import type { CoreWriter, Sender } from '../request/writer.js';
 import type { LocalAddr } from '../request/request.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { ip6Text } from '../dns/names.js';
+import { ipBytes } from '../dns/ip.js';
 
 /** open()'s options (native/udp.c). */
 interface OpenOptions {
@@ -261,6 +262,20 @@ export function queueFlush(f: Flushable): void {
   }
 }
 
+/** IPv6 clients' 16 address bytes by their text, parsed once per address for the later replies' sendMany. */
+const v6Addrs = new Map<string, Uint8Array>();
+
+/** The 16 bytes of IPv6 address `ip` (as the A_ADDR words hold them), or undefined when it is not one. */
+function v6Bytes(ip: string): Uint8Array | undefined {
+  let b = v6Addrs.get(ip);
+  if (b !== undefined) return b;
+  b = ipBytes(ip);
+  if (b === undefined || b.length !== 16) return undefined;
+  if (v6Addrs.size >= V4_CACHE_MAX) v6Addrs.clear();
+  v6Addrs.set(ip, b);
+  return b;
+}
+
 /** RFC 5952 text of 16 address bytes at `off`. */
 export function v6Text(b: Uint8Array, off: number): string {
   const g = new Array<number>(8);
@@ -302,6 +317,8 @@ export class NativeUdpListener implements Sender, Flushable {
   private asyncBuf: ArrayBuffer | undefined;
   private asyncBytes: Uint8Array | undefined;
   private asyncMeta: Int32Array | undefined;
+  /** asyncMeta's bytes (an IPv6 address is written into its A_ADDR words as bytes). */
+  private asyncMetaBytes: Uint8Array | undefined;
   private nAsync = 0;
   private asyncOff = 0;
   private asyncQueued = false;
@@ -416,20 +433,22 @@ export class NativeUdpListener implements Sender, Flushable {
       return;
     }
     // a reply written later (after an await): queued for this turn's sendMany
-    if (c.family === 4 && this.queueAsync(buf, c)) return;
-    // an IPv6 client's, or one too large for the queue: on its own
+    if (this.queueAsync(buf, c)) return;
+    // one too large for the queue, or to an address the queue cannot hold: on its own
     this.mod.sendTo(h, buf, c.ip, c.port);
   }
 
-  /** Queue a later reply to an IPv4 client for this turn's sendMany; false when it cannot be. */
+  /** Queue a later reply to an IPv4 or IPv6 client for this turn's sendMany; false when it cannot be. */
   private queueAsync(buf: Uint8Array, c: Client): boolean {
     if (this.mod.sendMany === undefined || L.ASYNC_META === undefined) return false;
-    const word = v4Word(c.ip);
-    if (word === undefined || buf.length > OUT_BYTES) return false;
+    const word = c.family === 4 ? v4Word(c.ip) : undefined;
+    const v6 = c.family === 6 ? v6Bytes(c.ip) : undefined;
+    if ((word === undefined && v6 === undefined) || buf.length > OUT_BYTES) return false;
     if (this.asyncBuf === undefined) {
       this.asyncBuf = new ArrayBuffer(OUT_BYTES);
       this.asyncBytes = new Uint8Array(this.asyncBuf);
       this.asyncMeta = new Int32Array(ASYNC_MAX * L.ASYNC_META);
+      this.asyncMetaBytes = new Uint8Array(this.asyncMeta.buffer);
     }
     if (this.nAsync === ASYNC_MAX || this.asyncOff + buf.length > OUT_BYTES) this.flushOut();
     this.asyncBytes!.set(buf, this.asyncOff);
@@ -438,8 +457,14 @@ export class NativeUdpListener implements Sender, Flushable {
     m[k + L.A_OFFSET!] = this.asyncOff;
     m[k + L.A_LENGTH!] = buf.length;
     m[k + L.A_PORT!] = c.port;
-    m[k + L.A_FAMILY!] = 4;
-    m[k + L.A_ADDR!] = word;
+    if (v6 !== undefined) {
+      // four words of network-order bytes, as the native side copies them into sin6_addr
+      m[k + L.A_FAMILY!] = 6;
+      this.asyncMetaBytes!.set(v6, (k + L.A_ADDR!) * 4);
+    } else {
+      m[k + L.A_FAMILY!] = 4;
+      m[k + L.A_ADDR!] = word!;
+    }
     this.asyncOff += buf.length;
     if (!this.asyncQueued) {
       this.asyncQueued = true;

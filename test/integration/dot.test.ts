@@ -1,6 +1,8 @@
 // DNS over TLS (RFC 7858) through real clients (kdig, dig +tls) and a node:tls client: answers,
 // pipelining with out-of-order replies, EDNS(0) padding, idle timeout, connection cap, cap per
-// client address, client certificates under client_auth, and the transport the plugins see.
+// client address, the bounds on replies queued for a client that does not read them (high-water
+// mark, byte cap, write timeout), client certificates under client_auth, and the transport the
+// plugins see.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import tls from 'node:tls';
 import dnsPacket, { type DecodedPacket } from 'dns-packet';
@@ -62,7 +64,6 @@ describe.skipIf(!hasOpenssl)('DNS over TLS', () => {
   let srv: TestServer;
   let port: number;
   let release: (() => void) | undefined;
-  let served = 0;
 
   beforeAll(async () => {
     pki = makeTlsPki();
@@ -73,15 +74,10 @@ describe.skipIf(!hasOpenssl)('DNS over TLS', () => {
         release = () => resolve(next(req, w) as number);
       });
     });
-    // counts the queries of the never-reading client that reach the chain
-    const flood = responder('flood', (req, w, next) => {
-      if (req.name.endsWith('.flood.example.')) served++;
-      return next(req, w);
-    });
     srv = await startServer(
-      `tls://.:0 {\n bind 127.0.0.1\n tls ${pki.serverCertFile} ${pki.serverKeyFile}\n prometheus 127.0.0.1:0\n slow\n flood\n whoami\n}\n` +
+      `tls://.:0 {\n bind 127.0.0.1\n tls ${pki.serverCertFile} ${pki.serverKeyFile}\n prometheus 127.0.0.1:0\n slow\n whoami\n}\n` +
         `.:0 {\n bind 127.0.0.1\n whoami\n}\n`,
-      { plugins: [slow, flood], tcp: { idleTimeout: 1500, maxConnections: 8 } },
+      { plugins: [slow], tcp: { idleTimeout: 1500, maxConnections: 8 } },
     );
     port = portOf(srv, 'tls');
   });
@@ -156,22 +152,6 @@ describe.skipIf(!hasOpenssl)('DNS over TLS', () => {
     expect(Date.now() - start).toBeGreaterThanOrEqual(1000);
   });
 
-  it('a client that sends 200,000 queries and never reads a reply is paused, then cut; plain DNS keeps answering', async () => {
-    const c = await DotClient.connect(port, { ca: pki.caPem });
-    c.sock.pause(); // never reads: the replies (~20 MB) fill the kernel's buffers, then the server's
-    served = 0;
-    const q = (i: number): Buffer => buildQuery(`q${i}.flood.example`, 'A');
-    for (let i = 0; i < 200_000; i += 1000) c.send(...Array.from({ length: 1000 }, (_, k) => q(i + k)));
-    // the server stops reading once the client does not take its replies, and the idle timeout
-    // (1.5 s here) closes the connection that no longer moves
-    await waitFor(() => c.closed, { timeout: 20_000, what: 'the never-reading connection to be closed' });
-    expect(served).toBeGreaterThan(0);
-    expect(served).toBeLessThan(200_000);
-    const r = await query(portOf(srv, 'dns'), 'after.flood.example', 'A', { host: '127.0.0.1' });
-    expect(r.rcode).toBe(0);
-    await waitFor(() => srv.server.tcpConnections() === 0, { what: 'the connection to go' });
-  });
-
   it('holds the connection cap while plain DNS keeps answering', async () => {
     const socks: tls.TLSSocket[] = [];
     for (let i = 0; i < 30; i++) {
@@ -233,6 +213,121 @@ describe.skipIf(!hasOpenssl)('DNS over TLS', () => {
     }
     const text = await srv.metrics.exposition();
     expect(text).toMatch(new RegExp(`coredns_dns_requests_total\\{server="tls://127\\.0\\.0\\.1:0",zone="\\.",view="",proto="tcp",family="1",type="A"\\} [1-9]`));
+  });
+});
+
+describe.skipIf(!hasOpenssl)('a DoT client that does not read its replies', () => {
+  let pki: TlsPki;
+  beforeAll(() => {
+    pki = makeTlsPki();
+  });
+  const chunk = 'x'.repeat(250);
+  /**
+   * TXT replies of `strings` × 250 bytes for names under big.test, at once (`spread` 0) or after 1
+   * to `spread` ms (in turn, so they come a few at a time); whoami for the rest.
+   */
+  const big = (strings: number, spread: number) => {
+    let n = 0;
+    return responder('big', (req, w, next) => {
+      if (!req.name.endsWith('big.test.')) return next(req, w);
+      const answer = (): number => {
+        w.write({ type: 'response', answers: [{ name: req.name, type: 'TXT', ttl: 0, data: Array<string>(strings).fill(chunk) }] });
+        return 0;
+      };
+      if (spread === 0) return answer();
+      return new Promise<number>((resolve) => setTimeout(() => resolve(answer()), 1 + (n++ % spread)));
+    });
+  };
+  const floodQueries = (n: number): Buffer[] => Array.from({ length: n }, (_, i) => buildQuery(`q${i}.big.test`, 'A', { id: i & 0xffff }));
+
+  it('keeps its queued bytes under the cap and is closed at the cap, before any timeout; a client that reads is not; plain DNS keeps answering', async () => {
+    const highWater = 16 * 1024;
+    const maxQueued = 128 * 1024;
+    // replies of ~8 KB come 1 to 64 ms after their query, up to 128 of them outstanding: once the client's
+    // buffers are full they pile up past the cap long before any timeout (write and idle: 60 s)
+    const srv = await startServer(`tls://.:0 {\n bind 127.0.0.1\n tls ${pki.serverCertFile} ${pki.serverKeyFile}\n big\n whoami\n}\n.:0 {\n bind 127.0.0.1\n whoami\n}\n`, {
+      plugins: [big(32, 64)],
+      tcp: { highWater, maxQueued, writeTimeout: 60_000, idleTimeout: 60_000, readTimeout: 60_000 },
+    });
+    // a client that reads gets every reply of its own burst (TLS completes each write after the
+    // turn's I/O: the replies of one turn count in full until then, and that is no overflow)
+    const reader = await DotClient.connect(portOf(srv, 'tls'), { ca: pki.caPem });
+    reader.send(...floodQueries(2000));
+    await waitFor(() => reader.replies.length === 2000 || reader.closed, { timeout: 15_000, what: "the reading client's 2,000 replies" });
+    expect(reader.replies.length).toBe(2000);
+    expect(srv.server.tcpOverflows()).toBe(0);
+    reader.close();
+    await waitFor(() => srv.server.tcpConnections() === 0, { what: 'the reading client to go' });
+    const c = await DotClient.connect(portOf(srv, 'tls'), { ca: pki.caPem });
+    try {
+      // (the client's handshake can finish before the server's)
+      await waitFor(() => srv.server.tcpConnections() === 1, { what: 'the server to take the connection' });
+      c.sock.pause(); // never reads
+      c.send(...floodQueries(20_000)); // 160 MB of replies if all were answered
+      let most = 0;
+      let answered = 0;
+      const start = Date.now();
+      await waitFor(
+        async () => {
+          most = Math.max(most, srv.server.tcpQueuedBytes());
+          if (srv.server.tcpConnections() === 0) return true;
+          const r = await query(portOf(srv, 'dns'), 'during.example', 'A', { host: '127.0.0.1' });
+          expect(r.rcode).toBe(0);
+          answered++;
+          return false;
+        },
+        { timeout: 15_000, interval: 5, what: 'the never-reading connection to be closed at the cap' },
+      );
+      // closed for its unread replies, and not by a timeout (all 60 s)
+      expect(Date.now() - start).toBeLessThan(15_000);
+      expect(srv.server.tcpOverflows()).toBe(1);
+      // what was seen queued: at most the cap, the replies of the turn that went over it (at most
+      // the 128 outstanding) and one unread chunk of queries
+      expect(most).toBeLessThanOrEqual(maxQueued + 128 * 8500 + 128 * 1024);
+      expect(answered).toBeGreaterThan(0);
+      expect(srv.server.tcpQueuedBytes()).toBe(0);
+      c.sock.resume();
+      await waitFor(() => c.closed, { what: 'the client to see the close' });
+    } finally {
+      c.close();
+      await srv.close();
+    }
+  });
+
+  it('is closed within the write timeout once it stops reading, long before the idle timeout', async () => {
+    const srv = await startServer(`tls://.:0 {\n bind 127.0.0.1\n tls ${pki.serverCertFile} ${pki.serverKeyFile}\n big\n whoami\n}\n.:0 {\n bind 127.0.0.1\n whoami\n}\n`, {
+      plugins: [big(16, 0)],
+      tcp: { writeTimeout: 500, idleTimeout: 60_000, readTimeout: 60_000 },
+    });
+    const c = await DotClient.connect(portOf(srv, 'tls'), { ca: pki.caPem });
+    try {
+      // a reader first: replies come back
+      expect(await c.answers(buildQuery('first.big.test', 'A'))).toBe(true);
+      c.sock.pause(); // then it stops reading: ~4 KB replies fill its buffers, then the server's
+      const start = Date.now();
+      c.send(...floodQueries(20_000));
+      let most = 0;
+      await waitFor(
+        () => {
+          most = Math.max(most, srv.server.tcpQueuedBytes());
+          return srv.server.tcpConnections() === 0;
+        },
+        { timeout: 15_000, interval: 5, what: 'the stalled connection to be closed by the write timeout' },
+      );
+      const took = Date.now() - start;
+      expect(took).toBeGreaterThanOrEqual(500);
+      expect(took).toBeLessThan(15_000);
+      expect(srv.server.tcpOverflows()).toBe(1);
+      // held while it waited: over the high-water mark (64 KiB), under the cap (1 MiB) plus one reply and one unread chunk of queries
+      expect(most).toBeGreaterThan(64 * 1024);
+      expect(most).toBeLessThanOrEqual(1024 * 1024 + 4200 + 128 * 1024);
+      expect(srv.server.tcpQueuedBytes()).toBe(0);
+      const r = await query(portOf(srv, 'dns'), 'after.example', 'A', { host: '127.0.0.1' });
+      expect(r.rcode).toBe(0);
+    } finally {
+      c.close();
+      await srv.close();
+    }
   });
 });
 
