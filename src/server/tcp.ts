@@ -12,7 +12,7 @@ import type { LocalAddr } from '../request/request.js';
 import { parseDuration } from '../corefile/dispenser.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
-import { FrameReader, frame } from '../dns/frame.js';
+import { FrameGather, FrameReader } from '../dns/frame.js';
 
 export interface TcpOptions {
   /** Close a connection with no complete query for this long (ms). CoreDNS: 10 s. */
@@ -140,8 +140,10 @@ class Conn implements Sender {
   private outstanding = 0;
   /** Reading stopped at maxInflight outstanding queries: served again when half of them finished. */
   private full = false;
-  /** Replies are being collected for one write at the end of this tick (the socket is corked). */
-  private corked = false;
+  /** The replies of this turn of the event loop, framed, for one write at its end (flush()). */
+  private readonly out = new FrameGather();
+  /** In the listener's list of connections to flush at the end of this turn. */
+  flushQueued = false;
   /** In the listener's queue for the next turn. */
   deferred = false;
   /** The client sent FIN: answer what it asked, then end our side. */
@@ -166,6 +168,7 @@ class Conn implements Sender {
     sock.on('error', () => sock.destroy());
     sock.on('close', () => {
       this.pending.clear();
+      this.out.clear();
       owner.remove(this);
     });
   }
@@ -192,12 +195,14 @@ class Conn implements Sender {
     if (this.peerEnded) this.maybeEnd();
   };
 
-  /** The replies of this tick go out: one writev, not one write(2) each. */
-  private readonly uncork = (): void => {
-    if (!this.corked) return;
-    this.corked = false;
-    this.sock.uncork();
-  };
+  /** The replies gathered so far go out: one write(2) for all of them. */
+  flush(): void {
+    const b = this.out.take();
+    if (b === undefined) return;
+    const sock = this.sock;
+    if (sock.destroyed || sock.writableEnded) this.out.clear();
+    else sock.write(b);
+  }
 
   private onData(d: Buffer): void {
     if (this.limit.reached) return; // past the query limit: nothing more is read
@@ -270,20 +275,17 @@ class Conn implements Sender {
   send(buf: Uint8Array, _w: CoreWriter): void {
     const sock = this.sock;
     if (sock.destroyed || sock.writableEnded) return;
-    // Every reply written in one tick (a turn of serve(), or the answers that came back together
-    // from an upstream) leaves in one writev at its end.
-    if (!this.corked) {
-      this.corked = true;
-      sock.cork();
-      process.nextTick(this.uncork);
-    }
-    sock.write(frame(buf));
-    let queued = sock.writableLength;
-    if (queued > this.owner.opts.highWater) {
-      // over the mark while corked: hand them to the kernel first, then see what it did not take
-      this.uncork();
-      queued = sock.writableLength;
-      if (queued > this.owner.opts.highWater) this.hold(queued);
+    // Every reply written in one turn of the event loop (a turn of serve(), the answers read from
+    // several upstream connections in one poll, each in its own callback) leaves in one write at
+    // its end: the listener flushes the connections that gathered replies (setImmediate).
+    this.out.add(buf);
+    if (!this.flushQueued) this.owner.toFlush(this);
+    const hw = this.owner.opts.highWater;
+    if (sock.writableLength + this.out.length > hw) {
+      // over the mark: hand them to the kernel first, then see what it did not take
+      this.flush();
+      const queued = sock.writableLength;
+      if (queued > hw) this.hold(queued);
     }
   }
 
@@ -291,7 +293,8 @@ class Conn implements Sender {
   drain(): Promise<void> {
     const sock = this.sock;
     if (sock.destroyed) return Promise.reject(new Error('connection closed'));
-    if (sock.writableLength <= this.owner.opts.highWater) return Promise.resolve();
+    if (sock.writableLength + this.out.length <= this.owner.opts.highWater) return Promise.resolve();
+    this.flush();
     return new Promise((resolve, reject) => {
       const done = (): void => {
         sock.off('drain', done);
@@ -337,6 +340,7 @@ class Conn implements Sender {
     if (this.pending.ready) return;
     this.pending.clear(); // a message cut by the FIN: never completes
     this.msgStart = 0;
+    this.flush();
     this.sock.end();
   }
 
@@ -357,7 +361,7 @@ class Conn implements Sender {
   }
 
   get queued(): number {
-    return this.sock.writableLength + this.pending.held;
+    return this.sock.writableLength + this.out.length + this.pending.held;
   }
 }
 
@@ -382,6 +386,21 @@ export class TcpListener {
     const q = this.queue;
     this.queue = [];
     for (const c of q) c.turn();
+    // what this turn answered at once goes now, not after the next poll
+    this.flushAll();
+  };
+  /** Connections with replies gathered in this turn of the event loop. */
+  private flushing: Conn[] = [];
+  private flushScheduled = false;
+  private readonly flushAll = (): void => {
+    this.flushScheduled = false;
+    const list = this.flushing;
+    if (list.length === 0) return;
+    this.flushing = [];
+    for (const c of list) {
+      c.flushQueued = false;
+      c.flush();
+    }
   };
 
   constructor(
@@ -450,6 +469,15 @@ export class TcpListener {
     return true;
   }
 
+  /** `c` gathered a reply: it is written with the others of this turn at the turn's end. */
+  toFlush(c: Conn): void {
+    c.flushQueued = true;
+    this.flushing.push(c);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flushAll);
+  }
+
   /** `c` is served again on the next turn (after the connections already waiting). */
   defer(c: Conn): void {
     if (c.deferred) return;
@@ -496,6 +524,7 @@ export class TcpListener {
       // a peer that does not close its side is cut a second later.
       const kill = (): void => {
         for (const c of this.conns) {
+          c.flush();
           c.sock.end();
           setTimeout(() => c.sock.destroy(), 1000).unref();
         }
