@@ -148,8 +148,7 @@ export class Forwarder {
         if (i < list.length) continue;
         break;
       }
-      const label = p.addr.label;
-      setMetadata(req, 'forward/upstream', () => label);
+      setMetadata(req, 'forward/upstream', p.labelValue);
       return reply;
     }
     t?.note(last !== undefined ? 'every upstream answered with a failover rcode: the last reply is used' : `no upstream answered (${attempts} attempt(s))`);
