@@ -461,7 +461,8 @@ class TcpConn {
     frames.push(d);
     let freed = false;
     const rej = this.owner.rej;
-    for (let msg = frames.next(); msg !== undefined; msg = frames.next()) {
+    // each reply copied out of the chunk at once (the chunk holds others; a view first would be one more object)
+    for (let msg = frames.nextCopy(); msg !== undefined; msg = frames.nextCopy()) {
       this.rx++;
       const p = msg.length < 12 ? undefined : this.pending.get((msg[0]! << 8) | msg[1]!);
       if (p === undefined) {
@@ -473,7 +474,7 @@ class TcpConn {
       this.pending.delete(p.id);
       freed = true;
       if (r instanceof ExchangeError) p.reject(r);
-      else p.resolve(Buffer.from(r)); // its own bytes: the chunk holds other replies
+      else p.resolve(r);
     }
     frames.compact(true);
     if (freed) this.owner.tcpFreed(this);

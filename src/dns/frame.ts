@@ -53,6 +53,20 @@ export class FrameReader {
     return b.subarray(off + 2, end);
   }
 
+  /** The next complete message as a Buffer of its own (no view made first), or undefined when none is all there yet. */
+  nextCopy(): Buffer | undefined {
+    const b = this.buf;
+    if (b === null) return undefined;
+    const off = this.off;
+    if (b.length - off < 2) return undefined;
+    const end = off + 2 + ((b[off]! << 8) | b[off + 1]!);
+    if (end > b.length) return undefined;
+    this.off = end;
+    const out = Buffer.allocUnsafe(end - off - 2);
+    b.copy(out, 0, off + 2, end);
+    return out;
+  }
+
   /** Bytes received and not taken. */
   get held(): number {
     return this.buf === null ? 0 : this.buf.length - this.off;

@@ -232,7 +232,7 @@ class Conn implements Sender {
         break;
       }
       // copied: a view would keep the whole chunk alive as long as the request lives
-      const msg = Buffer.from(r.next()!);
+      const msg = r.nextCopy()!;
       took = true;
       if (msg.length === 0) continue; // an empty frame is no query: it does not count as activity
       served = true;

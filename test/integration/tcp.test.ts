@@ -428,7 +428,7 @@ describe('replies written in one tick', () => {
       proto._write = orig.write;
       proto._writev = orig.writev;
     }
-    expect(s.replies.map((r) => r.id).sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(s.replies.map((r) => r.id!).sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(writes).toBeLessThanOrEqual(2); // the old code: one write per callback, 100
     s.sock.destroy();
   });
