@@ -3,7 +3,7 @@
 // max_concurrent). setup.ts builds the forwarders; proxy.ts talks to one upstream.
 import { performance } from 'node:perf_hooks';
 import { deadlineOf, setMetadata, isSubdomain, rcodeName, replyRcode, setId, RCODE, FLAG } from '../../src/plugin/api.js';
-import type { FastHistogram, FastHistogramChild, Next, Plugin, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
+import type { FastHistogram, FastHistogramChild, MaybePromise, Next, Plugin, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 import type { ForwarderConfig } from './setup.js';
 import { ExchangeError, type Upstream, type Inc } from './proxy.js';
 import type { ForwarderTap } from '../dnstap/tap.js';
@@ -79,15 +79,52 @@ export class Forwarder {
   }
 
   /** Forward `req`: the upstream's reply bytes, or undefined when every attempt failed. */
-  async resolve(req: Request): Promise<Buffer | undefined> {
+  resolve(req: Request): Promise<Buffer | undefined> {
     const cfg = this.cfg;
     const query = Buffer.from(req.wire);
-    const qEnd = req.questionEnd;
     const proto: 'udp' | 'tcp' = cfg.forceTcp ? 'tcp' : cfg.preferUdp ? 'udp' : req.transport;
     // the overall timeout, or the query's own deadline (cancel) when that comes first
     const own = deadlineOf(req);
-    const deadline = Math.min(performance.now() + OVERALL_TIMEOUT, own ?? Infinity);
+    const t0 = performance.now();
+    const deadline = Math.min(t0 + OVERALL_TIMEOUT, own ?? Infinity);
     const list = this.list();
+    const p = list[0]!;
+    // The common case without an async frame of its own (one less per query in flight): no trace,
+    // no dnstap, the first upstream up. A reply that needs nothing more is the answer; anything
+    // else (an error, TC over UDP, a failover rcode) goes to the loop as its first attempt's outcome.
+    if (req.trace !== undefined || this.taps.list.length !== 0 || p.down(cfg.maxFails) || t0 >= deadline) {
+      return this.attempts(req, query, proto, deadline, list, undefined);
+    }
+    const timeout = Math.max(1, Math.min(cfg.readTimeout, deadline - t0));
+    return p.exchange(query, req.questionEnd, proto, timeout).then(
+      (reply) => {
+        const rcode = replyRcode(reply);
+        if ((proto === 'udp' && !p.tls && (reply[2]! & (FLAG.TC >> 8)) !== 0 && !cfg.forceTcp) || (cfg.failover.length > 0 && cfg.failover.includes(rcode))) {
+          return this.attempts(req, query, proto, deadline, list, { t0, reply, error: undefined });
+        }
+        this.observe(p, rcode, (performance.now() - t0) / 1000);
+        setMetadata(req, 'forward/upstream', p.labelValue);
+        return reply;
+      },
+      (error: unknown) => this.attempts(req, query, proto, deadline, list, { t0, reply: undefined, error }),
+    );
+  }
+
+  /**
+   * The attempts of one query, in `list`'s order, until one is answered or the deadline; `first`
+   * is the outcome of an attempt to list[0] already made (resolve's common case), taken as the
+   * loop's first.
+   */
+  private async attempts(
+    req: Request,
+    query: Buffer,
+    proto: 'udp' | 'tcp',
+    deadline: number,
+    list: Upstream[],
+    first: { t0: number; reply: Buffer | undefined; error: unknown } | undefined,
+  ): Promise<Buffer | undefined> {
+    const cfg = this.cfg;
+    const qEnd = req.questionEnd;
     const t = req.trace;
     if (t !== undefined) t.note(`forward ${cfg.from} (${cfg.where}): policy ${cfg.policy}, order ${list.map((p) => p.addr.label).join(' ')}, over ${proto}`);
     let last: Buffer | undefined;
@@ -95,14 +132,15 @@ export class Forwarder {
     let attempts = 0;
     let busy = 0;
     let i = 0;
-    while (performance.now() < deadline) {
+    let made = first;
+    while (made !== undefined || performance.now() < deadline) {
       if (i >= list.length) {
         if (last !== undefined) break; // every upstream answered with a failover rcode
         i = 0;
         fails = 0;
       }
       let p = list[i++]!;
-      if (p.down(cfg.maxFails)) {
+      if (made === undefined && p.down(cfg.maxFails)) {
         t?.note(`${p.addr.label} is marked down (max_fails ${cfg.maxFails}): skipped`);
         fails++;
         if (fails < list.length) continue;
@@ -111,14 +149,21 @@ export class Forwarder {
         p = this.proxies[Math.floor(Math.random() * this.proxies.length)]!;
         this.broken.inc();
       }
-      if (this.attemptsCap > 0 && attempts >= this.attemptsCap) break;
+      if (made === undefined && this.attemptsCap > 0 && attempts >= this.attemptsCap) break;
       attempts++;
-      const t0 = performance.now();
+      const t0 = made?.t0 ?? performance.now();
       const timeout = Math.max(1, Math.min(cfg.readTimeout, deadline - t0));
       let reply: Buffer;
       let sentOver: 'udp' | 'tcp' = p.tls ? 'tcp' : proto;
       try {
-        reply = await p.exchange(query, qEnd, proto, timeout);
+        if (made !== undefined) {
+          const m = made;
+          made = undefined;
+          if (m.reply === undefined) throw m.error;
+          reply = m.reply;
+        } else {
+          reply = await p.exchange(query, qEnd, proto, timeout);
+        }
         if (proto === 'udp' && !p.tls && (reply[2]! & (FLAG.TC >> 8)) !== 0 && !cfg.forceTcp) {
           // Truncated over UDP: ask again over TCP for the whole answer.
           t?.note(`attempt ${attempts}: ${p.addr.label} answered truncated (TC) over UDP in ${ms(t0)}: asking again over TCP`);
@@ -148,8 +193,7 @@ export class Forwarder {
         if (i < list.length) continue;
         break;
       }
-      const label = p.addr.label;
-      setMetadata(req, 'forward/upstream', () => label);
+      setMetadata(req, 'forward/upstream', p.labelValue);
       return reply;
     }
     t?.note(last !== undefined ? 'every upstream answered with a failover rcode: the last reply is used' : `no upstream answered (${attempts} attempt(s))`);
@@ -181,37 +225,51 @@ export function forwardPlugin(forwarders: readonly Forwarder[], rejects: Inc): P
     return best;
   };
 
-  const run = async (idx: number, req: Request, w: ResponseWriter): Promise<Rcode> => {
-    for (;;) {
-      const f = forwarders[idx]!;
-      if (f.cfg.maxConcurrent > 0 && f.inflight >= f.cfg.maxConcurrent) {
-        req.trace?.note(`max_concurrent ${f.cfg.maxConcurrent} reached: REFUSED`);
-        rejects.inc();
-        return RCODE.REFUSED;
-      }
-      f.inflight++;
-      let reply: Buffer | undefined;
-      try {
-        reply = await f.resolve(req);
-      } finally {
-        f.inflight--;
-      }
-      if (reply === undefined) return RCODE.SERVFAIL;
-      const rcode = replyRcode(reply);
-      if ((f.cfg.next.length > 0 && f.cfg.next.includes(rcode)) || (f.cfg.nextOnNodata && rcode === RCODE.NOERROR && reply.readUInt16BE(6) === 0)) {
-        const n = pick(req.name, idx);
-        req.trace?.note(`next ${rcodeName(rcode)}: ${n >= 0 ? `handing the query to the next forward (${forwarders[n]!.cfg.where})` : 'no further forward matches, the reply stands'}`);
-        if (n >= 0) {
-          idx = n;
-          continue;
-        }
-      }
-      setId(reply, req.id);
-      // Same question (validated), maybe another case: give the client its own spelling back.
-      reply.set(req.wire.subarray(12, req.questionEnd), 12);
-      w.write(reply);
-      return rcode;
+  // No async frame per query: the reply's promise carries on to `answer` (one less object set
+  // held per query in flight).
+  const run = (idx: number, req: Request, w: ResponseWriter): MaybePromise<Rcode> => {
+    const f = forwarders[idx]!;
+    if (f.cfg.maxConcurrent > 0 && f.inflight >= f.cfg.maxConcurrent) {
+      req.trace?.note(`max_concurrent ${f.cfg.maxConcurrent} reached: REFUSED`);
+      rejects.inc();
+      return RCODE.REFUSED;
     }
+    f.inflight++;
+    let r: Promise<Buffer | undefined>;
+    try {
+      r = f.resolve(req);
+    } catch (e) {
+      f.inflight--;
+      return Promise.reject(e);
+    }
+    return r.then(
+      (reply) => {
+        f.inflight--;
+        return answer(idx, req, w, reply);
+      },
+      (e: unknown) => {
+        f.inflight--;
+        throw e;
+      },
+    );
+  };
+
+  /** The reply forwarder `idx` got for `req`: written, or handed to the next forward (`next`). */
+  const answer = (idx: number, req: Request, w: ResponseWriter, reply: Buffer | undefined): MaybePromise<Rcode> => {
+    if (reply === undefined) return RCODE.SERVFAIL;
+    const f = forwarders[idx]!;
+    const rcode = replyRcode(reply);
+    if ((f.cfg.next.length > 0 && f.cfg.next.includes(rcode)) || (f.cfg.nextOnNodata && rcode === RCODE.NOERROR && reply.readUInt16BE(6) === 0)) {
+      const n = pick(req.name, idx);
+      req.trace?.note(`next ${rcodeName(rcode)}: ${n >= 0 ? `handing the query to the next forward (${forwarders[n]!.cfg.where})` : 'no further forward matches, the reply stands'}`);
+      if (n >= 0) return run(n, req, w);
+    }
+    setId(reply, req.id);
+    // Same question (validated), maybe another case: give the client its own spelling back.
+    const wire = req.wire;
+    for (let k = 12; k < req.questionEnd; k++) reply[k] = wire[k]!;
+    w.write(reply);
+    return rcode;
   };
 
   return {

@@ -15,7 +15,7 @@ import tls from 'node:tls';
 import { randomFillSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { UpstreamAddr } from './setup.js';
-import { FrameReader, QCLASS, QTYPE, encodeName, frame, sameQuestion, wellFormedMessage } from '../../src/plugin/api.js';
+import { FrameGather, FrameReader, QCLASS, QTYPE, encodeName, sameQuestion, wellFormedMessage } from '../../src/plugin/api.js';
 import { NativeUdpClient, nativeUdpClients } from '../../src/server/udp-native.js';
 
 export class ExchangeError extends Error {
@@ -72,9 +72,9 @@ class Pending {
   /** TCP: already re-sent once after its connection closed. */
   retried = false;
   constructor(
-    /** What is written: the query, after its 2-byte length for TCP. */
+    /** What is written: the query with its ID (UDP); TCP: the caller's query, framed with the connection's ID as it is written. */
     readonly wire: Buffer,
-    /** The query itself (a view of `wire`), ID included. */
+    /** The query (its question is what a reply must carry). */
     readonly query: Buffer,
     readonly qEnd: number,
     readonly resolve: (b: Buffer) => void,
@@ -382,11 +382,14 @@ class TcpConn {
   rx = 0;
   /** Queries written before the connection was up: sent on connect. */
   private unsent: Pending[] = [];
-  private corked = false;
+  /** The queries of this tick, framed with their IDs, for one write at its end. */
+  private readonly out = new FrameGather();
+  private flushQueued = false;
   private err: ExchangeError | undefined;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.sock.uncork();
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    const b = this.out.take();
+    if (b !== undefined && !this.sock.destroyed) this.sock.write(b);
   };
 
   constructor(
@@ -402,9 +405,8 @@ class TcpConn {
       this.ready = true;
       const q = this.unsent;
       this.unsent = [];
-      sock.cork();
-      for (const p of q) sock.write(p.wire);
-      sock.uncork();
+      for (const p of q) this.out.add(p.wire, p.id);
+      this.flush();
     });
     // Closed idle for `expire`: socket inactivity, with nothing pending.
     sock.setTimeout(expire, () => {
@@ -424,6 +426,7 @@ class TcpConn {
       const left = [...this.pending.values()];
       this.pending.clear();
       this.unsent = [];
+      this.out.clear();
       owner.tcpClosed(this, left, err);
     });
   }
@@ -438,21 +441,19 @@ class TcpConn {
   send(p: Pending): void {
     const id = freeId(this.pending); // at most TCP_MAX_PIPELINE taken: always found
     p.id = id;
-    p.wire[2] = id >> 8;
-    p.wire[3] = id & 0xff;
     p.mark = this.rx;
     this.pending.set(id, p);
     if (!this.ready) {
       this.unsent.push(p);
       return;
     }
-    // Queries sent in one tick go out in one write.
-    if (!this.corked) {
-      this.corked = true;
-      this.sock.cork();
-      process.nextTick(this.uncork);
+    // Queries sent in one tick go out in one write (framed with this connection's ID for them;
+    // the caller's bytes are not touched).
+    this.out.add(p.wire, id);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(this.flush);
     }
-    this.sock.write(p.wire);
   }
 
   private data(d: Buffer): void {
@@ -460,7 +461,8 @@ class TcpConn {
     frames.push(d);
     let freed = false;
     const rej = this.owner.rej;
-    for (let msg = frames.next(); msg !== undefined; msg = frames.next()) {
+    // each reply copied out of the chunk at once (the chunk holds others; a view first would be one more object)
+    for (let msg = frames.nextCopy(); msg !== undefined; msg = frames.nextCopy()) {
       this.rx++;
       const p = msg.length < 12 ? undefined : this.pending.get((msg[0]! << 8) | msg[1]!);
       if (p === undefined) {
@@ -472,7 +474,7 @@ class TcpConn {
       this.pending.delete(p.id);
       freed = true;
       if (r instanceof ExchangeError) p.reject(r);
-      else p.resolve(Buffer.from(r)); // its own bytes: the chunk holds other replies
+      else p.resolve(r);
     }
     frames.compact(true);
     if (freed) this.owner.tcpFreed(this);
@@ -523,6 +525,8 @@ export class Upstream implements TcpOwner {
   private pipelineTimer: NodeJS.Timeout | undefined;
   private closed = false;
   readonly rej: Rejected;
+  /** Its label as a metadata value (forward/upstream): one function, not one made per reply. */
+  readonly labelValue = (): string => this.addr.label;
 
   constructor(
     readonly addr: UpstreamAddr,
@@ -589,10 +593,12 @@ export class Upstream implements TcpOwner {
     if (this.waiting.length - this.waitHead >= TCP_MAX_WAITING) {
       return Promise.reject(new ExchangeError(`${this.tls ? 'tls' : 'tcp'}: too many queries waiting for a connection`, 'busy'));
     }
-    const wire = frame(query);
-    return new Promise<Buffer>((resolve, reject) => {
-      this.dispatch(new Pending(wire, wire.subarray(2), qEnd, resolve, reject, performance.now() + timeout));
-    });
+    // one shared executor (no closure made per query), as for UDP
+    const promise = new Promise<Buffer>(capture);
+    const p = new Pending(query, query, qEnd, captured.resolve!, captured.reject!, performance.now() + timeout);
+    captured.resolve = captured.reject = undefined;
+    this.dispatch(p);
+    return promise;
   }
 
   /** Send on a connection with room, or queue (bounded), or fail 'busy'. */

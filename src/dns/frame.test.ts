@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameReader, frame } from './frame.js';
+import { FrameGather, FrameReader, frame } from './frame.js';
 
 const msgs = (r: FrameReader): string[] => {
   const out: string[] = [];
@@ -48,5 +48,40 @@ describe('frame and FrameReader', () => {
     r.clear();
     expect(r.held).toBe(0);
     expect(r.next()).toBeUndefined();
+  });
+});
+
+describe('FrameGather', () => {
+  it('hands out the messages added since the last take as one framed buffer, IDs rewritten on request', () => {
+    const g = new FrameGather();
+    expect(g.take()).toBeUndefined();
+    const q = Buffer.from([0x12, 0x34, 1, 2, 3]);
+    g.add(Buffer.from('one'));
+    g.add(q, 0xabcd);
+    expect(g.length).toBe(5 + 7);
+    const first = g.take()!;
+    expect([...first]).toEqual([0, 3, 0x6f, 0x6e, 0x65, 0, 5, 0xab, 0xcd, 1, 2, 3]);
+    expect([...q]).toEqual([0x12, 0x34, 1, 2, 3]); // the caller's bytes are not touched
+    g.add(Buffer.from('two'));
+    expect([...g.take()!]).toEqual([0, 3, 0x74, 0x77, 0x6f]);
+    expect([...first]).toEqual([0, 3, 0x6f, 0x6e, 0x65, 0, 5, 0xab, 0xcd, 1, 2, 3]); // earlier takes stay as they were
+    expect(g.length).toBe(0);
+  });
+
+  it('grows for a big turn and for a big message, keeping what was added', () => {
+    const g = new FrameGather();
+    const msgs = Array.from({ length: 300 }, (_, i) => Buffer.from(`m${i}`.repeat(10)));
+    for (const m of msgs) g.add(m);
+    g.add(Buffer.alloc(30_000, 7));
+    const r = new FrameReader();
+    r.push(g.take()!);
+    const got: Buffer[] = [];
+    for (let m = r.next(); m !== undefined; m = r.next()) got.push(Buffer.from(m));
+    expect(got.length).toBe(301);
+    expect(got.slice(0, 300).map((m) => m.toString())).toEqual(msgs.map((m) => m.toString()));
+    expect(got[300]!.equals(Buffer.alloc(30_000, 7))).toBe(true);
+    g.add(Buffer.from('x'));
+    g.clear();
+    expect(g.take()).toBeUndefined();
   });
 });

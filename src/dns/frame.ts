@@ -1,6 +1,7 @@
 // DNS over a byte stream (TCP, TLS; RFC 1035 4.2.2, RFC 7766): each message goes with its length
 // in two bytes before it. One reader for every stream that receives messages (the TCP and TLS
-// listeners, forward's upstream connections) and one writer of the prefix.
+// listeners, forward's upstream connections), one writer of the prefix, and one gatherer of the
+// messages a stream sends in one turn (the TCP listener's replies, forward's upstream queries).
 
 /** `msg` with its 2-byte length before it, ready to write to a stream. */
 export function frame(msg: Uint8Array): Buffer {
@@ -52,6 +53,20 @@ export class FrameReader {
     return b.subarray(off + 2, end);
   }
 
+  /** The next complete message as a Buffer of its own (no view made first), or undefined when none is all there yet. */
+  nextCopy(): Buffer | undefined {
+    const b = this.buf;
+    if (b === null) return undefined;
+    const off = this.off;
+    if (b.length - off < 2) return undefined;
+    const end = off + 2 + ((b[off]! << 8) | b[off + 1]!);
+    if (end > b.length) return undefined;
+    this.off = end;
+    const out = Buffer.allocUnsafe(end - off - 2);
+    b.copy(out, 0, off + 2, end);
+    return out;
+  }
+
   /** Bytes received and not taken. */
   get held(): number {
     return this.buf === null ? 0 : this.buf.length - this.off;
@@ -76,5 +91,79 @@ export class FrameReader {
   clear(): void {
     this.buf = null;
     this.off = 0;
+  }
+}
+
+/** A gather chunk: below half of Node's pool size, so it is a slice of the shared pool, not a malloc. */
+const CHUNK = 4000;
+/** A chunk with less room than this left after take() is let go (the next add() takes a new one). */
+const MIN_TAIL = 512;
+
+/**
+ * Collects the messages written to a stream in one turn, framed, for one write: add() copies each
+ * (after its length) into a chunk, take() hands out what was added since the last take() as one
+ * Buffer, a view of the chunk; the chunk's rest takes the next ones. No object per message: a
+ * pipelined connection's 64 replies of a turn are one copy each and one write(2) in all, instead of
+ * a framed Buffer and a stream write each. A connection holds at most one pool-sized chunk between
+ * turns (a bigger one, grown for a big turn, goes with its take()).
+ */
+export class FrameGather {
+  private buf: Buffer | null = null;
+  private start = 0;
+  private end = 0;
+
+  /** Bytes added and not yet taken. */
+  get length(): number {
+    return this.end - this.start;
+  }
+
+  /** Add `msg` after its 2-byte length; with `id` (0–65535), its first two bytes (the DNS ID) are written as that instead. */
+  add(msg: Uint8Array, id = -1): void {
+    const n = msg.length;
+    let b = this.buf;
+    if (b === null || b.length - this.end < n + 2) b = this.grow(n + 2);
+    const e = this.end;
+    b[e] = n >> 8;
+    b[e + 1] = n & 0xff;
+    if (id >= 0 && n >= 2) {
+      b[e + 2] = id >> 8;
+      b[e + 3] = id & 0xff;
+      b.set(msg.subarray(2), e + 4);
+    } else {
+      b.set(msg, e + 2);
+    }
+    this.end = e + 2 + n;
+  }
+
+  /**
+   * A chunk with room for `need` more bytes after what is held (copied over): the pool-sized one,
+   * or twice what a turn of many messages needs, or just what a big message needs.
+   */
+  private grow(need: number): Buffer {
+    const held = this.end - this.start;
+    const want = held + need;
+    const b = Buffer.allocUnsafe(want <= CHUNK ? CHUNK : need > CHUNK ? want : 2 * want);
+    if (held > 0) this.buf!.copy(b, 0, this.start, this.end);
+    this.buf = b;
+    this.start = 0;
+    this.end = held;
+    return b;
+  }
+
+  /** What was added since the last take(), as one Buffer (the caller writes it), or undefined when nothing was. */
+  take(): Buffer | undefined {
+    const b = this.buf;
+    if (b === null || this.end === this.start) return undefined;
+    const out = b.subarray(this.start, this.end);
+    if (b.length > CHUNK || b.length - this.end < MIN_TAIL) this.clear();
+    else this.start = this.end;
+    return out;
+  }
+
+  /** Drop what is held (the stream is gone). */
+  clear(): void {
+    this.buf = null;
+    this.start = 0;
+    this.end = 0;
   }
 }

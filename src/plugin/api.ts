@@ -36,7 +36,7 @@ export { fqdn, isSubdomain, parentName, countLabels, reverseName, reverseToIp, e
 export { parseCidr, cidrContains, type Cidr } from '../corefile/keys.js';
 export { ipBytes } from '../dns/ip.js';
 export { emptyReply, setId, replyRcode, skipName, skipRecord, questionsEnd, RecordCursor, readName, checkName, wellFormedMessage, sameQuestion, writeOpt, findOpt, OUR_UDP_SIZE } from '../dns/wire.js';
-export { FrameReader, frame } from '../dns/frame.js';
+export { FrameReader, FrameGather, frame } from '../dns/frame.js';
 export { parseOpt, replaceOpt, type OptRecord, type EdnsOption } from '../dns/opt.js';
 export type { Logger } from '../observe/log.js';
 export type { Metrics, Counter, Gauge, Histogram, FastCounter, FastHistogram, FastCounterChild, FastHistogramChild } from '../observe/metrics.js';

@@ -13,7 +13,7 @@ import type { LocalAddr } from '../request/request.js';
 import { parseDuration } from '../corefile/dispenser.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
-import { FrameReader, frame } from '../dns/frame.js';
+import { FrameGather, FrameReader } from '../dns/frame.js';
 import { padReply, queryWantsPadding } from '../dns/padding.js';
 
 export interface TcpOptions {
@@ -142,8 +142,10 @@ class Conn implements Sender {
   private outstanding = 0;
   /** Reading stopped at maxInflight outstanding queries: served again when half of them finished. */
   private full = false;
-  /** Replies are being collected for one write at the end of this tick (the socket is corked). */
-  private corked = false;
+  /** The replies of this turn of the event loop, framed, for one write at its end (flush()). */
+  private readonly out = new FrameGather();
+  /** In the listener's list of connections to flush at the end of this turn. */
+  flushQueued = false;
   /** In the listener's queue for the next turn. */
   deferred = false;
   /** DoT: the queued replies went over maxQueued; judgeCap runs after this turn's writes. */
@@ -168,6 +170,7 @@ class Conn implements Sender {
     sock.on('error', () => sock.destroy());
     sock.on('close', () => {
       this.pending.clear();
+      this.out.clear();
       owner.remove(this);
     });
   }
@@ -194,12 +197,14 @@ class Conn implements Sender {
     if (this.peerEnded) this.maybeEnd();
   };
 
-  /** The replies of this tick go out: one writev, not one write(2) each. */
-  private readonly uncork = (): void => {
-    if (!this.corked) return;
-    this.corked = false;
-    this.sock.uncork();
-  };
+  /** The replies gathered so far go out: one write(2) for all of them. */
+  flush(): void {
+    const b = this.out.take();
+    if (b === undefined) return;
+    const sock = this.sock;
+    if (sock.destroyed || sock.writableEnded) this.out.clear();
+    else sock.write(b);
+  }
 
   private onData(d: Buffer): void {
     if (this.limit.reached) return; // past the query limit: nothing more is read
@@ -229,7 +234,7 @@ class Conn implements Sender {
         break;
       }
       // copied: a view would keep the whole chunk alive as long as the request lives
-      const msg = Buffer.from(r.next()!);
+      const msg = r.nextCopy()!;
       took = true;
       if (msg.length === 0) continue; // an empty frame is no query: it does not count as activity
       served = true;
@@ -272,21 +277,18 @@ class Conn implements Sender {
   send(buf: Uint8Array, w: CoreWriter): void {
     const sock = this.sock;
     if (sock.destroyed || sock.writableEnded) return;
-    // Every reply written in one tick (a turn of serve(), or the answers that came back together
-    // from an upstream) leaves in one writev at its end.
-    if (!this.corked) {
-      this.corked = true;
-      sock.cork();
-      process.nextTick(this.uncork);
-    }
+    // Every reply written in one turn of the event loop (a turn of serve(), the answers read from
+    // several upstream connections in one poll, each in its own callback) leaves in one write at
+    // its end: the listener flushes the connections that gathered replies (setImmediate).
     // RFC 8467 padding: over TLS, for a query that asked for it
-    sock.write(frame(this.owner.dot && queryWantsPadding(w.req.wire) ? padReply(buf) : buf));
-    let queued = sock.writableLength;
-    if (queued > this.owner.opts.highWater) {
-      // over the mark while corked: hand them to the kernel first, then see what it did not take
-      this.uncork();
-      queued = sock.writableLength;
-      if (queued > this.owner.opts.highWater) this.hold(queued);
+    this.out.add(this.owner.dot && queryWantsPadding(w.req.wire) ? padReply(buf) : buf);
+    if (!this.flushQueued) this.owner.toFlush(this);
+    const hw = this.owner.opts.highWater;
+    if (sock.writableLength + this.out.length > hw) {
+      // over the mark: hand them to the kernel first, then see what it did not take
+      this.flush();
+      const queued = sock.writableLength;
+      if (queued > hw) this.hold(queued);
     }
   }
 
@@ -294,7 +296,8 @@ class Conn implements Sender {
   drain(): Promise<void> {
     const sock = this.sock;
     if (sock.destroyed) return Promise.reject(new Error('connection closed'));
-    if (sock.writableLength <= this.owner.opts.highWater) return Promise.resolve();
+    if (sock.writableLength + this.out.length <= this.owner.opts.highWater) return Promise.resolve();
+    this.flush();
     return new Promise((resolve, reject) => {
       const done = (): void => {
         sock.off('drain', done);
@@ -356,6 +359,7 @@ class Conn implements Sender {
     if (this.pending.ready) return;
     this.pending.clear(); // a message cut by the FIN: never completes
     this.msgStart = 0;
+    this.flush();
     this.sock.end();
   }
 
@@ -373,7 +377,7 @@ class Conn implements Sender {
   }
 
   get queued(): number {
-    return this.sock.writableLength + this.pending.held;
+    return this.sock.writableLength + this.out.length + this.pending.held;
   }
 }
 
@@ -401,6 +405,21 @@ export class StreamListener {
     const q = this.queue;
     this.queue = [];
     for (const c of q) c.turn();
+    // what this turn answered at once goes now, not after the next poll
+    this.flushAll();
+  };
+  /** Connections with replies gathered in this turn of the event loop. */
+  private flushing: Conn[] = [];
+  private flushScheduled = false;
+  private readonly flushAll = (): void => {
+    this.flushScheduled = false;
+    const list = this.flushing;
+    if (list.length === 0) return;
+    this.flushing = [];
+    for (const c of list) {
+      c.flushQueued = false;
+      c.flush();
+    }
   };
 
   constructor(
@@ -456,6 +475,15 @@ export class StreamListener {
     if (this.budget === 0) return false;
     this.budget--;
     return true;
+  }
+
+  /** `c` gathered a reply: it is written with the others of this turn at the turn's end. */
+  toFlush(c: Conn): void {
+    c.flushQueued = true;
+    this.flushing.push(c);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flushAll);
   }
 
   /** `c` is served again on the next turn (after the connections already waiting). */
@@ -540,6 +568,7 @@ export class TcpListener extends StreamListener {
       // a peer that does not close its side is cut a second later.
       const kill = (): void => {
         for (const c of this.conns) {
+          c.flush();
           c.sock.end();
           setTimeout(() => c.sock.destroy(), 1000).unref();
         }

@@ -394,6 +394,44 @@ describe('replies written in one tick', () => {
     expect(writes).toBeLessThanOrEqual(2);
     s.sock.destroy();
   });
+
+  it('leave in one write when each is written in its own callback of one event-loop turn (as replies read from several upstream connections are)', async () => {
+    const held: Array<() => void> = [];
+    // holds every query until 100 are held, then answers each in a callback of its own, all in
+    // one turn (the check phase of one event-loop iteration)
+    const apart = responder('apart', (req, w) => {
+      return new Promise((resolve) => {
+        held.push(() => {
+          w.write({ type: 'response', answers: [{ name: req.name, type: 'A', ttl: 0, data: '192.0.2.3' }] });
+          resolve(0);
+        });
+        if (held.length === 100) setImmediate(() => held.splice(0).forEach((f) => setImmediate(f)));
+      });
+    });
+    const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n apart\n}', { plugins: [apart] });
+    const s = await Stream.open(srv.port);
+    const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
+    const orig = { write: proto._write, writev: proto._writev };
+    let writes = 0;
+    proto._write = function (this: net.Socket, ...a: unknown[]) {
+      if (this.localPort === srv.port) writes++;
+      return orig.write.apply(this, a);
+    };
+    proto._writev = function (this: net.Socket, ...a: unknown[]) {
+      if (this.localPort === srv.port) writes++;
+      return orig.writev.apply(this, a);
+    };
+    try {
+      s.sock.write(Buffer.concat(Array.from({ length: 100 }, (_, i) => frame(`a${i}.example`, 'A', i))));
+      await waitFor(() => s.replies.length === 100, { what: 'every reply' });
+    } finally {
+      proto._write = orig.write;
+      proto._writev = orig.writev;
+    }
+    expect(s.replies.map((r) => r.id!).sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(writes).toBeLessThanOrEqual(2); // the old code: one write per callback, 100
+    s.sock.destroy();
+  });
 });
 
 describe('a client that half-closes', () => {
