@@ -11,7 +11,7 @@
 //     AggregatorRegistry): a worker's `metrics.exposition()` asks the primary over IPC.
 import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
-import client from 'prom-client';
+import { AggregatorRegistry } from '../observe/prom.js';
 import type { TextLogger } from '../observe/log.js';
 import type { MetricsRegistry } from '../observe/metrics.js';
 import { ShareRelay } from './share.js';
@@ -48,7 +48,7 @@ interface Msg {
 
 /** Run the primary: fork `workers` workers, supervise them; resolves with the exit code. */
 export function runPrimary(workers: number, log: TextLogger): Promise<number> {
-  const aggregator = new client.AggregatorRegistry();
+  const aggregator = new AggregatorRegistry();
   const relay = new ShareRelay();
   const live = new Set<Worker>();
   /** Workers whose server serves (listeners bound, startup hooks done). */
@@ -146,8 +146,8 @@ export function startWorker(metrics: MetricsRegistry, addReadiness: (entry: { na
   process.on('message', (m: Msg) => {
     if (m?.type === ALL_READY) all = m.value === true;
   });
-  client.AggregatorRegistry.setRegistries([metrics.registry]);
-  new client.AggregatorRegistry(); // installs the worker's reply to the primary's requests
+  AggregatorRegistry.setRegistries([metrics.registry]);
+  new AggregatorRegistry(); // installs the worker's reply to the primary's requests
   const pending = new Map<number, { resolve: (t: string) => void; reject: (e: Error) => void }>();
   let seq = 0;
   process.on('message', (m: Msg) => {
