@@ -164,7 +164,7 @@ function build(e: ServiceEntry, zone: string, owner: string, port: string, proto
   }
   const filtered = port !== '' || proto !== '';
   if (!svc.headless) {
-    if (o.ignoreEmptyService && e.served === 0) return MISSING;
+    if (o.ignoreEmptyService && e.eps.length === 0) return MISSING;
     const ports = svc.ports.filter((p) => portMatch(port, proto, p));
     if (filtered && ports.length === 0) return MISSING;
     const addrs = (): { a: readonly RR[]; aaaa: readonly RR[] } => {

@@ -94,8 +94,12 @@ export default definePlugin<KubernetesConfig>({
     let timedOut = false;
     let started: Promise<void> | undefined;
     ctx.onStartup(async () => {
+      // No commit per chunk of the API's first lists: one when they are all in (store.ts, hold).
+      // (Manifests apply their objects in slices of time, each committed: not held.)
+      store.hold = fromApi;
       started = source.start(store).then(
         () => {
+          store.hold = false;
           store.synced = true;
           store.commit();
           // The lists' garbage is gone: shrink the heap back to what the store holds — a moment
@@ -115,7 +119,12 @@ export default definePlugin<KubernetesConfig>({
       const r = await Promise.race([started.then(() => 'done' as const), timeout]);
       clearTimeout(timer);
       if (failure !== undefined) throw failure;
-      if (r === 'timeout') timedOut = true;
+      if (r === 'timeout') {
+        timedOut = true;
+        // Served unsynced from now on: what arrives is committed as it comes.
+        store.hold = false;
+        store.commit();
+      }
       if (r === 'timeout') ctx.log.warn(`starting server with unsynced Kubernetes API (waited ${cfg.startupTimeout / 1000}s)`);
     });
     const after = ctx.chain.slice(ctx.chain.indexOf('kubernetes') + 1);
@@ -174,6 +183,7 @@ export default definePlugin<KubernetesConfig>({
       ...kubernetesTransferer(cfg, store, ownIps),
       close: async () => {
         await source.stop();
+        store.close();
       },
       // For tests and embedding: the data behind the answers.
       store,

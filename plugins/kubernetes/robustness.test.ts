@@ -328,3 +328,43 @@ describe('namespaces and labels filters, fallthrough for in-addr.arpa', () => {
     expect(nx.msg.additionals ?? []).toEqual([]);
   });
 });
+
+describe('kubernetes API source: the first answers after a large first sync', () => {
+  it('answers PTR and A exactly from the first moment it listens (the reverse index is built after the sync)', async () => {
+    const fake = await FakeApiServer.start({});
+    let srv: TestServer | undefined;
+    try {
+      // 3,000 Services with one endpoint each: the background index pass takes several turns.
+      const N = 3000;
+      const ip = (i: number): string => `10.${120 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+      const cip = (i: number): string => `10.96.${i >> 8}.${i & 255}`;
+      fake.load('namespaces', [namespace('big')]);
+      fake.load('services', Array.from({ length: N }, (_, i) => service('big', `s${i}`, cip(i))));
+      fake.load('endpointslices', Array.from({ length: N }, (_, i) => endpointSlice('big', `s${i}`, `s${i}-1`, [{ ip: ip(i) }])));
+      srv = await startServer(`cluster.local:0 in-addr.arpa:0 {
+  bind 127.0.0.1
+  kubernetes cluster.local in-addr.arpa {
+    endpoint ${fake.url}
+    tls ${fake.clientCertFile} ${fake.clientKeyFile} ${fake.caFile}
+  }
+}`);
+      // The server listens once synced: ask at once, the last Services listed first.
+      const rev = (a: string): string => `${a.split('.').reverse().join('.')}.in-addr.arpa.`;
+      const ptr = async (a: string): Promise<string[]> => {
+        const r = await srv!.query(rev(a), 'PTR', { timeout: 8000 });
+        expect(r.rcode, `PTR ${a}`).toBe(0);
+        return (r.msg.answers ?? []).map((x) => (x.type === 'PTR' ? String(x.data) : x.type));
+      };
+      const [p1, p2, p3] = await Promise.all([ptr(ip(N - 1)), ptr(cip(N - 1)), ptr(ip(7))]);
+      expect(p1).toEqual([`${ip(N - 1).replace(/\./g, '-')}.s${N - 1}.big.svc.cluster.local`]);
+      expect(p2).toEqual([`s${N - 1}.big.svc.cluster.local`]);
+      expect(p3).toEqual([`${ip(7).replace(/\./g, '-')}.s7.big.svc.cluster.local`]);
+      expect(await aState(srv, fqdn('big', 's2999'))).toEqual([cip(2999)]);
+      const nx = await srv.query(rev('10.96.250.250'), 'PTR', { timeout: 8000 });
+      expect(nx.rcode).toBe(3);
+    } finally {
+      await srv?.close();
+      await fake.close();
+    }
+  }, 60_000);
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Recorder, fakeRequest, nextReturning, sortAndCheck } from '../../src/testing/index.js';
+import { Recorder, fakeRequest, nextReturning, sortAndCheck, waitFor } from '../../src/testing/index.js';
 import { Fall } from '../../src/plugin/api.js';
 import { ClusterStore, isServiceEntry } from './store.js';
 import { KubernetesHandler } from './kubernetes.js';
@@ -115,6 +115,52 @@ describe('store', () => {
     st.upsertService(svc('x', 'ns', { clusterIPs: ['10.96.0.1'] }));
     await Promise.resolve();
     expect(st.byIp('10.96.0.1')).toHaveLength(1);
+  });
+
+  it('on hold (a first list coming in) commits only when told; that commit serves at once and indexes in the background', async () => {
+    let now = 5_000_000;
+    const st = new ClusterStore({ now: () => now });
+    st.hold = true;
+    // 1,200 services: more than one background slice of the index pass
+    for (let i = 0; i < 1200; i++) {
+      const ip = `10.1.${i >> 8}.${i & 255}`;
+      st.upsertService(svc(`s${i}`, 'ns', { clusterIPs: [`10.96.${i >> 8}.${i & 255}`] }));
+      st.upsertSlice(slice(`s${i}-1`, 'ns', `s${i}`, [[ip, true]]));
+    }
+    await new Promise((r) => setImmediate(r));
+    expect(st.generation).toBe(0); // no commit of its own while on hold
+    st.commit();
+    expect(st.generation).toBe(1);
+    expect(st.modified).toBe(5000);
+    expect(st.service('s7', 'ns')!.eps.map((e) => e.ip)).toEqual(['10.1.0.7']);
+    // the reverse index, asked for before the background pass is done, is complete
+    expect(st.byIp('10.1.4.175').map((v) => (isServiceEntry(v) ? v.name : v.svc.name))).toEqual(['s1199']);
+    expect(st.byIp('10.96.0.3').map((v) => (isServiceEntry(v) ? v.name : 'endpoint'))).toEqual(['s3']);
+    st.hold = false;
+    // after the pass, the signatures are there: the same data again is no change …
+    now = 6_000_000;
+    st.upsertSlice(slice('s5-1', 'ns', 's5', [['10.1.0.5', true]]));
+    st.commit();
+    expect([st.generation, st.modified]).toEqual([1, 5000]);
+    // … and a changed endpoint moves in the reverse index
+    st.upsertSlice(slice('s5-1', 'ns', 's5', [['10.2.0.5', true]]));
+    st.commit();
+    expect([st.generation, st.modified]).toEqual([2, 6000]);
+    expect(st.byIp('10.1.0.5')).toHaveLength(0);
+    expect(st.byIp('10.2.0.5')).toHaveLength(1);
+    st.close();
+  });
+
+  it('a held commit leaves the index to a background pass, which needs no read to finish', async () => {
+    const st = new ClusterStore();
+    st.hold = true;
+    for (let i = 0; i < 1200; i++) st.upsertService(svc(`s${i}`, 'ns', { clusterIPs: [`10.96.${i >> 8}.${i & 255}`], externalIPs: [`192.0.2.${i & 255}`] }));
+    st.commit();
+    st.hold = false;
+    const pending = (): number => (st as unknown as { unindexed: unknown[] }).unindexed.length;
+    expect(pending()).toBe(1200);
+    await waitFor(() => pending() === 0, 2000);
+    expect(st.externalByIp('192.0.2.4').map((e) => e.name)).toEqual(['s4', 's260', 's516', 's772', 's1028']);
   });
 
   it('namespaces: configured list drops other objects; namespace_labels decides exposure', () => {

@@ -121,7 +121,7 @@ export class ServiceEntry {
   extIps: readonly string[] = [];
   /** The service had external addresses (IPs or host names) at the last rebuild. */
   hasExternal = false;
-  /** Number of served endpoint addresses. */
+  /** Number of served endpoint addresses (set by the store's index; `eps.length` is the same count). */
   served = 0;
   /** Pending EndpointSlice trigger times (programming-latency metric). */
   triggers: number[] | undefined = undefined;
@@ -266,11 +266,26 @@ export class ClusterStore implements ObjectSink {
   private readonly warned = new Map<string, string>();
   private scheduled = false;
   private changed = false;
+  /**
+   * Services committed on hold whose index work (reverse entries, external addresses, signature)
+   * is still to do, from `unindexedAt` on: done a slice at a time after the commit, and at once
+   * by any read or commit that needs it.
+   */
+  private unindexed: ServiceEntry[] = [];
+  private unindexedAt = 0;
+  private indexing: NodeJS.Immediate | undefined;
   private readonly now: () => number;
   /** Unix seconds of the last DNS-relevant change (the SOA serial). */
   modified: number;
-  /** Unix seconds of the last change to a Service with external addresses (k8s_external's SOA serial). */
-  modifiedExternal: number;
+  private modifiedExt: number;
+  /**
+   * While true, writes do not schedule a commit: the source's first full list goes in without a
+   * commit after every chunk (each service would be indexed again as each of its objects came),
+   * and the one commit that ends it leaves the index to be built after it (see commit()). The
+   * plugin holds a store until its source's first sync (or the startup timeout); explicit
+   * commit() calls work as ever.
+   */
+  hold = false;
   /** Set by the plugin after the source's first full sync. */
   synced = false;
   /** Incremented with every DNS-relevant change (caches of answers compare it). */
@@ -279,8 +294,14 @@ export class ClusterStore implements ObjectSink {
   constructor(private readonly opts: StoreOptions = {}) {
     this.now = opts.now ?? Date.now;
     this.modified = Math.floor(this.now() / 1000);
-    this.modifiedExternal = this.modified;
+    this.modifiedExt = this.modified;
     this.configured = opts.namespaces && opts.namespaces.length > 0 ? new Set(opts.namespaces) : undefined;
+  }
+
+  /** Unix seconds of the last change to a Service with external addresses (k8s_external's SOA serial). */
+  get modifiedExternal(): number {
+    this.indexNow();
+    return this.modifiedExt;
   }
 
   // ---------------------------------------------------------------- reads (hot path)
@@ -297,6 +318,7 @@ export class ClusterStore implements ObjectSink {
 
   /** Services (by ClusterIP) or endpoints holding this IP; ClusterIP entries come first. */
   byIp(ip: string): readonly RevVal[] {
+    this.indexNow();
     const v = this.reverse.get(ip);
     if (v === undefined) return EMPTY_EPS;
     const list = Array.isArray(v) ? v : [v];
@@ -311,6 +333,7 @@ export class ClusterStore implements ObjectSink {
 
   /** Services that have this IP among their external addresses. */
   externalByIp(ip: string): readonly ServiceEntry[] {
+    this.indexNow();
     const v = this.extReverse.get(ip);
     if (v === undefined) return [];
     return Array.isArray(v) ? v : [v];
@@ -379,7 +402,7 @@ export class ClusterStore implements ObjectSink {
   }
 
   private schedule(): void {
-    if (this.scheduled) return;
+    if (this.scheduled || this.hold) return;
     this.scheduled = true;
     queueMicrotask(() => this.commit());
   }
@@ -707,11 +730,30 @@ export class ClusterStore implements ObjectSink {
     return { services, endpointslices, pods: [...this.pods.values()], namespaces: [...this.nsObjects.values()] };
   }
 
+  /**
+   * Apply the writes since the last commit. On hold (the first full list) the services' answers
+   * are ready at once (they are built from the services and slices on the first query), but their
+   * index work — reverse (PTR) entries, external addresses, signatures — is left to a background
+   * pass (a slice of services per turn of the event loop) that any read of the index, and the next
+   * commit, finishes first: the server answers its first queries while the index of 10,000
+   * services is still being built. At the first list every service is new, so the commit counts
+   * as a change without comparing signatures.
+   */
   commit(): void {
     this.scheduled = false;
     if (this.dirty.size > 0) {
       const now = this.now();
-      for (const e of this.dirty) if (this.rebuild(e, now)) this.changed = true;
+      this.indexNow();
+      if (this.hold) {
+        for (const e of this.dirty) {
+          e.reset();
+          this.unindexed.push(e);
+        }
+        this.changed = true;
+        this.indexing ??= setImmediate(() => this.indexSome());
+      } else {
+        for (const e of this.dirty) if (this.rebuild(e, now)) this.changed = true;
+      }
       this.dirty.clear();
     }
     if (this.changed) {
@@ -719,10 +761,43 @@ export class ClusterStore implements ObjectSink {
       this.generation++;
       this.modified = Math.floor(this.now() / 1000);
     }
+    this.externalCommitted();
+  }
+
+  private externalCommitted(): void {
     if (this.externalChanged) {
       this.externalChanged = false;
-      this.modifiedExternal = Math.floor(this.now() / 1000);
+      this.modifiedExt = Math.floor(this.now() / 1000);
     }
+  }
+
+  /** Index the services a held commit left (all of them). */
+  private indexNow(): void {
+    if (this.unindexed.length > 0) this.indexSome(Infinity);
+  }
+
+  /** Index up to `n` services of those a held commit left; the rest on the next turn. */
+  private indexSome(n = 500): void {
+    if (this.indexing !== undefined) clearImmediate(this.indexing);
+    this.indexing = undefined;
+    const list = this.unindexed;
+    const end = Math.min(list.length, this.unindexedAt + n);
+    const now = this.now();
+    for (let i = this.unindexedAt; i < end; i++) this.rebuild(list[i]!, now);
+    this.unindexedAt = end;
+    if (end < list.length) {
+      this.indexing = setImmediate(() => this.indexSome());
+      return;
+    }
+    this.unindexed = [];
+    this.unindexedAt = 0;
+    this.externalCommitted();
+  }
+
+  /** Stop the background index pass (the store is dropped). */
+  close(): void {
+    if (this.indexing !== undefined) clearImmediate(this.indexing);
+    this.indexing = undefined;
   }
 
   // ---------------------------------------------------------------- commit work

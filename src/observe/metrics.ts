@@ -1,7 +1,8 @@
 // Metrics: one prom-client Registry per process (passed down, never the global default), with
 // families named coredns_<subsystem>_<name>. Asking for a family that exists returns it, so a
 // reload keeps counting into the same series (CoreDNS's metrics survive reload too).
-import client from 'prom-client';
+import type client from 'prom-client';
+import * as prom from './prom.js';
 import { FastCounter, FastHistogram } from './fast.js';
 
 export { FastCounter, FastHistogram, type FastCounterChild, type FastHistogramChild } from './fast.js';
@@ -42,7 +43,7 @@ export interface FamilyFactory {
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export class MetricsRegistry implements FamilyFactory {
-  readonly registry = new client.Registry();
+  readonly registry = new prom.Registry();
 
   /** See Metrics.exposition; src/server/workers.ts replaces it in cluster workers. */
   exposition: () => Promise<string> = () => this.registry.metrics();
@@ -53,20 +54,20 @@ export class MetricsRegistry implements FamilyFactory {
   }
 
   counter(fullName: string, help: string, labels: readonly string[] = []): Counter {
-    return this.get(fullName, () => new client.Counter({ name: fullName, help, labelNames: labels, registers: [this.registry] }));
+    return this.get(fullName, () => new prom.Counter({ name: fullName, help, labelNames: labels, registers: [this.registry] }));
   }
 
   gauge(fullName: string, help: string, labels: readonly string[] = []): Gauge {
     // Under -workers the primary merges the workers' registries: counters and histograms add up,
     // entry counts add up, but state and info gauges (build_info, plugin_enabled, …) take one worker's value.
     const aggregator = /_entries$/.test(fullName) ? 'sum' : 'first';
-    return this.get(fullName, () => new client.Gauge({ name: fullName, help, labelNames: labels, registers: [this.registry], aggregator }));
+    return this.get(fullName, () => new prom.Gauge({ name: fullName, help, labelNames: labels, registers: [this.registry], aggregator }));
   }
 
   histogram(fullName: string, help: string, labels: readonly string[] = [], buckets?: readonly number[]): Histogram {
     return this.get(
       fullName,
-      () => new client.Histogram({ name: fullName, help, labelNames: labels, registers: [this.registry], ...(buckets ? { buckets: [...buckets] } : {}) }),
+      () => new prom.Histogram({ name: fullName, help, labelNames: labels, registers: [this.registry], ...(buckets ? { buckets: [...buckets] } : {}) }),
     );
   }
 

@@ -182,7 +182,7 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
  */
 export async function startWorker(metrics: MetricsRegistry, addReadiness: (entry: { name: string; ready(): boolean }) => void): Promise<void> {
   // imported here: the primary imports this module and must not load prom-client (the worker has it already)
-  const { default: client } = await import('prom-client');
+  const { AggregatorRegistry } = await import('../observe/prom.js');
   // /ready in any worker says 503 until every worker serves (one of them may still be syncing).
   let all = false;
   addReadiness({ name: 'workers', ready: () => all });
@@ -205,7 +205,7 @@ export async function startWorker(metrics: MetricsRegistry, addReadiness: (entry
     if (p === undefined) return;
     if (m.error !== undefined) return p.reject(new Error(`metrics from the workers: ${m.error}`));
     // summed as prom-client's AggregatorRegistry does in a primary (counters and histograms add up; a gauge's `aggregator` says how)
-    client.AggregatorRegistry.aggregate((m.metrics ?? []) as MetricObjectWithValues<MetricValue<string>>[][])
+    AggregatorRegistry.aggregate((m.metrics ?? []) as MetricObjectWithValues<MetricValue<string>>[][])
       .metrics()
       .then(p.resolve, p.reject);
   });

@@ -82,6 +82,15 @@ describe('footprint (#17)', () => {
     for (const b of heavyBuiltins) expect(m.builtins).not.toContain(b);
   });
 
+  it("a hosts-only Corefile loads prom-client's metric classes, not its index (push gateway, default metrics, @opentelemetry/api: ~70 ms of every start)", async () => {
+    const port = await freePort();
+    const m = await loaded(`.:${port} {\n  bind 127.0.0.1\n  hosts {\n    10.0.0.3 c.example.\n  }\n}\n`, port, 'c.example');
+    expect(m.pkgs).toContain('prom-client/lib/registry.js');
+    expect(m.pkgs).toContain('prom-client/lib/counter.js');
+    expect(m.pkgs).not.toContain('prom-client/index.js');
+    expect(m.pkgs.filter((k) => k.startsWith('@opentelemetry/') || k.startsWith('prom-client/lib/pushgateway') || k.startsWith('prom-client/lib/defaultMetrics'))).toEqual([]);
+  });
+
   it('a cache + forward Corefile loads neither yaml, @kubernetes/client-node, pino (its main module) nor node:http2', async () => {
     const port = await freePort();
     const up = await freePort();

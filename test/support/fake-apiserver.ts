@@ -262,6 +262,8 @@ export class FakeApiServer {
   private rv = 1;
   private compactedRv = 0;
   private readonly objects = new Map<FakeKind, Map<string, KubeObject>>();
+  /** Each kind's keys in list order (etcd's key order), made when a list needs them after a create or delete. */
+  private readonly sortedKeys = new Map<FakeKind, string[]>();
   private readonly history = new Map<FakeKind, HistoryEvent[]>();
   private readonly watches = new Set<OpenWatch>();
   private readonly sockets = new Set<Socket>();
@@ -409,6 +411,7 @@ export class FakeApiServer {
     const m = this.objects.get(kind)!;
     const k = this.key(kind, obj);
     if (m.has(k)) throw new Error(`${kind} ${k} already exists`);
+    this.sortedKeys.delete(kind);
     this.rv++;
     const stored = this.stamp(kind, obj, undefined);
     m.set(k, stored);
@@ -436,6 +439,7 @@ export class FakeApiServer {
     const old = m.get(k);
     if (!old) throw new Error(`${kind} ${k} not found`);
     m.delete(k);
+    this.sortedKeys.delete(kind);
     this.rv++;
     const gone = structuredClone(old);
     gone.metadata.resourceVersion = String(this.rv);
@@ -445,6 +449,7 @@ export class FakeApiServer {
   /** Load many objects at once without keeping per-object history (a fixture's initial state). */
   load(kind: FakeKind, objs: Iterable<KubeObject>): void {
     const m = this.objects.get(kind)!;
+    this.sortedKeys.delete(kind);
     this.rv++;
     for (const o of objs) m.set(this.key(kind, o), this.stamp(kind, o, undefined));
     // Nothing before this rv can be replayed any more.
@@ -556,9 +561,10 @@ export class FakeApiServer {
 
   private json(res: http.ServerResponse, code: number, body: unknown, rec: Omit<RequestRecord, 'status'>): void {
     this.requests.push({ ...rec, status: code });
-    const s = JSON.stringify(body);
-    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(s) });
-    res.end(s);
+    // Encoded once (Buffer.byteLength and then end(string) encoded a list page twice).
+    const b = Buffer.from(JSON.stringify(body));
+    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': b.length });
+    res.end(b);
   }
 
   /** Route: /api/v1[/namespaces/{ns}]/{kind} or /apis/discovery.k8s.io/v1[/namespaces/{ns}]/endpointslices. */
@@ -656,12 +662,27 @@ export class FakeApiServer {
       listRv = tok.rv;
       after = tok.start;
     }
-    const keys = [...this.objects.get(kind)!.keys()].sort();
+    let keys = this.sortedKeys.get(kind);
+    if (keys === undefined) {
+      keys = [...this.objects.get(kind)!.keys()].sort();
+      this.sortedKeys.set(kind, keys);
+    }
+    // The first key after the continue token's (binary search: pages of a large list were each
+    // a walk over every key).
+    let from = 0;
+    if (after !== '') {
+      let hi = keys.length;
+      while (from < hi) {
+        const mid = (from + hi) >> 1;
+        if (keys[mid]! <= after) from = mid + 1;
+        else hi = mid;
+      }
+    }
     const items: KubeObject[] = [];
     let next: string | undefined;
     let remaining = 0;
-    for (const k of keys) {
-      if (after !== '' && k <= after) continue;
+    for (let i = from; i < keys.length; i++) {
+      const k = keys[i]!;
       const o = this.objects.get(kind)!.get(k)!;
       if (!match(o)) continue;
       if (limit > 0 && items.length >= limit) {

@@ -1,7 +1,8 @@
 // API object JSON (as the API server returns it, or as written in a manifest) → slim records.
 // Pure functions; `undefined` means "skip this object". Shared by watch/client.ts (the API source)
-// and manifests.ts (the YAML source). Repeated strings (namespaces, node names, port names,
-// protocols, service names) are interned so 100,000 endpoints share one copy of each.
+// and manifests.ts (the YAML source). Repeated strings (namespaces, port names, protocols, service
+// names, labels) are interned so 100,000 endpoints share one copy of each. Node names are not: no
+// store keeps them (a slice is packed without them), and the look-ups cost every sync 100,000 Map probes.
 import { canonIp } from '../ip.js';
 import type { SlimEndpoint, SlimEndpointSlice, SlimNamespace, SlimPod, SlimPort, SlimService } from './objects.js';
 
@@ -160,7 +161,7 @@ export function convertSlice(o: unknown): SlimEndpointSlice | undefined {
       addresses,
       hostname: str(eo.hostname).toLowerCase(),
       podName: ref !== undefined && str(ref.kind) === 'Pod' ? str(ref.name) : '',
-      nodeName: intern(str(eo.nodeName)),
+      nodeName: str(eo.nodeName),
       ready: cond?.ready !== false,
     });
   }

@@ -41,8 +41,8 @@ export class ListDecoder {
   /** Open objects/arrays; the list object itself is depth 1. */
   private depth = 0;
   private inString = false;
-  /** Backslashes that ended the previous chunk inside a string (odd: the next byte is escaped). */
-  private slashes = 0;
+  /** Bytes to step over at the start of the next chunk (1: the previous one ended inside a string with a backslash). */
+  private skip = 0;
   /** At depth 1: the next string is a key. */
   private expectKey = false;
   /** The top-level key being read (a string at depth 1 in key position), its bytes so far. */
@@ -64,36 +64,28 @@ export class ListDecoder {
   /** Feed the next chunk of the body. Throws on malformed input or when a handler throws. */
   write(b: Buffer): void {
     const n = b.length;
-    let i = 0;
+    if (n === 0) return;
+    let i = this.skip;
+    this.skip = 0;
     if (this.capture !== Capture.None) this.start = 0;
     let keyStart = this.keyParts !== undefined ? 0 : -1;
     while (i < n) {
       if (this.inString) {
-        // Jump to the next quote that is not escaped.
-        let q = b.indexOf(QUOTE, i);
-        while (q !== -1) {
-          let k = q - 1;
-          let bs = 0;
-          while (k >= i && b[k] === BACKSLASH) {
-            bs++;
-            k--;
-          }
-          if (k < i) bs += this.slashes;
-          if ((bs & 1) === 0) break;
-          q = b.indexOf(QUOTE, q + 1);
+        // To the closing quote, stepping over escapes (a backslash and the byte after it). A loop
+        // here, not Buffer.indexOf: the strings of API objects are short, and a native call per
+        // string cost more than reading their bytes.
+        let q = i;
+        while (q < n) {
+          const c = b[q]!;
+          if (c === QUOTE) break;
+          q += c === BACKSLASH ? 2 : 1;
         }
-        if (q === -1) {
-          let k = n - 1;
-          let bs = 0;
-          while (k >= i && b[k] === BACKSLASH) {
-            bs++;
-            k--;
-          }
-          this.slashes = k < i ? this.slashes + bs : bs;
+        if (q >= n) {
+          // The string goes on in the next chunk (which starts with the escaped byte when this one ended with a backslash).
+          this.skip = q - n;
           if (keyStart >= 0) (this.keyParts ??= []).push(b.subarray(keyStart, n));
           break;
         }
-        this.slashes = 0;
         this.inString = false;
         if (keyStart >= 0) {
           const tail = b.subarray(keyStart, q);
