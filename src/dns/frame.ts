@@ -41,29 +41,33 @@ export class FrameReader {
     return b.length - off >= 2 && b.length - off - 2 >= ((b[off]! << 8) | b[off + 1]!);
   }
 
+  /**
+   * Take the next complete message: returns where its bytes start (they end at the new `this.off`),
+   * or -1 when none is all there yet.
+   */
+  private take(): number {
+    const b = this.buf;
+    if (b === null) return -1;
+    const off = this.off;
+    if (b.length - off < 2) return -1;
+    const end = off + 2 + ((b[off]! << 8) | b[off + 1]!);
+    if (end > b.length) return -1;
+    this.off = end;
+    return off + 2;
+  }
+
   /** The next complete message (without its length), or undefined when none is all there yet. */
   next(): Buffer | undefined {
-    const b = this.buf;
-    if (b === null) return undefined;
-    const off = this.off;
-    if (b.length - off < 2) return undefined;
-    const end = off + 2 + ((b[off]! << 8) | b[off + 1]!);
-    if (end > b.length) return undefined;
-    this.off = end;
-    return b.subarray(off + 2, end);
+    const start = this.take();
+    return start < 0 ? undefined : this.buf!.subarray(start, this.off);
   }
 
   /** The next complete message as a Buffer of its own (no view made first), or undefined when none is all there yet. */
   nextCopy(): Buffer | undefined {
-    const b = this.buf;
-    if (b === null) return undefined;
-    const off = this.off;
-    if (b.length - off < 2) return undefined;
-    const end = off + 2 + ((b[off]! << 8) | b[off + 1]!);
-    if (end > b.length) return undefined;
-    this.off = end;
-    const out = Buffer.allocUnsafe(end - off - 2);
-    b.copy(out, 0, off + 2, end);
+    const start = this.take();
+    if (start < 0) return undefined;
+    const out = Buffer.allocUnsafe(this.off - start);
+    this.buf!.copy(out, 0, start, this.off);
     return out;
   }
 
