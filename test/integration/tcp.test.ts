@@ -356,6 +356,31 @@ describe('a pipelined connection at its in-flight cap', () => {
   });
 });
 
+/**
+ * The write(2)/writev(2) calls the server makes on its side of the connections to `port` while
+ * `run` runs (counted at net.Socket's _write and _writev).
+ */
+async function serverWrites(port: number, run: () => Promise<void>): Promise<number> {
+  const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
+  const orig = { write: proto._write, writev: proto._writev };
+  let writes = 0;
+  proto._write = function (this: net.Socket, ...a: unknown[]) {
+    if (this.localPort === port) writes++;
+    return orig.write.apply(this, a);
+  };
+  proto._writev = function (this: net.Socket, ...a: unknown[]) {
+    if (this.localPort === port) writes++;
+    return orig.writev.apply(this, a);
+  };
+  try {
+    await run();
+  } finally {
+    proto._write = orig.write;
+    proto._writev = orig.writev;
+  }
+  return writes;
+}
+
 describe('replies written in one tick', () => {
   it('leave in one write, also when they come back later all together', async () => {
     const held: Array<() => void> = [];
@@ -372,25 +397,10 @@ describe('replies written in one tick', () => {
     });
     const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n batch\n}', { plugins: [batch] });
     const s = await Stream.open(srv.port);
-    // the server's side of the connection: count its writes
-    const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
-    const orig = { write: proto._write, writev: proto._writev };
-    let writes = 0;
-    proto._write = function (this: net.Socket, ...a: unknown[]) {
-      if (this.localPort === srv.port) writes++;
-      return orig.write.apply(this, a);
-    };
-    proto._writev = function (this: net.Socket, ...a: unknown[]) {
-      if (this.localPort === srv.port) writes++;
-      return orig.writev.apply(this, a);
-    };
-    try {
+    const writes = await serverWrites(srv.port, async () => {
       s.sock.write(Buffer.concat(Array.from({ length: 100 }, (_, i) => frame(`w${i}.example`, 'A', i))));
       await waitFor(() => s.replies.length === 100, { what: 'every reply' });
-    } finally {
-      proto._write = orig.write;
-      proto._writev = orig.writev;
-    }
+    });
     expect(writes).toBeLessThanOrEqual(2);
     s.sock.destroy();
   });
@@ -410,24 +420,10 @@ describe('replies written in one tick', () => {
     });
     const srv = await scoped.server('.:0 {\n bind 127.0.0.1\n apart\n}', { plugins: [apart] });
     const s = await Stream.open(srv.port);
-    const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
-    const orig = { write: proto._write, writev: proto._writev };
-    let writes = 0;
-    proto._write = function (this: net.Socket, ...a: unknown[]) {
-      if (this.localPort === srv.port) writes++;
-      return orig.write.apply(this, a);
-    };
-    proto._writev = function (this: net.Socket, ...a: unknown[]) {
-      if (this.localPort === srv.port) writes++;
-      return orig.writev.apply(this, a);
-    };
-    try {
+    const writes = await serverWrites(srv.port, async () => {
       s.sock.write(Buffer.concat(Array.from({ length: 100 }, (_, i) => frame(`a${i}.example`, 'A', i))));
       await waitFor(() => s.replies.length === 100, { what: 'every reply' });
-    } finally {
-      proto._write = orig.write;
-      proto._writev = orig.writev;
-    }
+    });
     expect(s.replies.map((r) => r.id!).sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(writes).toBeLessThanOrEqual(2); // the old code: one write per callback, 100
     s.sock.destroy();
