@@ -99,7 +99,7 @@ export class Forwarder {
     return p.exchange(query, req.questionEnd, proto, timeout).then(
       (reply) => {
         const rcode = replyRcode(reply);
-        if ((proto === 'udp' && !p.tls && (reply[2]! & (FLAG.TC >> 8)) !== 0 && !cfg.forceTcp) || (cfg.failover.length > 0 && cfg.failover.includes(rcode))) {
+        if (this.truncated(p, proto, reply) || this.failsOver(rcode)) {
           return this.attempts(req, query, proto, deadline, list, { t0, reply, error: undefined });
         }
         this.observe(p, rcode, (performance.now() - t0) / 1000);
@@ -108,6 +108,16 @@ export class Forwarder {
       },
       (error: unknown) => this.attempts(req, query, proto, deadline, list, { t0, reply: undefined, error }),
     );
+  }
+
+  /** A reply over plain UDP with TC set, to be asked again over TCP (unless force_tcp already did). */
+  private truncated(p: Upstream, proto: 'udp' | 'tcp', reply: Buffer): boolean {
+    return proto === 'udp' && !p.tls && (reply[2]! & (FLAG.TC >> 8)) !== 0 && !this.cfg.forceTcp;
+  }
+
+  /** An rcode the `failover` option sends to the next upstream. */
+  private failsOver(rcode: number): boolean {
+    return this.cfg.failover.length > 0 && this.cfg.failover.includes(rcode);
   }
 
   /**
@@ -164,7 +174,7 @@ export class Forwarder {
         } else {
           reply = await p.exchange(query, qEnd, proto, timeout);
         }
-        if (proto === 'udp' && !p.tls && (reply[2]! & (FLAG.TC >> 8)) !== 0 && !cfg.forceTcp) {
+        if (this.truncated(p, proto, reply)) {
           // Truncated over UDP: ask again over TCP for the whole answer.
           t?.note(`attempt ${attempts}: ${p.addr.label} answered truncated (TC) over UDP in ${ms(t0)}: asking again over TCP`);
           sentOver = 'tcp';
@@ -187,7 +197,7 @@ export class Forwarder {
       const rcode = replyRcode(reply);
       this.observe(p, rcode, (performance.now() - t0) / 1000);
       t?.note(`attempt ${attempts}: ${p.addr.label} answered ${rcodeName(rcode)} in ${ms(t0)} (${reply.length} bytes, ${reply.readUInt16BE(6)} answer(s))`);
-      if (cfg.failover.length > 0 && cfg.failover.includes(rcode)) {
+      if (this.failsOver(rcode)) {
         t?.note(`failover ${rcodeName(rcode)}: trying the next upstream`);
         last = reply;
         if (i < list.length) continue;
