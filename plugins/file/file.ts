@@ -89,7 +89,16 @@ export async function buildZone(bytes: Uint8Array, origin: string, shown: string
       since = performance.now();
     }
   }
-  return zone.seal();
+  // Laying the records out (zone.ts) pauses the same way.
+  const sealing = zone.sealing();
+  while (!sealing.next().done) {
+    if (performance.now() - since > SLICE_MS) {
+      await yieldLoop();
+      if (stop()) throw new Error('plugin closed');
+      since = performance.now();
+    }
+  }
+  return zone;
 }
 
 /**
@@ -134,7 +143,7 @@ function explainLookup(t: Trace, s: Served, name: string, r: LookupResult): void
     return;
   }
   const first = r.answers[0];
-  if (first !== undefined && !z.nodes.has(name) && first.type !== 'DNAME') t.note(`no node ${name}: synthesised from the wildcard of its closest encloser`);
+  if (first !== undefined && !z.has(name) && first.type !== 'DNAME') t.note(`no node ${name}: synthesised from the wildcard of its closest encloser`);
   if (r.rcode === RCODE.NXDOMAIN) t.note(`no name ${name} in the zone${s.stanza.fall.through(name) && r.answers.length === 0 ? ': fallthrough, next plugin' : ': NXDOMAIN with the SOA'}`);
   else if (r.answers.length === cnames.length && r.external === undefined) t.note(`${cnames.length > 0 ? 'the chain ends at a name' : 'the name exists'} with no record of this type: NODATA with the SOA`);
   else t.note(`${r.answers.length} record(s)`);
