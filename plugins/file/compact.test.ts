@@ -75,16 +75,16 @@ describe('a 200,000-record zone', () => {
     for (let k = 0; k < 300; k++) {
       const i = (k * 7919 + 13) % N;
       const want = rec(i);
-      const r = (await srv.query(want.name, want.type)).msg;
-      expect(r.rcode, want.name).toBe('NOERROR');
+      const { msg: r, rcode } = await srv.query(want.name, want.type);
+      expect(rcode, want.name).toBe(0);
       expect(r.answers?.map((a) => `${a.name} ${a.type} ${dataText(a)}`), want.name).toEqual([`${want.name} ${want.type} ${want.data}`]);
       if (want.type === 'MX') expect(r.additionals?.map((a) => `${a.name} ${a.type} ${dataText(a)}`)).toEqual(['ns.big.test A 192.0.2.53']);
     }
     // the empty non-terminal above the hosts: NODATA; a name that is not there: NXDOMAIN
-    const ent = (await srv.query('d5.big.test', 'A')).msg;
-    expect([ent.rcode, ent.answers?.length, ent.authorities?.[0]?.type]).toEqual(['NOERROR', 0, 'SOA']);
-    const nx = (await srv.query(`h${N}.d0.big.test`, 'A')).msg;
-    expect([nx.rcode, nx.authorities?.[0]?.type]).toEqual(['NXDOMAIN', 'SOA']);
+    const ent = await srv.query('d5.big.test', 'A');
+    expect([ent.rcode, ent.msg.answers?.length, ent.msg.authorities?.[0]?.type]).toEqual([0, 0, 'SOA']);
+    const nx = await srv.query(`h${N}.d0.big.test`, 'A');
+    expect([nx.rcode, nx.msg.authorities?.[0]?.type]).toEqual([3, 'SOA']);
 
     // AXFR: the SOA, every record once in file order, the SOA again
     const x = await transferFrom(srv.port, 'big.test.', 'AXFR', { timeout: 120_000 });

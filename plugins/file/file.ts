@@ -27,9 +27,10 @@ interface Served {
 
 /**
  * How long a zone load may hold the event loop before it lets queries through (ms). Chunked
- * parsing on the main thread was chosen over a worker thread: the parsed zone is a million small
- * objects, and handing them over from a worker (structured clone) blocks the main thread about as
- * long as parsing them does (bench/README.md, "Zone files").
+ * parsing on the main thread was chosen over a worker thread when a parsed zone was a million
+ * small objects: handing them over from a worker (structured clone) blocked the main thread about
+ * as long as parsing them did (bench/README.md, "Zone files"). A zone is now a few ArrayBuffers
+ * (zone.ts), which a worker could hand over without a copy; that is not done yet.
  */
 const SLICE_MS = 8;
 const yieldLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -39,8 +39,8 @@ function indexOf(zone: Zone): Index | null {
   const nsec3: Index['nsec3'] = [];
   const suffix = zone.origin === '.' ? '' : `.${zone.origin}`;
   for (const owner of zone.owners()) {
-    if (zone.rrset(owner, NSEC) !== undefined) nsec.push({ owner, labels: canonicalLabels(owner) });
-    if (owner.endsWith(suffix) && zone.rrset(owner, NSEC3) !== undefined) nsec3.push({ hash: owner.slice(0, owner.length - suffix.length), owner });
+    if (zone.hasType(owner, NSEC)) nsec.push({ owner, labels: canonicalLabels(owner) });
+    if (owner.endsWith(suffix) && zone.hasType(owner, NSEC3)) nsec3.push({ hash: owner.slice(0, owner.length - suffix.length), owner });
   }
   nsec.sort((a, b) => compareCanonicalLabels(a.labels, b.labels));
   nsec3.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));

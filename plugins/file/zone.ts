@@ -233,11 +233,6 @@ export class Zone {
     return this.count;
   }
 
-  /** Bytes the zone holds outside the JS heap (its arenas and tables). */
-  get bytes(): number {
-    return this.names.bytes + this.data.bytes + this.table.byteLength + this.nameAt.a.byteLength + this.hashes.a.byteLength + this.flags.a.byteLength + this.nodeAt.byteLength + this.order.byteLength;
-  }
-
   // ---- building
 
   /** Add one record (owner at or below the origin). Every record of an RRset gets the TTL of the first (RFC 2181 §5.2; RRSIGs excepted). */
@@ -454,6 +449,13 @@ export class Zone {
     const id = this.find(owner);
     if (id < 0 || (this.flags.a[id]! & NODE) === 0) return undefined;
     return this.setAt(id, owner, type);
+  }
+
+  /** `owner` has records of type `type` (rrTypeKey's name); nothing is decoded. */
+  hasType(owner: string, type: string): boolean {
+    const id = this.find(owner);
+    const t = this.types.find(type);
+    return id >= 0 && t !== undefined && (this.flags.a[id]! & NODE) !== 0 && this.seek(id, t) >= 0;
   }
 
   private setAt(id: number, owner: string, type: string): RR[] | undefined {
