@@ -29,8 +29,9 @@ interface Served {
  * How long a zone load may hold the event loop before it lets queries through (ms). Chunked
  * parsing on the main thread was chosen over a worker thread when a parsed zone was a million
  * small objects: handing them over from a worker (structured clone) blocked the main thread about
- * as long as parsing them did (bench/README.md, "Zone files"). A zone is now a few ArrayBuffers
- * (zone.ts), which a worker could hand over without a copy; that is not done yet.
+ * as long as parsing them did (bench/README.md, "Zone files"). A sealed zone is now a few
+ * ArrayBuffers (zone.ts) a worker could hand over without a copy, but handing the file's bytes to
+ * the worker held this thread longer than the slices do (bench/README.md, "Session 8").
  */
 const SLICE_MS = 8;
 const yieldLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
