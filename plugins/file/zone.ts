@@ -89,11 +89,16 @@ const ttlOf = (r: RR): number => (r as { ttl?: number }).ttl ?? 0;
 /** What add() keeps until seal(): the records as written, chained per owner. */
 interface Build {
   recs: Arena;
-  /** Per record: its address in `recs`, byte length, next record of its owner (-1) and RRset type id. */
+  /**
+   * Per record: its address in `recs`, byte length, next record of its owner (-1), its RRset's type
+   * id and the RRset's number at the owner (two sets can have one type: a record whose `type` is not
+   * rrTypeKey's name for its number, e.g. a transferred 'RRSIG', starts a set of its own each time).
+   */
   addr: Vec<Uint32Array>;
   len: Vec<Uint32Array>;
   next: Vec<Int32Array>;
   set: Vec<Uint16Array>;
+  no: Vec<Uint32Array>;
   /** Per name id: first and last record (-1). */
   head: Vec<Int32Array>;
   tail: Vec<Int32Array>;
@@ -134,6 +139,7 @@ export class Zone {
     len: u32(),
     next: i32(),
     set: u16(),
+    no: u32(),
     head: i32(),
     tail: i32(),
     order: u32(),
@@ -242,6 +248,7 @@ export class Zone {
     const owner = r.owner;
     let id = this.find(owner);
     let setType: number;
+    let setNo = 0;
     let ttl: number | undefined;
     if (id < 0 || (this.flags.a[id]! & NODE) === 0) {
       if (id < 0) {
@@ -258,18 +265,22 @@ export class Zone {
       // The RRset of the record's type: the records of the owner whose RRset's type is rrTypeKey(qtype).
       const want = this.types.find(rrTypeKey(r.qtype));
       let first = -1;
-      if (want !== undefined) for (let x = b.head.a[id]!; x >= 0; x = b.next.a[x]!) if (b.set.a[x] === want) {
-        first = x;
-        break;
+      for (let x = b.head.a[id]!; x >= 0; x = b.next.a[x]!) {
+        if (b.set.a[x] === want) {
+          first = x;
+          break;
+        }
+        setNo = Math.max(setNo, b.no.a[x]! + 1);
       }
       if (first < 0) setType = this.types.id(r.rr.type);
       else {
         setType = want!;
+        setNo = b.no.a[first]!;
         // RRSIGs of one owner cover different RRsets, each with its own TTL: kept as they are.
         const setTtl = r.qtype === RRSIG_TYPE ? ttlOf(r.rr) : this.storedTtl(first);
         if (ttlOf(r.rr) !== setTtl) ttl = setTtl;
         this.encode(r.rr, owner, setType, ttl);
-        for (let x = first; x >= 0; x = b.next.a[x]!) if (b.set.a[x] === setType && this.sameData(x)) return;
+        for (let x = first; x >= 0; x = b.next.a[x]!) if (b.no.a[x] === setNo && this.sameData(x)) return;
       }
     }
     if (ttl === undefined) this.encode(r.rr, owner, setType, undefined);
@@ -277,6 +288,7 @@ export class Zone {
     b.len.push(scratch.p);
     b.next.push(-1);
     b.set.push(setType);
+    b.no.push(setNo);
     if (b.tail.a[id]! < 0) b.head.a[id] = x;
     else b.next.a[b.tail.a[id]!] = x;
     b.tail.a[id] = x;
@@ -353,27 +365,28 @@ export class Zone {
     if (b === undefined) return this;
     const nodeAt = new Uint32Array(this.hashes.length);
     const w = scratch;
-    const sets: number[] = [];
     for (let k = 0; k < b.order.length; k++) {
       const id = b.order.a[k]!;
-      sets.length = 0;
-      for (let x = b.head.a[id]!; x >= 0; x = b.next.a[x]!) if (!sets.includes(b.set.a[x]!)) sets.push(b.set.a[x]!);
+      let sets = 0;
+      for (let x = b.head.a[id]!; x >= 0; x = b.next.a[x]!) sets = Math.max(sets, b.no.a[x]! + 1);
       w.p = 0;
-      w.varint(sets.length);
-      for (const s of sets) {
+      w.varint(sets);
+      // the sets in the order they were started, each with its records in the order they were added
+      for (let s = 0; s < sets; s++) {
         let n = 0;
         let bytes = 0;
+        let type = 0;
         for (let x = b.head.a[id]!; x >= 0; x = b.next.a[x]!) {
-          if (b.set.a[x] !== s) continue;
-          n++;
+          if (b.no.a[x] !== s) continue;
+          if (n++ === 0) type = b.set.a[x]!;
           bytes += b.len.a[x]!;
         }
-        w.varint(s);
+        w.varint(type);
         w.varint(n);
         w.varint(bytes);
         w.room(bytes);
         for (let x = b.head.a[id]!; x >= 0; x = b.next.a[x]!) {
-          if (b.set.a[x] !== s) continue;
+          if (b.no.a[x] !== s) continue;
           const a = b.addr.a[x]!;
           w.p += b.recs.chunks[chunkOf(a)]!.copy(w.b, w.p, offsetOf(a), offsetOf(a) + b.len.a[x]!);
         }
@@ -434,9 +447,11 @@ export class Zone {
         continue;
       }
       const rr: Record<string, unknown> = { name: f & R_NAME ? r.value(keys) : own, type: setType };
-      if (f & R_CLASS) rr.class = r.value(keys);
+      // (the parser's order: name, type, ttl, data, then class)
+      const cls = f & R_CLASS ? r.value(keys) : undefined;
       if (f & R_TTL) rr.ttl = ttl;
       if (f & R_DATA) rr.data = data;
+      if (f & R_CLASS) rr.class = cls;
       if (f & R_TYPE) rr.type = this.types.list[r.varint()];
       if (f & R_EXTRA) Object.assign(rr, r.value(keys));
       out.push(rr as unknown as RR);
