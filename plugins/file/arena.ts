@@ -19,7 +19,7 @@ export class Arena {
   private pos = 0;
   private next = FIRST_CHUNK;
 
-  /** Room for `n` bytes: returns the address; write through buf()/off(). */
+  /** Room for `n` bytes at the end of the last chunk: returns their address. */
   alloc(n: number): number {
     if (n > MAX_CHUNK) throw new Error(`zone item of ${n} bytes is too large (at most ${MAX_CHUNK})`);
     if (this.cur === undefined || this.pos + n > this.cur.length) {
