@@ -27,9 +27,11 @@ interface Served {
 
 /**
  * How long a zone load may hold the event loop before it lets queries through (ms). Chunked
- * parsing on the main thread was chosen over a worker thread: the parsed zone is a million small
- * objects, and handing them over from a worker (structured clone) blocks the main thread about as
- * long as parsing them does (bench/README.md, "Zone files").
+ * parsing on the main thread was chosen over a worker thread when a parsed zone was a million
+ * small objects: handing them over from a worker (structured clone) blocked the main thread about
+ * as long as parsing them did (bench/README.md, "Zone files"). A sealed zone is now a few
+ * ArrayBuffers (zone.ts) a worker could hand over without a copy, but handing the file's bytes to
+ * the worker held this thread longer than the slices do (bench/README.md, "Session 8").
  */
 const SLICE_MS = 8;
 const yieldLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -89,7 +91,16 @@ export async function buildZone(bytes: Uint8Array, origin: string, shown: string
       since = performance.now();
     }
   }
-  return zone.seal();
+  // Laying the records out (zone.ts) pauses the same way.
+  const sealing = zone.sealing();
+  while (!sealing.next().done) {
+    if (performance.now() - since > SLICE_MS) {
+      await yieldLoop();
+      if (stop()) throw new Error('plugin closed');
+      since = performance.now();
+    }
+  }
+  return zone;
 }
 
 /**
@@ -134,7 +145,7 @@ function explainLookup(t: Trace, s: Served, name: string, r: LookupResult): void
     return;
   }
   const first = r.answers[0];
-  if (first !== undefined && !z.nodes.has(name) && first.type !== 'DNAME') t.note(`no node ${name}: synthesised from the wildcard of its closest encloser`);
+  if (first !== undefined && !z.has(name) && first.type !== 'DNAME') t.note(`no node ${name}: synthesised from the wildcard of its closest encloser`);
   if (r.rcode === RCODE.NXDOMAIN) t.note(`no name ${name} in the zone${s.stanza.fall.through(name) && r.answers.length === 0 ? ': fallthrough, next plugin' : ': NXDOMAIN with the SOA'}`);
   else if (r.answers.length === cnames.length && r.external === undefined) t.note(`${cnames.length > 0 ? 'the chain ends at a name' : 'the name exists'} with no record of this type: NODATA with the SOA`);
   else t.note(`${r.answers.length} record(s)`);

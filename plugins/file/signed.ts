@@ -28,12 +28,7 @@ interface Index {
 const indexes = new WeakMap<Zone, Index | null>();
 
 
-function setIn(zone: Zone, owner: string, type: string): RR[] | undefined {
-  const node = zone.nodes.get(owner);
-  if (node === undefined) return undefined;
-  for (const set of node) if (set[0]!.type === type) return set;
-  return undefined;
-}
+const setIn = (zone: Zone, owner: string, type: string): RR[] | undefined => zone.rrset(owner, type);
 
 /** The index of a signed zone; null for an unsigned one (no NSEC or NSEC3 records). */
 function indexOf(zone: Zone): Index | null {
@@ -43,12 +38,9 @@ function indexOf(zone: Zone): Index | null {
   const nsec: Index['nsec'] = [];
   const nsec3: Index['nsec3'] = [];
   const suffix = zone.origin === '.' ? '' : `.${zone.origin}`;
-  for (const [owner, node] of zone.nodes) {
-    for (const set of node) {
-      const t = set[0]!.type as string;
-      if (t === NSEC) nsec.push({ owner, labels: canonicalLabels(owner) });
-      else if (t === NSEC3 && owner.endsWith(suffix)) nsec3.push({ hash: owner.slice(0, owner.length - suffix.length), owner });
-    }
+  for (const owner of zone.owners()) {
+    if (zone.hasType(owner, NSEC)) nsec.push({ owner, labels: canonicalLabels(owner) });
+    if (owner.endsWith(suffix) && zone.hasType(owner, NSEC3)) nsec3.push({ hash: owner.slice(0, owner.length - suffix.length), owner });
   }
   nsec.sort((a, b) => compareCanonicalLabels(a.labels, b.labels));
   nsec3.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
@@ -116,7 +108,7 @@ const fq = (n: string): string => (n === '.' || n === '' ? '.' : `${n.toLowerCas
 /** The nearest existing ancestor of a name that does not exist (its closest encloser). */
 function closestEncloser(zone: Zone, name: string): string | undefined {
   let ce = parentName(name);
-  while (ce !== undefined && !zone.nodes.has(ce) && !zone.ents.has(ce)) ce = parentName(ce);
+  while (ce !== undefined && !zone.exists(ce)) ce = parentName(ce);
   return ce;
 }
 
@@ -231,13 +223,13 @@ export function withDnssec(zone: Zone, qname: string, r: LookupResult): LookupRe
       const t = typeNumber(rr);
       if (t === 46 || sigOwners?.has(rr.name)) continue;
       const owner = fq(rr.name);
-      if (zone.nodes.has(owner)) {
+      if (zone.has(owner)) {
         into.push(...sigsFor(zone, owner, t, undefined, (rr as { ttl?: number }).ttl));
         continue;
       }
       if (i > 0 && rrs[i - 1]!.type === 'DNAME') continue; // a CNAME synthesised from a DNAME is unsigned
       const ce = closestEncloser(zone, owner);
-      if (ce === undefined || !zone.nodes.has(wildOf(ce))) continue;
+      if (ce === undefined || !zone.has(wildOf(ce))) continue;
       into.push(...sigsFor(zone, wildOf(ce), t, rr.name));
       if (p.useNsec3) p.nsec3(nextCloser(owner, ce));
       else p.nsec(owner);
@@ -268,7 +260,7 @@ export function withDnssec(zone: Zone, qname: string, r: LookupResult): LookupRe
 
 /** Add the NSEC or NSEC3 records proving that `name` does not exist or lacks the type asked for. */
 function denial(zone: Zone, p: Proof, name: string): void {
-  const exists = zone.nodes.has(name) || zone.ents.has(name);
+  const exists = zone.exists(name);
   if (exists) {
     // NODATA: the record at the name (NSEC3 exist for empty non-terminals; an NSEC covers one).
     if (p.useNsec3) {
