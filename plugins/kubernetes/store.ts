@@ -8,6 +8,7 @@ import type { ObjectSink, SlimEndpointSlice, SlimNamespace, SlimPod, SlimPort, S
 import { selectorMatches, type Selector } from './selector.js';
 import { dashedIp } from './ip.js';
 import type { ServiceView } from './answer.js';
+import type { ClusterView, Endpoint, PackedSlice, ServiceRecord } from './view.js';
 import { badHostName, badIp, badLabel, badServiceName, isLabel } from './valid.js';
 
 export type ServiceKind = 'cluster_ip' | 'headless_with_selector' | 'headless_without_selector';
@@ -31,39 +32,11 @@ export interface StoreOptions {
   warn?: (msg: string) => void;
 }
 
-/** One ready (or published) address of a service, merged across its slices (built on first use). */
-export interface Endpoint {
-  readonly ip: string;
-  /** endpoints[].hostname, or ''. */
-  readonly hostname: string;
-  /** The pod's name (kept only with endpoint_pod_names), or ''. */
-  readonly podName: string;
-  /** The ports of the slice the address came from. */
-  readonly ports: readonly SlimPort[];
-  readonly svc: ServiceEntry;
-}
-
 /** The DNS label of an endpoint: hostname, else pod name (endpoint_pod_names, < 64 chars), else dashed IP. */
 export function endpointLabel(e: Endpoint, podNames: boolean): string {
   if (e.hostname !== '') return e.hostname;
   if (podNames && e.podName !== '' && isLabel(e.podName.toLowerCase())) return e.podName.toLowerCase();
   return dashedIp(e.ip);
-}
-
-/**
- * An EndpointSlice as the store keeps it: parallel arrays, one entry per address (~60 bytes per
- * endpoint instead of ~240 for the slim objects, which are dropped). Hostnames and pod names are
- * kept only when some endpoint has one (pod names only with endpoint_pod_names).
- */
-interface PackedSlice {
-  readonly ports: readonly SlimPort[];
-  readonly ips: readonly string[];
-  readonly hostnames: readonly string[] | undefined;
-  readonly podNames: readonly string[] | undefined;
-  /** Indexes of endpoints that are not ready (usually none). */
-  readonly notReady: readonly number[] | undefined;
-  /** The slice's resourceVersion ('' when not known). */
-  readonly rv: string;
 }
 
 /** A slice as ClusterStore.prepare() returns it: endpoints dropped, already packed. */
@@ -99,7 +72,9 @@ function packSlice(s: SlimEndpointSlice, keepPodNames: boolean): PackedSlice {
   return { ports: s.ports, ips, hostnames, podNames, notReady, rv: s.rv ?? '' };
 }
 
-export class ServiceEntry {
+export type { Endpoint, PackedSlice } from './view.js';
+
+export class ServiceEntry implements ServiceRecord {
   svc: SlimService | undefined = undefined;
   slices: Map<string, PackedSlice> | undefined = undefined;
   private merged: readonly Endpoint[] | undefined = undefined;
@@ -212,7 +187,7 @@ export class ServiceEntry {
   }
 }
 
-type RevVal = ServiceEntry | Endpoint;
+type RevVal = ServiceRecord | Endpoint;
 
 
 function fnv(h: number, s: string): number {
@@ -245,7 +220,7 @@ const objectName = (kind: string, ns: string, name: string): string => `${kind} 
 /** Warnings about skipped objects already given: one per object and problem, not one per event. */
 const WARNED_MAX = 10_000;
 
-export class ClusterStore implements ObjectSink {
+export class ClusterStore implements ObjectSink, ClusterView {
   private readonly services = new Map<string, ServiceEntry>();
   /** "ns/slice" → service key. */
   private readonly sliceOwner = new Map<string, string>();
@@ -911,4 +886,4 @@ function mapRemove(m: Map<string, ServiceEntry | ServiceEntry[]>, ip: string, e:
   else m.set(ip, rest);
 }
 
-export const isServiceEntry = (v: ServiceEntry | Endpoint): v is ServiceEntry => v instanceof ServiceEntry;
+export { isServiceRecord as isServiceEntry } from './view.js';
