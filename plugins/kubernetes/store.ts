@@ -200,6 +200,8 @@ function fnv(h: number, s: string): number {
 
 const EMPTY_EPS: readonly Endpoint[] = Object.freeze([]) as readonly Endpoint[];
 const EMPTY_IPS: readonly string[] = Object.freeze([]) as readonly string[];
+const EMPTY_ENTRIES: readonly ServiceEntry[] = Object.freeze([]) as readonly ServiceEntry[];
+const EMPTY_SET: ReadonlySet<ServiceEntry> = new Set();
 const EMPTY_ENDPOINTS: readonly SlimEndpointSlice['endpoints'][number][] = Object.freeze([]);
 
 const PROTOCOLS = new Set(['tcp', 'udp', 'sctp']);
@@ -265,6 +267,13 @@ export class ClusterStore implements ObjectSink, ClusterView {
   synced = false;
   /** Incremented with every DNS-relevant change (caches of answers compare it). */
   generation = 0;
+  /**
+   * Told at the end of every commit: the Services whose Service or slices changed (by key), and
+   * whether namespaces or pods changed (bytes.ts keeps an encoded copy of the store up to date).
+   */
+  onCommit: ((services: ReadonlySet<ServiceEntry>, namespaces: boolean, pods: boolean) => void) | undefined = undefined;
+  private nsDirty = false;
+  private podsDirty = false;
 
   constructor(private readonly opts: StoreOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -572,6 +581,8 @@ export class ClusterStore implements ObjectSink, ClusterView {
       if (old.ips.length === p.ips.length && old.ips.every((ip, i) => ip === p.ips[i])) {
         this.pods.set(key, p);
         for (const ip of p.ips) this.podIndexReplace(ip, old, p);
+        this.podsDirty = true; // (explained queries show its resourceVersion)
+        this.schedule();
         return; // no DNS-relevant change (PR #8338)
       }
       this.unindexPod(old);
@@ -582,6 +593,7 @@ export class ClusterStore implements ObjectSink, ClusterView {
       this.podsByIp.set(ip, v === undefined ? p : Array.isArray(v) ? [...v, p] : [v, p]);
     }
     this.changed = true;
+    this.podsDirty = true;
     this.schedule();
   }
 
@@ -597,6 +609,7 @@ export class ClusterStore implements ObjectSink, ClusterView {
     this.pods.delete(key);
     this.unindexPod(old);
     this.changed = true;
+    this.podsDirty = true;
     this.schedule();
   }
 
@@ -630,6 +643,7 @@ export class ClusterStore implements ObjectSink, ClusterView {
     if (this.nsExposed.get(n.name) !== exposed) {
       this.nsExposed.set(n.name, exposed);
       this.changed = true;
+      this.nsDirty = true;
       this.schedule();
     }
   }
@@ -638,6 +652,7 @@ export class ClusterStore implements ObjectSink, ClusterView {
     this.nsObjects.delete(name);
     if (this.nsExposed.delete(name)) {
       this.changed = true;
+      this.nsDirty = true;
       this.schedule();
     }
   }
@@ -716,6 +731,7 @@ export class ClusterStore implements ObjectSink, ClusterView {
    */
   commit(): void {
     this.scheduled = false;
+    const told = this.onCommit !== undefined && this.dirty.size > 0 ? new Set(this.dirty) : EMPTY_SET;
     if (this.dirty.size > 0) {
       const now = this.now();
       this.indexNow();
@@ -737,6 +753,36 @@ export class ClusterStore implements ObjectSink, ClusterView {
       this.modified = Math.floor(this.now() / 1000);
     }
     this.externalCommitted();
+    if (this.onCommit !== undefined) {
+      const ns = this.nsDirty;
+      const pods = this.podsDirty;
+      this.nsDirty = false;
+      this.podsDirty = false;
+      this.onCommit(told, ns, pods);
+    }
+  }
+
+  /** The Services the reverse index holds for `ip` (ClusterIPs and served endpoint addresses), in its order. */
+  reverseOf(ip: string): readonly ServiceEntry[] {
+    this.indexNow();
+    const v = this.reverse.get(ip);
+    return v === undefined ? EMPTY_ENTRIES : Array.isArray(v) ? v : [v];
+  }
+
+  /** Every pod (pods verified), and the pods by address. */
+  podIndex(): ReadonlyMap<string, SlimPod | readonly SlimPod[]> {
+    return this.podsByIp;
+  }
+
+  /** The exposed namespaces. */
+  exposedNamespaces(): string[] {
+    const out: string[] = [];
+    for (const [n, exposed] of this.nsExposed) if (exposed) out.push(n);
+    return out;
+  }
+
+  get endpointPodNames(): boolean {
+    return this.opts.endpointPodNames === true;
   }
 
   private externalCommitted(): void {
