@@ -51,6 +51,10 @@ const HEADER = HEADER_WORDS * 4;
 const F_SYNCED = 1;
 const F_POD_NAMES = 2;
 
+const DONE = 0;
+const COMPACT = 1;
+const NO_ROOM = 2;
+
 const EMPTY = 0;
 const DELETED = 1;
 
@@ -87,12 +91,15 @@ const KEY_MAX = 0xffff;
 
 /** Bytes being written: grows by copying (a new buffer), which only a full write does. */
 class Out {
-  buf: Buffer;
-  dv: DataView;
+  readonly buf: Buffer;
+  readonly dv: DataView;
   at: number;
-  constructor(size: number, at: number) {
-    this.buf = Buffer.alloc(size);
-    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  constructor(
+    readonly ab: ArrayBuffer,
+    at: number,
+  ) {
+    this.buf = Buffer.from(ab);
+    this.dv = new DataView(ab);
     this.at = at;
   }
   room(n: number): boolean {
@@ -156,6 +163,13 @@ function serviceSize(e: ServiceEntry): number {
   return n;
 }
 
+export interface WriterOptions {
+  /** A zero-filled buffer of `size` bytes for a full write (default: the heap; shared.ts: shared memory). */
+  alloc?: (size: number) => ArrayBuffer;
+  /** Told after each full write, with the new buffer (the old one is no longer written). */
+  onSegment?: (ab: ArrayBuffer) => void;
+}
+
 /** Writes the store's content as bytes after each of its commits; `buffer` is the current copy. */
 export class ClusterBytesWriter {
   private out!: Out;
@@ -165,12 +179,15 @@ export class ClusterBytesWriter {
   /** Full writes done (tests and the bench). */
   rewrites = 0;
 
-  constructor(private readonly store: ClusterStore) {
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly opts: WriterOptions = {},
+  ) {
     this.rewrite();
   }
 
   get buffer(): ArrayBuffer {
-    return this.out.buf.buffer as ArrayBuffer;
+    return this.out.ab;
   }
 
   /** Bytes in use (records live and dead, tables, header). */
@@ -179,8 +196,8 @@ export class ClusterBytesWriter {
   }
 
   /** Follow `store` from now on (its onCommit). */
-  static attach(store: ClusterStore): ClusterBytesWriter {
-    const w = new ClusterBytesWriter(store);
+  static attach(store: ClusterStore, opts: WriterOptions = {}): ClusterBytesWriter {
+    const w = new ClusterBytesWriter(store, opts);
     store.onCommit = (services, ns, pods) => w.update(services, ns, pods);
     return w;
   }
@@ -188,11 +205,14 @@ export class ClusterBytesWriter {
   /** Apply one commit: the Services that changed, and whether namespaces or pods did. */
   update(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podsChanged: boolean): void {
     this.store.reverseOf(''); // (finishes the store's index work a held commit left: extIps, reverse entries)
-    if (!this.tryUpdate(changed, nsChanged, podsChanged)) this.rewrite();
-    else this.header();
+    const r = this.tryUpdate(changed, nsChanged, podsChanged);
+    // (a buffer written in place is left consistent, its sequence even, before any full write)
+    if (r !== NO_ROOM) this.header();
+    if (r !== DONE) this.rewrite();
   }
 
-  private tryUpdate(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podsChanged: boolean): boolean {
+  /** Apply in place: DONE, COMPACT (applied, but the dead bytes pass the live ones) or NO_ROOM (nothing written). */
+  private tryUpdate(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podsChanged: boolean): number {
     const o = this.out;
     const h = this.words();
     const dead0 = h[H_DEAD]!;
@@ -216,8 +236,8 @@ export class ClusterBytesWriter {
     for (const ip of ext) need += sz(ip) + 8 + 4 * this.store.externalByIp(ip).length;
     if (nsChanged) need += 8 + szs(this.store.exposedNamespaces());
     if (podsChanged) need += this.podsSize();
-    if (!o.room(need)) return false;
-    if ((h[H_SVC_FILL]! + adds) * 2 > h[H_SVC_CAP]! || (h[H_REV_FILL]! + ips.size) * 2 > h[H_REV_CAP]! || (h[H_EXT_FILL]! + ext.size) * 2 > h[H_EXT_CAP]!) return false;
+    if (!o.room(need)) return NO_ROOM;
+    if ((h[H_SVC_FILL]! + adds) * 2 > h[H_SVC_CAP]! || (h[H_REV_FILL]! + ips.size) * 2 > h[H_REV_CAP]! || (h[H_EXT_FILL]! + ext.size) * 2 > h[H_EXT_CAP]!) return NO_ROOM;
     h[H_SEQ] = (h[H_SEQ]! + 1) | 0; // odd: changing
     let dead = dead0;
     for (const e of changed) {
@@ -262,7 +282,7 @@ export class ClusterBytesWriter {
     }
     h[H_DEAD] = dead;
     h[H_USED] = o.at;
-    return dead <= Math.max(1 << 20, o.at - HEADER - dead);
+    return dead <= Math.max(1 << 20, o.at - HEADER - dead) ? DONE : COMPACT;
   }
 
   /** The addresses (reverse and external) a Service's record put in the index. */
@@ -312,7 +332,8 @@ export class ClusterBytesWriter {
     const extCap = capFor(ext.size);
     size += (svcCap + revCap + extCap) * 4 + 16;
     // room for changes before the next full write
-    const o = (this.out = new Out(Math.ceil(size * 1.5) + 4096, HEADER));
+    const bytes = Math.ceil(size * 1.5) + 4096;
+    const o = (this.out = new Out(this.opts.alloc?.(bytes) ?? new ArrayBuffer(bytes), HEADER));
     const h = this.words();
     h[H_MAGIC] = MAGIC;
     h[H_EPOCH] = ++this.epoch;
@@ -348,6 +369,7 @@ export class ClusterBytesWriter {
     this.writePods(h);
     h[H_DEAD] = 0;
     this.header();
+    this.opts.onSegment?.(o.ab);
   }
 
   private writeService(e: ServiceEntry): number {
@@ -627,9 +649,18 @@ function decodeService(buf: Buffer, dv: DataView, at: number, podNames: boolean)
 const CACHE_MAX = 4096;
 const NO_RECORDS: readonly never[] = Object.freeze([]) as readonly never[];
 
+/** Reads retried before a read goes ahead while the writer seems to be stuck in an update (it died in one). */
+const SPINS = 1_000_000;
+
 /**
  * The cluster read from the bytes a ClusterBytesWriter wrote. `current()` gives the buffer to
- * read (the writer's current one: a full write replaces it).
+ * read (the writer's current one: a full write replaces it), which may be shared memory that
+ * another process writes while this one reads: every read is a seqlock's — the header's sequence
+ * number is read before and after, and the read is done again when it was odd (an update under
+ * way) or changed. (A shared memory mapping is an external ArrayBuffer, not a SharedArrayBuffer:
+ * no Atomics; a record is complete before any slot names it, and records never change, so what
+ * a torn read can meet is a table or header half updated, which the retry covers.) Decoded
+ * Services are kept by record offset in a bounded cache, which a new epoch (a full write) drops.
  */
 export class ByteClusterView implements ClusterView {
   private buf: Buffer | undefined;
@@ -653,6 +684,7 @@ export class ByteClusterView implements ClusterView {
       this.dv = new DataView(ab);
       this.h = new Uint32Array(ab, 0, HEADER_WORDS);
       if (this.h[H_MAGIC] !== MAGIC) throw new Error('kubernetes: not a cluster copy');
+      this.epoch = -1; // (another writer's buffer counts its epochs from 1 again)
     }
     if (this.h[H_EPOCH] !== this.epoch) {
       this.epoch = this.h[H_EPOCH]!;
@@ -662,21 +694,26 @@ export class ByteClusterView implements ClusterView {
     }
   }
 
+  /** A header word, read consistently. */
+  private word(i: number): number {
+    for (;;) {
+      const seq = this.begin();
+      const v = this.h[i]!;
+      if (this.h[H_SEQ] === seq) return v;
+    }
+  }
+
   get synced(): boolean {
-    this.sync();
-    return (this.h[H_FLAGS]! & F_SYNCED) !== 0;
+    return (this.word(H_FLAGS) & F_SYNCED) !== 0;
   }
   get modified(): number {
-    this.sync();
-    return this.h[H_MODIFIED]!;
+    return this.word(H_MODIFIED);
   }
   get modifiedExternal(): number {
-    this.sync();
-    return this.h[H_MODIFIED_EXT]!;
+    return this.word(H_MODIFIED_EXT);
   }
   get generation(): number {
-    this.sync();
-    return this.h[H_GENERATION]!;
+    return this.word(H_GENERATION);
   }
 
   private entryAt(at: number): ServiceEntry {
@@ -690,15 +727,44 @@ export class ByteClusterView implements ClusterView {
     return e;
   }
 
-  service(name: string, namespace: string): ServiceRecord | undefined {
+  /** The header's sequence number once it is even (no update under way). */
+  private begin(): number {
     this.sync();
+    let seq = this.h[H_SEQ]!;
+    for (let i = 0; (seq & 1) === 1 && i < SPINS; i++) seq = this.h[H_SEQ]!;
+    return seq;
+  }
+
+  /** Run `f` as one consistent read of the buffer. */
+  private guard<A, B, R>(f: (this: ByteClusterView, a: A, b: B) => R, a: A, b: B): R {
+    for (let tries = 0; ; tries++) {
+      const seq = this.begin();
+      let r: R;
+      try {
+        r = f.call(this, a, b);
+      } catch (e) {
+        if (tries >= 100 || this.h[H_SEQ] === seq) throw e;
+        continue; // a torn read
+      }
+      if (this.h[H_SEQ] === seq && this.buf!.buffer === this.current()) return r;
+    }
+  }
+
+  service(name: string, namespace: string): ServiceRecord | undefined {
+    return this.guard(this.serviceRaw, name, namespace);
+  }
+
+  private serviceRaw(name: string, namespace: string): ServiceRecord | undefined {
     const key = name.length + namespace.length + 1 > KEY_MAX ? '' : `${name}.${namespace}`;
     const at = tableGet(this.buf!, this.dv, this.h[H_SVC_TAB]!, this.h[H_SVC_CAP]!, key, keyAt);
     return at > DELETED ? this.entryAt(at) : undefined;
   }
 
   namespaceExposed(ns: string): boolean {
-    this.sync();
+    return this.guard(this.namespaceRaw, ns, undefined);
+  }
+
+  private namespaceRaw(ns: string): boolean {
     const at = this.h[H_NS]!;
     if (at !== this.nsAt) {
       const r = new In(this.buf!, this.dv, at + 4);
@@ -721,7 +787,10 @@ export class ByteClusterView implements ClusterView {
   }
 
   byIp(ip: string): readonly (ServiceRecord | Endpoint)[] {
-    this.sync();
+    return this.guard(this.byIpRaw, ip, undefined);
+  }
+
+  private byIpRaw(ip: string): readonly (ServiceRecord | Endpoint)[] {
     const list = this.listed(H_REV_TAB, H_REV_CAP, ip);
     if (list === undefined) return NO_RECORDS;
     const out: (ServiceRecord | Endpoint)[] = [];
@@ -734,12 +803,18 @@ export class ByteClusterView implements ClusterView {
   }
 
   externalByIp(ip: string): readonly ServiceRecord[] {
-    this.sync();
+    return this.guard(this.externalRaw, ip, undefined);
+  }
+
+  private externalRaw(ip: string): readonly ServiceRecord[] {
     return this.listed(H_EXT_TAB, H_EXT_CAP, ip) ?? NO_RECORDS;
   }
 
   podsWithIp(ip: string): readonly SlimPod[] {
-    this.sync();
+    return this.guard(this.podsRaw, ip, undefined);
+  }
+
+  private podsRaw(ip: string): readonly SlimPod[] {
     const at = tableGet(this.buf!, this.dv, this.h[H_POD_TAB]!, this.h[H_POD_CAP]!, ip, keyAt);
     if (at <= DELETED) return NO_RECORDS;
     let pods = this.pods.get(at);
@@ -762,7 +837,10 @@ export class ByteClusterView implements ClusterView {
   }
 
   serviceEntries(): readonly ServiceRecord[] {
-    this.sync();
+    return this.guard(this.entriesRaw, undefined, undefined);
+  }
+
+  private entriesRaw(): readonly ServiceRecord[] {
     const out: ServiceRecord[] = [];
     const tab = this.h[H_SVC_TAB]!;
     const cap = this.h[H_SVC_CAP]!;
@@ -775,7 +853,6 @@ export class ByteClusterView implements ClusterView {
 
   /** Services in the copy (tests, the bench). */
   get size(): number {
-    this.sync();
-    return this.h[H_SVC_LIVE]!;
+    return this.word(H_SVC_LIVE);
   }
 }

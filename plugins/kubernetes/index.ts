@@ -87,7 +87,7 @@ export default definePlugin<KubernetesConfig>({
         // -workers N: one worker lists and watches, the others follow its changes (shared.ts).
         const { endpoint, tls, kubeconfig, namespaces, labels, namespaceLabels, pods, endpointPodNames, noEndpoints } = resolved;
         const key = `kubernetes ${JSON.stringify({ endpoint, tls, kubeconfig, namespaces, labels, namespaceLabels, pods, endpointPodNames, noEndpoints })}`;
-        source = new SharedApiSource(key, (replace) => mod.createApiSource(resolved, ctx.log, { ...opts, replace }), ctx.log);
+        source = new SharedApiSource(key, (replace) => mod.createApiSource(resolved, ctx.log, { ...opts, replace }), ctx.log, store);
       } else {
         source = mod.createApiSource(resolved, ctx.log, opts);
       }
@@ -130,7 +130,7 @@ export default definePlugin<KubernetesConfig>({
       if (r === 'timeout') ctx.log.warn(`starting server with unsynced Kubernetes API (waited ${cfg.startupTimeout / 1000}s)`);
     });
     // What answers read: the store, or (TYPEDNS_K8S_VIEW=bytes, tests) its copy as bytes (bytes.ts).
-    let view: ClusterView = store;
+    let view: ClusterView = source instanceof SharedApiSource ? source.view : store;
     if (process.env.TYPEDNS_K8S_VIEW === 'bytes') {
       const writer = ClusterBytesWriter.attach(store);
       view = new ByteClusterView(() => writer.buffer);
