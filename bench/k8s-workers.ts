@@ -2,7 +2,11 @@
 // much memory it holds, for N = 1 and 2 (issue: one list/watch set per tree, cluster state not N
 // times). 10,000 Services in 100 namespaces, one EndpointSlice of 10 endpoints each, served by
 // the fake API server of test/support; each run waits until the Services answer, then 3 s.
-//   npx tsc -p bench/tsconfig.json && npm run build && node dist/bench/k8s-workers.js [--services N]
+//   npx tsc -p bench/tsconfig.json && npm run build && node dist/bench/k8s-workers.js [--services N] [--root DIR]
+// (--root: the checkout whose dist/src/cli.js is run, to measure another build the same way.)
+// RSS counts the pages a process maps from shared memory (the workers' copy of the cluster) in
+// every process that maps them; PSS divides them among those processes, so the PSS sum is the
+// tree's memory.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,9 +14,10 @@ import { join, resolve } from 'node:path';
 import { query } from '../src/testing/client.js';
 import { FakeApiServer } from '../test/support/fake-apiserver.js';
 import { endpointSlice, namespace, service } from '../test/support/k8s-objects.js';
-import { binNodeArgs, childPids, procStatus } from './proc.js';
+import { binNodeArgs, childPids, procPssMb, procStatus } from './proc.js';
 
-const root = resolve(import.meta.dirname, '../..');
+const rootArg = process.argv.indexOf('--root');
+const root = rootArg > 0 ? resolve(process.argv[rootArg + 1]!) : resolve(import.meta.dirname, '../..');
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(name);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
@@ -46,8 +51,9 @@ for (const n of [1, 2]) {
   const pids = [child.pid!, ...(n > 1 ? childPids(child.pid!) : [])];
   const rss = pids.map((pid) => procStatus(pid).rssMb);
   const hwm = pids.map((pid) => procStatus(pid).hwmMb);
+  const pss = pids.map((pid) => procPssMb(pid));
   const listed = fake.requests.filter((r) => !r.watch && r.kind !== undefined).length - lists;
-  console.log(`-workers ${n}: ${listed} lists, ${fake.openWatches - before} watch streams open, RSS ${rss.map((x) => x.toFixed(1)).join(' + ')} = ${rss.reduce((a, b) => a + b, 0).toFixed(1)} MB, peak ${hwm.map((x) => x.toFixed(1)).join(' + ')} MB (${n > 1 ? 'primary + workers' : 'one process'}), ${((Date.now() - t0) / 1000).toFixed(1)} s to answer + 3 s`);
+  console.log(`-workers ${n}: ${listed} lists, ${fake.openWatches - before} watch streams open, RSS ${rss.map((x) => x.toFixed(1)).join(' + ')} = ${rss.reduce((a, b) => a + b, 0).toFixed(1)} MB, peak ${hwm.map((x) => x.toFixed(1)).join(' + ')} MB, PSS ${pss.map((x) => x.toFixed(1)).join(' + ')} = ${pss.reduce((a, b) => a + b, 0).toFixed(1)} MB (${n > 1 ? 'primary + workers' : 'one process'}), ${((Date.now() - t0) / 1000).toFixed(1)} s to answer + 3 s`);
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   rmSync(dir, { recursive: true, force: true });

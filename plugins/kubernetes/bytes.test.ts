@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '../../src/testing/index.js';
 import { ClusterStore } from './store.js';
 import { ByteClusterView, ClusterBytesWriter } from './bytes.js';
 import { isServiceRecord, type ClusterView, type ServiceRecord } from './view.js';
@@ -161,4 +162,76 @@ describe('cluster copy as bytes', () => {
     expect(v.byIp('10.0.0.1')).toHaveLength(0);
     expect(v.size).toBe(2001);
   });
+});
+
+describe('cluster copy as bytes, read while another thread writes it', () => {
+  it('every read is consistent (seqlock): a Service and its endpoints always of one version', async () => {
+    const { ensureBuilt, ROOT } = await import('../../test/support/build.js');
+    const { Worker } = await import('node:worker_threads');
+    const path = await import('node:path');
+    const { pathToFileURL } = await import('node:url');
+    await ensureBuilt();
+    const url = (p: string): string => pathToFileURL(path.join(ROOT, 'dist/plugins/kubernetes', p)).href;
+    // The writer: 50 Services rewritten over and over, each version's ClusterIP, endpoints and
+    // resourceVersion derived from one number; its buffers are SharedArrayBuffers (each full
+    // write posts its new one, as a leader announces its shared memory segments).
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const w = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+      (async () => {
+        const { ClusterStore } = await import(${JSON.stringify(url('store.js'))});
+        const { ClusterBytesWriter } = await import(${JSON.stringify(url('bytes.js'))});
+        const st = new ClusterStore();
+        ClusterBytesWriter.attach(st, { alloc: (n) => new SharedArrayBuffer(n), onSegment: (b) => parentPort.postMessage(b) });
+        st.upsertNamespace({ name: 'ns', labels: {} });
+        const ip = (v, k) => '10.' + k + '.' + ((v >> 8) & 255) + '.' + (v & 255);
+        let v = 0;
+        while (Atomics.load(workerData, 0) === 0) {
+          v = (v + 1) & 0xffff;
+          const n = 's' + (v % 50);
+          st.upsertService({ namespace: 'ns', name: n, rv: String(v), type: 'ClusterIP', clusterIPs: [ip(v, 0)], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
+          st.upsertSlice({ namespace: 'ns', name: n + '-a', service: n, rv: String(v), addressType: 'IPv4', ports: [], labels: {},
+            endpoints: [1, 2, 3].map((k) => ({ addresses: [ip(v, k)], hostname: 'h' + k, podName: '', nodeName: '', ready: true })) });
+          st.commit();
+        }
+        parentPort.postMessage('done');
+      })();`,
+      { eval: true, workerData: stop },
+    );
+    let current: ArrayBuffer | undefined;
+    let done = false;
+    w.on('message', (m: unknown) => {
+      if (m === 'done') done = true;
+      else current = m as ArrayBuffer;
+    });
+    await waitFor(async () => (current !== undefined ? true : undefined), { timeout: 10_000, interval: 5, what: 'the writer thread' });
+    const v = new ByteClusterView(() => current!);
+    let reads = 0;
+    let found = 0;
+    const deadline = Date.now() + 1500;
+    try {
+      while (Date.now() < deadline) {
+        for (let i = 0; i < 2000; i++) {
+          const e = v.service(`s${i % 50}`, 'ns');
+          reads++;
+          if (e === undefined) continue;
+          found++;
+          const rv = Number(e.svc!.rv);
+          const want = (k: number): string => `10.${k}.${(rv >> 8) & 255}.${rv & 255}`;
+          expect(e.svc!.clusterIPs).toEqual([want(0)]);
+          expect(e.eps.map((x) => x.ip)).toEqual([want(1), want(2), want(3)]);
+          expect([...e.slices!.values()][0]!.rv).toBe(String(rv));
+          const r = v.byIp(want(0));
+          // (a newer version may have replaced it since: then the address is gone, never half there)
+          if (r.length > 0) expect(r.every((x) => isServiceRecord(x) && x.name === e.name)).toBe(true);
+        }
+        await new Promise((r) => setImmediate(r)); // take the buffers the writer posted
+      }
+    } finally {
+      Atomics.store(stop, 0, 1);
+      await waitFor(async () => (done ? true : undefined), { timeout: 10_000, interval: 5, what: 'the writer thread to stop' });
+      await w.terminate();
+    }
+    expect(found).toBeGreaterThan(reads / 2);
+  }, 30_000);
 });
