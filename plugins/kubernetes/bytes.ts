@@ -45,6 +45,7 @@ const H_POD_TAB = 18;
 const H_POD_CAP = 19;
 const H_NS = 20;
 const H_SVC_LIVE = 21;
+const H_POD_FILL = 22;
 const HEADER_WORDS = 24;
 const HEADER = HEADER_WORDS * 4;
 
@@ -203,16 +204,16 @@ export class ClusterBytesWriter {
   }
 
   /** Apply one commit: the Services that changed, and whether namespaces or pods did. */
-  update(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podsChanged: boolean): void {
+  update(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podIps: ReadonlySet<string>): void {
     this.store.reverseOf(''); // (finishes the store's index work a held commit left: extIps, reverse entries)
-    const r = this.tryUpdate(changed, nsChanged, podsChanged);
+    const r = this.tryUpdate(changed, nsChanged, podIps);
     // (a buffer written in place is left consistent, its sequence even, before any full write)
     if (r !== NO_ROOM) this.header();
     if (r !== DONE) this.rewrite();
   }
 
   /** Apply in place: DONE, COMPACT (applied, but the dead bytes pass the live ones) or NO_ROOM (nothing written). */
-  private tryUpdate(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podsChanged: boolean): number {
+  private tryUpdate(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podIps: ReadonlySet<string>): number {
     const o = this.out;
     const h = this.words();
     const dead0 = h[H_DEAD]!;
@@ -235,9 +236,10 @@ export class ClusterBytesWriter {
     for (const ip of ips) need += sz(ip) + 8 + 4 * this.store.reverseOf(ip).length;
     for (const ip of ext) need += sz(ip) + 8 + 4 * this.store.externalByIp(ip).length;
     if (nsChanged) need += 8 + szs(this.store.exposedNamespaces());
-    if (podsChanged) need += this.podsSize();
+    const pods = this.store.podIndex();
+    for (const ip of podIps) need += podListSize(ip, pods.get(ip));
     if (!o.room(need)) return NO_ROOM;
-    if ((h[H_SVC_FILL]! + adds) * 2 > h[H_SVC_CAP]! || (h[H_REV_FILL]! + ips.size) * 2 > h[H_REV_CAP]! || (h[H_EXT_FILL]! + ext.size) * 2 > h[H_EXT_CAP]!) return NO_ROOM;
+    if ((h[H_SVC_FILL]! + adds) * 2 > h[H_SVC_CAP]! || (h[H_REV_FILL]! + ips.size) * 2 > h[H_REV_CAP]! || (h[H_EXT_FILL]! + ext.size) * 2 > h[H_EXT_CAP]! || (h[H_POD_FILL]! + podIps.size) * 2 > h[H_POD_CAP]!) return NO_ROOM;
     h[H_SEQ] = (h[H_SEQ]! + 1) | 0; // odd: changing
     let dead = dead0;
     for (const e of changed) {
@@ -276,9 +278,12 @@ export class ClusterBytesWriter {
       dead += recordSize(o.dv, h[H_NS]!);
       h[H_NS] = this.writeNamespaces();
     }
-    if (podsChanged) {
-      dead += h[H_POD_CAP]! * 4; // (the pod records are not counted: the pods table is written whole)
-      this.writePods(h);
+    for (const ip of podIps) {
+      const old = tableGet(o.buf, o.dv, h[H_POD_TAB]!, h[H_POD_CAP]!, ip, keyAt);
+      if (old > DELETED) dead += recordSize(o.dv, old);
+      const v = pods.get(ip);
+      const at = v === undefined ? DELETED : this.writePodList(ip, v);
+      if (tableSet(o, h[H_POD_TAB]!, h[H_POD_CAP]!, ip, keyAt, at)) h[H_POD_FILL] = h[H_POD_FILL]! + 1;
     }
     h[H_DEAD] = dead;
     h[H_USED] = o.at;
@@ -448,45 +453,55 @@ export class ClusterBytesWriter {
   private podsSize(): number {
     const idx = this.store.podIndex();
     let n = capFor(idx.size) * 4 + 8;
-    for (const [ip, v] of idx) {
-      n += 16 + sz(ip);
-      for (const p of Array.isArray(v) ? (v as readonly SlimPod[]) : [v as SlimPod]) n += 8 + sz(p.namespace) + sz(p.name) + sz(p.rv ?? '') + szs(p.ips);
-    }
+    for (const [ip, v] of idx) n += podListSize(ip, v);
     return n;
   }
 
-  /** The pods table, written whole: address → its pods. */
+  /** The pods table of a full write: address → its pods. */
   private writePods(h: Uint32Array): void {
     const o = this.out;
     const idx = this.store.podIndex();
-    const cap = idx.size === 0 ? 0 : capFor(idx.size);
+    const cap = capFor(idx.size);
     o.align();
     const tab = o.at;
     o.at += cap * 4;
     o.buf.fill(0, tab, o.at);
-    for (const [ip, v] of idx) {
-      const pods = Array.isArray(v) ? (v as readonly SlimPod[]) : [v as SlimPod];
-      o.align();
-      const start = o.at;
-      o.u32(0);
-      o.u16(0);
-      o.str(ip);
-      o.u16(pods.length);
-      for (const p of pods) {
-        o.str(p.namespace);
-        o.str(p.name);
-        o.str(p.rv ?? '');
-        o.strs(p.ips);
-      }
-      o.dv.setUint32(start, o.at - start, true);
-      tableSet(o, tab, cap, ip, keyAt, start);
-    }
+    for (const [ip, v] of idx) tableSet(o, tab, cap, ip, keyAt, this.writePodList(ip, v));
     h[H_POD_TAB] = tab;
     h[H_POD_CAP] = cap;
+    h[H_POD_FILL] = idx.size;
+  }
+
+  /** An address and its pods. */
+  private writePodList(ip: string, v: SlimPod | readonly SlimPod[]): number {
+    const o = this.out;
+    const pods = Array.isArray(v) ? (v as readonly SlimPod[]) : [v as SlimPod];
+    o.align();
+    const start = o.at;
+    o.u32(0);
+    o.u16(0);
+    o.str(ip);
+    o.u16(pods.length);
+    for (const p of pods) {
+      o.str(p.namespace);
+      o.str(p.name);
+      o.str(p.rv ?? '');
+      o.strs(p.ips);
+    }
+    o.dv.setUint32(start, o.at - start, true);
+    return start;
   }
 }
 
 const recordSize = (dv: DataView, at: number): number => dv.getUint32(at, true);
+
+/** An upper bound of the bytes of an address's pod list. */
+function podListSize(ip: string, v: SlimPod | readonly SlimPod[] | undefined): number {
+  if (v === undefined) return 0;
+  let n = 16 + sz(ip);
+  for (const p of Array.isArray(v) ? (v as readonly SlimPod[]) : [v as SlimPod]) n += 8 + sz(p.namespace) + sz(p.name) + sz(p.rv ?? '') + szs(p.ips);
+  return n;
+}
 
 /** Where a record's key string is (after its size and the name length). */
 const keyAt = (at: number): number => at + 6;

@@ -268,12 +268,13 @@ export class ClusterStore implements ObjectSink, ClusterView {
   /** Incremented with every DNS-relevant change (caches of answers compare it). */
   generation = 0;
   /**
-   * Told at the end of every commit: the Services whose Service or slices changed (by key), and
-   * whether namespaces or pods changed (bytes.ts keeps an encoded copy of the store up to date).
+   * Told at the end of every commit: the Services whose Service or slices changed, whether
+   * namespaces changed, and the addresses whose pods changed (bytes.ts keeps an encoded copy of
+   * the store up to date).
    */
-  onCommit: ((services: ReadonlySet<ServiceEntry>, namespaces: boolean, pods: boolean) => void) | undefined = undefined;
+  onCommit: ((services: ReadonlySet<ServiceEntry>, namespaces: boolean, podIps: ReadonlySet<string>) => void) | undefined = undefined;
   private nsDirty = false;
-  private podsDirty = false;
+  private podIpsDirty = new Set<string>();
 
   constructor(private readonly opts: StoreOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -581,19 +582,22 @@ export class ClusterStore implements ObjectSink, ClusterView {
       if (old.ips.length === p.ips.length && old.ips.every((ip, i) => ip === p.ips[i])) {
         this.pods.set(key, p);
         for (const ip of p.ips) this.podIndexReplace(ip, old, p);
-        this.podsDirty = true; // (explained queries show its resourceVersion)
-        this.schedule();
+        if (this.onCommit !== undefined) {
+          for (const ip of p.ips) this.podIpsDirty.add(ip); // (explained queries show its resourceVersion)
+          this.schedule();
+        }
         return; // no DNS-relevant change (PR #8338)
       }
       this.unindexPod(old);
+      if (this.onCommit !== undefined) for (const ip of old.ips) this.podIpsDirty.add(ip);
     }
+    if (this.onCommit !== undefined) for (const ip of p.ips) this.podIpsDirty.add(ip);
     this.pods.set(key, p);
     for (const ip of p.ips) {
       const v = this.podsByIp.get(ip);
       this.podsByIp.set(ip, v === undefined ? p : Array.isArray(v) ? [...v, p] : [v, p]);
     }
     this.changed = true;
-    this.podsDirty = true;
     this.schedule();
   }
 
@@ -608,8 +612,8 @@ export class ClusterStore implements ObjectSink, ClusterView {
     if (old === undefined) return;
     this.pods.delete(key);
     this.unindexPod(old);
+    if (this.onCommit !== undefined) for (const ip of old.ips) this.podIpsDirty.add(ip);
     this.changed = true;
-    this.podsDirty = true;
     this.schedule();
   }
 
@@ -755,9 +759,9 @@ export class ClusterStore implements ObjectSink, ClusterView {
     this.externalCommitted();
     if (this.onCommit !== undefined) {
       const ns = this.nsDirty;
-      const pods = this.podsDirty;
+      const pods = this.podIpsDirty;
       this.nsDirty = false;
-      this.podsDirty = false;
+      if (pods.size > 0) this.podIpsDirty = new Set();
       this.onCommit(told, ns, pods);
     }
   }
