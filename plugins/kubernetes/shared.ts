@@ -190,6 +190,8 @@ export class SharedApiSource implements ObjectSource {
   /** As leader with shared memory: the segments written (fds, newest last), announced once `announce`. */
   private segments: { fd: number; ab: ArrayBuffer }[] = [];
   private announce = false;
+  /** As leader: the copy is in shared memory (else every change is published). */
+  private sharing = false;
   /** As follower: the leader's segment mapped, and the view over it. */
   private mapped: ArrayBuffer | undefined;
   private mappedView: ByteClusterView | undefined;
@@ -251,22 +253,17 @@ export class SharedApiSource implements ObjectSource {
     if (this.followed) this.log.info('taking over the API watch from a worker that left');
     this.api = this.createApi(this.followed);
     const store = this.store!;
-    const shm = this.shm;
+    let shm = this.shm;
     if (shm !== undefined) {
       // the followers read the copy in shared memory: no change is published, only segments
-      ClusterBytesWriter.attach(store, {
-        alloc: (size) => {
-          const [fd, ab] = shm.create(size);
-          this.segments.push({ fd, ab });
-          return ab;
-        },
-        onSegment: () => {
-          while (this.segments.length > KEEP_SEGMENTS + 1) shm.close(this.segments.shift()!.fd);
-          if (this.announce) this.announceSegment();
-        },
-      });
-      // taking over: the others read the old leader's segment until this store has its lists
-      if (!this.followed) this.startAnnouncing();
+      try {
+        this.attachWriter(store, shm);
+        this.sharing = true;
+      } catch (e) {
+        this.log.warn(`no shared memory for the cluster (${(e as Error).message}): each worker keeps its own copy`);
+        store.onCommit = undefined;
+        shm = undefined;
+      }
     }
     const tee = new Tee(store, shm !== undefined ? () => {} : (op) => this.publish(op));
     this.api.start(tee).then(
@@ -278,6 +275,23 @@ export class SharedApiSource implements ObjectSource {
       },
       (e: unknown) => this.rejectStart?.(e instanceof Error ? e : new Error(String(e))),
     );
+  }
+
+  /** Keep the store's copy as bytes in shared memory segments (the first one written now). */
+  private attachWriter(store: ClusterStore, shm: NativeShm): void {
+    ClusterBytesWriter.attach(store, {
+      alloc: (size) => {
+        const [fd, ab] = shm.create(size);
+        this.segments.push({ fd, ab });
+        return ab;
+      },
+      onSegment: () => {
+        while (this.segments.length > KEEP_SEGMENTS + 1) shm.close(this.segments.shift()!.fd);
+        if (this.announce) this.announceSegment();
+      },
+    });
+    // taking over: the others read the old leader's segment until this store has its lists
+    if (!this.followed) this.startAnnouncing();
   }
 
   private startAnnouncing(): void {
@@ -332,7 +346,7 @@ export class SharedApiSource implements ObjectSource {
 
   /** The leader's store as changes that rebuild it from nothing. */
   private snapshot(): Op[] {
-    if (this.shm !== undefined) {
+    if (this.sharing) {
       const seg = this.segments[this.segments.length - 1];
       const ops: Op[] = [];
       if (this.announce && seg !== undefined) ops.push(['M', process.pid, seg.fd]);
