@@ -683,6 +683,12 @@ export class ByteClusterView implements ClusterView {
   private h!: Uint32Array;
   private epoch = -1;
   private readonly cache = new Map<number, ServiceEntry>();
+  /**
+   * The cache's keys, for eviction: a random one goes when it is full (a query stream that walks
+   * more names than the cache holds, in turn, would miss every time with first-in first-out).
+   */
+  private cacheKeys: number[] = [];
+  private rand = 0x2545f491;
   private nsAt = -1;
   private ns = new Set<string>();
   private readonly pods = new Map<number, readonly SlimPod[]>();
@@ -704,6 +710,7 @@ export class ByteClusterView implements ClusterView {
     if (this.h[H_EPOCH] !== this.epoch) {
       this.epoch = this.h[H_EPOCH]!;
       this.cache.clear();
+      this.cacheKeys = [];
       this.pods.clear();
       this.nsAt = -1;
     }
@@ -734,9 +741,19 @@ export class ByteClusterView implements ClusterView {
   private entryAt(at: number): ServiceEntry {
     let e = this.cache.get(at);
     if (e === undefined) {
-      if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
       e = decodeService(this.buf!, this.dv, at, (this.h[H_FLAGS]! & F_POD_NAMES) !== 0);
       this.decoded++;
+      if (this.cacheKeys.length >= CACHE_MAX) {
+        // xorshift: a slot to reuse
+        let x = this.rand;
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        this.rand = x;
+        const i = (x >>> 0) % CACHE_MAX;
+        this.cache.delete(this.cacheKeys[i]!);
+        this.cacheKeys[i] = at;
+      } else this.cacheKeys.push(at);
       this.cache.set(at, e);
     }
     return e;
