@@ -35,6 +35,16 @@ export function procStatus(pid: number): { rssMb: number; hwmMb: number } {
   return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
 }
 
+/**
+ * Proportional set size (MB) of process `pid`, from /proc/PID/smaps_rollup: its RSS with every
+ * shared page divided among the processes that map it (the workers' shared copy of the cluster
+ * counts once in their sum, as it is in memory once; RSS counts it in each).
+ */
+export function procPssMb(pid: number): number {
+  const txt = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return Number(/^Pss:\s+(\d+) kB/m.exec(txt)?.[1] ?? NaN) / 1024;
+}
+
 /** The pids of process `pid`'s children (its workers under -workers N), from /proc. */
 export function childPids(pid: number): number[] {
   return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')

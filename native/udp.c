@@ -20,6 +20,13 @@
 // port, read with recvmmsg into an area several of them share (handed over with onBatch(n) per
 // batch; a socket error as onBatch(-errno)), written with sendMany() (one sendmmsg per turn).
 //
+// Shared memory (the kubernetes plugin's copy of the cluster for every worker of -workers N,
+// plugins/kubernetes/bytes.ts): shmCreate(size) makes a memfd of `size` bytes and maps it shared
+// and writable, as an external ArrayBuffer (unmapped when it is collected), and returns its fd,
+// which other processes of the same user open as /proc/<pid>/fd/<fd>; shmOpen(path) maps such a
+// file read-only (its whole size, from fstat) and closes the fd; shmClose(fd) closes the
+// creator's fd (mappings stay valid).
+//
 // Built by scripts/build-native.mjs with the C compiler and the headers of the running Node.js;
 // when it is missing the server uses node:dgram (same behaviour, more CPU per query).
 #define _GNU_SOURCE
@@ -32,7 +39,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -809,6 +819,91 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static void unmap_buffer(napi_env env, void* data, void* hint) {
+  (void)env;
+  munmap(data, (size_t)(uintptr_t)hint);
+}
+
+// shmCreate(size) → [fd, ArrayBuffer]
+static napi_value ShmCreate(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t size = 0;
+  if (argc < 1 || napi_get_value_int64(env, argv[0], &size) != napi_ok || size <= 0) {
+    napi_throw_type_error(env, NULL, "shmCreate: size must be a positive number");
+    return NULL;
+  }
+  int fd = memfd_create("typedns-cluster", MFD_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "memfd_create", errno, NULL, 0);
+  if (ftruncate(fd, (off_t)size) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "ftruncate", err, NULL, 0);
+  }
+  void* p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "mmap", err, NULL, 0);
+  }
+  napi_value ab, fdv, arr;
+  if (napi_create_external_arraybuffer(env, p, (size_t)size, unmap_buffer, (void*)(uintptr_t)size, &ab) != napi_ok) {
+    munmap(p, (size_t)size);
+    close(fd);
+    napi_throw_error(env, NULL, "shmCreate: no external ArrayBuffer");
+    return NULL;
+  }
+  napi_create_int32(env, fd, &fdv);
+  napi_create_array_with_length(env, 2, &arr);
+  napi_set_element(env, arr, 0, fdv);
+  napi_set_element(env, arr, 1, ab);
+  return arr;
+}
+
+// shmOpen(path) → ArrayBuffer (read-only)
+static napi_value ShmOpen(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char path[256];
+  size_t len = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "shmOpen: path must be a string");
+    return NULL;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "open", errno, path, 0);
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "fstat", err == 0 ? EINVAL : err, path, 0);
+  }
+  size_t size = (size_t)st.st_size;
+  void* p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+  int err = errno;
+  close(fd);
+  if (p == MAP_FAILED) return throw_errno(env, "mmap", err, path, 0);
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, p, size, unmap_buffer, (void*)(uintptr_t)size, &ab) != napi_ok) {
+    munmap(p, size);
+    napi_throw_error(env, NULL, "shmOpen: no external ArrayBuffer");
+    return NULL;
+  }
+  return ab;
+}
+
+// shmClose(fd)
+static napi_value ShmClose(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1;
+  if (argc >= 1 && napi_get_value_int32(env, argv[0], &fd) == napi_ok && fd >= 0) close(fd);
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
@@ -820,6 +915,9 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"sendMany", NULL, SendMany, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
+      {"shmCreate", NULL, ShmCreate, NULL, NULL, NULL, napi_default, NULL},
+      {"shmOpen", NULL, ShmOpen, NULL, NULL, NULL, napi_default, NULL},
+      {"shmClose", NULL, ShmClose, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   // the buffers' layout, read once by udp-native.ts

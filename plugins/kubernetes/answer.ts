@@ -5,8 +5,7 @@
 // cached per name. Owners are lower-case; kubernetes.ts restores the query's case.
 import net from 'node:net';
 import { pack, type Packed, type Request, type RR } from '../../src/plugin/api.js';
-import type { Endpoint, ServiceEntry, ClusterStore } from './store.js';
-import { isServiceEntry } from './store.js';
+import { isServiceRecord, type ClusterView, type Endpoint, type ServiceRecord } from './view.js';
 import { isV6 } from './ip.js';
 import { fitsWire } from './valid.js';
 
@@ -111,7 +110,7 @@ interface SrvItem {
 export const srvWeight = (n: number): number => Math.max(1, Math.floor(100 / Math.max(1, n)));
 
 /** The owner name of a Service in `zone`: <svc>.<ns>.svc.<zone>, lower-case, no trailing dot. */
-export const serviceOwner = (e: ServiceEntry, zone: string): string => `${e.name}.${e.namespace}.svc.${zone === '.' ? '' : zone}`.replace(/\.$/, '');
+export const serviceOwner = (e: ServiceRecord, zone: string): string => `${e.name}.${e.namespace}.svc.${zone === '.' ? '' : zone}`.replace(/\.$/, '');
 
 /** SRV records (priority 0, weight floor(100/N) min 1) and their A/AAAA glue, deduplicated. */
 export function buildSrv(owner: string, items: readonly SrvItem[], ttl: number): { srv: RR[]; extra: RR[] } {
@@ -142,13 +141,13 @@ const portMatch = (port: string, proto: string, p: { name: string; protocol: str
   (port === '' || port === p.name) && (proto === '' || proto === p.protocol);
 
 /** An ExternalName target that is a host name (an IP is not a CNAME target: not served); '' when none. */
-export const externalTarget = (svc: ServiceEntry['svc']): string => {
+export const externalTarget = (svc: ServiceRecord['svc']): string => {
   const t = svc?.externalName ?? '';
   return t !== '' && net.isIP(t) === 0 && fitsWire(t) ? t : '';
 };
 
 /** Records of `owner` (= <svc>.<ns>.svc.<zone> or a _port._proto name below it), built from scratch. */
-function build(e: ServiceEntry, zone: string, owner: string, port: string, proto: string, o: AnswerOptions): NameRecords {
+function build(e: ServiceRecord, zone: string, owner: string, port: string, proto: string, o: AnswerOptions): NameRecords {
   const svc = e.svc;
   if (svc === undefined) return MISSING;
   const ttl = o.ttl;
@@ -209,11 +208,11 @@ function build(e: ServiceEntry, zone: string, owner: string, port: string, proto
 const trim = (a: RR[]): readonly RR[] => (a.length === 0 ? NONE : a.slice());
 
 /** The precomputed records of <svc>.<ns>.svc.<zone> (owner lower-case, no trailing dot). */
-export function serviceRecords(e: ServiceEntry, zone: string, o: AnswerOptions): NameRecords {
+export function serviceRecords(e: ServiceRecord, zone: string, o: AnswerOptions): NameRecords {
   return view(e, zone, o).recs;
 }
 
-function view(e: ServiceEntry, zone: string, o: AnswerOptions): ServiceView {
+function view(e: ServiceRecord, zone: string, o: AnswerOptions): ServiceView {
   const views = e.views;
   if (views !== undefined) {
     for (const v of views) if (v.zone === zone) return v;
@@ -226,7 +225,7 @@ function view(e: ServiceEntry, zone: string, o: AnswerOptions): ServiceView {
 }
 
 /** Records of a `_port._proto.<svc>…` name; `owner` is the query name, lower-case, no trailing dot. */
-export function portRecords(e: ServiceEntry, zone: string, owner: string, port: string, proto: string, o: AnswerOptions): NameRecords {
+export function portRecords(e: ServiceRecord, zone: string, owner: string, port: string, proto: string, o: AnswerOptions): NameRecords {
   const v = view(e, zone, o);
   const hit = v.sub?.get(owner);
   if (hit !== undefined) return hit;
@@ -236,7 +235,7 @@ export function portRecords(e: ServiceEntry, zone: string, owner: string, port: 
 }
 
 /** Records of `<label>.<svc>.<ns>.svc.<zone>` (an endpoint), built per query from the label index. */
-export function endpointRecords(e: ServiceEntry, zone: string, owner: string, label: string, o: AnswerOptions): NameRecords {
+export function endpointRecords(e: ServiceRecord, zone: string, owner: string, label: string, o: AnswerOptions): NameRecords {
   if (e.isExternal) return MISSING;
   const eps: readonly Endpoint[] | undefined = e.endpointsNamed(label);
   if (eps === undefined || eps.length === 0) return MISSING;
@@ -255,19 +254,19 @@ export function endpointRecords(e: ServiceEntry, zone: string, owner: string, la
 }
 
 /** PTR targets for an IP (FQDNs with trailing dot): ClusterIP services first, else endpoints. */
-export function ptrTargets(store: ClusterStore, ip: string, zone: string): string[] {
+export function ptrTargets(store: ClusterView, ip: string, zone: string): string[] {
   const vals = store.byIp(ip);
   if (vals.length === 0) return [];
   const z = zone === '.' ? '' : zone;
   const out: string[] = [];
   for (const v of vals) {
-    if (!isServiceEntry(v)) continue;
+    if (!isServiceRecord(v)) continue;
     if (v.svc === undefined || !store.namespaceExposed(v.namespace)) continue;
     out.push(`${v.name}.${v.namespace}.svc.${z}`);
   }
   if (out.length > 0) return dedupe(out.filter(fitsWire));
   for (const v of vals) {
-    if (isServiceEntry(v)) continue;
+    if (isServiceRecord(v)) continue;
     const s = v.svc;
     if (s.svc === undefined || !store.namespaceExposed(s.namespace)) continue;
     out.push(`${s.label(v)}.${s.name}.${s.namespace}.svc.${z}`);
@@ -326,7 +325,7 @@ export function nsRecords(owner: string, zone: string, ns: readonly NsAddress[],
  * each of its endpoints with that endpoint's address. When no Service holds our address: `ns.dns`
  * with our own addresses.
  */
-export function nsAddresses(store: ClusterStore, localIps: readonly string[]): NsAddress[] {
+export function nsAddresses(store: ClusterView, localIps: readonly string[]): NsAddress[] {
   const out: NsAddress[] = [];
   const seen = new Set<string>();
   const add = (host: string, ip: string): void => {
@@ -337,7 +336,7 @@ export function nsAddresses(store: ClusterStore, localIps: readonly string[]): N
   };
   for (const ip of localIps) {
     for (const v of store.byIp(ip)) {
-      if (isServiceEntry(v)) continue;
+      if (isServiceRecord(v)) continue;
       const e = v.svc;
       const s = e.svc;
       if (s === undefined || s.type === 'ExternalName' || !store.namespaceExposed(e.namespace)) continue;

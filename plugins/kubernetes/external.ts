@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { QTYPE, RCODE } from '../../src/plugin/api.js';
 import { reverseIp } from './names.js';
-import { isServiceEntry, type ClusterStore } from './store.js';
+import { isServiceRecord, type ClusterView } from './view.js';
 import type { SlimPort } from './watch/objects.js';
 
 /** One address of a name in the external zone, with a port (-1: the object has no ports). */
@@ -35,7 +35,7 @@ const NX: ExternalResult = { records: [], rcode: RCODE.NXDOMAIN };
 const NODATA: ExternalResult = { records: [], rcode: RCODE.NOERROR };
 
 /** What `name` (lower case, fully qualified, strictly under `zone`) stands for in the external zone. */
-export function externalLookup(store: ClusterStore, name: string, zone: string, qtype: number, headless: boolean): ExternalResult {
+export function externalLookup(store: ClusterView, name: string, zone: string, qtype: number, headless: boolean): ExternalResult {
   if (qtype === QTYPE.PTR) {
     const ip = reverseIp(name);
     if (ip !== undefined) {
@@ -93,12 +93,12 @@ export function externalLookup(store: ClusterStore, name: string, zone: string, 
  * a headless one's endpoint addresses; when no endpoint holds our address, `localIps` themselves
  * (CoreDNS's nsAddrs with external set).
  */
-export function externalNsIps(store: ClusterStore, localIps: readonly string[], headless: boolean): string[] {
+export function externalNsIps(store: ClusterView, localIps: readonly string[], headless: boolean): string[] {
   const out = new Set<string>();
   let found = false;
   for (const ip of localIps) {
     for (const v of store.byIp(ip)) {
-      if (isServiceEntry(v)) continue;
+      if (isServiceRecord(v)) continue;
       found = true;
       const e = v.svc;
       const s = e.svc;

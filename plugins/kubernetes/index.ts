@@ -9,6 +9,8 @@ import { definePlugin, hostSearchPath, setMetadata, Zones, type Request } from '
 import { parseName } from './names.js';
 import { parseKubernetes, type KubernetesConfig } from './setup.js';
 import { ClusterStore } from './store.js';
+import type { ClusterView } from './view.js';
+import { ByteClusterView, ClusterBytesWriter } from './bytes.js';
 import { KubernetesHandler } from './kubernetes.js';
 import { ManifestCache, ManifestSource } from './manifests.js';
 import { parseSelector } from './selector.js';
@@ -85,7 +87,7 @@ export default definePlugin<KubernetesConfig>({
         // -workers N: one worker lists and watches, the others follow its changes (shared.ts).
         const { endpoint, tls, kubeconfig, namespaces, labels, namespaceLabels, pods, endpointPodNames, noEndpoints } = resolved;
         const key = `kubernetes ${JSON.stringify({ endpoint, tls, kubeconfig, namespaces, labels, namespaceLabels, pods, endpointPodNames, noEndpoints })}`;
-        source = new SharedApiSource(key, (replace) => mod.createApiSource(resolved, ctx.log, { ...opts, replace }), ctx.log);
+        source = new SharedApiSource(key, (replace) => mod.createApiSource(resolved, ctx.log, { ...opts, replace }), ctx.log, store);
       } else {
         source = mod.createApiSource(resolved, ctx.log, opts);
       }
@@ -127,15 +129,21 @@ export default definePlugin<KubernetesConfig>({
       }
       if (r === 'timeout') ctx.log.warn(`starting server with unsynced Kubernetes API (waited ${cfg.startupTimeout / 1000}s)`);
     });
+    // What answers read: the store, or (TYPEDNS_K8S_VIEW=bytes, tests) its copy as bytes (bytes.ts).
+    let view: ClusterView = source instanceof SharedApiSource ? source.view : store;
+    if (process.env.TYPEDNS_K8S_VIEW === 'bytes') {
+      const writer = ClusterBytesWriter.attach(store);
+      view = new ByteClusterView(() => writer.buffer);
+    }
     const after = ctx.chain.slice(ctx.chain.indexOf('kubernetes') + 1);
     const ownIps = memo(interfaceIps);
-    const handler = new KubernetesHandler(cfg, store, { interfaceIps: ownIps, upstream: after.length > 0 });
+    const handler = new KubernetesHandler(cfg, view, { interfaceIps: ownIps, upstream: after.length > 0 });
     const zones = Zones.from(cfg.zones, cfg.zones);
     // The host's own search domains, after the cluster's (CoreDNS's autoPathSearch).
     const hostSearch = cfg.pods === 'verified' ? hostSearchPath() : [];
     return {
       serve: (req, w, next) => handler.serve(req, w, next),
-      ready: () => store.synced,
+      ready: () => view.synced,
       /**
        * autopath @kubernetes: the search path of the pod that asked (pods verified only), found by
        * its address: <ns>.svc.<zone>, svc.<zone>, <zone>, the host's search domains, ''.
@@ -143,7 +151,7 @@ export default definePlugin<KubernetesConfig>({
       /** CoreDNS's kubernetes metadata: the client pod, and the parts of the query name. */
       metadata(req: Request): void {
         if (cfg.pods === 'verified') {
-          const pod = store.podsWithIp(req.client.ip)[0];
+          const pod = view.podsWithIp(req.client.ip)[0];
           if (pod !== undefined) {
             setMetadata(req, 'kubernetes/client-namespace', () => pod.namespace);
             setMetadata(req, 'kubernetes/client-pod-name', () => pod.name);
@@ -168,19 +176,19 @@ export default definePlugin<KubernetesConfig>({
       autoPath(req: Request): string[] | undefined {
         const zone = zones.match(req.name);
         if (zone === undefined || cfg.pods !== 'verified') return undefined;
-        const pod = store.podsWithIp(req.client.ip)[0];
+        const pod = view.podsWithIp(req.client.ip)[0];
         if (pod === undefined) return undefined;
         const z = zone === '.' ? '' : zone;
         return [`${pod.namespace}.svc.${z}`, `svc.${z}`, zone, ...hostSearch, ''];
       },
       // k8s_external (CoreDNS's Externaler): what a name of an external zone stands for, the name
       // server's addresses, the zone's serial.
-      external: (name: string, zone: string, qtype: number, headless: boolean): ExternalResult => externalLookup(store, name, zone, qtype, headless),
-      externalAddress: (req: Request, headless: boolean): string[] => externalNsIps(store, serverAddresses(req, ownIps), headless),
-      externalSerial: (): number => store.modifiedExternal,
-      externalSynced: (): boolean => store.synced,
+      external: (name: string, zone: string, qtype: number, headless: boolean): ExternalResult => externalLookup(view, name, zone, qtype, headless),
+      externalAddress: (req: Request, headless: boolean): string[] => externalNsIps(view, serverAddresses(req, ownIps), headless),
+      externalSerial: (): number => view.modifiedExternal,
+      externalSynced: (): boolean => view.synced,
       // transfer (CoreDNS's Transferer): AXFR/IXFR of the cluster zone
-      ...kubernetesTransferer(cfg, store, ownIps),
+      ...kubernetesTransferer(cfg, view, ownIps),
       close: async () => {
         await source.stop();
         store.close();

@@ -4,7 +4,7 @@
 // (CoreDNS plugin/kubernetes/handler.go).
 import { CaptureWriter, EMPTY_PACKED, FLAG, QTYPE, RCODE, Zones, negative, pack, packedReply, reply, type Next, type Packed, type RR, type Rcode, type Request, type ResponseWriter, type Trace, typeName } from '../../src/plugin/api.js';
 import type { KubernetesConfig } from './setup.js';
-import { isServiceEntry, type ClusterStore } from './store.js';
+import { isServiceRecord, type ClusterView } from './view.js';
 import { parseName, podLabelIp, type RecordRequest } from './names.js';
 import { MISSING, addressRecord, endpointRecords, nsAddresses, nsRecords, portRecords, ptrTargets, serverAddresses, serviceRecords, soaRecord, type AnswerOptions, type NameRecords, type NsAddress } from './answer.js';
 import { isV6 } from './ip.js';
@@ -49,7 +49,7 @@ export class KubernetesHandler {
 
   constructor(
     private readonly cfg: KubernetesConfig,
-    readonly store: ClusterStore,
+    readonly store: ClusterView,
     private readonly deps: HandlerDeps,
   ) {
     this.zones = Zones.from(cfg.zones, cfg.zones);
@@ -161,7 +161,7 @@ export class KubernetesHandler {
         return;
       }
       case 'reverse': {
-        const owners = this.store.byIp(r.ip).map((v) => (isServiceEntry(v) ? `Service ${v.namespace}/${v.name}` : `endpoint of Service ${v.svc.namespace}/${v.svc.name}`));
+        const owners = this.store.byIp(r.ip).map((v) => (isServiceRecord(v) ? `Service ${v.namespace}/${v.name}` : `endpoint of Service ${v.svc.namespace}/${v.svc.name}`));
         t.note(`address ${r.ip}: ${owners.length > 0 ? owners.join(', ') : 'no Service or endpoint has it'}: ${result}`);
         return;
       }

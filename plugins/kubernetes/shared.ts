@@ -1,10 +1,16 @@
 // -workers N with an API source: one list/watch set for the whole process tree, not one per
 // worker (src/server/share.ts). One worker's instance leads: it runs the API source into its
-// store through a tee that also publishes every change; the other workers follow: they get a
-// snapshot of the leader's store, then its changes, and apply them to their own store. Each
-// worker still holds its own copy of the cluster (processes share no objects), but only the
-// leader talks to the API, parses its JSON and holds a list's garbage; when it leaves (its
-// worker died, or a reload), a follower takes over and lists again, replacing what all hold.
+// store, and keeps a copy of the store as bytes (bytes.ts) in shared memory (a memfd of the
+// native module, native/udp.c) that it rewrites after each commit; the other workers follow:
+// they are told the segment (['M', leader pid, fd]) and map it read-only from
+// /proc/<pid>/fd/<fd>, and answer from it (ByteClusterView: records decoded on demand, a bounded
+// cache): one copy of the cluster for the process tree, and no store in a follower. A full write
+// (compaction, growth) makes a new segment, announced the same way. When the leader leaves (its
+// worker died, or a reload), a follower takes over and lists again into its own store; the
+// others go on reading the old segment (mapped, it outlives its writer) until the new leader's
+// first lists are in and it announces its own.
+// Without the native module (TYPEDNS_NATIVE_UDP=0, no compiler), the leader publishes every
+// change instead (a tee), and each follower applies them to its own store, as before.
 // A follower's objects come out of v8.deserialize with a new string for every value and new port
 // lists for every message: they are given the shared strings and port lists the leader's own
 // objects have (watch/convert.ts) before the store keeps them, or each follower's copy would be
@@ -12,6 +18,9 @@
 import type { Logger } from '../../src/plugin/api.js';
 import { joinShare, type ShareMember } from '../../src/server/share.js';
 import type { ClusterStore } from './store.js';
+import { nativeShm, type NativeShm } from '../../src/server/udp-native.js';
+import { ByteClusterView, ClusterBytesWriter } from './bytes.js';
+import type { ClusterView, Endpoint, ServiceRecord } from './view.js';
 import { intern, internLabels, internPorts } from './watch/convert.js';
 import type { Kind, ObjectSink, ObjectSource, SlimEndpointSlice, SlimNamespace, SlimPod, SlimPort, SlimService } from './watch/objects.js';
 
@@ -72,7 +81,47 @@ type Op =
   | ['n', string]
   | ['R', Kind, unknown[]]
   /** The leader's source has synced. */
-  | ['Y'];
+  | ['Y']
+  /** The leader's copy as bytes is this segment: map /proc/<pid>/fd/<fd>. */
+  | ['M', number, number];
+
+/** Segments the leader keeps open besides the current one (a follower told of one maps it right away). */
+const KEEP_SEGMENTS = 1;
+
+/** What the answers read: the worker's own store, or the leader's segment. */
+export class SwitchView implements ClusterView {
+  constructor(public target: ClusterView) {}
+  get synced(): boolean {
+    return this.target.synced;
+  }
+  get modified(): number {
+    return this.target.modified;
+  }
+  get modifiedExternal(): number {
+    return this.target.modifiedExternal;
+  }
+  get generation(): number {
+    return this.target.generation;
+  }
+  service(name: string, namespace: string): ServiceRecord | undefined {
+    return this.target.service(name, namespace);
+  }
+  namespaceExposed(ns: string): boolean {
+    return this.target.namespaceExposed(ns);
+  }
+  byIp(ip: string): readonly (ServiceRecord | Endpoint)[] {
+    return this.target.byIp(ip);
+  }
+  externalByIp(ip: string): readonly ServiceRecord[] {
+    return this.target.externalByIp(ip);
+  }
+  podsWithIp(ip: string): readonly SlimPod[] {
+    return this.target.podsWithIp(ip);
+  }
+  serviceEntries(): readonly ServiceRecord[] {
+    return this.target.serviceEntries();
+  }
+}
 
 /** Applies to the store and publishes. */
 class Tee implements ObjectSink {
@@ -135,6 +184,17 @@ export class SharedApiSource implements ObjectSource {
   private flushing = false;
   private resolveStart: (() => void) | undefined;
   private rejectStart: ((e: Error) => void) | undefined;
+  /** What this worker's answers read. */
+  readonly view: SwitchView;
+  private readonly shm: NativeShm | undefined = nativeShm();
+  /** As leader with shared memory: the segments written (fds, newest last), announced once `announce`. */
+  private segments: { fd: number; ab: ArrayBuffer }[] = [];
+  private announce = false;
+  /** As leader: the copy is in shared memory (else every change is published). */
+  private sharing = false;
+  /** As follower: the leader's segment mapped, and the view over it. */
+  private mapped: ArrayBuffer | undefined;
+  private mappedView: ByteClusterView | undefined;
 
   /**
    * @param key the API configuration: instances with the same key share one source
@@ -145,11 +205,15 @@ export class SharedApiSource implements ObjectSource {
     private readonly key: string,
     private readonly createApi: (replace: boolean) => ObjectSource,
     private readonly log: Logger,
-  ) {}
+    store: ClusterStore,
+  ) {
+    this.view = new SwitchView(store);
+  }
 
   start(store: ClusterStore): Promise<void> {
     if (this.store) throw new Error('source already started');
     this.store = store;
+    this.view.target = store;
     const started = new Promise<void>((resolve, reject) => {
       this.resolveStart = resolve;
       this.rejectStart = reject;
@@ -179,21 +243,83 @@ export class SharedApiSource implements ObjectSource {
     this.member?.leave();
     this.resolveStart?.();
     await this.api?.stop();
+    if (this.store?.onCommit !== undefined) this.store.onCommit = undefined;
+    for (const s of this.segments) this.shm?.close(s.fd);
+    this.segments = [];
   }
 
   private lead(): void {
     if (this.stopped || this.api) return;
     if (this.followed) this.log.info('taking over the API watch from a worker that left');
     this.api = this.createApi(this.followed);
-    const tee = new Tee(this.store!, (op) => this.publish(op));
+    const store = this.store!;
+    let shm = this.shm;
+    if (shm !== undefined) {
+      // the followers read the copy in shared memory: no change is published, only segments
+      try {
+        this.attachWriter(store, shm);
+        this.sharing = true;
+      } catch (e) {
+        this.log.warn(`no shared memory for the cluster (${(e as Error).message}): each worker keeps its own copy`);
+        store.onCommit = undefined;
+        shm = undefined;
+      }
+    }
+    const tee = new Tee(store, shm !== undefined ? () => {} : (op) => this.publish(op));
     this.api.start(tee).then(
       () => {
         if (this.stopped) return;
+        if (shm !== undefined) this.startAnnouncing();
         this.publish(['Y']);
         this.markSynced();
       },
       (e: unknown) => this.rejectStart?.(e instanceof Error ? e : new Error(String(e))),
     );
+  }
+
+  /** Keep the store's copy as bytes in shared memory segments (the first one written now). */
+  private attachWriter(store: ClusterStore, shm: NativeShm): void {
+    ClusterBytesWriter.attach(store, {
+      alloc: (size) => {
+        const [fd, ab] = shm.create(size);
+        this.segments.push({ fd, ab });
+        return ab;
+      },
+      onSegment: () => {
+        while (this.segments.length > KEEP_SEGMENTS + 1) shm.close(this.segments.shift()!.fd);
+        if (this.announce) this.announceSegment();
+      },
+    });
+    // taking over: the others read the old leader's segment until this store has its lists
+    if (!this.followed) this.startAnnouncing();
+  }
+
+  private startAnnouncing(): void {
+    if (this.announce) return;
+    this.announce = true;
+    this.view.target = this.store!;
+    this.mapped = undefined;
+    this.mappedView = undefined;
+    this.announceSegment();
+  }
+
+  private announceSegment(): void {
+    const s = this.segments[this.segments.length - 1];
+    if (s !== undefined) this.publish(['M', process.pid, s.fd]);
+  }
+
+  /** Follow the leader's segment `fd` (a follower). */
+  private map(pid: number, fd: number): void {
+    if (this.shm === undefined) return;
+    try {
+      this.mapped = this.shm.open(`/proc/${pid}/fd/${fd}`);
+    } catch (e) {
+      // (the leader closed it already: a newer one is announced)
+      this.log.debug(`could not map the leader's copy of the cluster: ${(e as Error).message}`);
+      return;
+    }
+    if (this.mappedView === undefined) this.mappedView = new ByteClusterView(() => this.mapped!);
+    this.view.target = this.mappedView;
   }
 
   private markSynced(): void {
@@ -220,6 +346,13 @@ export class SharedApiSource implements ObjectSource {
 
   /** The leader's store as changes that rebuild it from nothing. */
   private snapshot(): Op[] {
+    if (this.sharing) {
+      const seg = this.segments[this.segments.length - 1];
+      const ops: Op[] = [];
+      if (this.announce && seg !== undefined) ops.push(['M', process.pid, seg.fd]);
+      if (this.synced) ops.push(['Y']);
+      return ops;
+    }
     const s = this.store!.snapshot();
     const ops: Op[] = [
       ['R', 'namespaces', s.namespaces],
@@ -266,6 +399,9 @@ export class SharedApiSource implements ObjectSource {
           break;
         case 'Y':
           this.markSynced();
+          break;
+        case 'M':
+          this.map(op[1], op[2]);
           break;
       }
     }

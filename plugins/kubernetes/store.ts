@@ -8,6 +8,7 @@ import type { ObjectSink, SlimEndpointSlice, SlimNamespace, SlimPod, SlimPort, S
 import { selectorMatches, type Selector } from './selector.js';
 import { dashedIp } from './ip.js';
 import type { ServiceView } from './answer.js';
+import type { ClusterView, Endpoint, PackedSlice, ServiceRecord } from './view.js';
 import { badHostName, badIp, badLabel, badServiceName, isLabel } from './valid.js';
 
 export type ServiceKind = 'cluster_ip' | 'headless_with_selector' | 'headless_without_selector';
@@ -31,39 +32,11 @@ export interface StoreOptions {
   warn?: (msg: string) => void;
 }
 
-/** One ready (or published) address of a service, merged across its slices (built on first use). */
-export interface Endpoint {
-  readonly ip: string;
-  /** endpoints[].hostname, or ''. */
-  readonly hostname: string;
-  /** The pod's name (kept only with endpoint_pod_names), or ''. */
-  readonly podName: string;
-  /** The ports of the slice the address came from. */
-  readonly ports: readonly SlimPort[];
-  readonly svc: ServiceEntry;
-}
-
 /** The DNS label of an endpoint: hostname, else pod name (endpoint_pod_names, < 64 chars), else dashed IP. */
 export function endpointLabel(e: Endpoint, podNames: boolean): string {
   if (e.hostname !== '') return e.hostname;
   if (podNames && e.podName !== '' && isLabel(e.podName.toLowerCase())) return e.podName.toLowerCase();
   return dashedIp(e.ip);
-}
-
-/**
- * An EndpointSlice as the store keeps it: parallel arrays, one entry per address (~60 bytes per
- * endpoint instead of ~240 for the slim objects, which are dropped). Hostnames and pod names are
- * kept only when some endpoint has one (pod names only with endpoint_pod_names).
- */
-interface PackedSlice {
-  readonly ports: readonly SlimPort[];
-  readonly ips: readonly string[];
-  readonly hostnames: readonly string[] | undefined;
-  readonly podNames: readonly string[] | undefined;
-  /** Indexes of endpoints that are not ready (usually none). */
-  readonly notReady: readonly number[] | undefined;
-  /** The slice's resourceVersion ('' when not known). */
-  readonly rv: string;
 }
 
 /** A slice as ClusterStore.prepare() returns it: endpoints dropped, already packed. */
@@ -99,7 +72,9 @@ function packSlice(s: SlimEndpointSlice, keepPodNames: boolean): PackedSlice {
   return { ports: s.ports, ips, hostnames, podNames, notReady, rv: s.rv ?? '' };
 }
 
-export class ServiceEntry {
+export type { Endpoint, PackedSlice } from './view.js';
+
+export class ServiceEntry implements ServiceRecord {
   svc: SlimService | undefined = undefined;
   slices: Map<string, PackedSlice> | undefined = undefined;
   private merged: readonly Endpoint[] | undefined = undefined;
@@ -212,7 +187,7 @@ export class ServiceEntry {
   }
 }
 
-type RevVal = ServiceEntry | Endpoint;
+type RevVal = ServiceRecord | Endpoint;
 
 
 function fnv(h: number, s: string): number {
@@ -225,6 +200,8 @@ function fnv(h: number, s: string): number {
 
 const EMPTY_EPS: readonly Endpoint[] = Object.freeze([]) as readonly Endpoint[];
 const EMPTY_IPS: readonly string[] = Object.freeze([]) as readonly string[];
+const EMPTY_ENTRIES: readonly ServiceEntry[] = Object.freeze([]) as readonly ServiceEntry[];
+const EMPTY_SET: ReadonlySet<ServiceEntry> = new Set();
 const EMPTY_ENDPOINTS: readonly SlimEndpointSlice['endpoints'][number][] = Object.freeze([]);
 
 const PROTOCOLS = new Set(['tcp', 'udp', 'sctp']);
@@ -245,7 +222,7 @@ const objectName = (kind: string, ns: string, name: string): string => `${kind} 
 /** Warnings about skipped objects already given: one per object and problem, not one per event. */
 const WARNED_MAX = 10_000;
 
-export class ClusterStore implements ObjectSink {
+export class ClusterStore implements ObjectSink, ClusterView {
   private readonly services = new Map<string, ServiceEntry>();
   /** "ns/slice" → service key. */
   private readonly sliceOwner = new Map<string, string>();
@@ -290,6 +267,14 @@ export class ClusterStore implements ObjectSink {
   synced = false;
   /** Incremented with every DNS-relevant change (caches of answers compare it). */
   generation = 0;
+  /**
+   * Told at the end of every commit: the Services whose Service or slices changed, whether
+   * namespaces changed, and the addresses whose pods changed (bytes.ts keeps an encoded copy of
+   * the store up to date).
+   */
+  onCommit: ((services: ReadonlySet<ServiceEntry>, namespaces: boolean, podIps: ReadonlySet<string>) => void) | undefined = undefined;
+  private nsDirty = false;
+  private podIpsDirty = new Set<string>();
 
   constructor(private readonly opts: StoreOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -597,10 +582,16 @@ export class ClusterStore implements ObjectSink {
       if (old.ips.length === p.ips.length && old.ips.every((ip, i) => ip === p.ips[i])) {
         this.pods.set(key, p);
         for (const ip of p.ips) this.podIndexReplace(ip, old, p);
+        if (this.onCommit !== undefined) {
+          for (const ip of p.ips) this.podIpsDirty.add(ip); // (explained queries show its resourceVersion)
+          this.schedule();
+        }
         return; // no DNS-relevant change (PR #8338)
       }
       this.unindexPod(old);
+      if (this.onCommit !== undefined) for (const ip of old.ips) this.podIpsDirty.add(ip);
     }
+    if (this.onCommit !== undefined) for (const ip of p.ips) this.podIpsDirty.add(ip);
     this.pods.set(key, p);
     for (const ip of p.ips) {
       const v = this.podsByIp.get(ip);
@@ -621,6 +612,7 @@ export class ClusterStore implements ObjectSink {
     if (old === undefined) return;
     this.pods.delete(key);
     this.unindexPod(old);
+    if (this.onCommit !== undefined) for (const ip of old.ips) this.podIpsDirty.add(ip);
     this.changed = true;
     this.schedule();
   }
@@ -655,6 +647,7 @@ export class ClusterStore implements ObjectSink {
     if (this.nsExposed.get(n.name) !== exposed) {
       this.nsExposed.set(n.name, exposed);
       this.changed = true;
+      this.nsDirty = true;
       this.schedule();
     }
   }
@@ -663,6 +656,7 @@ export class ClusterStore implements ObjectSink {
     this.nsObjects.delete(name);
     if (this.nsExposed.delete(name)) {
       this.changed = true;
+      this.nsDirty = true;
       this.schedule();
     }
   }
@@ -741,6 +735,7 @@ export class ClusterStore implements ObjectSink {
    */
   commit(): void {
     this.scheduled = false;
+    const told = this.onCommit !== undefined && this.dirty.size > 0 ? new Set(this.dirty) : EMPTY_SET;
     if (this.dirty.size > 0) {
       const now = this.now();
       this.indexNow();
@@ -762,6 +757,36 @@ export class ClusterStore implements ObjectSink {
       this.modified = Math.floor(this.now() / 1000);
     }
     this.externalCommitted();
+    if (this.onCommit !== undefined) {
+      const ns = this.nsDirty;
+      const pods = this.podIpsDirty;
+      this.nsDirty = false;
+      if (pods.size > 0) this.podIpsDirty = new Set();
+      this.onCommit(told, ns, pods);
+    }
+  }
+
+  /** The Services the reverse index holds for `ip` (ClusterIPs and served endpoint addresses), in its order. */
+  reverseOf(ip: string): readonly ServiceEntry[] {
+    this.indexNow();
+    const v = this.reverse.get(ip);
+    return v === undefined ? EMPTY_ENTRIES : Array.isArray(v) ? v : [v];
+  }
+
+  /** Every pod (pods verified), and the pods by address. */
+  podIndex(): ReadonlyMap<string, SlimPod | readonly SlimPod[]> {
+    return this.podsByIp;
+  }
+
+  /** The exposed namespaces. */
+  exposedNamespaces(): string[] {
+    const out: string[] = [];
+    for (const [n, exposed] of this.nsExposed) if (exposed) out.push(n);
+    return out;
+  }
+
+  get endpointPodNames(): boolean {
+    return this.opts.endpointPodNames === true;
   }
 
   private externalCommitted(): void {
@@ -911,4 +936,4 @@ function mapRemove(m: Map<string, ServiceEntry | ServiceEntry[]>, ip: string, e:
   else m.set(ip, rest);
 }
 
-export const isServiceEntry = (v: ServiceEntry | Endpoint): v is ServiceEntry => v instanceof ServiceEntry;
+export { isServiceRecord as isServiceEntry } from './view.js';

@@ -8,15 +8,15 @@
 import type { Request, RR } from '../../src/plugin/api.js';
 import type { Transferer, XfrZone } from '../transfer/source.js';
 import type { KubernetesConfig } from './setup.js';
-import type { ClusterStore, Endpoint, ServiceEntry } from './store.js';
+import type { ClusterView, Endpoint, ServiceRecord } from './view.js';
 import { addressRecord, externalTarget, nsAddresses, nsRecords, serverAddresses, serviceOwner, soaRecord, srvWeight } from './answer.js';
 import { isReverseZone } from './names.js';
 import { fitsWire } from './valid.js';
 
 /** One Service as it was when the transfer began (later changes make new objects, these stay). */
 interface Snap {
-  readonly e: ServiceEntry;
-  readonly svc: NonNullable<ServiceEntry['svc']>;
+  readonly e: ServiceRecord;
+  readonly svc: NonNullable<ServiceRecord['svc']>;
   readonly eps: readonly Endpoint[];
 }
 
@@ -54,7 +54,7 @@ function* serviceRecords(s: Snap, zone: string, ttl: number): Generator<RR> {
 }
 
 /** The zone's copy at this moment; records are made as the transfer pulls them. */
-function snapshot(cfg: KubernetesConfig, store: ClusterStore, zone: string, localIps: readonly string[]): XfrZone {
+function snapshot(cfg: KubernetesConfig, store: ClusterView, zone: string, localIps: readonly string[]): XfrZone {
   const ttl = cfg.ttl;
   const serial = store.modified >>> 0;
   const soa = soaRecord(zone, ttl, serial);
@@ -85,7 +85,7 @@ function snapshot(cfg: KubernetesConfig, store: ClusterStore, zone: string, loca
  * transferred), once synced with the API (before that: SERVFAIL). `localIps` are the addresses
  * named as name servers when the request's own address is unspecified.
  */
-export function kubernetesTransferer(cfg: KubernetesConfig, store: ClusterStore, localIps: () => readonly string[]): Transferer {
+export function kubernetesTransferer(cfg: KubernetesConfig, store: ClusterView, localIps: () => readonly string[]): Transferer {
   const zones = new Set(cfg.zones.filter((z) => !isReverseZone(z)));
   return {
     xfrZone(zone: string, req?: Request) {

@@ -92,7 +92,25 @@ interface NativeUdp {
   sendMany?(h: unknown, bytes: ArrayBuffer, meta: ArrayBuffer, n: number): number;
   stats?(h: unknown): [number, number];
   close(h: unknown): void;
+  shmCreate?(size: number): [number, ArrayBuffer];
+  shmOpen?(path: string): ArrayBuffer;
+  shmClose?(fd: number): void;
   readonly layout: Layout;
+}
+
+/** Shared memory segments (native/udp.c: memfd + mmap), or undefined without the native module. */
+export interface NativeShm {
+  /** A new segment of `size` bytes, mapped writable: its fd (opened by others as /proc/<pid>/fd/<fd>) and its bytes. */
+  create(size: number): [number, ArrayBuffer];
+  /** Map another process's segment read-only. */
+  open(path: string): ArrayBuffer;
+  close(fd: number): void;
+}
+
+export function nativeShm(): NativeShm | undefined {
+  const m = nativeUdp();
+  if (m?.shmCreate === undefined || m.shmOpen === undefined || m.shmClose === undefined) return undefined;
+  return { create: (n) => m.shmCreate!(n), open: (p) => m.shmOpen!(p), close: (fd) => m.shmClose!(fd) };
 }
 
 /** The layout, read once when the module loads. */

@@ -1,0 +1,256 @@
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../../src/testing/index.js';
+import { ClusterStore } from './store.js';
+import { ByteClusterView, ClusterBytesWriter } from './bytes.js';
+import { isServiceRecord, type ClusterView, type ServiceRecord } from './view.js';
+import type { SlimEndpointSlice, SlimService } from './watch/objects.js';
+
+// A small random cluster changed step by step: after every commit the copy as bytes must read
+// exactly as the store (every Service, every address of the reverse and external indexes, pods,
+// namespaces, serials), while most commits are applied in place (appended records), not by a
+// full write.
+
+/** A deterministic pseudo-random sequence (xorshift). */
+function rng(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 0x100000000;
+  };
+}
+
+const NS = ['a', 'b', 'c'];
+const NAMES = Array.from({ length: 40 }, (_, i) => `s${i}`);
+
+function service(r: () => number, name: string, ns: string): SlimService {
+  const kind = Math.floor(r() * 4);
+  const ip = `10.96.${Math.floor(r() * 4)}.${Math.floor(r() * 250) + 1}`;
+  return {
+    namespace: ns,
+    name,
+    rv: String(Math.floor(r() * 1000)),
+    type: kind === 3 ? 'ExternalName' : kind === 2 ? 'LoadBalancer' : 'ClusterIP',
+    clusterIPs: kind === 0 || kind === 3 ? [] : r() < 0.2 ? [ip, 'fd00::1'] : [ip],
+    headless: kind === 0,
+    externalName: kind === 3 ? `t${Math.floor(r() * 3)}.example.org` : '',
+    ports: r() < 0.2 ? [] : [{ name: r() < 0.5 ? 'http' : '', protocol: r() < 0.8 ? 'tcp' : 'udp', port: 80 + Math.floor(r() * 3) }],
+    publishNotReadyAddresses: r() < 0.2,
+    labels: {},
+    ...(r() < 0.5 ? { hasSelector: r() < 0.5 } : {}),
+    ...(kind === 2 ? { externalIPs: [`192.0.2.${Math.floor(r() * 8)}`, r() < 0.3 ? 'lb.example.org' : `192.0.2.${Math.floor(r() * 8)}`] } : {}),
+  };
+}
+
+function slice(r: () => number, name: string, ns: string, svc: string): SlimEndpointSlice {
+  const n = Math.floor(r() * 5);
+  return {
+    namespace: ns,
+    name,
+    service: svc,
+    rv: String(Math.floor(r() * 1000)),
+    addressType: 'IPv4',
+    ports: r() < 0.2 ? [] : [{ name: 'http', protocol: 'tcp', port: 8080 }],
+    endpoints: Array.from({ length: n }, () => ({
+      addresses: [`10.244.0.${Math.floor(r() * 60) + 1}`],
+      hostname: r() < 0.3 ? `h${Math.floor(r() * 4)}` : '',
+      podName: r() < 0.5 ? `pod-${Math.floor(r() * 9)}` : '',
+      nodeName: '',
+      ready: r() < 0.8,
+    })),
+    labels: {},
+  };
+}
+
+/** Everything a ServiceRecord shows the answering code. */
+function shape(e: ServiceRecord | undefined): unknown {
+  if (e === undefined) return undefined;
+  const { labels: _labels, ...svc } = e.svc!;
+  return {
+    name: e.name,
+    namespace: e.namespace,
+    svc,
+    slices: [...(e.slices ?? [])].map(([k, v]) => [k, { ...v }]),
+    eps: e.eps.map((x) => ({ ip: x.ip, hostname: x.hostname, podName: x.podName, ports: x.ports, label: e.label(x) })),
+    external: e.isExternal,
+  };
+}
+
+function compare(st: ClusterStore, v: ClusterView, ips: readonly string[]): void {
+  expect(v.generation).toBe(st.generation);
+  expect(v.modified).toBe(st.modified);
+  expect(v.modifiedExternal).toBe(st.modifiedExternal);
+  expect(v.synced).toBe(st.synced);
+  for (const ns of NS) {
+    expect(v.namespaceExposed(ns)).toBe(st.namespaceExposed(ns));
+    for (const n of NAMES) expect(shape(v.service(n, ns))).toEqual(shape(st.service(n, ns)));
+  }
+  const keys = (l: readonly ServiceRecord[]): string[] => l.map((e) => `${e.name}.${e.namespace}`).sort();
+  expect(keys(v.serviceEntries())).toEqual(keys(st.serviceEntries()));
+  const rev = (l: ReturnType<ClusterView['byIp']>): string[] => l.map((x) => (isServiceRecord(x) ? `svc ${x.name}.${x.namespace}` : `ep ${x.svc.name}.${x.svc.namespace} ${x.svc.label(x)} ${x.ip}`));
+  for (const ip of ips) {
+    expect(rev(v.byIp(ip)), ip).toEqual(rev(st.byIp(ip)));
+    expect(keys(v.externalByIp(ip)), ip).toEqual(keys(st.externalByIp(ip)));
+    expect(v.podsWithIp(ip)).toEqual(st.podsWithIp(ip));
+  }
+}
+
+const ALL_IPS = [
+  ...Array.from({ length: 4 * 250 }, (_, i) => `10.96.${i >> 8}.${(i & 255) + 1}`).filter((_, i) => i % 7 === 0),
+  'fd00::1',
+  ...Array.from({ length: 61 }, (_, i) => `10.244.0.${i}`),
+  ...Array.from({ length: 8 }, (_, i) => `192.0.2.${i}`),
+];
+
+describe('cluster copy as bytes', () => {
+  it('reads as the store after every commit of a random cluster, mostly without a full write', () => {
+    let now = 1_000_000;
+    const st = new ClusterStore({ now: () => now, watchPods: true, endpointPodNames: true });
+    const w = ClusterBytesWriter.attach(st);
+    const v = new ByteClusterView(() => w.buffer);
+    const r = rng(17);
+    // the first list, held as the plugin holds it
+    st.hold = true;
+    for (const ns of NS.slice(0, 2)) st.upsertNamespace({ name: ns, labels: {} });
+    for (const ns of NS) for (const n of NAMES.slice(0, 20)) st.upsertService(service(r, n, ns));
+    st.hold = false;
+    st.synced = true;
+    st.commit();
+    const ips = ALL_IPS.concat(st.serviceEntries().flatMap((e) => e.svc!.clusterIPs));
+    compare(st, v, ips);
+    const full = w.rewrites;
+    const steps = 400;
+    for (let step = 0; step < steps; step++) {
+      now += 1000;
+      const ns = NS[Math.floor(r() * NS.length)]!;
+      const name = NAMES[Math.floor(r() * NAMES.length)]!;
+      const op = r();
+      if (op < 0.3) st.upsertService(service(r, name, ns));
+      else if (op < 0.4) st.deleteService(ns, name);
+      else if (op < 0.7) st.upsertSlice(slice(r, `${name}-${Math.floor(r() * 2)}`, ns, name));
+      else if (op < 0.8) st.deleteSlice(ns, `${name}-${Math.floor(r() * 2)}`);
+      else if (op < 0.9) st.upsertPod({ namespace: ns, name: `p${Math.floor(r() * 10)}`, rv: String(step), ips: [`10.244.0.${Math.floor(r() * 60) + 1}`] });
+      else if (op < 0.95) st.deletePod(ns, `p${Math.floor(r() * 10)}`);
+      else if (r() < 0.5) st.upsertNamespace({ name: ns, labels: {} });
+      else st.deleteNamespace(ns);
+      st.commit();
+      // reads between commits go through the decoded cache (decoded objects from older records too)
+      if (step % 3 === 0) compare(st, v, ips);
+    }
+    compare(st, v, ips);
+    // most commits appended in place; the full writes are the compactions and table growth
+    expect(w.rewrites - full).toBeLessThan(steps / 10);
+  });
+
+  it('a reader sees a full write (new buffer, new epoch) and drops what it decoded', () => {
+    const st = new ClusterStore();
+    const w = ClusterBytesWriter.attach(st);
+    const v = new ByteClusterView(() => w.buffer);
+    st.upsertNamespace({ name: 'ns', labels: {} });
+    st.upsertService({ namespace: 'ns', name: 'x', type: 'ClusterIP', clusterIPs: ['10.0.0.1'], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
+    st.commit();
+    expect(v.service('x', 'ns')?.svc?.clusterIPs).toEqual(['10.0.0.1']);
+    const before = w.buffer;
+    // many Services at once: more than the buffer's room, written whole into a new one
+    for (let i = 0; i < 2000; i++) st.upsertService({ namespace: 'ns', name: `y${i}`, type: 'ClusterIP', clusterIPs: [`10.1.${i >> 8}.${i & 255}`], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
+    st.upsertService({ namespace: 'ns', name: 'x', type: 'ClusterIP', clusterIPs: ['10.0.0.2'], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
+    st.commit();
+    expect(w.buffer).not.toBe(before);
+    expect(v.service('x', 'ns')?.svc?.clusterIPs).toEqual(['10.0.0.2']);
+    expect(v.service('y1999', 'ns')?.svc?.clusterIPs).toEqual(['10.1.7.207']);
+    expect(v.byIp('10.0.0.1')).toHaveLength(0);
+    expect(v.size).toBe(2001);
+  });
+});
+
+describe('cluster copy as bytes: the decoded cache', () => {
+  it('names asked in turn, more than the cache holds, still hit it mostly (no first-in first-out eviction)', () => {
+    const st = new ClusterStore();
+    const w = ClusterBytesWriter.attach(st);
+    const v = new ByteClusterView(() => w.buffer);
+    const n = 5000; // more than the cache's 4,096
+    for (let i = 0; i < n; i++) st.upsertService({ namespace: 'ns', name: `s${i}`, type: 'ClusterIP', clusterIPs: [`10.1.${i >> 8}.${i & 255}`], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
+    st.commit();
+    for (let i = 0; i < n; i++) v.service(`s${i}`, 'ns');
+    const first = v.decoded;
+    for (let round = 0; round < 3; round++) for (let i = 0; i < n; i++) expect(v.service(`s${i}`, 'ns')?.name).toBe(`s${i}`);
+    // first-in first-out would decode every one of the 15,000 again
+    expect(v.decoded - first).toBeLessThan(n * 3 * 0.5);
+  });
+});
+
+describe('cluster copy as bytes, read while another thread writes it', () => {
+  it('every read is consistent (seqlock): a Service and its endpoints always of one version', async () => {
+    const { ensureBuilt, ROOT } = await import('../../test/support/build.js');
+    const { Worker } = await import('node:worker_threads');
+    const path = await import('node:path');
+    const { pathToFileURL } = await import('node:url');
+    await ensureBuilt();
+    const url = (p: string): string => pathToFileURL(path.join(ROOT, 'dist/plugins/kubernetes', p)).href;
+    // The writer: 50 Services rewritten over and over, each version's ClusterIP, endpoints and
+    // resourceVersion derived from one number; its buffers are SharedArrayBuffers (each full
+    // write posts its new one, as a leader announces its shared memory segments).
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const w = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+      (async () => {
+        const { ClusterStore } = await import(${JSON.stringify(url('store.js'))});
+        const { ClusterBytesWriter } = await import(${JSON.stringify(url('bytes.js'))});
+        const st = new ClusterStore();
+        ClusterBytesWriter.attach(st, { alloc: (n) => new SharedArrayBuffer(n), onSegment: (b) => parentPort.postMessage(b) });
+        st.upsertNamespace({ name: 'ns', labels: {} });
+        const ip = (v, k) => '10.' + k + '.' + ((v >> 8) & 255) + '.' + (v & 255);
+        let v = 0;
+        while (Atomics.load(workerData, 0) === 0) {
+          v = (v + 1) & 0xffff;
+          const n = 's' + (v % 50);
+          st.upsertService({ namespace: 'ns', name: n, rv: String(v), type: 'ClusterIP', clusterIPs: [ip(v, 0)], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
+          st.upsertSlice({ namespace: 'ns', name: n + '-a', service: n, rv: String(v), addressType: 'IPv4', ports: [], labels: {},
+            endpoints: [1, 2, 3].map((k) => ({ addresses: [ip(v, k)], hostname: 'h' + k, podName: '', nodeName: '', ready: true })) });
+          st.commit();
+        }
+        parentPort.postMessage('done');
+      })();`,
+      { eval: true, workerData: stop },
+    );
+    let current: ArrayBuffer | undefined;
+    let done = false;
+    w.on('message', (m: unknown) => {
+      if (m === 'done') done = true;
+      else current = m as ArrayBuffer;
+    });
+    await waitFor(async () => (current !== undefined ? true : undefined), { timeout: 10_000, interval: 5, what: 'the writer thread' });
+    const v = new ByteClusterView(() => current!);
+    // (every Service written once: from then on each is always there, in some version)
+    await waitFor(async () => (v.size === 50 ? true : undefined), { timeout: 10_000, interval: 5, what: 'the 50 Services written' });
+    let reads = 0;
+    let found = 0;
+    const deadline = Date.now() + 1500;
+    try {
+      while (Date.now() < deadline) {
+        for (let i = 0; i < 2000; i++) {
+          const e = v.service(`s${i % 50}`, 'ns');
+          reads++;
+          if (e === undefined) continue;
+          found++;
+          const rv = Number(e.svc!.rv);
+          const want = (k: number): string => `10.${k}.${(rv >> 8) & 255}.${rv & 255}`;
+          expect(e.svc!.clusterIPs).toEqual([want(0)]);
+          expect(e.eps.map((x) => x.ip)).toEqual([want(1), want(2), want(3)]);
+          expect([...e.slices!.values()][0]!.rv).toBe(String(rv));
+          const r = v.byIp(want(0));
+          // (a newer version may have replaced it since: then the address is gone, never half there)
+          if (r.length > 0) expect(r.every((x) => isServiceRecord(x) && x.name === e.name)).toBe(true);
+        }
+        await new Promise((r) => setImmediate(r)); // take the buffers the writer posted
+      }
+    } finally {
+      Atomics.store(stop, 0, 1);
+      await waitFor(async () => (done ? true : undefined), { timeout: 10_000, interval: 5, what: 'the writer thread to stop' });
+      await w.terminate();
+    }
+    expect(found).toBe(reads);
+    expect(reads).toBeGreaterThan(0);
+  }, 30_000);
+});
