@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dispense, responder, startServer, type QueryResult } from '../../src/testing/index.js';
+import { dispense, responder, startServer, waitFor, type QueryResult } from '../../src/testing/index.js';
 import type { Upstream } from '../../test/support/upstream.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
 import cache from './index.js';
@@ -267,9 +267,13 @@ describe('cache: through real sockets', () => {
     await sleep(2100);
     up.answer('rf.example.org.', 'A', ['rf.example.org. 1 IN A 10.0.0.8']);
     expect(records(await s.query('rf.example.org.', 'A'))).toEqual(['A 0 10.0.0.7']); // stale first
-    for (let i = 0; i < 50 && up.seen('rf.example.org.') < 2; i++) await sleep(20);
-    await sleep(50);
-    expect(records(await s.query('rf.example.org.', 'A'))[0]).toMatch(/^A [01] 10\.0\.0\.8$/);
+    // the refresh reaches the upstream, then is stored: wait for the fresh answer (not 1 s + 50 ms)
+    await waitFor(() => up.seen('rf.example.org.') >= 2, { what: 'the background refresh to reach the upstream' });
+    const fresh = await waitFor(async () => {
+      const a = records(await s.query('rf.example.org.', 'A'))[0];
+      return a !== 'A 0 10.0.0.7' && a;
+    }, { what: 'the refreshed entry to be served' });
+    expect(fresh).toMatch(/^A [01] 10\.0\.0\.8$/);
   });
 
   it('prefetches a popular entry before it expires', async () => {
@@ -279,7 +283,7 @@ describe('cache: through real sockets', () => {
     await s.query('pf.example.org.', 'A');
     await sleep(1100);
     await s.query('pf.example.org.', 'A');
-    for (let i = 0; i < 50 && up.seen('pf.example.org.') < 2; i++) await sleep(20);
+    await waitFor(() => up.seen('pf.example.org.') >= 2, { what: 'the prefetch to reach the upstream' });
     expect(up.seen('pf.example.org.')).toBe(2);
     const m = await s.metrics.registry.getSingleMetricAsString('coredns_cache_prefetch_total');
     expect(m).toMatch(/} 1/);

@@ -145,8 +145,14 @@ describe('reload of the running CLI (SIGUSR1)', () => {
       await waitFor(() => client.answered() >= after + 10, { what: 'answers after the reload' });
       const r = await client.stop();
       expect(cli.out()).toContain(`${f}:1 - Error during parsing: import cycle: ${f} → ${f}`);
+      // every query answered: a failed reload that closed the old listeners loses UDP queries
       expect(r.answered).toBe(r.sent);
-      expect(r.maxWaitMs).toBeLessThan(250);
+      // A cycle is found after one read, on or off the answering thread alike, so no stall is
+      // expected here; the bound only says the answers did not stop. It is not 250 ms: a query
+      // waited 347 ms with the machine at load 10-14 (the client and server descheduled, not the
+      // reload). Parsing on the answering thread is measured by the next test, whose Corefile
+      // takes about a second to expand.
+      expect(r.maxWaitMs).toBeLessThan(1000);
       expect((await query(port, 'whoami.example.org', 'A')).rcode).toBe(0);
     } finally {
       await cli.stop();
