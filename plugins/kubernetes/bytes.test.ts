@@ -164,6 +164,51 @@ describe('cluster copy as bytes', () => {
   });
 });
 
+describe('cluster copy as bytes: a full write that cannot get its buffer', () => {
+  it('is told, not thrown out of the commit; readers keep the last copy, and the next commit brings every missed change in', () => {
+    const svc = (name: string, ip: string): SlimService => ({ namespace: 'ns', name, type: 'ClusterIP', clusterIPs: [ip], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
+    const st = new ClusterStore();
+    let fail = false;
+    const errors: string[] = [];
+    const w = ClusterBytesWriter.attach(st, {
+      alloc: (size) => {
+        if (fail) throw new Error('memfd_create: EMFILE');
+        return new ArrayBuffer(size);
+      },
+      onError: (e) => errors.push(e.message),
+    });
+    const v = new ByteClusterView(() => w.buffer);
+    st.upsertNamespace({ name: 'ns', labels: {} });
+    st.upsertService(svc('x', '10.0.0.1'));
+    st.commit();
+    const before = w.buffer;
+    fail = true;
+    // more than the buffer's room: a full write is needed, and its buffer cannot be had
+    for (let i = 0; i < 2000; i++) st.upsertService(svc(`y${i}`, `10.1.${i >> 8}.${i & 255}`));
+    st.upsertService(svc('x', '10.0.0.2'));
+    expect(() => st.commit()).not.toThrow();
+    expect(errors).toEqual(['memfd_create: EMFILE']);
+    expect(w.buffer).toBe(before);
+    expect(v.service('x', 'ns')?.svc?.clusterIPs).toEqual(['10.0.0.1']);
+    expect(v.service('y7', 'ns')).toBeUndefined();
+    // a later small change: still no buffer, still told, the copy unchanged and consistent
+    st.deleteService('ns', 'y0');
+    expect(() => st.commit()).not.toThrow();
+    expect(errors).toHaveLength(2);
+    expect(v.service('x', 'ns')?.svc?.clusterIPs).toEqual(['10.0.0.1']);
+    // the buffer can be had again: one commit of one change brings in all the missed ones
+    fail = false;
+    st.upsertService(svc('z', '10.2.0.1'));
+    st.commit();
+    expect(w.buffer).not.toBe(before);
+    expect(v.service('x', 'ns')?.svc?.clusterIPs).toEqual(['10.0.0.2']);
+    expect(v.service('y7', 'ns')?.svc?.clusterIPs).toEqual(['10.1.0.7']);
+    expect(v.service('y0', 'ns')).toBeUndefined();
+    expect(v.service('z', 'ns')?.svc?.clusterIPs).toEqual(['10.2.0.1']);
+    expect(v.serviceEntries()).toHaveLength(st.serviceEntries().length);
+  });
+});
+
 describe('cluster copy as bytes: the decoded cache', () => {
   it('names asked in turn, more than the cache holds, still hit it mostly (no first-in first-out eviction)', () => {
     const st = new ClusterStore();

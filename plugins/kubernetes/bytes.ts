@@ -169,6 +169,12 @@ export interface WriterOptions {
   alloc?: (size: number) => ArrayBuffer;
   /** Told after each full write, with the new buffer (the old one is no longer written). */
   onSegment?: (ab: ArrayBuffer) => void;
+  /**
+   * Told when a full write after the first fails (alloc threw: no memory, no descriptor): the
+   * copy stays as it was, readers keep the last consistent version, and the next commit tries a
+   * full write again. Without it, the error is thrown out of the store's commit.
+   */
+  onError?: (e: Error) => void;
 }
 
 /** Writes the store's content as bytes after each of its commits; `buffer` is the current copy. */
@@ -179,6 +185,8 @@ export class ClusterBytesWriter {
   private epoch = 0;
   /** Full writes done (tests and the bench). */
   rewrites = 0;
+  /** A full write failed: the copy misses changes until the next one succeeds. */
+  private behind = false;
 
   constructor(
     private readonly store: ClusterStore,
@@ -206,10 +214,26 @@ export class ClusterBytesWriter {
   /** Apply one commit: the Services that changed, and whether namespaces or pods did. */
   update(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podIps: ReadonlySet<string>): void {
     this.store.reverseOf(''); // (finishes the store's index work a held commit left: extIps, reverse entries)
+    if (this.behind) return this.retry();
     const r = this.tryUpdate(changed, nsChanged, podIps);
     // (a buffer written in place is left consistent, its sequence even, before any full write)
     if (r !== NO_ROOM) this.header();
-    if (r !== DONE) this.rewrite();
+    if (r === DONE) return;
+    if (this.opts.onError === undefined) return this.rewrite();
+    // NO_ROOM left this commit's changes out: only a full write brings them in
+    this.behind = r === NO_ROOM;
+    this.retry();
+  }
+
+  /** A full write whose failure is told, not thrown (alloc runs before anything is written). */
+  private retry(): void {
+    try {
+      this.rewrite();
+      this.behind = false;
+    } catch (e) {
+      this.rewrites--;
+      this.opts.onError!(e instanceof Error ? e : new Error(String(e)));
+    }
   }
 
   /** Apply in place: DONE, COMPACT (applied, but the dead bytes pass the live ones) or NO_ROOM (nothing written). */

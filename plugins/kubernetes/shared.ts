@@ -189,6 +189,8 @@ export class SharedApiSource implements ObjectSource {
   private readonly shm: NativeShm | undefined = nativeShm();
   /** As leader with shared memory: the segments written (fds, newest last), announced once `announce`. */
   private segments: { fd: number; ab: ArrayBuffer }[] = [];
+  /** The last full write of the shared copy failed (logged once until one succeeds). */
+  private writeFailed = false;
   private announce = false;
   /** As leader: the copy is in shared memory (else every change is published). */
   private sharing = false;
@@ -286,8 +288,15 @@ export class SharedApiSource implements ObjectSource {
         return ab;
       },
       onSegment: () => {
+        if (this.writeFailed) this.log.info('the shared copy of the cluster is written again: the other workers follow the changes');
+        this.writeFailed = false;
         while (this.segments.length > KEEP_SEGMENTS + 1) shm.close(this.segments.shift()!.fd);
         if (this.announce) this.announceSegment();
+      },
+      // (said once per failing stretch; each later commit tries again)
+      onError: (e) => {
+        if (!this.writeFailed) this.log.error(`could not write a new shared copy of the cluster (${e.message}): the other workers answer from the last one until a later commit succeeds`);
+        this.writeFailed = true;
       },
     });
     // taking over: the others read the old leader's segment until this store has its lists
