@@ -19,6 +19,7 @@ import { padReply, queryWantsPadding, replyMaxAge } from '../dns/padding.js';
 import type { Counter } from '../observe/metrics.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
+import { PerClient } from './tcp.js';
 import { clientAllowed, closeServer, listenOn, secureOptions, trackSocket, updateSecureServer, type StreamLimits } from './tls.js';
 
 export const DOH_PATH = '/dns-query';
@@ -131,9 +132,22 @@ class DohAnswer implements Sender {
   }
 }
 
+/**
+ * The connections one peer address may hold on a DoH listener: TCP's per-client cap, and never more
+ * than half of `max_connections`, so that one address cannot take every slot (TCP's default of 250
+ * is above the https plugin's default cap of 200). A per-client cap of 0 turns it off, as for TCP.
+ */
+export function dohPerClientCap(perClient: number, maxConnections: number): number {
+  if (perClient === 0) return 0;
+  if (maxConnections <= 0) return perClient;
+  return Math.min(perClient, Math.max(1, Math.floor(maxConnections / 2)));
+}
+
 export class DohListener {
   private server: http.Server | http2.Http2SecureServer | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** Open connections per peer address (trusted proxies are not counted: they carry many clients). */
+  readonly perClient = new PerClient();
   private trusted: Cidr[];
   private readonly statuses = new Map<number, { inc(): void }>();
   local: LocalAddr = { ip: '', port: 0 };
@@ -142,7 +156,7 @@ export class DohListener {
     readonly host: string,
     readonly port: number,
     readonly ctx: ServeContext,
-    readonly limits: StreamLimits,
+    readonly limits: StreamLimits & { readonly maxPerClient?: number },
     private cert: ListenTls | undefined,
     private opts: ListenHttps,
     /** coredns_dns_https_responses_total */
@@ -185,7 +199,9 @@ export class DohListener {
     }
     // 0 = no cap (the https plugin's max_connections 0; node:net treats 0 as none too)
     srv.maxConnections = this.opts.maxConnections;
-    srv.on('connection', (sock: net.Socket) => trackSocket(sock, this.sockets, this.limits.idleTimeout));
+    srv.on('connection', (sock: net.Socket) => {
+      if (this.admit(sock)) trackSocket(sock, this.sockets, this.limits.idleTimeout);
+    });
     this.server = srv;
     this.local = await listenOn(srv, this.host, port, this.ctx, 'https');
     return this.local.port;
@@ -210,6 +226,21 @@ export class DohListener {
 
   get connections(): number {
     return this.sockets.size;
+  }
+
+  /**
+   * Count an accepted socket against the cap per peer address (before its handshake, as DoT);
+   * false: over the cap, destroyed. A trusted proxy is not capped.
+   */
+  private admit(sock: net.Socket): boolean {
+    const ip = sock.remoteAddress ?? '';
+    if (this.trusted.length > 0 && this.isTrusted(ip)) return true;
+    if (!this.perClient.take(ip, dohPerClientCap(this.limits.maxPerClient ?? 0, this.opts.maxConnections))) {
+      sock.destroy();
+      return false;
+    }
+    sock.once('close', () => this.perClient.release(ip));
+    return true;
   }
 
   count(status: number): void {

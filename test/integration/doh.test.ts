@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http2 from 'node:http2';
+import tls from 'node:tls';
 import dnsPacket, { type DecodedPacket } from 'dns-packet';
 import { buildQuery, query, startServer, waitFor, type TestServer } from '../../src/testing/index.js';
 import { hasOpenssl, makeTlsPki, type TlsPki } from '../support/tls-pki.js';
@@ -260,5 +261,65 @@ describe.skipIf(!hasCurl)('plain-HTTP DoH behind a terminating proxy (https:// w
     const r = await curl(undefined, [`http://127.0.0.1:${port}/dns-query?dns=${b64url(response)}`]);
     expect(r.status).toBe(400);
     expect(r.body.toString()).toMatch(/not a DNS query/);
+  });
+});
+
+describe('DoH connections per client address (#19)', () => {
+  let pki: TlsPki;
+  let srv: TestServer;
+  let port: number;
+  beforeAll(async () => {
+    pki = makeTlsPki();
+    // max_connections 8: one address may hold 4 (half of it; TCP's per-client cap of 250 is higher)
+    srv = await startServer(`https://.:0 {\n bind 127.0.0.1\n tls ${pki.serverCertFile} ${pki.serverKeyFile}\n https {\n  max_connections 8\n }\n whoami\n}\n`);
+    port = portOf(srv, 'https');
+  });
+  afterAll(() => srv?.close());
+
+  it('one address cannot hold every slot: past half of max_connections its connections are closed before the handshake, and another address is answered', async () => {
+    const socks: tls.TLSSocket[] = [];
+    let up = 0;
+    let closed = 0;
+    try {
+      for (let i = 0; i < 7; i++) {
+        const s = tls.connect({ host: '127.0.0.1', port, ca: pki.caPem, ALPNProtocols: ['h2'] });
+        s.on('error', () => {});
+        s.once('secureConnect', () => up++);
+        s.once('close', () => closed++);
+        socks.push(s);
+      }
+      await waitFor(() => up === 4 && closed === 3, { what: 'four connections up and three over the cap closed' });
+      // (the total cap, 8, still has room: the three were closed for their address)
+      // a client on another address (127.0.0.2, bound as the source) is answered
+      const session = http2.connect(`https://127.0.0.1:${port}`, { ca: pki.caPem, localAddress: '127.0.0.2' } as http2.SecureClientSessionOptions);
+      session.on('error', () => {});
+      try {
+        const body = await new Promise<Buffer>((resolve, reject) => {
+          const s = session.request({ ':path': `/dns-query?dns=${b64url(buildQuery('other.example', 'A', { id: 0 }))}` });
+          const parts: Buffer[] = [];
+          s.on('data', (d: Buffer) => parts.push(d));
+          s.on('end', () => resolve(Buffer.concat(parts)));
+          s.on('error', reject);
+          s.end();
+        });
+        // whoami: the client's address is the one bound as the source
+        expect(data((dnsPacket.decode(body) as DecodedPacket).additionals)).toContain('127.0.0.2');
+      } finally {
+        session.close();
+      }
+      // a slot given back is free again for the first address (once the server has seen it close)
+      socks.find((s) => !s.destroyed && s.readyState === 'open')!.destroy();
+      const attempt = (): Promise<boolean> =>
+        new Promise<boolean>((resolve) => {
+          const s = tls.connect({ host: '127.0.0.1', port, ca: pki.caPem, ALPNProtocols: ['h2'] });
+          s.on('error', () => {});
+          socks.push(s);
+          s.once('secureConnect', () => resolve(true));
+          s.once('close', () => resolve(false));
+        });
+      await waitFor(async () => ((await attempt()) ? true : undefined), { what: 'a connection in the slot given back' });
+    } finally {
+      for (const s of socks) s.destroy();
+    }
   });
 });
