@@ -5,14 +5,15 @@
 // not hold the cluster (it is below the leader's by most of what a copy costs). Which worker
 // answers is told by a small -plugin (`who.test. TXT` → its PID, `heap.test. TXT` → its heap
 // after a full GC), asked on the same TCP connection as the query under test.
-import net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import dnsPacket, { type DecodedPacket } from 'dns-packet';
+import type { DecodedPacket } from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildQuery, freePort, waitFor } from '../../src/testing/index.js';
 import { spawnCli, type CliProcess } from '../support/cli.js';
+import { pair } from '../support/tcp-pair.js';
+import { childPids as children } from '../../bench/proc.js';
 import { FakeApiServer } from '../support/fake-apiserver.js';
 import { endpointSlice, namespace, pod, service } from '../support/k8s-objects.js';
 
@@ -49,45 +50,6 @@ export default {
 };
 `;
 
-/** Two queries on one TCP connection (one worker answers both). */
-function pair(port: number, a: Buffer, b: Buffer): Promise<[DecodedPacket, DecodedPacket]> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    const frame = (q: Buffer): Buffer => Buffer.concat([Buffer.from([q.length >> 8, q.length & 255]), q]);
-    let buf = Buffer.alloc(0);
-    const got: DecodedPacket[] = [];
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error('no answer within 3 s'));
-    }, 3000);
-    s.on('connect', () => s.write(Buffer.concat([frame(a), frame(b)])));
-    s.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const n = buf.readUInt16BE(0);
-        got.push(dnsPacket.decode(buf.subarray(2, 2 + n)));
-        buf = buf.subarray(2 + n);
-      }
-      if (got.length === 2) {
-        clearTimeout(timer);
-        s.end();
-        const byId = (id: number): DecodedPacket => got.find((m) => m.id === id)!;
-        resolve([byId(a.readUInt16BE(0)), byId(b.readUInt16BE(0))]);
-      }
-    });
-    s.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
-}
-
-const children = (pid: number): number[] =>
-  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-    .trim()
-    .split(/\s+/)
-    .filter(Boolean)
-    .map(Number);
 
 const txtOf = (m: DecodedPacket): string => {
   const t = m.answers?.[0];
