@@ -4,6 +4,8 @@
 // handful of ArrayBuffers the garbage collector never walks, instead of millions of small objects
 // filling the old generation (bench/README.md, "Session 8").
 
+import { ip6Text as groupsText } from '../../src/plugin/api.js';
+
 /** Largest chunk of an arena, and so the largest item (an address keeps a 24-bit offset). */
 const MAX_CHUNK = 1 << 24;
 /** First chunk (a small zone stays small), doubled up to MAX_CHUNK. */
@@ -217,27 +219,11 @@ function ip4(s: string, out: Writer): boolean {
   return parts === 4;
 }
 
-/** RFC 5952 text of 16 address bytes (lower case, the longest run of two or more zero groups as '::'). */
+/** RFC 5952 text of 16 address bytes at `o` (names.ts's ip6Text over their eight groups). */
+const groups = new Uint16Array(8);
 export function ip6Text(b: Uint8Array, o: number): string {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((b[o + i]! << 8) | b[o + i + 1]!);
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (from: number, to: number): string => g.slice(from, to).map((x) => x.toString(16)).join(':');
-  return best < 0 ? hex(0, 8) : `${hex(0, best)}::${hex(best + bestLen, 8)}`;
+  for (let i = 0; i < 8; i++) groups[i] = (b[o + 2 * i]! << 8) | b[o + 2 * i + 1]!;
+  return groupsText(groups);
 }
 
 /** The 16 bytes of an IPv6 address written exactly as ip6Text() writes it back, or false. */
