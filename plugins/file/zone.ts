@@ -85,7 +85,6 @@ const EMPTY: RR[] = [];
 const dataOf = (r: RR): unknown => (r as { data?: unknown }).data;
 const ttlOf = (r: RR): number => (r as { ttl?: number }).ttl ?? 0;
 
-
 /** What add() keeps until seal(): the records as written, chained per owner. */
 interface Build {
   recs: Arena;
@@ -225,8 +224,13 @@ export class Zone {
 
   /** The name owns records. */
   has(name: string): boolean {
+    return this.owned(name) >= 0;
+  }
+
+  /** The id of a name that owns records, or -1 (also for an empty non-terminal). */
+  private owned(name: string): number {
     const id = this.find(name);
-    return id >= 0 && (this.flags.a[id]! & NODE) !== 0;
+    return id >= 0 && (this.flags.a[id]! & NODE) !== 0 ? id : -1;
   }
 
   /** The names that own records, in the order they were added. */
@@ -461,16 +465,15 @@ export class Zone {
 
   /** The records of type `type` (rrTypeKey's name) at `owner`, decoded afresh. */
   rrset(owner: string, type: string): RR[] | undefined {
-    const id = this.find(owner);
-    if (id < 0 || (this.flags.a[id]! & NODE) === 0) return undefined;
-    return this.setAt(id, owner, type);
+    const id = this.owned(owner);
+    return id < 0 ? undefined : this.setAt(id, owner, type);
   }
 
   /** `owner` has records of type `type` (rrTypeKey's name); nothing is decoded. */
   hasType(owner: string, type: string): boolean {
-    const id = this.find(owner);
+    const id = this.owned(owner);
     const t = this.types.find(type);
-    return id >= 0 && t !== undefined && (this.flags.a[id]! & NODE) !== 0 && this.seek(id, t) >= 0;
+    return id >= 0 && t !== undefined && this.seek(id, t) >= 0;
   }
 
   private setAt(id: number, owner: string, type: string): RR[] | undefined {
@@ -482,12 +485,12 @@ export class Zone {
 
   /** Every RRset at `owner` (in the order their types were first added), decoded afresh; undefined when it owns no records. */
   node(owner: string): RR[][] | undefined {
-    const id = this.find(owner);
-    if (id < 0 || (this.flags.a[id]! & NODE) === 0) return undefined;
-    return this.setsAt(id, owner);
+    const id = this.owned(owner);
+    return id < 0 ? undefined : this.setsAt(id, owner);
   }
 
-  private setsAt(id: number, owner: string): RR[][] {
+  /** The RRsets of owner `id`; the set of type id `skipFirst`, if any, without its first record. */
+  private setsAt(id: number, owner: string, skipFirst = -1): RR[][] {
     const a = this.nodeAt[id]!;
     const out: RR[][] = [];
     let p = offsetOf(a);
@@ -498,7 +501,9 @@ export class Zone {
       const n = r.varint();
       const bytes = r.varint();
       p = r.p + bytes;
-      out.push(this.decode(n, owner, t));
+      const set = this.decode(n, owner, t);
+      if (t === skipFirst) set.shift();
+      out.push(set);
       rd.at(chunk, p);
     }
     return out;
@@ -597,8 +602,8 @@ export class Zone {
     while (ce !== undefined && !this.exists(ce)) ce = parentName(ce);
     if (ce === undefined) return { kind: 'nxdomain' };
     const wildName = ce === '.' ? '*.' : `*.${ce}`;
-    const wild = this.find(wildName);
-    if (wild < 0 || (this.flags.a[wild]! & NODE) === 0) return { kind: 'nxdomain' };
+    const wild = this.owned(wildName);
+    if (wild < 0) return { kind: 'nxdomain' };
     return this.fromNode(wild, wildName, qtype, name);
   }
 
@@ -634,8 +639,8 @@ export class Zone {
       else if ((r.type as string) === SVCB || (r.type as string) === HTTPS) target = svcbTarget(dataOf(r) as Buffer);
       if (target === undefined) continue;
       const owner = fq(target);
-      const id = this.find(owner);
-      if (id < 0 || (this.flags.a[id]! & NODE) === 0) continue;
+      const id = this.owned(owner);
+      if (id < 0) continue;
       for (const t of ADDRESS_TYPES) {
         const set = this.setAt(id, owner, t);
         if (set !== undefined) (out ??= []).push(...set);
@@ -651,26 +656,8 @@ export class Zone {
   *records(): Generator<RR> {
     yield this.soa;
     const apex = this.find(this.origin);
-    const soaType = this.types.find(rrTypeKey(T.SOA));
-    if (apex >= 0) {
-      const a = this.nodeAt[apex]!;
-      const chunk = this.data.chunks[chunkOf(a)]!;
-      let p = offsetOf(a);
-      const r = rd.at(chunk, p);
-      let first = true;
-      for (let sets = r.varint(); sets > 0; sets--) {
-        const t = r.varint();
-        const n = r.varint();
-        const bytes = r.varint();
-        p = r.p + bytes;
-        const set = this.decode(n, this.origin, t);
-        for (const rr of set) {
-          if (first && t === soaType) first = false;
-          else yield rr;
-        }
-        rd.at(chunk, p);
-      }
-    }
+    // the apex's records with the SOA left out (yielded first)
+    if (apex >= 0) for (const set of this.setsAt(apex, this.origin, this.types.find(rrTypeKey(T.SOA)) ?? -1)) yield* set;
     for (const id of this.order) {
       if (id === apex) continue;
       for (const set of this.setsAt(id, this.nameOf(id))) yield* set;
