@@ -16,7 +16,7 @@
 // the buffer is full, the whole copy is written again into a new buffer (the `epoch` changes;
 // readers drop what they decoded from the old one).
 import net from 'node:net';
-import { ServiceEntry, type ClusterStore } from './store.js';
+import { fnv, ServiceEntry, type ClusterStore } from './store.js';
 import type { ClusterView, Endpoint, PackedSlice, ServiceRecord } from './view.js';
 import type { SlimPod, SlimPort, SlimService } from './watch/objects.js';
 
@@ -70,14 +70,7 @@ const L_HOSTS = 1;
 const L_PODS = 2;
 const L_NOT_READY = 4;
 
-function hash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
+const hash = (s: string): number => fnv(0x811c9dc5, s);
 
 const capFor = (n: number): number => {
   let c = 16;
@@ -213,7 +206,7 @@ export class ClusterBytesWriter {
 
   /** Apply one commit: the Services that changed, and whether namespaces or pods did. */
   update(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podIps: ReadonlySet<string>): void {
-    this.store.reverseOf(''); // (finishes the store's index work a held commit left: extIps, reverse entries)
+    this.store.indexNow(); // (the index work a held commit left: extIps, reverse entries)
     if (this.behind) return this.retry();
     const r = this.tryUpdate(changed, nsChanged, podIps);
     // (a buffer written in place is left consistent, its sequence even, before any full write)
@@ -248,17 +241,14 @@ export class ClusterBytesWriter {
     let adds = 0;
     for (const e of changed) {
       const old = this.offsets.get(e.key);
-      if (old !== undefined) this.addressesOf(old, ips, ext);
+      if (old !== undefined) this.recordAddresses(old, ips, ext);
       if (e.svc !== undefined) {
         need += serviceSize(e) + 8;
         if (old === undefined) adds++;
-        for (const ip of e.svc.clusterIPs) ips.add(ip);
-        e.forEachServed((ip) => ips.add(ip));
-        for (const x of e.extIps) ext.add(x);
+        addressesOf(e, ips, ext);
       }
     }
-    for (const ip of ips) need += sz(ip) + 8 + 4 * this.store.reverseOf(ip).length;
-    for (const ip of ext) need += sz(ip) + 8 + 4 * this.store.externalByIp(ip).length;
+    need += this.listsSize(ips, ext);
     if (nsChanged) need += 8 + szs(this.store.exposedNamespaces());
     const pods = this.store.podIndex();
     for (const ip of podIps) need += podListSize(ip, pods.get(ip));
@@ -272,50 +262,61 @@ export class ClusterBytesWriter {
       if (e.svc === undefined) {
         if (old !== undefined) {
           this.offsets.delete(e.key);
-          tableSet(o, h[H_SVC_TAB]!, h[H_SVC_CAP]!, e.key, keyAt, DELETED);
+          tableSet(o, h[H_SVC_TAB]!, h[H_SVC_CAP]!, e.key, DELETED);
           h[H_SVC_LIVE] = h[H_SVC_LIVE]! - 1;
         }
         continue;
       }
       const at = this.writeService(e);
       this.offsets.set(e.key, at);
-      if (tableSet(o, h[H_SVC_TAB]!, h[H_SVC_CAP]!, e.key, keyAt, at)) {
+      if (tableSet(o, h[H_SVC_TAB]!, h[H_SVC_CAP]!, e.key, at)) {
         h[H_SVC_FILL] = h[H_SVC_FILL]! + 1;
         h[H_SVC_LIVE] = h[H_SVC_LIVE]! + 1;
       }
     }
     for (const ip of ips) {
-      const old = tableGet(o.buf, o.dv, h[H_REV_TAB]!, h[H_REV_CAP]!, ip, keyAt);
-      if (old > DELETED) dead += recordSize(o.dv, old);
       const list = this.store.reverseOf(ip);
-      const at = list.length === 0 ? DELETED : this.writeList(ip, list);
-      if (tableSet(o, h[H_REV_TAB]!, h[H_REV_CAP]!, ip, keyAt, at)) h[H_REV_FILL] = h[H_REV_FILL]! + 1;
+      dead += this.replace(h, H_REV_TAB, H_REV_CAP, H_REV_FILL, ip, list.length === 0 ? DELETED : this.writeList(ip, list));
     }
     for (const ip of ext) {
-      const old = tableGet(o.buf, o.dv, h[H_EXT_TAB]!, h[H_EXT_CAP]!, ip, keyAt);
-      if (old > DELETED) dead += recordSize(o.dv, old);
       const list = this.store.externalByIp(ip) as readonly ServiceEntry[];
-      const at = list.length === 0 ? DELETED : this.writeList(ip, list);
-      if (tableSet(o, h[H_EXT_TAB]!, h[H_EXT_CAP]!, ip, keyAt, at)) h[H_EXT_FILL] = h[H_EXT_FILL]! + 1;
+      dead += this.replace(h, H_EXT_TAB, H_EXT_CAP, H_EXT_FILL, ip, list.length === 0 ? DELETED : this.writeList(ip, list));
     }
     if (nsChanged) {
       dead += recordSize(o.dv, h[H_NS]!);
       h[H_NS] = this.writeNamespaces();
     }
     for (const ip of podIps) {
-      const old = tableGet(o.buf, o.dv, h[H_POD_TAB]!, h[H_POD_CAP]!, ip, keyAt);
-      if (old > DELETED) dead += recordSize(o.dv, old);
       const v = pods.get(ip);
-      const at = v === undefined ? DELETED : this.writePodList(ip, v);
-      if (tableSet(o, h[H_POD_TAB]!, h[H_POD_CAP]!, ip, keyAt, at)) h[H_POD_FILL] = h[H_POD_FILL]! + 1;
+      dead += this.replace(h, H_POD_TAB, H_POD_CAP, H_POD_FILL, ip, v === undefined ? DELETED : this.writePodList(ip, v));
     }
     h[H_DEAD] = dead;
     h[H_USED] = o.at;
     return dead <= Math.max(1 << 20, o.at - HEADER - dead) ? DONE : COMPACT;
   }
 
+  /**
+   * Point `key`'s slot of the table whose offset, capacity and filled-slot count are the header
+   * words `tab`, `cap` and `fill` at the record `at` (DELETED: none); the bytes of the record it
+   * replaced, now dead.
+   */
+  private replace(h: Uint32Array, tab: number, cap: number, fill: number, key: string, at: number): number {
+    const o = this.out;
+    const old = tableGet(o.buf, o.dv, h[tab]!, h[cap]!, key);
+    if (tableSet(o, h[tab]!, h[cap]!, key, at)) h[fill] = h[fill]! + 1;
+    return old > DELETED ? recordSize(o.dv, old) : 0;
+  }
+
+  /** An upper bound of the bytes of the address lists of `ips` (reverse index) and `ext` (external addresses). */
+  private listsSize(ips: ReadonlySet<string>, ext: ReadonlySet<string>): number {
+    let n = 0;
+    for (const ip of ips) n += sz(ip) + 8 + 4 * this.store.reverseOf(ip).length;
+    for (const ip of ext) n += sz(ip) + 8 + 4 * this.store.externalByIp(ip).length;
+    return n;
+  }
+
   /** The addresses (reverse and external) a Service's record put in the index. */
-  private addressesOf(at: number, ips: Set<string>, ext: Set<string>): void {
+  private recordAddresses(at: number, ips: Set<string>, ext: Set<string>): void {
     const e = decodeService(this.out.buf, this.out.dv, at, this.store.endpointPodNames);
     const s = e.svc!;
     for (const ip of s.clusterIPs) ips.add(ip);
@@ -342,19 +343,16 @@ export class ClusterBytesWriter {
   private rewrite(): void {
     this.rewrites++;
     const st = this.store;
-    st.reverseOf('');
+    st.indexNow();
     const entries = st.serviceEntries() as ServiceEntry[];
     const ips = new Set<string>();
     const ext = new Set<string>();
     let size = HEADER + 64;
     for (const e of entries) {
       size += serviceSize(e) + 8;
-      for (const ip of e.svc!.clusterIPs) ips.add(ip);
-      e.forEachServed((ip) => ips.add(ip));
-      for (const x of e.extIps) ext.add(x);
+      addressesOf(e, ips, ext);
     }
-    for (const ip of ips) size += sz(ip) + 8 + 4 * st.reverseOf(ip).length;
-    for (const ip of ext) size += sz(ip) + 8 + 4 * st.externalByIp(ip).length;
+    size += this.listsSize(ips, ext);
     size += 8 + szs(st.exposedNamespaces()) + this.podsSize();
     const svcCap = capFor(entries.length);
     const revCap = capFor(ips.size);
@@ -380,18 +378,18 @@ export class ClusterBytesWriter {
     for (const e of entries) {
       const at = this.writeService(e);
       this.offsets.set(e.key, at);
-      tableSet(o, svcCap ? h[H_SVC_TAB]! : 0, svcCap, e.key, keyAt, at);
+      tableSet(o, h[H_SVC_TAB]!, svcCap, e.key, at);
     }
     h[H_SVC_FILL] = entries.length;
     h[H_SVC_LIVE] = entries.length;
     for (const ip of ips) {
       const list = st.reverseOf(ip);
-      if (list.length > 0) tableSet(o, h[H_REV_TAB]!, revCap, ip, keyAt, this.writeList(ip, list));
+      if (list.length > 0) tableSet(o, h[H_REV_TAB]!, revCap, ip, this.writeList(ip, list));
     }
     h[H_REV_FILL] = ips.size;
     for (const ip of ext) {
       const list = st.externalByIp(ip) as readonly ServiceEntry[];
-      if (list.length > 0) tableSet(o, h[H_EXT_TAB]!, extCap, ip, keyAt, this.writeList(ip, list));
+      if (list.length > 0) tableSet(o, h[H_EXT_TAB]!, extCap, ip, this.writeList(ip, list));
     }
     h[H_EXT_FILL] = ext.size;
     h[H_NS] = this.writeNamespaces();
@@ -490,7 +488,7 @@ export class ClusterBytesWriter {
     const tab = o.at;
     o.at += cap * 4;
     o.buf.fill(0, tab, o.at);
-    for (const [ip, v] of idx) tableSet(o, tab, cap, ip, keyAt, this.writePodList(ip, v));
+    for (const [ip, v] of idx) tableSet(o, tab, cap, ip, this.writePodList(ip, v));
     h[H_POD_TAB] = tab;
     h[H_POD_CAP] = cap;
     h[H_POD_FILL] = idx.size;
@@ -519,6 +517,13 @@ export class ClusterBytesWriter {
 
 const recordSize = (dv: DataView, at: number): number => dv.getUint32(at, true);
 
+/** The addresses a Service has in the reverse index (ClusterIPs, served endpoints) and among the external ones. */
+function addressesOf(e: ServiceEntry, ips: Set<string>, ext: Set<string>): void {
+  for (const ip of e.svc!.clusterIPs) ips.add(ip);
+  e.forEachServed((ip) => ips.add(ip));
+  for (const x of e.extIps) ext.add(x);
+}
+
 /** An upper bound of the bytes of an address's pod list. */
 function podListSize(ip: string, v: SlimPod | readonly SlimPod[] | undefined): number {
   if (v === undefined) return 0;
@@ -531,7 +536,7 @@ function podListSize(ip: string, v: SlimPod | readonly SlimPod[] | undefined): n
 const keyAt = (at: number): number => at + 6;
 
 /** Put `v` in the slot of `key` (the key's own slot, else the first free one); true if a free slot was taken. */
-function tableSet(o: Out, tab: number, cap: number, key: string, keyOf: (at: number) => number, v: number): boolean {
+function tableSet(o: Out, tab: number, cap: number, key: string, v: number): boolean {
   if (cap === 0) return false;
   const mask = cap - 1;
   let i = hash(key) & mask;
@@ -546,7 +551,7 @@ function tableSet(o: Out, tab: number, cap: number, key: string, keyOf: (at: num
     }
     if (cur === DELETED) {
       if (free < 0) free = slot;
-    } else if (strEquals(o.buf, o.dv, keyOf(cur), key)) {
+    } else if (strEquals(o.buf, o.dv, keyAt(cur), key)) {
       o.dv.setUint32(slot, v, true);
       return false;
     }
@@ -555,14 +560,14 @@ function tableSet(o: Out, tab: number, cap: number, key: string, keyOf: (at: num
 }
 
 /** The record offset in the slot of `key`, or EMPTY. */
-function tableGet(buf: Uint8Array, dv: DataView, tab: number, cap: number, key: string, keyOf: (at: number) => number): number {
+function tableGet(buf: Uint8Array, dv: DataView, tab: number, cap: number, key: string): number {
   if (cap === 0) return EMPTY;
   const mask = cap - 1;
   let i = hash(key) & mask;
   for (let n = 0; n < cap; n++) {
     const cur = dv.getUint32(tab + i * 4, true);
     if (cur === EMPTY) return EMPTY;
-    if (cur !== DELETED && strEquals(buf, dv, keyOf(cur), key)) return cur;
+    if (cur !== DELETED && strEquals(buf, dv, keyAt(cur), key)) return cur;
     i = (i + 1) & mask;
   }
   return EMPTY;
@@ -812,7 +817,7 @@ export class ByteClusterView implements ClusterView {
 
   private serviceRaw(name: string, namespace: string): ServiceRecord | undefined {
     const key = name.length + namespace.length + 1 > KEY_MAX ? '' : `${name}.${namespace}`;
-    const at = tableGet(this.buf!, this.dv, this.h[H_SVC_TAB]!, this.h[H_SVC_CAP]!, key, keyAt);
+    const at = tableGet(this.buf!, this.dv, this.h[H_SVC_TAB]!, this.h[H_SVC_CAP]!, key);
     return at > DELETED ? this.entryAt(at) : undefined;
   }
 
@@ -832,7 +837,7 @@ export class ByteClusterView implements ClusterView {
 
   /** The Services of the address list for `ip` in table `tab`. */
   private listed(tab: number, cap: number, ip: string): ServiceEntry[] | undefined {
-    const at = tableGet(this.buf!, this.dv, this.h[tab]!, this.h[cap]!, ip, keyAt);
+    const at = tableGet(this.buf!, this.dv, this.h[tab]!, this.h[cap]!, ip);
     if (at <= DELETED) return undefined;
     const r = new In(this.buf!, this.dv, at + 6);
     r.at += 2 + r.dv.getUint16(r.at, true);
@@ -871,7 +876,7 @@ export class ByteClusterView implements ClusterView {
   }
 
   private podsRaw(ip: string): readonly SlimPod[] {
-    const at = tableGet(this.buf!, this.dv, this.h[H_POD_TAB]!, this.h[H_POD_CAP]!, ip, keyAt);
+    const at = tableGet(this.buf!, this.dv, this.h[H_POD_TAB]!, this.h[H_POD_CAP]!, ip);
     if (at <= DELETED) return NO_RECORDS;
     let pods = this.pods.get(at);
     if (pods === undefined) {

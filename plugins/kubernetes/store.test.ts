@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Recorder, fakeRequest, nextReturning, sortAndCheck, waitFor } from '../../src/testing/index.js';
 import { Fall } from '../../src/plugin/api.js';
-import { ClusterStore, isServiceEntry } from './store.js';
+import { ClusterStore } from './store.js';
+import { isServiceRecord } from './view.js';
 import { KubernetesHandler } from './kubernetes.js';
 import { parseName, podLabelIp, reverseIp } from './names.js';
 import { canonIp, dashedIp } from './ip.js';
@@ -43,7 +44,7 @@ describe('store', () => {
     st.commit();
     const e = st.service('h', 'ns')!;
     expect(e.eps.map((x) => `${e.label(x)}=${x.ip}`)).toEqual(['a=10.0.0.1', '10-0-0-3=10.0.0.3']);
-    expect(st.byIp('10.0.0.3').map((v) => (isServiceEntry(v) ? 'svc' : v.svc.label(v)))).toEqual(['10-0-0-3']);
+    expect(st.byIp('10.0.0.3').map((v) => (isServiceRecord(v) ? 'svc' : v.svc.label(v)))).toEqual(['10-0-0-3']);
     expect(st.byIp('10.0.0.2')).toHaveLength(0);
     expect(st.modified).toBe(1000);
 
@@ -73,7 +74,7 @@ describe('store', () => {
     st.upsertService(svc('other', 'ns', { clusterIPs: ['10.0.0.5'] }));
     st.commit();
     expect(st.service('p', 'ns')!.eps.map((x) => x.ip)).toEqual(['10.0.0.5']);
-    expect(st.byIp('10.0.0.5').map((v) => (isServiceEntry(v) ? `svc:${v.name}` : `ep:${v.svc.name}`))).toEqual(['svc:other', 'ep:p']);
+    expect(st.byIp('10.0.0.5').map((v) => (isServiceRecord(v) ? `svc:${v.name}` : `ep:${v.svc.name}`))).toEqual(['svc:other', 'ep:p']);
   });
 
   it('the reverse index holds exactly the addresses served now, after changes within one commit and across commits', () => {
@@ -96,7 +97,7 @@ describe('store', () => {
     st.upsertService(svc('b', 'ns', { clusterIPs: ['10.96.0.3'] }));
     st.upsertSlice({ ...slice('a-2', 'ns', 'b', [['10.0.0.4', true]]) });
     st.commit();
-    expect(st.byIp('10.0.0.4').map((v) => (isServiceEntry(v) ? v.name : v.svc.name))).toEqual(['b']);
+    expect(st.byIp('10.0.0.4').map((v) => (isServiceRecord(v) ? v.name : v.svc.name))).toEqual(['b']);
     expect(st.reverseSize).toBe(4); // 10.96.0.2, 10.0.0.1, 10.96.0.3, 10.0.0.4
     st.deleteService('ns', 'a');
     st.commit();
@@ -134,8 +135,8 @@ describe('store', () => {
     expect(st.modified).toBe(5000);
     expect(st.service('s7', 'ns')!.eps.map((e) => e.ip)).toEqual(['10.1.0.7']);
     // the reverse index, asked for before the background pass is done, is complete
-    expect(st.byIp('10.1.4.175').map((v) => (isServiceEntry(v) ? v.name : v.svc.name))).toEqual(['s1199']);
-    expect(st.byIp('10.96.0.3').map((v) => (isServiceEntry(v) ? v.name : 'endpoint'))).toEqual(['s3']);
+    expect(st.byIp('10.1.4.175').map((v) => (isServiceRecord(v) ? v.name : v.svc.name))).toEqual(['s1199']);
+    expect(st.byIp('10.96.0.3').map((v) => (isServiceRecord(v) ? v.name : 'endpoint'))).toEqual(['s3']);
     st.hold = false;
     // after the pass, the signatures are there: the same data again is no change …
     now = 6_000_000;

@@ -189,8 +189,8 @@ export class ServiceEntry implements ServiceRecord {
 
 type RevVal = ServiceRecord | Endpoint;
 
-
-function fnv(h: number, s: string): number {
+/** FNV-1a of `s`'s UTF-16 code units, continued from `h` (0x811c9dc5 to start). */
+export function fnv(h: number, s: string): number {
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
@@ -796,8 +796,8 @@ export class ClusterStore implements ObjectSink, ClusterView {
     }
   }
 
-  /** Index the services a held commit left (all of them). */
-  private indexNow(): void {
+  /** Index the services a held commit left (all of them): the reverse index and external addresses complete. */
+  indexNow(): void {
     if (this.unindexed.length > 0) this.indexSome(Infinity);
   }
 
@@ -935,5 +935,3 @@ function mapRemove(m: Map<string, ServiceEntry | ServiceEntry[]>, ip: string, e:
   else if (rest.length === 1) m.set(ip, rest[0]!);
   else m.set(ip, rest);
 }
-
-export { isServiceRecord as isServiceEntry } from './view.js';
