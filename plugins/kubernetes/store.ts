@@ -460,10 +460,13 @@ export class ClusterStore implements ObjectSink, ClusterView {
     }
     const v6 = s.addressType === 'IPv6';
     let endpoints: SlimEndpointSlice['endpoints'][number][] | undefined;
-    s.endpoints.forEach((ep, i) => {
+    // (loops, not forEach: no closure per endpoint, ×100,000 at a sync)
+    for (let i = 0; i < s.endpoints.length; i++) {
+      const ep = s.endpoints[i]!;
       let drop = ep.hostname !== '' ? badLabel(ep.hostname, 'hostname') : undefined;
       let addresses: string[] | undefined;
-      ep.addresses.forEach((ip, j) => {
+      for (let j = 0; j < ep.addresses.length; j++) {
+        const ip = ep.addresses[j]!;
         // (net.isIP once per address: badIp's own test, then the family)
         const family = net.isIP(ip);
         const bad = family === 0 || ip.includes('%') ? badIp(ip, 'address') : family === (v6 ? 6 : 4) ? undefined : `address '${ip}' is not ${s.addressType}`;
@@ -472,16 +475,16 @@ export class ClusterStore implements ObjectSink, ClusterView {
           problems.push(bad);
           addresses ??= ep.addresses.slice(0, j);
         }
-      });
+      }
       if (drop === undefined && addresses !== undefined && addresses.length === 0) drop = '';
       if (drop !== undefined && drop !== '') problems.push(`${drop}: endpoint left out`);
       if (drop === undefined && addresses === undefined) {
         endpoints?.push(ep);
-        return;
+        continue;
       }
       endpoints ??= s.endpoints.slice(0, i);
       if (drop === undefined) endpoints.push({ ...ep, addresses: addresses! });
-    });
+    }
     if (problems.length > 0) this.report(what, problems, false);
     else this.fine(what);
     return endpoints === undefined ? s : { ...s, endpoints };

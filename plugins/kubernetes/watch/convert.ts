@@ -62,7 +62,8 @@ function labelsOf(meta: Json | undefined): Readonly<Record<string, string>> {
   if (l === undefined) return EMPTY_LABELS;
   const out: Record<string, string> = {};
   let n = 0;
-  for (const [k, v] of Object.entries(l)) {
+  for (const k in l) {
+    const v = l[k];
     if (typeof v !== 'string') continue;
     out[intern(k)] = intern(v);
     n++;
@@ -85,12 +86,24 @@ const ipOf = (v: unknown): string => {
 };
 
 function ports(list: unknown, named: boolean): readonly SlimPort[] {
-  const out: SlimPort[] = [];
+  // The shared list's key first: the objects are made only for a list not seen before.
+  let key = '';
   for (const p of arr(list)) {
     const o = obj(p);
     if (o === undefined) continue;
     const port = o.port;
     if (typeof port !== 'number' || !Number.isInteger(port)) continue; // slice port nil = "all ports": no SRV
+    key += `${named ? str(o.name).toLowerCase() : ''}/${(str(o.protocol) || 'TCP').toLowerCase()}/${port};`;
+  }
+  if (key === '') return EMPTY;
+  const hit = portLists.get(key);
+  if (hit !== undefined) return hit;
+  const out: SlimPort[] = [];
+  for (const p of arr(list)) {
+    const o = obj(p);
+    if (o === undefined) continue;
+    const port = o.port;
+    if (typeof port !== 'number' || !Number.isInteger(port)) continue;
     out.push({ name: named ? str(o.name).toLowerCase() : '', protocol: (str(o.protocol) || 'TCP').toLowerCase(), port });
   }
   return internPorts(out);
@@ -173,7 +186,7 @@ export function convertSlice(o: unknown): SlimEndpointSlice | undefined {
     service: intern(service),
     addressType: intern(addressType),
     ports: ports(root.ports, true),
-    endpoints: endpoints.slice(),
+    endpoints,
     labels,
     ...(Number.isFinite(trigger) ? { lastChangeTriggerTime: trigger } : {}),
   };
