@@ -55,14 +55,17 @@ interface Exchange {
   conn: DohConn | undefined;
   /** Body bytes of the reply, counted in conn.queued until the reply has left. */
   bytes: number;
+  /** A reply was written. */
+  answered: boolean;
   /** Call conn.done(this) once, when the reply has been handed to the kernel or the request went away. */
   watch(): void;
 }
 
-/** Exchange.reply's part shared by both versions: count the body against the connection. */
+/** Exchange.reply's part shared by both versions, once the reply is written: count its body against the connection. */
 function counted(x: Exchange, body: Uint8Array | string): void {
   const n = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   x.bytes = n;
+  x.answered = true;
   x.conn?.wrote(n);
 }
 
@@ -89,13 +92,14 @@ class Http1Exchange implements Exchange {
   readonly http1 = true;
   conn: DohConn | undefined = undefined;
   bytes = 0;
+  answered = false;
   get finished(): boolean {
     return this.res.writableEnded || this.res.destroyed;
   }
   reply(status: number, headers: Record<string, string>, body: Uint8Array | string): void {
-    counted(this, body);
     this.res.writeHead(status, headers);
     this.res.end(body);
+    counted(this, body);
   }
   private over = false;
   private readonly ended = (): void => {
@@ -131,13 +135,14 @@ class Http2Exchange implements Exchange {
   readonly http1 = false;
   conn: DohConn | undefined = undefined;
   bytes = 0;
+  answered = false;
   get finished(): boolean {
     return this.stream.headersSent || this.stream.destroyed || this.stream.closed;
   }
   reply(status: number, headers: Record<string, string>, body: Uint8Array | string): void {
-    counted(this, body);
     this.stream.respond({ ':status': status, ...headers });
     this.stream.end(body);
+    counted(this, body);
   }
   private over = false;
   private readonly ended = (): void => {
@@ -156,20 +161,23 @@ class Http2Exchange implements Exchange {
  * What one DoH connection holds for its client — an HTTP/1.1 socket, or an HTTP/2 session and its
  * streams — bounded as TCP bounds a connection: requests are served while fewer than maxInflight
  * are unanswered and the reply bytes not yet handed to the kernel are at most highWater; the next
- * ones wait (an HTTP/1.1 socket is not read meanwhile; HTTP/2 allows MAX_STREAMS open streams).
+ * ones wait (an HTTP/1.1 socket is not read meanwhile; HTTP/2 allows MAX_STREAMS open streams, and
+ * more than the cap on waiting requests can only come from HTTP/1.1 pipelining: closed).
  * Over maxQueued, or above highWater with no reply leaving for writeTimeout, the connection is
  * closed and what it held goes with it.
  */
 export class DohConn {
   /** Body bytes of replies written whose response has not left (handed to the kernel). */
   queued = 0;
-  /** Requests served whose response has not left. */
+  /** Requests served and not yet answered (in the plugin chain). */
   active = 0;
   /** Requests that wait for room (those of a closed connection are dropped). */
   private waiting: Exchange[] = [];
   /** Above highWater since (performance.now(); 0: not above), restarted when a reply leaves. */
   heldSince = 0;
   private judging = false;
+  /** Serving the waiting requests (a reply written meanwhile does not start another round). */
+  private pumping = false;
   closed = false;
 
   constructor(
@@ -178,7 +186,13 @@ export class DohConn {
     private readonly sock: net.Socket | undefined,
     /** Close the connection. */
     private readonly kill: () => void,
-  ) {}
+  ) {
+    // node:http reads the socket again whenever a response has left (a request's _dump): not while
+    // requests wait here, so that what it parses meanwhile stays one read at most
+    sock?.on('resume', () => {
+      if (this.waiting.length > 0 && !sock.destroyed) sock.pause();
+    });
+  }
 
   private blocked(): boolean {
     const o = this.owner.limits;
@@ -193,8 +207,7 @@ export class DohConn {
     if (this.waiting.length > this.owner.limits.maxInflight * WAITING_PER_INFLIGHT) return this.overflow();
     // HTTP/1.1: stop reading (node:http still parses what it has read). Not node:http's own hold
     // (its `_paused`, which pauses the parser too): over TLS the parser then gets the rest of the
-    // decrypted record and fails the connection (HPE_PAUSED). node:http reads again when a
-    // response has left: then the next requests wait here in turn.
+    // decrypted record and fails the connection (HPE_PAUSED).
     if (this.sock !== undefined && !this.sock.destroyed) this.sock.pause();
   }
 
@@ -208,6 +221,7 @@ export class DohConn {
   /** A reply of `n` body bytes was written. */
   wrote(n: number): void {
     this.queued += n;
+    this.active--;
     const o = this.owner.limits;
     if (this.queued > o.highWater && this.heldSince === 0) {
       this.heldSince = performance.now();
@@ -219,6 +233,8 @@ export class DohConn {
       this.judging = true;
       setImmediate(this.judge);
     }
+    // room in the chain again (the answer came from a plugin that went asynchronous)
+    if (this.waiting.length > 0) this.pump();
   }
 
   private readonly judge = (): void => {
@@ -228,16 +244,24 @@ export class DohConn {
 
   /** `x`'s reply left (or its request or connection went away). */
   done(x: Exchange): void {
-    this.active--;
+    if (!x.answered) this.active--;
     this.queued -= x.bytes;
     x.bytes = 0;
     if (this.closed) return;
     if (this.queued <= this.owner.limits.highWater) this.heldSince = 0;
     else this.heldSince = performance.now(); // progress: the stall clock starts again
+    this.pump();
+  }
+
+  /** Serve the waiting requests while there is room; read the HTTP/1.1 socket again once none wait. */
+  private pump(): void {
+    if (this.pumping || this.closed) return;
+    this.pumping = true;
     while (this.waiting.length > 0 && !this.blocked()) {
       const next = this.waiting.shift()!;
       if (!next.finished) this.start(next);
     }
+    this.pumping = false;
     const s = this.sock;
     if (this.waiting.length === 0 && s !== undefined && !s.destroyed && s.isPaused()) s.resume();
   }
