@@ -5,10 +5,14 @@
 // get 400, too large ones 413, a body that is not application/dns-message 415, other paths 404,
 // other methods 405; every status is counted in coredns_dns_https_responses_total{server,status}.
 // The client is the connection's peer, or the X-Forwarded-For address when the peer is one of the
-// https plugin's trusted_proxies.
+// https plugin's trusted_proxies. A connection (an HTTP/1.1 socket or an HTTP/2 session) whose
+// client does not read its replies has TCP's bounds (DohConn): its next requests wait above the
+// high-water mark of unsent reply bytes (HTTP/1.1 stops being read), and it is closed over the cap
+// or when no reply leaves for the write timeout.
 import http from 'node:http';
 import type http2 from 'node:http2';
 import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type tls from 'node:tls';
 import type { Client, ListenHttps, ListenTls } from '../plugin/types.js';
 import type { CoreWriter, Sender } from '../request/writer.js';
@@ -19,7 +23,7 @@ import { padReply, queryWantsPadding, replyMaxAge } from '../dns/padding.js';
 import type { Counter } from '../observe/metrics.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
-import { PerClient } from './tcp.js';
+import { PerClient, type TcpOptions } from './tcp.js';
 import { clientAllowed, closeServer, listenOn, secureOptions, trackSocket, updateSecureServer, type StreamLimits } from './tls.js';
 
 export const DOH_PATH = '/dns-query';
@@ -47,6 +51,22 @@ interface Exchange {
   /** True once a reply was sent or the request went away. */
   readonly finished: boolean;
   reply(status: number, headers: Record<string, string>, body: Uint8Array | string): void;
+  /** The connection the request came on (set when it is served). */
+  conn: DohConn | undefined;
+  /** Body bytes of the reply, counted in conn.queued until the reply has left. */
+  bytes: number;
+  /** A reply was written. */
+  answered: boolean;
+  /** Call conn.done(this) once, when the reply has been handed to the kernel or the request went away. */
+  watch(): void;
+}
+
+/** Exchange.reply's part shared by both versions, once the reply is written: count its body against the connection. */
+function counted(x: Exchange, body: Uint8Array | string): void {
+  const n = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+  x.bytes = n;
+  x.answered = true;
+  x.conn?.wrote(n);
 }
 
 class Http1Exchange implements Exchange {
@@ -70,12 +90,28 @@ class Http1Exchange implements Exchange {
     return this.req.socket;
   }
   readonly http1 = true;
+  conn: DohConn | undefined = undefined;
+  bytes = 0;
+  answered = false;
   get finished(): boolean {
     return this.res.writableEnded || this.res.destroyed;
   }
   reply(status: number, headers: Record<string, string>, body: Uint8Array | string): void {
     this.res.writeHead(status, headers);
     this.res.end(body);
+    counted(this, body);
+  }
+  private over = false;
+  private readonly ended = (): void => {
+    if (this.over) return;
+    this.over = true;
+    this.conn?.done(this);
+  };
+  watch(): void {
+    // 'finish': the response was handed to the socket and the socket's write completed; 'close'
+    // after it, or alone when the connection went away first
+    this.res.once('finish', this.ended);
+    this.res.once('close', this.ended);
   }
 }
 
@@ -97,14 +133,164 @@ class Http2Exchange implements Exchange {
     return this.stream.session?.socket as net.Socket | undefined;
   }
   readonly http1 = false;
+  conn: DohConn | undefined = undefined;
+  bytes = 0;
+  answered = false;
   get finished(): boolean {
     return this.stream.headersSent || this.stream.destroyed || this.stream.closed;
   }
   reply(status: number, headers: Record<string, string>, body: Uint8Array | string): void {
     this.stream.respond({ ':status': status, ...headers });
     this.stream.end(body);
+    counted(this, body);
+  }
+  private over = false;
+  private readonly ended = (): void => {
+    if (this.over) return;
+    this.over = true;
+    this.conn?.done(this);
+  };
+  watch(): void {
+    // 'finish': the session sent the body (flow control let it); 'close': sent, reset or gone
+    this.stream.once('finish', this.ended);
+    this.stream.once('close', this.ended);
   }
 }
+
+/**
+ * What one DoH connection holds for its client — an HTTP/1.1 socket, or an HTTP/2 session and its
+ * streams — bounded as TCP bounds a connection: requests are served while fewer than maxInflight
+ * are unanswered and the reply bytes not yet handed to the kernel are at most highWater; the next
+ * ones wait (an HTTP/1.1 socket is not read meanwhile; HTTP/2 allows MAX_STREAMS open streams, and
+ * more than the cap on waiting requests can only come from HTTP/1.1 pipelining: closed).
+ * Over maxQueued, or above highWater with no reply leaving for writeTimeout, the connection is
+ * closed and what it held goes with it.
+ */
+export class DohConn {
+  /** Body bytes of replies written whose response has not left (handed to the kernel). */
+  queued = 0;
+  /** Requests served and not yet answered (in the plugin chain). */
+  active = 0;
+  /** Requests that wait for room (those of a closed connection are dropped). */
+  private waiting: Exchange[] = [];
+  /** Above highWater since (performance.now(); 0: not above), restarted when a reply leaves. */
+  heldSince = 0;
+  private judging = false;
+  /** Serving the waiting requests (a reply written meanwhile does not start another round). */
+  private pumping = false;
+  closed = false;
+
+  constructor(
+    private readonly owner: DohListener,
+    /** The HTTP/1.1 socket (undefined: an HTTP/2 session). */
+    private readonly sock: net.Socket | undefined,
+    /** Close the connection. */
+    private readonly kill: () => void,
+  ) {
+    // node:http reads the socket again whenever a response has left (a request's _dump): not while
+    // requests wait here, so that what it parses meanwhile stays one read at most
+    sock?.on('resume', () => {
+      if (this.waiting.length > 0 && !sock.destroyed) sock.pause();
+    });
+  }
+
+  private blocked(): boolean {
+    const o = this.owner.limits;
+    return this.queued > o.highWater || this.active >= o.maxInflight;
+  }
+
+  /** A request arrived: served now, or kept until there is room. */
+  take(x: Exchange): void {
+    if (!this.blocked()) return this.start(x);
+    this.waiting.push(x);
+    // node:http parses the rest of the chunk it read: a client that pipelines past this is cut
+    if (this.waiting.length > this.owner.limits.maxInflight * WAITING_PER_INFLIGHT) return this.overflow();
+    // HTTP/1.1: stop reading (node:http still parses what it has read). Not node:http's own hold
+    // (its `_paused`, which pauses the parser too): over TLS the parser then gets the rest of the
+    // decrypted record and fails the connection (HPE_PAUSED).
+    if (this.sock !== undefined && !this.sock.destroyed) this.sock.pause();
+  }
+
+  private start(x: Exchange): void {
+    x.conn = this;
+    this.active++;
+    x.watch();
+    this.owner.dispatch(x);
+  }
+
+  /** A reply of `n` body bytes was written. */
+  wrote(n: number): void {
+    this.queued += n;
+    this.active--;
+    const o = this.owner.limits;
+    if (this.queued > o.highWater && this.heldSince === 0) {
+      this.heldSince = performance.now();
+      this.owner.held(this);
+    }
+    if (this.queued > o.maxQueued && !this.judging) {
+      // the replies of this turn may still leave in it (a reading client, TLS's writes finish
+      // after the turn's I/O): judged once they had their chance
+      this.judging = true;
+      setImmediate(this.judge);
+    }
+    // room in the chain again (the answer came from a plugin that went asynchronous)
+    if (this.waiting.length > 0) this.pump();
+  }
+
+  private readonly judge = (): void => {
+    this.judging = false;
+    if (!this.closed && this.queued > this.owner.limits.maxQueued) this.overflow();
+  };
+
+  /** `x`'s reply left (or its request or connection went away). */
+  done(x: Exchange): void {
+    if (!x.answered) this.active--;
+    this.queued -= x.bytes;
+    x.bytes = 0;
+    if (this.closed) return;
+    if (this.queued <= this.owner.limits.highWater) this.heldSince = 0;
+    else this.heldSince = performance.now(); // progress: the stall clock starts again
+    this.pump();
+  }
+
+  /** Serve the waiting requests while there is room; read the HTTP/1.1 socket again once none wait. */
+  private pump(): void {
+    if (this.pumping || this.closed) return;
+    this.pumping = true;
+    while (this.waiting.length > 0 && !this.blocked()) {
+      const next = this.waiting.shift()!;
+      if (!next.finished) this.start(next);
+    }
+    this.pumping = false;
+    const s = this.sock;
+    if (this.waiting.length === 0 && s !== undefined && !s.destroyed && s.isPaused()) s.resume();
+  }
+
+  /** Called by the listener's sweep while above highWater: closed after writeTimeout without a reply leaving. */
+  check(now: number): boolean {
+    if (this.closed || this.heldSince === 0) return false;
+    if (now - this.heldSince > this.owner.limits.writeTimeout) this.overflow();
+    return !this.closed;
+  }
+
+  /** Cut the connection for the replies its client does not read (they go with it). */
+  private overflow(): void {
+    if (this.closed) return;
+    this.owner.overflows++;
+    this.close();
+    this.kill();
+  }
+
+  /** The connection closed: what waits is dropped. */
+  close(): void {
+    this.closed = true;
+    this.waiting = [];
+    this.heldSince = 0;
+  }
+}
+
+/** Requests one connection may have waiting, per request of maxInflight, before it is closed. */
+const WAITING_PER_INFLIGHT = 4;
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const MAX_BASE64 = Math.ceil((MAX_DOH_MESSAGE * 4) / 3);
@@ -143,9 +329,22 @@ export function dohPerClientCap(perClient: number, maxConnections: number): numb
   return Math.min(perClient, Math.max(1, Math.floor(maxConnections / 2)));
 }
 
+/**
+ * The limits of a DoH listener: its block's TCP limits (the timeouts plugin, the TYPEDNS_TCP_*
+ * variables) — timeouts, the cap per client address, and the bounds on what a connection holds.
+ */
+export type DohLimits = StreamLimits & Pick<TcpOptions, 'maxPerClient' | 'writeTimeout' | 'highWater' | 'maxQueued' | 'maxInflight'>;
+
 export class DohListener {
   private server: http.Server | http2.Http2SecureServer | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** The open connections that sent a request: HTTP/1.1 sockets and HTTP/2 sessions. */
+  private readonly conns = new Map<object, DohConn>();
+  /** Connections above the high-water mark, checked by the sweep. */
+  private readonly heldConns = new Set<DohConn>();
+  private sweeper: NodeJS.Timeout | undefined;
+  /** Connections closed for replies their clients did not read (over the cap or the write timeout). */
+  overflows = 0;
   /** Open connections per peer address (trusted proxies are not counted: they carry many clients). */
   readonly perClient = new PerClient();
   private trusted: Cidr[];
@@ -156,7 +355,7 @@ export class DohListener {
     readonly host: string,
     readonly port: number,
     readonly ctx: ServeContext,
-    readonly limits: StreamLimits & { readonly maxPerClient?: number },
+    readonly limits: DohLimits,
     private cert: ListenTls | undefined,
     private opts: ListenHttps,
     /** coredns_dns_https_responses_total */
@@ -175,7 +374,7 @@ export class DohListener {
   async listen(port = this.port): Promise<number> {
     // node:http2 is loaded when a block listens on it, not at start (#17: ~2-3 MB of RSS).
     const { default: http2 } = await import('node:http2');
-    const http1 = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(new Http1Exchange(req, res));
+    const http1 = (req: http.IncomingMessage, res: http.ServerResponse): void => this.http1Conn(req.socket).take(new Http1Exchange(req, res));
     let srv: http.Server | http2.Http2SecureServer;
     if (this.cert !== undefined) {
       const auth = this.cert.clientAuth;
@@ -187,7 +386,9 @@ export class DohListener {
       srv.removeAllListeners('stream');
       srv.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
         stream.on('error', () => {});
-        this.handle(new Http2Exchange(stream, headers));
+        const conn = this.http2Conn(stream.session);
+        if (conn === undefined) stream.close(http2.constants.NGHTTP2_CANCEL);
+        else conn.take(new Http2Exchange(stream, headers));
       });
       srv.on('secureConnection', (sock: tls.TLSSocket) => {
         if (!clientAllowed(sock, this.cert?.clientAuth ?? auth)) sock.destroy();
@@ -235,12 +436,65 @@ export class DohListener {
   private admit(sock: net.Socket): boolean {
     const ip = sock.remoteAddress ?? '';
     if (this.trusted.length > 0 && this.isTrusted(ip)) return true;
-    if (!this.perClient.take(ip, dohPerClientCap(this.limits.maxPerClient ?? 0, this.opts.maxConnections))) {
+    if (!this.perClient.take(ip, dohPerClientCap(this.limits.maxPerClient, this.opts.maxConnections))) {
       sock.destroy();
       return false;
     }
     sock.once('close', () => this.perClient.release(ip));
     return true;
+  }
+
+  /** The bounds of an HTTP/1.1 connection (made at its first request). */
+  private http1Conn(sock: net.Socket): DohConn {
+    let c = this.conns.get(sock);
+    if (c !== undefined) return c;
+    const conn = new DohConn(this, sock, () => sock.destroy());
+    this.conns.set(sock, conn);
+    sock.once('close', () => this.forget(sock, conn));
+    return conn;
+  }
+
+  /** The bounds of an HTTP/2 session (made at its first stream); undefined once it is closed. */
+  private http2Conn(session: http2.Http2Session | undefined): DohConn | undefined {
+    if (session === undefined || session.destroyed) return undefined;
+    let c = this.conns.get(session);
+    if (c !== undefined) return c;
+    c = new DohConn(this, undefined, () => session.destroy());
+    const conn = c;
+    this.conns.set(session, conn);
+    session.once('close', () => this.forget(session, conn));
+    return conn;
+  }
+
+  private forget(key: object, c: DohConn): void {
+    c.close();
+    this.conns.delete(key);
+    this.heldConns.delete(c);
+  }
+
+  /** `c` went above the high-water mark: the sweep watches it. */
+  held(c: DohConn): void {
+    this.heldConns.add(c);
+    if (this.sweeper !== undefined) return;
+    // a quarter of the write timeout apart, while some connection is held
+    this.sweeper = setInterval(this.sweep, Math.max(10, this.limits.writeTimeout / 4));
+    this.sweeper.unref();
+  }
+
+  private readonly sweep = (): void => {
+    const now = performance.now();
+    for (const c of this.heldConns) if (!c.check(now)) this.heldConns.delete(c);
+    if (this.heldConns.size === 0 && this.sweeper !== undefined) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  };
+
+  /** Body bytes of replies written and not yet handed to the kernel, across connections. */
+  get queuedBytes(): number {
+    let n = 0;
+    for (const c of this.conns.values()) n += c.queued;
+    return n;
   }
 
   count(status: number): void {
@@ -257,7 +511,8 @@ export class DohListener {
     this.count(status);
   }
 
-  private handle(x: Exchange): void {
+  /** Serve one request (its connection had room for it). */
+  dispatch(x: Exchange): void {
     const url = x.url;
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -338,6 +593,8 @@ export class DohListener {
     const srv = this.server;
     this.server = undefined;
     if (srv === undefined) return Promise.resolve();
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.sweeper = undefined;
     return closeServer(srv, grace, this.sockets);
   }
 }

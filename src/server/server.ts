@@ -372,6 +372,13 @@ export class DnsServer implements ProcessState {
     return n;
   }
 
+  /** Bytes of DoH replies written and not yet handed to the kernel, across DoH listeners. */
+  dohQueuedBytes(): number {
+    let n = 0;
+    for (const l of this.listenersByKey.values()) for (const s of l.streams) if (s instanceof DohListener) n += s.queuedBytes;
+    return n;
+  }
+
   /** TCP and DoT connections closed for replies they did not read (over the byte cap or the write timeout). */
   tcpOverflows(): number {
     let n = 0;
