@@ -821,7 +821,7 @@ export interface ByteViewOptions {
  * SharedArrayBuffer: Atomics.load/store still order them); a record is complete before any slot
  * names it, and records never change, so what a torn read can meet is a table or header half
  * updated, which the retry covers. Decoded Services are kept by record offset in a bounded cache,
- * which a new epoch (a full write) drops. A writer that stays in an update (it died there) makes
+ * which a new buffer (a full write) drops. A writer that stays in an update (it died there) makes
  * the copy read as not synced and empty (STUCK_MS), not a spin on every read.
  */
 export class ByteClusterView implements ClusterView {
@@ -831,7 +831,15 @@ export class ByteClusterView implements ClusterView {
   /** The buffer as 32-bit words (the tables' slots). */
   private w32!: Uint32Array;
   private podNames = false;
-  private epoch = -1;
+  // Where the tables are, and their sizes: fixed for a buffer (a full write makes a new one), read once.
+  private svcTab = 0;
+  private svcCap = 0;
+  private revTab = 0;
+  private revCap = 0;
+  private extTab = 0;
+  private extCap = 0;
+  private podTab = 0;
+  private podCap = 0;
   /** The odd sequence number the writer was left at (STUCK: none). */
   private stuck = STUCK;
   private readonly cache = new Map<number, ServiceEntry>();
@@ -852,28 +860,33 @@ export class ByteClusterView implements ClusterView {
     private readonly opts: ByteViewOptions = {},
   ) {}
 
-  /** Map the current buffer; drop what was decoded from an older one. */
+  /**
+   * Map the current buffer; drop what was decoded from an older one. (A buffer's epoch, tables
+   * and pod-names flag are those of the full write that made it: a later one makes a new buffer.)
+   */
   private sync(): void {
     const ab = this.current();
-    if (this.buf === undefined || this.buf.buffer !== ab) {
-      // (checked before anything of it is kept: a later read of the same buffer checks nothing)
-      if (segmentId(ab) === 0) throw new Error('kubernetes: not a cluster copy');
-      this.buf = Buffer.from(ab);
-      this.dv = new DataView(ab);
-      this.h = new Uint32Array(ab, 0, HEADER_WORDS);
-      this.w32 = new Uint32Array(ab, 0, ab.byteLength >>> 2);
-      this.podNames = (Atomics.load(this.h, H_FLAGS) & F_POD_NAMES) !== 0;
-      this.epoch = -1; // (another writer's buffer counts its epochs from 1 again)
-      this.stuck = STUCK;
-    }
-    const epoch = Atomics.load(this.h, H_EPOCH);
-    if (epoch !== this.epoch) {
-      this.epoch = epoch;
-      this.cache.clear();
-      this.cacheKeys = [];
-      this.pods.clear();
-      this.nsAt = -1;
-    }
+    if (this.buf !== undefined && this.buf.buffer === ab) return;
+    // (checked before anything of it is kept: a later read of the same buffer checks nothing)
+    if (segmentId(ab) === 0) throw new Error('kubernetes: not a cluster copy');
+    this.buf = Buffer.from(ab);
+    this.dv = new DataView(ab);
+    const h = (this.h = new Uint32Array(ab, 0, HEADER_WORDS));
+    this.w32 = new Uint32Array(ab, 0, ab.byteLength >>> 2);
+    this.podNames = (Atomics.load(h, H_FLAGS) & F_POD_NAMES) !== 0;
+    this.svcTab = Atomics.load(h, H_SVC_TAB);
+    this.svcCap = Atomics.load(h, H_SVC_CAP);
+    this.revTab = Atomics.load(h, H_REV_TAB);
+    this.revCap = Atomics.load(h, H_REV_CAP);
+    this.extTab = Atomics.load(h, H_EXT_TAB);
+    this.extCap = Atomics.load(h, H_EXT_CAP);
+    this.podTab = Atomics.load(h, H_POD_TAB);
+    this.podCap = Atomics.load(h, H_POD_CAP);
+    this.stuck = STUCK;
+    this.cache.clear();
+    this.cacheKeys = [];
+    this.pods.clear();
+    this.nsAt = -1;
   }
 
   /** A header word, read consistently; while the writer is stuck in an update, 0, or (`asLeft`) the word as it was left. */
@@ -965,7 +978,7 @@ export class ByteClusterView implements ClusterView {
 
   private serviceRaw(name: string, namespace: string): ServiceRecord | undefined {
     const key = name.length + namespace.length + 1 > KEY_MAX ? '' : `${name}.${namespace}`;
-    const at = tableGet(this.buf!, this.dv, this.w32, Atomics.load(this.h, H_SVC_TAB), Atomics.load(this.h, H_SVC_CAP), key);
+    const at = tableGet(this.buf!, this.dv, this.w32, this.svcTab, this.svcCap, key);
     return at > DELETED ? this.entryAt(at) : undefined;
   }
 
@@ -981,9 +994,9 @@ export class ByteClusterView implements ClusterView {
     return this.ns.has(ns);
   }
 
-  /** The Services of the address list for `ip` in table `tab`. */
+  /** The Services of the address list for `ip` in the table at `tab` of `cap` slots. */
   private listed(tab: number, cap: number, ip: string): ServiceEntry[] | undefined {
-    const at = tableGet(this.buf!, this.dv, this.w32, Atomics.load(this.h, tab), Atomics.load(this.h, cap), ip);
+    const at = tableGet(this.buf!, this.dv, this.w32, tab, cap, ip);
     if (at <= DELETED) return undefined;
     const r = new In(this.buf!, this.dv, at + 6);
     r.skipStr();
@@ -998,7 +1011,7 @@ export class ByteClusterView implements ClusterView {
   }
 
   private byIpRaw(ip: string): readonly (ServiceRecord | Endpoint)[] {
-    const list = this.listed(H_REV_TAB, H_REV_CAP, ip);
+    const list = this.listed(this.revTab, this.revCap, ip);
     if (list === undefined) return NO_RECORDS;
     const out: (ServiceRecord | Endpoint)[] = [];
     for (const e of list) if (e.svc !== undefined && e.svc.clusterIPs.includes(ip)) out.push(e);
@@ -1014,7 +1027,7 @@ export class ByteClusterView implements ClusterView {
   }
 
   private externalRaw(ip: string): readonly ServiceRecord[] {
-    return this.listed(H_EXT_TAB, H_EXT_CAP, ip) ?? NO_RECORDS;
+    return this.listed(this.extTab, this.extCap, ip) ?? NO_RECORDS;
   }
 
   podsWithIp(ip: string): readonly SlimPod[] {
@@ -1022,7 +1035,7 @@ export class ByteClusterView implements ClusterView {
   }
 
   private podsRaw(ip: string): readonly SlimPod[] {
-    const at = tableGet(this.buf!, this.dv, this.w32, Atomics.load(this.h, H_POD_TAB), Atomics.load(this.h, H_POD_CAP), ip);
+    const at = tableGet(this.buf!, this.dv, this.w32, this.podTab, this.podCap, ip);
     if (at <= DELETED) return NO_RECORDS;
     let pods = this.pods.get(at);
     if (pods === undefined) {
@@ -1061,8 +1074,8 @@ export class ByteClusterView implements ClusterView {
   }
 
   private slotsRaw(): Uint32Array {
-    const tab = Atomics.load(this.h, H_SVC_TAB) >>> 2;
-    return this.w32.slice(tab, tab + Atomics.load(this.h, H_SVC_CAP));
+    const tab = this.svcTab >>> 2;
+    return this.w32.slice(tab, tab + this.svcCap);
   }
 
   /** Services in the copy (tests, the bench). */
