@@ -395,6 +395,31 @@ describe('cluster copy as bytes: what it must not get wrong', () => {
     expect(v.service('a', 'ns')?.name).toBe('a');
   });
 
+  it('a writer whose process is alive is waited for past the first 5 ms (a long update is not taken for a dead writer)', () => {
+    const st = new ClusterStore();
+    st.upsertNamespace({ name: 'ns', labels: {} });
+    st.upsertService(svc('a', '10.0.0.1'));
+    st.synced = true;
+    st.commit();
+    const w = ClusterBytesWriter.attach(st);
+    const h = new Uint32Array(w.buffer, 0, 24);
+    let asked = 0;
+    let stuck = 0;
+    // (asked once the update has lasted 5 ms: it ends then, as a live writer's would)
+    const v = new ByteClusterView(() => w.buffer, {
+      onStuck: () => stuck++,
+      writerAlive: () => {
+        asked++;
+        h[1] = h[1]! + 1;
+        return true;
+      },
+    });
+    h[1] = h[1]! | 1;
+    expect(v.service('a', 'ns')?.name).toBe('a');
+    expect(v.synced).toBe(true);
+    expect([asked, stuck]).toEqual([1, 0]);
+  });
+
   it('an exception in an update in place leaves the sequence even (readers can tell), and a full write brings the copy back', () => {
     const st = new ClusterStore();
     st.upsertNamespace({ name: 'ns', labels: {} });

@@ -800,15 +800,19 @@ const NO_RECORDS: readonly never[] = Object.freeze([]) as readonly never[];
  * How long a reader waits for an update under way (the sequence odd) before it takes the writer
  * for dead in it (a leader killed mid-update): from then on, reads of that buffer with that
  * sequence number answer at once, as a copy not synced and empty, until it moves or a new buffer
- * comes (in-place updates take microseconds to a few milliseconds).
+ * comes. In-place updates take microseconds, a few milliseconds for thousands of Services: past
+ * STUCK_MS, a writer whose process is known to be alive is waited for up to STUCK_ALIVE_MS.
  */
 const STUCK_MS = 5;
+const STUCK_ALIVE_MS = 250;
 /** begin(): the writer is stuck in an update. */
 const STUCK = -1;
 
 export interface ByteViewOptions {
   /** Told (once per stuck sequence number) when the writer seems to have died in an update: the copy reads as not synced and empty. */
   onStuck?: () => void;
+  /** Whether the writer's process still runs (asked once an update has lasted STUCK_MS). */
+  writerAlive?: () => boolean;
 }
 
 /**
@@ -945,10 +949,15 @@ export class ByteClusterView implements ClusterView {
   private wait(seq: number): number {
     if (seq === this.stuck) return STUCK;
     const t0 = performance.now();
+    let limit = STUCK_MS;
     for (let i = 1; ; i++) {
       const s = Atomics.load(this.h, H_SEQ);
       if ((s & 1) === 0) return s;
-      if ((i & 1023) === 0 && performance.now() - t0 > STUCK_MS) {
+      if ((i & 1023) === 0 && performance.now() - t0 > limit) {
+        if (limit === STUCK_MS && this.opts.writerAlive?.() === true) {
+          limit = STUCK_ALIVE_MS;
+          continue;
+        }
         this.stuck = s;
         this.opts.onStuck?.();
         return STUCK;

@@ -233,6 +233,25 @@ describe('a worker of the shared API source, with the copy in shared memory', ()
     for (const w of [c, e]) await w.src.stop();
   });
 
+  it("a follower whose leader died in the middle of an update answers as not synced, and says so once", async () => {
+    const shm = new FakeShm();
+    const { w: a, ops } = await leader(shm, [svc('old', '10.0.0.1')]);
+    const f = worker(shm, () => ({ services: [] }));
+    f.h.follow();
+    f.h.ops(ops);
+    await waitFor(async () => (f.started() ? true : undefined), { timeout: 5000, interval: 1, what: 'the follower synced' });
+    expect(f.src.view.service('old', 'ns')?.name).toBe('old');
+    const [, pid, fd] = ops[0] as [string, number, number];
+    const h = new Uint32Array(shm.files.get(`/proc/${pid}/fd/${fd}`)!, 0, 24);
+    h[1] = h[1]! | 1; // (its process, this one, lives on: waited for 250 ms, then taken as stuck)
+    for (let i = 0; i < 3; i++) {
+      expect(f.src.view.synced).toBe(false);
+      expect(f.src.view.service('old', 'ns')).toBeUndefined();
+    }
+    expect(f.logged.filter((l) => l.startsWith('warn '))).toEqual(["warn the leader's copy of the cluster stays half updated (its worker died in an update?): answering SERVFAIL until a new copy is announced"]);
+    for (const w of [a, f]) await w.src.stop();
+  });
+
   it('a follower that cannot map the segment announced is not synced (SERVFAIL), says so, and maps it when it can', async () => {
     const shm = new FakeShm();
     const { w: a, ops } = await leader(shm, [svc('old', '10.0.0.1')]);

@@ -91,6 +91,16 @@ type Op =
 /** Segments the leader keeps open besides the current one (a follower told of one maps it right away). */
 const KEEP_SEGMENTS = 1;
 
+/** Process `pid` exists (signal 0). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** How long a follower waits before it tries again to map a segment it could not (doubled up to a minute). */
 const MAP_RETRY_MS = 1000;
 
@@ -238,6 +248,8 @@ export class SharedApiSource implements ObjectSource {
   private retryMs = MAP_RETRY_MS;
   /** As follower: the mapped segment's writer was said to be stuck (logged once per segment). */
   private stuckSaid = false;
+  /** As follower: the process of the mapped segment's writer. */
+  private mappedPid = 0;
 
   /**
    * @param key the API configuration: instances with the same key share one source
@@ -405,11 +417,13 @@ export class SharedApiSource implements ObjectSource {
     this.mapFailed = false;
     this.stuckSaid = false;
     this.mapped = ab;
+    this.mappedPid = pid;
     this.mappedView ??= new ByteClusterView(() => this.mapped!, {
       onStuck: () => {
         if (!this.stuckSaid) this.log.warn("the leader's copy of the cluster stays half updated (its worker died in an update?): answering SERVFAIL until a new copy is announced");
         this.stuckSaid = true;
       },
+      writerAlive: () => alive(this.mappedPid),
     });
     this.view.target = this.mappedView;
     if (this.leaderSynced) this.markSynced();
