@@ -397,9 +397,9 @@ export class SharedApiSource implements ObjectSource {
    */
   private follow(pid: number, fd: number, id: number): void {
     this.stopRetry();
-    if (this.shm === undefined) return;
     let ab: ArrayBuffer;
     try {
+      if (this.shm === undefined) throw new Error('no native module in this worker');
       ab = this.shm.open(`/proc/${pid}/fd/${fd}`);
       // (the leader closed it and its descriptor was reused, by a newer segment or something else)
       if (segmentId(ab) !== id) throw new Error(`/proc/${pid}/fd/${fd} is no longer the segment announced`);
@@ -409,7 +409,7 @@ export class SharedApiSource implements ObjectSource {
       this.mapped = undefined;
       this.mappedView = undefined;
       this.view.target = NO_COPY;
-      this.retryLater(pid, fd, id);
+      if (this.shm !== undefined) this.retryLater(pid, fd, id);
       return;
     }
     this.retryMs = MAP_RETRY_MS;
@@ -541,7 +541,9 @@ export class SharedApiSource implements ObjectSource {
           break;
         case 'M':
           this.lastCopy = 'M';
-          if (i === newest) this.follow(op[1], op[2], op[3]);
+          if (i !== newest) break;
+          this.retryMs = MAP_RETRY_MS;
+          this.follow(op[1], op[2], op[3]);
           break;
       }
     }
