@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../src/testing/index.js';
 import { ClusterStore } from './store.js';
-import { ByteClusterView, ClusterBytesWriter } from './bytes.js';
+import { ByteClusterView, ClusterBytesWriter, segmentId } from './bytes.js';
 import { isServiceRecord, type ClusterView, type ServiceRecord } from './view.js';
 import type { SlimEndpointSlice, SlimService } from './watch/objects.js';
 
@@ -298,4 +298,233 @@ describe('cluster copy as bytes, read while another thread writes it', () => {
     expect(found).toBe(reads);
     expect(reads).toBeGreaterThan(0);
   }, 30_000);
+});
+
+describe('cluster copy as bytes: what it must not get wrong', () => {
+  const svc = (name: string, ip: string, ns = 'ns'): SlimService => ({ namespace: ns, name, type: 'ClusterIP', clusterIPs: [ip], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
+  /** The header's sequence word (odd while the writer updates in place). */
+  const seqOf = (ab: ArrayBuffer): number => new Uint32Array(ab, 0, 24)[1]!;
+
+  it('counts the Services right when a deleted one comes back (a deleted slot reused)', () => {
+    const st = new ClusterStore();
+    st.upsertNamespace({ name: 'ns', labels: {} });
+    for (let i = 0; i < 5; i++) st.upsertService(svc(`s${i}`, `10.0.0.${i + 1}`));
+    st.commit();
+    const w = ClusterBytesWriter.attach(st);
+    const v = new ByteClusterView(() => w.buffer);
+    const full = w.rewrites;
+    for (let k = 0; k < 4; k++) {
+      st.deleteService('ns', 's1');
+      st.commit();
+      expect(v.size).toBe(4);
+      st.upsertService(svc('s1', '10.0.0.2'));
+      st.commit();
+      expect(v.size).toBe(5);
+    }
+    expect(w.rewrites).toBe(full); // (all in place)
+  });
+
+  it('checks that a buffer is a cluster copy on every read, not only the first', () => {
+    const junk = new ArrayBuffer(4096);
+    new Uint8Array(junk).fill(0x41);
+    const v = new ByteClusterView(() => junk);
+    for (let i = 0; i < 3; i++) expect(() => v.service('a', 'b')).toThrow('kubernetes: not a cluster copy');
+    expect(() => new ByteClusterView(() => new ArrayBuffer(8)).synced).toThrow('kubernetes: not a cluster copy');
+  });
+
+  it('writes strings and counts past 16 bits whole: a 70,000-character pod name, 65,537 namespaces', () => {
+    const st = new ClusterStore({ endpointPodNames: true, warn: () => {} });
+    st.upsertNamespace({ name: 'ns', labels: {} });
+    st.upsertService(svc('a', '10.0.0.1'));
+    const long = 'p'.repeat(70_000);
+    st.upsertSlice({ namespace: 'ns', name: 'a-1', service: 'a', addressType: 'IPv4', ports: [], labels: {}, endpoints: [
+      { addresses: ['10.1.0.1'], hostname: '', podName: long, nodeName: '', ready: true },
+      { addresses: ['10.1.0.2'], hostname: '', podName: 'good', nodeName: '', ready: true },
+    ] });
+    st.upsertService(svc('b', '10.0.0.2'));
+    st.synced = true;
+    st.commit();
+    const w = ClusterBytesWriter.attach(st);
+    const v = new ByteClusterView(() => w.buffer);
+    const eps = (e: ServiceRecord | undefined): unknown => e?.eps.map((x) => [x.ip, x.podName.length, e.label(x)]);
+    expect(eps(v.service('a', 'ns'))).toEqual([['10.1.0.1', 70_000, '10-1-0-1'], ['10.1.0.2', 4, 'good']]);
+    expect(eps(v.service('a', 'ns'))).toEqual(eps(st.service('a', 'ns')));
+    expect(v.service('b', 'ns')?.svc?.clusterIPs).toEqual(['10.0.0.2']);
+    // a change to it, in place (the writer decodes the old record for its addresses)
+    st.upsertService(svc('a', '10.0.0.9'));
+    st.commit();
+    expect(v.service('a', 'ns')?.svc?.clusterIPs).toEqual(['10.0.0.9']);
+    expect(v.byIp('10.0.0.1')).toHaveLength(0);
+    expect(v.byIp('10.1.0.1').map((x) => (isServiceRecord(x) ? x.name : x.podName.length))).toEqual([70_000]);
+
+    const many = new ClusterStore();
+    for (let i = 0; i < 65_537; i++) many.upsertNamespace({ name: `n${i}`, labels: {} });
+    many.commit();
+    const mw = ClusterBytesWriter.attach(many);
+    const mv = new ByteClusterView(() => mw.buffer);
+    for (const n of ['n0', 'n5', 'n65535', 'n65536']) expect(mv.namespaceExposed(n), n).toBe(true);
+    expect(mv.namespaceExposed('n65537')).toBe(false);
+  });
+
+  it('a writer stopped in the middle of an update (killed): reads answer at once, as a copy not synced and empty, until it moves', () => {
+    const st = new ClusterStore();
+    st.upsertNamespace({ name: 'ns', labels: {} });
+    st.upsertService(svc('a', '10.0.0.1'));
+    st.synced = true;
+    st.commit();
+    const w = ClusterBytesWriter.attach(st);
+    let stuck = 0;
+    const v = new ByteClusterView(() => w.buffer, { onStuck: () => stuck++ });
+    expect(v.service('a', 'ns')?.name).toBe('a');
+    const h = new Uint32Array(w.buffer, 0, 24);
+    h[1] = h[1]! | 1; // the sequence left odd
+    const t0 = performance.now();
+    for (let i = 0; i < 1000; i++) {
+      expect(v.synced).toBe(false);
+      expect(v.service('a', 'ns')).toBeUndefined();
+      expect(v.namespaceExposed('ns')).toBe(false);
+      expect(v.byIp('10.0.0.1')).toHaveLength(0);
+      expect(v.serviceEntries()).toHaveLength(0);
+    }
+    // (one wait of a few milliseconds, then none: a spin on every read took ~1.4 ms each)
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(stuck).toBe(1);
+    // it moves again: read as before
+    h[1] = h[1]! + 1;
+    expect(v.synced).toBe(true);
+    expect(v.service('a', 'ns')?.name).toBe('a');
+  });
+
+  it('a writer whose process is alive is waited for past the first 5 ms (a long update is not taken for a dead writer)', () => {
+    const st = new ClusterStore();
+    st.upsertNamespace({ name: 'ns', labels: {} });
+    st.upsertService(svc('a', '10.0.0.1'));
+    st.synced = true;
+    st.commit();
+    const w = ClusterBytesWriter.attach(st);
+    const h = new Uint32Array(w.buffer, 0, 24);
+    let asked = 0;
+    let stuck = 0;
+    // (asked once the update has lasted 5 ms: it ends then, as a live writer's would)
+    const v = new ByteClusterView(() => w.buffer, {
+      onStuck: () => stuck++,
+      writerAlive: () => {
+        asked++;
+        h[1] = h[1]! + 1;
+        return true;
+      },
+    });
+    h[1] = h[1]! | 1;
+    expect(v.service('a', 'ns')?.name).toBe('a');
+    expect(v.synced).toBe(true);
+    expect([asked, stuck]).toEqual([1, 0]);
+  });
+
+  it('an exception in an update in place leaves the sequence even (readers can tell), and a full write brings the copy back', () => {
+    const st = new ClusterStore();
+    st.upsertNamespace({ name: 'ns', labels: {} });
+    st.upsertService(svc('a', '10.0.0.1'));
+    st.commit();
+    const w = ClusterBytesWriter.attach(st);
+    const v = new ByteClusterView(() => w.buffer);
+    const buf = w.buffer;
+    const seq0 = seqOf(buf);
+    const writer = w as unknown as { writeService: (e: unknown) => number };
+    const writeService = writer.writeService;
+    writer.writeService = () => {
+      throw new Error('boom');
+    };
+    try {
+      st.upsertService(svc('b', '10.0.0.2'));
+      expect(() => st.commit()).toThrow('boom');
+    } finally {
+      writer.writeService = writeService;
+    }
+    // (the full write tried at once failed too: the copy is still that buffer, its sequence moved on and even)
+    expect(w.buffer).toBe(buf);
+    expect(seqOf(buf) & 1).toBe(0);
+    expect(seqOf(buf)).not.toBe(seq0);
+    expect(v.service('a', 'ns')?.name).toBe('a');
+    st.upsertService(svc('c', '10.0.0.3'));
+    st.commit();
+    expect(w.buffer).not.toBe(buf);
+    for (const n of ['a', 'b', 'c']) expect(v.service(n, 'ns')?.name).toBe(n);
+    expect(v.size).toBe(3);
+  });
+
+  it('a new buffer gets a new id (announced with it: a follower checks it is the buffer it was told of)', () => {
+    const st = new ClusterStore();
+    const w = ClusterBytesWriter.attach(st);
+    const first = segmentId(w.buffer);
+    for (let i = 0; i < 2000; i++) st.upsertService(svc(`y${i}`, `10.1.${i >> 8}.${i & 255}`));
+    st.commit();
+    expect(first).not.toBe(0);
+    expect(segmentId(w.buffer)).not.toBe(0);
+    expect(segmentId(w.buffer)).not.toBe(first);
+    expect(segmentId(new ArrayBuffer(4096))).toBe(0);
+  });
+});
+
+describe('cluster copy as bytes: every Service listed while another thread commits', () => {
+  it('a listing (zone transfer) of thousands of Services ends while the writer commits every few milliseconds', async () => {
+    const { ensureBuilt, ROOT } = await import('../../test/support/build.js');
+    const { Worker } = await import('node:worker_threads');
+    const path = await import('node:path');
+    const { pathToFileURL } = await import('node:url');
+    await ensureBuilt();
+    const url = (p: string): string => pathToFileURL(path.join(ROOT, 'dist/plugins/kubernetes', p)).href;
+    const N = 20_000; // (more than the decoded cache holds: every pass decodes most of them)
+    // [0]: stop; [1]: commits done. The writer stops by itself after 5,000 commits (one every
+    // 2 ms, 10 s or more): a listing that can only end once the commits stop ends after that.
+    const ctl = new Int32Array(new SharedArrayBuffer(8));
+    const w = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+      (async () => {
+        const { ClusterStore } = await import(${JSON.stringify(url('store.js'))});
+        const { ClusterBytesWriter } = await import(${JSON.stringify(url('bytes.js'))});
+        const st = new ClusterStore();
+        ClusterBytesWriter.attach(st, { alloc: (n) => new SharedArrayBuffer(n), onSegment: (b) => parentPort.postMessage(b) });
+        st.upsertNamespace({ name: 'ns', labels: {} });
+        const svc = (i, v) => ({ namespace: 'ns', name: 's' + i, rv: String(v), type: 'ClusterIP', clusterIPs: ['10.' + (i >> 16) + '.' + ((i >> 8) & 255) + '.' + (i & 255)], headless: false, externalName: '', ports: [{ name: 'http', protocol: 'tcp', port: 80 }], publishNotReadyAddresses: false, labels: {} });
+        for (let i = 0; i < ${N}; i++) st.upsertService(svc(i, 0));
+        st.commit();
+        parentPort.postMessage('ready');
+        let v = 0;
+        const tick = () => {
+          if (Atomics.load(workerData, 0) !== 0 || v >= 5000) return parentPort.postMessage('done');
+          v++;
+          st.upsertService(svc(v % ${N}, v));
+          st.commit();
+          Atomics.store(workerData, 1, v);
+          setTimeout(tick, 2);
+        };
+        tick();
+      })();`,
+      { eval: true, workerData: ctl },
+    );
+    let current: ArrayBuffer | undefined;
+    let ready = false;
+    let done = false;
+    w.on('message', (m: unknown) => {
+      if (m === 'ready') ready = true;
+      else if (m === 'done') done = true;
+      else current = m as ArrayBuffer;
+    });
+    try {
+      await waitFor(async () => (ready && Atomics.load(ctl, 1) > 0 ? true : undefined), { timeout: 20_000, interval: 5, what: 'the writer thread committing' });
+      const v = new ByteClusterView(() => current!);
+      const before = Atomics.load(ctl, 1);
+      const list = v.serviceEntries();
+      const during = Atomics.load(ctl, 1) - before;
+      expect(list).toHaveLength(N);
+      expect(new Set(list.map((e) => e.name)).size).toBe(N);
+      // it ended while the writer was still committing (not only once it stopped)
+      expect(Atomics.load(ctl, 1)).toBeLessThan(5000);
+      console.log(`listed ${N} Services while the writer committed ${during} times`);
+    } finally {
+      Atomics.store(ctl, 0, 1);
+      await waitFor(async () => (done ? true : undefined), { timeout: 30_000, interval: 5, what: 'the writer thread to stop' });
+      await w.terminate();
+    }
+  }, 90_000);
 });

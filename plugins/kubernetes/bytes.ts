@@ -15,7 +15,9 @@
 // slots; the old records become dead bytes. When the dead bytes pass the live ones, or a table or
 // the buffer is full, the whole copy is written again into a new buffer (the `epoch` changes;
 // readers drop what they decoded from the old one).
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { fnv, ServiceEntry, type ClusterStore } from './store.js';
 import type { ClusterView, Endpoint, PackedSlice, ServiceRecord } from './view.js';
 import type { SlimPod, SlimPort, SlimService } from './watch/objects.js';
@@ -46,6 +48,8 @@ const H_POD_CAP = 19;
 const H_NS = 20;
 const H_SVC_LIVE = 21;
 const H_POD_FILL = 22;
+/** A random number per buffer, announced with it: a follower checks that what it mapped is the buffer announced. */
+const H_ID = 23;
 const HEADER_WORDS = 24;
 const HEADER = HEADER_WORDS * 4;
 
@@ -81,12 +85,23 @@ const capFor = (n: number): number => {
 /** Services whose key or addresses hold bytes other than ASCII are not in the copy's index (the store accepts none). */
 const KEY_MAX = 0xffff;
 
+/**
+ * A length or count is 16 bits, or, from LONG up, LONG followed by 32 bits: every string and list
+ * is written whole whatever its size (a 70,000-character pod name, 65,536 namespaces), never cut
+ * to 16 bits to decode as something else.
+ */
+const LONG = 0xffff;
+/** The bytes a count of `n` takes. */
+const szCount = (n: number): number => (n < LONG ? 2 : 6);
+
 // ------------------------------------------------------------------------------------ writer
 
 /** Bytes being written: grows by copying (a new buffer), which only a full write does. */
 class Out {
   readonly buf: Buffer;
   readonly dv: DataView;
+  /** The buffer as 32-bit words: the header and the tables' slots, written with Atomics.store. */
+  readonly w32: Uint32Array;
   at: number;
   constructor(
     readonly ab: ArrayBuffer,
@@ -94,6 +109,7 @@ class Out {
   ) {
     this.buf = Buffer.from(ab);
     this.dv = new DataView(ab);
+    this.w32 = new Uint32Array(ab, 0, ab.byteLength >>> 2);
     this.at = at;
   }
   room(n: number): boolean {
@@ -110,17 +126,30 @@ class Out {
     this.dv.setUint32(this.at, v, true);
     this.at += 4;
   }
+  count(n: number): void {
+    if (n < LONG) return this.u16(n);
+    this.u16(LONG);
+    this.u32(n);
+  }
   str(s: string): void {
-    const n = this.buf.write(s, this.at + 2, 'utf8');
-    this.dv.setUint16(this.at, n, true);
-    this.at += 2 + n;
+    // (at most 3 bytes per UTF-16 unit: below 0x5555 units, the length fits 16 bits)
+    if (s.length < 0x5555) {
+      const n = this.buf.write(s, this.at + 2, 'utf8');
+      this.dv.setUint16(this.at, n, true);
+      this.at += 2 + n;
+      return;
+    }
+    const n = this.buf.write(s, this.at + 6, 'utf8');
+    this.u16(LONG); // (even when it is shorter: the reader takes either)
+    this.u32(n);
+    this.at += n;
   }
   strs(a: readonly string[]): void {
-    this.u16(a.length);
+    this.count(a.length);
     for (const s of a) this.str(s);
   }
   ports(ps: readonly SlimPort[]): void {
-    this.u16(ps.length);
+    this.count(ps.length);
     for (const p of ps) {
       this.str(p.name);
       this.str(p.protocol);
@@ -133,21 +162,21 @@ class Out {
 }
 
 /** An upper bound of the bytes a string takes. */
-const sz = (s: string): number => 2 + s.length * 3;
+const sz = (s: string): number => (s.length < 0x5555 ? 2 : 6) + s.length * 3;
 const szs = (a: readonly string[]): number => {
-  let n = 2;
+  let n = szCount(a.length);
   for (const s of a) n += sz(s);
   return n;
 };
 const szPorts = (ps: readonly SlimPort[]): number => {
-  let n = 2;
+  let n = szCount(ps.length);
   for (const p of ps) n += sz(p.name) + sz(p.protocol) + 2;
   return n;
 };
 
 function serviceSize(e: ServiceEntry): number {
   const s = e.svc!;
-  let n = 8 + sz(e.key) + 1 + sz(s.type) + sz(s.externalName) + sz(s.rv ?? '') + szs(s.clusterIPs) + szs(s.externalIPs ?? []) + szPorts(s.ports) + 2;
+  let n = 8 + sz(e.key) + 1 + sz(s.type) + sz(s.externalName) + sz(s.rv ?? '') + szs(s.clusterIPs) + szs(s.externalIPs ?? []) + szPorts(s.ports) + szCount(e.slices?.size ?? 0);
   for (const [name, sl] of e.slices ?? []) {
     n += sz(name) + sz(sl.rv) + szPorts(sl.ports) + 1 + 4 + szs(sl.ips);
     if (sl.hostnames) n += szs(sl.hostnames);
@@ -174,7 +203,7 @@ export interface WriterOptions {
 export class ClusterBytesWriter {
   private out!: Out;
   /** Offset of each Service's record, by key. */
-  private readonly offsets = new Map<string, number>();
+  private offsets = new Map<string, number>();
   private epoch = 0;
   /** Full writes done (tests and the bench). */
   rewrites = 0;
@@ -208,9 +237,16 @@ export class ClusterBytesWriter {
   update(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podIps: ReadonlySet<string>): void {
     this.store.indexNow(); // (the index work a held commit left: extIps, reverse entries)
     if (this.behind) return this.retry();
-    const r = this.tryUpdate(changed, nsChanged, podIps);
+    let r: number;
+    try {
+      r = this.tryUpdate(changed, nsChanged, podIps);
+    } catch (e) {
+      // (left half applied: readers see it as it stands; a full write brings the whole copy back)
+      this.behind = true;
+      this.retry(e);
+      return;
+    }
     // (a buffer written in place is left consistent, its sequence even, before any full write)
-    if (r !== NO_ROOM) this.header();
     if (r === DONE) return;
     if (this.opts.onError === undefined) return this.rewrite();
     // NO_ROOM left this commit's changes out: only a full write brings them in
@@ -218,22 +254,28 @@ export class ClusterBytesWriter {
     this.retry();
   }
 
-  /** A full write whose failure is told, not thrown (alloc runs before anything is written). */
-  private retry(): void {
+  /**
+   * A full write whose failure is told, not thrown (alloc runs before anything is written);
+   * without onError, thrown: `cause`, the error that made it needed, if any.
+   */
+  private retry(cause?: unknown): void {
     try {
       this.rewrite();
       this.behind = false;
     } catch (e) {
       this.rewrites--;
-      this.opts.onError!(e instanceof Error ? e : new Error(String(e)));
+      if (this.opts.onError === undefined) throw cause ?? e;
+      this.opts.onError(e instanceof Error ? e : new Error(String(e)));
     }
   }
 
-  /** Apply in place: DONE, COMPACT (applied, but the dead bytes pass the live ones) or NO_ROOM (nothing written). */
+  /**
+   * Apply in place: DONE, COMPACT (applied, but the dead bytes pass the live ones) or NO_ROOM
+   * (nothing written). The sequence is odd while it writes, even again when it returns or throws.
+   */
   private tryUpdate(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podIps: ReadonlySet<string>): number {
     const o = this.out;
     const h = this.words();
-    const dead0 = h[H_DEAD]!;
     // room: the records of the changed Services, their address lists, namespaces, pods
     let need = 64;
     const ips = new Set<string>();
@@ -254,8 +296,22 @@ export class ClusterBytesWriter {
     for (const ip of podIps) need += podListSize(ip, pods.get(ip));
     if (!o.room(need)) return NO_ROOM;
     if ((h[H_SVC_FILL]! + adds) * 2 > h[H_SVC_CAP]! || (h[H_REV_FILL]! + ips.size) * 2 > h[H_REV_CAP]! || (h[H_EXT_FILL]! + ext.size) * 2 > h[H_EXT_CAP]! || (h[H_POD_FILL]! + podIps.size) * 2 > h[H_POD_CAP]!) return NO_ROOM;
-    h[H_SEQ] = (h[H_SEQ]! + 1) | 0; // odd: changing
-    let dead = dead0;
+    Atomics.store(h, H_SEQ, (h[H_SEQ]! + 1) | 0); // odd: changing
+    try {
+      const r = this.inPlace(h, changed, nsChanged, podIps, ips, ext);
+      this.header();
+      return r;
+    } finally {
+      // (on an exception too: readers that overlapped it read again)
+      this.even(h);
+    }
+  }
+
+  /** tryUpdate's writes, the sequence odd. */
+  private inPlace(h: Uint32Array, changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podIps: ReadonlySet<string>, ips: ReadonlySet<string>, ext: ReadonlySet<string>): number {
+    const o = this.out;
+    const pods = this.store.podIndex();
+    let dead = h[H_DEAD]!;
     for (const e of changed) {
       const old = this.offsets.get(e.key);
       if (old !== undefined) dead += recordSize(o.dv, old);
@@ -263,16 +319,15 @@ export class ClusterBytesWriter {
         if (old !== undefined) {
           this.offsets.delete(e.key);
           tableSet(o, h[H_SVC_TAB]!, h[H_SVC_CAP]!, e.key, DELETED);
-          h[H_SVC_LIVE] = h[H_SVC_LIVE]! - 1;
+          Atomics.store(h, H_SVC_LIVE, h[H_SVC_LIVE]! - 1);
         }
         continue;
       }
       const at = this.writeService(e);
       this.offsets.set(e.key, at);
-      if (tableSet(o, h[H_SVC_TAB]!, h[H_SVC_CAP]!, e.key, at)) {
-        h[H_SVC_FILL] = h[H_SVC_FILL]! + 1;
-        h[H_SVC_LIVE] = h[H_SVC_LIVE]! + 1;
-      }
+      const r = tableSet(o, h[H_SVC_TAB]!, h[H_SVC_CAP]!, e.key, at);
+      if (r === TOOK_EMPTY) Atomics.store(h, H_SVC_FILL, h[H_SVC_FILL]! + 1);
+      if (r !== REPLACED) Atomics.store(h, H_SVC_LIVE, h[H_SVC_LIVE]! + 1); // (a deleted slot reused: live, not filled)
     }
     for (const ip of ips) {
       const list = this.store.reverseOf(ip);
@@ -284,15 +339,21 @@ export class ClusterBytesWriter {
     }
     if (nsChanged) {
       dead += recordSize(o.dv, h[H_NS]!);
-      h[H_NS] = this.writeNamespaces();
+      Atomics.store(h, H_NS, this.writeNamespaces());
     }
     for (const ip of podIps) {
       const v = pods.get(ip);
       dead += this.replace(h, H_POD_TAB, H_POD_CAP, H_POD_FILL, ip, v === undefined ? DELETED : this.writePodList(ip, v));
     }
-    h[H_DEAD] = dead;
-    h[H_USED] = o.at;
+    Atomics.store(h, H_DEAD, dead);
+    Atomics.store(h, H_USED, o.at);
     return dead <= Math.max(1 << 20, o.at - HEADER - dead) ? DONE : COMPACT;
+  }
+
+  /** The sequence even again (no update under way). */
+  private even(h: Uint32Array): void {
+    const seq = h[H_SEQ]!;
+    if ((seq & 1) === 1) Atomics.store(h, H_SEQ, (seq + 1) | 0);
   }
 
   /**
@@ -302,16 +363,16 @@ export class ClusterBytesWriter {
    */
   private replace(h: Uint32Array, tab: number, cap: number, fill: number, key: string, at: number): number {
     const o = this.out;
-    const old = tableGet(o.buf, o.dv, h[tab]!, h[cap]!, key);
-    if (tableSet(o, h[tab]!, h[cap]!, key, at)) h[fill] = h[fill]! + 1;
+    const old = tableGet(o.buf, o.dv, o.w32, h[tab]!, h[cap]!, key);
+    if (tableSet(o, h[tab]!, h[cap]!, key, at) === TOOK_EMPTY) Atomics.store(h, fill, h[fill]! + 1);
     return old > DELETED ? recordSize(o.dv, old) : 0;
   }
 
   /** An upper bound of the bytes of the address lists of `ips` (reverse index) and `ext` (external addresses). */
   private listsSize(ips: ReadonlySet<string>, ext: ReadonlySet<string>): number {
     let n = 0;
-    for (const ip of ips) n += sz(ip) + 8 + 4 * this.store.reverseOf(ip).length;
-    for (const ip of ext) n += sz(ip) + 8 + 4 * this.store.externalByIp(ip).length;
+    for (const ip of ips) n += sz(ip) + 16 + 4 * this.store.reverseOf(ip).length;
+    for (const ip of ext) n += sz(ip) + 16 + 4 * this.store.externalByIp(ip).length;
     return n;
   }
 
@@ -331,16 +392,27 @@ export class ClusterBytesWriter {
   private header(): void {
     const h = this.words();
     const st = this.store;
-    h[H_GENERATION] = st.generation;
-    h[H_MODIFIED] = st.modified;
-    h[H_MODIFIED_EXT] = st.modifiedExternal;
-    h[H_FLAGS] = (st.synced ? F_SYNCED : 0) | (st.endpointPodNames ? F_POD_NAMES : 0);
-    h[H_USED] = this.out.at;
-    if ((h[H_SEQ]! & 1) === 1) h[H_SEQ] = (h[H_SEQ]! + 1) | 0; // even: done
+    Atomics.store(h, H_GENERATION, st.generation);
+    Atomics.store(h, H_MODIFIED, st.modified);
+    Atomics.store(h, H_MODIFIED_EXT, st.modifiedExternal);
+    Atomics.store(h, H_FLAGS, (st.synced ? F_SYNCED : 0) | (st.endpointPodNames ? F_POD_NAMES : 0));
+    Atomics.store(h, H_USED, this.out.at);
   }
 
-  /** Write the whole copy into a new buffer. */
+  /** Write the whole copy into a new buffer; if that throws, the copy stays the buffer it was. */
   private rewrite(): void {
+    const out = this.out;
+    const offsets = this.offsets;
+    try {
+      this.writeAll();
+    } catch (e) {
+      if (out !== undefined) this.out = out;
+      this.offsets = offsets;
+      throw e;
+    }
+  }
+
+  private writeAll(): void {
     this.rewrites++;
     const st = this.store;
     st.indexNow();
@@ -363,6 +435,7 @@ export class ClusterBytesWriter {
     const o = (this.out = new Out(this.opts.alloc?.(bytes) ?? new ArrayBuffer(bytes), HEADER));
     const h = this.words();
     h[H_MAGIC] = MAGIC;
+    h[H_ID] = randomBytes(4).readUInt32LE(0) || 1;
     h[H_EPOCH] = ++this.epoch;
     o.align();
     h[H_SVC_TAB] = o.at;
@@ -374,7 +447,7 @@ export class ClusterBytesWriter {
     h[H_EXT_TAB] = o.at;
     h[H_EXT_CAP] = extCap;
     o.at += extCap * 4;
-    this.offsets.clear();
+    this.offsets = new Map();
     for (const e of entries) {
       const at = this.writeService(e);
       this.offsets.set(e.key, at);
@@ -405,7 +478,7 @@ export class ClusterBytesWriter {
     const start = o.at;
     const s = e.svc!;
     o.u32(0); // size, set below
-    o.u16(e.name.length);
+    o.u16(e.name.length); // (at most 63: the store takes no other name)
     o.str(e.key);
     o.u8(
       (s.headless ? S_HEADLESS : 0) |
@@ -421,7 +494,7 @@ export class ClusterBytesWriter {
     o.strs(s.externalIPs ?? []);
     o.ports(s.ports);
     const slices = e.slices;
-    o.u16(slices === undefined ? 0 : slices.size);
+    o.count(slices === undefined ? 0 : slices.size);
     for (const [name, sl] of slices ?? []) {
       o.str(name);
       o.str(sl.rv);
@@ -450,14 +523,14 @@ export class ClusterBytesWriter {
     o.str(ip);
     let n = 0;
     const countAt = o.at;
-    o.u16(0);
+    o.u32(0);
     for (const e of list) {
       const at = this.offsets.get(e.key);
       if (at === undefined) continue;
       o.u32(at);
       n++;
     }
-    o.dv.setUint16(countAt, n, true);
+    o.dv.setUint32(countAt, n, true);
     o.dv.setUint32(start, o.at - start, true);
     return start;
   }
@@ -503,7 +576,7 @@ export class ClusterBytesWriter {
     o.u32(0);
     o.u16(0);
     o.str(ip);
-    o.u16(pods.length);
+    o.u32(pods.length);
     for (const p of pods) {
       o.str(p.namespace);
       o.str(p.name);
@@ -535,37 +608,48 @@ function podListSize(ip: string, v: SlimPod | readonly SlimPod[] | undefined): n
 /** Where a record's key string is (after its size and the name length). */
 const keyAt = (at: number): number => at + 6;
 
-/** Put `v` in the slot of `key` (the key's own slot, else the first free one); true if a free slot was taken. */
-function tableSet(o: Out, tab: number, cap: number, key: string, v: number): boolean {
-  if (cap === 0) return false;
+/** tableSet: the key's own slot was written (or, for DELETED, the key was not there: nothing was). */
+const REPLACED = 0;
+/** tableSet: the key was not there; a deleted slot took it (the table holds one more key, no more filled slots). */
+const REUSED = 1;
+/** tableSet: the key was not there; an empty slot took it (one more key, one more filled slot). */
+const TOOK_EMPTY = 2;
+
+/**
+ * Put `v` in the slot of `key` (the key's own slot, else the first free one): REPLACED, REUSED or
+ * TOOK_EMPTY. Slots are written with Atomics.store: the record a slot names is written before it.
+ */
+function tableSet(o: Out, tab: number, cap: number, key: string, v: number): number {
+  if (cap === 0) return REPLACED;
   const mask = cap - 1;
+  const w = tab >>> 2;
   let i = hash(key) & mask;
   let free = -1;
   for (;;) {
-    const slot = tab + i * 4;
-    const cur = o.dv.getUint32(slot, true);
+    const cur = o.w32[w + i]!;
     if (cur === EMPTY) {
-      if (v === DELETED) return false;
-      o.dv.setUint32(free >= 0 ? free : slot, v, true);
-      return free < 0;
+      if (v === DELETED) return REPLACED;
+      Atomics.store(o.w32, free >= 0 ? free : w + i, v);
+      return free >= 0 ? REUSED : TOOK_EMPTY;
     }
     if (cur === DELETED) {
-      if (free < 0) free = slot;
+      if (free < 0) free = w + i;
     } else if (strEquals(o.buf, o.dv, keyAt(cur), key)) {
-      o.dv.setUint32(slot, v, true);
-      return false;
+      Atomics.store(o.w32, w + i, v);
+      return REPLACED;
     }
     i = (i + 1) & mask;
   }
 }
 
-/** The record offset in the slot of `key`, or EMPTY. */
-function tableGet(buf: Uint8Array, dv: DataView, tab: number, cap: number, key: string): number {
+/** The record offset in the slot of `key`, or EMPTY (`w32`: the buffer as words; slots read with Atomics.load). */
+function tableGet(buf: Uint8Array, dv: DataView, w32: Uint32Array, tab: number, cap: number, key: string): number {
   if (cap === 0) return EMPTY;
   const mask = cap - 1;
+  const w = tab >>> 2;
   let i = hash(key) & mask;
   for (let n = 0; n < cap; n++) {
-    const cur = dv.getUint32(tab + i * 4, true);
+    const cur = Atomics.load(w32, w + i);
     if (cur === EMPTY) return EMPTY;
     if (cur !== DELETED && strEquals(buf, dv, keyAt(cur), key)) return cur;
     i = (i + 1) & mask;
@@ -575,11 +659,22 @@ function tableGet(buf: Uint8Array, dv: DataView, tab: number, cap: number, key: 
 
 /** The string at `at` (length-prefixed) equals `s` (ASCII: every key and address the store accepts is). */
 function strEquals(buf: Uint8Array, dv: DataView, at: number, s: string): boolean {
-  const n = dv.getUint16(at, true);
-  if (n !== s.length) return false;
+  let n = dv.getUint16(at, true);
   at += 2;
+  if (n === LONG) {
+    n = dv.getUint32(at, true);
+    at += 4;
+  }
+  if (n !== s.length) return false;
   for (let i = 0; i < n; i++) if (buf[at + i] !== s.charCodeAt(i)) return false;
   return true;
+}
+
+/** The id of the buffer `ab` a ClusterBytesWriter wrote (a follower checks it against the announced one); 0 if it is not one. */
+export function segmentId(ab: ArrayBuffer): number {
+  if (ab.byteLength < HEADER) return 0;
+  const h = new Uint32Array(ab, 0, HEADER_WORDS);
+  return h[H_MAGIC] === MAGIC ? h[H_ID]! : 0;
 }
 
 // ------------------------------------------------------------------------------------ reader
@@ -603,20 +698,28 @@ class In {
     this.at += 4;
     return v;
   }
+  count(): number {
+    const n = this.u16();
+    return n === LONG ? this.u32() : n;
+  }
   str(): string {
-    const n = this.dv.getUint16(this.at, true);
-    const s = n === 0 ? '' : this.buf.toString('utf8', this.at + 2, this.at + 2 + n);
-    this.at += 2 + n;
+    const n = this.count();
+    const s = n === 0 ? '' : this.buf.toString('utf8', this.at, this.at + n);
+    this.at += n;
     return s;
   }
+  skipStr(): void {
+    const n = this.count();
+    this.at += n;
+  }
   strs(): string[] {
-    const n = this.u16();
+    const n = this.count();
     const out = new Array<string>(n);
     for (let i = 0; i < n; i++) out[i] = this.str();
     return out;
   }
   ports(): SlimPort[] {
-    const n = this.u16();
+    const n = this.count();
     const out = new Array<SlimPort>(n);
     for (let i = 0; i < n; i++) out[i] = { name: this.str(), protocol: this.str(), port: this.u16() };
     return out;
@@ -655,7 +758,7 @@ function decodeService(buf: Buffer, dv: DataView, at: number, podNames: boolean)
   };
   const e = new ServiceEntry(key, name, namespace, podNames);
   e.svc = svc;
-  const nSlices = r.u16();
+  const nSlices = r.count();
   if (nSlices > 0) {
     const slices = new Map<string, PackedSlice>();
     for (let k = 0; k < nSlices; k++) {
@@ -693,24 +796,56 @@ function decodeService(buf: Buffer, dv: DataView, at: number, podNames: boolean)
 const CACHE_MAX = 4096;
 const NO_RECORDS: readonly never[] = Object.freeze([]) as readonly never[];
 
-/** Reads retried before a read goes ahead while the writer seems to be stuck in an update (it died in one). */
-const SPINS = 1_000_000;
+/**
+ * How long a reader waits for an update under way (the sequence odd) before it takes the writer
+ * for dead in it (a leader killed mid-update): from then on, reads of that buffer with that
+ * sequence number answer at once, as a copy not synced and empty, until it moves or a new buffer
+ * comes. In-place updates take microseconds, a few milliseconds for thousands of Services: past
+ * STUCK_MS, a writer whose process is known to be alive is waited for up to STUCK_ALIVE_MS.
+ */
+const STUCK_MS = 5;
+const STUCK_ALIVE_MS = 250;
+/** begin(): the writer is stuck in an update. */
+const STUCK = -1;
+
+export interface ByteViewOptions {
+  /** Told (once per stuck sequence number) when the writer seems to have died in an update: the copy reads as not synced and empty. */
+  onStuck?: () => void;
+  /** Whether the writer's process still runs (asked once an update has lasted STUCK_MS). */
+  writerAlive?: () => boolean;
+}
 
 /**
  * The cluster read from the bytes a ClusterBytesWriter wrote. `current()` gives the buffer to
  * read (the writer's current one: a full write replaces it), which may be shared memory that
  * another process writes while this one reads: every read is a seqlock's — the header's sequence
  * number is read before and after, and the read is done again when it was odd (an update under
- * way) or changed. (A shared memory mapping is an external ArrayBuffer, not a SharedArrayBuffer:
- * no Atomics; a record is complete before any slot names it, and records never change, so what
- * a torn read can meet is a table or header half updated, which the retry covers.) Decoded
- * Services are kept by record offset in a bounded cache, which a new epoch (a full write) drops.
+ * way) or changed. The header and the tables' slots, the only words written in place, are read
+ * and written with Atomics (a shared memory mapping is an external ArrayBuffer, not a
+ * SharedArrayBuffer: Atomics.load/store still order them); a record is complete before any slot
+ * names it, and records never change, so what a torn read can meet is a table or header half
+ * updated, which the retry covers. Decoded Services are kept by record offset in a bounded cache,
+ * which a new buffer (a full write) drops. A writer that stays in an update (it died there) makes
+ * the copy read as not synced and empty (STUCK_MS), not a spin on every read.
  */
 export class ByteClusterView implements ClusterView {
   private buf: Buffer | undefined;
   private dv!: DataView;
   private h!: Uint32Array;
-  private epoch = -1;
+  /** The buffer as 32-bit words (the tables' slots). */
+  private w32!: Uint32Array;
+  private podNames = false;
+  // Where the tables are, and their sizes: fixed for a buffer (a full write makes a new one), read once.
+  private svcTab = 0;
+  private svcCap = 0;
+  private revTab = 0;
+  private revCap = 0;
+  private extTab = 0;
+  private extCap = 0;
+  private podTab = 0;
+  private podCap = 0;
+  /** The odd sequence number the writer was left at (STUCK: none). */
+  private stuck = STUCK;
   private readonly cache = new Map<number, ServiceEntry>();
   /**
    * The cache's keys, for eviction: a random one goes when it is full (a query stream that walks
@@ -724,53 +859,68 @@ export class ByteClusterView implements ClusterView {
   /** Services decoded (tests: the cache keeps the hot ones). */
   decoded = 0;
 
-  constructor(private readonly current: () => ArrayBuffer) {}
+  constructor(
+    private readonly current: () => ArrayBuffer,
+    private readonly opts: ByteViewOptions = {},
+  ) {}
 
-  /** Map the current buffer; drop what was decoded from an older one. */
+  /**
+   * Map the current buffer; drop what was decoded from an older one. (A buffer's epoch, tables
+   * and pod-names flag are those of the full write that made it: a later one makes a new buffer.)
+   */
   private sync(): void {
     const ab = this.current();
-    if (this.buf === undefined || this.buf.buffer !== ab) {
-      this.buf = Buffer.from(ab);
-      this.dv = new DataView(ab);
-      this.h = new Uint32Array(ab, 0, HEADER_WORDS);
-      if (this.h[H_MAGIC] !== MAGIC) throw new Error('kubernetes: not a cluster copy');
-      this.epoch = -1; // (another writer's buffer counts its epochs from 1 again)
-    }
-    if (this.h[H_EPOCH] !== this.epoch) {
-      this.epoch = this.h[H_EPOCH]!;
-      this.cache.clear();
-      this.cacheKeys = [];
-      this.pods.clear();
-      this.nsAt = -1;
-    }
+    if (this.buf !== undefined && this.buf.buffer === ab) return;
+    // (checked before anything of it is kept: a later read of the same buffer checks nothing)
+    if (segmentId(ab) === 0) throw new Error('kubernetes: not a cluster copy');
+    this.buf = Buffer.from(ab);
+    this.dv = new DataView(ab);
+    const h = (this.h = new Uint32Array(ab, 0, HEADER_WORDS));
+    this.w32 = new Uint32Array(ab, 0, ab.byteLength >>> 2);
+    this.podNames = (Atomics.load(h, H_FLAGS) & F_POD_NAMES) !== 0;
+    this.svcTab = Atomics.load(h, H_SVC_TAB);
+    this.svcCap = Atomics.load(h, H_SVC_CAP);
+    this.revTab = Atomics.load(h, H_REV_TAB);
+    this.revCap = Atomics.load(h, H_REV_CAP);
+    this.extTab = Atomics.load(h, H_EXT_TAB);
+    this.extCap = Atomics.load(h, H_EXT_CAP);
+    this.podTab = Atomics.load(h, H_POD_TAB);
+    this.podCap = Atomics.load(h, H_POD_CAP);
+    this.stuck = STUCK;
+    this.cache.clear();
+    this.cacheKeys = [];
+    this.pods.clear();
+    this.nsAt = -1;
   }
 
-  /** A header word, read consistently. */
-  private word(i: number): number {
+  /** A header word, read consistently; while the writer is stuck in an update, 0, or (`asLeft`) the word as it was left. */
+  private word(i: number, asLeft = false): number {
     for (;;) {
       const seq = this.begin();
-      const v = this.h[i]!;
-      if (this.h[H_SEQ] === seq) return v;
+      if (seq === STUCK) return asLeft ? Atomics.load(this.h, i) : 0;
+      const v = Atomics.load(this.h, i);
+      if (Atomics.load(this.h, H_SEQ) === seq) return v;
     }
   }
 
+  /** The copy reads as not synced and empty while its writer is stuck in an update. */
   get synced(): boolean {
     return (this.word(H_FLAGS) & F_SYNCED) !== 0;
   }
   get modified(): number {
-    return this.word(H_MODIFIED);
+    return this.word(H_MODIFIED, true);
   }
   get modifiedExternal(): number {
-    return this.word(H_MODIFIED_EXT);
+    return this.word(H_MODIFIED_EXT, true);
   }
   get generation(): number {
-    return this.word(H_GENERATION);
+    return this.word(H_GENERATION, true);
   }
 
   private entryAt(at: number): ServiceEntry {
     let e = this.cache.get(at);
     if (e === undefined) {
-      e = decodeService(this.buf!, this.dv, at, (this.h[H_FLAGS]! & F_POD_NAMES) !== 0);
+      e = decodeService(this.buf!, this.dv, at, this.podNames);
       this.decoded++;
       if (this.cacheKeys.length >= CACHE_MAX) {
         // xorshift: a slot to reuse
@@ -788,45 +938,63 @@ export class ByteClusterView implements ClusterView {
     return e;
   }
 
-  /** The header's sequence number once it is even (no update under way). */
+  /** The header's sequence number once it is even (no update under way), or STUCK. */
   private begin(): number {
     this.sync();
-    let seq = this.h[H_SEQ]!;
-    for (let i = 0; (seq & 1) === 1 && i < SPINS; i++) seq = this.h[H_SEQ]!;
-    return seq;
+    const seq = Atomics.load(this.h, H_SEQ);
+    return (seq & 1) === 0 ? seq : this.wait(seq);
   }
 
-  /** Run `f` as one consistent read of the buffer. */
-  private guard<A, B, R>(f: (this: ByteClusterView, a: A, b: B) => R, a: A, b: B): R {
+  /** Wait for the update under way (the sequence at the odd `seq`) to end: its even sequence, or STUCK. */
+  private wait(seq: number): number {
+    if (seq === this.stuck) return STUCK;
+    const t0 = performance.now();
+    let limit = STUCK_MS;
+    for (let i = 1; ; i++) {
+      const s = Atomics.load(this.h, H_SEQ);
+      if ((s & 1) === 0) return s;
+      if ((i & 1023) === 0 && performance.now() - t0 > limit) {
+        if (limit === STUCK_MS && this.opts.writerAlive?.() === true) {
+          limit = STUCK_ALIVE_MS;
+          continue;
+        }
+        this.stuck = s;
+        this.opts.onStuck?.();
+        return STUCK;
+      }
+    }
+  }
+
+  /** Run `f` as one consistent read of the buffer (`none` while the writer is stuck in an update). */
+  private guard<A, B, R>(f: (this: ByteClusterView, a: A, b: B) => R, a: A, b: B, none: R): R {
     for (let tries = 0; ; tries++) {
       const seq = this.begin();
+      if (seq === STUCK) return none;
       let r: R;
       try {
         r = f.call(this, a, b);
       } catch (e) {
-        if (tries >= 100 || this.h[H_SEQ] === seq) throw e;
+        if (tries >= 100 || Atomics.load(this.h, H_SEQ) === seq) throw e;
         continue; // a torn read
       }
-      if (this.h[H_SEQ] === seq && this.buf!.buffer === this.current()) return r;
+      if (Atomics.load(this.h, H_SEQ) === seq && this.buf!.buffer === this.current()) return r;
     }
   }
 
   service(name: string, namespace: string): ServiceRecord | undefined {
-    return this.guard(this.serviceRaw, name, namespace);
+    return this.guard(this.serviceRaw, name, namespace, undefined);
   }
 
   private serviceRaw(name: string, namespace: string): ServiceRecord | undefined {
     const key = name.length + namespace.length + 1 > KEY_MAX ? '' : `${name}.${namespace}`;
-    const at = tableGet(this.buf!, this.dv, this.h[H_SVC_TAB]!, this.h[H_SVC_CAP]!, key);
+    const at = tableGet(this.buf!, this.dv, this.w32, this.svcTab, this.svcCap, key);
     return at > DELETED ? this.entryAt(at) : undefined;
   }
 
   namespaceExposed(ns: string): boolean {
-    return this.guard(this.namespaceRaw, ns, undefined);
-  }
-
-  private namespaceRaw(ns: string): boolean {
-    const at = this.h[H_NS]!;
+    // (the list is decoded outside the seqlock: a record never changes, and the buffer stays)
+    const at = this.word(H_NS);
+    if (at === 0) return false;
     if (at !== this.nsAt) {
       const r = new In(this.buf!, this.dv, at + 4);
       this.ns = new Set(r.strs());
@@ -835,24 +1003,24 @@ export class ByteClusterView implements ClusterView {
     return this.ns.has(ns);
   }
 
-  /** The Services of the address list for `ip` in table `tab`. */
+  /** The Services of the address list for `ip` in the table at `tab` of `cap` slots. */
   private listed(tab: number, cap: number, ip: string): ServiceEntry[] | undefined {
-    const at = tableGet(this.buf!, this.dv, this.h[tab]!, this.h[cap]!, ip);
+    const at = tableGet(this.buf!, this.dv, this.w32, tab, cap, ip);
     if (at <= DELETED) return undefined;
     const r = new In(this.buf!, this.dv, at + 6);
-    r.at += 2 + r.dv.getUint16(r.at, true);
-    const n = r.u16();
+    r.skipStr();
+    const n = r.u32();
     const out = new Array<ServiceEntry>(n);
     for (let i = 0; i < n; i++) out[i] = this.entryAt(r.u32());
     return out;
   }
 
   byIp(ip: string): readonly (ServiceRecord | Endpoint)[] {
-    return this.guard(this.byIpRaw, ip, undefined);
+    return this.guard(this.byIpRaw, ip, undefined, NO_RECORDS);
   }
 
   private byIpRaw(ip: string): readonly (ServiceRecord | Endpoint)[] {
-    const list = this.listed(H_REV_TAB, H_REV_CAP, ip);
+    const list = this.listed(this.revTab, this.revCap, ip);
     if (list === undefined) return NO_RECORDS;
     const out: (ServiceRecord | Endpoint)[] = [];
     for (const e of list) if (e.svc !== undefined && e.svc.clusterIPs.includes(ip)) out.push(e);
@@ -864,25 +1032,25 @@ export class ByteClusterView implements ClusterView {
   }
 
   externalByIp(ip: string): readonly ServiceRecord[] {
-    return this.guard(this.externalRaw, ip, undefined);
+    return this.guard(this.externalRaw, ip, undefined, NO_RECORDS);
   }
 
   private externalRaw(ip: string): readonly ServiceRecord[] {
-    return this.listed(H_EXT_TAB, H_EXT_CAP, ip) ?? NO_RECORDS;
+    return this.listed(this.extTab, this.extCap, ip) ?? NO_RECORDS;
   }
 
   podsWithIp(ip: string): readonly SlimPod[] {
-    return this.guard(this.podsRaw, ip, undefined);
+    return this.guard(this.podsRaw, ip, undefined, NO_RECORDS);
   }
 
   private podsRaw(ip: string): readonly SlimPod[] {
-    const at = tableGet(this.buf!, this.dv, this.h[H_POD_TAB]!, this.h[H_POD_CAP]!, ip);
+    const at = tableGet(this.buf!, this.dv, this.w32, this.podTab, this.podCap, ip);
     if (at <= DELETED) return NO_RECORDS;
     let pods = this.pods.get(at);
     if (pods === undefined) {
       const r = new In(this.buf!, this.dv, at + 6);
-      r.str();
-      const n = r.u16();
+      r.skipStr();
+      const n = r.u32();
       const list: SlimPod[] = [];
       for (let i = 0; i < n; i++) {
         const namespace = r.str();
@@ -897,19 +1065,26 @@ export class ByteClusterView implements ClusterView {
     return pods;
   }
 
+  /**
+   * Every Service: the table's slots are copied under the seqlock (a memory copy, however many
+   * Services), then the records decoded outside it — records never change, and the buffer read
+   * is not written again once replaced — so that the writer's commits cannot make a listing of
+   * thousands of Services start over and over (a zone transfer that never ends).
+   */
   serviceEntries(): readonly ServiceRecord[] {
-    return this.guard(this.entriesRaw, undefined, undefined);
-  }
-
-  private entriesRaw(): readonly ServiceRecord[] {
+    const slots = this.guard(this.slotsRaw, undefined, undefined, undefined);
+    if (slots === undefined) return NO_RECORDS;
     const out: ServiceRecord[] = [];
-    const tab = this.h[H_SVC_TAB]!;
-    const cap = this.h[H_SVC_CAP]!;
-    for (let i = 0; i < cap; i++) {
-      const at = this.dv.getUint32(tab + i * 4, true);
+    for (let i = 0; i < slots.length; i++) {
+      const at = slots[i]!;
       if (at > DELETED) out.push(this.entryAt(at));
     }
     return out;
+  }
+
+  private slotsRaw(): Uint32Array {
+    const tab = this.svcTab >>> 2;
+    return this.w32.slice(tab, tab + this.svcCap);
   }
 
   /** Services in the copy (tests, the bench). */

@@ -8,7 +8,10 @@
 // (compaction, growth) makes a new segment, announced the same way. When the leader leaves (its
 // worker died, or a reload), a follower takes over and lists again into its own store; the
 // others go on reading the old segment (mapped, it outlives its writer) until the new leader's
-// first lists are in and it announces its own.
+// first lists are in and it announces its own. A follower that cannot map the segment announced
+// (or whose segment's writer died in an update) answers SERVFAIL (not synced), never NXDOMAIN from
+// its empty store, and tries again; told that the new leader has no segment (its lists came as
+// changes, then 'Y'), it answers from its own store again.
 // Without the native module (TYPEDNS_NATIVE_UDP=0, no compiler), the leader publishes every
 // change instead (a tee), and each follower applies them to its own store, as before.
 // A follower's objects come out of v8.deserialize with a new string for every value and new port
@@ -16,10 +19,10 @@
 // objects have (watch/convert.ts) before the store keeps them, or each follower's copy would be
 // ~3 MB larger than the leader's at 10,000 Services.
 import type { Logger } from '../../src/plugin/api.js';
-import { joinShare, type ShareMember } from '../../src/server/share.js';
+import { joinShare, type ShareHandlers, type ShareMember } from '../../src/server/share.js';
 import type { ClusterStore } from './store.js';
 import { nativeShm, type NativeShm } from '../../src/server/udp-native.js';
-import { ByteClusterView, ClusterBytesWriter } from './bytes.js';
+import { ByteClusterView, ClusterBytesWriter, segmentId } from './bytes.js';
 import type { ClusterView, Endpoint, ServiceRecord } from './view.js';
 import { intern, internLabels, internPorts } from './watch/convert.js';
 import type { Kind, ObjectSink, ObjectSource, SlimEndpointSlice, SlimNamespace, SlimPod, SlimPort, SlimService } from './watch/objects.js';
@@ -82,11 +85,38 @@ type Op =
   | ['R', Kind, unknown[]]
   /** The leader's source has synced. */
   | ['Y']
-  /** The leader's copy as bytes is this segment: map /proc/<pid>/fd/<fd>. */
-  | ['M', number, number];
+  /** The leader's copy as bytes is this segment: map /proc/<pid>/fd/<fd>, whose id (bytes.ts segmentId) is the third number. */
+  | ['M', number, number, number];
 
 /** Segments the leader keeps open besides the current one (a follower told of one maps it right away). */
 const KEEP_SEGMENTS = 1;
+
+/** Process `pid` exists (signal 0). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** How long a follower waits before it tries again to map a segment it could not (doubled up to a minute). */
+const MAP_RETRY_MS = 1000;
+
+/** What a follower answers from while it has no copy to read: nothing, not synced (SERVFAIL, not NXDOMAIN). */
+const NO_COPY: ClusterView = {
+  synced: false,
+  modified: 0,
+  modifiedExternal: 0,
+  generation: 0,
+  service: () => undefined,
+  namespaceExposed: () => false,
+  byIp: () => [],
+  externalByIp: () => [],
+  podsWithIp: () => [],
+  serviceEntries: () => [],
+};
 
 /** What the answers read: the worker's own store, or the leader's segment. */
 export class SwitchView implements ClusterView {
@@ -173,6 +203,14 @@ class Tee implements ObjectSink {
   }
 }
 
+/** What SharedApiSource uses of the process (tests give their own). */
+export interface SharedDeps {
+  /** Shared memory (default: the native module's, if loaded; undefined: none). */
+  shm?: NativeShm | undefined;
+  /** Joins the group of instances with the same key (default: src/server/share.ts). */
+  join?: (key: string, h: ShareHandlers) => ShareMember;
+}
+
 export class SharedApiSource implements ObjectSource {
   private member: ShareMember | undefined;
   private api: ObjectSource | undefined;
@@ -186,7 +224,8 @@ export class SharedApiSource implements ObjectSource {
   private rejectStart: ((e: Error) => void) | undefined;
   /** What this worker's answers read. */
   readonly view: SwitchView;
-  private readonly shm: NativeShm | undefined = nativeShm();
+  private readonly shm: NativeShm | undefined;
+  private readonly join: (key: string, h: ShareHandlers) => ShareMember;
   /** As leader with shared memory: the segments written (fds, newest last), announced once `announce`. */
   private segments: { fd: number; ab: ArrayBuffer }[] = [];
   /** The last full write of the shared copy failed (logged once until one succeeds). */
@@ -194,9 +233,23 @@ export class SharedApiSource implements ObjectSource {
   private announce = false;
   /** As leader: the copy is in shared memory (else every change is published). */
   private sharing = false;
+  /** As leader: this worker's own first lists are in (a snapshot says 'Y' only then). */
+  private listed = false;
   /** As follower: the leader's segment mapped, and the view over it. */
   private mapped: ArrayBuffer | undefined;
   private mappedView: ByteClusterView | undefined;
+  /** As follower: what the last 'M' or 'R' came with: the leader's copy is a segment ('M') or changes to the store ('R'). */
+  private lastCopy: 'M' | 'R' | undefined;
+  /** As follower: the leader said 'Y' (its source has synced). */
+  private leaderSynced = false;
+  /** As follower: the segment announced last could not be mapped (logged once until one is). */
+  private mapFailed = false;
+  private mapRetry: NodeJS.Timeout | undefined;
+  private retryMs = MAP_RETRY_MS;
+  /** As follower: the mapped segment's writer was said to be stuck (logged once per segment). */
+  private stuckSaid = false;
+  /** As follower: the process of the mapped segment's writer. */
+  private mappedPid = 0;
 
   /**
    * @param key the API configuration: instances with the same key share one source
@@ -208,8 +261,11 @@ export class SharedApiSource implements ObjectSource {
     private readonly createApi: (replace: boolean) => ObjectSource,
     private readonly log: Logger,
     store: ClusterStore,
+    deps: SharedDeps = {},
   ) {
     this.view = new SwitchView(store);
+    this.shm = 'shm' in deps ? deps.shm : nativeShm();
+    this.join = deps.join ?? joinShare;
   }
 
   start(store: ClusterStore): Promise<void> {
@@ -220,7 +276,7 @@ export class SharedApiSource implements ObjectSource {
       this.resolveStart = resolve;
       this.rejectStart = reject;
     });
-    this.member = joinShare(this.key, {
+    this.member = this.join(this.key, {
       lead: () => this.lead(),
       follow: () => {
         this.followed = true;
@@ -242,6 +298,7 @@ export class SharedApiSource implements ObjectSource {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.stopRetry();
     this.member?.leave();
     this.resolveStart?.();
     await this.api?.stop();
@@ -253,6 +310,7 @@ export class SharedApiSource implements ObjectSource {
   private lead(): void {
     if (this.stopped || this.api) return;
     if (this.followed) this.log.info('taking over the API watch from a worker that left');
+    this.stopRetry();
     this.api = this.createApi(this.followed);
     const store = this.store!;
     let shm = this.shm;
@@ -271,7 +329,10 @@ export class SharedApiSource implements ObjectSource {
     this.api.start(tee).then(
       () => {
         if (this.stopped) return;
+        // (until now, taking over: the old leader's segment was read; from now on, this store)
         if (shm !== undefined) this.startAnnouncing();
+        else this.readStore();
+        this.listed = true;
         this.publish(['Y']);
         this.markSynced();
       },
@@ -306,29 +367,82 @@ export class SharedApiSource implements ObjectSource {
   private startAnnouncing(): void {
     if (this.announce) return;
     this.announce = true;
-    this.view.target = this.store!;
-    this.mapped = undefined;
-    this.mappedView = undefined;
+    this.readStore();
     this.announceSegment();
   }
 
-  private announceSegment(): void {
-    const s = this.segments[this.segments.length - 1];
-    if (s !== undefined) this.publish(['M', process.pid, s.fd]);
+  /** Answer from this worker's own store (a leader; a follower of a leader without shared memory). */
+  private readStore(): void {
+    this.stopRetry();
+    this.view.target = this.store!;
+    this.mapped = undefined;
+    this.mappedView = undefined;
   }
 
-  /** Follow the leader's segment `fd` (a follower). */
-  private map(pid: number, fd: number): void {
-    if (this.shm === undefined) return;
+  /** The newest segment as announced: ['M', pid, fd, id]. */
+  private segmentOp(): Op | undefined {
+    const s = this.segments[this.segments.length - 1];
+    return s === undefined ? undefined : ['M', process.pid, s.fd, segmentId(s.ab)];
+  }
+
+  private announceSegment(): void {
+    const op = this.segmentOp();
+    if (op !== undefined) this.publish(op);
+  }
+
+  /**
+   * Follow the leader's segment `fd` whose id is `id` (a follower): answer from it, or, when it
+   * cannot be mapped, answer nothing (SERVFAIL) and try again later — the segment read until now
+   * is no longer written, and the worker's own store is empty.
+   */
+  private follow(pid: number, fd: number, id: number): void {
+    this.stopRetry();
+    let ab: ArrayBuffer;
     try {
-      this.mapped = this.shm.open(`/proc/${pid}/fd/${fd}`);
+      if (this.shm === undefined) throw new Error('no native module in this worker');
+      ab = this.shm.open(`/proc/${pid}/fd/${fd}`);
+      // (the leader closed it and its descriptor was reused, by a newer segment or something else)
+      if (segmentId(ab) !== id) throw new Error(`/proc/${pid}/fd/${fd} is no longer the segment announced`);
     } catch (e) {
-      // (the leader closed it already: a newer one is announced)
-      this.log.debug(`could not map the leader's copy of the cluster: ${(e as Error).message}`);
+      if (!this.mapFailed) this.log.warn(`could not map the leader's copy of the cluster (${(e as Error).message}): answering SERVFAIL until it can be (trying again)`);
+      this.mapFailed = true;
+      this.mapped = undefined;
+      this.mappedView = undefined;
+      this.view.target = NO_COPY;
+      if (this.shm !== undefined) this.retryLater(pid, fd, id);
       return;
     }
-    if (this.mappedView === undefined) this.mappedView = new ByteClusterView(() => this.mapped!);
+    this.retryMs = MAP_RETRY_MS;
+    if (this.mapFailed) this.log.info("the leader's copy of the cluster is mapped: answering from it again");
+    this.mapFailed = false;
+    this.stuckSaid = false;
+    this.mapped = ab;
+    this.mappedPid = pid;
+    this.mappedView ??= new ByteClusterView(() => this.mapped!, {
+      onStuck: () => {
+        if (!this.stuckSaid) this.log.warn("the leader's copy of the cluster stays half updated (its worker died in an update?): answering SERVFAIL until a new copy is announced");
+        this.stuckSaid = true;
+      },
+      writerAlive: () => alive(this.mappedPid),
+    });
     this.view.target = this.mappedView;
+    if (this.leaderSynced) this.markSynced();
+  }
+
+  /** Try to map the segment again after `retryMs` (which doubles, up to a minute, while it fails). */
+  private retryLater(pid: number, fd: number, id: number): void {
+    const ms = this.retryMs;
+    this.retryMs = Math.min(ms * 2, 60_000);
+    this.mapRetry = setTimeout(() => {
+      this.mapRetry = undefined;
+      if (!this.stopped && this.api === undefined) this.follow(pid, fd, id);
+    }, ms);
+    this.mapRetry.unref();
+  }
+
+  private stopRetry(): void {
+    if (this.mapRetry !== undefined) clearTimeout(this.mapRetry);
+    this.mapRetry = undefined;
   }
 
   private markSynced(): void {
@@ -353,13 +467,17 @@ export class SharedApiSource implements ObjectSource {
     this.member?.publish(ops);
   }
 
-  /** The leader's store as changes that rebuild it from nothing. */
+  /**
+   * The leader's store as changes that rebuild it from nothing. 'Y' only once this worker's own
+   * lists are in: taking over, its store (empty if it read the old leader's segment) is not the
+   * cluster yet, and a newcomer told 'Y' would answer NXDOMAIN from it.
+   */
   private snapshot(): Op[] {
     if (this.sharing) {
-      const seg = this.segments[this.segments.length - 1];
       const ops: Op[] = [];
-      if (this.announce && seg !== undefined) ops.push(['M', process.pid, seg.fd]);
-      if (this.synced) ops.push(['Y']);
+      const seg = this.segmentOp();
+      if (this.announce && seg !== undefined) ops.push(seg);
+      if (this.listed) ops.push(['Y']);
       return ops;
     }
     const s = this.store!.snapshot();
@@ -369,14 +487,18 @@ export class SharedApiSource implements ObjectSource {
       ['R', 'endpointslices', s.endpointslices],
       ['R', 'pods', s.pods],
     ];
-    if (this.synced) ops.push(['Y']);
+    if (this.listed) ops.push(['Y']);
     return ops;
   }
 
   private apply(ops: readonly Op[]): void {
     if (this.stopped || this.api) return;
     const st = this.store!;
-    for (const op of ops) {
+    // (of several segments announced in one batch, only the newest is mapped)
+    let newest = -1;
+    for (let i = 0; i < ops.length; i++) if (ops[i]![0] === 'M') newest = i;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
       switch (op[0]) {
         case 'S':
           st.upsertService(shareDecoded('services', op[1]));
@@ -405,12 +527,23 @@ export class SharedApiSource implements ObjectSource {
         case 'R':
           for (const x of op[2]) shareDecoded(op[1], x);
           st.replaceAll(op[1], op[2]);
+          this.lastCopy = 'R';
           break;
         case 'Y':
-          this.markSynced();
+          this.leaderSynced = true;
+          if (this.lastCopy !== 'M') {
+            // a leader without shared memory: its lists came as changes to this store
+            this.readStore();
+            this.mapFailed = false;
+            this.markSynced();
+          } else if (this.mappedView !== undefined && this.view.target === this.mappedView) this.markSynced();
+          // (else the segment could not be mapped: not synced, SERVFAIL, until it is)
           break;
         case 'M':
-          this.map(op[1], op[2]);
+          this.lastCopy = 'M';
+          if (i !== newest) break;
+          this.retryMs = MAP_RETRY_MS;
+          this.follow(op[1], op[2], op[3]);
           break;
       }
     }

@@ -5,7 +5,7 @@
 // not hold the cluster (it is below the leader's by most of what a copy costs). Which worker
 // answers is told by a small -plugin (`who.test. TXT` → its PID, `heap.test. TXT` → its heap
 // after a full GC), asked on the same TCP connection as the query under test.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DecodedPacket } from 'dns-packet';
@@ -188,4 +188,52 @@ describe('-workers 2 with kubernetes: one copy of the cluster in shared memory',
     // a copy of 4,000 Services × 10 endpoints costs ~7.5 MB of heap
     expect(leader! - follower!, `leader ${mb(leader!)}, follower ${mb(follower!)}`).toBeGreaterThan(4 * 1048576);
   }, 90_000);
+
+  it('a worker started while another takes over the API watch never answers NXDOMAIN for a name that exists', async () => {
+    // the leader holds the segment's memfd open (a follower closes it once mapped)
+    const holdsSegment = (pid: number): boolean => {
+      try {
+        return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+          try {
+            return readlinkSync(`/proc/${pid}/fd/${fd}`).includes('memfd:typedns-cluster');
+          } catch {
+            return false;
+          }
+        });
+      } catch {
+        return false;
+      }
+    };
+    const leader = await waitFor(async () => children(cli.child.pid!).find(holdsSegment), { timeout: 10_000, interval: 20, what: 'the worker that writes the segment' });
+    const before = children(cli.child.pid!);
+    // the survivor's lists, taking over, are slow: the replacement worker joins meanwhile
+    let delayed = false;
+    fake.listDelayMs = (kind) => {
+      if (kind !== 'services' || delayed) return 0;
+      delayed = true;
+      return 6000;
+    };
+    try {
+      process.kill(leader, 'SIGKILL');
+      const newcomer: string[] = [];
+      let survivor = '';
+      await waitFor(
+        async () => {
+          const r = await pair(port, buildQuery('who.test.', 'TXT', { id: id++ & 0xffff }), buildQuery('svc5.ns1.svc.cluster.local.', 'A', { id: id++ & 0xffff })).catch(() => undefined);
+          if (r === undefined) return undefined;
+          const pid = Number(txtOf(r[0]));
+          if (before.includes(pid)) survivor = summary(r[1]);
+          else if (pid !== leader) newcomer.push(summary(r[1]));
+          return newcomer.at(-1)?.startsWith('rcode 0\n') ? true : undefined;
+        },
+        { timeout: 30_000, interval: 20, what: `the replacement worker answering svc5 (it answered ${JSON.stringify([...new Set(newcomer)])})` },
+      );
+      expect(delayed).toBe(true);
+      expect(newcomer.filter((s) => s === 'rcode 3'), JSON.stringify([...new Set(newcomer)])).toEqual([]);
+      expect(newcomer.at(-1)).toBe('rcode 0\nsvc5.ns1.svc.cluster.local A 10.96.0.5');
+      expect(survivor === '' || survivor === 'rcode 0\nsvc5.ns1.svc.cluster.local A 10.96.0.5', survivor).toBe(true);
+    } finally {
+      fake.listDelayMs = 0;
+    }
+  }, 60_000);
 });
