@@ -10,12 +10,14 @@ import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import type { Client } from '../plugin/types.js';
 import type { CoreWriter, Sender } from '../request/writer.js';
 import type { LocalAddr } from '../request/request.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { ip6Text } from '../dns/names.js';
 import { ipBytes } from '../dns/ip.js';
+import { parseDuration } from '../corefile/dispenser.js';
 
 /** open()'s options (native/udp.c). */
 interface OpenOptions {
@@ -91,6 +93,8 @@ interface NativeUdp {
   connectTo?(o: ConnectOptions): unknown;
   sendMany?(h: unknown, bytes: ArrayBuffer, meta: ArrayBuffer, n: number): number;
   stats?(h: unknown): [number, number];
+  drain?(h: unknown): number;
+  drainStats?(h: unknown): [number, number];
   close(h: unknown): void;
   shmCreate?(size: number): [number, ArrayBuffer];
   shmOpen?(path: string): ArrayBuffer;
@@ -311,6 +315,44 @@ export interface NativeUdpOptions {
   readonly steer?: number;
 }
 
+/**
+ * UDP before stream work. The event loop reads a socket once per turn, so a datagram that arrives
+ * while the turn runs TCP queries, forwarded replies and their writes waits for all of them. The
+ * stream paths call udpFirst() between their queries: when no native listener was read for
+ * `udpFirstAfter` ms, each one is drained at once (recvmmsg, served, sendmmsg; native drain()),
+ * so UDP waits about that long at most behind stream work (GC and other processes aside).
+ * TYPEDNS_UDP_PRIORITY sets it (a duration, `250us` by default; 0: off). With node:dgram nothing
+ * is drained (no listener registers).
+ */
+let udpFirstBad = '';
+const udpFirstAfter = ((): number => {
+  const v = process.env.TYPEDNS_UDP_PRIORITY;
+  if (v === undefined || v === '') return 0.25;
+  const ms = parseDuration(v);
+  if (ms !== undefined && Number.isFinite(ms) && ms >= 0) return ms;
+  udpFirstBad = `TYPEDNS_UDP_PRIORITY: invalid duration '${v}', 250us used`;
+  return 0.25;
+})();
+
+/** The open native listeners that udpFirst() drains. */
+const firstListeners: NativeUdpListener[] = [];
+/** When a native listener was last read (performance.now() ms): a batch served, or a drain. */
+let udpSeen = 0;
+
+/**
+ * Called by stream paths (TCP and DoT queries, forwarded replies) between their units of work,
+ * never inside a plugin chain: serves the datagrams waiting on the native listeners when none was
+ * read for `udpFirstAfter` ms. Cheap when it is not time (one clock read) or nothing waits (one
+ * recvmmsg per listener).
+ */
+export function udpFirst(): void {
+  if (firstListeners.length === 0 || udpFirstAfter === 0) return;
+  const now = performance.now();
+  if (now - udpSeen < udpFirstAfter) return;
+  udpSeen = now;
+  for (let i = 0; i < firstListeners.length; i++) firstListeners[i]!.drainNow();
+}
+
 /** Replies written after their batch (after an await) that wait for the turn's sendMany, at most. */
 const ASYNC_MAX = 256;
 
@@ -388,11 +430,17 @@ export class NativeUdpListener implements Sender, Flushable {
     }
     const port = this.mod.localPort(this.h);
     this.local = { ip: this.host, port };
+    if (this.mod.drain !== undefined) firstListeners.push(this);
+    if (udpFirstBad !== '') {
+      this.ctx.log.warn(udpFirstBad);
+      udpFirstBad = '';
+    }
     return Promise.resolve(port);
   }
 
   /** Serve datagrams 0..n-1 of the batch; returns how many replies were queued for sendmmsg. */
   private onBatch(n: number): number {
+    udpSeen = performance.now();
     this.nOut = 0;
     this.outOff = 0;
     const m = this.inMeta;
@@ -501,6 +549,26 @@ export class NativeUdpListener implements Sender, Flushable {
     this.mod.sendMany!(this.h, this.asyncBuf!, this.asyncMeta!.buffer as ArrayBuffer, n);
   }
 
+  /**
+   * Serve what waits on the socket now (udpFirst): a batch like a readiness event's, called from a
+   * stream path. Nothing is read while this listener's own batch is being served (native side).
+   */
+  drainNow(): void {
+    if (this.h === undefined) return;
+    try {
+      this.mod.drain!(this.h);
+    } catch (e) {
+      // onBatch catches per query; if anything still escaped, the stream path goes on
+      this.ctx.log.error(`udp ${this.host}:${this.local.port}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Drains (udpFirst) that found datagrams, and the datagrams they served. */
+  get drainStats(): { drains: number; drained: number } {
+    const st = this.h === undefined || this.mod.drainStats === undefined ? [0, 0] : this.mod.drainStats(this.h);
+    return { drains: st[0]!, drained: st[1]! };
+  }
+
   /** sendmmsg calls this socket made and the datagrams they carried (batch replies and later ones). */
   get sendStats(): { calls: number; sent: number } {
     const st = this.h === undefined || this.mod.stats === undefined ? [0, 0] : this.mod.stats(this.h);
@@ -520,6 +588,8 @@ export class NativeUdpListener implements Sender, Flushable {
     if (this.nAsync > 0) this.flushOut(); // replies already written leave before the socket closes
     const h = this.h;
     this.h = undefined;
+    const at = firstListeners.indexOf(this);
+    if (at >= 0) firstListeners.splice(at, 1);
     if (h !== undefined) this.mod.close(h);
     // the socket closes on the next turn of the event loop
     return new Promise((resolve) => setImmediate(resolve));
