@@ -4,7 +4,7 @@
 // platform (its stamp, build/typedns_udp.json, says so), does not load, or TYPEDNS_NATIVE_UDP=0.
 // Replies written after their batch are queued and leave in one sendmmsg per turn (queueFlush).
 // Also NativeUdpClient: forward's connected client sockets to an upstream on the same module.
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
@@ -95,6 +95,7 @@ interface NativeUdp {
   stats?(h: unknown): [number, number];
   drain?(h: unknown): number;
   drainStats?(h: unknown): [number, number];
+  threadCpu?(): number;
   close(h: unknown): void;
   shmCreate?(size: number): [number, ArrayBuffer];
   shmOpen?(path: string): ArrayBuffer;
@@ -334,6 +335,40 @@ const udpFirstAfter = ((): number => {
   return 0.25;
 })();
 
+/**
+ * bench/hostile.mjs --loop-delay: with TYPEDNS_UDP_GAPS_FILE set, one line per second
+ * "<epoch ms> <reads> <longest gap ms> <gaps over 1 ms> <over 2> <over 5> <longest busy gap ms>
+ * <busy over 1 ms> <over 2> <over 5>", a gap being the time since the listeners were last looked
+ * at when a batch comes (what a datagram may have waited), its busy part the CPU time this thread
+ * spent meanwhile (its own work — JavaScript, GC, system calls — without the time it waited for a
+ * core).
+ */
+const gapsFile = process.env.TYPEDNS_UDP_GAPS_FILE;
+const gaps = { reads: 0, max: 0, over1: 0, over2: 0, over5: 0, cpuMax: 0, cpu1: 0, cpu2: 0, cpu5: 0, cpuSeen: 0, timer: undefined as NodeJS.Timeout | undefined };
+
+function noteGap(ms: number, cpu: number): void {
+  const g = gaps;
+  const busy = cpu - g.cpuSeen;
+  g.cpuSeen = cpu;
+  if (g.timer === undefined) {
+    g.timer = setInterval(() => {
+      appendFileSync(gapsFile!, `${Date.now()} ${g.reads} ${g.max.toFixed(2)} ${g.over1} ${g.over2} ${g.over5} ${g.cpuMax.toFixed(2)} ${g.cpu1} ${g.cpu2} ${g.cpu5}\n`);
+      g.reads = g.max = g.over1 = g.over2 = g.over5 = g.cpuMax = g.cpu1 = g.cpu2 = g.cpu5 = 0;
+    }, 1000);
+    g.timer.unref();
+    return; // (the first read: no gap before it)
+  }
+  g.reads++;
+  if (ms > g.max) g.max = ms;
+  if (ms > 1) g.over1++;
+  if (ms > 2) g.over2++;
+  if (ms > 5) g.over5++;
+  if (busy > g.cpuMax) g.cpuMax = busy;
+  if (busy > 1) g.cpu1++;
+  if (busy > 2) g.cpu2++;
+  if (busy > 5) g.cpu5++;
+}
+
 /** The open native listeners that udpFirst() drains. */
 const firstListeners: NativeUdpListener[] = [];
 /** When a native listener was last read (performance.now() ms): a batch served, or a drain. */
@@ -350,6 +385,7 @@ export function udpFirst(): void {
   const now = performance.now();
   if (now - udpSeen < udpFirstAfter) return;
   udpSeen = now;
+  if (gapsFile !== undefined) gaps.cpuSeen = nativeUdp()?.threadCpu?.() ?? 0;
   for (let i = 0; i < firstListeners.length; i++) firstListeners[i]!.drainNow();
 }
 
@@ -440,7 +476,9 @@ export class NativeUdpListener implements Sender, Flushable {
 
   /** Serve datagrams 0..n-1 of the batch; returns how many replies were queued for sendmmsg. */
   private onBatch(n: number): number {
-    udpSeen = performance.now();
+    const now = performance.now();
+    if (gapsFile !== undefined) noteGap(now - udpSeen, this.mod.threadCpu?.() ?? 0);
+    udpSeen = now;
     this.nOut = 0;
     this.outOff = 0;
     const m = this.inMeta;
