@@ -267,9 +267,10 @@ export function forwardPlugin(forwarders: readonly Forwarder[], rejects: Inc): P
 
   /** The reply forwarder `idx` got for `req`: written, or handed to the next forward (`next`). */
   const answer = (idx: number, req: Request, w: ResponseWriter, reply: Buffer | undefined): MaybePromise<Rcode> => {
-    // (a promise's continuation, no chain below it: the replies read together are answered one
-    // after another in one run of microtasks, and UDP that came meanwhile is served in between)
-    udpFirst();
+    // (a promise's continuation, no chain below it: the TCP replies read together are answered
+    // one after another in one run of microtasks, and UDP that came meanwhile is served in
+    // between; a UDP query's reply is UDP work itself, and its batches stay whole)
+    if (req.transport === 'tcp') udpFirst();
     if (reply === undefined) return RCODE.SERVFAIL;
     const f = forwarders[idx]!;
     const rcode = replyRcode(reply);
