@@ -171,8 +171,9 @@ big.zone:${port} {
   const udpGaps = (t0, t1) => {
     const f = path.join(dir, 'udp-gaps.txt');
     if (!existsSync(f)) return '';
-    const secs = readFileSync(f, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(' ').map(Number)).filter(([t]) => t > t0 + 1000 && t <= t1);
-    // (from the run's second second: the first line's longest gap is the pause between the runs)
+    const secs = readFileSync(f, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(' ').map(Number)).filter(([t]) => t > t0 + 2000 && t <= t1);
+    // (from the run's third second: the lines are a second apart from any phase, and the one that
+    // holds the run's first read has the pause before the run as its longest gap)
     if (secs.length === 0) return '';
     const sum = (k) => secs.reduce((a, x) => a + x[k], 0);
     const most = (k) => Math.max(...secs.map((x) => x[k] ?? 0)).toFixed(1);
