@@ -110,9 +110,6 @@ typedef struct {
   size_t slot;
   /* a listener's batch is being read, served or sent (on_poll, drain): drain() reads nothing */
   int busy;
-  /* drain() calls that read datagrams, and the datagrams they read (drainStats()) */
-  double drains;
-  double drained;
 } Sock;
 
 #define CHECK(call)                                                        \
@@ -871,32 +868,12 @@ static napi_value Drain(napi_env env, napi_callback_info info) {
       if (n < BATCH) break;
     }
     s->busy = 0;
-    if (total > 0) {
-      s->drains++;
-      s->drained += total;
-    }
     bool pending = false;
     napi_is_exception_pending(env, &pending);
     if (pending) return NULL;
   }
   napi_create_int32(env, total, &r);
   return r;
-}
-
-// drainStats(handle) → [drain() calls that read datagrams, datagrams they read] (tests, bench)
-static napi_value DrainStats(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Sock* s = unwrap(env, argv[0]);
-  if (s == NULL) return NULL;
-  napi_value arr, v;
-  napi_create_array_with_length(env, 2, &arr);
-  napi_create_double(env, s->drains, &v);
-  napi_set_element(env, arr, 0, v);
-  napi_create_double(env, s->drained, &v);
-  napi_set_element(env, arr, 1, v);
-  return arr;
 }
 
 // threadCpu() → CPU time of the calling thread, ms (CLOCK_THREAD_CPUTIME_ID: bench diagnostics,
@@ -1025,7 +1002,6 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"sendMany", NULL, SendMany, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
       {"drain", NULL, Drain, NULL, NULL, NULL, napi_default, NULL},
-      {"drainStats", NULL, DrainStats, NULL, NULL, NULL, napi_default, NULL},
       {"threadCpu", NULL, ThreadCpu, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
       {"shmCreate", NULL, ShmCreate, NULL, NULL, NULL, napi_default, NULL},

@@ -94,7 +94,6 @@ interface NativeUdp {
   sendMany?(h: unknown, bytes: ArrayBuffer, meta: ArrayBuffer, n: number): number;
   stats?(h: unknown): [number, number];
   drain?(h: unknown): number;
-  drainStats?(h: unknown): [number, number];
   threadCpu?(): number;
   close(h: unknown): void;
   shmCreate?(size: number): [number, ArrayBuffer];
@@ -599,12 +598,6 @@ export class NativeUdpListener implements Sender, Flushable {
       // onBatch catches per query; if anything still escaped, the stream path goes on
       this.ctx.log.error(`udp ${this.host}:${this.local.port}: ${(e as Error).message}`);
     }
-  }
-
-  /** Drains (udpFirst) that found datagrams, and the datagrams they served. */
-  get drainStats(): { drains: number; drained: number } {
-    const st = this.h === undefined || this.mod.drainStats === undefined ? [0, 0] : this.mod.drainStats(this.h);
-    return { drains: st[0]!, drained: st[1]! };
   }
 
   /** sendmmsg calls this socket made and the datagrams they carried (batch replies and later ones). */
