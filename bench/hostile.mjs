@@ -116,6 +116,7 @@ big.zone:${port} {
   if (o.loopDelay) {
     process.env.TYPEDNS_LOOP_DELAY_FILE = delayFile;
     process.env.TYPEDNS_LOOP_GC_FILE = path.join(dir, 'gc.txt');
+    process.env.TYPEDNS_UDP_GAPS_FILE = path.join(dir, 'udp-gaps.txt');
     if (o.cpuProf !== '') process.env.TYPEDNS_LOOP_STALLS_FILE = path.join(path.resolve(o.cpuProf), 'stalls.txt');
     nodeArgs.push('-r', path.join(here, 'loop-delay.cjs'));
   }
@@ -163,7 +164,20 @@ big.zone:${port} {
       over20: secs.filter((x) => x[1] > 20).length,
       maxes: secs.map((x) => x[1].toFixed(0)).join(' '),
       gc: gcPauses(t0, t1),
+      gaps: udpGaps(t0, t1),
     };
+  };
+  /** Gaps between the server's reads of its UDP listener in the run (src/server/udp-native.ts TYPEDNS_UDP_GAPS_FILE; native listener only). */
+  const udpGaps = (t0, t1) => {
+    const f = path.join(dir, 'udp-gaps.txt');
+    if (!existsSync(f)) return '';
+    const secs = readFileSync(f, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(' ').map(Number)).filter(([t]) => t > t0 + 2000 && t <= t1);
+    // (from the run's third second: the lines are a second apart from any phase, and the one that
+    // holds the run's first read has the pause before the run as its longest gap)
+    if (secs.length === 0) return '';
+    const sum = (k) => secs.reduce((a, x) => a + x[k], 0);
+    const most = (k) => Math.max(...secs.map((x) => x[k] ?? 0)).toFixed(1);
+    return `${sum(1).toLocaleString()} reads; longest gap ${most(2)} ms, gaps over 1 / 2 / 5 ms: ${sum(3)} / ${sum(4)} / ${sum(5)}; the server's own CPU in a gap: longest ${most(6)} ms, over 1 / 2 / 5 ms: ${sum(7)} / ${sum(8)} / ${sum(9)}`;
   };
   /** The server's main thread: seconds it waited for a core (run queue) and its involuntary switches (/proc schedstat, status). */
   const schedOf = () => {
@@ -226,6 +240,7 @@ big.zone:${port} {
       const d = r.delay;
       if (d !== undefined) console.log(`  ${r.label}: max ${d.max.toFixed(1)}, p99 ${d.p99.toFixed(1)}, ${d.over10} / ${d.over20} s; maxima: ${d.maxes}`);
       if (d?.gc) console.log(`    GC: ${d.gc}`);
+      if (d?.gaps) console.log(`    UDP reads: ${d.gaps}`);
     }
   }
   if (!skip.has('forward')) {

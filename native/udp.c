@@ -16,6 +16,10 @@
 // await) are queued by JavaScript and go out together with sendMany() once per turn of the event
 // loop (sendTo() sends one on its own).
 //
+// drain() reads and serves a listener's waiting datagrams the same way, called from JavaScript:
+// a stream path (TCP queries, forwarded replies) that has run for a while lets UDP in before it
+// goes on, instead of UDP waiting for the end of the event loop's turn.
+//
 // Client sockets (connectTo, for forward's upstreams): connected to one address from a random
 // port, read with recvmmsg into an area several of them share (handed over with onBatch(n) per
 // batch; a socket error as onBatch(-errno)), written with sendMany() (one sendmmsg per turn).
@@ -43,6 +47,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -103,6 +108,8 @@ typedef struct {
   int connected;
   /* bytes per slot of `in` (SLOT for a listener; the client's `slot` option) */
   size_t slot;
+  /* a listener's batch is being read, served or sent (on_poll, drain): drain() reads nothing */
+  int busy;
 } Sock;
 
 #define CHECK(call)                                                        \
@@ -211,6 +218,67 @@ static int call_batch(Sock* s, int arg) {
   return rc;
 }
 
+/*
+ * One batch of a listener: recvmmsg, onBatch(n) in JavaScript, sendmmsg of the replies it queued.
+ * Returns the datagrams read (0: none waiting), or -1 when JavaScript failed (threw, or the
+ * callback is gone). From the event loop (`sync` 0) JavaScript is entered with
+ * napi_make_callback (its async context; the microtasks run after it); from drain() (`sync` 1)
+ * with napi_call_function: JavaScript is on the stack already, and an exception it throws is
+ * left pending for drain()'s caller.
+ */
+static int listener_round(Sock* s, int sync) {
+  napi_env env = s->env;
+  for (int i = 0; i < BATCH; i++) {
+    s->iov[i].iov_base = s->in + (size_t)i * s->slot;
+    s->iov[i].iov_len = s->slot;
+    memset(&s->msgs[i].msg_hdr, 0, sizeof(struct msghdr));
+    s->msgs[i].msg_hdr.msg_name = &s->addrs[i];
+    s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+    s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
+    s->msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int n = recvmmsg(s->fd, s->msgs, BATCH, MSG_DONTWAIT, NULL);
+  if (n <= 0) return 0;
+  for (int i = 0; i < n; i++) {
+    int32_t* m = s->in_meta + i * META;
+    m[M_LEN] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->msgs[i].msg_len;
+    m[M_ZERO] = 0;
+    if (s->addrs[i].ss_family == AF_INET6) {
+      struct sockaddr_in6* a = (struct sockaddr_in6*)&s->addrs[i];
+      m[M_PORT] = ntohs(a->sin6_port);
+      m[M_FAMILY] = 6;
+      memcpy(&m[M_ADDR], &a->sin6_addr, 16);
+    } else {
+      struct sockaddr_in* a = (struct sockaddr_in*)&s->addrs[i];
+      m[M_PORT] = ntohs(a->sin_port);
+      m[M_FAMILY] = 4;
+      m[M_ADDR] = (int32_t)ntohl(a->sin_addr.s_addr);
+    }
+  }
+  napi_value cb, recv, argv[1], result;
+  if (napi_get_reference_value(env, s->on_batch, &cb) != napi_ok || napi_get_reference_value(env, s->resource, &recv) != napi_ok) return -1;
+  napi_create_int32(env, n, &argv[0]);
+  if (sync) {
+    if (napi_call_function(env, recv, cb, 1, argv, &result) != napi_ok) return -1;
+  } else {
+    napi_status st = napi_make_callback(env, s->actx, recv, cb, 1, argv, &result);
+    if (st != napi_ok) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value e;
+        napi_get_and_clear_last_exception(env, &e);
+        napi_fatal_exception(env, e);
+      }
+      return -1;
+    }
+  }
+  int32_t nout = 0;
+  // (replies queued in a batch during which JavaScript closed the socket are dropped: shutdown)
+  if (napi_get_value_int32(env, result, &nout) == napi_ok && nout > 0 && !s->closing) flush(s, nout, n);
+  return n;
+}
+
 static void on_poll(uv_poll_t* h, int status, int events) {
   (void)events;
   Sock* s = (Sock*)h->data;
@@ -229,18 +297,28 @@ static void on_poll(uv_poll_t* h, int status, int events) {
   napi_env env = s->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (!s->connected) {
+    // busy until the batches' replies are sent: a drain() from JavaScript run meanwhile (the
+    // microtasks after onBatch) must not read into the buffers of a batch not yet flushed
+    s->busy = 1;
+    for (int round = 0; round < MAX_ROUNDS && !s->closing; round++)
+      if (listener_round(s, 0) < BATCH) break;
+    s->busy = 0;
+    napi_close_handle_scope(env, scope);
+    return;
+  }
   for (int round = 0; round < MAX_ROUNDS && !s->closing; round++) {
     for (int i = 0; i < BATCH; i++) {
       s->iov[i].iov_base = s->in + (size_t)i * s->slot;
       s->iov[i].iov_len = s->slot;
       memset(&s->msgs[i].msg_hdr, 0, sizeof(struct msghdr));
-      s->msgs[i].msg_hdr.msg_name = s->connected ? NULL : &s->addrs[i];
-      s->msgs[i].msg_hdr.msg_namelen = s->connected ? 0 : sizeof(struct sockaddr_storage);
+      s->msgs[i].msg_hdr.msg_name = NULL;
+      s->msgs[i].msg_hdr.msg_namelen = 0;
       s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
       s->msgs[i].msg_hdr.msg_iovlen = 1;
     }
     int n = recvmmsg(s->fd, s->msgs, BATCH, MSG_DONTWAIT, NULL);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && s->connected) {
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       // a connected socket's pending error (ECONNREFUSED, …) is returned by the read
       int e = errno;
       s->socket_errors++;
@@ -249,45 +327,8 @@ static void on_poll(uv_poll_t* h, int status, int events) {
       return;
     }
     if (n <= 0) break;
-    if (s->connected) {
-      for (int i = 0; i < n; i++) s->in_meta[i * META + M_LEN] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->msgs[i].msg_len;
-      if (call_batch(s, n) != 0) break;
-      if (n < BATCH) break;
-      continue;
-    }
-    for (int i = 0; i < n; i++) {
-      int32_t* m = s->in_meta + i * META;
-      m[M_LEN] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->msgs[i].msg_len;
-      m[M_ZERO] = 0;
-      if (s->addrs[i].ss_family == AF_INET6) {
-        struct sockaddr_in6* a = (struct sockaddr_in6*)&s->addrs[i];
-        m[M_PORT] = ntohs(a->sin6_port);
-        m[M_FAMILY] = 6;
-        memcpy(&m[M_ADDR], &a->sin6_addr, 16);
-      } else {
-        struct sockaddr_in* a = (struct sockaddr_in*)&s->addrs[i];
-        m[M_PORT] = ntohs(a->sin_port);
-        m[M_FAMILY] = 4;
-        m[M_ADDR] = (int32_t)ntohl(a->sin_addr.s_addr);
-      }
-    }
-    napi_value cb, recv, argv[1], result;
-    if (napi_get_reference_value(env, s->on_batch, &cb) != napi_ok || napi_get_reference_value(env, s->resource, &recv) != napi_ok) break;
-    napi_create_int32(env, n, &argv[0]);
-    napi_status st = napi_make_callback(env, s->actx, recv, cb, 1, argv, &result);
-    if (st != napi_ok) {
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (pending) {
-        napi_value e;
-        napi_get_and_clear_last_exception(env, &e);
-        napi_fatal_exception(env, e);
-      }
-      break;
-    }
-    int32_t nout = 0;
-    // (replies queued in a batch during which JavaScript closed the socket are dropped: shutdown)
-    if (napi_get_value_int32(env, result, &nout) == napi_ok && nout > 0 && !s->closing) flush(s, nout, n);
+    for (int i = 0; i < n; i++) s->in_meta[i * META + M_LEN] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->msgs[i].msg_len;
+    if (call_batch(s, n) != 0) break;
     if (n < BATCH) break;
   }
   napi_close_handle_scope(env, scope);
@@ -800,6 +841,52 @@ static napi_value SendErrors(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// drain(handle) → datagrams served: read and serve what waits on a listener now, from JavaScript
+// (a stream path that has run for a while: UDP need not wait for the end of its turn of the event
+// loop). The same batches as a readiness event (onBatch, sendmmsg), called with JavaScript on the
+// stack; nothing is read while the listener's own batch is being served (0), nor on a client
+// socket. An exception thrown by onBatch is left to the caller.
+static napi_value Drain(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_value r;
+  Sock* s = unwrap(env, argv[0]);
+  if (s == NULL) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) return NULL;
+    napi_create_int32(env, 0, &r);
+    return r;
+  }
+  int total = 0;
+  if (!s->busy && !s->connected) {
+    s->busy = 1;
+    for (int round = 0; round < MAX_ROUNDS && !s->closing; round++) {
+      int n = listener_round(s, 1);
+      if (n > 0) total += n;
+      if (n < BATCH) break;
+    }
+    s->busy = 0;
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) return NULL;
+  }
+  napi_create_int32(env, total, &r);
+  return r;
+}
+
+// threadCpu() → CPU time of the calling thread, ms (CLOCK_THREAD_CPUTIME_ID: bench diagnostics,
+// TYPEDNS_UDP_GAPS_FILE: how much of a wait between two UDP reads was this thread's own work)
+static napi_value ThreadCpu(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  napi_value r;
+  napi_create_double(env, (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6, &r);
+  return r;
+}
+
 // close(handle): stop reading; the socket is closed on the next turn of the event loop
 static napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -914,6 +1001,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"connectTo", NULL, ConnectTo, NULL, NULL, NULL, napi_default, NULL},
       {"sendMany", NULL, SendMany, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
+      {"drain", NULL, Drain, NULL, NULL, NULL, napi_default, NULL},
+      {"threadCpu", NULL, ThreadCpu, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
       {"shmCreate", NULL, ShmCreate, NULL, NULL, NULL, napi_default, NULL},
       {"shmOpen", NULL, ShmOpen, NULL, NULL, NULL, napi_default, NULL},

@@ -6,6 +6,7 @@ import { deadlineOf, setMetadata, isSubdomain, rcodeName, replyRcode, setId, RCO
 import type { FastHistogram, FastHistogramChild, MaybePromise, Next, Plugin, Rcode, Request, ResponseWriter } from '../../src/plugin/api.js';
 import type { ForwarderConfig } from './setup.js';
 import { ExchangeError, type Upstream, type Inc } from './proxy.js';
+import { udpFirst } from '../../src/server/udp-native.js';
 import type { ForwarderTap } from '../dnstap/tap.js';
 
 /** CoreDNS's defaultTimeout: the whole forwarding attempt for one query. */
@@ -266,6 +267,10 @@ export function forwardPlugin(forwarders: readonly Forwarder[], rejects: Inc): P
 
   /** The reply forwarder `idx` got for `req`: written, or handed to the next forward (`next`). */
   const answer = (idx: number, req: Request, w: ResponseWriter, reply: Buffer | undefined): MaybePromise<Rcode> => {
+    // (a promise's continuation, no chain below it: the TCP replies read together are answered
+    // one after another in one run of microtasks, and UDP that came meanwhile is served in
+    // between; a UDP query's reply is UDP work itself, and its batches stay whole)
+    if (req.transport === 'tcp') udpFirst();
     if (reply === undefined) return RCODE.SERVFAIL;
     const f = forwarders[idx]!;
     const rcode = replyRcode(reply);

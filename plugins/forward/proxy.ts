@@ -16,7 +16,7 @@ import { randomFillSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { UpstreamAddr } from './setup.js';
 import { FrameGather, FrameReader, QCLASS, QTYPE, encodeName, sameQuestion, wellFormedMessage } from '../../src/plugin/api.js';
-import { NativeUdpClient, nativeUdpClients } from '../../src/server/udp-native.js';
+import { NativeUdpClient, nativeUdpClients, udpFirst } from '../../src/server/udp-native.js';
 
 export class ExchangeError extends Error {
   constructor(
@@ -457,6 +457,8 @@ class TcpConn {
   }
 
   private data(d: Buffer): void {
+    // UDP queries that came while the turn ran stream work are served before these replies
+    udpFirst();
     const frames = this.frames;
     frames.push(d);
     let freed = false;

@@ -13,6 +13,7 @@ import type { LocalAddr } from '../request/request.js';
 import { parseDuration } from '../corefile/dispenser.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { clientOf } from './udp.js';
+import { udpFirst } from './udp-native.js';
 import { FrameGather, FrameReader } from '../dns/frame.js';
 import { padReply, queryWantsPadding } from '../dns/padding.js';
 
@@ -184,6 +185,8 @@ class Conn implements Sender {
   }
 
   private readonly settled = (): void => {
+    // (a forwarded burst's replies finish here one after another, in one run of microtasks)
+    udpFirst();
     this.outstanding--;
     if (this.full) {
       // Room again once half are done: the rest of the burst on a later turn (not inside this
@@ -233,6 +236,8 @@ class Conn implements Sender {
         later = true;
         break;
       }
+      // UDP first: datagrams that came while this turn served stream queries are read now
+      udpFirst();
       // copied: a view would keep the whole chunk alive as long as the request lives
       const msg = r.nextCopy()!;
       took = true;
@@ -417,6 +422,7 @@ export class StreamListener {
     if (list.length === 0) return;
     this.flushing = [];
     for (const c of list) {
+      udpFirst();
       c.flushQueued = false;
       c.flush();
     }

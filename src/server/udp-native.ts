@@ -4,18 +4,20 @@
 // platform (its stamp, build/typedns_udp.json, says so), does not load, or TYPEDNS_NATIVE_UDP=0.
 // Replies written after their batch are queued and leave in one sendmmsg per turn (queueFlush).
 // Also NativeUdpClient: forward's connected client sockets to an upstream on the same module.
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import type { Client } from '../plugin/types.js';
 import type { CoreWriter, Sender } from '../request/writer.js';
 import type { LocalAddr } from '../request/request.js';
 import { serveQuery, type ServeContext } from './serve.js';
 import { ip6Text } from '../dns/names.js';
 import { ipBytes } from '../dns/ip.js';
+import { parseDuration } from '../corefile/dispenser.js';
 
 /** open()'s options (native/udp.c). */
 interface OpenOptions {
@@ -91,6 +93,8 @@ interface NativeUdp {
   connectTo?(o: ConnectOptions): unknown;
   sendMany?(h: unknown, bytes: ArrayBuffer, meta: ArrayBuffer, n: number): number;
   stats?(h: unknown): [number, number];
+  drain?(h: unknown): number;
+  threadCpu?(): number;
   close(h: unknown): void;
   shmCreate?(size: number): [number, ArrayBuffer];
   shmOpen?(path: string): ArrayBuffer;
@@ -311,6 +315,79 @@ export interface NativeUdpOptions {
   readonly steer?: number;
 }
 
+/**
+ * UDP before stream work. The event loop reads a socket once per turn, so a datagram that arrives
+ * while the turn runs TCP queries, forwarded replies and their writes waits for all of them. The
+ * stream paths call udpFirst() between their queries: when no native listener was read for
+ * `udpFirstAfter` ms, each one is drained at once (recvmmsg, served, sendmmsg; native drain()),
+ * so UDP waits about that long at most behind stream work (GC and other processes aside).
+ * TYPEDNS_UDP_PRIORITY sets it (a duration, `250us` by default; 0: off). With node:dgram nothing
+ * is drained (no listener registers).
+ */
+let udpFirstBad = '';
+const udpFirstAfter = ((): number => {
+  const v = process.env.TYPEDNS_UDP_PRIORITY;
+  if (v === undefined || v === '') return 0.25;
+  const ms = parseDuration(v);
+  if (ms !== undefined && Number.isFinite(ms) && ms >= 0) return ms;
+  udpFirstBad = `TYPEDNS_UDP_PRIORITY: invalid duration '${v}', 250us used`;
+  return 0.25;
+})();
+
+/**
+ * bench/hostile.mjs --loop-delay: with TYPEDNS_UDP_GAPS_FILE set, one line per second
+ * "<epoch ms> <reads> <longest gap ms> <gaps over 1 ms> <over 2> <over 5> <longest busy gap ms>
+ * <busy over 1 ms> <over 2> <over 5>", a gap being the time since the listeners were last looked
+ * at when a batch comes (what a datagram may have waited), its busy part the CPU time this thread
+ * spent meanwhile (its own work — JavaScript, GC, system calls — without the time it waited for a
+ * core).
+ */
+const gapsFile = process.env.TYPEDNS_UDP_GAPS_FILE;
+const gaps = { reads: 0, max: 0, over1: 0, over2: 0, over5: 0, cpuMax: 0, cpu1: 0, cpu2: 0, cpu5: 0, cpuSeen: 0, timer: undefined as NodeJS.Timeout | undefined };
+
+function noteGap(ms: number, cpu: number): void {
+  const g = gaps;
+  const busy = cpu - g.cpuSeen;
+  g.cpuSeen = cpu;
+  if (g.timer === undefined) {
+    g.timer = setInterval(() => {
+      appendFileSync(gapsFile!, `${Date.now()} ${g.reads} ${g.max.toFixed(2)} ${g.over1} ${g.over2} ${g.over5} ${g.cpuMax.toFixed(2)} ${g.cpu1} ${g.cpu2} ${g.cpu5}\n`);
+      g.reads = g.max = g.over1 = g.over2 = g.over5 = g.cpuMax = g.cpu1 = g.cpu2 = g.cpu5 = 0;
+    }, 1000);
+    g.timer.unref();
+    return; // (the first read: no gap before it)
+  }
+  g.reads++;
+  if (ms > g.max) g.max = ms;
+  if (ms > 1) g.over1++;
+  if (ms > 2) g.over2++;
+  if (ms > 5) g.over5++;
+  if (busy > g.cpuMax) g.cpuMax = busy;
+  if (busy > 1) g.cpu1++;
+  if (busy > 2) g.cpu2++;
+  if (busy > 5) g.cpu5++;
+}
+
+/** The open native listeners that udpFirst() drains. */
+const firstListeners: NativeUdpListener[] = [];
+/** When a native listener was last read (performance.now() ms): a batch served, or a drain. */
+let udpSeen = 0;
+
+/**
+ * Called by stream paths (TCP and DoT queries, forwarded replies) between their units of work,
+ * never inside a plugin chain: serves the datagrams waiting on the native listeners when none was
+ * read for `udpFirstAfter` ms. Cheap when it is not time (one clock read) or nothing waits (one
+ * recvmmsg per listener).
+ */
+export function udpFirst(): void {
+  if (firstListeners.length === 0 || udpFirstAfter === 0) return;
+  const now = performance.now();
+  if (now - udpSeen < udpFirstAfter) return;
+  udpSeen = now;
+  if (gapsFile !== undefined) gaps.cpuSeen = nativeUdp()?.threadCpu?.() ?? 0;
+  for (let i = 0; i < firstListeners.length; i++) firstListeners[i]!.drainNow();
+}
+
 /** Replies written after their batch (after an await) that wait for the turn's sendMany, at most. */
 const ASYNC_MAX = 256;
 
@@ -388,11 +465,19 @@ export class NativeUdpListener implements Sender, Flushable {
     }
     const port = this.mod.localPort(this.h);
     this.local = { ip: this.host, port };
+    if (this.mod.drain !== undefined) firstListeners.push(this);
+    if (udpFirstBad !== '') {
+      this.ctx.log.warn(udpFirstBad);
+      udpFirstBad = '';
+    }
     return Promise.resolve(port);
   }
 
   /** Serve datagrams 0..n-1 of the batch; returns how many replies were queued for sendmmsg. */
   private onBatch(n: number): number {
+    const now = performance.now();
+    if (gapsFile !== undefined) noteGap(now - udpSeen, this.mod.threadCpu?.() ?? 0);
+    udpSeen = now;
     this.nOut = 0;
     this.outOff = 0;
     const m = this.inMeta;
@@ -501,6 +586,20 @@ export class NativeUdpListener implements Sender, Flushable {
     this.mod.sendMany!(this.h, this.asyncBuf!, this.asyncMeta!.buffer as ArrayBuffer, n);
   }
 
+  /**
+   * Serve what waits on the socket now (udpFirst): a batch like a readiness event's, called from a
+   * stream path. Nothing is read while this listener's own batch is being served (native side).
+   */
+  drainNow(): void {
+    if (this.h === undefined) return;
+    try {
+      this.mod.drain!(this.h);
+    } catch (e) {
+      // onBatch catches per query; if anything still escaped, the stream path goes on
+      this.ctx.log.error(`udp ${this.host}:${this.local.port}: ${(e as Error).message}`);
+    }
+  }
+
   /** sendmmsg calls this socket made and the datagrams they carried (batch replies and later ones). */
   get sendStats(): { calls: number; sent: number } {
     const st = this.h === undefined || this.mod.stats === undefined ? [0, 0] : this.mod.stats(this.h);
@@ -520,6 +619,8 @@ export class NativeUdpListener implements Sender, Flushable {
     if (this.nAsync > 0) this.flushOut(); // replies already written leave before the socket closes
     const h = this.h;
     this.h = undefined;
+    const at = firstListeners.indexOf(this);
+    if (at >= 0) firstListeners.splice(at, 1);
     if (h !== undefined) this.mod.close(h);
     // the socket closes on the next turn of the event loop
     return new Promise((resolve) => setImmediate(resolve));
