@@ -2,7 +2,8 @@
 // a query that outlives its deadline gets no reply and forward stops asking its upstream.
 import { describe, expect, it } from 'vitest';
 import { DROP, RCODE, type Rcode } from '../../src/plugin/api.js';
-import { dispense, fakeRequest, parsePlugin, Recorder, setupPlugin, startServer } from '../../src/testing/index.js';
+import { dispense, fakeRequest, parsePlugin, Recorder, responder, setupPlugin, startServer, waitFor } from '../../src/testing/index.js';
+import type { Upstream } from '../../test/support/upstream.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
 import cancel from './index.js';
 
@@ -49,7 +50,6 @@ describe('cancel: the deadline wins over a late answer', () => {
 
 describe('cancel through a real server', () => {
   const { upstream, server } = scopedPerTest();
-  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
   it('answers as usual within the deadline', async () => {
     const s = await server('.:0 {\n bind 127.0.0.1\n cancel 1s\n whoami\n}');
@@ -57,20 +57,32 @@ describe('cancel through a real server', () => {
   });
 
   it('past the deadline: no reply, and forward stops asking (without cancel it keeps retrying)', async () => {
+    // `settled`: a plugin just above forward counts the queries forward has given up on. Once it
+    // has, forward asks no more, so the upstream's count is final: no sleep to "see nothing more".
+    let settled = 0;
+    const probe = responder('probe', (req, w, next) => {
+      const r = next(req, w);
+      if (r instanceof Promise) void r.finally(() => settled++);
+      else settled++;
+      return r;
+    }, { position: { before: 'forward' } });
+    const fwd = (up: Upstream): string => `forward . ${up.addr} {\n  max_fails 0\n  max_connect_attempts 0\n  read_timeout 100ms\n }`;
     const up = await upstream();
     up.delay = 3000;
-    const withCancel = await server(`.:0 {\n bind 127.0.0.1\n cancel 300ms\n forward . ${up.addr} {\n  max_fails 0\n  max_connect_attempts 0\n  read_timeout 100ms\n }\n}`);
+    const withCancel = await server(`.:0 {\n bind 127.0.0.1\n cancel 300ms\n probe\n ${fwd(up)}\n}`, { plugins: [probe] });
     await expect(withCancel.query('slow.example.', 'A', { timeout: 1200 })).rejects.toThrow(/no answer/);
-    await sleep(300);
+    await waitFor(() => settled === 1, { what: 'forward to give up at the deadline' });
     const asked = up.count.total;
     expect(asked).toBeGreaterThan(0);
+    // 300 ms of 100 ms attempts, 4 at most (a late timer only makes fewer)
     expect(asked).toBeLessThanOrEqual(5);
 
+    // without cancel forward goes on past that point (its own 5 s limit): more asks than cancel allowed
     const up2 = await upstream();
     up2.delay = 3000;
-    const without = await server(`.:0 {\n bind 127.0.0.1\n forward . ${up2.addr} {\n  max_fails 0\n  max_connect_attempts 0\n  read_timeout 100ms\n }\n}`);
+    const without = await server(`.:0 {\n bind 127.0.0.1\n ${fwd(up2)}\n}`);
     await expect(without.query('slow.example.', 'A', { timeout: 1200 })).rejects.toThrow(/no answer/);
-    expect(up2.count.total).toBeGreaterThan(asked);
+    await waitFor(() => up2.count.total > asked, { what: `forward to ask more than ${asked} times without cancel` });
   });
 
   it('a second stanza is an error', async () => {

@@ -131,12 +131,18 @@ describe('file for several zones and reloads', () => {
       fs.renameSync(`${db}.tmp`, db);
     };
     put(zone(1, '10.0.0.1'));
-    const srv = await startServer(`r.test:0 {\n bind 127.0.0.1\n file ${db} {\n  reload 100ms\n }\n}`);
+    // debug: the reload tick says when it has seen a change with the same serial
+    const srv = await startServer(`r.test:0 {\n bind 127.0.0.1\n debug\n file ${db} {\n  reload 100ms\n }\n}`);
     try {
       sortAndCheck((await srv.query('www.r.test', 'A')).msg, { answer: ['www.r.test. 60 IN A 10.0.0.1'] });
-      // same serial: the change is ignored
+      // same serial: the change is read by a reload tick, and ignored; a later tick that finds the
+      // file unchanged proves that tick is over (ticks never overlap), whatever it did
       put(zone(1, '10.0.0.2'));
-      await new Promise((r) => setTimeout(r, 500));
+      const after = (first: string, then: string) => (): boolean => {
+        const i = srv.log.lines.findIndex((l) => l.includes(first));
+        return i >= 0 && srv.log.lines.slice(i + 1).some((l) => l.includes(then));
+      };
+      await waitFor(after('changed on disk with the same serial 1: not reloaded', `zone file '${db}' unchanged on disk: not read`), { what: 'a reload tick to read the same serial, and the next one' });
       sortAndCheck((await srv.query('www.r.test', 'A')).msg, { answer: ['www.r.test. 60 IN A 10.0.0.1'] });
       // a broken file is logged and the old zone kept
       put(zone(2, '10.0.0.999'));
@@ -145,15 +151,10 @@ describe('file for several zones and reloads', () => {
       sortAndCheck((await srv.query('www.r.test', 'A')).msg, { answer: ['www.r.test. 60 IN A 10.0.0.1'] });
       // new serial: picked up
       put(zone(3, '10.0.0.3'));
-      const deadline = Date.now() + 10_000;
-      let last = '';
-      while (Date.now() < deadline) {
+      await waitFor(async () => {
         const r = await srv.query('www.r.test', 'A');
-        last = r.msg.answers?.[0]?.type === 'A' ? String(r.msg.answers[0].data) : '';
-        if (last === '10.0.0.3') break;
-        await new Promise((res) => setTimeout(res, 100));
-      }
-      expect(last).toBe('10.0.0.3');
+        return r.msg.answers?.[0]?.type === 'A' && r.msg.answers[0].data === '10.0.0.3';
+      }, { timeout: 10_000, interval: 100, what: 'the zone with serial 3 to answer' });
     } finally {
       await srv.close();
       fs.rmSync(dir, { recursive: true, force: true });

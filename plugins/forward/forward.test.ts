@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import dnsPacket from 'dns-packet';
-import { dispense, exchangeRaw, type QueryResult, waitFor } from '../../src/testing/index.js';
+import { dispense, exchangeRaw, type QueryResult, type TestServer, waitFor } from '../../src/testing/index.js';
 import { scopedPerTest } from '../../test/support/scoped.js';
 import forward from './index.js';
 import { hostPort, resolvConf } from './setup.js';
@@ -12,6 +12,12 @@ import { sameQuestion } from '../../src/plugin/api.js';
 
 const { upstream, server } = scopedPerTest();
 
+/** Failed health checks of the upstream at `addr` (the probe's failure count, which marks it down at max_fails). */
+async function hcFailures(s: TestServer, addr: string): Promise<number> {
+  const text = await s.metrics.registry.getSingleMetricAsString('coredns_proxy_healthcheck_failures_total');
+  const m = new RegExp(`to="${addr.replace(/\./g, '\\.')}"[^}]*\\} (\\d+)`).exec(text);
+  return m ? Number(m[1]) : 0;
+}
 const answers = (r: QueryResult): string[] =>
   (r.msg.answers ?? []).filter((a) => a.type !== 'OPT').map((a) => `${a.type} ${String((a as { data?: unknown }).data)}`);
 
@@ -130,7 +136,7 @@ describe('forward: through real sockets', () => {
     up.delay = 300;
     const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${up.addr} {\n  prefer_udp\n  max_fails 0\n }\n}`);
     const pending = Promise.all(Array.from({ length: 3 }, () => s.query('a.example.org.', 'A', { timeout: 3000 })));
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => up.seen('a.example.org.') === 3, { what: 'the 3 queries to be pending at the upstream' });
     // over TCP from the client, over UDP to the upstream (prefer_udp): 65,526 bytes do not fit in a datagram
     const huge = dnsPacket.encode({
       type: 'query',
@@ -191,22 +197,18 @@ describe('forward: through real sockets', () => {
     const r = await s.query('h.example.org.', 'A', { timeout: 5000 });
     expect(answers(r)).toEqual(['A 10.0.0.4']);
     // probes (. IN NS) time out → after max_fails (2) the bad upstream is down and skipped
-    await waitFor(() => bad.seen('.', 'NS') >= 2);
-    await new Promise((r2) => setTimeout(r2, 400));
+    await waitFor(async () => (await hcFailures(s, bad.addr)) >= 2, { what: 'two failed probes of the bad upstream' });
     const before = bad.seen('h.example.org.');
-    const t0 = Date.now();
     const r2 = await s.query('h.example.org.', 'A');
     expect(answers(r2)).toEqual(['A 10.0.0.4']);
-    expect(Date.now() - t0).toBeLessThan(250);
+    // skipped, not tried first and timed out (it sees every query, even those it drops)
     expect(bad.seen('h.example.org.')).toBe(before);
     const hc = await s.metrics.registry.getSingleMetricAsString('coredns_proxy_healthcheck_failures_total');
     expect(hc).toContain(`to="${bad.addr}"`);
     // it comes back: probes get an answer, the upstream is used again
-    const probes = bad.seen('.', 'NS');
     bad.fault = 'none';
-    await waitFor(() => bad.seen('.', 'NS') > probes);
-    await new Promise((r3) => setTimeout(r3, 50));
-    expect(answers(await s.query('h.example.org.', 'A'))).toEqual(['A 10.6.6.6']);
+    // until a probe is answered the queries go to the good one; then the bad one answers first
+    await waitFor(async () => answers(await s.query('h.example.org.', 'A'))[0] === 'A 10.6.6.6', { what: 'the bad upstream to be used again' });
     expect(bad.seen('h.example.org.')).toBe(before + 1);
   });
 
@@ -248,10 +250,15 @@ describe('forward: through real sockets', () => {
     const s = await server(`.:0 {\n bind 127.0.0.1\n forward . ${a.addr} {\n health_check 50ms\n failfast_all_unhealthy_upstreams\n max_fails 1\n }\n}`);
     await a.stop();
     expect((await s.query('ff.example.org.', 'A')).rcode).toBe(2);
-    await new Promise((r) => setTimeout(r, 300));
+    // max_fails 1: down after one failed probe
+    await waitFor(async () => (await hcFailures(s, a.addr)) >= 1, { what: 'a failed probe' });
     const t0 = Date.now();
     expect((await s.query('ff.example.org.', 'A')).rcode).toBe(2);
-    expect(Date.now() - t0).toBeLessThan(200);
+    // at once: no attempt at a random upstream as "healthcheck broken" (which the option skips,
+    // where forward would otherwise try, and count, until its deadline), nor a read timeout
+    const broken = await s.metrics.registry.getSingleMetricAsString('coredns_forward_healthcheck_broken_total');
+    expect(broken).toMatch(/^coredns_forward_healthcheck_broken_total 0$/m);
+    expect(Date.now() - t0).toBeLessThan(1000);
   });
 
   it('answers REFUSED past max_concurrent and counts the rejects', async () => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sortAndCheck, startServer, type Case, type TestServer } from '../../src/testing/index.js';
+import { sortAndCheck, startServer, waitFor, type Case, type TestServer } from '../../src/testing/index.js';
 import { endpointSlice, manifestYaml, namespace, pod, service } from '../../test/support/k8s-objects.js';
 
 // A small cluster, written as YAML the way `kubectl get -o yaml` shows it.
@@ -256,9 +256,13 @@ describe('kubernetes live updates from manifests', () => {
       expect(await ptr('10.96.0.51')).toBe(0);
       expect(await ptr('10.96.0.50')).toBe(3);
       fs.writeFileSync(file, 'kind: Service\nmetadata: [unclosed\n');
-      await new Promise((r) => setTimeout(r, 1500));
+      // the poll has read the broken file (its error logged) and finished ("reloaded", with the
+      // file's last good objects): the last good data still answers
+      await waitFor(() => {
+        const i = srv.log.lines.findIndex((l) => l.includes('keeping the last good data') && l.includes('svc.yaml:'));
+        return i >= 0 && srv.log.lines.slice(i + 1).some((l) => l.includes('manifests reloaded from'));
+      }, { what: 'the poll that read the broken manifest to finish' });
       expect(await a()).toBe('10.96.0.51');
-      expect(srv.log.lines.some((l) => l.includes('keeping the last good data') && l.includes('svc.yaml:'))).toBe(true);
       fs.writeFileSync(file, 'apiVersion: v1\nkind: Namespace\nmetadata: { name: default }\n');
       await until(undefined);
     } finally {

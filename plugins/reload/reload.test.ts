@@ -140,8 +140,15 @@ describe('reload', () => {
     const s = await start(file);
     writeFileSync(file, '.:0 {\n bind 127.0.0.1\n fixed 5\n}\n');
     await waitFor(async () => (await rcode(s)) === 5, WITHIN);
+    // (the reload is over, so is the tick that asked for it: a left-over timer has been set by now)
+    await waitFor(() => s.log.lines.some((l) => l.includes('Reloading complete')), WITHIN);
     writeFileSync(file, '.:0 {\n bind 127.0.0.1\n fixed 2\n}\n');
-    await new Promise((r) => setTimeout(r, 3500));
+    // Proving a timer will not fire takes a timer: a left-over one was set when that reload was
+    // done, before this one, for 2 s ± 1 s, so it would be due before a timer set now for 3 s +
+    // 100 ms, and Node runs due timers in order — however late the loaded machine runs them both.
+    // Its tick says 'Reloading' at once (a second time; the first was 3 → 5).
+    await new Promise((r) => setTimeout(r, 3100));
+    expect(s.log.lines.filter((l) => l.endsWith('plugin/reload: Reloading'))).toHaveLength(1);
     expect(await rcode(s)).toBe(5);
   });
 });

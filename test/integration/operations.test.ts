@@ -75,10 +75,11 @@ describe('graceful shutdown', () => {
     );
     expect(await get(`http://127.0.0.1:${rport}/ready`)).toEqual({ status: 200, body: 'OK' });
     const inflight = query(port, 'before.example.org.', 'A', { host: '127.0.0.1', timeout: 5000 });
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => c.out().includes('slow got 1\n'), { what: 'the first query to arrive' });
     const t0 = Date.now();
     c.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    // lameduck has begun once /ready says so
+    await waitFor(async () => (await get(`http://127.0.0.1:${rport}/ready`)).status === 503, { what: '/ready to say 503' });
     expect(await get(`http://127.0.0.1:${rport}/ready`)).toEqual({ status: 503, body: 'Shutting down' });
     expect(await get(`http://127.0.0.1:${hport}/health`)).toEqual({ status: 200, body: 'OK' });
     expect((await query(port, 'during.example.org.', 'A', { host: '127.0.0.1', timeout: 3000 })).rcode).toBe(0);

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../../src/observe/log.js';
 import { FakeApiServer } from '../../../test/support/fake-apiserver.js';
 import { endpointSlice, namespace, pod, service } from '../../../test/support/k8s-objects.js';
-import { createApiSource, kindsFor, TOKEN_ENV, type ApiSourceConfig } from './client.js';
+import { createApiSource, kindsFor, TOKEN_ENV, type ApiSourceConfig, type ApiSourceOptions } from './client.js';
 import type { Kind, ObjectSink, ObjectSource, SlimEndpointSlice, SlimNamespace, SlimPod, SlimService } from './objects.js';
 
 class RecordingSink implements ObjectSink {
@@ -71,11 +71,11 @@ const fast = { initialBackoffMs: 50, maxBackoffMs: 400 };
 let fake: FakeApiServer;
 const sources: ObjectSource[] = [];
 
-function start(cfg: Partial<ApiSourceConfig> = {}, server = fake) {
+function start(cfg: Partial<ApiSourceConfig> = {}, server = fake, opts: ApiSourceOptions = {}) {
   const log = memoryLogger();
   const sink = new RecordingSink();
   const full: ApiSourceConfig = { ...base, endpoint: server.url, ...(server.tls ? { tls: { cert: '', key: '', ca: server.caFile } } : {}), ...cfg };
-  const src = createApiSource(full, log, fast);
+  const src = createApiSource(full, log, { ...fast, ...opts });
   sources.push(src);
   const started = src.start(sink);
   return { log, sink, src, started };
@@ -252,20 +252,26 @@ describe('API source', () => {
   });
 
   it('keeps the last state while the API refuses connections, logs the outage once, recovers', async () => {
-    const { sink, log, started } = start();
+    // requests that failed to connect (the source's onRequest hook, as for its metrics)
+    let refused = 0;
+    const { sink, log, started } = start({}, fake, { onRequest: (_verb, code) => void (code === '<error>' && refused++) });
     await started;
     await until(() => fake.openWatches >= 3, 5000, 'watches open');
     const before = sink.services.size;
     await fake.refuseConnections(true);
-    await new Promise((r) => setTimeout(r, 2000)); // several back-off rounds
+    // several back-off rounds: three refused requests for each of the three kinds
+    await until(() => refused >= 9, 5000, 'three rounds of refused requests');
     expect(sink.services.size).toBe(before);
     expect(sink.slices.size).toBe(1234);
     const errors = log.lines.filter((l) => l.startsWith('[ERROR]'));
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/failed to list\/watch/);
+    // back, but failing: a few 500s (still the same outage: no second error) before it serves again
+    const served500 = (): number => fake.requests.filter((r) => r.status === 500).length;
+    const before500 = served500();
     fake.failWith500(true);
     await fake.refuseConnections(false);
-    await new Promise((r) => setTimeout(r, 500));
+    await until(() => served500() >= before500 + 3, 5000, 'three requests answered 500');
     fake.failWith500(false);
     fake.create('services', service('shop', 'after-outage', '10.96.103.1'));
     await until(() => sink.services.has('shop/after-outage'), 5000, 'recovered');
@@ -279,11 +285,14 @@ describe('API source', () => {
   it('never syncs with a wrong token', async () => {
     process.env[TOKEN_ENV] = 'not-the-token';
     try {
+      const unauthorized = (): number => fake.requests.filter((r) => r.status === 401).length;
+      const before = unauthorized();
       const { src, log, started } = start();
       let resolved = false;
       void started.then(() => (resolved = true));
       await until(() => log.lines.some((l) => l.startsWith('[ERROR]')), 3000, 'error logged');
-      await new Promise((r) => setTimeout(r, 500));
+      // it keeps trying (two more rounds for each of the three kinds), and is refused every time
+      await until(() => unauthorized() >= before + 9, 5000, 'three rounds of 401s');
       expect(resolved).toBe(false);
       expect(src.hasSynced()).toBe(false);
       expect(log.lines.find((l) => l.startsWith('[ERROR]'))).toMatch(/Unauthorized|401/);
