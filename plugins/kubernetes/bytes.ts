@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fnv, ServiceEntry, type ClusterStore } from './store.js';
-import type { ClusterView, Endpoint, PackedSlice, ServiceRecord } from './view.js';
+import { holdersOf, type ClusterView, type Endpoint, type PackedSlice, type ServiceRecord } from './view.js';
 import type { SlimPod, SlimPort, SlimService } from './watch/objects.js';
 
 const MAGIC = 0x6b386273; // "k8bs"
@@ -1021,14 +1021,7 @@ export class ByteClusterView implements ClusterView {
 
   private byIpRaw(ip: string): readonly (ServiceRecord | Endpoint)[] {
     const list = this.listed(this.revTab, this.revCap, ip);
-    if (list === undefined) return NO_RECORDS;
-    const out: (ServiceRecord | Endpoint)[] = [];
-    for (const e of list) if (e.svc !== undefined && e.svc.clusterIPs.includes(ip)) out.push(e);
-    for (const e of list) {
-      const ep = e.endpointWithIp(ip);
-      if (ep !== undefined) out.push(ep);
-    }
-    return out;
+    return list === undefined ? NO_RECORDS : holdersOf(list, ip);
   }
 
   externalByIp(ip: string): readonly ServiceRecord[] {

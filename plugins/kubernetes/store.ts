@@ -8,7 +8,7 @@ import type { ObjectSink, SlimEndpointSlice, SlimNamespace, SlimPod, SlimPort, S
 import { selectorMatches, type Selector } from './selector.js';
 import { dashedIp } from './ip.js';
 import type { ServiceView } from './answer.js';
-import type { ClusterView, Endpoint, PackedSlice, ServiceRecord } from './view.js';
+import { holdersOf, type ClusterView, type Endpoint, type PackedSlice, type ServiceRecord } from './view.js';
 import { badHostName, badIp, badLabel, badServiceName, isLabel } from './valid.js';
 
 export type ServiceKind = 'cluster_ip' | 'headless_with_selector' | 'headless_without_selector';
@@ -306,14 +306,7 @@ export class ClusterStore implements ObjectSink, ClusterView {
     this.indexNow();
     const v = this.reverse.get(ip);
     if (v === undefined) return EMPTY_EPS;
-    const list = Array.isArray(v) ? v : [v];
-    const out: RevVal[] = [];
-    for (const e of list) if (e.svc !== undefined && e.svc.clusterIPs.includes(ip)) out.push(e);
-    for (const e of list) {
-      const ep = e.endpointWithIp(ip);
-      if (ep !== undefined) out.push(ep);
-    }
-    return out;
+    return holdersOf(Array.isArray(v) ? v : [v], ip);
   }
 
   /** Services that have this IP among their external addresses. */

@@ -80,3 +80,18 @@ export interface ClusterView {
 
 /** A Service (not one of its endpoints) among what byIp() returns. */
 export const isServiceRecord = (v: ServiceRecord | Endpoint): v is ServiceRecord => (v as Partial<Endpoint>).ip === undefined;
+
+/**
+ * What holds `ip` among the services indexed under it (the reverse index's entry), as byIp answers:
+ * the services with it as a ClusterIP first, then their endpoints with it. The store and the copy
+ * as bytes both answer with this.
+ */
+export function holdersOf(list: readonly ServiceRecord[], ip: string): (ServiceRecord | Endpoint)[] {
+  const out: (ServiceRecord | Endpoint)[] = [];
+  for (const e of list) if (e.svc !== undefined && e.svc.clusterIPs.includes(ip)) out.push(e);
+  for (const e of list) {
+    const ep = e.endpointWithIp(ip);
+    if (ep !== undefined) out.push(ep);
+  }
+  return out;
+}
