@@ -61,19 +61,48 @@ interface Exchange {
   watch(): void;
 }
 
-/** Exchange.reply's part shared by both versions, once the reply is written: count its body against the connection. */
-function counted(x: Exchange, body: Uint8Array | string): void {
-  const n = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-  x.bytes = n;
-  x.answered = true;
-  x.conn?.wrote(n);
+/** What both versions' exchanges do for their connection's accounting (DohConn). */
+abstract class Counted {
+  conn: DohConn | undefined = undefined;
+  bytes = 0;
+  answered = false;
+  private over = false;
+  /** What says the reply left or the request went away: the HTTP/1.1 response, the HTTP/2 stream. */
+  protected abstract get events(): NodeJS.EventEmitter;
+
+  /** Once the reply is written: count its body against the connection. */
+  protected counted(body: Uint8Array | string): void {
+    const n = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    this.bytes = n;
+    this.answered = true;
+    this.conn?.wrote(n);
+  }
+
+  private readonly ended = (): void => {
+    if (this.over) return;
+    this.over = true;
+    this.conn?.done(this);
+  };
+
+  watch(): void {
+    // 'finish': the reply was handed on (HTTP/1.1: the socket's write completed; HTTP/2: the
+    // session sent the body, as flow control let it); 'close': after it, or alone when the request
+    // was reset or the connection went away first
+    this.events.once('finish', this.ended);
+    this.events.once('close', this.ended);
+  }
 }
 
-class Http1Exchange implements Exchange {
+class Http1Exchange extends Counted implements Exchange {
   constructor(
     private readonly req: http.IncomingMessage,
     private readonly res: http.ServerResponse,
-  ) {}
+  ) {
+    super();
+  }
+  protected get events(): NodeJS.EventEmitter {
+    return this.res;
+  }
   get method(): string {
     return this.req.method ?? '';
   }
@@ -90,36 +119,26 @@ class Http1Exchange implements Exchange {
     return this.req.socket;
   }
   readonly http1 = true;
-  conn: DohConn | undefined = undefined;
-  bytes = 0;
-  answered = false;
   get finished(): boolean {
     return this.res.writableEnded || this.res.destroyed;
   }
   reply(status: number, headers: Record<string, string>, body: Uint8Array | string): void {
     this.res.writeHead(status, headers);
     this.res.end(body);
-    counted(this, body);
-  }
-  private over = false;
-  private readonly ended = (): void => {
-    if (this.over) return;
-    this.over = true;
-    this.conn?.done(this);
-  };
-  watch(): void {
-    // 'finish': the response was handed to the socket and the socket's write completed; 'close'
-    // after it, or alone when the connection went away first
-    this.res.once('finish', this.ended);
-    this.res.once('close', this.ended);
+    this.counted(body);
   }
 }
 
-class Http2Exchange implements Exchange {
+class Http2Exchange extends Counted implements Exchange {
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
     readonly headers: http2.IncomingHttpHeaders,
-  ) {}
+  ) {
+    super();
+  }
+  protected get events(): NodeJS.EventEmitter {
+    return this.stream;
+  }
   get method(): string {
     return String(this.headers[':method'] ?? '');
   }
@@ -133,27 +152,13 @@ class Http2Exchange implements Exchange {
     return this.stream.session?.socket as net.Socket | undefined;
   }
   readonly http1 = false;
-  conn: DohConn | undefined = undefined;
-  bytes = 0;
-  answered = false;
   get finished(): boolean {
     return this.stream.headersSent || this.stream.destroyed || this.stream.closed;
   }
   reply(status: number, headers: Record<string, string>, body: Uint8Array | string): void {
     this.stream.respond({ ':status': status, ...headers });
     this.stream.end(body);
-    counted(this, body);
-  }
-  private over = false;
-  private readonly ended = (): void => {
-    if (this.over) return;
-    this.over = true;
-    this.conn?.done(this);
-  };
-  watch(): void {
-    // 'finish': the session sent the body (flow control let it); 'close': sent, reset or gone
-    this.stream.once('finish', this.ended);
-    this.stream.once('close', this.ended);
+    this.counted(body);
   }
 }
 
@@ -243,7 +248,7 @@ export class DohConn {
   };
 
   /** `x`'s reply left (or its request or connection went away). */
-  done(x: Exchange): void {
+  done(x: Counted): void {
     if (!x.answered) this.active--;
     this.queued -= x.bytes;
     x.bytes = 0;
