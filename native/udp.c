@@ -149,6 +149,16 @@ static Sock* unwrap(napi_env env, napi_value v) {
   return s;
 }
 
+/* What a call on a handle unwrap() refused returns: its exception when it threw (not a handle), else `value` (closed). */
+static napi_value closed_or_thrown(napi_env env, int32_t value) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) return NULL;
+  napi_value r;
+  napi_create_int32(env, value, &r);
+  return r;
+}
+
 static socklen_t addr_len(const struct sockaddr_storage* a) {
   return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
@@ -192,6 +202,24 @@ static void flush(Sock* s, int nout, int n) {
   }
 }
 
+/*
+ * onBatch(argv[0]) entered from the event loop, in the socket's async context (the microtasks run
+ * after it). False when it failed; an exception it threw is reported as uncaught (process
+ * 'uncaughtException'), as a throw from any other event-loop callback is.
+ */
+static bool enter_js(Sock* s, napi_value recv, napi_value cb, napi_value* argv, napi_value* result) {
+  napi_env env = s->env;
+  if (napi_make_callback(env, s->actx, recv, cb, 1, argv, result) == napi_ok) return true;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value e;
+    napi_get_and_clear_last_exception(env, &e);
+    napi_fatal_exception(env, e);
+  }
+  return false;
+}
+
 /* onBatch(arg) for a client socket (n datagrams, or a negative errno); -1 when JavaScript threw. */
 static int call_batch(Sock* s, int arg) {
   napi_env env = s->env;
@@ -203,16 +231,7 @@ static int call_batch(Sock* s, int arg) {
     rc = -1;
   } else {
     napi_create_int32(env, arg, &argv[0]);
-    if (napi_make_callback(env, s->actx, recv, cb, 1, argv, &result) != napi_ok) {
-      rc = -1;
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (pending) {
-        napi_value e;
-        napi_get_and_clear_last_exception(env, &e);
-        napi_fatal_exception(env, e);
-      }
-    }
+    if (!enter_js(s, recv, cb, argv, &result)) rc = -1;
   }
   napi_close_handle_scope(env, scope);
   return rc;
@@ -261,17 +280,7 @@ static int listener_round(Sock* s, int sync) {
   if (sync) {
     if (napi_call_function(env, recv, cb, 1, argv, &result) != napi_ok) return -1;
   } else {
-    napi_status st = napi_make_callback(env, s->actx, recv, cb, 1, argv, &result);
-    if (st != napi_ok) {
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (pending) {
-        napi_value e;
-        napi_get_and_clear_last_exception(env, &e);
-        napi_fatal_exception(env, e);
-      }
-      return -1;
-    }
+    if (!enter_js(s, recv, cb, argv, &result)) return -1;
   }
   int32_t nout = 0;
   // (replies queued in a batch during which JavaScript closed the socket are dropped: shutdown)
@@ -601,13 +610,7 @@ static napi_value SendMany(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   napi_value r;
   Sock* s = unwrap(env, argv[0]);
-  if (s == NULL) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) return NULL;
-    napi_create_int32(env, 0, &r);
-    return r;
-  }
+  if (s == NULL) return closed_or_thrown(env, 0);
   void* bytes = NULL;
   void* metap = NULL;
   size_t blen = 0, mlen = 0;
@@ -733,13 +736,7 @@ static napi_value SendTo(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   napi_value r;
   Sock* s = unwrap(env, argv[0]);
-  if (s == NULL) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) return NULL;
-    napi_create_int32(env, UV_EBADF, &r);
-    return r;
-  }
+  if (s == NULL) return closed_or_thrown(env, UV_EBADF);
   napi_typedarray_type t;
   size_t n = 0, off = 0;
   void* data = NULL;
@@ -852,13 +849,7 @@ static napi_value Drain(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   napi_value r;
   Sock* s = unwrap(env, argv[0]);
-  if (s == NULL) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) return NULL;
-    napi_create_int32(env, 0, &r);
-    return r;
-  }
+  if (s == NULL) return closed_or_thrown(env, 0);
   int total = 0;
   if (!s->busy && !s->connected) {
     s->busy = 1;
