@@ -225,48 +225,73 @@ describe('cluster copy as bytes: the decoded cache', () => {
   });
 });
 
+/**
+ * A thread that writes a cluster copy into SharedArrayBuffers, each full write's buffer posted as
+ * a leader announces its segments. `body` runs with `st` (a ClusterStore with the writer attached
+ * and the namespace `ns`), `parentPort` and `workerData` (`ctl`; its word 0 set means stop) in
+ * scope, and posts 'done' when it has stopped. `latest()` is the newest buffer, `said(m)` whether
+ * the thread posted `m`, `stop()` stops and ends it.
+ */
+async function writerThread(
+  body: string,
+  ctl: Int32Array,
+): Promise<{ latest: () => ArrayBuffer | undefined; said: (m: string) => boolean; stop: () => Promise<void> }> {
+  const { ensureBuilt, ROOT } = await import('../../test/support/build.js');
+  const { Worker } = await import('node:worker_threads');
+  const path = await import('node:path');
+  const { pathToFileURL } = await import('node:url');
+  await ensureBuilt();
+  const url = (p: string): string => pathToFileURL(path.join(ROOT, 'dist/plugins/kubernetes', p)).href;
+  const w = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+    (async () => {
+      const { ClusterStore } = await import(${JSON.stringify(url('store.js'))});
+      const { ClusterBytesWriter } = await import(${JSON.stringify(url('bytes.js'))});
+      const st = new ClusterStore();
+      ClusterBytesWriter.attach(st, { alloc: (n) => new SharedArrayBuffer(n), onSegment: (b) => parentPort.postMessage(b) });
+      st.upsertNamespace({ name: 'ns', labels: {} });
+      ${body}
+    })();`,
+    { eval: true, workerData: ctl },
+  );
+  let current: ArrayBuffer | undefined;
+  const said = new Set<string>();
+  w.on('message', (m: unknown) => {
+    if (typeof m === 'string') said.add(m);
+    else current = m as ArrayBuffer;
+  });
+  return {
+    latest: () => current,
+    said: (m) => said.has(m),
+    stop: async () => {
+      Atomics.store(ctl, 0, 1);
+      await waitFor(async () => (said.has('done') ? true : undefined), { timeout: 30_000, interval: 5, what: 'the writer thread to stop' });
+      await w.terminate();
+    },
+  };
+}
+
 describe('cluster copy as bytes, read while another thread writes it', () => {
   it('every read is consistent (seqlock): a Service and its endpoints always of one version', async () => {
-    const { ensureBuilt, ROOT } = await import('../../test/support/build.js');
-    const { Worker } = await import('node:worker_threads');
-    const path = await import('node:path');
-    const { pathToFileURL } = await import('node:url');
-    await ensureBuilt();
-    const url = (p: string): string => pathToFileURL(path.join(ROOT, 'dist/plugins/kubernetes', p)).href;
     // The writer: 50 Services rewritten over and over, each version's ClusterIP, endpoints and
-    // resourceVersion derived from one number; its buffers are SharedArrayBuffers (each full
-    // write posts its new one, as a leader announces its shared memory segments).
+    // resourceVersion derived from one number.
     const stop = new Int32Array(new SharedArrayBuffer(4));
-    const w = new Worker(
-      `const { parentPort, workerData } = require('node:worker_threads');
-      (async () => {
-        const { ClusterStore } = await import(${JSON.stringify(url('store.js'))});
-        const { ClusterBytesWriter } = await import(${JSON.stringify(url('bytes.js'))});
-        const st = new ClusterStore();
-        ClusterBytesWriter.attach(st, { alloc: (n) => new SharedArrayBuffer(n), onSegment: (b) => parentPort.postMessage(b) });
-        st.upsertNamespace({ name: 'ns', labels: {} });
-        const ip = (v, k) => '10.' + k + '.' + ((v >> 8) & 255) + '.' + (v & 255);
-        let v = 0;
-        while (Atomics.load(workerData, 0) === 0) {
-          v = (v + 1) & 0xffff;
-          const n = 's' + (v % 50);
-          st.upsertService({ namespace: 'ns', name: n, rv: String(v), type: 'ClusterIP', clusterIPs: [ip(v, 0)], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
-          st.upsertSlice({ namespace: 'ns', name: n + '-a', service: n, rv: String(v), addressType: 'IPv4', ports: [], labels: {},
-            endpoints: [1, 2, 3].map((k) => ({ addresses: [ip(v, k)], hostname: 'h' + k, podName: '', nodeName: '', ready: true })) });
-          st.commit();
-        }
-        parentPort.postMessage('done');
-      })();`,
-      { eval: true, workerData: stop },
+    const t = await writerThread(
+      `const ip = (v, k) => '10.' + k + '.' + ((v >> 8) & 255) + '.' + (v & 255);
+      let v = 0;
+      while (Atomics.load(workerData, 0) === 0) {
+        v = (v + 1) & 0xffff;
+        const n = 's' + (v % 50);
+        st.upsertService({ namespace: 'ns', name: n, rv: String(v), type: 'ClusterIP', clusterIPs: [ip(v, 0)], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
+        st.upsertSlice({ namespace: 'ns', name: n + '-a', service: n, rv: String(v), addressType: 'IPv4', ports: [], labels: {},
+          endpoints: [1, 2, 3].map((k) => ({ addresses: [ip(v, k)], hostname: 'h' + k, podName: '', nodeName: '', ready: true })) });
+        st.commit();
+      }
+      parentPort.postMessage('done');`,
+      stop,
     );
-    let current: ArrayBuffer | undefined;
-    let done = false;
-    w.on('message', (m: unknown) => {
-      if (m === 'done') done = true;
-      else current = m as ArrayBuffer;
-    });
-    await waitFor(async () => (current !== undefined ? true : undefined), { timeout: 10_000, interval: 5, what: 'the writer thread' });
-    const v = new ByteClusterView(() => current!);
+    await waitFor(async () => (t.latest() !== undefined ? true : undefined), { timeout: 10_000, interval: 5, what: 'the writer thread' });
+    const v = new ByteClusterView(() => t.latest()!);
     // (every Service written once: from then on each is always there, in some version)
     await waitFor(async () => (v.size === 50 ? true : undefined), { timeout: 10_000, interval: 5, what: 'the 50 Services written' });
     let reads = 0;
@@ -291,9 +316,7 @@ describe('cluster copy as bytes, read while another thread writes it', () => {
         await new Promise((r) => setImmediate(r)); // take the buffers the writer posted
       }
     } finally {
-      Atomics.store(stop, 0, 1);
-      await waitFor(async () => (done ? true : undefined), { timeout: 10_000, interval: 5, what: 'the writer thread to stop' });
-      await w.terminate();
+      await t.stop();
     }
     expect(found).toBe(reads);
     expect(reads).toBeGreaterThan(0);
@@ -467,52 +490,30 @@ describe('cluster copy as bytes: what it must not get wrong', () => {
 
 describe('cluster copy as bytes: every Service listed while another thread commits', () => {
   it('a listing (zone transfer) of thousands of Services ends while the writer commits every few milliseconds', async () => {
-    const { ensureBuilt, ROOT } = await import('../../test/support/build.js');
-    const { Worker } = await import('node:worker_threads');
-    const path = await import('node:path');
-    const { pathToFileURL } = await import('node:url');
-    await ensureBuilt();
-    const url = (p: string): string => pathToFileURL(path.join(ROOT, 'dist/plugins/kubernetes', p)).href;
     const N = 20_000; // (more than the decoded cache holds: every pass decodes most of them)
     // [0]: stop; [1]: commits done. The writer stops by itself after 5,000 commits (one every
     // 2 ms, 10 s or more): a listing that can only end once the commits stop ends after that.
     const ctl = new Int32Array(new SharedArrayBuffer(8));
-    const w = new Worker(
-      `const { parentPort, workerData } = require('node:worker_threads');
-      (async () => {
-        const { ClusterStore } = await import(${JSON.stringify(url('store.js'))});
-        const { ClusterBytesWriter } = await import(${JSON.stringify(url('bytes.js'))});
-        const st = new ClusterStore();
-        ClusterBytesWriter.attach(st, { alloc: (n) => new SharedArrayBuffer(n), onSegment: (b) => parentPort.postMessage(b) });
-        st.upsertNamespace({ name: 'ns', labels: {} });
-        const svc = (i, v) => ({ namespace: 'ns', name: 's' + i, rv: String(v), type: 'ClusterIP', clusterIPs: ['10.' + (i >> 16) + '.' + ((i >> 8) & 255) + '.' + (i & 255)], headless: false, externalName: '', ports: [{ name: 'http', protocol: 'tcp', port: 80 }], publishNotReadyAddresses: false, labels: {} });
-        for (let i = 0; i < ${N}; i++) st.upsertService(svc(i, 0));
+    const t = await writerThread(
+      `const svc = (i, v) => ({ namespace: 'ns', name: 's' + i, rv: String(v), type: 'ClusterIP', clusterIPs: ['10.' + (i >> 16) + '.' + ((i >> 8) & 255) + '.' + (i & 255)], headless: false, externalName: '', ports: [{ name: 'http', protocol: 'tcp', port: 80 }], publishNotReadyAddresses: false, labels: {} });
+      for (let i = 0; i < ${N}; i++) st.upsertService(svc(i, 0));
+      st.commit();
+      parentPort.postMessage('ready');
+      let v = 0;
+      const tick = () => {
+        if (Atomics.load(workerData, 0) !== 0 || v >= 5000) return parentPort.postMessage('done');
+        v++;
+        st.upsertService(svc(v % ${N}, v));
         st.commit();
-        parentPort.postMessage('ready');
-        let v = 0;
-        const tick = () => {
-          if (Atomics.load(workerData, 0) !== 0 || v >= 5000) return parentPort.postMessage('done');
-          v++;
-          st.upsertService(svc(v % ${N}, v));
-          st.commit();
-          Atomics.store(workerData, 1, v);
-          setTimeout(tick, 2);
-        };
-        tick();
-      })();`,
-      { eval: true, workerData: ctl },
+        Atomics.store(workerData, 1, v);
+        setTimeout(tick, 2);
+      };
+      tick();`,
+      ctl,
     );
-    let current: ArrayBuffer | undefined;
-    let ready = false;
-    let done = false;
-    w.on('message', (m: unknown) => {
-      if (m === 'ready') ready = true;
-      else if (m === 'done') done = true;
-      else current = m as ArrayBuffer;
-    });
     try {
-      await waitFor(async () => (ready && Atomics.load(ctl, 1) > 0 ? true : undefined), { timeout: 20_000, interval: 5, what: 'the writer thread committing' });
-      const v = new ByteClusterView(() => current!);
+      await waitFor(async () => (t.said('ready') && Atomics.load(ctl, 1) > 0 ? true : undefined), { timeout: 20_000, interval: 5, what: 'the writer thread committing' });
+      const v = new ByteClusterView(() => t.latest()!);
       const before = Atomics.load(ctl, 1);
       const list = v.serviceEntries();
       const during = Atomics.load(ctl, 1) - before;
@@ -522,9 +523,7 @@ describe('cluster copy as bytes: every Service listed while another thread commi
       expect(Atomics.load(ctl, 1)).toBeLessThan(5000);
       console.log(`listed ${N} Services while the writer committed ${during} times`);
     } finally {
-      Atomics.store(ctl, 0, 1);
-      await waitFor(async () => (done ? true : undefined), { timeout: 30_000, interval: 5, what: 'the writer thread to stop' });
-      await w.terminate();
+      await t.stop();
     }
   }, 90_000);
 });
