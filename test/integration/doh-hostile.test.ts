@@ -10,6 +10,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import dnsPacket, { type DecodedPacket } from 'dns-packet';
 import { buildQuery, freePort, responder, waitFor, type TestServer } from '../../src/testing/index.js';
+import { laterPlugin } from '../support/later-plugin.js';
 import { hasOpenssl, makeTlsPki, type TlsPki } from '../support/tls-pki.js';
 import { scopedPerTest } from '../support/scoped.js';
 
@@ -205,20 +206,7 @@ describe.skipIf(!hasOpenssl)('a DoH client that never reads its replies (#19)', 
 
 describe('DoH requests pipelined over HTTP/1.1 to a plugin that answers later', () => {
   it('are in the plugin chain at most maxInflight at a time, and every one is answered', async () => {
-    let now = 0;
-    let most = 0;
-    // answers each query 2 ms later (an upstream's round trip)
-    const later = responder('later', (req, w) => {
-      now++;
-      most = Math.max(most, now);
-      return new Promise((resolve) => {
-        setTimeout(() => {
-          now--;
-          w.write({ type: 'response', answers: [{ name: req.name, type: 'A', ttl: 0, data: '192.0.2.1' }] });
-          resolve(0);
-        }, 2);
-      });
-    });
+    const { plugin: later, most } = laterPlugin();
     const port = await freePort();
     await scoped.server(`https://.:${port} {\n bind 127.0.0.1\n later\n}\n`, { plugins: [later], tcp: { maxInflight: 50 } });
     const sock = net.connect({ host: '127.0.0.1', port });
@@ -228,7 +216,7 @@ describe('DoH requests pipelined over HTTP/1.1 to a plugin that answers later', 
     // 200: fewer than the 50 in the chain and the cap on waiting requests (4 x 50) together
     sock.write(Array.from({ length: 200 }, (_, i) => `GET ${path(`l${i}.example`, i)} HTTP/1.1\r\nHost: doh\r\n\r\n`).join(''));
     await waitFor(() => text.split('HTTP/1.1 200').length - 1 === 200, { timeout: 10_000, what: 'every reply' });
-    expect(most).toBe(50);
+    expect(most()).toBe(50);
     sock.destroy();
   });
 });
