@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -76,6 +77,15 @@
 /* Batches read per readiness event before yielding to the event loop (timers, TCP, …). */
 #define MAX_ROUNDS 8
 
+/* recvmmsg's and sendmmsg's arrays for one socket */
+typedef struct {
+  struct sockaddr_storage addrs[BATCH];
+  struct iovec iov[BATCH];
+  struct mmsghdr msgs[BATCH];
+  struct iovec siov[BATCH];
+  struct mmsghdr smsgs[BATCH];
+} Io;
+
 typedef struct {
   int fd;
   int family;
@@ -94,11 +104,9 @@ typedef struct {
   uint8_t* out;
   size_t out_len;
   int32_t* out_meta;
-  struct sockaddr_storage addrs[BATCH];
-  struct iovec iov[BATCH];
-  struct mmsghdr msgs[BATCH];
-  struct iovec siov[BATCH];
-  struct mmsghdr smsgs[BATCH];
+  /* the system calls' arrays (~18 KB), freed when the socket is closed, not when its JS handle is
+     collected: forward rotates its client sockets often, and their handles wait for a full GC */
+  Io* io;
   double send_errors;
   double socket_errors;
   /* sendmmsg calls made by flush() and sendMany(), and the datagrams they sent (stats()) */
@@ -172,18 +180,18 @@ static void flush(Sock* s, int nout, int n) {
     int32_t off = s->out_meta[j * OUT_META + O_OFFSET];
     int32_t len = s->out_meta[j * OUT_META + O_LENGTH];
     if (idx < 0 || idx >= n || off < 0 || len <= 0 || (size_t)off + (size_t)len > s->out_len) continue;
-    s->siov[k].iov_base = s->out + off;
-    s->siov[k].iov_len = (size_t)len;
-    memset(&s->smsgs[k].msg_hdr, 0, sizeof(struct msghdr));
-    s->smsgs[k].msg_hdr.msg_name = &s->addrs[idx];
-    s->smsgs[k].msg_hdr.msg_namelen = addr_len(&s->addrs[idx]);
-    s->smsgs[k].msg_hdr.msg_iov = &s->siov[k];
-    s->smsgs[k].msg_hdr.msg_iovlen = 1;
+    s->io->siov[k].iov_base = s->out + off;
+    s->io->siov[k].iov_len = (size_t)len;
+    memset(&s->io->smsgs[k].msg_hdr, 0, sizeof(struct msghdr));
+    s->io->smsgs[k].msg_hdr.msg_name = &s->io->addrs[idx];
+    s->io->smsgs[k].msg_hdr.msg_namelen = addr_len(&s->io->addrs[idx]);
+    s->io->smsgs[k].msg_hdr.msg_iov = &s->io->siov[k];
+    s->io->smsgs[k].msg_hdr.msg_iovlen = 1;
     k++;
   }
   int sent = 0;
   while (sent < k) {
-    int r = sendmmsg(s->fd, s->smsgs + sent, (unsigned)(k - sent), MSG_DONTWAIT);
+    int r = sendmmsg(s->fd, s->io->smsgs + sent, (unsigned)(k - sent), MSG_DONTWAIT);
     s->send_calls++;
     if (r > 0) {
       sent += r;
@@ -248,27 +256,27 @@ static int call_batch(Sock* s, int arg) {
 static int listener_round(Sock* s, int sync) {
   napi_env env = s->env;
   for (int i = 0; i < BATCH; i++) {
-    s->iov[i].iov_base = s->in + (size_t)i * s->slot;
-    s->iov[i].iov_len = s->slot;
-    memset(&s->msgs[i].msg_hdr, 0, sizeof(struct msghdr));
-    s->msgs[i].msg_hdr.msg_name = &s->addrs[i];
-    s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
-    s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
-    s->msgs[i].msg_hdr.msg_iovlen = 1;
+    s->io->iov[i].iov_base = s->in + (size_t)i * s->slot;
+    s->io->iov[i].iov_len = s->slot;
+    memset(&s->io->msgs[i].msg_hdr, 0, sizeof(struct msghdr));
+    s->io->msgs[i].msg_hdr.msg_name = &s->io->addrs[i];
+    s->io->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+    s->io->msgs[i].msg_hdr.msg_iov = &s->io->iov[i];
+    s->io->msgs[i].msg_hdr.msg_iovlen = 1;
   }
-  int n = recvmmsg(s->fd, s->msgs, BATCH, MSG_DONTWAIT, NULL);
+  int n = recvmmsg(s->fd, s->io->msgs, BATCH, MSG_DONTWAIT, NULL);
   if (n <= 0) return 0;
   for (int i = 0; i < n; i++) {
     int32_t* m = s->in_meta + i * META;
-    m[M_LEN] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->msgs[i].msg_len;
+    m[M_LEN] = (s->io->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->io->msgs[i].msg_len;
     m[M_ZERO] = 0;
-    if (s->addrs[i].ss_family == AF_INET6) {
-      struct sockaddr_in6* a = (struct sockaddr_in6*)&s->addrs[i];
+    if (s->io->addrs[i].ss_family == AF_INET6) {
+      struct sockaddr_in6* a = (struct sockaddr_in6*)&s->io->addrs[i];
       m[M_PORT] = ntohs(a->sin6_port);
       m[M_FAMILY] = 6;
       memcpy(&m[M_ADDR], &a->sin6_addr, 16);
     } else {
-      struct sockaddr_in* a = (struct sockaddr_in*)&s->addrs[i];
+      struct sockaddr_in* a = (struct sockaddr_in*)&s->io->addrs[i];
       m[M_PORT] = ntohs(a->sin_port);
       m[M_FAMILY] = 4;
       m[M_ADDR] = (int32_t)ntohl(a->sin_addr.s_addr);
@@ -318,15 +326,15 @@ static void on_poll(uv_poll_t* h, int status, int events) {
   }
   for (int round = 0; round < MAX_ROUNDS && !s->closing; round++) {
     for (int i = 0; i < BATCH; i++) {
-      s->iov[i].iov_base = s->in + (size_t)i * s->slot;
-      s->iov[i].iov_len = s->slot;
-      memset(&s->msgs[i].msg_hdr, 0, sizeof(struct msghdr));
-      s->msgs[i].msg_hdr.msg_name = NULL;
-      s->msgs[i].msg_hdr.msg_namelen = 0;
-      s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
-      s->msgs[i].msg_hdr.msg_iovlen = 1;
+      s->io->iov[i].iov_base = s->in + (size_t)i * s->slot;
+      s->io->iov[i].iov_len = s->slot;
+      memset(&s->io->msgs[i].msg_hdr, 0, sizeof(struct msghdr));
+      s->io->msgs[i].msg_hdr.msg_name = NULL;
+      s->io->msgs[i].msg_hdr.msg_namelen = 0;
+      s->io->msgs[i].msg_hdr.msg_iov = &s->io->iov[i];
+      s->io->msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    int n = recvmmsg(s->fd, s->msgs, BATCH, MSG_DONTWAIT, NULL);
+    int n = recvmmsg(s->fd, s->io->msgs, BATCH, MSG_DONTWAIT, NULL);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       // a connected socket's pending error (ECONNREFUSED, …) is returned by the read
       int e = errno;
@@ -336,7 +344,7 @@ static void on_poll(uv_poll_t* h, int status, int events) {
       return;
     }
     if (n <= 0) break;
-    for (int i = 0; i < n; i++) s->in_meta[i * META + M_LEN] = (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->msgs[i].msg_len;
+    for (int i = 0; i < n; i++) s->in_meta[i * META + M_LEN] = (s->io->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)s->io->msgs[i].msg_len;
     if (call_batch(s, n) != 0) break;
     if (n < BATCH) break;
   }
@@ -353,10 +361,17 @@ static void release_js(Sock* s) {
   napi_async_destroy(env, s->actx);
 }
 
+static void free_sock(Sock* s) {
+  free(s->io);
+  free(s);
+}
+
 static void on_closed(uv_handle_t* h) {
   Sock* s = (Sock*)h->data;
   release_js(s);
   s->closed = 1;
+  free(s->io);
+  s->io = NULL;
   if (s->finalized) free(s);
 }
 
@@ -366,17 +381,20 @@ static void finalize(napi_env env, void* data, void* hint) {
   (void)hint;
   Sock* s = (Sock*)data;
   s->finalized = 1;
-  if (s->closed) free(s);
+  if (s->closed) free_sock(s);
 }
 
 /* A socket's state for `fd`; NULL (fd closed, an error thrown) when out of memory. */
 static Sock* new_sock(napi_env env, int fd, int family) {
   Sock* s = (Sock*)calloc(1, sizeof(Sock));
-  if (s == NULL) {
+  Io* io = s == NULL ? NULL : (Io*)calloc(1, sizeof(Io));
+  if (io == NULL) {
+    free(s);
     close(fd);
     napi_throw_error(env, NULL, "out of memory");
     return NULL;
   }
+  s->io = io;
   s->fd = fd;
   s->family = family;
   s->env = env;
@@ -402,7 +420,7 @@ static napi_value start_sock(napi_env env, Sock* s, int ok, napi_value on_batch,
     // the handle was never initialised: free by hand
     close(s->fd);
     release_js(s);
-    free(s);
+    free_sock(s);
     snprintf(msg, sizeof msg, "%s: bad buffers or event loop", what);
     napi_throw_error(env, NULL, msg);
     return NULL;
@@ -636,7 +654,7 @@ static napi_value SendMany(napi_env env, napi_callback_info info) {
         failed++;
         continue;
       }
-      struct msghdr* mh = &s->smsgs[k].msg_hdr;
+      struct msghdr* mh = &s->io->smsgs[k].msg_hdr;
       memset(mh, 0, sizeof *mh);
       if (!s->connected) {
         struct sockaddr_storage* a = &addrs[k];
@@ -667,16 +685,16 @@ static napi_value SendMany(napi_env env, napi_callback_info info) {
         mh->msg_name = a;
         mh->msg_namelen = addr_len(a);
       }
-      s->siov[k].iov_base = (uint8_t*)bytes + off;
-      s->siov[k].iov_len = (size_t)len;
-      mh->msg_iov = &s->siov[k];
+      s->io->siov[k].iov_base = (uint8_t*)bytes + off;
+      s->io->siov[k].iov_len = (size_t)len;
+      mh->msg_iov = &s->io->siov[k];
       mh->msg_iovlen = 1;
       which[k] = base;
       k++;
     }
     int sent = 0;
     while (sent < k) {
-      int w = sendmmsg(s->fd, s->smsgs + sent, (unsigned)(k - sent), MSG_DONTWAIT);
+      int w = sendmmsg(s->fd, s->io->smsgs + sent, (unsigned)(k - sent), MSG_DONTWAIT);
       s->send_calls++;
       if (w > 0) {
         sent += w;
@@ -878,6 +896,103 @@ static napi_value ThreadCpu(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// trimPages() → Promise<[mappings, kB]>: on a thread of libuv's pool (reading smaps takes a
+// few ms), drop this process's page-table entries for the pages of files it maps read-only and
+// private that it has not written (the node binary's code and read-only data, shared libraries):
+// the pages stay in the page cache and come back on the next touch, so only what keeps being used
+// is resident again. A mapping with any anonymous (copied on write, e.g. relocated) or swapped
+// page is left alone, as are shared, writable and special mappings (memfd, /dev). Then
+// malloc_trim(0) returns the free memory of malloc's arenas to the system (a thread's arena keeps
+// megabytes after start-up and compilations). Resolves with how many mappings were advised and
+// the kB they had resident. Called by src/server/trim.ts.
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int32_t count;
+  double kb;
+} trim_job;
+
+static void trim_execute(napi_env env, void* data) {
+  (void)env;
+  trim_job* job = data;
+  FILE* f = fopen("/proc/self/smaps", "re");
+  if (f != NULL) {
+    char line[4352];
+    unsigned long lo = 0, hi = 0;
+    bool candidate = false;
+    long rss = -1, anon = -1, swap = -1;
+    bool more = true;
+    while (more) {
+      more = fgets(line, sizeof line, f) != NULL;
+      bool header = more && ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f'));
+      if (!more || header) {
+        // the previous mapping is complete: advise it when it qualifies
+        if (candidate && anon == 0 && swap == 0 && rss > 0 && madvise((void*)lo, hi - lo, MADV_DONTNEED) == 0) {
+          job->kb += (double)rss;
+          job->count++;
+        }
+        candidate = false;
+        rss = anon = swap = -1;
+        if (!more) break;
+        char perms[5] = "";
+        unsigned long off = 0, ino = 0;
+        unsigned int major = 0, minor = 0;
+        int at = 0;
+        if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu %n", &lo, &hi, perms, &off, &major, &minor, &ino, &at) < 7) continue;
+        const char* file = line + at;
+        // read-only, private, a regular file of a real file system (not a memfd, /dev or SysV segment)
+        candidate = ino != 0 && perms[1] == '-' && perms[3] == 'p' && file[0] == '/' && strncmp(file, "/memfd:", 7) != 0 &&
+                    strncmp(file, "/dev/", 5) != 0 && strncmp(file, "/SYSV", 5) != 0 && hi > lo;
+        continue;
+      }
+      long v;
+      if (strncmp(line, "Rss:", 4) == 0 && sscanf(line + 4, "%ld", &v) == 1) rss = v;
+      else if (strncmp(line, "Anonymous:", 10) == 0 && sscanf(line + 10, "%ld", &v) == 1) anon = v;
+      else if (strncmp(line, "Swap:", 5) == 0 && sscanf(line + 5, "%ld", &v) == 1) swap = v;
+    }
+    fclose(f);
+  }
+  malloc_trim(0);
+}
+
+static void trim_complete(napi_env env, napi_status status, void* data) {
+  trim_job* job = data;
+  napi_value r, n, k;
+  if (status == napi_ok && napi_create_array_with_length(env, 2, &r) == napi_ok) {
+    napi_create_int32(env, job->count, &n);
+    napi_create_double(env, job->kb, &k);
+    napi_set_element(env, r, 0, n);
+    napi_set_element(env, r, 1, k);
+    napi_resolve_deferred(env, job->deferred, r);
+  } else {
+    napi_value msg, err;
+    napi_create_string_utf8(env, "trimPages did not run", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, job->deferred, err);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value TrimPages(napi_env env, napi_callback_info info) {
+  (void)info;
+  trim_job* job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    napi_throw_error(env, NULL, "trimPages: out of memory");
+    return NULL;
+  }
+  napi_value promise, name;
+  napi_create_string_utf8(env, "typedns.trimPages", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_async_work(env, NULL, name, trim_execute, trim_complete, job, &job->work) != napi_ok) {
+    free(job);
+    napi_throw_error(env, NULL, "trimPages: no async work");
+    return NULL;
+  }
+  napi_queue_async_work(env, job->work);
+  return promise;
+}
+
 // close(handle): stop reading; the socket is closed on the next turn of the event loop
 static napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -994,6 +1109,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"stats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
       {"drain", NULL, Drain, NULL, NULL, NULL, napi_default, NULL},
       {"threadCpu", NULL, ThreadCpu, NULL, NULL, NULL, napi_default, NULL},
+      {"trimPages", NULL, TrimPages, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
       {"shmCreate", NULL, ShmCreate, NULL, NULL, NULL, napi_default, NULL},
       {"shmOpen", NULL, ShmOpen, NULL, NULL, NULL, napi_default, NULL},
