@@ -5,7 +5,12 @@
 // code compiled at run time); the rest of RSS is the node binary's pages, shared by every node
 // process on the host. The floor is a bare `node -e 'setInterval(() => {}, 1e9)'`.
 //
-//   node bench/footprint.mjs [--seconds 10] [--workloads hosts,cache,forward] [--node-flags "..."] [--breakdown]
+//   node bench/footprint.mjs [--seconds 10] [--warmup 0] [--workloads hosts,cache,forward] [--node-flags "..."] [--breakdown]
+//
+// --warmup S loads the server for S seconds (dnsperf, same options, not measured) before the
+// measured run: with S past the server's first periodic release of unused pages (30 s after it
+// is ready, src/server/trim.ts) the measured run shows RSS once the optimizing compiler has
+// warmed up, without the compiler's pages of the warm-up.
 //
 // The server gets the node flags the typedns binary sets for itself (the first line of
 // dist/src/bin.js) unless --node-flags says otherwise (--node-flags "": node's defaults).
@@ -27,6 +32,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const opt = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 const seconds = Number(opt('--seconds', '10'));
+const warmup = Number(opt('--warmup', '0'));
 const names = opt('--workloads', 'hosts,cache,forward').split(',');
 // By default the server runs with the flags the typedns binary gives node (its first line,
 // src/bin.ts); --node-flags "" runs it with node's defaults.
@@ -94,18 +100,21 @@ async function one(name) {
     if (breakdown) process.env.HEAP_REPORT_FILE = reportFile;
     rmSync(reportFile, { force: true });
     const server = await start(process.execPath, [...nodeFlags, ...preload, path.join(ROOT, 'dist/src/bin.js'), '-conf', path.join(dir, 'Corefile')], /typedns-\d/);
+    const perf = (secs) =>
+      new Promise((resolve) =>
+        execFile('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', path.join(dir, 'queries'), '-c', '8', '-q', '200', '-l', String(secs)], (_e, so) => resolve(so)),
+      );
     try {
       await sleep(2000);
       const idle = smaps(server.pid);
       if (breakdown) server.kill('SIGUSR2');
+      if (warmup > 0) await perf(warmup);
       let peak = { rss: 0, dirty: 0, priv: 0 };
       const t = setInterval(() => {
         const m = smaps(server.pid);
         if (m.rss > peak.rss) peak = m;
       }, 200);
-      const out = await new Promise((resolve) =>
-        execFile('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', path.join(dir, 'queries'), '-c', '8', '-q', '200', '-l', String(seconds)], (_e, so) => resolve(so)),
-      );
+      const out = await perf(seconds);
       clearInterval(t);
       const after = smaps(server.pid);
       if (breakdown) {
@@ -127,7 +136,7 @@ async function one(name) {
 }
 
 const f = await floor();
-console.log(`node ${process.version} ${nodeFlags.join(' ')}; MB as RSS / Private_Dirty; ${seconds} s of dnsperf -c 8 -q 200`);
+console.log(`node ${process.version} ${nodeFlags.join(' ')}; MB as RSS / Private_Dirty; ${seconds} s of dnsperf -c 8 -q 200${warmup > 0 ? ` after ${warmup} s of it` : ''}`);
 console.log(`| workload | idle | peak under load | after load | qps | lost |`);
 console.log(`| --- | ---: | ---: | ---: | ---: | ---: |`);
 console.log(`| bare node (floor) | ${fmt(f)} | | | | |`);

@@ -217,6 +217,7 @@ export async function main(argv: string[]): Promise<number> {
   process.on('unhandledRejection', onStray('unhandled rejection'));
   process.on('uncaughtException', onStray('uncaught exception'));
   const { DnsServer } = await import('./server/server.js');
+  const { releasePages } = await import('./server/trim.js');
   const server = new DnsServer({
     registry,
     defaultPort: port,
@@ -226,6 +227,8 @@ export async function main(argv: string[]): Promise<number> {
     // under -workers each worker binds its own native UDP socket (node:dgram ones are shared through the primary)
     reusePort: isWorker(),
     steer: workerGroup(),
+    // once it serves (and after each reload, and every 30 s), pages it no longer uses leave RSS
+    onSettled: (l) => void releasePages(l),
     onFatal: () => {
       flushLogs();
       process.exit(1);

@@ -19,7 +19,7 @@ import type { Scheme } from '../corefile/keys.js';
 import type { BoundAddress, ListenHttps, ListenTimeouts, ProcessState } from '../plugin/types.js';
 import type { PluginRegistry } from '../plugin/registry.js';
 import { TypednsError } from '../plugin/errors.js';
-import { createLogger, type TextLogger } from '../observe/log.js';
+import { createLogger, type Logger, type TextLogger } from '../observe/log.js';
 import { MetricsRegistry, type Counter } from '../observe/metrics.js';
 import { compileLoading, ConfigErrors, loadConfig, type CorefileSource, type ParsedConfig } from '../config/compile.js';
 import { VERSION } from '../version.js';
@@ -72,6 +72,12 @@ export interface ServerOptions {
   steer?: number;
   /** Called after a plugin reported a fatal condition (default: stop the server). */
   onFatal?: (msg: string) => void;
+  /**
+   * Called once a configuration serves and every readiness entry is ready: after the start, and
+   * after each reload (the CLI releases the pages of the start-up code then: trim.ts). `log` writes
+   * debug lines when a block of the configuration has the debug plugin.
+   */
+  onSettled?: (log: Logger) => void;
 }
 
 /** /ready's entry while no configuration serves yet. */
@@ -137,6 +143,24 @@ export class DnsServer implements ProcessState {
   /** Start with a Corefile. Throws (ConfigErrors, CorefileError, listen errors) and binds nothing on failure. */
   async start(src: CorefileSource): Promise<void> {
     await this.apply(src);
+    this.settle();
+  }
+
+  private settleTimer: NodeJS.Timeout | undefined;
+
+  /** Run opts.onSettled once every readiness entry is ready (checked every 500 ms until then). */
+  private settle(): void {
+    const fn = this.opts.onSettled;
+    if (fn === undefined || this.settleTimer !== undefined) return;
+    const check = (): void => {
+      const gen = this.gen;
+      if (gen === undefined || !this.readiness.every((r) => r.ready())) return;
+      clearInterval(this.settleTimer);
+      this.settleTimer = undefined;
+      fn(this.log.withDebug(this.opts.debug === true || gen.parsed.blocks.some((pb) => pb.directives.some((d) => d.def.debugLog === true))));
+    };
+    this.settleTimer = setInterval(check, 500).unref();
+    check();
   }
 
   /**
@@ -152,6 +176,7 @@ export class DnsServer implements ProcessState {
         const pre = await this.parseOffThread(job);
         await this.apply(pre.src, await compileLoading(pre.blocks, pre.files, this.registry, this.defaultPort));
         this.log.info(`Reloading complete (${reason})`);
+        this.settle();
         return true;
       } catch (e) {
         this.metrics.counter('coredns_reload_failed_total', 'Counter of the number of failed reload attempts.').inc();
@@ -417,6 +442,7 @@ export class DnsServer implements ProcessState {
 
   private async doStop(grace: number): Promise<void> {
     this.shuttingDown = true;
+    clearInterval(this.settleTimer);
     this.parseThread?.close();
     const lameduck = this.gen?.lameduck ?? 0;
     if (lameduck > 0) {

@@ -95,6 +95,8 @@ interface NativeUdp {
   stats?(h: unknown): [number, number];
   drain?(h: unknown): number;
   threadCpu?(): number;
+  /** Drop the resident pages of read-only private file mappings with no page of their own, then malloc_trim (trim.ts): [mappings, kB]. */
+  trimPages?(): Promise<[number, number]>;
   close(h: unknown): void;
   shmCreate?(size: number): [number, ArrayBuffer];
   shmOpen?(path: string): ArrayBuffer;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { freePort, query, waitFor } from '../../src/testing/index.js';
 import { cliRun, startCli, type CliProcess } from '../support/cli.js';
 import { ROOT } from '../support/build.js';
+import { nativeUdpError } from '../../src/server/udp-native.js';
 
 let dir: string;
 beforeAll(() => {
@@ -176,6 +177,65 @@ describe('the typedns binary sets its own node flags (#17)', () => {
       expect(r.young).toBeLessThanOrEqual(2 * 1024 * 1024);
     } finally {
       child.kill('SIGTERM');
+    }
+  });
+});
+
+/** kB of a process's RSS that are not anonymous memory: file pages (smaps_rollup: Rss − Anonymous). */
+function fileKb(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? 'NaN');
+  return kb('Rss') - kb('Anonymous');
+}
+
+const RELEASED = /released ([\d.]+) MB of resident file pages/g;
+const releases = (out: string): number[] => [...out.matchAll(RELEASED)].map((m) => Number(m[1]));
+
+describe('the pages of start-up code leave RSS once the server serves (#17)', () => {
+  it.skipIf(nativeUdpError() !== '')('file pages resident after start are less than 60 % of a server that keeps them; answers go on; a reload releases again', async () => {
+    const corefile = (port: number, names: number): string =>
+      `.:${port} {\n  bind 127.0.0.1\n  debug\n  hosts {\n${Array.from({ length: names }, (_, i) => `    10.0.${i >> 8}.${i & 255} n${i}.example.\n`).join('')}  }\n}\n`;
+    // the control: the same server with the release turned off
+    const p0 = await freePort();
+    const kept = await serving(corefile(p0, 50), p0, 'n1.example', [], { TYPEDNS_TRIM_PAGES: '0' });
+    const p1 = await freePort();
+    const trimmed = await serving(corefile(p1, 50), p1, 'n1.example', [], { TYPEDNS_TRIM_INTERVAL: '0' });
+    try {
+      await waitFor(() => releases(trimmed.cli.out()).length > 0, { timeout: 10_000 });
+      const released = releases(trimmed.cli.out());
+      expect(released.length).toBe(1);
+      expect(released[0]).toBeGreaterThan(10); // MB: most of the node binary's text and read-only data
+      // both served a query since starting; the control never released anything
+      const keptKb = fileKb(kept.cli.child.pid!);
+      const trimmedKb = fileKb(trimmed.cli.child.pid!);
+      expect(releases(kept.cli.out())).toEqual([]);
+      expect(trimmedKb).toBeLessThan(0.6 * keptKb);
+      // every name still answers (the released code and data come back from the page cache)
+      for (let i = 0; i < 50; i++) expect((await query(p1, `n${i}.example`, 'A')).msg.answers?.[0]).toMatchObject({ type: 'A', data: `10.0.0.${i}` });
+      // a reload (which parses on a thread and compiles new code) is followed by another release
+      writeFileSync(trimmed.file, corefile(p1, 60));
+      trimmed.cli.child.kill('SIGUSR1');
+      await waitFor(() => releases(trimmed.cli.out()).length === 2, { timeout: 10_000 });
+      expect((await query(p1, 'n55.example', 'A')).msg.answers?.[0]).toMatchObject({ type: 'A', data: '10.0.0.55' });
+    } finally {
+      await Promise.all([kept.cli.stop(), trimmed.cli.stop()]);
+    }
+  });
+});
+
+describe('the release is repeated while the server runs (#17)', () => {
+  it.skipIf(nativeUdpError() !== '')('with TYPEDNS_TRIM_INTERVAL=1 the pages are released again every second, and queries are answered meanwhile', async () => {
+    const port = await freePort();
+    const s = await serving(`.:${port} {\n  bind 127.0.0.1\n  debug\n  hosts {\n    10.0.0.1 a.example.\n  }\n}\n`, port, 'a.example', [], { TYPEDNS_TRIM_INTERVAL: '1' });
+    try {
+      // no reload: the releases after the first come from the interval
+      await waitFor(async () => {
+        expect((await query(port, 'a.example', 'A')).msg.answers?.[0]).toMatchObject({ type: 'A', data: '10.0.0.1' });
+        return releases(s.cli.out()).length >= 3;
+      }, { timeout: 15_000 });
+      expect(s.cli.out()).not.toContain('Reloading');
+    } finally {
+      await s.cli.stop();
     }
   });
 });
