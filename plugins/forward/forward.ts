@@ -82,7 +82,9 @@ export class Forwarder {
   /** Forward `req`: the upstream's reply bytes, or undefined when every attempt failed. */
   resolve(req: Request): Promise<Buffer | undefined> {
     const cfg = this.cfg;
-    const query = Buffer.from(req.wire);
+    // req.wire as it is: no path changes the bytes it sends (each puts its own ID in its own copy:
+    // the native send queue, node:dgram's copy, the TCP frame)
+    const query = Buffer.isBuffer(req.wire) ? req.wire : Buffer.from(req.wire);
     const proto: 'udp' | 'tcp' = cfg.forceTcp ? 'tcp' : cfg.preferUdp ? 'udp' : req.transport;
     // the overall timeout, or the query's own deadline (cancel) when that comes first
     const own = deadlineOf(req);
