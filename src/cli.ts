@@ -345,7 +345,7 @@ async function buildNative(args: string[]): Promise<number> {
     process.stderr.write(`build-native takes no arguments: ${args.join(' ')}\n`);
     return 2;
   }
-  const { nativeBuildScript } = await import('./server/udp-native.js');
+  const { nativeBuildScript } = await import('./server/native-module.js');
   const script = nativeBuildScript();
   if (script === undefined) {
     process.stderr.write('build-native: scripts/build-native.mjs is not in this installation of typedns\n');

@@ -15,7 +15,7 @@
 // 30, 0: only at start and reload). Without the native module (not built, TYPEDNS_NATIVE_UDP=0)
 // nothing is released.
 import type { Logger } from '../observe/log.js';
-import { nativeUdp } from './udp-native.js';
+import { nativeModule } from './native-module.js';
 
 let timer: NodeJS.Timeout | undefined;
 let running = false;
@@ -36,7 +36,7 @@ function interval(): number {
  */
 export async function releasePages(log?: Logger): Promise<[number, number] | undefined> {
   if (process.env.TYPEDNS_TRIM_PAGES === '0') return undefined;
-  const m = nativeUdp();
+  const m = nativeModule();
   if (m?.trimPages === undefined || running) return undefined;
   if (log !== undefined) lastLog = log;
   const every = interval();

@@ -4,12 +4,9 @@
 // platform (its stamp, build/typedns_udp.json, says so), does not load, or TYPEDNS_NATIVE_UDP=0.
 // Replies written after their batch are queued and leave in one sendmmsg per turn (queueFlush).
 // Also NativeUdpClient: forward's connected client sockets to an upstream on the same module.
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { appendFileSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { Client } from '../plugin/types.js';
 import type { CoreWriter, Sender } from '../request/writer.js';
@@ -18,6 +15,7 @@ import { serveQuery, type ServeContext } from './serve.js';
 import { ip6Text } from '../dns/names.js';
 import { ipBytes } from '../dns/ip.js';
 import { parseDuration } from '../corefile/dispenser.js';
+import { nativeBuildScript, nativeModule, nativeModuleError } from './native-module.js';
 
 /** open()'s options (native/udp.c). */
 interface OpenOptions {
@@ -95,8 +93,6 @@ interface NativeUdp {
   stats?(h: unknown): [number, number];
   drain?(h: unknown): number;
   threadCpu?(): number;
-  /** Drop the resident pages of read-only private file mappings with no page of their own, then malloc_trim (trim.ts): [mappings, kB]. */
-  trimPages?(): Promise<[number, number]>;
   close(h: unknown): void;
   shmCreate?(size: number): [number, ArrayBuffer];
   shmOpen?(path: string): ArrayBuffer;
@@ -122,97 +118,20 @@ export function nativeShm(): NativeShm | undefined {
 /** The layout, read once when the module loads. */
 let L: Layout;
 
-let loaded: NativeUdp | null | undefined;
-let loadError = '';
-
-/** The package's root folder: from src/server (tests) or dist/src/server (the built CLI), the one with native/udp.c. */
-function packageRoot(): string | undefined {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const up of ['../..', '../../..']) {
-    const root = path.resolve(here, up);
-    if (existsSync(path.join(root, 'native/udp.c'))) return root;
-  }
-  return undefined;
-}
-
-/** scripts/build-native.mjs of this installation (`typedns build-native` runs it). */
-export function nativeBuildScript(): string | undefined {
-  const root = packageRoot();
-  const p = root === undefined ? undefined : path.join(root, 'scripts/build-native.mjs');
-  return p !== undefined && existsSync(p) ? p : undefined;
-}
-
-/**
- * What scripts/build-native.mjs records beside the module (build/typedns_udp.json): the Node ABI,
- * platform and architecture it was compiled for. The module uses libuv structures as well as
- * Node-API, so it is loaded only by a Node with the same ABI on the same platform and architecture.
- */
-interface NativeStamp {
-  node?: string;
-  modules?: string;
-  platform?: string;
-  arch?: string;
-}
-
-const target = (s: NativeStamp): string => `Node ABI ${s.modules ?? '?'} ${s.platform ?? '?'}/${s.arch ?? '?'}`;
-
-/** Why the module at `p` (with its stamp) must not be loaded by this Node, or '' when it may. */
-function stampMismatch(p: string): string {
-  const file = p.replace(/\.node$/, '.json');
-  let stamp: NativeStamp;
-  try {
-    stamp = JSON.parse(readFileSync(file, 'utf8')) as NativeStamp;
-  } catch {
-    return `build/typedns_udp.node has no readable build stamp (${path.basename(file)}), so not loaded`;
-  }
-  const here: NativeStamp = { modules: process.versions.modules, platform: process.platform, arch: process.arch };
-  if (stamp.modules === here.modules && stamp.platform === here.platform && stamp.arch === here.arch) return '';
-  return `build/typedns_udp.node was built for ${target(stamp)}${stamp.node ? ` (Node ${stamp.node})` : ''}, this is ${target(here)} (Node ${process.versions.node})`;
-}
-
-/** How to rebuild: in an installed package the bin's subcommand, in a checkout the npm script. */
-function rebuildHint(p: string): string {
-  return p.split(path.sep).includes('node_modules') ? 'run `npx typedns build-native`' : 'run `npm run build:native`';
-}
-
 /**
  * The native module, or undefined (not built, built for another Node or platform, not loadable,
  * or TYPEDNS_NATIVE_UDP=0): then UDP is served with node:dgram and nativeUdpError() says why.
  */
 export function nativeUdp(): NativeUdp | undefined {
-  if (loaded !== undefined) return loaded ?? undefined;
-  loaded = null;
-  if (process.env.TYPEDNS_NATIVE_UDP === '0') {
-    loadError = 'disabled by TYPEDNS_NATIVE_UDP=0';
-    return undefined;
-  }
-  const root = packageRoot();
-  const p = root === undefined ? undefined : path.join(root, 'build/typedns_udp.node');
-  if (p === undefined || !existsSync(p)) {
-    loadError = `build/typedns_udp.node not built; ${rebuildHint(root ?? '')}`;
-    return undefined;
-  }
-  const mismatch = stampMismatch(p);
-  if (mismatch !== '') {
-    loadError = `${mismatch}; ${rebuildHint(p)}`;
-    return undefined;
-  }
-  try {
-    const mod = createRequire(import.meta.url)(p) as Partial<NativeUdp>;
-    if (typeof mod.layout !== 'object' || mod.layout === null) {
-      loadError = `build/typedns_udp.node was built from an older native/udp.c (no layout export); ${rebuildHint(p)}`;
-      return undefined;
-    }
-    L = { ...mod.layout };
-    loaded = mod as NativeUdp;
-  } catch (e) {
-    loadError = `build/typedns_udp.node did not load: ${(e as Error).message.split('\n')[0]}; ${rebuildHint(p)}`;
-  }
-  return loaded ?? undefined;
+  const m = nativeModule() as NativeUdp | undefined;
+  if (m !== undefined && L === undefined) L = { ...m.layout };
+  return m;
 }
 
 /** Why nativeUdp() is undefined ('' when it is loaded). */
-export const nativeUdpError = (): string => (nativeUdp() ? '' : loadError);
+export const nativeUdpError = (): string => (nativeUdp() ? '' : nativeModuleError());
+
+export { nativeBuildScript };
 
 /** Largest reply kept for the batch send; larger ones go out on their own. */
 const OUT_BYTES = 256 * 1024;
@@ -427,7 +346,7 @@ export class NativeUdpListener implements Sender, Flushable {
     private readonly opts: NativeUdpOptions = {},
   ) {
     const mod = nativeUdp();
-    if (mod === undefined) throw new Error(`native UDP unavailable: ${loadError}`);
+    if (mod === undefined) throw new Error(`native UDP unavailable: ${nativeModuleError()}`);
     this.mod = mod;
     this.inBuf = new ArrayBuffer(L.BATCH * L.SLOT);
     this.inBytes = Buffer.from(this.inBuf);
@@ -677,7 +596,7 @@ export class NativeUdpClient<T> implements Flushable {
     private readonly onSendFailed: (tag: T, code: string) => void,
   ) {
     const mod = nativeUdp();
-    if (mod === undefined || !nativeUdpClients()) throw new Error(`native UDP client sockets unavailable: ${loadError || 'module built before connectTo'}`);
+    if (mod === undefined || !nativeUdpClients()) throw new Error(`native UDP client sockets unavailable: ${nativeModuleError() || 'module built before connectTo'}`);
     this.mod = mod;
     clientIn ??= (() => {
       const buf = new ArrayBuffer(L.BATCH * CLIENT_SLOT);

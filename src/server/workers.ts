@@ -75,6 +75,8 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
   const tellAll = (): void => {
     const value = serving.size >= workers;
     for (const w of live) if (w.isConnected()) w.send({ type: ALL_READY, value });
+    // every worker serves: the pages the primary's start used leave its RSS (and every 30 s)
+    if (value) void import('./trim.js').then((t) => t.releasePages(log));
   };
   const startedAt = new Map<Worker, number>();
   let anyReady = false;
@@ -121,6 +123,9 @@ export function runPrimary(workers: number, log: TextLogger): Promise<number> {
     startedAt.set(w, Date.now());
     w.on('message', (m: Msg) => onMessage(w, m));
     w.on('online', () => log.info(`worker ${w.id} started (pid ${w.process.pid})`));
+    // a message to a worker that is exiting fails (EPIPE): its exit is handled on 'exit', and an
+    // unhandled 'error' event would take the primary and every other worker down with it
+    w.on('error', (e: Error) => log.debug(`worker ${w.id}: ${e.message}`));
   };
 
   return new Promise<number>((resolve) => {

@@ -27,10 +27,10 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Start the CLI on `corefile` with node flags `nodeArgs` (and `env`), and check it answers `name` A. */
-async function serving(corefile: string, port: number, name: string, nodeArgs: string[], env: Record<string, string> = {}): Promise<{ cli: CliProcess; file: string }> {
+async function serving(corefile: string, port: number, name: string, nodeArgs: string[], env: Record<string, string> = {}, args: string[] = []): Promise<{ cli: CliProcess; file: string }> {
   const file = path.join(dir, `Corefile.${port}`);
   writeFileSync(file, corefile);
-  const cli = await startCli(['-conf', file], ROOT, env, nodeArgs);
+  const cli = await startCli(['-conf', file, ...args], ROOT, env, nodeArgs);
   const r = await query(port, name, 'A');
   expect(r.rcode).toBe(0);
   expect(r.msg.answers?.some((a) => a.type === 'A')).toBe(true);
@@ -236,6 +236,23 @@ describe('the release is repeated while the server runs (#17)', () => {
       expect(s.cli.out()).not.toContain('Reloading');
     } finally {
       await s.cli.stop();
+    }
+  });
+});
+
+describe('the -workers primary releases its start-up pages too (#17)', () => {
+  it.skipIf(nativeUdpError() !== '')('once every worker serves, the primary keeps less than 60 % of the file pages of a primary that does not release them', async () => {
+    const corefile = (port: number): string => `.:${port} {\n  bind 127.0.0.1\n  hosts {\n    10.0.0.1 a.example.\n  }\n}\n`;
+    const p0 = await freePort();
+    const p1 = await freePort();
+    const kept = await serving(corefile(p0), p0, 'a.example', [], { TYPEDNS_TRIM_PAGES: '0' }, ['-workers', '2']);
+    const trimmed = await serving(corefile(p1), p1, 'a.example', [], {}, ['-workers', '2']);
+    try {
+      const keptKb = fileKb(kept.cli.child.pid!);
+      await waitFor(() => fileKb(trimmed.cli.child.pid!) < 0.6 * keptKb, { timeout: 10_000, what: "the trimmed primary's file pages to fall below 60 % of the control's" });
+      expect((await query(p1, 'a.example', 'A')).msg.answers?.[0]).toMatchObject({ type: 'A', data: '10.0.0.1' });
+    } finally {
+      await Promise.all([kept.cli.stop(), trimmed.cli.stop()]);
     }
   });
 });
