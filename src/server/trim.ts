@@ -11,22 +11,26 @@
 // stay in the page cache; those the server keeps using come back on their first touch, so RSS is
 // what serving uses. bench/README.md ("Footprint") has the figures.
 //
-// TYPEDNS_TRIM_PAGES=0 turns it off; TYPEDNS_TRIM_INTERVAL sets the interval in seconds (default
-// 30, 0: only at start and reload). Without the native module (not built, TYPEDNS_NATIVE_UDP=0)
+// TYPEDNS_TRIM_PAGES=0 turns it off; TYPEDNS_TRIM_INTERVAL sets the interval (a duration such as
+// `1m` or a number of seconds; default 30s, at least 1s; 0: only at start and reload). Without the native module (not built, TYPEDNS_NATIVE_UDP=0)
 // nothing is released.
 import type { Logger } from '../observe/log.js';
+import { parseDuration } from '../corefile/dispenser.js';
 import { nativeModule } from './native-module.js';
 
-let timer: NodeJS.Timeout | undefined;
+let started = false;
 let running = false;
 /** The logger of the last call: the periodic release writes its debug line there. */
 let lastLog: Logger | undefined;
 
-/** The interval of the periodic release, ms (0: none). */
-function interval(): number {
+/** The interval of the periodic release, ms (0: none); a bad value is warned about once, and 30 s used. */
+function interval(log: Logger | undefined): number {
   const v = process.env.TYPEDNS_TRIM_INTERVAL;
-  const s = v === undefined || v === '' ? 30 : Number(v);
-  return Number.isFinite(s) && s > 0 ? Math.max(1, s) * 1000 : 0;
+  if (v === undefined || v === '') return 30_000;
+  const ms = parseDuration(v);
+  if (ms !== undefined && Number.isFinite(ms) && ms >= 0) return ms === 0 ? 0 : Math.max(1000, ms);
+  log?.warn(`TYPEDNS_TRIM_INTERVAL: invalid duration '${v}', 30s used`);
+  return 30_000;
 }
 
 /**
@@ -39,8 +43,11 @@ export async function releasePages(log?: Logger): Promise<[number, number] | und
   const m = nativeModule();
   if (m?.trimPages === undefined || running) return undefined;
   if (log !== undefined) lastLog = log;
-  const every = interval();
-  if (timer === undefined && every > 0) timer = setInterval(() => void releasePages(), every).unref();
+  if (!started) {
+    started = true;
+    const every = interval(log);
+    if (every > 0) setInterval(() => void releasePages(), every).unref();
+  }
   running = true;
   try {
     const [mappings, kb] = await m.trimPages();
