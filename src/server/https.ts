@@ -481,6 +481,9 @@ export class DohListener {
     } else {
       srv = http.createServer({ requestTimeout: Math.max(this.limits.readTimeout, 1000), headersTimeout: Math.max(this.limits.readTimeout, 1000) }, http1);
       srv.keepAliveTimeout = this.limits.idleTimeout;
+      // the socket's timeout is trackSocket's check, not its end: with a listener here node:http
+      // does not destroy the socket at each 'timeout'
+      srv.on('timeout', () => {});
     }
     // 0 = no cap (the https plugin's max_connections 0; node:net treats 0 as none too)
     srv.maxConnections = this.opts.maxConnections;

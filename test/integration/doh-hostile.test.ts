@@ -408,6 +408,46 @@ describe.skipIf(!hasOpenssl)('a DoH client that never reads its replies (#19)', 
     stall.destroy();
     honest.close();
   });
+  it('an honest client that keeps asking is not closed at the idle timeout (over TLS, HTTP/2 and HTTP/1.1), and is once it stops', async () => {
+    const idleTimeout = 1000;
+    const srv = await server({ idleTimeout });
+    const port = tlsPort(srv);
+    const h2 = http2.connect(`https://127.0.0.1:${port}`, { ca: pki.caPem });
+    h2.on('error', () => {});
+    let h2Closed = 0;
+    h2.on('close', () => (h2Closed = performance.now()));
+    const h1: tls.TLSSocket = await new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, ca: pki.caPem, ALPNProtocols: ['http/1.1'] }, () => resolve(s));
+      s.once('error', reject);
+    });
+    h1.on('error', () => {});
+    let h1Closed = 0;
+    h1.on('close', () => (h1Closed = performance.now()));
+    let h1Replies = 0;
+    h1.on('data', (d: Buffer) => (h1Replies += d.toString('latin1').split('HTTP/1.1 200').length - 1));
+    // three idle timeouts of traffic, a query every 100 ms on each
+    const t0 = performance.now();
+    let asked = 0;
+    let last = 0;
+    await waitFor(
+      async () => {
+        if (performance.now() - t0 > 3 * idleTimeout) return true;
+        expect(h2Closed).toBe(0);
+        expect(h1Closed).toBe(0);
+        expect(rcodeOf(await ask(h2, 'who.example'))).toBe(0);
+        h1.write(request('who.example'));
+        last = performance.now();
+        asked++;
+        return false;
+      },
+      { timeout: 10_000, interval: 100, what: 'three idle timeouts to pass' },
+    );
+    await waitFor(() => h1Replies === asked, { what: 'every HTTP/1.1 reply' });
+    await waitFor(() => h2Closed !== 0 && h1Closed !== 0, { timeout: 5000, what: 'both connections to be closed once idle' });
+    expect(Math.min(h2Closed, h1Closed) - last).toBeGreaterThanOrEqual(idleTimeout - 50);
+    h2.close();
+    h1.destroy();
+  });
 });
 
 describe('DoH requests pipelined over HTTP/1.1 to a plugin that answers later', () => {
