@@ -230,6 +230,11 @@ export class DohConn {
     });
   }
 
+  /** An HTTP/1.1 connection not read while requests wait: a body on it cannot progress meanwhile. */
+  get paused(): boolean {
+    return this.sock !== undefined && this.waiting.length > 0;
+  }
+
   private blocked(): boolean {
     const o = this.owner.limits;
     return this.queued > o.highWater || this.active >= o.maxInflight;
@@ -585,6 +590,7 @@ export class DohListener {
     for (const x of this.bodies) {
       const c = x.conn!;
       if (x.since === 0 || c.closed) this.bodies.delete(x);
+      else if (c.paused) x.since = now; // the clock runs while the server reads the connection
       else if (x.finished) {
         // the request went away before its body was complete
         this.bodies.delete(x);

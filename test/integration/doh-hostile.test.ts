@@ -408,6 +408,29 @@ describe.skipIf(!hasOpenssl)('a DoH client that never reads its replies (#19)', 
     stall.destroy();
     honest.close();
   });
+  it('over HTTP/1.1, a POST body split across the time the server does not read the connection (its replies wait) is not timed out: every request is answered 200', async () => {
+    // the write timeout far off: this client reads, only late
+    const { srv, open } = await http1Setup({ readTimeout, writeTimeout: 10_000 });
+    const sock = await open();
+    sock.pause();
+    const q = buildQuery('split.example', 'TXT');
+    // 6 MB of replies: the kernel's buffers fill, the server's wait and it stops reading; then a
+    // POST of which only the first half comes in that write
+    sock.write(Array.from({ length: 100 }, (_, i) => request(`60k.${i}.big.test`)).join('') + postHead(q.length));
+    sock.write(q.subarray(0, 10));
+    await waitFor(() => srv.server.dohRequestBytes() === 10, { what: 'the first half of the body to be read' });
+    // the server holds replies and does not read: longer than the read timeout
+    const t0 = performance.now();
+    await waitFor(() => performance.now() - t0 > readTimeout + 500, { timeout: 5000, interval: 100, what: 'the read timeout to pass' });
+    sock.write(q.subarray(10));
+    let text = '';
+    sock.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    sock.resume();
+    await waitFor(() => text.split('HTTP/1.1 ').length - 1 === 101, { timeout: 10_000, what: 'every reply' });
+    expect(text.split('HTTP/1.1 200').length - 1).toBe(101);
+    sock.destroy();
+  });
+
   it('an honest client that keeps asking is not closed at the idle timeout (over TLS, HTTP/2 and HTTP/1.1), and is once it stops', async () => {
     const idleTimeout = 1000;
     const srv = await server({ idleTimeout });
