@@ -8,6 +8,14 @@
 //     good one comes back),
 //   - a big zone file (1,000,000 records by default) is touched so that every reload tick of
 //     `file` looks at it.
+// With --doh the Corefile also has an `https://` block (DoH with a throw-away certificate from the
+// openssl CLI), present in both runs, and the hostile run adds DoH attackers against it:
+//   - HTTP/2 sessions with a zero flow-control window, 100 streams of ~48 KB answers each,
+//   - HTTP/1.1 (TLS) connections that pipeline requests for those answers and never read,
+//   - slow POSTs: HTTP/2 streams and HTTP/1.1 connections whose bodies come a byte at a time,
+//   - an HTTP/2 session that sends 100 POST bodies of 64,000 bytes short of their Content-Length;
+// each reconnects (or opens a new stream) when the server closes it. An honest DoH client asks
+// every 20 ms on its own HTTP/2 session in both runs; its answers, failures and p99 are printed.
 // It prints lost queries, p50/p99 of both runs, the server's RSS (sampled every 250 ms), the CPU
 // seconds each process spent in each run (server, bench upstream, this process — the attackers —
 // and dnsperf), and the replies the forward client got, by rcode.
@@ -17,7 +25,7 @@
 // why it is printed.
 //
 //   npm run build && node bench/hostile.mjs [--duration 20] [--rate 20000] [--zone-records 1000000] [--no-build]
-//     [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR] [--upstream-udp-only]
+//     [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR] [--upstream-udp-only] [--doh]
 // --skip leaves attackers out (to find which one costs what); --cpu-prof DIR writes the server's
 // V8 CPU profile there when it stops (open it in Chrome's DevTools). The bench upstream answers
 // over UDP and TCP (forward asks over TCP what came over TCP); --upstream-udp-only makes it refuse
@@ -25,13 +33,15 @@
 // upstream connections are refused.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
+import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { setPriority, tmpdir } from 'node:os';
 import path from 'node:path';
 import dnsPacket from 'dns-packet';
 import { RCODE_NAMES, binNodeArgs, dnsperf, ensureDnsperf, freePort, here, parseOptions, root, rssTreeKb, sampleTree, startProcess, startTypedns, stopProcess } from './run.mjs';
 
-const USAGE = 'node bench/hostile.mjs [--duration S] [--rate QPS] [--zone-records N] [--no-build] [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR] [--upstream-udp-only] [--loop-delay] [--nice N] [--node-flags="..."]';
+const USAGE = 'node bench/hostile.mjs [--duration S] [--rate QPS] [--zone-records N] [--no-build] [--skip tcp,forward,slowloris,reload,touch] [--cpu-prof DIR] [--upstream-udp-only] [--loop-delay] [--nice N] [--node-flags="..."] [--doh]';
 const { o } = parseOptions(
   process.argv.slice(2),
   {
@@ -45,12 +55,16 @@ const { o } = parseOptions(
     'loop-delay': { key: 'loopDelay', type: 'boolean', value: true, default: false },
     nice: { key: 'nice', type: 'number', default: 0 },
     'node-flags': { key: 'nodeFlags', type: 'string', default: undefined },
+    doh: { key: 'doh', type: 'boolean', default: false },
   },
   USAGE,
 );
 const { duration, rate, zoneRecords } = o;
 const skip = new Set(o.skip.split(',').filter((x) => x !== ''));
-for (const x of skip) if (!['tcp', 'forward', 'slowloris', 'reload', 'touch'].includes(x)) throw new Error(`--skip: unknown attacker '${x}'`);
+for (const x of skip) if (!['tcp', 'forward', 'slowloris', 'reload', 'touch', 'doh-h2', 'doh-h1', 'doh-slow', 'doh-big'].includes(x)) throw new Error(`--skip: unknown attacker '${x}'`);
+
+/** What the DoH attackers saw: connections (or streams) the server closed, by attacker; replies by status. */
+const dohSeen = { closed: {}, statuses: {} };
 
 /** The forward client's queries sent, and its replies by rcode name. */
 const fwdSent = { n: 0 };
@@ -87,7 +101,7 @@ try {
     writeFileSync(zoneFile, z.join('\n') + '\n');
   }
   const corefile = path.join(dir, 'Corefile');
-  const good = `.:${port} {
+  let good = `.:${port} {
     bind 127.0.0.1
     prometheus 127.0.0.1:${httpPort}
     health 127.0.0.1:${healthPort}
@@ -103,6 +117,24 @@ big.zone:${port} {
     }
 }
 `;
+  let dohPort = 0;
+  let ca;
+  if (o.doh) {
+    // the DoH block: a throw-away certificate, and a name with a ~48 KB answer (3,000 A records)
+    dohPort = await freePort();
+    const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem',
+      '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1');
+    ca = readFileSync(path.join(dir, 'cert.pem'));
+    const dohHosts = path.join(dir, 'doh-hosts');
+    writeFileSync(dohHosts, [...lines, ...Array.from({ length: 3000 }, (_, i) => `10.9.${i >> 8}.${i & 255} big.doh.test`)].join('\n') + '\n');
+    good += `https://.:${dohPort} {
+    bind 127.0.0.1
+    tls ${path.join(dir, 'cert.pem')} ${path.join(dir, 'key.pem')}
+    hosts ${dohHosts}
+}
+`;
+  }
   writeFileSync(corefile, good);
   const queryFile = path.join(dir, 'queries.txt');
   writeFileSync(queryFile, Array.from({ length: 10_000 }, (_, i) => `host-${(i * 7) % 1000}.bench.test. A`).join('\n') + '\n');
@@ -210,8 +242,10 @@ big.zone:${port} {
       maxRss = Math.max(maxRss, rssTreeKb(pid));
     }, 250);
     const stop = during?.();
+    const probe = o.doh ? dohProbe(dohPort, ca) : undefined;
     const r = await dnsperf(port, queryFile, load, { maxQps: rate, priority: o.nice === 0 ? undefined : 0 });
     await stop?.();
+    const doh = await probe?.();
     clearInterval(sampler);
     maxRss = Math.max(maxRss, rssTreeKb(pid));
     const cpu1 = [cpuOf(pid), cpuOf(upstream.child.pid), selfCpu()];
@@ -219,11 +253,11 @@ big.zone:${port} {
     const sched1 = schedOf();
     const io1 = ioOf();
     const waited = { wait: sched1[0] - sched0[0], preempted: sched1[1] - sched0[1], reads: io1[0] - io0[0], writes: io1[1] - io0[1] };
-    return { label, ...r, waited, maxRssMb: maxRss / 1024, cpu, delay: loopDelay(tStart, Date.now()), window: [mono0, mono0 + duration * 1e6] };
+    return { label, ...r, doh, waited, maxRssMb: maxRss / 1024, cpu, delay: loopDelay(tStart, Date.now()), window: [mono0, mono0 + duration * 1e6] };
   };
 
   const quiet = await run('quiet');
-  const hostile = await run('hostile mix', () => attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid }));
+  const hostile = await run('hostile mix', () => attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid, dohPort, ca }));
   const after = rssTreeKb(pid) / 1024;
 
   console.log('\n| run | qps | lost | p50 ms | p99 ms | max RSS MB | rcodes |');
@@ -247,9 +281,16 @@ big.zone:${port} {
     const got = Object.entries(fwdReplies).map(([k, v]) => `${k} ${v}`).join(', ');
     console.log(`The forward client sent ${fwdSent.n.toLocaleString()} queries and got ${got || 'no reply'}${o.upstreamTcp ? '' : ' (--upstream-udp-only: upstream TCP refused)'}.`);
   }
+  if (o.doh) {
+    console.log('\nThe honest DoH client (one HTTP/2 session, a GET every 20 ms):');
+    for (const r of [quiet, hostile]) console.log(`  ${r.label}: ${r.doh.sent} asked, ${r.doh.ok} answered, ${r.doh.failed} failed; p99 ${r.doh.p99.toFixed(1)} ms, max ${r.doh.max.toFixed(1)} ms`);
+    const closed = Object.entries(dohSeen.closed).map(([k, v]) => `${k} ${v}`).join(', ');
+    const statuses = Object.entries(dohSeen.statuses).map(([k, v]) => `${k} ${v}`).join(', ');
+    console.log(`The DoH attackers were closed by the server (connections; slow HTTP/2 POSTs: streams): ${closed || 'never'}; the statuses they got: ${statuses || 'none'}.`);
+  }
   console.log(`\nRSS after the attackers left: ${after.toFixed(0)} MB. p99 hostile / quiet: ${(hostile.p99Ms / quiet.p99Ms).toFixed(2)}×.`);
   if (skip.size > 0) console.log(`Left out: ${[...skip].join(', ')}.`);
-  console.log(`Load: ${rate} qps for ${duration} s (dnsperf -c 4 -q 100 -Q ${rate}); command: node bench/hostile.mjs --duration ${duration} --rate ${rate} --zone-records ${zoneRecords}${o.upstreamTcp ? '' : ' --upstream-udp-only'}${o.nodeFlags === '' ? '' : ` --node-flags="${o.nodeFlags}"`}`);
+  console.log(`Load: ${rate} qps for ${duration} s (dnsperf -c 4 -q 100 -Q ${rate}); command: node bench/hostile.mjs --duration ${duration} --rate ${rate} --zone-records ${zoneRecords}${o.upstreamTcp ? '' : ' --upstream-udp-only'}${o.doh ? ' --doh' : ''}${o.nodeFlags === '' ? '' : ` --node-flags="${o.nodeFlags}"`}`);
 } finally {
   for (const s of sockets) s.destroy();
   for (const p of procs.reverse()) await stopProcess(p);
@@ -257,8 +298,9 @@ big.zone:${port} {
 }
 
 /** Start every attacker; resolves to a function that stops them. */
-function attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid }) {
+function attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid, dohPort, ca }) {
   const timers = [];
+  const stopDoh = o.doh ? attackDoh(dohPort, ca) : undefined;
   const frame = (name, type, id) => {
     const q = dnsPacket.encode({ id, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type }] });
     const b = Buffer.alloc(2 + q.length);
@@ -344,7 +386,181 @@ function attack({ port, httpPort, healthPort, corefile, good, zoneFile, pid }) {
   );
   return async () => {
     for (const t of timers) clearInterval(t);
+    stopDoh?.();
     writeFileSync(corefile, good);
     for (const s of sockets.splice(0)) s.destroy();
+  };
+}
+
+/** The path of a DoH GET for `name` A (a function: the run above starts before the module's end is evaluated). */
+function dohGet(name) {
+  return `/dns-query?dns=${dnsPacket.encode({ id: 0, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: 'A' }] }).toString('base64url')}`;
+}
+
+/** An honest DoH client: one HTTP/2 session, a GET every 20 ms; resolves, when stopped, to what it saw. */
+function dohProbe(port, ca) {
+  const session = http2.connect(`https://127.0.0.1:${port}`, { ca });
+  session.on('error', () => {});
+  const took = [];
+  let sent = 0;
+  let failed = 0;
+  const ask = () => {
+    sent++;
+    const t0 = performance.now();
+    const s = session.request({ ':path': dohGet(`host-${sent % 1000}.bench.test`) });
+    let ok = false;
+    s.setTimeout(2000, () => s.close(http2.constants.NGHTTP2_CANCEL));
+    s.on('response', (h) => (ok = h[':status'] === 200));
+    s.on('error', () => {});
+    s.resume();
+    s.on('close', () => {
+      if (ok) took.push(performance.now() - t0);
+      else failed++;
+    });
+    s.end();
+  };
+  const timer = setInterval(() => {
+    if (!session.destroyed) ask();
+  }, 20);
+  return async () => {
+    clearInterval(timer);
+    await new Promise((r) => setTimeout(r, 500)); // the last answers
+    session.destroy();
+    took.sort((a, b) => a - b);
+    return { sent, ok: took.length, failed, p99: took[Math.floor(took.length * 0.99)] ?? NaN, max: took[took.length - 1] ?? NaN };
+  };
+}
+
+/** The DoH attackers (--doh); returns a function that stops them. */
+function attackDoh(port, ca) {
+  const url = `https://127.0.0.1:${port}`;
+  let stopped = false;
+  const live = new Set();
+  const timers = [];
+  const closed = (what) => (dohSeen.closed[what] = (dohSeen.closed[what] ?? 0) + 1);
+  const status = (st) => (dohSeen.statuses[st] = (dohSeen.statuses[st] ?? 0) + 1);
+  /** Run `open` again 100 ms after the server closed what it opened. */
+  const again = (what, open) => () => {
+    if (stopped) return;
+    closed(what);
+    timers.push(setTimeout(open, 100));
+  };
+  const session = (settings = {}) => {
+    const s = http2.connect(url, { ca, settings });
+    s.on('error', () => {});
+    live.add(s);
+    s.once('close', () => live.delete(s));
+    return s;
+  };
+  // 1. 4 HTTP/2 sessions with a zero window, 100 streams each of the ~48 KB answer (--skip doh-h2)
+  for (let c = 0; c < (skip.has('doh-h2') ? 0 : 4); c++) {
+    const open = () => {
+      const s = session({ initialWindowSize: 0 });
+      s.on('close', again('h2-never-reading', open));
+      s.on('remoteSettings', () => {
+        for (let i = 0; i < 100 && !s.destroyed; i++) {
+          const st = s.request({ ':path': dohGet('big.doh.test') });
+          st.on('error', () => {});
+          st.on('response', (h) => status(h[':status']));
+          st.end();
+        }
+      });
+    };
+    open();
+  }
+  // 2. 4 HTTP/1.1 connections that pipeline 400 requests for it and never read, and one more every
+  // second (a paused socket does not see the server's close: the write does) (--skip doh-h1)
+  const h1 = (onConnect, what) => {
+    const open = () => {
+      const s = tls.connect({ host: '127.0.0.1', port, ca, ALPNProtocols: ['http/1.1'] }, () => onConnect(s));
+      s.on('error', () => {});
+      s.on('close', again(what, open));
+      live.add(s);
+      s.once('close', () => live.delete(s));
+      return s;
+    };
+    return open;
+  };
+  const pipelined = Array.from({ length: 400 }, () => `GET ${dohGet('big.doh.test')} HTTP/1.1\r\nHost: doh\r\n\r\n`).join('');
+  const oneMore = `GET ${dohGet('big.doh.test')} HTTP/1.1\r\nHost: doh\r\n\r\n`;
+  for (let c = 0; c < (skip.has('doh-h1') ? 0 : 4); c++) h1((s) => {
+    s.pause();
+    s.write(pipelined);
+    const t = setInterval(() => (s.destroyed ? clearInterval(t) : s.write(oneMore)), 1000);
+    timers.push(t);
+  }, 'h1-never-reading')();
+  // 3. slow POSTs: 2 HTTP/2 sessions of 100 streams and 20 HTTP/1.1 connections, a body byte per
+  // stream every 500 ms (--skip doh-slow)
+  const slowHead = `POST /dns-query HTTP/1.1\r\nHost: doh\r\nContent-Type: application/dns-message\r\nContent-Length: 512\r\n\r\n`;
+  const slow = [];
+  const slowOnes = skip.has('doh-slow') ? 0 : 1;
+  for (let c = 0; c < 20 * slowOnes; c++) h1((s) => {
+    s.on('data', (d) => {
+      const m = /^HTTP\/1\.1 (\d+)/.exec(d.toString('latin1'));
+      if (m) status(m[1]);
+    });
+    s.write(slowHead);
+    slow.push(s);
+  }, 'h1-slow-post')();
+  const postHeaders = (len) => ({ ':method': 'POST', ':path': '/dns-query', 'content-type': 'application/dns-message', 'content-length': String(len) });
+  for (let c = 0; c < 2 * slowOnes; c++) {
+    const open = () => {
+      const s = session();
+      s.on('close', again('h2-slow-post session', open));
+      const stream = () => {
+        if (stopped || s.destroyed || s.closed) return;
+        const st = s.request(postHeaders(512));
+        st.on('error', () => {});
+        st.on('response', (h) => status(h[':status']));
+        st.resume();
+        st.on('close', () => {
+          if (stopped) return;
+          closed('h2-slow-post stream');
+          stream();
+        });
+        slow.push(st);
+      };
+      for (let i = 0; i < 100; i++) stream();
+    };
+    open();
+  }
+  timers.push(
+    setInterval(() => {
+      for (let i = slow.length - 1; i >= 0; i--) {
+        const x = slow[i];
+        if (x.destroyed || x.closed) slow.splice(i, 1);
+        else x.write(Buffer.of(0));
+      }
+    }, 500),
+  );
+  // 4. an HTTP/2 session of 100 POST bodies of 64,000 bytes that never end (one Buffer, sent 100
+  // times); again every second (--skip doh-big)
+  const part = Buffer.alloc(64_000);
+  const big = () => {
+    const s = session();
+    let mine = false;
+    s.on('close', () => {
+      if (!stopped && !mine) closed('h2-big-bodies');
+    });
+    for (let i = 0; i < 100; i++) {
+      const st = s.request(postHeaders(65_000));
+      st.on('error', () => {});
+      st.write(part);
+    }
+    timers.push(
+      setTimeout(() => {
+        mine = true; // not closed by the server within the second
+        s.destroy();
+      }, 950),
+    );
+  };
+  if (!skip.has('doh-big')) {
+    big();
+    timers.push(setInterval(big, 1000));
+  }
+  return () => {
+    stopped = true;
+    for (const t of timers) clearInterval(t);
+    for (const x of live) x.destroy();
   };
 }

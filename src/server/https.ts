@@ -8,7 +8,9 @@
 // https plugin's trusted_proxies. A connection (an HTTP/1.1 socket or an HTTP/2 session) whose
 // client does not read its replies has TCP's bounds (DohConn): its next requests wait above the
 // high-water mark of unsent reply bytes (HTTP/1.1 stops being read), and it is closed over the cap
-// or when no reply leaves for the write timeout.
+// or when no reply leaves for the write timeout. A POST body is read as its request arrives: it must
+// be complete within the read timeout (else 408), and the bodies one connection has read and not
+// served are capped as its replies are.
 import http from 'node:http';
 import type http2 from 'node:http2';
 import type net from 'node:net';
@@ -59,6 +61,20 @@ interface Exchange {
   answered: boolean;
   /** Call conn.done(this) once, when the reply has been handed to the kernel or the request went away. */
   watch(): void;
+  /** A POST's body as read so far (undefined: not a POST, or dropped). */
+  parts: Buffer[] | undefined;
+  /** Body bytes read and counted in conn.reading (0 once served or dropped). */
+  received: number;
+  /** When its body began to be read (performance.now()); 0 once it is complete or dropped. */
+  since: number;
+  /** Why its body was not read whole: 413 (too large), 408 (not complete within the read timeout); 0: it was. */
+  cut: number;
+  /**
+   * Drop what else comes of the request's body (an HTTP/1.1 connection is closed after the reply,
+   * its `connection: close`); `reset`: HTTP/2 also resets the stream (NO_ERROR) once the reply has
+   * left, for a body that may never end.
+   */
+  stop(reset: boolean): void;
 }
 
 /** What both versions' exchanges do for their connection's accounting (DohConn). */
@@ -66,6 +82,10 @@ abstract class Counted {
   conn: DohConn | undefined = undefined;
   bytes = 0;
   answered = false;
+  parts: Buffer[] | undefined = undefined;
+  received = 0;
+  since = 0;
+  cut = 0;
   private over = false;
   /** What says the reply left or the request went away: the HTTP/1.1 response, the HTTP/2 stream. */
   protected abstract get events(): NodeJS.EventEmitter;
@@ -127,6 +147,9 @@ class Http1Exchange extends Counted implements Exchange {
     this.res.end(body);
     this.counted(body);
   }
+  stop(): void {
+    this.req.resume(); // what else comes is dropped until the connection closes
+  }
 }
 
 class Http2Exchange extends Counted implements Exchange {
@@ -160,6 +183,12 @@ class Http2Exchange extends Counted implements Exchange {
     this.stream.end(body);
     this.counted(body);
   }
+  stop(reset: boolean): void {
+    this.stream.resume();
+    // NO_ERROR after the reply: node sends the RST_STREAM once the reply has left (RFC 9113 §8.1).
+    // Not for a body that is too large: curl, still sending it, may fail before reading the reply.
+    if (reset && !this.stream.destroyed) this.stream.close(0);
+  }
 }
 
 /**
@@ -176,6 +205,8 @@ export class DohConn {
   queued = 0;
   /** Requests served and not yet answered (in the plugin chain). */
   active = 0;
+  /** Bytes of request bodies read and not yet served: bodies still arriving, and those of requests that wait. */
+  reading = 0;
   /** Requests that wait for room (those of a closed connection are dropped). */
   private waiting: Exchange[] = [];
   /** Above highWater since (performance.now(); 0: not above), restarted when a reply leaves. */
@@ -199,13 +230,62 @@ export class DohConn {
     });
   }
 
+  /** An HTTP/1.1 connection not read while requests wait: a body on it cannot progress meanwhile. */
+  get paused(): boolean {
+    return this.sock !== undefined && this.waiting.length > 0;
+  }
+
   private blocked(): boolean {
     const o = this.owner.limits;
     return this.queued > o.highWater || this.active >= o.maxInflight;
   }
 
-  /** A request arrived: served now, or kept until there is room. */
-  take(x: Exchange): void {
+  /**
+   * A request arrived. A POST's body is read first, whether the request is then served at once or
+   * waits: its bytes count in `reading` (the connection is closed above maxQueued of them) and it must
+   * be complete within the read timeout (the listener's sweep answers 408 otherwise). Then it is taken.
+   */
+  receive(x: Exchange): void {
+    x.conn = this;
+    if (x.method !== 'POST') return this.take(x);
+    if (Number(x.headers['content-length'] ?? 0) > MAX_DOH_MESSAGE) return this.cutBody(x, 413);
+    x.parts = [];
+    x.since = performance.now();
+    this.owner.reads(x);
+    x.body.on('data', (c: Buffer) => {
+      if (x.since === 0 || this.closed) return; // dropped: cut, or the connection is gone
+      x.received += c.length;
+      this.reading += c.length;
+      if (x.received > MAX_DOH_MESSAGE) return this.cutBody(x, 413);
+      x.parts!.push(c);
+      if (this.reading > this.owner.limits.maxQueued) this.overflow();
+    });
+    x.body.on('end', () => {
+      if (x.since === 0 || this.closed) return;
+      x.since = 0;
+      this.take(x);
+    });
+    x.body.on('error', () => {});
+  }
+
+  /** Stop reading `x`'s body (413: too large; 408: the read timeout): what was read is dropped, and x is answered that status. */
+  cutBody(x: Exchange, status: number): void {
+    this.drop(x);
+    x.since = 0;
+    x.cut = status;
+    this.take(x);
+  }
+
+  /** `x`'s body is no longer held here (served, or its request went away). */
+  drop(x: Exchange): void {
+    this.reading -= x.received;
+    x.received = 0;
+  }
+
+  /** A request whose body is read: served now, or kept until there is room. */
+  private take(x: Exchange): void {
+    if (this.closed) return;
+    if (x.finished) return this.drop(x);
     if (!this.blocked()) return this.start(x);
     this.waiting.push(x);
     // node:http parses the rest of the chunk it read: a client that pipelines past this is cut
@@ -217,7 +297,7 @@ export class DohConn {
   }
 
   private start(x: Exchange): void {
-    x.conn = this;
+    this.drop(x); // its body is the chain's query now (at most maxInflight of them)
     this.active++;
     x.watch();
     this.owner.dispatch(x);
@@ -265,6 +345,7 @@ export class DohConn {
     while (this.waiting.length > 0 && !this.blocked()) {
       const next = this.waiting.shift()!;
       if (!next.finished) this.start(next);
+      else this.drop(next);
     }
     this.pumping = false;
     const s = this.sock;
@@ -290,6 +371,7 @@ export class DohConn {
   close(): void {
     this.closed = true;
     this.waiting = [];
+    this.reading = 0;
     this.heldSince = 0;
   }
 }
@@ -347,6 +429,8 @@ export class DohListener {
   private readonly conns = new Map<object, DohConn>();
   /** Connections above the high-water mark, checked by the sweep. */
   private readonly heldConns = new Set<DohConn>();
+  /** Requests whose body is being read, checked by the sweep against the read timeout. */
+  private readonly bodies = new Set<Exchange>();
   private sweeper: NodeJS.Timeout | undefined;
   /** Connections closed for replies their clients did not read (over the cap or the write timeout). */
   overflows = 0;
@@ -379,7 +463,7 @@ export class DohListener {
   async listen(port = this.port): Promise<number> {
     // node:http2 is loaded when a block listens on it, not at start (#17: ~2-3 MB of RSS).
     const { default: http2 } = await import('node:http2');
-    const http1 = (req: http.IncomingMessage, res: http.ServerResponse): void => this.http1Conn(req.socket).take(new Http1Exchange(req, res));
+    const http1 = (req: http.IncomingMessage, res: http.ServerResponse): void => this.http1Conn(req.socket).receive(new Http1Exchange(req, res));
     let srv: http.Server | http2.Http2SecureServer;
     if (this.cert !== undefined) {
       const auth = this.cert.clientAuth;
@@ -393,7 +477,7 @@ export class DohListener {
         stream.on('error', () => {});
         const conn = this.http2Conn(stream.session);
         if (conn === undefined) stream.close(http2.constants.NGHTTP2_CANCEL);
-        else conn.take(new Http2Exchange(stream, headers));
+        else conn.receive(new Http2Exchange(stream, headers));
       });
       srv.on('secureConnection', (sock: tls.TLSSocket) => {
         if (!clientAllowed(sock, this.cert?.clientAuth ?? auth)) sock.destroy();
@@ -402,6 +486,9 @@ export class DohListener {
     } else {
       srv = http.createServer({ requestTimeout: Math.max(this.limits.readTimeout, 1000), headersTimeout: Math.max(this.limits.readTimeout, 1000) }, http1);
       srv.keepAliveTimeout = this.limits.idleTimeout;
+      // the socket's timeout is trackSocket's check, not its end: with a listener here node:http
+      // does not destroy the socket at each 'timeout'
+      srv.on('timeout', () => {});
     }
     // 0 = no cap (the https plugin's max_connections 0; node:net treats 0 as none too)
     srv.maxConnections = this.opts.maxConnections;
@@ -480,16 +567,41 @@ export class DohListener {
   /** `c` went above the high-water mark: the sweep watches it. */
   held(c: DohConn): void {
     this.heldConns.add(c);
+    this.sweeping();
+  }
+
+  /** `x`'s body is being read: the sweep answers 408 if it is not complete within the read timeout. */
+  reads(x: Exchange): void {
+    this.bodies.add(x);
+    this.sweeping();
+  }
+
+  private sweeping(): void {
     if (this.sweeper !== undefined) return;
-    // a quarter of the write timeout apart, while some connection is held
-    this.sweeper = setInterval(this.sweep, Math.max(10, this.limits.writeTimeout / 4));
+    // a quarter of the shorter timeout apart, while some connection is held or some body is read
+    // (it stops at the first sweep that finds neither, not at each request)
+    this.sweeper = setInterval(this.sweep, Math.max(10, Math.min(this.limits.writeTimeout, this.limits.readTimeout) / 4));
     this.sweeper.unref();
   }
 
   private readonly sweep = (): void => {
     const now = performance.now();
     for (const c of this.heldConns) if (!c.check(now)) this.heldConns.delete(c);
-    if (this.heldConns.size === 0 && this.sweeper !== undefined) {
+    for (const x of this.bodies) {
+      const c = x.conn!;
+      if (x.since === 0 || c.closed) this.bodies.delete(x);
+      else if (c.paused) x.since = now; // the clock runs while the server reads the connection
+      else if (x.finished) {
+        // the request went away before its body was complete
+        this.bodies.delete(x);
+        x.since = 0;
+        c.drop(x);
+      } else if (now - x.since > this.limits.readTimeout) {
+        this.bodies.delete(x);
+        c.cutBody(x, 408);
+      }
+    }
+    if (this.heldConns.size === 0 && this.bodies.size === 0 && this.sweeper !== undefined) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
     }
@@ -499,6 +611,13 @@ export class DohListener {
   get queuedBytes(): number {
     let n = 0;
     for (const c of this.conns.values()) n += c.queued;
+    return n;
+  }
+
+  /** Bytes of request bodies read and not yet served, across connections. */
+  get requestBytes(): number {
+    let n = 0;
+    for (const c of this.conns.values()) n += c.reading;
     return n;
   }
 
@@ -534,32 +653,18 @@ export class DohListener {
     }
     if (x.method === 'POST') {
       const type = (x.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (type !== DOH_TYPE) return this.fail(x, 415, `unsupported media type: expected ${DOH_TYPE}`);
-      const declared = Number(x.headers['content-length'] ?? 0);
-      const tooLarge = (): void => {
-        this.fail(x, 413, `payload too large: a DNS message is at most ${MAX_DOH_MESSAGE} bytes`, x.http1 ? { connection: 'close' } : {});
-        x.body.resume(); // read and drop the rest; HTTP/1.1 closes the connection after the reply
-      };
-      if (declared > MAX_DOH_MESSAGE) return tooLarge();
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let over = false;
-      x.body.on('data', (c: Buffer) => {
-        if (over) return;
-        size += c.length;
-        if (size > MAX_DOH_MESSAGE) {
-          over = true;
-          chunks.length = 0;
-          tooLarge();
-          return;
-        }
-        chunks.push(c);
-      });
-      x.body.on('end', () => {
-        if (!over) this.query(x, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-      });
-      x.body.on('error', () => {});
-      return;
+      const parts = x.parts;
+      x.parts = undefined;
+      if (x.cut === 0) {
+        if (type !== DOH_TYPE) return this.fail(x, 415, `unsupported media type: expected ${DOH_TYPE}`);
+        return this.query(x, parts!.length === 1 ? parts![0]! : Buffer.concat(parts!));
+      }
+      // the body was not read whole: the rest is dropped, an HTTP/1.1 connection closed after the reply
+      const close: Record<string, string> = x.http1 ? { connection: 'close' } : {};
+      if (type !== DOH_TYPE) this.fail(x, 415, `unsupported media type: expected ${DOH_TYPE}`, close);
+      else if (x.cut === 413) this.fail(x, 413, `payload too large: a DNS message is at most ${MAX_DOH_MESSAGE} bytes`, close);
+      else this.fail(x, 408, `request timeout: the body did not arrive within ${this.limits.readTimeout} ms`, close);
+      return x.stop(x.cut === 408);
     }
     this.fail(x, 405, 'method not allowed: use GET or POST', { allow: 'GET, POST' });
   }

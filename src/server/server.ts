@@ -404,6 +404,13 @@ export class DnsServer implements ProcessState {
     return n;
   }
 
+  /** Bytes of DoH request bodies read and not yet served (bodies still arriving, queries waiting), across DoH listeners. */
+  dohRequestBytes(): number {
+    let n = 0;
+    for (const l of this.listenersByKey.values()) for (const s of l.streams) if (s instanceof DohListener) n += s.requestBytes;
+    return n;
+  }
+
   /** TCP and DoT connections closed for replies they did not read (over the byte cap or the write timeout). */
   tcpOverflows(): number {
     let n = 0;

@@ -6,6 +6,7 @@
 // option. Without a certificate (no `tls` plugin in the block) it serves DNS over plain TCP, as
 // CoreDNS does. Also the helpers the HTTP/2 and HTTP listeners share (certificates, listen, close).
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import type { ClientAuth, ListenTls } from '../plugin/types.js';
 import type { LocalAddr } from '../request/request.js';
@@ -65,13 +66,30 @@ export function listenOn(srv: net.Server, host: string, port: number, ctx: Serve
 /**
  * An accepted connection of an HTTP/2 listener (DoH, gRPC): kept in `set` until it closes, no
  * Nagle (a reply is a few small frames the client would otherwise wait for behind its delayed
- * ACK), and closed after `idle` ms without traffic (HTTP/2 pings count).
+ * ACK), and closed after `idle` ms (to a quarter more) without a byte from the client (HTTP/2
+ * pings count).
  */
 export function trackSocket(sock: net.Socket, set: Set<net.Socket>, idle: number): void {
   set.add(sock);
   sock.setNoDelay(true);
-  sock.setTimeout(idle, () => sock.destroy());
   sock.once('close', () => set.delete(sock));
+  if (!(idle > 0)) return;
+  // Once TLS or an HTTP/2 session reads this socket's handle themselves, their traffic does not
+  // reset its own timeout (a busy session was cut at `idle`): its count of bytes read does grow,
+  // so the timer looks every quarter of `idle` whether it did.
+  const step = Math.max(10, idle / 4);
+  let seen = 0;
+  let since = performance.now();
+  const look = (): void => {
+    const now = performance.now();
+    if (sock.bytesRead !== seen) {
+      seen = sock.bytesRead;
+      since = now;
+    }
+    if (now - since >= idle) sock.destroy();
+    else sock.setTimeout(step, look);
+  };
+  sock.setTimeout(step, look);
 }
 
 /**
