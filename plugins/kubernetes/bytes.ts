@@ -16,6 +16,7 @@
 // the buffer is full, the whole copy is written again into a new buffer (the `epoch` changes;
 // readers drop what they decoded from the old one).
 import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fnv, ServiceEntry, type ClusterStore } from './store.js';
@@ -93,6 +94,27 @@ const KEY_MAX = 0xffff;
 const LONG = 0xffff;
 /** The bytes a count of `n` takes. */
 const szCount = (n: number): number => (n < LONG ? 2 : 6);
+
+/**
+ * Tests only (test/integration/workers-kubernetes-takeover.test.ts): with
+ * TYPEDNS_TEST_PAUSE_UPDATE=FILE, an in-place update that finds FILE empty stops halfway — the
+ * sequence odd, the changed Services written and their slots set, the address lists not — writes
+ * this process's PID into FILE and blocks, to be killed there: a leader that dies in the middle
+ * of an update, at a known moment. Unset (production): one comparison per update.
+ */
+const PAUSE_FILE = process.env['TYPEDNS_TEST_PAUSE_UPDATE'];
+
+function pauseForTest(file: string): void {
+  let armed: string;
+  try {
+    armed = readFileSync(file, 'utf8');
+  } catch {
+    return; // (not armed)
+  }
+  if (armed !== '') return; // (paused once already)
+  writeFileSync(file, String(process.pid));
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120_000);
+}
 
 // ------------------------------------------------------------------------------------ writer
 
@@ -329,6 +351,7 @@ export class ClusterBytesWriter {
       if (r === TOOK_EMPTY) Atomics.store(h, H_SVC_FILL, h[H_SVC_FILL]! + 1);
       if (r !== REPLACED) Atomics.store(h, H_SVC_LIVE, h[H_SVC_LIVE]! + 1); // (a deleted slot reused: live, not filled)
     }
+    if (PAUSE_FILE !== undefined) pauseForTest(PAUSE_FILE);
     for (const ip of ips) {
       const list = this.store.reverseOf(ip);
       dead += this.replace(h, H_REV_TAB, H_REV_CAP, H_REV_FILL, ip, list.length === 0 ? DELETED : this.writeList(ip, list));
