@@ -815,8 +815,14 @@ function decodeService(buf: Buffer, dv: DataView, at: number, podNames: boolean)
   return e;
 }
 
-/** Decoded Services kept per reader (the hot names, with their precomputed answers). */
-const CACHE_MAX = 4096;
+/**
+ * Decoded Services kept per reader (with their precomputed answers): at least CACHE_MIN, and as
+ * many as the copy has Services up to CACHE_CAP — a worker asked for every Service in turn then
+ * decodes each once, not on most queries (bench/README.md: a decoded Service with its answers
+ * costs about 1 KB at 10 endpoints: the cap is ~16 MB of heap at most).
+ */
+const CACHE_MIN = 4096;
+const CACHE_CAP = 16384;
 const NO_RECORDS: readonly never[] = Object.freeze([]) as readonly never[];
 
 /**
@@ -847,7 +853,7 @@ export interface ByteViewOptions {
  * and written with Atomics (a shared memory mapping is an external ArrayBuffer, not a
  * SharedArrayBuffer: Atomics.load/store still order them); a record is complete before any slot
  * names it, and records never change, so what a torn read can meet is a table or header half
- * updated, which the retry covers. Decoded Services are kept by record offset in a bounded cache,
+ * updated, which the retry covers. Decoded Services are kept by record offset in a cache sized from the copy's Services (CACHE_MIN to CACHE_CAP),
  * which a new buffer (a full write) drops. A writer that stays in an update (it died there) makes
  * the copy read as not synced and empty (STUCK_MS), not a spin on every read.
  */
@@ -870,6 +876,8 @@ export class ByteClusterView implements ClusterView {
   /** The odd sequence number the writer was left at (STUCK: none). */
   private stuck = STUCK;
   private readonly cache = new Map<number, ServiceEntry>();
+  /** Entries the cache holds before it evicts (grows with the copy's Services, CACHE_MIN to CACHE_CAP). */
+  private cacheMax = CACHE_MIN;
   /**
    * The cache's keys, for eviction: a random one goes when it is full (a query stream that walks
    * more names than the cache holds, in turn, would miss every time with first-in first-out).
@@ -881,6 +889,11 @@ export class ByteClusterView implements ClusterView {
   private readonly pods = new Map<number, readonly SlimPod[]>();
   /** Services decoded (tests: the cache keeps the hot ones). */
   decoded = 0;
+
+  /** Decoded Services held (tests). */
+  get cached(): number {
+    return this.cache.size;
+  }
 
   constructor(
     private readonly current: () => ArrayBuffer,
@@ -912,6 +925,7 @@ export class ByteClusterView implements ClusterView {
     this.stuck = STUCK;
     this.cache.clear();
     this.cacheKeys = [];
+    this.cacheMax = CACHE_MIN;
     this.pods.clear();
     this.nsAt = -1;
   }
@@ -945,14 +959,16 @@ export class ByteClusterView implements ClusterView {
     if (e === undefined) {
       e = decodeService(this.buf!, this.dv, at, this.podNames);
       this.decoded++;
-      if (this.cacheKeys.length >= CACHE_MAX) {
+      // full: as large as the Services in the copy now (one racy word: only a size)?
+      if (this.cacheKeys.length >= this.cacheMax) this.cacheMax = Math.min(CACHE_CAP, Math.max(this.cacheMax, Atomics.load(this.h, H_SVC_LIVE)));
+      if (this.cacheKeys.length >= this.cacheMax) {
         // xorshift: a slot to reuse
         let x = this.rand;
         x ^= x << 13;
         x ^= x >>> 17;
         x ^= x << 5;
         this.rand = x;
-        const i = (x >>> 0) % CACHE_MAX;
+        const i = (x >>> 0) % this.cacheKeys.length;
         this.cache.delete(this.cacheKeys[i]!);
         this.cacheKeys[i] = at;
       } else this.cacheKeys.push(at);
@@ -1074,7 +1090,7 @@ export class ByteClusterView implements ClusterView {
         const rv = r.str();
         list.push({ namespace, name, ...(rv !== '' ? { rv } : {}), ips: r.strs() });
       }
-      if (this.pods.size >= CACHE_MAX) this.pods.clear();
+      if (this.pods.size >= CACHE_MIN) this.pods.clear();
       this.pods.set(at, list);
       pods = list;
     }
