@@ -820,7 +820,7 @@ function decodeService(buf: Buffer, dv: DataView, at: number, podNames: boolean)
  * many as the copy has Services up to CACHE_CAP — a worker asked for every Service in turn then
  * decodes each once, not on most queries (bench/README.md, session 9: a follower asked for
  * ~5,000 Services of 10 endpoints grew by ~20 MB of RSS, ~4 KB each with their answers; fewer
- * than with 4,096 slots, after which it was ~80 MB larger: decoded and dropped on most queries).
+ * than with 4,096 slots, which decoded and dropped a Service on most queries: +67–83 MB).
  */
 const CACHE_MIN = 4096;
 const CACHE_CAP = 16384;
