@@ -323,7 +323,9 @@ describe('cluster copy as bytes, read while another thread writes it', () => {
       stop,
     );
     await waitFor(async () => (t.latest() !== undefined ? true : undefined), { timeout: 10_000, interval: 5, what: 'the writer thread' });
-    const v = new ByteClusterView(() => t.latest()!);
+    // (the writer is alive: a thread of this process that a loaded machine may not run for more
+    // than the first 5 ms of an update; without this, reads then answered as from a dead writer)
+    const v = new ByteClusterView(() => t.latest()!, { writerAlive: () => true });
     // (every Service written once: from then on each is always there, in some version)
     await waitFor(async () => (v.size === 50 ? true : undefined), { timeout: 10_000, interval: 5, what: 'the 50 Services written' });
     let reads = 0;

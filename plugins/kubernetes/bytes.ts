@@ -854,8 +854,8 @@ export interface ByteViewOptions {
  * and written with Atomics (a shared memory mapping is an external ArrayBuffer, not a
  * SharedArrayBuffer: Atomics.load/store still order them); a record is complete before any slot
  * names it, and records never change, so what a torn read can meet is a table or header half
- * updated, which the retry covers. Decoded Services are kept by record offset in a cache sized from the copy's Services (CACHE_MIN to CACHE_CAP),
- * which a new buffer (a full write) drops. A writer that stays in an update (it died there) makes
+ * updated, which the retry covers. Decoded Services are kept by record offset in a cache sized
+ * from the copy's Services (CACHE_MIN to CACHE_CAP), which a new buffer (a full write) drops. A writer that stays in an update (it died there) makes
  * the copy read as not synced and empty (STUCK_MS), not a spin on every read.
  */
 export class ByteClusterView implements ClusterView {
