@@ -1,7 +1,8 @@
 // The time of a full write of the kubernetes plugin's copy as bytes (plugins/kubernetes/bytes.ts,
 // what the leader of -workers N writes into shared memory) at 10,000 Services × 10 endpoints:
-// wall and CPU time of 11 full writes, medians. After `npm run build` (and `npx tsc -p tsconfig.json`
-// for dist/test/support): node bench/k8s-full-write.mjs [ROOT] (ROOT: another build's checkout).
+// wall and CPU time of 11 full writes, medians. After `npm run build` and
+// `npx tsc -p bench/tsconfig.json` (dist/test/support/k8s-objects.js):
+// node bench/k8s-full-write.mjs [ROOT] (ROOT: another build's checkout).
 const root = process.argv[2] ?? new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const { ClusterStore } = await import(`${root}/dist/plugins/kubernetes/store.js`);
 const { ClusterBytesWriter } = await import(`${root}/dist/plugins/kubernetes/bytes.js`);
