@@ -3,7 +3,7 @@
 // times). 10,000 Services in 100 namespaces, one EndpointSlice of 10 endpoints each, served by
 // the fake API server of test/support; each run waits until the Services answer, then 3 s.
 //   npx tsc -p bench/tsconfig.json && npm run build && node dist/bench/k8s-workers.js [--services N] [--root DIR] [--qps SEC]
-// (--qps: then dnsperf for SEC seconds, A queries for every Service in turn, -c 8 -q 200.)
+// (--qps: then dnsperf for SEC seconds, A queries for every Service in turn, -c 8 -q 200, and RSS again.)
 // (--root: the checkout whose dist/src/cli.js is run, to measure another build the same way.)
 // RSS counts the pages a process maps from shared memory (the workers' copy of the cluster) in
 // every process that maps them; PSS divides them among those processes, so the PSS sum is the
@@ -63,6 +63,9 @@ for (const n of [1, 2]) {
     const qps = /Queries per second:\s+([\d.]+)/.exec(out)?.[1];
     const lost = /Queries lost:\s+(\d+)/.exec(out)?.[1];
     console.log(`-workers ${n}: ${qps} qps (A for all ${SERVICES} Services in turn), ${lost} lost`);
+    const after = pids.map((pid) => procStatus(pid).rssMb);
+    const pssAfter = pids.map((pid) => procPssMb(pid));
+    console.log(`-workers ${n}: after the load, RSS ${after.map((x) => x.toFixed(1)).join(' + ')} = ${after.reduce((a, b) => a + b, 0).toFixed(1)} MB, PSS ${pssAfter.map((x) => x.toFixed(1)).join(' + ')} = ${pssAfter.reduce((a, b) => a + b, 0).toFixed(1)} MB`);
   }
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));

@@ -29,7 +29,10 @@
 // and writable, as an external ArrayBuffer (unmapped when it is collected), and returns its fd,
 // which other processes of the same user open as /proc/<pid>/fd/<fd>; shmOpen(path) maps such a
 // file read-only (its whole size, from fstat) and closes the fd; shmClose(fd) closes the
-// creator's fd (mappings stay valid).
+// creator's fd (mappings stay valid). V8 counts an external ArrayBuffer's length in its external
+// memory (process.memoryUsage().external, and the GC's external pressure) from its creation
+// until it is collected: a mapping is reported whole without napi_adjust_external_memory
+// (plugins/kubernetes/shared.test.ts checks it).
 //
 // Built by scripts/build-native.mjs with the C compiler and the headers of the running Node.js;
 // when it is missing the server uses node:dgram (same behaviour, more CPU per query).

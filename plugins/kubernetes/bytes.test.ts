@@ -223,6 +223,38 @@ describe('cluster copy as bytes: the decoded cache', () => {
     // first-in first-out would decode every one of the 15,000 again
     expect(v.decoded - first).toBeLessThan(n * 3 * 0.5);
   });
+
+  /** A store of `n` Services (ns/s0…) with its copy and a reader. */
+  function copyOf(n: number): { st: ClusterStore; v: ByteClusterView } {
+    const st = new ClusterStore();
+    const w = ClusterBytesWriter.attach(st);
+    for (let i = 0; i < n; i++) st.upsertService({ namespace: 'ns', name: `s${i}`, type: 'ClusterIP', clusterIPs: [`10.1.${i >> 8}.${i & 255}`], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
+    st.commit();
+    return { st, v: new ByteClusterView(() => w.buffer) };
+  }
+
+  it('holds as many Services as the copy has (8,000 asked in turn: each decoded once), up to its cap', () => {
+    const n = 8000;
+    const { st, v } = copyOf(n);
+    for (let i = 0; i < n; i++) v.service(`s${i}`, 'ns');
+    expect(v.decoded).toBe(n);
+    for (let round = 0; round < 3; round++) for (let i = 0; i < n; i++) expect(v.service(`s${i}`, 'ns')?.name).toBe(`s${i}`);
+    // (a cache of 4,096 decoded about half of these 24,000 again)
+    expect(v.decoded).toBe(n);
+    expect(v.cached).toBe(n);
+    // Services added in place: it grows with them
+    for (let i = n; i < n + 500; i++) st.upsertService({ namespace: 'ns', name: `s${i}`, type: 'ClusterIP', clusterIPs: [`10.2.${i >> 8}.${i & 255}`], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
+    st.commit();
+    for (let round = 0; round < 2; round++) for (let i = 0; i < n + 500; i++) v.service(`s${i}`, 'ns');
+    expect(v.cached).toBe(n + 500);
+  });
+
+  it('holds at most 16,384 Services, however many the copy has', () => {
+    const n = 20_000;
+    const { v } = copyOf(n);
+    for (let round = 0; round < 2; round++) for (let i = 0; i < n; i++) expect(v.service(`s${i}`, 'ns')?.name).toBe(`s${i}`);
+    expect(v.cached).toBe(16_384);
+  });
 });
 
 /**
@@ -291,7 +323,9 @@ describe('cluster copy as bytes, read while another thread writes it', () => {
       stop,
     );
     await waitFor(async () => (t.latest() !== undefined ? true : undefined), { timeout: 10_000, interval: 5, what: 'the writer thread' });
-    const v = new ByteClusterView(() => t.latest()!);
+    // (the writer is alive: a thread of this process that a loaded machine may not run for more
+    // than the first 5 ms of an update; without this, reads then answered as from a dead writer)
+    const v = new ByteClusterView(() => t.latest()!, { writerAlive: () => true });
     // (every Service written once: from then on each is always there, in some version)
     await waitFor(async () => (v.size === 50 ? true : undefined), { timeout: 10_000, interval: 5, what: 'the 50 Services written' });
     let reads = 0;

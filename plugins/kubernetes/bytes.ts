@@ -16,6 +16,7 @@
 // the buffer is full, the whole copy is written again into a new buffer (the `epoch` changes;
 // readers drop what they decoded from the old one).
 import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fnv, ServiceEntry, type ClusterStore } from './store.js';
@@ -93,6 +94,27 @@ const KEY_MAX = 0xffff;
 const LONG = 0xffff;
 /** The bytes a count of `n` takes. */
 const szCount = (n: number): number => (n < LONG ? 2 : 6);
+
+/**
+ * Tests only (test/integration/workers-kubernetes-takeover.test.ts): with
+ * TYPEDNS_TEST_PAUSE_UPDATE=FILE, an in-place update that finds FILE empty stops halfway — the
+ * sequence odd, the changed Services written and their slots set, the address lists not — writes
+ * this process's PID into FILE and blocks, to be killed there: a leader that dies in the middle
+ * of an update, at a known moment. Unset (production): one comparison per update.
+ */
+const PAUSE_FILE = process.env['TYPEDNS_TEST_PAUSE_UPDATE'];
+
+function pauseForTest(file: string): void {
+  let armed: string;
+  try {
+    armed = readFileSync(file, 'utf8');
+  } catch {
+    return; // (not armed)
+  }
+  if (armed !== '') return; // (paused once already)
+  writeFileSync(file, String(process.pid));
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120_000);
+}
 
 // ------------------------------------------------------------------------------------ writer
 
@@ -329,6 +351,7 @@ export class ClusterBytesWriter {
       if (r === TOOK_EMPTY) Atomics.store(h, H_SVC_FILL, h[H_SVC_FILL]! + 1);
       if (r !== REPLACED) Atomics.store(h, H_SVC_LIVE, h[H_SVC_LIVE]! + 1); // (a deleted slot reused: live, not filled)
     }
+    if (PAUSE_FILE !== undefined) pauseForTest(PAUSE_FILE);
     for (const ip of ips) {
       const list = this.store.reverseOf(ip);
       dead += this.replace(h, H_REV_TAB, H_REV_CAP, H_REV_FILL, ip, list.length === 0 ? DELETED : this.writeList(ip, list));
@@ -792,8 +815,15 @@ function decodeService(buf: Buffer, dv: DataView, at: number, podNames: boolean)
   return e;
 }
 
-/** Decoded Services kept per reader (the hot names, with their precomputed answers). */
-const CACHE_MAX = 4096;
+/**
+ * Decoded Services kept per reader (with their precomputed answers): at least CACHE_MIN, and as
+ * many as the copy has Services up to CACHE_CAP — a worker asked for every Service in turn then
+ * decodes each once, not on most queries (bench/README.md, session 9: a follower asked for
+ * ~5,000 Services of 10 endpoints grew by ~20 MB of RSS, ~4 KB each with their answers; fewer
+ * than with 4,096 slots, which decoded and dropped a Service on most queries: +67–83 MB).
+ */
+const CACHE_MIN = 4096;
+const CACHE_CAP = 16384;
 const NO_RECORDS: readonly never[] = Object.freeze([]) as readonly never[];
 
 /**
@@ -824,8 +854,8 @@ export interface ByteViewOptions {
  * and written with Atomics (a shared memory mapping is an external ArrayBuffer, not a
  * SharedArrayBuffer: Atomics.load/store still order them); a record is complete before any slot
  * names it, and records never change, so what a torn read can meet is a table or header half
- * updated, which the retry covers. Decoded Services are kept by record offset in a bounded cache,
- * which a new buffer (a full write) drops. A writer that stays in an update (it died there) makes
+ * updated, which the retry covers. Decoded Services are kept by record offset in a cache sized
+ * from the copy's Services (CACHE_MIN to CACHE_CAP), which a new buffer (a full write) drops. A writer that stays in an update (it died there) makes
  * the copy read as not synced and empty (STUCK_MS), not a spin on every read.
  */
 export class ByteClusterView implements ClusterView {
@@ -847,6 +877,8 @@ export class ByteClusterView implements ClusterView {
   /** The odd sequence number the writer was left at (STUCK: none). */
   private stuck = STUCK;
   private readonly cache = new Map<number, ServiceEntry>();
+  /** Entries the cache holds before it evicts (grows with the copy's Services, CACHE_MIN to CACHE_CAP). */
+  private cacheMax = CACHE_MIN;
   /**
    * The cache's keys, for eviction: a random one goes when it is full (a query stream that walks
    * more names than the cache holds, in turn, would miss every time with first-in first-out).
@@ -858,6 +890,11 @@ export class ByteClusterView implements ClusterView {
   private readonly pods = new Map<number, readonly SlimPod[]>();
   /** Services decoded (tests: the cache keeps the hot ones). */
   decoded = 0;
+
+  /** Decoded Services held (tests). */
+  get cached(): number {
+    return this.cache.size;
+  }
 
   constructor(
     private readonly current: () => ArrayBuffer,
@@ -889,6 +926,7 @@ export class ByteClusterView implements ClusterView {
     this.stuck = STUCK;
     this.cache.clear();
     this.cacheKeys = [];
+    this.cacheMax = CACHE_MIN;
     this.pods.clear();
     this.nsAt = -1;
   }
@@ -922,14 +960,16 @@ export class ByteClusterView implements ClusterView {
     if (e === undefined) {
       e = decodeService(this.buf!, this.dv, at, this.podNames);
       this.decoded++;
-      if (this.cacheKeys.length >= CACHE_MAX) {
+      // full: as large as the Services in the copy now (one racy word: only a size)?
+      if (this.cacheKeys.length >= this.cacheMax) this.cacheMax = Math.min(CACHE_CAP, Math.max(this.cacheMax, Atomics.load(this.h, H_SVC_LIVE)));
+      if (this.cacheKeys.length >= this.cacheMax) {
         // xorshift: a slot to reuse
         let x = this.rand;
         x ^= x << 13;
         x ^= x >>> 17;
         x ^= x << 5;
         this.rand = x;
-        const i = (x >>> 0) % CACHE_MAX;
+        const i = (x >>> 0) % this.cacheKeys.length;
         this.cache.delete(this.cacheKeys[i]!);
         this.cacheKeys[i] = at;
       } else this.cacheKeys.push(at);
@@ -1051,7 +1091,7 @@ export class ByteClusterView implements ClusterView {
         const rv = r.str();
         list.push({ namespace, name, ...(rv !== '' ? { rv } : {}), ips: r.strs() });
       }
-      if (this.pods.size >= CACHE_MAX) this.pods.clear();
+      if (this.pods.size >= CACHE_MIN) this.pods.clear();
       this.pods.set(at, list);
       pods = list;
     }

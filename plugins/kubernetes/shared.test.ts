@@ -2,11 +2,13 @@
 // v8.deserialize (src/server/share.ts) with a copy of every string and list; the follower gives
 // them the shared port lists the leader's own objects have, so its copy of the cluster is no
 // larger than the leader's. The whole path through real workers: test/integration/workers-kubernetes.test.ts.
+import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
+import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/plugin/api.js';
 import type { ShareHandlers, ShareMember } from '../../src/server/share.js';
-import type { NativeShm } from '../../src/server/udp-native.js';
+import { nativeShm, type NativeShm } from '../../src/server/udp-native.js';
 import { waitFor } from '../../src/testing/index.js';
 import { ClusterStore } from './store.js';
 import { SharedApiSource, shareDecoded } from './shared.js';
@@ -278,5 +280,44 @@ describe('a worker of the shared API source, with the copy in shared memory', ()
     expect(f.src.view.synced).toBe(false);
     expect(f.src.view.service('old', 'ns')).toBeUndefined();
     for (const w of [a, f]) await w.src.stop();
+  });
+});
+
+describe.skipIf(nativeShm() === undefined)('shared memory segments and V8 (the native module)', () => {
+  /** --expose-gc's global.gc, else the same function fetched at run time. */
+  const gc = (): void => {
+    const g = (globalThis as { gc?: () => void }).gc;
+    if (typeof g === 'function') return g();
+    v8.setFlagsFromString('--expose-gc');
+    (vm.runInNewContext('gc') as () => void)();
+  };
+  const external = (): number => process.memoryUsage().external;
+
+  it('a segment counts once in V8\'s external memory while mapped (its whole size, created or opened), and leaves it when unmapped', async () => {
+    const shm = nativeShm()!;
+    const size = 32 << 20;
+    const MB = 1 << 20;
+    const t0 = external();
+    let [fd, created]: [number, ArrayBuffer | undefined] = shm.create(size);
+    const t1 = external();
+    let opened: ArrayBuffer | undefined = shm.open(`/proc/${process.pid}/fd/${fd}`);
+    const t2 = external();
+    shm.close(fd);
+    expect(created.byteLength + opened.byteLength).toBe(2 * size);
+    // (V8 counts an external ArrayBuffer's length itself: the native module adds nothing to it)
+    expect(t1 - t0).toBeGreaterThanOrEqual(size);
+    expect(t1 - t0).toBeLessThan(size + MB);
+    expect(t2 - t1).toBeGreaterThanOrEqual(size);
+    expect(t2 - t1).toBeLessThan(size + MB);
+    created = opened = undefined;
+    const mapped = (): number => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('memfd:typedns-cluster')).length;
+    await waitFor(
+      async () => {
+        gc();
+        await new Promise((r) => setImmediate(r));
+        return external() < t0 + MB && mapped() === 0 ? true : undefined;
+      },
+      { timeout: 10_000, interval: 20, what: `the segments unmapped and out of the external memory (${external() - t0} bytes over, ${mapped()} mapped)` },
+    );
   });
 });

@@ -3,9 +3,10 @@
 // store, and keeps a copy of the store as bytes (bytes.ts) in shared memory (a memfd of the
 // native module, native/udp.c) that it rewrites after each commit; the other workers follow:
 // they are told the segment (['M', leader pid, fd]) and map it read-only from
-// /proc/<pid>/fd/<fd>, and answer from it (ByteClusterView: records decoded on demand, a bounded
-// cache): one copy of the cluster for the process tree, and no store in a follower. A full write
-// (compaction, growth) makes a new segment, announced the same way. When the leader leaves (its
+// /proc/<pid>/fd/<fd>, and answer from it (ByteClusterView: records decoded on demand, kept in a
+// cache as large as the copy's Services, up to 16,384): one copy of the cluster for the process
+// tree, and no store in a follower. A full write (compaction, growth) makes a new segment,
+// announced the same way. When the leader leaves (its
 // worker died, or a reload), a follower takes over and lists again into its own store; the
 // others go on reading the old segment (mapped, it outlives its writer) until the new leader's
 // first lists are in and it announces its own. A follower that cannot map the segment announced

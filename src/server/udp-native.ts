@@ -109,10 +109,29 @@ export interface NativeShm {
   close(fd: number): void;
 }
 
+/**
+ * Tests only (test/integration/workers-kubernetes-takeover.test.ts): with
+ * TYPEDNS_TEST_SHM_FAIL=FILE, creating a segment fails while FILE exists (as memfd_create would
+ * with no descriptor left). Unset (production): create is the native function, nothing checked.
+ */
+const SHM_FAIL_FILE = process.env['TYPEDNS_TEST_SHM_FAIL'];
+
 export function nativeShm(): NativeShm | undefined {
   const m = nativeUdp();
   if (m?.shmCreate === undefined || m.shmOpen === undefined || m.shmClose === undefined) return undefined;
-  return { create: (n) => m.shmCreate!(n), open: (p) => m.shmOpen!(p), close: (fd) => m.shmClose!(fd) };
+  const create = (n: number): [number, ArrayBuffer] => m.shmCreate!(n);
+  const fail = SHM_FAIL_FILE;
+  return {
+    create:
+      fail === undefined
+        ? create
+        : (n) => {
+            if (existsSync(fail)) throw new Error('memfd_create: Too many open files (TYPEDNS_TEST_SHM_FAIL)');
+            return create(n);
+          },
+    open: (p) => m.shmOpen!(p),
+    close: (fd) => m.shmClose!(fd),
+  };
 }
 
 /** The layout, read once when the module loads. */
