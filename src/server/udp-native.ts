@@ -4,7 +4,7 @@
 // platform (its stamp, build/typedns_udp.json, says so), does not load, or TYPEDNS_NATIVE_UDP=0.
 // Replies written after their batch are queued and leave in one sendmmsg per turn (queueFlush).
 // Also NativeUdpClient: forward's connected client sockets to an upstream on the same module.
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { performance } from 'node:perf_hooks';
