@@ -54,10 +54,11 @@ describe('API server down for 5 s after the first sync', () => {
     fake.delete('services', { metadata: { name: 'old', namespace: 'shop' } });
     fake.update('endpointslices', endpointSlice('shop', 'db', 'db-1', [{ ip: '10.244.1.1' }, { ip: '10.244.1.3' }]));
 
-    // 5 s of queries, all answered (no timeouts, no SERVFAIL) from what was known before.
+    // 5 s of queries (and at least 100: a loaded machine asks fewer in 5 s), all answered (no
+    // timeouts, no SERVFAIL) from what was known before.
     const t0 = Date.now();
     let asked = 0;
-    while (Date.now() - t0 < 5000) {
+    while (Date.now() - t0 < 5000 || asked < 100) {
       for (const [n, want] of known) {
         const got = await aState(srv, n);
         if (!same(got, want)) throw new Error(`${n} answered ${JSON.stringify(got)} during the outage, expected ${JSON.stringify(want)}`);
@@ -65,7 +66,7 @@ describe('API server down for 5 s after the first sync', () => {
       }
       await new Promise((r) => setTimeout(r, 20));
     }
-    expect(asked).toBeGreaterThan(100);
+    expect(asked).toBeGreaterThanOrEqual(100);
     // The outage has been noticed by now, and said once, not once per retry or per query.
     expect(outageLines(srv)).toHaveLength(1);
     expect(restoredLines(srv)).toEqual([]);
