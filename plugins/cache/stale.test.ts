@@ -62,11 +62,11 @@ describe('cache: serve_stale arguments', () => {
     await s.query('v.example.org.', 'A');
     await sleep(1100);
     up.answer('v.example.org.', 'A', ['v.example.org. 60 IN A 10.1.0.3']);
-    // the reply comes 10 × TIMEOUT late: a stale answer can only be the deadline's, however loaded the machine
-    up.delay = 1500;
-    const t0 = Date.now();
-    expect(records(await s.query('v.example.org.', 'A', { timeout: 5000 }))).toEqual(['A 0 10.1.0.2']);
-    expect(Date.now() - t0).toBeLessThan(1200);
+    // The reply comes 4 × TIMEOUT late: the stale answer (not the fresh one) says the deadline
+    // fired first. Both timers are this process's (server and upstream alike), set in that order,
+    // and Node fires due timers in order however late it runs: no bound on the wall clock needed.
+    up.delay = 600;
+    expect(records(await s.query('v.example.org.', 'A', { timeout: 20_000 }))).toEqual(['A 0 10.1.0.2']);
     // the verify goes on after the deadline; its reply lands in the cache and is served from there
     await waitFor(async () => (await forwarded(s, 'NOERROR')) === 2, { timeout: 10_000, what: 'the late reply to reach the cache' });
     expect(records(await s.query('v.example.org.', 'A'))[0]).toMatch(/^A (5\d|60) 10\.1\.0\.3$/);

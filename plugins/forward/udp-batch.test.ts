@@ -124,12 +124,11 @@ describe.skipIf(!nativeUdpClients())('forward over native UDP client sockets', (
     const u = upstreamOf(port);
     try {
       const q = buildQuery('gone.example.org', 'A', { id: 1 });
-      const t0 = performance.now();
       const first = await u.exchange(q, q.length, 'udp', 4000).catch((e: Error) => e);
-      // the first query may fail on its own send or on the error the socket reports afterwards
+      // the first query may fail on its own send or on the error the socket reports afterwards;
+      // at once, not after the timeout: the error is ECONNREFUSED, not 'i/o timeout'
       expect(first).toBeInstanceOf(Error);
       expect((first as Error).message).toMatch(/ECONNREFUSED/);
-      expect(performance.now() - t0).toBeLessThan(3000);
     } finally {
       u.close();
     }

@@ -240,18 +240,21 @@ describe('kubernetes live updates from manifests', () => {
       const ptr = async (ip: string): Promise<number> => (await srv.query(`${ip.split('.').reverse().join('.')}.in-addr.arpa.`, 'PTR')).rcode;
       expect(await a()).toBe('10.96.0.50');
       expect(await ptr('10.96.0.50')).toBe(0);
+      // (the deadline only guards against a hang: a loaded machine takes seconds for a re-read)
       const until = async (want: string | undefined): Promise<void> => {
-        const deadline = Date.now() + 5000;
+        const deadline = Date.now() + 30_000;
         while (Date.now() < deadline) {
           if ((await a()) === want) return;
           await new Promise((r) => setTimeout(r, 50));
         }
         expect(await a()).toBe(want);
       };
-      const t0 = Date.now();
+      const reloads = (): number => srv.log.lines.filter((l) => l.includes('manifests reloaded from')).length;
+      const before = reloads();
       fs.writeFileSync(file, svc('10.96.0.51'));
       await until('10.96.0.51');
-      expect(Date.now() - t0).toBeLessThan(2500);
+      // one re-read (fs.watch's or the poll's) applied the change, not several
+      expect(reloads() - before).toBe(1);
       // the PTR of the old address is gone, the new one answers (encoded PTRs follow changes)
       expect(await ptr('10.96.0.51')).toBe(0);
       expect(await ptr('10.96.0.50')).toBe(3);
@@ -261,7 +264,7 @@ describe('kubernetes live updates from manifests', () => {
       await waitFor(() => {
         const i = srv.log.lines.findIndex((l) => l.includes('keeping the last good data') && l.includes('svc.yaml:'));
         return i >= 0 && srv.log.lines.slice(i + 1).some((l) => l.includes('manifests reloaded from'));
-      }, { what: 'the poll that read the broken manifest to finish' });
+      }, { timeout: 30_000, what: 'the poll that read the broken manifest to finish' });
       expect(await a()).toBe('10.96.0.51');
       fs.writeFileSync(file, 'apiVersion: v1\nkind: Namespace\nmetadata: { name: default }\n');
       await until(undefined);
@@ -269,7 +272,7 @@ describe('kubernetes live updates from manifests', () => {
       await srv.close();
       fs.rmSync(d, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 });
 
 afterAll(() => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../../src/testing/index.js';
 import { FakeApiServer } from '../../test/support/fake-apiserver.js';
 import { endpointSlice, namespace, service, type EndpointSpec } from '../../test/support/k8s-objects.js';
-import { aState, expectedA, mismatches, until, type AState } from '../../test/support/k8s-dns.js';
+import { aState, expectedA, mismatches, until, viaWatch, type AState } from '../../test/support/k8s-dns.js';
 
 const fqdn = (ns: string, name: string): string => `${name}.${ns}.svc.cluster.local.`;
 
@@ -21,6 +21,12 @@ function corefile(fake: FakeApiServer, extra = ''): string {
 ${extra}  }
 }`;
 }
+
+/**
+ * How long a live change may take to show before the test gives up: a guard against a hang, not a
+ * bound (that a change came live, through the open watch, is viaWatch's check).
+ */
+const LIVE = 30_000;
 
 /** Wait until `name` answers `want`; returns the milliseconds it took. */
 async function becomes(srv: TestServer, name: string, want: AState, ms = 5000): Promise<number> {
@@ -73,40 +79,40 @@ describe('kubernetes API source end to end', () => {
     await fake?.close();
   });
 
-  describe('live updates, each visible within 1 s', () => {
+  describe('live updates, each through the open watch (no list)', () => {
     it('a Service created resolves; deleted → NXDOMAIN', async () => {
       expect(await aState(srv, fqdn('live', 'web'))).toBe('NX');
       fake.create('services', service('live', 'web', '10.96.1.10'));
-      expect(await becomes(srv, fqdn('live', 'web'), ['10.96.1.10'])).toBeLessThan(1000);
+      await viaWatch(fake, () => becomes(srv, fqdn('live', 'web'), ['10.96.1.10'], LIVE));
       fake.update('services', service('live', 'web', '10.96.1.11'));
-      expect(await becomes(srv, fqdn('live', 'web'), ['10.96.1.11'])).toBeLessThan(1000);
+      await viaWatch(fake, () => becomes(srv, fqdn('live', 'web'), ['10.96.1.11'], LIVE));
       fake.delete('services', { metadata: { name: 'web', namespace: 'live' } });
-      expect(await becomes(srv, fqdn('live', 'web'), 'NX')).toBeLessThan(1000);
+      await viaWatch(fake, () => becomes(srv, fqdn('live', 'web'), 'NX', LIVE));
     });
 
     it('an endpoint turning ready is answered for the headless name; a second slice merges', async () => {
       fake.create('services', service('live', 'db', 'None'));
       fake.create('endpointslices', endpointSlice('live', 'db', 'db-a', [{ ip: '10.244.1.1' }, { ip: '10.244.1.2', ready: false }]));
-      expect(await becomes(srv, fqdn('live', 'db'), ['10.244.1.1'])).toBeLessThan(1000);
+      await viaWatch(fake, () => becomes(srv, fqdn('live', 'db'), ['10.244.1.1'], LIVE));
       fake.update('endpointslices', endpointSlice('live', 'db', 'db-a', [{ ip: '10.244.1.1' }, { ip: '10.244.1.2' }]));
-      expect(await becomes(srv, fqdn('live', 'db'), ['10.244.1.1', '10.244.1.2'])).toBeLessThan(1000);
+      await viaWatch(fake, () => becomes(srv, fqdn('live', 'db'), ['10.244.1.1', '10.244.1.2'], LIVE));
       fake.create('endpointslices', endpointSlice('live', 'db', 'db-b', [{ ip: '10.244.2.1', hostname: 'db-2' }]));
-      expect(await becomes(srv, fqdn('live', 'db'), ['10.244.1.1', '10.244.1.2', '10.244.2.1'])).toBeLessThan(1000);
+      await viaWatch(fake, () => becomes(srv, fqdn('live', 'db'), ['10.244.1.1', '10.244.1.2', '10.244.2.1'], LIVE));
       expect(await aState(srv, `db-2.${fqdn('live', 'db')}`)).toEqual(['10.244.2.1']);
       // And the first slice going away leaves the second.
       fake.delete('endpointslices', { metadata: { name: 'db-a', namespace: 'live' } });
-      expect(await becomes(srv, fqdn('live', 'db'), ['10.244.2.1'])).toBeLessThan(1000);
+      await viaWatch(fake, () => becomes(srv, fqdn('live', 'db'), ['10.244.2.1'], LIVE));
     });
 
     it('a namespace deleted → its names are NXDOMAIN', async () => {
       expect(await aState(srv, fqdn('gone', 'web'))).toEqual(['10.96.9.1']);
       expect(await aState(srv, fqdn('gone', 'hs'))).toEqual(['10.244.9.1']);
       fake.delete('namespaces', { metadata: { name: 'gone' } });
-      expect(await becomes(srv, fqdn('gone', 'web'), 'NX')).toBeLessThan(1000);
+      await viaWatch(fake, () => becomes(srv, fqdn('gone', 'web'), 'NX', LIVE));
       expect(await aState(srv, fqdn('gone', 'hs'))).toBe('NX');
       // Back again (the Services were never deleted): they answer again.
       fake.create('namespaces', namespace('gone'));
-      expect(await becomes(srv, fqdn('gone', 'web'), ['10.96.9.1'])).toBeLessThan(1000);
+      await viaWatch(fake, () => becomes(srv, fqdn('gone', 'web'), ['10.96.9.1'], LIVE));
     });
   });
 
@@ -123,7 +129,7 @@ describe('kubernetes API source end to end', () => {
     expect(await aState(srv, fqdn('gone', 'web'))).toEqual(['10.96.9.1']);
     expect(await aState(srv, fqdn('live', 'db'))).toEqual(['10.244.2.1']);
     fake.create('services', service('live', 'after', '10.96.1.98'));
-    expect(await becomes(srv, fqdn('live', 'after'), ['10.96.1.98'])).toBeLessThan(1000);
+    await viaWatch(fake, () => becomes(srv, fqdn('live', 'after'), ['10.96.1.98'], LIVE));
   });
 
   it('flapping watches while changes happen: the final state matches the fake exactly', async () => {
@@ -168,10 +174,12 @@ describe('kubernetes API source end to end', () => {
       // Changes go on while the streams are down; each drop of a stream that was carrying events is
       // followed by a prompt re-watch (the back-off starts over: it must not climb to its 5 s cap).
       // The namespaces watch sees no events here; like client-go's "very short watch", its
-      // back-off may grow, so it is not waited for.
+      // back-off may grow, so it is not waited for. A back-off that climbed would wait 4-6 s (its
+      // cap, ±20 %) from the 6th drop on; a prompt re-watch takes at most 250 ms ±20 % of it:
+      // 4 s is far from both (it was 2 s, within reach of a loaded machine's delays).
       const t = Date.now();
       while (!rewatched(svc, eps)) {
-        if (Date.now() - t > 2000) throw new Error(`round ${round}: watches not re-established within 2 s of the drop`);
+        if (Date.now() - t > 4000) throw new Error(`round ${round}: watches not re-established within 4 s of the drop`);
         change();
         ops++;
         await pause();
@@ -185,9 +193,9 @@ describe('kubernetes API source end to end', () => {
       throw new Error(`${e.message}: ${JSON.stringify(bad.slice(0, 5))}`);
     });
     expect(fake.count('services', 'watch') - watches0).toBeGreaterThanOrEqual(ROUNDS);
-    // And the server keeps following: one more change shows up within the second.
+    // And the server keeps following: one more change comes through the watch.
     fake.create('services', service('flap', 'last', '10.96.2.251'));
-    expect(await becomes(srv, fqdn('flap', 'last'), ['10.96.2.251'])).toBeLessThan(1000);
+    await viaWatch(fake, () => becomes(srv, fqdn('flap', 'last'), ['10.96.2.251'], LIVE));
   });
 
   it('a burst of 5,000 events: consistent within a few seconds; heap after GC stays bounded', async () => {
@@ -222,14 +230,17 @@ describe('kubernetes API source end to end', () => {
     // A marker after the burst: the watch stream is ordered and the store commits every pending
     // change at once, so when the marker answers, every event before it has been applied.
     fake.create('services', service('burst', 'marker', '10.99.0.1'));
-    const t1 = Date.now(); // the fake has sent every event (the watch stream may still be carrying them)
+    // the fake has sent every event (the watch stream may still be carrying them): from here the
+    // catching up is this process's work, measured in its CPU time (a loaded machine stretches
+    // the wall clock, not the CPU time)
+    const cpu1 = process.cpuUsage();
     const want = names.map((n) => ({ fqdn: fqdn('burst', n), want: expectedA(fake, 'burst', n) }));
     expect(want.filter((w) => w.want !== 'NX').length).toBe(500);
-    await becomes(srv, fqdn('burst', 'marker'), ['10.99.0.1'], 10_000);
-    const took = Date.now() - t1;
-    // Caught up within a few seconds of the last event (typically a few hundred ms; generous for
-    // loaded CI machines) …
-    expect(took).toBeLessThan(5000);
+    await becomes(srv, fqdn('burst', 'marker'), ['10.99.0.1'], LIVE);
+    const spent = process.cpuUsage(cpu1);
+    const took = Math.round((spent.user + spent.system) / 1000);
+    // Caught up within a few seconds of CPU time (typically a few hundred ms) …
+    expect(took, 'CPU ms to catch up').toBeLessThan(5000);
     // … and then every one of the 1,000 names answers exactly what the fake holds, at once.
     const bad = await mismatches(srv, want, 128);
     expect(bad.length, `${bad.length} wrong, e.g. ${JSON.stringify(bad.slice(0, 3))}`).toBe(0);
@@ -245,7 +256,7 @@ describe('kubernetes API source end to end', () => {
     // event is more) is 10 MB. 8 MB sits between the two. Without a real GC the figure is noisy:
     // then only a gross leak (tens of MB) is caught.
     const bound = gc ? 8 : 48;
-    expect(grew, `heap grew ${grew.toFixed(1)} MB over the burst (gc ${gc ? 'on' : 'off'}), took ${took} ms`).toBeLessThan(bound);
+    expect(grew, `heap grew ${grew.toFixed(1)} MB over the burst (gc ${gc ? 'on' : 'off'}), took ${took} CPU ms`).toBeLessThan(bound);
   });
 });
 
@@ -297,11 +308,11 @@ describe('namespaces and labels filters, fallthrough for in-addr.arpa', () => {
 
   it('labels follow updates: gaining the label adds, losing it removes', async () => {
     fake.update('services', service('keep', 'hidden', '10.96.5.2', { labels: { expose: 'yes' } }));
-    expect(await becomes(srv, fqdn('keep', 'hidden'), ['10.96.5.2'])).toBeLessThan(1000);
+    await viaWatch(fake, () => becomes(srv, fqdn('keep', 'hidden'), ['10.96.5.2'], LIVE));
     fake.update('services', service('keep', 'web', '10.96.5.1'));
-    expect(await becomes(srv, fqdn('keep', 'web'), 'NX')).toBeLessThan(1000);
+    await viaWatch(fake, () => becomes(srv, fqdn('keep', 'web'), 'NX', LIVE));
     fake.update('endpointslices', endpointSlice('keep', 'db', 'db-2', [{ ip: '10.244.5.2' }], { labels: { expose: 'yes' } }));
-    expect(await becomes(srv, fqdn('keep', 'db'), ['10.244.5.1', '10.244.5.2'])).toBeLessThan(1000);
+    await viaWatch(fake, () => becomes(srv, fqdn('keep', 'db'), ['10.244.5.1', '10.244.5.2'], LIVE));
     // Changes outside the namespaces stay invisible.
     fake.create('services', service('other', 'new', '10.96.5.4', { labels: { expose: 'yes' } }));
     fake.create('services', service('keep', 'marker', '10.96.5.5', { labels: { expose: 'yes' } }));

@@ -95,10 +95,13 @@ export function createLogger(sink?: LogSink): TextLogger {
   return new TextLogger(sink ?? stdoutSink());
 }
 
-/** A logger that keeps lines in memory (tests). */
-export function memoryLogger(): TextLogger & { lines: string[] } {
+/** A logger that keeps lines in memory (tests), and hands each to `tap` as it is logged. */
+export function memoryLogger(tap?: (line: string) => void): TextLogger & { lines: string[] } {
   const lines: string[] = [];
-  const l = new TextLogger((s) => lines.push(s)) as TextLogger & { lines: string[] };
+  const l = new TextLogger((s) => {
+    lines.push(s);
+    tap?.(s);
+  }) as TextLogger & { lines: string[] };
   l.lines = lines;
   return l;
 }

@@ -418,6 +418,13 @@ export class DnsServer implements ProcessState {
     return n;
   }
 
+  /** DoH connections closed for replies they did not read (over the cap on waiting requests or the write timeout). */
+  dohOverflows(): number {
+    let n = 0;
+    for (const l of this.listenersByKey.values()) for (const s of l.streams) if (s instanceof DohListener) n += s.overflows;
+    return n;
+  }
+
   inflight(): number {
     let n = 0;
     for (const l of this.listenersByKey.values()) n += l.ctx.inflight;

@@ -178,11 +178,12 @@ export interface TestServer {
 /** Start a server on 127.0.0.1 from a Corefile string (use port 0 in keys for an ephemeral port). */
 export async function startServer(
   corefile: string,
-  o: { plugins?: PluginDefinition<any>[]; file?: string; defaultPort?: number; tcp?: Partial<TcpOptions> } = {},
+  o: { plugins?: PluginDefinition<any>[]; file?: string; defaultPort?: number; tcp?: Partial<TcpOptions>; onLog?: (line: string) => void } = {},
 ): Promise<TestServer> {
   const registry = new PluginRegistry(builtinPlugins);
   for (const p of o.plugins ?? []) registry.add(p);
-  const log = memoryLogger();
+  // onLog: each line as it is logged (the order of events during start, before this resolves)
+  const log = memoryLogger(o.onLog);
   const metrics = new MetricsRegistry();
   const server = new DnsServer({ registry, log, metrics, defaultPort: o.defaultPort ?? 0, quiet: true, ...(o.tcp ? { tcp: o.tcp } : {}) });
   await server.start({ text: corefile, file: o.file ?? 'Corefile' });

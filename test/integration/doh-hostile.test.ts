@@ -99,7 +99,6 @@ describe.skipIf(!hasOpenssl)('a DoH client that never reads its replies (#19)', 
       s.pause();
       s.end();
     }
-    const t0 = performance.now();
     let most = 0;
     let answered = 0;
     await waitFor(
@@ -112,14 +111,15 @@ describe.skipIf(!hasOpenssl)('a DoH client that never reads its replies (#19)', 
         answered++;
         return false;
       },
-      { timeout: 8000, interval: 50, what: 'the never-reading session to be closed' },
+      { timeout: 15_000, interval: 50, what: 'the never-reading session to be closed' },
     );
     // held: what went over the mark (one reply) on top of it; never the 100 streams' 6 MB
     expect(most).toBeLessThanOrEqual(highWater + reply + 1024);
     expect(committed).toBeGreaterThan(0);
-    await waitFor(() => closed, { timeout: 4000, what: 'the session to be closed' });
-    // closed for its stall (write timeout 500 ms), not for idleness (20 s)
-    expect(performance.now() - t0).toBeLessThan(writeTimeout + 3500);
+    await waitFor(() => closed, { timeout: 15_000, what: 'the session to be closed' });
+    // closed for its stall (write timeout 500 ms), not for idleness (20 s): the server counts it as
+    // cut for unread replies, which an idle close is not (counted, not timed)
+    expect(srv.server.dohOverflows()).toBe(1);
     expect(answered).toBeGreaterThan(0);
     expect(srv.server.dohQueuedBytes()).toBe(0);
     expect(rcodeOf(await ask(honest, 'after.example'))).toBe(0);
@@ -150,7 +150,6 @@ describe.skipIf(!hasOpenssl)('a DoH client that never reads its replies (#19)', 
     stall.pause();
     // 6 MB of replies if all were answered; fewer requests than the cap on waiting ones
     stall.write(Array.from({ length: 100 }, (_, i) => request(`60k.${i}.big.test`)).join(''));
-    const t0 = performance.now();
     let most = 0;
     let answered = 0;
     await waitFor(() => conns() === 1, { what: 'the connection to be accepted' });
@@ -162,10 +161,11 @@ describe.skipIf(!hasOpenssl)('a DoH client that never reads its replies (#19)', 
         answered++;
         return false;
       },
-      { timeout: 8000, interval: 50, what: 'the stalled connection to be closed' },
+      { timeout: 15_000, interval: 50, what: 'the stalled connection to be closed' },
     );
-    // closed for its stall (write timeout 500 ms), not for idleness (20 s)
-    expect(performance.now() - t0).toBeLessThan(writeTimeout + 3500);
+    // closed for its stall (write timeout 500 ms), not for idleness (20 s): counted as a cut for
+    // unread replies, which an idle close is not
+    expect(srv.server.dohOverflows()).toBe(1);
     // held: the mark and one reply (the kernel's buffers took what else was answered)
     expect(most).toBeLessThanOrEqual(highWater + 60 * 1024 + 1024);
     expect(answered).toBeGreaterThan(0);
@@ -185,7 +185,6 @@ describe.skipIf(!hasOpenssl)('a DoH client that never reads its replies (#19)', 
     const flood = await open();
     flood.pause();
     flood.write(Array.from({ length: 5000 }, (_, i) => request(`60k.${i}.big.test`)).join(''));
-    const t0 = performance.now();
     let most = 0;
     // accepted: counted, or already answered (it may be closed before a poll sees it)
     await waitFor(() => conns() === 1 || produced > 0, { what: 'the connection to be accepted' });
@@ -196,11 +195,12 @@ describe.skipIf(!hasOpenssl)('a DoH client that never reads its replies (#19)', 
         expect(rcodeOf(await ask(honest, 'who.example'))).toBe(0);
         return false;
       },
-      { timeout: 8000, interval: 50, what: 'the flooding connection to be closed' },
+      { timeout: 15_000, interval: 50, what: 'the flooding connection to be closed' },
     );
     expect(most).toBeLessThanOrEqual(bound);
-    // past the cap on waiting requests (4 x 128): at once, without waiting for the write timeout
-    expect(performance.now() - t0).toBeLessThan(writeTimeout + 3500);
+    // past the cap on waiting requests (4 x 128): cut for its unread replies (counted), not closed
+    // for idleness (20 s)
+    expect(srv.server.dohOverflows()).toBe(1);
     expect(srv.server.dohQueuedBytes()).toBe(0);
     expect(rcodeOf(await ask(honest, 'after.example'))).toBe(0);
     flood.destroy();

@@ -266,7 +266,6 @@ describe.skipIf(!hasOpenssl)('a DoT client that does not read its replies', () =
       c.send(...floodQueries(20_000)); // 160 MB of replies if all were answered
       let most = 0;
       let answered = 0;
-      const start = Date.now();
       await waitFor(
         async () => {
           most = Math.max(most, srv.server.tcpQueuedBytes());
@@ -276,10 +275,10 @@ describe.skipIf(!hasOpenssl)('a DoT client that does not read its replies', () =
           answered++;
           return false;
         },
-        { timeout: 15_000, interval: 5, what: 'the never-reading connection to be closed at the cap' },
+        { timeout: 45_000, interval: 5, what: 'the never-reading connection to be closed at the cap' },
       );
-      // closed for its unread replies, and not by a timeout (all 60 s)
-      expect(Date.now() - start).toBeLessThan(15_000);
+      // closed for its unread replies, and not by a timeout (all 60 s): the server counts it as
+      // cut for unread replies, which an idle or read timeout is not (counted, not timed)
       expect(srv.server.tcpOverflows()).toBe(1);
       // what was seen queued: at most the cap, the replies of the turn that went over it (at most
       // the 128 outstanding) and one unread chunk of queries
@@ -292,7 +291,7 @@ describe.skipIf(!hasOpenssl)('a DoT client that does not read its replies', () =
       c.close();
       await srv.close();
     }
-  });
+  }, 90_000);
 
   it('is closed within the write timeout once it stops reading, long before the idle timeout', async () => {
     const srv = await startServer(`tls://.:0 {\n bind 127.0.0.1\n tls ${pki.serverCertFile} ${pki.serverKeyFile}\n big\n whoami\n}\n.:0 {\n bind 127.0.0.1\n whoami\n}\n`, {
@@ -312,11 +311,11 @@ describe.skipIf(!hasOpenssl)('a DoT client that does not read its replies', () =
           most = Math.max(most, srv.server.tcpQueuedBytes());
           return srv.server.tcpConnections() === 0;
         },
-        { timeout: 15_000, interval: 5, what: 'the stalled connection to be closed by the write timeout' },
+        { timeout: 45_000, interval: 5, what: 'the stalled connection to be closed by the write timeout' },
       );
-      const took = Date.now() - start;
-      expect(took).toBeGreaterThanOrEqual(500);
-      expect(took).toBeLessThan(15_000);
+      expect(Date.now() - start).toBeGreaterThanOrEqual(500);
+      // by the write timeout, long before the idle and read ones (60 s): the server counts it as cut
+      // for unread replies, which they are not (counted, not timed)
       expect(srv.server.tcpOverflows()).toBe(1);
       // held while it waited: over the high-water mark (64 KiB), under the cap (1 MiB) plus one reply and one unread chunk of queries
       expect(most).toBeGreaterThan(64 * 1024);
@@ -328,7 +327,7 @@ describe.skipIf(!hasOpenssl)('a DoT client that does not read its replies', () =
       c.close();
       await srv.close();
     }
-  });
+  }, 90_000);
 });
 
 describe.skipIf(!hasOpenssl)('DoT client certificates (client_auth require_and_verify)', () => {
