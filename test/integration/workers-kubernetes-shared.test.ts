@@ -5,7 +5,8 @@
 // not hold the cluster (it is below the leader's by most of what a copy costs). Which worker
 // answers is told by a small -plugin (`who.test. TXT` → its PID, `heap.test. TXT` → its heap
 // after a full GC), asked on the same TCP connection as the query under test.
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { holdsSegment } from '../support/segment.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DecodedPacket } from 'dns-packet';
@@ -190,20 +191,6 @@ describe('-workers 2 with kubernetes: one copy of the cluster in shared memory',
   }, 90_000);
 
   it('a worker started while another takes over the API watch never answers NXDOMAIN for a name that exists', async () => {
-    // the leader holds the segment's memfd open (a follower closes it once mapped)
-    const holdsSegment = (pid: number): boolean => {
-      try {
-        return readdirSync(`/proc/${pid}/fd`).some((fd) => {
-          try {
-            return readlinkSync(`/proc/${pid}/fd/${fd}`).includes('memfd:typedns-cluster');
-          } catch {
-            return false;
-          }
-        });
-      } catch {
-        return false;
-      }
-    };
     const leader = await waitFor(async () => children(cli.child.pid!).find(holdsSegment), { timeout: 10_000, interval: 20, what: 'the worker that writes the segment' });
     const before = children(cli.child.pid!);
     // the survivor's lists, taking over, are slow: the replacement worker joins meanwhile

@@ -12,7 +12,8 @@
 // the sequence odd) and TYPEDNS_TEST_SHM_FAIL=FILE (udp-native.ts: creating a segment fails while
 // FILE exists). Which worker answers is told by the pid plugin, asked on the same TCP connection
 // as the query under test (connections go round-robin to the workers).
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { holdsSegment } from '../support/segment.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DecodedPacket } from 'dns-packet';
@@ -47,21 +48,6 @@ function summary(m: DecodedPacket): string {
 
 const SERVFAIL = 'rcode 2';
 const NXDOMAIN = 'rcode 3';
-
-/** The worker holds a memfd segment open (the leader does; a follower closes its fd once mapped). */
-function holdsSegment(pid: number): boolean {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
-      try {
-        return readlinkSync(`/proc/${pid}/fd/${fd}`).includes('memfd:typedns-cluster');
-      } catch {
-        return false;
-      }
-    });
-  } catch {
-    return false;
-  }
-}
 
 const why = nativeShm() === undefined ? 'no native module (its shared memory is what is tested)' : '';
 
