@@ -54,6 +54,8 @@ export class Generation {
   readonly listening: Array<{ block: number; fn: (addrs: readonly BoundAddress[]) => MaybePromise<void> }> = [];
   /** Milliseconds to keep serving on shutdown before closing listeners (health's lameduck). */
   lameduck = 0;
+  /** Whether a block logs debug lines (the debug plugin, or the server's debug option): set by setup. */
+  debugLog = false;
   private stopped = false;
 
   constructor(
@@ -63,6 +65,7 @@ export class Generation {
 
   async setup(proc: ProcessState, log: TextLogger, metrics: MetricsRegistry, debug: boolean): Promise<void> {
     const debugOn = (pb: ParsedBlock): boolean => debug || pb.directives.some((d) => d.def.debugLog === true);
+    this.debugLog = this.parsed.blocks.some(debugOn);
     for (const pb of this.parsed.blocks) {
       const zones = [...new Set(pb.keys.map((k) => k.zone))];
       const port = pb.keys[0]?.port ?? 53;

@@ -157,7 +157,7 @@ export class DnsServer implements ProcessState {
       if (gen === undefined || !this.readiness.every((r) => r.ready())) return;
       clearInterval(this.settleTimer);
       this.settleTimer = undefined;
-      fn(this.log.withDebug(this.opts.debug === true || gen.parsed.blocks.some((pb) => pb.directives.some((d) => d.def.debugLog === true))));
+      fn(this.log.withDebug(gen.debugLog));
     };
     this.settleTimer = setInterval(check, 500).unref();
     check();
@@ -390,6 +390,11 @@ export class DnsServer implements ProcessState {
     }
   }
 
+  /** The DoH listeners. */
+  private *dohStreams(): Generator<DohListener> {
+    for (const l of this.listenersByKey.values()) for (const s of l.streams) if (s instanceof DohListener) yield s;
+  }
+
   /** Bytes held for open TCP and DoT connections (replies the clients have not read, queries not served). */
   tcpQueuedBytes(): number {
     let n = 0;
@@ -400,14 +405,14 @@ export class DnsServer implements ProcessState {
   /** Bytes of DoH replies written and not yet handed to the kernel, across DoH listeners. */
   dohQueuedBytes(): number {
     let n = 0;
-    for (const l of this.listenersByKey.values()) for (const s of l.streams) if (s instanceof DohListener) n += s.queuedBytes;
+    for (const s of this.dohStreams()) n += s.queuedBytes;
     return n;
   }
 
   /** Bytes of DoH request bodies read and not yet served (bodies still arriving, queries waiting), across DoH listeners. */
   dohRequestBytes(): number {
     let n = 0;
-    for (const l of this.listenersByKey.values()) for (const s of l.streams) if (s instanceof DohListener) n += s.requestBytes;
+    for (const s of this.dohStreams()) n += s.requestBytes;
     return n;
   }
 
@@ -421,7 +426,7 @@ export class DnsServer implements ProcessState {
   /** DoH connections closed for replies they did not read (over the cap on waiting requests or the write timeout). */
   dohOverflows(): number {
     let n = 0;
-    for (const l of this.listenersByKey.values()) for (const s of l.streams) if (s instanceof DohListener) n += s.overflows;
+    for (const s of this.dohStreams()) n += s.overflows;
     return n;
   }
 
