@@ -41,8 +41,19 @@ export function procStatus(pid: number): { rssMb: number; hwmMb: number } {
  * counts once in their sum, as it is in memory once; RSS counts it in each).
  */
 export function procPssMb(pid: number): number {
+  return smapsRollup(pid)('Pss') / 1024;
+}
+
+/** kB of process `pid`'s RSS that are not anonymous memory: pages of mapped files (smaps_rollup: Rss − Anonymous). */
+export function procFileKb(pid: number): number {
+  const kb = smapsRollup(pid);
+  return kb('Rss') - kb('Anonymous');
+}
+
+/** /proc/PID/smaps_rollup, read once: its fields in kB (NaN when missing). */
+function smapsRollup(pid: number): (field: string) => number {
   const txt = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  return Number(/^Pss:\s+(\d+) kB/m.exec(txt)?.[1] ?? NaN) / 1024;
+  return (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(txt)?.[1] ?? NaN);
 }
 
 /** The pids of process `pid`'s children (its workers under -workers N), from /proc. */

@@ -10,6 +10,7 @@ import { freePort, query, waitFor } from '../../src/testing/index.js';
 import { cliRun, startCli, type CliProcess } from '../support/cli.js';
 import { ROOT } from '../support/build.js';
 import { nativeUdpError } from '../../src/server/udp-native.js';
+import { procFileKb } from '../../bench/proc.js';
 
 let dir: string;
 beforeAll(() => {
@@ -181,13 +182,6 @@ describe('the typedns binary sets its own node flags (#17)', () => {
   });
 });
 
-/** kB of a process's RSS that are not anonymous memory: file pages (smaps_rollup: Rss − Anonymous). */
-function fileKb(pid: number): number {
-  const s = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? 'NaN');
-  return kb('Rss') - kb('Anonymous');
-}
-
 const RELEASED = /released ([\d.]+) MB of resident file pages/g;
 const releases = (out: string): number[] => [...out.matchAll(RELEASED)].map((m) => Number(m[1]));
 
@@ -206,8 +200,8 @@ describe('the pages of start-up code leave RSS once the server serves (#17)', ()
       expect(released.length).toBe(1);
       expect(released[0]).toBeGreaterThan(10); // MB: most of the node binary's text and read-only data
       // both served a query since starting; the control never released anything
-      const keptKb = fileKb(kept.cli.child.pid!);
-      const trimmedKb = fileKb(trimmed.cli.child.pid!);
+      const keptKb = procFileKb(kept.cli.child.pid!);
+      const trimmedKb = procFileKb(trimmed.cli.child.pid!);
       expect(releases(kept.cli.out())).toEqual([]);
       expect(trimmedKb).toBeLessThan(0.6 * keptKb);
       // every name still answers (the released code and data come back from the page cache)
@@ -248,8 +242,8 @@ describe('the -workers primary releases its start-up pages too (#17)', () => {
     const kept = await serving(corefile(p0), p0, 'a.example', [], { TYPEDNS_TRIM_PAGES: '0' }, ['-workers', '2']);
     const trimmed = await serving(corefile(p1), p1, 'a.example', [], {}, ['-workers', '2']);
     try {
-      const keptKb = fileKb(kept.cli.child.pid!);
-      await waitFor(() => fileKb(trimmed.cli.child.pid!) < 0.6 * keptKb, { timeout: 10_000, what: "the trimmed primary's file pages to fall below 60 % of the control's" });
+      const keptKb = procFileKb(kept.cli.child.pid!);
+      await waitFor(() => procFileKb(trimmed.cli.child.pid!) < 0.6 * keptKb, { timeout: 10_000, what: "the trimmed primary's file pages to fall below 60 % of the control's" });
       expect((await query(p1, 'a.example', 'A')).msg.answers?.[0]).toMatchObject({ type: 'A', data: '10.0.0.1' });
     } finally {
       await Promise.all([kept.cli.stop(), trimmed.cli.stop()]);
