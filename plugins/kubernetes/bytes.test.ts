@@ -423,13 +423,18 @@ describe('cluster copy as bytes: what it must not get wrong', () => {
     expect(mv.namespaceExposed('n65537')).toBe(false);
   });
 
-  it('a writer stopped in the middle of an update (killed): reads answer at once, as a copy not synced and empty, until it moves', () => {
+  /** A synced store with Service a (10.0.0.1) in namespace ns, and its copy as bytes. */
+  const oneServiceCopy = (): ClusterBytesWriter => {
     const st = new ClusterStore();
     st.upsertNamespace({ name: 'ns', labels: {} });
     st.upsertService(svc('a', '10.0.0.1'));
     st.synced = true;
     st.commit();
-    const w = ClusterBytesWriter.attach(st);
+    return ClusterBytesWriter.attach(st);
+  };
+
+  it('a writer stopped in the middle of an update (killed): reads answer at once, as a copy not synced and empty, until it moves', () => {
+    const w = oneServiceCopy();
     let stuck = 0;
     const v = new ByteClusterView(() => w.buffer, { onStuck: () => stuck++ });
     expect(v.service('a', 'ns')?.name).toBe('a');
@@ -455,12 +460,7 @@ describe('cluster copy as bytes: what it must not get wrong', () => {
   });
 
   it('a writer whose process is alive is waited for past the first 5 ms (a long update is not taken for a dead writer)', () => {
-    const st = new ClusterStore();
-    st.upsertNamespace({ name: 'ns', labels: {} });
-    st.upsertService(svc('a', '10.0.0.1'));
-    st.synced = true;
-    st.commit();
-    const w = ClusterBytesWriter.attach(st);
+    const w = oneServiceCopy();
     const h = new Uint32Array(w.buffer, 0, 24);
     let asked = 0;
     let stuck = 0;
