@@ -80,6 +80,17 @@
 /* Batches read per readiness event before yielding to the event loop (timers, TCP, …). */
 #define MAX_ROUNDS 8
 
+/*
+ * Read coalescing of the listeners (coalesce()): after a round that read at least coalesce_min
+ * datagrams but not a full batch, the thread sleeps coalesce_ns and reads again, within
+ * MAX_ROUNDS. Such a round means datagrams arrive faster than the thread wakes for them; without
+ * the pause each wake-up reads a few and pays the whole cost of a batch (the wake-up, the entry
+ * into JavaScript, two system calls) for them. The pause comes after the round's replies are
+ * sent, so it delays only datagrams that arrive during it. 0 ns: off.
+ */
+static long coalesce_ns = 0;
+static int coalesce_min = 2;
+
 /* recvmmsg's and sendmmsg's arrays for one socket */
 typedef struct {
   struct sockaddr_storage addrs[BATCH];
@@ -321,8 +332,13 @@ static void on_poll(uv_poll_t* h, int status, int events) {
     // busy until the batches' replies are sent: a drain() from JavaScript run meanwhile (the
     // microtasks after onBatch) must not read into the buffers of a batch not yet flushed
     s->busy = 1;
-    for (int round = 0; round < MAX_ROUNDS && !s->closing; round++)
-      if (listener_round(s, 0) < BATCH) break;
+    for (int round = 0; round < MAX_ROUNDS && !s->closing; round++) {
+      int n = listener_round(s, 0);
+      if (n >= BATCH) continue;
+      if (coalesce_ns <= 0 || n < coalesce_min || round + 1 == MAX_ROUNDS) break;
+      struct timespec pause = {coalesce_ns / 1000000000L, coalesce_ns % 1000000000L};
+      nanosleep(&pause, NULL);
+    }
     s->busy = 0;
     napi_close_handle_scope(env, scope);
     return;
@@ -733,6 +749,25 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+// coalesce(us, min): the listeners' read coalescing (coalesce_ns above) for the whole process;
+// us 0 turns it off. Out-of-range values are clamped (0–1 s, min 1–BATCH).
+static napi_value Coalesce(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double us = 0;
+  int32_t min = 2;
+  if (argc < 2 || napi_get_value_double(env, argv[0], &us) != napi_ok || napi_get_value_int32(env, argv[1], &min) != napi_ok) {
+    napi_throw_type_error(env, NULL, "coalesce(us, min): two numbers expected");
+    return NULL;
+  }
+  if (!(us > 0)) us = 0;
+  if (us > 1e6) us = 1e6;
+  coalesce_ns = (long)(us * 1000);
+  coalesce_min = min < 1 ? 1 : min > BATCH ? BATCH : min;
+  return NULL;
+}
+
 // localPort(handle) → number
 static napi_value LocalPort(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -1110,6 +1145,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"connectTo", NULL, ConnectTo, NULL, NULL, NULL, napi_default, NULL},
       {"sendMany", NULL, SendMany, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
+      {"coalesce", NULL, Coalesce, NULL, NULL, NULL, napi_default, NULL},
       {"drain", NULL, Drain, NULL, NULL, NULL, napi_default, NULL},
       {"threadCpu", NULL, ThreadCpu, NULL, NULL, NULL, napi_default, NULL},
       {"trimPages", NULL, TrimPages, NULL, NULL, NULL, napi_default, NULL},

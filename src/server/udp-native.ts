@@ -91,6 +91,7 @@ interface NativeUdp {
   connectTo?(o: ConnectOptions): unknown;
   sendMany?(h: unknown, bytes: ArrayBuffer, meta: ArrayBuffer, n: number): number;
   stats?(h: unknown): [number, number];
+  coalesce?(us: number, min: number): void;
   drain?(h: unknown): number;
   threadCpu?(): number;
   close(h: unknown): void;
@@ -275,6 +276,36 @@ const udpFirstAfter = ((): number => {
 })();
 
 /**
+ * Read coalescing (native/udp.c coalesce()). When a read of a listener finds several datagrams
+ * but not a full batch, they arrive faster than the thread wakes for them, and each wake-up pays
+ * a whole batch's cost (the wake-up, the entry into JavaScript, recvmmsg and sendmmsg) for a few
+ * queries. So after such a read, once its replies are sent, the thread pauses and reads again
+ * (at most 8 reads per wake-up): fuller batches, less CPU per query, more of the cores for
+ * everything else. A lone query never waits; a datagram that arrives during a pause waits for
+ * its end. TYPEDNS_UDP_COALESCE sets the pause (a duration, `50us` by default, at most `1s`; 0:
+ * off; the kernel may add its timer slack, ~50 µs), TYPEDNS_UDP_COALESCE_MIN the datagrams a
+ * read must find (2 by default). With node:dgram there is no coalescing.
+ */
+let coalesceBad = '';
+const coalesce = ((): [number, number] => {
+  let us = 50;
+  let min = 2;
+  const v = process.env.TYPEDNS_UDP_COALESCE;
+  if (v !== undefined && v !== '') {
+    const ms = parseDuration(v);
+    if (ms !== undefined && Number.isFinite(ms) && ms >= 0 && ms <= 1000) us = ms * 1000;
+    else coalesceBad = `TYPEDNS_UDP_COALESCE: invalid duration '${v}' (0 to 1s), 50us used`;
+  }
+  const m = process.env.TYPEDNS_UDP_COALESCE_MIN;
+  if (m !== undefined && m !== '') {
+    if (/^\d+$/.test(m) && Number(m) >= 1 && Number(m) <= 64) min = Number(m);
+    else coalesceBad += `${coalesceBad === '' ? '' : '; '}TYPEDNS_UDP_COALESCE_MIN: not a number from 1 to 64 '${m}', 2 used`;
+  }
+  return [us, min];
+})();
+let coalesceSet = false;
+
+/**
  * bench/hostile.mjs --loop-delay: with TYPEDNS_UDP_GAPS_FILE set, one line per second
  * "<epoch ms> <reads> <longest gap ms> <gaps over 1 ms> <over 2> <over 5> <longest busy gap ms>
  * <busy over 1 ms> <over 2> <over 5>", a gap being the time since the listeners were last looked
@@ -409,6 +440,11 @@ export class NativeUdpListener implements Sender, Flushable {
     if (udpFirstBad !== '') {
       this.ctx.log.warn(udpFirstBad);
       udpFirstBad = '';
+    }
+    if (!coalesceSet) {
+      coalesceSet = true;
+      if (coalesceBad !== '') this.ctx.log.warn(coalesceBad);
+      this.mod.coalesce?.(coalesce[0], coalesce[1]);
     }
     return Promise.resolve(port);
   }

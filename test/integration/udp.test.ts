@@ -176,3 +176,73 @@ describe('v6Text', () => {
     expect(v6Text(bytes(written), 0)).toBe(want);
   });
 });
+
+// Read coalescing (native/udp.c coalesce(), TYPEDNS_UDP_COALESCE): after a read that found at
+// least TYPEDNS_UDP_COALESCE_MIN datagrams, the listener sends the replies, pauses, and reads
+// again. A pause of 1 s makes it visible from outside: what arrives during the pause is read
+// when it ends. (The default pause is 50 µs.)
+describe('read coalescing', () => {
+  /** Ask `n` queries one after another on one socket, each sent when the last reply came: the times of the replies (ms). */
+  async function askInTurn(port: number, n: number): Promise<number[]> {
+    const s = dgram.createSocket('udp4');
+    const times: number[] = [];
+    try {
+      await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${times.length} of ${n} replies within 30 s`)), 30_000);
+        s.on('message', (m) => {
+          if (m.readUInt16BE(0) !== times.length + 1) return;
+          times.push(performance.now());
+          if (times.length === n) {
+            clearTimeout(timer);
+            resolve();
+          } else s.send(buildQuery('one.test.', 'A', { id: times.length + 1 }), port, '127.0.0.1');
+        });
+        s.send(buildQuery('one.test.', 'A', { id: 1 }), port, '127.0.0.1');
+      });
+    } finally {
+      s.close();
+    }
+    return times;
+  }
+
+  async function serve(env: Record<string, string>): Promise<[CliProcess, number]> {
+    const port = await freePort();
+    const corefile = path.join(dir, `Corefile-coalesce-${port}`);
+    fs.writeFileSync(corefile, `test:${port} {\n  bind 127.0.0.1\n  hosts ${hosts}\n}\n`);
+    return [await startCli(['-conf', corefile], dir, env), port];
+  }
+
+  it('a read that found enough datagrams pauses the listener: the next query, sent at its reply, waits for the pause', async () => {
+    const [cli, port] = await serve({ TYPEDNS_UDP_COALESCE: '1s', TYPEDNS_UDP_COALESCE_MIN: '1' });
+    try {
+      await query(port, 'one.test.', 'A'); // (its own pause may still run: then the first query below waits for it)
+      const [first, second] = await askInTurn(port, 2);
+      // the first reply left before the pause began; the second query arrived during it
+      expect(second! - first!).toBeGreaterThan(700);
+    } finally {
+      await cli.stop();
+    }
+  });
+
+  it('a lone datagram (fewer than TYPEDNS_UDP_COALESCE_MIN, 2 by default) does not pause the listener', async () => {
+    const [cli, port] = await serve({ TYPEDNS_UDP_COALESCE: '1s' });
+    try {
+      const times = await askInTurn(port, 20);
+      // paused after each of them, 20 queries in turn would take 19 s or more
+      expect(times[19]! - times[0]!).toBeLessThan(10_000);
+    } finally {
+      await cli.stop();
+    }
+  });
+
+  it('a bad TYPEDNS_UDP_COALESCE or _MIN is warned about, the default used, and the server answers', async () => {
+    const [cli, port] = await serve({ TYPEDNS_UDP_COALESCE: 'soon', TYPEDNS_UDP_COALESCE_MIN: '0' });
+    try {
+      await waitFor(() => cli.out().includes("TYPEDNS_UDP_COALESCE: invalid duration 'soon' (0 to 1s), 50us used; TYPEDNS_UDP_COALESCE_MIN: not a number from 1 to 64 '0', 2 used"), { timeout: 5000, what: `the warning in ${JSON.stringify(cli.out())}` });
+      expect((await query(port, 'one.test.', 'A')).msg.answers?.[0]).toMatchObject({ data: '10.0.0.1' });
+    } finally {
+      await cli.stop();
+    }
+  });
+});
