@@ -10,6 +10,9 @@ import type { SlimEndpointSlice, SlimService } from './watch/objects.js';
 // namespaces, serials), while most commits are applied in place (appended records), not by a
 // full write.
 
+/** Full writes at once (as a small copy has them), except in the tests of sliced writes. */
+const AT_ONCE = { sliceMs: 0 };
+
 /** A deterministic pseudo-random sequence (xorshift). */
 function rng(seed: number): () => number {
   let x = seed;
@@ -103,11 +106,45 @@ const ALL_IPS = [
   ...Array.from({ length: 8 }, (_, i) => `192.0.2.${i}`),
 ];
 
+/** One random change of the cluster (not committed). */
+function change(st: ClusterStore, r: () => number, step: number): void {
+  const ns = NS[Math.floor(r() * NS.length)]!;
+  const name = NAMES[Math.floor(r() * NAMES.length)]!;
+  const op = r();
+  if (op < 0.3) st.upsertService(service(r, name, ns));
+  else if (op < 0.4) st.deleteService(ns, name);
+  else if (op < 0.7) st.upsertSlice(slice(r, `${name}-${Math.floor(r() * 2)}`, ns, name));
+  else if (op < 0.8) st.deleteSlice(ns, `${name}-${Math.floor(r() * 2)}`);
+  else if (op < 0.9) st.upsertPod({ namespace: ns, name: `p${Math.floor(r() * 10)}`, rv: String(step), ips: [`10.244.0.${Math.floor(r() * 60) + 1}`] });
+  else if (op < 0.95) st.deletePod(ns, `p${Math.floor(r() * 10)}`);
+  else if (r() < 0.5) st.upsertNamespace({ name: ns, labels: {} });
+  else st.deleteNamespace(ns);
+}
+
+/** A ClusterIP Service ns/`name` of one address. */
+const clusterIp = (name: string, ip: string): SlimService => ({ namespace: 'ns', name, type: 'ClusterIP', clusterIPs: [ip], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
+
+/**
+ * A copy whose first sync (1,500 Services into the empty copy: no room) is being written a slice
+ * at a time: the slices wait in `slices` for the test to run them; `told`, the buffers told.
+ */
+function firstSyncSliced(): { st: ClusterStore; slices: Array<() => void>; told: ArrayBuffer[]; w: ClusterBytesWriter; v: ByteClusterView } {
+  const st = new ClusterStore();
+  const slices: Array<() => void> = [];
+  const told: ArrayBuffer[] = [];
+  const w = ClusterBytesWriter.attach(st, { sliceMs: 1e-9, schedule: (f) => slices.push(f), onSegment: (b) => told.push(b) });
+  st.upsertNamespace({ name: 'ns', labels: {} });
+  for (let i = 0; i < 1500; i++) st.upsertService(clusterIp(`s${i}`, `10.1.${i >> 8}.${i & 255}`));
+  st.synced = true;
+  st.commit();
+  return { st, slices, told, w, v: new ByteClusterView(() => w.buffer) };
+}
+
 describe('cluster copy as bytes', () => {
   it('reads as the store after every commit of a random cluster, mostly without a full write', () => {
     let now = 1_000_000;
     const st = new ClusterStore({ now: () => now, watchPods: true, endpointPodNames: true });
-    const w = ClusterBytesWriter.attach(st);
+    const w = ClusterBytesWriter.attach(st, AT_ONCE);
     const v = new ByteClusterView(() => w.buffer);
     const r = rng(17);
     // the first list, held as the plugin holds it
@@ -123,17 +160,7 @@ describe('cluster copy as bytes', () => {
     const steps = 400;
     for (let step = 0; step < steps; step++) {
       now += 1000;
-      const ns = NS[Math.floor(r() * NS.length)]!;
-      const name = NAMES[Math.floor(r() * NAMES.length)]!;
-      const op = r();
-      if (op < 0.3) st.upsertService(service(r, name, ns));
-      else if (op < 0.4) st.deleteService(ns, name);
-      else if (op < 0.7) st.upsertSlice(slice(r, `${name}-${Math.floor(r() * 2)}`, ns, name));
-      else if (op < 0.8) st.deleteSlice(ns, `${name}-${Math.floor(r() * 2)}`);
-      else if (op < 0.9) st.upsertPod({ namespace: ns, name: `p${Math.floor(r() * 10)}`, rv: String(step), ips: [`10.244.0.${Math.floor(r() * 60) + 1}`] });
-      else if (op < 0.95) st.deletePod(ns, `p${Math.floor(r() * 10)}`);
-      else if (r() < 0.5) st.upsertNamespace({ name: ns, labels: {} });
-      else st.deleteNamespace(ns);
+      change(st, r, step);
       st.commit();
       // reads between commits go through the decoded cache (decoded objects from older records too)
       if (step % 3 === 0) compare(st, v, ips);
@@ -143,9 +170,159 @@ describe('cluster copy as bytes', () => {
     expect(w.rewrites - full).toBeLessThan(steps / 10);
   });
 
+  it('a compaction is written a slice at a time: the old buffer takes every commit meanwhile, the new one has them all when told', () => {
+    let now = 1_000_000;
+    const st = new ClusterStore({ now: () => now, watchPods: true, endpointPodNames: true });
+    // slices of 64 records (the clock is read every 64), run by the test between commits
+    const slices: Array<() => void> = [];
+    const told: ArrayBuffer[] = [];
+    const w = ClusterBytesWriter.attach(st, { sliceMs: 1e-9, sliceAbove: 20, schedule: (f) => slices.push(f), onSegment: (b) => told.push(b) });
+    const v = new ByteClusterView(() => w.buffer);
+    const r = rng(29);
+    st.hold = true;
+    for (const ns of NS.slice(0, 2)) st.upsertNamespace({ name: ns, labels: {} });
+    for (const ns of NS) for (const n of NAMES) st.upsertService(service(r, n, ns));
+    for (const ns of NS) for (const n of NAMES) st.upsertSlice(slice(r, `${n}-0`, ns, n));
+    st.hold = false;
+    st.synced = true;
+    st.commit();
+    const ips = ALL_IPS.concat(st.serviceEntries().flatMap((e) => e.svc!.clusterIPs));
+    // (the first commit, all of it, had no room in the empty copy: a frozen write)
+    expect(w.lagging).toBe(true);
+    while (slices.length > 0) slices.shift()!();
+    compare(st, v, ips);
+    const atOnce = w.rewrites;
+    const sliced = w.slicedWrites;
+    let run = 0;
+    let during = 0;
+    let lagging = 0;
+    for (let step = 0; step < 5000 && w.slicedWrites < sliced + 4; step++) {
+      now += 1000;
+      change(st, r, step);
+      st.commit();
+      if (slices.length > 0) {
+        during++;
+        // the reader still reads the old buffer, which the commits keep up to date (unless a
+        // commit found no room in it: then it is as it was before, until the write is told)
+        if (w.lagging) lagging++;
+        else compare(st, v, ips);
+        if (r() < 0.6) {
+          run++;
+          slices.shift()!();
+        }
+      }
+    }
+    expect(w.slicedWrites - sliced).toBe(4);
+    // each write took several slices, with commits between them
+    expect(run).toBeGreaterThan(4 * 4);
+    expect(during).toBeGreaterThan(run);
+    // compactions began before the buffer was full: readers lagged in few of those commits, if any
+    // (the pods' table has 16 slots: full on the commit that crowds it)
+    expect(lagging).toBeLessThan(during / 4);
+    // no full write at once in this churn
+    expect(w.rewrites - atOnce).toBe(w.slicedWrites - sliced + (w.writing >= 0 ? 1 : 0));
+    expect(told.length).toBeGreaterThanOrEqual(1 + 4);
+    compare(st, v, ips);
+  });
+
+  it('a commit a large copy has no room for: readers keep the copy as it was until the sliced write of it and of the commits after it is told', () => {
+    // the first sync of 1,500 Services into the empty copy: no room, written a slice at a time
+    const { st, slices, told, w, v } = firstSyncSliced();
+    expect(w.lagging).toBe(true);
+    expect(told).toHaveLength(1); // (the empty copy of attach())
+    expect(v.synced).toBe(false);
+    expect(v.service('s7', 'ns')).toBeUndefined();
+    // commits meanwhile go to the write only: readers see the copy as it was
+    st.upsertService(clusterIp('s7', '10.9.0.7'));
+    st.deleteService('ns', 's8');
+    st.upsertService(clusterIp('late', '10.9.0.1'));
+    st.commit();
+    expect(v.service('late', 'ns')).toBeUndefined();
+    let n = 0;
+    while (slices.length > 0) {
+      expect(v.size).toBe(0);
+      slices.shift()!();
+      n++;
+    }
+    expect(n).toBeGreaterThan(10);
+    expect(told).toHaveLength(2);
+    expect(w.lagging).toBe(false);
+    expect(v.synced).toBe(true);
+    expect(v.generation).toBe(st.generation);
+    expect(v.service('s7', 'ns')?.svc?.clusterIPs).toEqual(['10.9.0.7']);
+    expect(v.service('s8', 'ns')).toBeUndefined();
+    expect(v.service('late', 'ns')?.svc?.clusterIPs).toEqual(['10.9.0.1']);
+    expect(v.byIp('10.1.0.7')).toHaveLength(0);
+    expect(v.byIp('10.9.0.7').map((e) => (e as { name: string }).name)).toEqual(['s7']);
+    expect(v.size).toBe(1500);
+  });
+
+  it('a frozen sliced write whose buffer has no room left for the commits made meanwhile ends with a write at once, and the copy follows commits again', () => {
+    const { st, slices, told, w, v } = firstSyncSliced();
+    expect(w.lagging).toBe(true);
+    slices.shift()!();
+    // three times as many Services while it is written: more than its buffer's room
+    for (let i = 0; i < 4500; i++) st.upsertService(clusterIp(`t${i}`, `10.2.${i >> 8}.${i & 255}`));
+    st.commit();
+    while (slices.length > 0) slices.shift()!();
+    expect(w.lagging).toBe(false);
+    expect(told).toHaveLength(2);
+    expect(v.size).toBe(6000);
+    // and the next commit is applied to the copy (not kept for a write that ended)
+    st.upsertService(clusterIp('after', '10.3.0.1'));
+    st.commit();
+    expect(v.service('after', 'ns')?.svc?.clusterIPs).toEqual(['10.3.0.1']);
+  });
+
+  it.each([
+    ['a compaction (the old buffer takes the commits)', false],
+    ['a commit with no room (the old buffer frozen)', true],
+  ])('a sliced write, %s: a Service that took an external address after its record was written and left it before the end is not listed under it', (_, frozen) => {
+    const st = new ClusterStore();
+    const slices: Array<() => void> = [];
+    const w = ClusterBytesWriter.attach(st, { sliceMs: 1e-9, sliceAbove: 20, schedule: (f) => slices.push(f) });
+    const v = new ByteClusterView(() => w.buffer);
+    // no cluster IPs: the write's addresses are the external ones only, in the order of the Services
+    const svc = (name: string, externalIPs: string[]): SlimService => ({ namespace: 'ns', name, type: 'LoadBalancer', clusterIPs: [], headless: true, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {}, externalIPs });
+    st.upsertNamespace({ name: 'ns', labels: {} });
+    // first in the write's order: a holds 192.0.2.1 (so the address is listed early in the write), e does not
+    st.upsertService(svc('a', ['192.0.2.1']));
+    st.upsertService(svc('e', []));
+    for (let i = 0; i < 200; i++) st.upsertService(svc(`f${i}`, [`198.51.100.${i + 1}`]));
+    st.commit();
+    // that commit had no room in the empty copy: the write under way is frozen
+    expect(w.lagging).toBe(true);
+    if (!frozen) {
+      while (slices.length > 0) slices.shift()!();
+      expect(w.slicedWrites).toBe(1);
+      // changes until a full write begins (the buffer crowded: not frozen, it takes the commits)
+      for (let i = 0; slices.length === 0 && i < 10_000; i++) {
+        st.upsertService(svc(`f${i % 200}`, [`203.0.${(i >> 8) & 255}.${i & 255}`]));
+        st.commit();
+      }
+    }
+    const step = (): void => slices.shift()!();
+    const phase = (): number => w.writing;
+    while (phase() !== 1) step();
+    step(); // e's record written (the first 64 Services), without the address
+    st.upsertService(svc('e', ['192.0.2.1']));
+    st.commit();
+    expect(phase()).toBe(1);
+    while (phase() !== 2) step();
+    step(); // 192.0.2.1's list written (among the first 64 addresses): a and e
+    expect(phase()).toBe(2);
+    st.upsertService(svc('e', []));
+    st.commit();
+    expect(w.lagging).toBe(frozen);
+    while (slices.length > 0) step();
+    expect(w.slicedWrites).toBe(frozen ? 1 : 2);
+    expect(st.externalByIp('192.0.2.1').map((e) => e.name)).toEqual(['a']);
+    expect(v.externalByIp('192.0.2.1').map((e) => e.name)).toEqual(['a']);
+  });
+
   it('a reader sees a full write (new buffer, new epoch) and drops what it decoded', () => {
     const st = new ClusterStore();
-    const w = ClusterBytesWriter.attach(st);
+    const w = ClusterBytesWriter.attach(st, AT_ONCE);
     const v = new ByteClusterView(() => w.buffer);
     st.upsertNamespace({ name: 'ns', labels: {} });
     st.upsertService({ namespace: 'ns', name: 'x', type: 'ClusterIP', clusterIPs: ['10.0.0.1'], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
@@ -171,6 +348,7 @@ describe('cluster copy as bytes: a full write that cannot get its buffer', () =>
     let fail = false;
     const errors: string[] = [];
     const w = ClusterBytesWriter.attach(st, {
+      ...AT_ONCE,
       alloc: (size) => {
         if (fail) throw new Error('memfd_create: EMFILE');
         return new ArrayBuffer(size);
@@ -212,7 +390,7 @@ describe('cluster copy as bytes: a full write that cannot get its buffer', () =>
 describe('cluster copy as bytes: the decoded cache', () => {
   it('names asked in turn, more than the cache holds, still hit it mostly (no first-in first-out eviction)', () => {
     const st = new ClusterStore();
-    const w = ClusterBytesWriter.attach(st);
+    const w = ClusterBytesWriter.attach(st, AT_ONCE);
     const v = new ByteClusterView(() => w.buffer);
     const n = 5000; // more than the cache's 4,096
     for (let i = 0; i < n; i++) st.upsertService({ namespace: 'ns', name: `s${i}`, type: 'ClusterIP', clusterIPs: [`10.1.${i >> 8}.${i & 255}`], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
@@ -227,7 +405,7 @@ describe('cluster copy as bytes: the decoded cache', () => {
   /** A store of `n` Services (ns/s0…) with its copy and a reader. */
   function copyOf(n: number): { st: ClusterStore; v: ByteClusterView } {
     const st = new ClusterStore();
-    const w = ClusterBytesWriter.attach(st);
+    const w = ClusterBytesWriter.attach(st, AT_ONCE);
     for (let i = 0; i < n; i++) st.upsertService({ namespace: 'ns', name: `s${i}`, type: 'ClusterIP', clusterIPs: [`10.1.${i >> 8}.${i & 255}`], headless: false, externalName: '', ports: [], publishNotReadyAddresses: false, labels: {} });
     st.commit();
     return { st, v: new ByteClusterView(() => w.buffer) };
@@ -280,7 +458,7 @@ async function writerThread(
       const { ClusterStore } = await import(${JSON.stringify(url('store.js'))});
       const { ClusterBytesWriter } = await import(${JSON.stringify(url('bytes.js'))});
       const st = new ClusterStore();
-      ClusterBytesWriter.attach(st, { alloc: (n) => new SharedArrayBuffer(n), onSegment: (b) => parentPort.postMessage(b) });
+      ClusterBytesWriter.attach(st, { sliceMs: 0, alloc: (n) => new SharedArrayBuffer(n), onSegment: (b) => parentPort.postMessage(b) });
       st.upsertNamespace({ name: 'ns', labels: {} });
       ${body}
     })();`,
@@ -367,7 +545,7 @@ describe('cluster copy as bytes: what it must not get wrong', () => {
     st.upsertNamespace({ name: 'ns', labels: {} });
     for (let i = 0; i < 5; i++) st.upsertService(svc(`s${i}`, `10.0.0.${i + 1}`));
     st.commit();
-    const w = ClusterBytesWriter.attach(st);
+    const w = ClusterBytesWriter.attach(st, AT_ONCE);
     const v = new ByteClusterView(() => w.buffer);
     const full = w.rewrites;
     for (let k = 0; k < 4; k++) {
@@ -401,7 +579,7 @@ describe('cluster copy as bytes: what it must not get wrong', () => {
     st.upsertService(svc('b', '10.0.0.2'));
     st.synced = true;
     st.commit();
-    const w = ClusterBytesWriter.attach(st);
+    const w = ClusterBytesWriter.attach(st, AT_ONCE);
     const v = new ByteClusterView(() => w.buffer);
     const eps = (e: ServiceRecord | undefined): unknown => e?.eps.map((x) => [x.ip, x.podName.length, e.label(x)]);
     expect(eps(v.service('a', 'ns'))).toEqual([['10.1.0.1', 70_000, '10-1-0-1'], ['10.1.0.2', 4, 'good']]);
@@ -417,7 +595,7 @@ describe('cluster copy as bytes: what it must not get wrong', () => {
     const many = new ClusterStore();
     for (let i = 0; i < 65_537; i++) many.upsertNamespace({ name: `n${i}`, labels: {} });
     many.commit();
-    const mw = ClusterBytesWriter.attach(many);
+    const mw = ClusterBytesWriter.attach(many, AT_ONCE);
     const mv = new ByteClusterView(() => mw.buffer);
     for (const n of ['n0', 'n5', 'n65535', 'n65536']) expect(mv.namespaceExposed(n), n).toBe(true);
     expect(mv.namespaceExposed('n65537')).toBe(false);
@@ -430,7 +608,7 @@ describe('cluster copy as bytes: what it must not get wrong', () => {
     st.upsertService(svc('a', '10.0.0.1'));
     st.synced = true;
     st.commit();
-    return ClusterBytesWriter.attach(st);
+    return ClusterBytesWriter.attach(st, AT_ONCE);
   };
 
   it('a writer stopped in the middle of an update (killed): reads answer at once, as a copy not synced and empty, until it moves', () => {
@@ -484,7 +662,7 @@ describe('cluster copy as bytes: what it must not get wrong', () => {
     st.upsertNamespace({ name: 'ns', labels: {} });
     st.upsertService(svc('a', '10.0.0.1'));
     st.commit();
-    const w = ClusterBytesWriter.attach(st);
+    const w = ClusterBytesWriter.attach(st, AT_ONCE);
     const v = new ByteClusterView(() => w.buffer);
     const buf = w.buffer;
     const seq0 = seqOf(buf);
@@ -513,7 +691,7 @@ describe('cluster copy as bytes: what it must not get wrong', () => {
 
   it('a new buffer gets a new id (announced with it: a follower checks it is the buffer it was told of)', () => {
     const st = new ClusterStore();
-    const w = ClusterBytesWriter.attach(st);
+    const w = ClusterBytesWriter.attach(st, AT_ONCE);
     const first = segmentId(w.buffer);
     for (let i = 0; i < 2000; i++) st.upsertService(svc(`y${i}`, `10.1.${i >> 8}.${i & 255}`));
     st.commit();

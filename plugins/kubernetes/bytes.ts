@@ -54,6 +54,14 @@ const H_ID = 23;
 const HEADER_WORDS = 24;
 const HEADER = HEADER_WORDS * 4;
 
+/** The tables' capacity and filled-slot header words. */
+const TABLES: ReadonlyArray<readonly [number, number]> = [
+  [H_SVC_CAP, H_SVC_FILL],
+  [H_REV_CAP, H_REV_FILL],
+  [H_EXT_CAP, H_EXT_FILL],
+  [H_POD_CAP, H_POD_FILL],
+];
+
 const F_SYNCED = 1;
 const F_POD_NAMES = 2;
 
@@ -77,9 +85,14 @@ const L_NOT_READY = 4;
 
 const hash = (s: string): number => fnv(0x811c9dc5, s);
 
+/**
+ * A table's slots for `n` entries: a power of two, at least 64, 2n + 8 (a table takes entries up to
+ * half its slots) and 2.5n, so that a new table has room for a quarter more entries or deleted
+ * slots before it is full (with 2n + 8 alone it could have 8: a full write every few changes).
+ */
 const capFor = (n: number): number => {
-  let c = 16;
-  while (c < n * 2 + 8) c *= 2;
+  let c = 64; // (256 bytes: a small table still has room to change in place)
+  while (c < n * 2 + 8 || c < n * 2.5) c *= 2;
   return c;
 };
 
@@ -219,6 +232,47 @@ export interface WriterOptions {
    * full write again. Without it, the error is thrown out of the store's commit.
    */
   onError?: (e: Error) => void;
+  /**
+   * A full write of a copy of at least `sliceAbove` Services (default 1,000) that is not needed at
+   * once (a compaction; the buffer crowded but not yet full) is done a slice at a time:
+   * slices of about `sliceMs` ms (default 2; 0: every full write at once), each scheduled with
+   * `schedule` (default setImmediate), so that the thread answers between them. Meanwhile the
+   * current buffer takes the commits in place; the changes made during the write are applied to
+   * the new buffer before it is told (onSegment).
+   */
+  sliceMs?: number;
+  sliceAbove?: number;
+  schedule?: (step: () => void) => void;
+}
+
+/**
+ * A full write under way (phases: 0 sizing, 1 Services, 2 address lists, then the rest and the
+ * changes made meanwhile). Its buffer and offsets are the writer's only while a slice runs.
+ */
+interface FullWrite {
+  phase: number;
+  entries: ServiceEntry[];
+  /** The next entry (phases 0 and 1) or address (phase 2) to write. */
+  i: number;
+  size: number;
+  ips: Set<string>;
+  ext: Set<string>;
+  /** ips then ext, as arrays (phase 2). */
+  addrs: string[];
+  nIps: number;
+  out: Out | undefined;
+  offsets: Map<string, number>;
+  written: number;
+  /** Commits made since the write began (sliced writes only): applied to the new buffer at the end. */
+  changed: Set<ServiceEntry>;
+  /** The addresses (reverse, external) those commits touched, before and after them. */
+  touchedIps: Set<string>;
+  touchedExt: Set<string>;
+  /**
+   * The current buffer could not take a commit (no room): it stays as it was, the commits made
+   * until the write is told go to the write only (readers see the copy as it was before).
+   */
+  frozen: boolean;
 }
 
 /** Writes the store's content as bytes after each of its commits; `buffer` is the current copy. */
@@ -231,6 +285,24 @@ export class ClusterBytesWriter {
   rewrites = 0;
   /** A full write failed: the copy misses changes until the next one succeeds. */
   private behind = false;
+  /** Each table's filled slots after the last full write (TABLES' order). */
+  private fills = [0, 0, 0, 0];
+  /** The sliced full write under way. */
+  private pending: FullWrite | undefined;
+  /** Sliced full writes finished (tests and the bench). */
+  slicedWrites = 0;
+
+  /** Readers see the copy as it was before the last commits: a sliced write under way has them (frozen). */
+  get lagging(): boolean {
+    return this.pending?.frozen === true;
+  }
+
+  /** The phase of the sliced full write under way (0 sizing, 1 Services, 2 address lists), -1 none (tests). */
+  get writing(): number {
+    return this.pending?.phase ?? -1;
+  }
+  /** The store's onCommit that attach() set (a sliced write stops when it is no longer the store's). */
+  private hook: ClusterStore['onCommit'];
 
   constructor(
     private readonly store: ClusterStore,
@@ -251,25 +323,49 @@ export class ClusterBytesWriter {
   /** Follow `store` from now on (its onCommit). */
   static attach(store: ClusterStore, opts: WriterOptions = {}): ClusterBytesWriter {
     const w = new ClusterBytesWriter(store, opts);
-    store.onCommit = (services, ns, pods) => w.update(services, ns, pods);
+    store.onCommit = w.hook = (services, ns, pods) => w.update(services, ns, pods);
     return w;
   }
 
   /** Apply one commit: the Services that changed, and whether namespaces or pods did. */
   update(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podIps: ReadonlySet<string>): void {
     this.store.indexNow(); // (the index work a held commit left: extIps, reverse entries)
-    if (this.behind) return this.retry();
+    const p = this.pending;
+    if (this.behind) {
+      this.pending = undefined;
+      return this.retry();
+    }
+    if (p?.frozen === true) return this.note(p, changed);
     let r: number;
     try {
-      r = this.tryUpdate(changed, nsChanged, podIps);
+      r = this.tryUpdate(changed, nsChanged, podIps, undefined, p);
     } catch (e) {
       // (left half applied: readers see it as it stands; a full write brings the whole copy back)
       this.behind = true;
+      this.pending = undefined;
       this.retry(e);
       return;
     }
+    if (p !== undefined) for (const e of changed) p.changed.add(e);
     // (a buffer written in place is left consistent, its sequence even, before any full write)
-    if (r === DONE) return;
+    if (r === DONE) {
+      if (p === undefined && this.crowded() && this.sliced(0)) this.beginSliced();
+      return;
+    }
+    if (r === COMPACT) {
+      if (p !== undefined) return; // (the write under way compacts)
+      if (this.sliced(0)) {
+        this.beginSliced();
+        return;
+      }
+    }
+    if (r === NO_ROOM && this.sliced(changed.size)) {
+      // a full write a slice at a time, of the store as it is now (one under way was sized
+      // before this commit); readers keep the copy as it was before this commit until it is told
+      this.beginSliced().frozen = true;
+      return;
+    }
+    this.pending = undefined; // (a full write at once replaces it)
     if (this.opts.onError === undefined) return this.rewrite();
     // NO_ROOM left this commit's changes out: only a full write brings them in
     this.behind = r === NO_ROOM;
@@ -295,13 +391,14 @@ export class ClusterBytesWriter {
    * Apply in place: DONE, COMPACT (applied, but the dead bytes pass the live ones) or NO_ROOM
    * (nothing written). The sequence is odd while it writes, even again when it returns or throws.
    */
-  private tryUpdate(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podIps: ReadonlySet<string>): number {
+  private tryUpdate(changed: ReadonlySet<ServiceEntry>, nsChanged: boolean, podIps: ReadonlySet<string>, seed?: FullWrite, collect?: FullWrite): number {
     const o = this.out;
     const h = this.words();
     // room: the records of the changed Services, their address lists, namespaces, pods
     let need = 64;
-    const ips = new Set<string>();
-    const ext = new Set<string>();
+    // (seed: the addresses commits touched during a sliced write, whose lists are written again)
+    const ips = new Set<string>(seed?.touchedIps);
+    const ext = new Set<string>(seed?.touchedExt);
     let adds = 0;
     for (const e of changed) {
       const old = this.offsets.get(e.key);
@@ -311,6 +408,10 @@ export class ClusterBytesWriter {
         if (old === undefined) adds++;
         addressesOf(e, ips, ext);
       }
+    }
+    if (collect !== undefined) {
+      for (const ip of ips) collect.touchedIps.add(ip);
+      for (const ip of ext) collect.touchedExt.add(ip);
     }
     need += this.listsSize(ips, ext);
     if (nsChanged) need += 8 + szs(this.store.exposedNamespaces());
@@ -424,39 +525,202 @@ export class ClusterBytesWriter {
 
   /** Write the whole copy into a new buffer; if that throws, the copy stays the buffer it was. */
   private rewrite(): void {
-    const out = this.out;
-    const offsets = this.offsets;
-    try {
-      this.writeAll();
-    } catch (e) {
-      if (out !== undefined) this.out = out;
-      this.offsets = offsets;
-      throw e;
+    const w = this.beginFull();
+    this.step(w, Infinity);
+  }
+
+  /** A full write may be sliced: enabled, and a copy (or a commit of `n` Services) large enough for it to matter. */
+  private sliced(n: number): boolean {
+    return (this.opts.sliceMs ?? 2) > 0 && Math.max(this.offsets.size, n) >= (this.opts.sliceAbove ?? 1000);
+  }
+
+  /** A commit made while a frozen write is under way: for the write only (its Services, and the addresses they held and hold). */
+  private note(w: FullWrite, changed: ReadonlySet<ServiceEntry>): void {
+    for (const e of changed) {
+      const old = this.offsets.get(e.key);
+      if (old !== undefined) this.recordAddresses(old, w.touchedIps, w.touchedExt);
+      if (e.svc !== undefined) addressesOf(e, w.touchedIps, w.touchedExt);
+      w.changed.add(e);
     }
   }
 
-  private writeAll(): void {
-    this.rewrites++;
-    const st = this.store;
-    st.indexNow();
-    const entries = st.serviceEntries() as ServiceEntry[];
-    const ips = new Set<string>();
-    const ext = new Set<string>();
-    let size = HEADER + 64;
-    for (const e of entries) {
-      size += serviceSize(e) + 8;
-      addressesOf(e, ips, ext);
+  /**
+   * Compact before a commit finds the buffer or a table full and needs a full write at once: less
+   * than a fifth of the buffer free, or a table filled past 7/16 of its slots (half is full; deleted
+   * slots count until a full write) with at least 1/16 of them taken since the last full write (a
+   * table that a full write would leave as filled is not written again and again).
+   */
+  private crowded(): boolean {
+    const o = this.out;
+    if (o.at > o.buf.length * 0.8) return true;
+    const h = this.words();
+    for (let t = 0; t < TABLES.length; t++) {
+      const [cap, fill] = [h[TABLES[t]![0]]!, h[TABLES[t]![1]]!];
+      if (fill * 16 > cap * 7 && (fill - this.fills[t]!) * 16 >= cap) return true;
     }
-    size += this.listsSize(ips, ext);
-    size += 8 + szs(st.exposedNamespaces()) + this.podsSize();
-    const svcCap = capFor(entries.length);
-    const revCap = capFor(ips.size);
-    const extCap = capFor(ext.size);
+    return false;
+  }
+
+  private beginFull(): FullWrite {
+    this.rewrites++;
+    this.store.indexNow();
+    const empty = new Set<string>();
+    return {
+      ...{ phase: 0, entries: this.store.serviceEntries(), i: 0, size: HEADER + 64, ips: new Set(), ext: new Set(), addrs: [], nIps: 0 },
+      ...{ out: undefined, offsets: new Map(), written: 0, changed: new Set(), touchedIps: empty, touchedExt: empty, frozen: false },
+    };
+  }
+
+  /** Start a full write a slice at a time (the current buffer goes on taking commits unless frozen). */
+  private beginSliced(): FullWrite {
+    const w = this.beginFull();
+    w.touchedIps = new Set();
+    w.touchedExt = new Set();
+    this.pending = w;
+    this.schedule(w);
+    return w;
+  }
+
+  private schedule(w: FullWrite): void {
+    const run = (): void => {
+      if (this.pending !== w) return; // (replaced by a full write at once, or by a failure)
+      if (this.hook !== undefined && this.store.onCommit !== this.hook) {
+        this.pending = undefined; // (the writer no longer follows the store)
+        return;
+      }
+      let done: boolean;
+      try {
+        done = this.step(w, performance.now() + (this.opts.sliceMs ?? 2));
+      } catch (e) {
+        // (no buffer, or more to write than its room: the current one is up to date and goes on;
+        // the next commit writes the copy at once, as after any failed full write)
+        this.pending = undefined;
+        this.rewrites--;
+        this.behind = true;
+        this.opts.onError?.(e instanceof Error ? e : new Error(String(e)));
+        return;
+      }
+      if (!done) this.schedule(w);
+    };
+    (this.opts.schedule ?? setImmediate)(run);
+  }
+
+  /**
+   * Go on with full write `w` until it is done (true: its buffer is the copy now, told) or
+   * `deadline` (performance.now() ms) passes. If it throws, the copy stays the buffer it was.
+   */
+  private step(w: FullWrite, deadline: number): boolean {
+    const out = this.out;
+    const offsets = this.offsets;
+    let done = false;
+    try {
+      if (w.out !== undefined) {
+        this.out = w.out;
+        this.offsets = w.offsets;
+      }
+      done = this.stepIn(w, deadline);
+    } finally {
+      if (!done) {
+        this.out = out;
+        this.offsets = offsets;
+      }
+    }
+    return done;
+  }
+
+  private stepIn(w: FullWrite, deadline: number): boolean {
+    const st = this.store;
+    const timeUp = (k: number): boolean => (k & 63) === 0 && performance.now() > deadline;
+    let k = 0;
+    if (w.phase === 0) {
+      for (; w.i < w.entries.length; w.i++) {
+        const e = w.entries[w.i]!;
+        if (e.svc === undefined) continue; // (deleted since: a change, applied at the end)
+        w.size += serviceSize(e) + 8 + sizeAddresses(e, w.ips, w.ext);
+        if (timeUp(++k)) {
+          w.i++;
+          return false;
+        }
+      }
+      this.allocate(w);
+      w.phase = 1;
+      w.i = 0;
+      this.out = w.out!;
+      this.offsets = w.offsets;
+    }
+    const o = this.out;
+    const h = this.words();
+    if (w.phase === 1) {
+      for (; w.i < w.entries.length; w.i++) {
+        const e = w.entries[w.i]!;
+        if (e.svc === undefined) continue;
+        const at = this.writeService(e);
+        this.offsets.set(e.key, at);
+        tableSet(o, h[H_SVC_TAB]!, h[H_SVC_CAP]!, e.key, at);
+        w.written++;
+        if (timeUp(++k)) {
+          w.i++;
+          return false;
+        }
+      }
+      w.phase = 2;
+      w.i = 0;
+      w.nIps = w.ips.size;
+      w.addrs = [...w.ips, ...w.ext];
+      w.entries = [];
+    }
+    if (w.phase === 2) {
+      for (; w.i < w.addrs.length; w.i++) {
+        const ip = w.addrs[w.i]!;
+        const rev = w.i < w.nIps;
+        const list = rev ? st.reverseOf(ip) : (st.externalByIp(ip) as readonly ServiceEntry[]);
+        if (list.length > 0) tableSet(o, h[rev ? H_REV_TAB : H_EXT_TAB]!, h[rev ? H_REV_CAP : H_EXT_CAP]!, ip, this.writeList(ip, list));
+        if (timeUp(++k)) {
+          w.i++;
+          return false;
+        }
+      }
+      w.phase = 3;
+    }
+    h[H_SVC_FILL] = w.written;
+    h[H_SVC_LIVE] = w.written;
+    h[H_REV_FILL] = w.nIps;
+    h[H_EXT_FILL] = w.addrs.length - w.nIps;
+    w.addrs = [];
+    h[H_NS] = this.writeNamespaces();
+    this.writePods(h);
+    h[H_DEAD] = 0;
+    this.header();
+    // the commits made while it was written (sliced): in place, as on any buffer
+    if (w.changed.size > 0 && this.tryUpdate(w.changed, false, new Set(), w) === NO_ROOM) {
+      // (grown past its room meanwhile: rare; written again at once, from the store as it is)
+      const again = this.beginFull();
+      this.rewrites--;
+      if (this.pending === w) this.pending = again; // (its end ends the write under way)
+      return this.stepIn(again, Infinity);
+    }
+    for (let t = 0; t < TABLES.length; t++) this.fills[t] = h[TABLES[t]![1]]!;
+    if (this.pending === w) {
+      // (done before it is told: whoever is told sees the copy current, not lagging)
+      this.pending = undefined;
+      this.slicedWrites++;
+    }
+    this.opts.onSegment?.(o.ab);
+    return true;
+  }
+
+  /** The new buffer of `w`, sized for what phase 0 counted (with room for changes), its header and empty tables. */
+  private allocate(w: FullWrite): void {
+    const st = this.store;
+    let size = w.size + 8 + szs(st.exposedNamespaces()) + this.podsSize();
+    const svcCap = capFor(w.entries.length);
+    const revCap = capFor(w.ips.size);
+    const extCap = capFor(w.ext.size);
     size += (svcCap + revCap + extCap) * 4 + 16;
     // room for changes before the next full write
     const bytes = Math.ceil(size * 1.5) + 4096;
-    const o = (this.out = new Out(this.opts.alloc?.(bytes) ?? new ArrayBuffer(bytes), HEADER));
-    const h = this.words();
+    const o = (w.out = new Out(this.opts.alloc?.(bytes) ?? new ArrayBuffer(bytes), HEADER));
+    const h = new Uint32Array(o.ab, 0, HEADER_WORDS);
     h[H_MAGIC] = MAGIC;
     h[H_ID] = randomBytes(4).readUInt32LE(0) || 1;
     h[H_EPOCH] = ++this.epoch;
@@ -470,29 +734,6 @@ export class ClusterBytesWriter {
     h[H_EXT_TAB] = o.at;
     h[H_EXT_CAP] = extCap;
     o.at += extCap * 4;
-    this.offsets = new Map();
-    for (const e of entries) {
-      const at = this.writeService(e);
-      this.offsets.set(e.key, at);
-      tableSet(o, h[H_SVC_TAB]!, svcCap, e.key, at);
-    }
-    h[H_SVC_FILL] = entries.length;
-    h[H_SVC_LIVE] = entries.length;
-    for (const ip of ips) {
-      const list = st.reverseOf(ip);
-      if (list.length > 0) tableSet(o, h[H_REV_TAB]!, revCap, ip, this.writeList(ip, list));
-    }
-    h[H_REV_FILL] = ips.size;
-    for (const ip of ext) {
-      const list = st.externalByIp(ip) as readonly ServiceEntry[];
-      if (list.length > 0) tableSet(o, h[H_EXT_TAB]!, extCap, ip, this.writeList(ip, list));
-    }
-    h[H_EXT_FILL] = ext.size;
-    h[H_NS] = this.writeNamespaces();
-    this.writePods(h);
-    h[H_DEAD] = 0;
-    this.header();
-    this.opts.onSegment?.(o.ab);
   }
 
   private writeService(e: ServiceEntry): number {
@@ -618,6 +859,25 @@ function addressesOf(e: ServiceEntry, ips: Set<string>, ext: Set<string>): void 
   for (const ip of e.svc!.clusterIPs) ips.add(ip);
   e.forEachServed((ip) => ips.add(ip));
   for (const x of e.extIps) ext.add(x);
+}
+
+/**
+ * addressesOf, and an upper bound of the bytes its addresses add to the lists (listsSize): the
+ * address itself when it is new to the sets, 4 per holder (a phase-0 slice of a full write).
+ */
+function sizeAddresses(e: ServiceEntry, ips: Set<string>, ext: Set<string>): number {
+  let n = 0;
+  const add = (set: Set<string>, ip: string): void => {
+    if (!set.has(ip)) {
+      set.add(ip);
+      n += sz(ip) + 16;
+    }
+    n += 4;
+  };
+  for (const ip of e.svc!.clusterIPs) add(ips, ip);
+  e.forEachServed((ip) => add(ips, ip));
+  for (const x of e.extIps) add(ext, x);
+  return n;
 }
 
 /** An upper bound of the bytes of an address's pod list. */

@@ -274,8 +274,9 @@ describe('a worker of the shared API source, with the copy in shared memory', ()
     a.store.upsertService(svc('old', '10.0.0.9'));
     for (let i = 0; i < 3000; i++) a.store.upsertService(svc(`y${i}`, `10.1.${i >> 8}.${i & 255}`)); // (a full write: a new segment)
     a.store.commit();
-    const more = await drain(a);
-    expect(more.map((o) => (o as unknown[])[0])).toContain('M');
+    // (written a slice at a time: announced when whole)
+    const more: unknown[] = [];
+    await waitFor(async () => (more.push(...(await drain(a))), more.some((o) => (o as unknown[])[0] === 'M') ? true : undefined), { timeout: 10_000, interval: 1, what: 'the new segment announced' });
     f.h.ops(more);
     expect(f.src.view.synced).toBe(false);
     expect(f.src.view.service('old', 'ns')).toBeUndefined();

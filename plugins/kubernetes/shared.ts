@@ -227,8 +227,15 @@ export class SharedApiSource implements ObjectSource {
   readonly view: SwitchView;
   private readonly shm: NativeShm | undefined;
   private readonly join: (key: string, h: ShareHandlers) => ShareMember;
-  /** As leader with shared memory: the segments written (fds, newest last), announced once `announce`. */
-  private segments: { fd: number; ab: ArrayBuffer }[] = [];
+  /**
+   * As leader with shared memory: the segments made (fds, newest last), announced once `announce`;
+   * `told`: written whole (a sliced full write fills its segment over several turns).
+   */
+  private segments: { fd: number; ab: ArrayBuffer; told: boolean }[] = [];
+  /** As leader with shared memory: the writer of the copy (`lagging`: a full write under way has commits the told copy lacks). */
+  private writer: ClusterBytesWriter | undefined;
+  /** As leader: 'Y' waits for the copy to have the lists (a sliced full write of them under way). */
+  private yLater = false;
   /** The last full write of the shared copy failed (logged once until one succeeds). */
   private writeFailed = false;
   private announce = false;
@@ -334,7 +341,9 @@ export class SharedApiSource implements ObjectSource {
         if (shm !== undefined) this.startAnnouncing();
         else this.readStore();
         this.listed = true;
-        this.publish(['Y']);
+        // (followers told 'Y' answer from the copy: not before it has the lists)
+        if (this.writer?.lagging === true) this.yLater = true;
+        else this.publish(['Y']);
         this.markSynced();
       },
       (e: unknown) => this.rejectStart?.(e instanceof Error ? e : new Error(String(e))),
@@ -343,17 +352,32 @@ export class SharedApiSource implements ObjectSource {
 
   /** Keep the store's copy as bytes in shared memory segments (the first one written now). */
   private attachWriter(store: ClusterStore, shm: NativeShm): void {
-    ClusterBytesWriter.attach(store, {
+    this.writer = ClusterBytesWriter.attach(store, {
       alloc: (size) => {
         const [fd, ab] = shm.create(size);
-        this.segments.push({ fd, ab });
+        this.segments.push({ fd, ab, told: false });
         return ab;
       },
-      onSegment: () => {
+      onSegment: (ab) => {
         if (this.writeFailed) this.log.info('the shared copy of the cluster is written again: the other workers follow the changes');
         this.writeFailed = false;
-        while (this.segments.length > KEEP_SEGMENTS + 1) shm.close(this.segments.shift()!.fd);
+        const i = this.segments.findIndex((x) => x.ab === ab);
+        if (i >= 0) this.segments[i]!.told = true;
+        // before it: segments of full writes given up (never told) go; of the told, the last KEEP_SEGMENTS stay
+        let kept = 0;
+        for (let j = i - 1; j >= 0; j--) {
+          const x = this.segments[j]!;
+          if (x.told && kept < KEEP_SEGMENTS) kept++;
+          else {
+            shm.close(x.fd);
+            this.segments.splice(j, 1);
+          }
+        }
         if (this.announce) this.announceSegment();
+        if (this.yLater && this.writer?.lagging !== true) {
+          this.yLater = false;
+          this.publish(['Y']);
+        }
       },
       // (said once per failing stretch; each later commit tries again)
       onError: (e) => {
@@ -382,7 +406,10 @@ export class SharedApiSource implements ObjectSource {
 
   /** The newest segment as announced: ['M', pid, fd, id]. */
   private segmentOp(): Op | undefined {
-    const s = this.segments[this.segments.length - 1];
+    // (not while a sliced full write has commits the told segment lacks: its end announces it)
+    if (this.writer?.lagging === true) return undefined;
+    let s: { fd: number; ab: ArrayBuffer; told: boolean } | undefined;
+    for (let i = this.segments.length - 1; i >= 0 && s === undefined; i--) if (this.segments[i]!.told) s = this.segments[i];
     return s === undefined ? undefined : ['M', process.pid, s.fd, segmentId(s.ab)];
   }
 
@@ -478,7 +505,7 @@ export class SharedApiSource implements ObjectSource {
       const ops: Op[] = [];
       const seg = this.segmentOp();
       if (this.announce && seg !== undefined) ops.push(seg);
-      if (this.listed) ops.push(['Y']);
+      if (this.listed && !this.yLater) ops.push(['Y']);
       return ops;
     }
     const s = this.store!.snapshot();
