@@ -51,6 +51,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -86,7 +87,8 @@
  * MAX_ROUNDS. Such a round means datagrams arrive faster than the thread wakes for them; without
  * the pause each wake-up reads a few and pays the whole cost of a batch (the wake-up, the entry
  * into JavaScript, two system calls) for them. The pause comes after the round's replies are
- * sent, so it delays only datagrams that arrive during it. 0 ns: off.
+ * sent, so it delays only datagrams that arrive during it; and only when the event loop has
+ * nothing else waiting (other_work()). 0 ns: off.
  */
 static long coalesce_ns = 0;
 static int coalesce_min = 2;
@@ -310,6 +312,23 @@ static int listener_round(Sock* s, int sync) {
   return n;
 }
 
+/*
+ * Whether the event loop has other work waiting, after a read of a listener that found some
+ * datagrams but not a full batch (coalesce_ns): callbacks or setImmediate queued, or one of its
+ * descriptors other than this listener ready (a TCP connection, an upstream's reply). A pause
+ * would hold that work up. (libuv's epoll set is level-triggered, and each event carries its
+ * descriptor: looking does not take an event from libuv.)
+ */
+static int other_work(Sock* s) {
+  uv_loop_t* loop = s->poll.loop;
+  if (uv_backend_timeout(loop) == 0) return 1;
+  struct epoll_event ev[16];
+  int n = epoll_wait(uv_backend_fd(loop), ev, 16, 0);
+  for (int i = 0; i < n; i++)
+    if (ev[i].data.fd != s->fd) return 1;
+  return 0;
+}
+
 static void on_poll(uv_poll_t* h, int status, int events) {
   (void)events;
   Sock* s = (Sock*)h->data;
@@ -335,7 +354,7 @@ static void on_poll(uv_poll_t* h, int status, int events) {
     for (int round = 0; round < MAX_ROUNDS && !s->closing; round++) {
       int n = listener_round(s, 0);
       if (n >= BATCH) continue;
-      if (coalesce_ns <= 0 || n < coalesce_min || round + 1 == MAX_ROUNDS) break;
+      if (coalesce_ns <= 0 || n < coalesce_min || round + 1 == MAX_ROUNDS || other_work(s)) break;
       struct timespec pause = {coalesce_ns / 1000000000L, coalesce_ns % 1000000000L};
       nanosleep(&pause, NULL);
     }
