@@ -217,9 +217,15 @@ describe('read coalescing', () => {
     const [cli, port] = await serve({ TYPEDNS_UDP_COALESCE: '1s', TYPEDNS_UDP_COALESCE_MIN: '1' });
     try {
       await query(port, 'one.test.', 'A'); // (its own pause may still run: then the first query below waits for it)
-      const [first, second] = await askInTurn(port, 2);
-      // the first reply left before the pause began; the second query arrived during it
-      expect(second! - first!).toBeGreaterThan(700);
+      // the first reply leaves before the pause begins; the second query arrives during it. (There
+      // is no pause while the server has other work waiting — a timer due, its start-up's release
+      // of pages finishing — so a pair may not show it: up to five pairs.)
+      let gap = 0;
+      for (let i = 0; i < 5 && gap <= 700; i++) {
+        const [first, second] = await askInTurn(port, 2);
+        gap = second! - first!;
+      }
+      expect(gap).toBeGreaterThan(700);
     } finally {
       await cli.stop();
     }
