@@ -425,6 +425,8 @@ export type DohLimits = StreamLimits & Pick<TcpOptions, 'maxPerClient' | 'writeT
 export class DohListener {
   private server: http.Server | http2.Http2SecureServer | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** Requests and replies per accepted socket (active()): what its idle timeout counts. */
+  private readonly activity = new WeakMap<net.Socket, { n: number }>();
   /** The open connections that sent a request: HTTP/1.1 sockets and HTTP/2 sessions. */
   private readonly conns = new Map<object, DohConn>();
   /** Connections above the high-water mark, checked by the sweep. */
@@ -463,7 +465,11 @@ export class DohListener {
   async listen(port = this.port): Promise<number> {
     // node:http2 is loaded when a block listens on it, not at start (#17: ~2-3 MB of RSS).
     const { default: http2 } = await import('node:http2');
-    const http1 = (req: http.IncomingMessage, res: http.ServerResponse): void => this.http1Conn(req.socket).receive(new Http1Exchange(req, res));
+    const http1 = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      this.active(req.socket);
+      res.once('finish', () => this.active(req.socket));
+      this.http1Conn(req.socket).receive(new Http1Exchange(req, res));
+    };
     let srv: http.Server | http2.Http2SecureServer;
     if (this.cert !== undefined) {
       const auth = this.cert.clientAuth;
@@ -475,6 +481,9 @@ export class DohListener {
       srv.removeAllListeners('stream');
       srv.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
         stream.on('error', () => {});
+        const sock = stream.session?.socket;
+        this.active(sock);
+        stream.once('close', () => this.active(sock));
         const conn = this.http2Conn(stream.session);
         if (conn === undefined) stream.close(http2.constants.NGHTTP2_CANCEL);
         else conn.receive(new Http2Exchange(stream, headers));
@@ -493,7 +502,10 @@ export class DohListener {
     // 0 = no cap (the https plugin's max_connections 0; node:net treats 0 as none too)
     srv.maxConnections = this.opts.maxConnections;
     srv.on('connection', (sock: net.Socket) => {
-      if (this.admit(sock)) trackSocket(sock, this.sockets, this.limits.idleTimeout);
+      if (!this.admit(sock)) return;
+      const a = { n: 0 };
+      this.activity.set(sock, a);
+      trackSocket(sock, this.sockets, this.limits.idleTimeout, () => a.n);
     });
     this.server = srv;
     this.local = await listenOn(srv, this.host, port, this.ctx, 'https');
@@ -519,6 +531,19 @@ export class DohListener {
 
   get connections(): number {
     return this.sockets.size;
+  }
+
+  /**
+   * A request or a reply on `sock` (the accepted socket, or the TLS socket over it): what the idle
+   * timeout counts. Bytes that make no request — a handshake or header sent a byte at a time,
+   * PING or SETTINGS frames — do not: such a connection is closed once idle.
+   */
+  private active(sock: net.Socket | undefined): void {
+    if (sock === undefined) return;
+    // (node:tls's TLSSocket over an accepted socket keeps it as _parent)
+    const raw = (sock as net.Socket & { _parent?: net.Socket })._parent ?? sock;
+    const a = this.activity.get(raw);
+    if (a !== undefined) a.n++;
   }
 
   /**

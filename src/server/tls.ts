@@ -69,27 +69,34 @@ export function listenOn(srv: net.Server, host: string, port: number, ctx: Serve
  * ACK), and closed after `idle` ms (to a quarter more) without a byte from the client (HTTP/2
  * pings count).
  */
-export function trackSocket(sock: net.Socket, set: Set<net.Socket>, idle: number): void {
+export function trackSocket(sock: net.Socket, set: Set<net.Socket>, idle: number, activity?: () => number): void {
   set.add(sock);
   sock.setNoDelay(true);
   sock.once('close', () => set.delete(sock));
   if (!(idle > 0)) return;
   // Once TLS or an HTTP/2 session reads this socket's handle themselves, their traffic does not
-  // reset its own timeout (a busy session was cut at `idle`): its count of bytes read does grow,
-  // so the timer looks every quarter of `idle` whether it did.
+  // reset its own timeout (a busy session was cut at `idle`), and over TLS with HTTP/1.1 it may:
+  // so a timer of its own looks every quarter of `idle` whether its count of bytes read grew.
+  // `activity`, when given, is what counts instead (DoH: requests and replies, so that bytes that
+  // never make a request — a handshake or header sent a byte at a time, PING frames — do not keep
+  // a connection).
   const step = Math.max(10, idle / 4);
-  let seen = 0;
+  const count = activity ?? ((): number => sock.bytesRead);
+  let seen = count();
   let since = performance.now();
-  const look = (): void => {
+  const timer = setInterval(() => {
     const now = performance.now();
-    if (sock.bytesRead !== seen) {
-      seen = sock.bytesRead;
+    const n = count();
+    if (n !== seen) {
+      seen = n;
       since = now;
     }
-    if (now - since >= idle) sock.destroy();
-    else sock.setTimeout(step, look);
-  };
-  sock.setTimeout(step, look);
+    if (now - since < idle) return;
+    clearInterval(timer);
+    sock.destroy();
+  }, step);
+  timer.unref();
+  sock.once('close', () => clearInterval(timer));
 }
 
 /**

@@ -431,6 +431,52 @@ describe.skipIf(!hasOpenssl)('a DoH client that never reads its replies (#19)', 
     sock.destroy();
   });
 
+  it('connections that send bytes but complete no request are closed once idle: PING frames over HTTP/2, a header or a TLS handshake a byte at a time; a client that asks is answered meanwhile', async () => {
+    const idleTimeout = 1000;
+    const srv = await server({ idleTimeout });
+    const port = tlsPort(srv);
+    const closed = { ping: false, header: false, handshake: false };
+    const timers: NodeJS.Timeout[] = [];
+    // an HTTP/2 session that sends a PING every 100 ms and never a request
+    const ping = http2.connect(`https://127.0.0.1:${port}`, { ca: pki.caPem });
+    ping.on('error', () => {});
+    ping.on('close', () => (closed.ping = true));
+    ping.on('connect', () => timers.push(setInterval(() => !ping.destroyed && ping.ping(() => {}), 100)));
+    // HTTP/1.1 over TLS: a request line and then its headers, a byte every 100 ms, never ended
+    const header = tls.connect({ host: '127.0.0.1', port, ca: pki.caPem, ALPNProtocols: ['http/1.1'] }, () => {
+      header.write(`GET ${path('who.example')} HTTP/1.1\r\nHost: x\r\n`);
+      timers.push(setInterval(() => !header.destroyed && header.write('X'), 100));
+    });
+    header.on('error', () => {});
+    header.on('close', () => (closed.header = true));
+    // a TLS record header announcing a 512-byte handshake, then its bytes one every 100 ms
+    const handshake = net.connect({ host: '127.0.0.1', port }, () => {
+      handshake.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00]));
+      timers.push(setInterval(() => !handshake.destroyed && handshake.write(Buffer.from([0x01])), 100));
+    });
+    handshake.on('error', () => {});
+    handshake.on('close', () => (closed.handshake = true));
+    const honest = http2.connect(`https://127.0.0.1:${port}`, { ca: pki.caPem });
+    honest.on('error', () => {});
+    let answered = 0;
+    try {
+      await waitFor(
+        async () => {
+          if (!honest.closed && rcodeOf(await ask(honest, 'who.example')) === 0) answered++;
+          return closed.ping && closed.header && closed.handshake ? true : undefined;
+        },
+        { timeout: 20_000, interval: 100, what: 'the three closed' },
+      );
+      // (each closed after its first idle timeout; before, the bytes they sent kept them all)
+      expect(answered).toBeGreaterThan(0);
+      expect(honest.closed || honest.destroyed).toBe(false);
+    } finally {
+      for (const t of timers) clearInterval(t);
+      for (const c of [ping, honest]) c.destroy();
+      for (const c of [header, handshake]) c.destroy();
+    }
+  }, 30_000);
+
   it('an honest client that keeps asking is not closed at the idle timeout (over TLS, HTTP/2 and HTTP/1.1), and is once it stops', async () => {
     const idleTimeout = 1000;
     const srv = await server({ idleTimeout });
