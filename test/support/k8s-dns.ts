@@ -15,21 +15,22 @@ export async function until(f: () => boolean | Promise<boolean>, ms: number, wha
   }
 }
 
-/** Lists (any kind) the fake has served so far. */
-export const listsServed = (fake: FakeApiServer): number => fake.requests.filter((r) => !r.watch && r.kind !== undefined && r.status === 200).length;
+/** Lists the fake has served so far (of `kind` only, when given: 'services', 'endpointslices', …). */
+export const listsServed = (fake: FakeApiServer, kind?: string): number => fake.requests.filter((r) => !r.watch && r.kind !== undefined && (kind === undefined || r.kind === kind) && r.status === 200).length;
 
 /**
  * Run `f` (which waits, with a deadline that is only a guard against a hang, for a change made on
  * `fake` to show) and throw if the API was listed again meanwhile: a change seen without a new
  * list came through the watches already open, as it happened. That is what "live within a second"
  * meant, told without the clock (a loaded machine takes seconds for anything); a source that
- * re-lists to catch up is caught, one that never catches up hits `f`'s deadline.
+ * re-lists to catch up is caught, one that never catches up hits `f`'s deadline. `kind`: count
+ * only the lists of the changed kind (after an outage the others may still be listed again).
  */
-export async function viaWatch<T>(fake: FakeApiServer, f: () => Promise<T>): Promise<T> {
-  const before = listsServed(fake);
+export async function viaWatch<T>(fake: FakeApiServer, f: () => Promise<T>, kind?: string): Promise<T> {
+  const before = listsServed(fake, kind);
   const v = await f();
-  const lists = listsServed(fake) - before;
-  if (lists !== 0) throw new Error(`the API was listed ${lists} time(s) before the change showed: it did not come through the open watches`);
+  const lists = listsServed(fake, kind) - before;
+  if (lists !== 0) throw new Error(`the API was listed ${lists} time(s)${kind === undefined ? '' : ` (${kind})`} before the change showed: it did not come through the open watches`);
   return v;
 }
 
